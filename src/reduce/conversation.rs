@@ -1,0 +1,375 @@
+//! Conversation reconstruction: model requests, responses and compaction checkpoints become
+//! conversation items with stable identities across snapshots.
+//!
+//! Invariant: an item is reused only when its full canonical content hash is equal — by
+//! position in the thread's previous snapshot first, else the first unused equal item of that
+//! snapshot; call and call-output items are identified by `(thread, call_id)` instead, and a
+//! call id seen again with different content is a contradiction. Response items join the
+//! thread when the response arrives; a compaction's replacement history becomes the baseline
+//! of the next full request.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::providers::{ModelItem, ModelRequest, ModelResponse};
+use super::{ConversationItem, ItemKind, Producer, ReduceError, Reducer};
+
+/// Longest `text` preview kept in `state.json`, in bytes.
+const PREVIEW_BYTES: usize = 2000;
+
+/// Replay state of one thread's conversation.
+#[derive(Debug, Default)]
+pub(super) struct ThreadConversation {
+    /// The model-visible history after the last request (extended by its response).
+    snapshot: Vec<String>,
+    /// After a compaction: the replacement history, baseline of the next full request.
+    baseline_override: Option<Vec<String>>,
+    /// Content hash of every item of the thread.
+    hashes: HashMap<String, u128>,
+    /// Items already listed in the thread's `conversation`.
+    listed: HashSet<String>,
+    /// The latest assistant message produced in each turn (source of result edges).
+    pub(super) last_assistant: HashMap<Option<String>, String>,
+}
+
+fn is_call_kind(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCall
+            | ItemKind::CustomToolCall
+            | ItemKind::FunctionCallOutput
+            | ItemKind::CustomToolCallOutput
+    )
+}
+
+fn preview(text: &str) -> String {
+    if text.len() <= PREVIEW_BYTES {
+        return text.to_owned();
+    }
+    let mut end = PREVIEW_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+impl Reducer {
+    pub(super) fn model_request(
+        &mut self,
+        inference: &str,
+        thread: &str,
+        turn: Option<String>,
+        request: ModelRequest,
+    ) -> Result<(), ReduceError> {
+        let previous = match self.state.inference_calls.get_mut(inference) {
+            Some(call) => {
+                call.payload_format = Some(request.format.as_str().to_owned());
+                if call.previous_response_id.is_none() {
+                    call.previous_response_id = request.previous_response_id.clone();
+                }
+                call.previous_response_id.clone()
+            }
+            None => None,
+        };
+        let prefix = match previous {
+            Some(previous) => {
+                let found = self
+                    .responses
+                    .get(&(thread.to_owned(), previous.clone()))
+                    .and_then(|id| self.state.inference_calls.get(id))
+                    .map(|c| {
+                        let mut prefix = c.request_items.clone();
+                        prefix.extend(c.response_items.iter().cloned());
+                        prefix
+                    });
+                if found.is_none() {
+                    self.warn(format!(
+                        "{inference} continues response `{previous}`, which this thread never produced; the omitted prefix is unknown"
+                    ));
+                }
+                found
+            }
+            None => None,
+        };
+        let ids = match prefix {
+            Some(mut prefix) => {
+                let delta = self.reconcile_append(thread, &turn, &request.items, prefix.len())?;
+                prefix.extend(delta);
+                prefix
+            }
+            None => self.reconcile_full(thread, &turn, &request.items)?,
+        };
+        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        conversation.snapshot = ids.clone();
+        conversation.baseline_override = None;
+        if let Some(call) = self.state.inference_calls.get_mut(inference) {
+            call.request_items = ids;
+        }
+        Ok(())
+    }
+
+    pub(super) fn model_response(
+        &mut self,
+        inference: &str,
+        thread: &str,
+        turn: Option<String>,
+        response: ModelResponse,
+    ) -> Result<(), ReduceError> {
+        if let Some(call) = self.state.inference_calls.get_mut(inference) {
+            call.payload_format
+                .get_or_insert_with(|| response.format.as_str().to_owned());
+            call.usage = response.usage.or(call.usage);
+            if call.response_id.is_none() {
+                if let Some(response_id) = response.response_id.clone() {
+                    call.response_id = Some(response_id.clone());
+                    self.responses
+                        .insert((thread.to_owned(), response_id), inference.to_owned());
+                }
+            }
+        }
+        let producer = Producer::Inference(inference.to_owned());
+        let mut ids = Vec::with_capacity(response.items.len());
+        for item in &response.items {
+            ids.push(self.sight(thread, &turn, item, Some(&producer))?);
+        }
+        self.conversations
+            .entry(thread.to_owned())
+            .or_default()
+            .snapshot
+            .extend(ids.iter().cloned());
+        if let Some(call) = self.state.inference_calls.get_mut(inference) {
+            call.response_items = ids;
+        }
+        Ok(())
+    }
+
+    pub(super) fn compaction_checkpoint(
+        &mut self,
+        compaction: &str,
+        thread: &str,
+        turn: Option<String>,
+        input: Vec<ModelItem>,
+        replacement: Vec<ModelItem>,
+    ) -> Result<(), ReduceError> {
+        // The input history is matched against the live snapshot in any order.
+        let snapshot = self
+            .conversations
+            .get(thread)
+            .map(|c| c.snapshot.clone())
+            .unwrap_or_default();
+        let input_ids = self.reconcile_against(thread, &turn, &input, &snapshot, false)?;
+        let producer = Producer::Compaction(compaction.to_owned());
+        let marker = ModelItem {
+            kind: ItemKind::CompactionMarker,
+            role: None,
+            call_id: None,
+            name: None,
+            text: format!("compaction {compaction}"),
+            content_hash: u128::from(self.next_item) << 64 | 0xC0,
+        };
+        let marker_id = self.create_item(thread, &turn, &marker, Some(&producer));
+        let mut replacement_ids = Vec::with_capacity(replacement.len());
+        for item in &replacement {
+            // Replacement history is new content even when its text repeats older items.
+            let id = match self.call_item_lookup(thread, item, Some(&producer))? {
+                Some(id) => id,
+                None => self.create_item(thread, &turn, item, Some(&producer)),
+            };
+            replacement_ids.push(id);
+        }
+        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        conversation.snapshot = replacement_ids.clone();
+        conversation.baseline_override = Some(replacement_ids.clone());
+        if let Some(c) = self.state.compactions.get_mut(compaction) {
+            c.input_items = input_ids;
+            c.marker_item = Some(marker_id);
+            c.replacement_items = replacement_ids;
+        }
+        Ok(())
+    }
+
+    /// A full snapshot: each item reuses the same position of the baseline, else the first
+    /// unused equal item of the baseline, else becomes a new item.
+    fn reconcile_full(
+        &mut self,
+        thread: &str,
+        turn: &Option<String>,
+        items: &[ModelItem],
+    ) -> Result<Vec<String>, ReduceError> {
+        let baseline = match self.conversations.get_mut(thread) {
+            Some(c) => c
+                .baseline_override
+                .take()
+                .unwrap_or_else(|| std::mem::take(&mut c.snapshot)),
+            None => Vec::new(),
+        };
+        self.reconcile_against(thread, turn, items, &baseline, true)
+    }
+
+    /// Matches `items` against `baseline` (by position first when `positional`), reusing
+    /// each baseline item at most once.
+    fn reconcile_against(
+        &mut self,
+        thread: &str,
+        turn: &Option<String>,
+        items: &[ModelItem],
+        baseline: &[String],
+        positional: bool,
+    ) -> Result<Vec<String>, ReduceError> {
+        let mut used = vec![false; baseline.len()];
+        // Built only when an item is not at its old position (reordering, insertions).
+        let mut by_hash: Option<HashMap<u128, VecDeque<usize>>> = None;
+        let mut ids = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if is_call_kind(item.kind) && item.call_id.is_some() {
+                ids.push(self.sight(thread, turn, item, None)?);
+                continue;
+            }
+            let hashes = self.conversations.get(thread).map(|c| &c.hashes);
+            let hash_of = |id: &String| hashes.and_then(|h| h.get(id)).copied();
+            let mut reuse = None;
+            if positional && i < baseline.len() && !used[i] {
+                if hash_of(&baseline[i]) == Some(item.content_hash) {
+                    reuse = Some(i);
+                }
+            }
+            if reuse.is_none() {
+                let index = by_hash.get_or_insert_with(|| {
+                    let mut index: HashMap<u128, VecDeque<usize>> = HashMap::new();
+                    for (pos, id) in baseline.iter().enumerate() {
+                        if let Some(h) = hash_of(id) {
+                            index.entry(h).or_default().push_back(pos);
+                        }
+                    }
+                    index
+                });
+                if let Some(positions) = index.get_mut(&item.content_hash) {
+                    // Positions are ascending; drop the used ones from the front as we go.
+                    while let Some(&pos) = positions.front() {
+                        if used[pos] {
+                            positions.pop_front();
+                        } else {
+                            reuse = Some(pos);
+                            break;
+                        }
+                    }
+                }
+            }
+            match reuse {
+                Some(pos) => {
+                    used[pos] = true;
+                    ids.push(baseline[pos].clone());
+                }
+                None => ids.push(self.create_item(thread, turn, item, None)),
+            }
+        }
+        self.list_in_thread(thread, &ids);
+        Ok(ids)
+    }
+
+    /// An incremental request's delta, placed after the rebuilt prefix: an item at a position
+    /// the thread's snapshot already holds must match it, else it is new.
+    fn reconcile_append(
+        &mut self,
+        thread: &str,
+        turn: &Option<String>,
+        items: &[ModelItem],
+        start: usize,
+    ) -> Result<Vec<String>, ReduceError> {
+        let snapshot = self
+            .conversations
+            .get(thread)
+            .map(|c| c.snapshot.clone())
+            .unwrap_or_default();
+        let mut ids = Vec::with_capacity(items.len());
+        for (j, item) in items.iter().enumerate() {
+            let at = snapshot.get(start + j).filter(|id| {
+                self.conversations
+                    .get(thread)
+                    .and_then(|c| c.hashes.get(*id))
+                    .is_some_and(|h| *h == item.content_hash)
+            });
+            match at {
+                Some(id) => ids.push(id.clone()),
+                None => ids.push(self.sight(thread, turn, item, None)?),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// One sighting of an item outside positional matching: call items by call id, anything
+    /// else is new. `producer` is added to the item.
+    fn sight(
+        &mut self,
+        thread: &str,
+        turn: &Option<String>,
+        item: &ModelItem,
+        producer: Option<&Producer>,
+    ) -> Result<String, ReduceError> {
+        if let Some(id) = self.call_item_lookup(thread, item, producer)? {
+            self.list_in_thread(thread, std::slice::from_ref(&id));
+            return Ok(id);
+        }
+        Ok(self.create_item(thread, turn, item, producer))
+    }
+
+    /// Creates a new item in `thread` and links it to whatever was waiting for it.
+    pub(super) fn create_item(
+        &mut self,
+        thread: &str,
+        turn: &Option<String>,
+        item: &ModelItem,
+        producer: Option<&Producer>,
+    ) -> String {
+        self.next_item += 1;
+        let id = format!("item:{}", self.next_item);
+        let conversation_item = ConversationItem {
+            item_id: id.clone(),
+            thread_id: thread.to_owned(),
+            turn_id: turn.clone(),
+            kind: item.kind,
+            role: item.role.clone(),
+            call_id: item.call_id.clone(),
+            name: item.name.clone(),
+            text: preview(&item.text),
+            first_seen_at_unix_ms: self.t,
+            first_seen_seq: self.seq,
+            produced_by: producer.cloned().into_iter().collect(),
+        };
+        self.state
+            .conversation_items
+            .insert(id.clone(), conversation_item);
+        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        conversation.hashes.insert(id.clone(), item.content_hash);
+        let is_assistant_message =
+            item.kind == ItemKind::Message && item.role.as_deref() == Some("assistant");
+        if is_assistant_message && matches!(producer, Some(Producer::Inference(_))) {
+            conversation.last_assistant.insert(turn.clone(), id.clone());
+        }
+        self.list_in_thread(thread, std::slice::from_ref(&id));
+        if is_call_kind(item.kind) {
+            if let Some(call_id) = item.call_id.as_deref() {
+                self.call_item_created(thread, call_id, item, &id, producer);
+            }
+        }
+        self.item_for_delivery(thread, &id, item);
+        id
+    }
+
+    /// Appends ids the thread has not listed yet to its `conversation`.
+    fn list_in_thread(&mut self, thread: &str, ids: &[String]) {
+        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        let Some(t) = self.state.threads.get_mut(thread) else {
+            return;
+        };
+        for id in ids {
+            if conversation.listed.insert(id.clone()) {
+                t.conversation.push(id.clone());
+            }
+        }
+    }
+
+    /// The content hash of an item of `thread`.
+    pub(super) fn item_hash(&self, thread: &str, id: &str) -> Option<u128> {
+        self.conversations.get(thread)?.hashes.get(id).copied()
+    }
+}

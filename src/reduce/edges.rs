@@ -1,0 +1,359 @@
+//! Edges between threads, tool calls and conversation items: `spawn`, `message`, `task` and
+//! `result` deliveries, `close`, and plain `link`s from `Span::follows_from`.
+//!
+//! Invariant: a delivery edge is an *attempt* until the recipient's model-visible item that
+//! carries the delivered text appears; only then does it point at that item with
+//! `delivered: true`. Each item completes at most one delivery (first queued, first served),
+//! and an edge still waiting at the end of the log points at the recipient thread with
+//! `delivered: false` and a diagnostic.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::providers::ModelItem;
+use super::{field_str, spans, Anchor, Edge, EdgeKind, ItemKind, Producer, Reducer};
+use crate::format::SpanKind;
+
+/// Pending deliveries and what already happened, for the whole bundle.
+#[derive(Debug, Default)]
+pub(super) struct EdgeBook {
+    /// Deliveries waiting for an item, per recipient thread, in queue order.
+    pending: HashMap<String, Vec<Pending>>,
+    /// Items that already completed a delivery.
+    delivered_items: HashSet<String>,
+    /// Full text of items a delivery can land in, by item id.
+    texts: HashMap<String, String>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    edge_id: String,
+    text: Option<String>,
+}
+
+/// Items a delivery can land in: input the recipient model reads (non-assistant messages)
+/// and tool outputs (a `wait_agent` output carrying a child's result).
+fn receives_deliveries(item: &ModelItem) -> bool {
+    match item.kind {
+        ItemKind::Message => item.role.as_deref() != Some("assistant"),
+        ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput => true,
+        ItemKind::Reasoning
+        | ItemKind::FunctionCall
+        | ItemKind::CustomToolCall
+        | ItemKind::CompactionMarker
+        | ItemKind::Other => false,
+    }
+}
+
+/// Whether an item's text carries the delivered text (any user message when none was given).
+fn carries(item_text: &str, role: Option<&str>, text: Option<&str>) -> bool {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => item_text.contains(text),
+        None => role == Some("user"),
+    }
+}
+
+impl Reducer {
+    fn new_edge(
+        &mut self,
+        id: String,
+        kind: EdgeKind,
+        from: Anchor,
+        to: Anchor,
+        message: Option<String>,
+    ) {
+        let delivered = matches!(kind, EdgeKind::Close | EdgeKind::Link);
+        let edge = Edge {
+            edge_id: id.clone(),
+            kind,
+            from,
+            to,
+            delivered,
+            message,
+            started_at_unix_ms: self.t,
+            payloads: Vec::new(),
+        };
+        self.state.edges.insert(id, edge);
+    }
+
+    /// Sends a delivery edge to `thread`: resolved now if an item there already carries the
+    /// text, else queued until one appears.
+    fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
+        let items = self
+            .state
+            .threads
+            .get(thread)
+            .map(|t| t.conversation.clone())
+            .unwrap_or_default();
+        for item in items {
+            if self.edges.delivered_items.contains(&item) {
+                continue;
+            }
+            let Some(item_text) = self.edges.texts.get(&item) else {
+                continue;
+            };
+            let role = self
+                .state
+                .conversation_items
+                .get(&item)
+                .and_then(|i| i.role.as_deref());
+            if carries(item_text, role, text.as_deref()) {
+                self.resolve(edge_id, &item);
+                return;
+            }
+        }
+        self.edges
+            .pending
+            .entry(thread.to_owned())
+            .or_default()
+            .push(Pending {
+                edge_id: edge_id.to_owned(),
+                text,
+            });
+    }
+
+    fn resolve(&mut self, edge_id: &str, item: &str) {
+        self.edges.delivered_items.insert(item.to_owned());
+        if let Some(edge) = self.state.edges.get_mut(edge_id) {
+            edge.to = Anchor::ConversationItem(item.to_owned());
+            edge.delivered = true;
+        }
+        if let Some(i) = self.state.conversation_items.get_mut(item) {
+            i.produced_by.push(Producer::Edge(edge_id.to_owned()));
+        }
+    }
+
+    /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
+    pub(super) fn item_for_delivery(&mut self, thread: &str, id: &str, item: &ModelItem) {
+        if !receives_deliveries(item) {
+            return;
+        }
+        self.edges.texts.insert(id.to_owned(), item.text.clone());
+        let Some(queue) = self.edges.pending.get_mut(thread) else {
+            return;
+        };
+        let role = item.role.as_deref();
+        if let Some(pos) = queue
+            .iter()
+            .position(|p| carries(&item.text, role, p.text.as_deref()))
+        {
+            let pending = queue.remove(pos);
+            self.resolve(&pending.edge_id, id);
+        }
+    }
+
+    /// A collab tool's kind, target or message became known: create its edge once.
+    pub(super) fn collab_tool_changed(&mut self, tool: &str, message: Option<String>) {
+        let Some(t) = self.state.tool_calls.get(tool) else {
+            return;
+        };
+        let (kind, target, thread) = (
+            t.kind.clone(),
+            t.target_thread_id.clone(),
+            t.thread_id.clone(),
+        );
+        let edge_kind = match kind.as_deref() {
+            Some("spawn_agent") => EdgeKind::Spawn,
+            Some("send_message") => EdgeKind::Message,
+            Some("assign_task") => EdgeKind::Task,
+            Some("close_agent") => EdgeKind::Close,
+            _ => return,
+        };
+        let Some(target) = target else {
+            return;
+        };
+        let edge_id = format!("edge:{}:{tool}", kind.unwrap_or_default());
+        if self.state.edges.contains_key(&edge_id) {
+            return;
+        }
+        if edge_kind == EdgeKind::Spawn {
+            self.spawned(tool, &target, thread);
+        }
+        self.new_edge(
+            edge_id.clone(),
+            edge_kind,
+            Anchor::ToolCall(tool.to_owned()),
+            Anchor::Thread(target.clone()),
+            message.clone(),
+        );
+        if edge_kind != EdgeKind::Close {
+            self.deliver(&edge_id, &target, message);
+        }
+    }
+
+    /// `tool` spawned `child`: record it on both sides.
+    fn spawned(&mut self, tool: &str, child: &str, parent_thread: Option<String>) {
+        if let Some(t) = self.state.tool_calls.get_mut(tool) {
+            if !t.spawned_threads.iter().any(|c| c == child) {
+                t.spawned_threads.push(child.to_owned());
+            }
+        }
+        let Some(parent) = parent_thread else {
+            return;
+        };
+        let mut adopted = false;
+        if let Some(c) = self.state.threads.get_mut(child) {
+            if c.parent_thread_id.is_none() {
+                c.parent_thread_id = Some(parent.clone());
+                adopted = true;
+            }
+        }
+        if adopted {
+            if let Some(p) = self.state.threads.get_mut(&parent) {
+                p.children.push(child.to_owned());
+            }
+            if self.state.root_thread_id.as_deref() == Some(child) {
+                self.state.root_thread_id = Some(parent);
+            }
+        }
+    }
+
+    /// `span` follows from `follows`: a child thread following its spawning tool is a spawn
+    /// edge; anything else is a `link` edge.
+    pub(super) fn link(&mut self, span: u64, follows: u64) {
+        let (Some(a), Some(b)) = (self.spans.get(&span), self.spans.get(&follows)) else {
+            return;
+        };
+        if a.kind == SpanKind::Thread && b.kind == SpanKind::Tool {
+            let (child, tool) = (a.id.clone(), b.id.clone());
+            let message = field_str(&b.fields, "message");
+            let tool_kind = self
+                .state
+                .tool_calls
+                .get(&tool)
+                .and_then(|t| t.kind.clone());
+            if tool_kind.as_deref() == Some("spawn_agent") {
+                // The tool's own fields may already have made the edge.
+                if let Some(t) = self.state.tool_calls.get_mut(&tool) {
+                    t.target_thread_id.get_or_insert_with(|| child.clone());
+                }
+                let target = self
+                    .state
+                    .tool_calls
+                    .get(&tool)
+                    .and_then(|t| t.target_thread_id.clone());
+                if target.as_deref() != Some(child.as_str()) {
+                    self.warn(format!(
+                        "thread {child} follows from {tool}, whose target is {}",
+                        target.unwrap_or_default()
+                    ));
+                }
+                self.collab_tool_changed(&tool, message);
+                return;
+            }
+            let parent = self
+                .state
+                .tool_calls
+                .get(&tool)
+                .and_then(|t| t.thread_id.clone());
+            self.spawned(&tool, &child, parent);
+            let edge_id = format!("edge:spawn:{tool}:{child}");
+            self.new_edge(
+                edge_id.clone(),
+                EdgeKind::Spawn,
+                Anchor::ToolCall(tool),
+                Anchor::Thread(child.clone()),
+                message.clone(),
+            );
+            self.deliver(&edge_id, &child, message);
+            return;
+        }
+        let from = spans::anchor(b.kind, &b.id, follows);
+        let to = spans::anchor(a.kind, &a.id, span);
+        self.new_edge(
+            format!("edge:link:{}", self.seq),
+            EdgeKind::Link,
+            from,
+            to,
+            None,
+        );
+    }
+
+    /// A `rollout.agent_result` event: the child's result reached its parent.
+    pub(super) fn agent_result(&mut self, span: u64, fields: &Map<String, Value>) {
+        let Some(entry) = self.spans.get(&span) else {
+            return;
+        };
+        let Some(child) = entry.thread_id.clone() else {
+            self.warn("`rollout.agent_result` outside any thread; ignored");
+            return;
+        };
+        let turn = entry.turn_id.clone();
+        let parent = field_str(fields, "parent_thread_id").or_else(|| {
+            self.state
+                .threads
+                .get(&child)
+                .and_then(|t| t.parent_thread_id.clone())
+        });
+        let Some(parent) = parent else {
+            self.warn(format!(
+                "`rollout.agent_result` of thread {child} names no parent thread; ignored"
+            ));
+            return;
+        };
+        let message = field_str(fields, "message");
+        let source = self
+            .conversations
+            .get(&child)
+            .and_then(|c| c.last_assistant.get(&turn))
+            .map(|item| Anchor::ConversationItem(item.clone()))
+            .unwrap_or(Anchor::Thread(child));
+        let edge_id = format!("edge:result:{}", self.seq);
+        self.new_edge(
+            edge_id.clone(),
+            EdgeKind::Result,
+            source,
+            Anchor::Thread(parent.clone()),
+            message.clone(),
+        );
+        self.deliver(&edge_id, &parent, message);
+    }
+
+    /// End of log: report what was never delivered, and attach tool payloads to tool edges.
+    pub(super) fn edges_at_end(&mut self) {
+        self.unresolved_calls_at_end();
+        let mut waiting: Vec<(String, String)> = self
+            .edges
+            .pending
+            .drain()
+            .flat_map(|(thread, queue)| queue.into_iter().map(move |p| (p.edge_id, thread.clone())))
+            .collect();
+        waiting.sort();
+        for (edge, thread) in waiting {
+            let known = self.state.threads.contains_key(&thread);
+            self.warn_at_end(format!(
+                "{edge} was never delivered: no item of thread {thread}{} carries its text",
+                if known {
+                    ""
+                } else {
+                    " (a thread absent from this bundle)"
+                }
+            ));
+        }
+        let closes: Vec<(String, String)> = self
+            .state
+            .edges
+            .values()
+            .filter_map(|e| match (&e.kind, &e.to) {
+                (EdgeKind::Close, Anchor::Thread(t)) => Some((e.edge_id.clone(), t.clone())),
+                _ => None,
+            })
+            .collect();
+        for (edge, thread) in closes {
+            if !self.state.threads.contains_key(&thread) {
+                self.warn_at_end(format!(
+                    "{edge} closes thread {thread}, which is absent from this bundle"
+                ));
+            }
+        }
+        let tools = &self.state.tool_calls;
+        for edge in self.state.edges.values_mut() {
+            if let Anchor::ToolCall(tool) = &edge.from {
+                if let Some(t) = tools.get(tool) {
+                    edge.payloads = t.args_payload.into_iter().chain(t.result_payload).collect();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! The offline reducer: replays a bundle's `trace.jsonl` into the rollout graph
+//! ([`RolloutState`], written as `state.json`).
+//!
+//! Invariant: records are applied once, in file (= seq) order, and every lookup is through an
+//! index keyed by id (span key, `(thread, call_id)`, `(thread, response_id)`, content hash), so
+//! reduction is linear in the records plus the payload bytes it must parse. Evidence that
+//! contradicts itself is an error naming the 1-based line; evidence that is merely missing
+//! (torn tail, unended spans, dropped records, unknown payload shapes, undelivered messages)
+//! becomes a [`Diagnostic`] and `complete: false` where it applies.
+//!
+//! The work is split by concern: [`spans`](self) maps span records to threads, turns,
+//! inference calls, tools, code cells, terminals and compactions; `conversation` turns
+//! model-facing payloads into conversation items; `calls` links items, tools, code cells and
+//! inference calls through the model-visible call id; `edges` builds spawn, message, task,
+//! result, close and link edges; `summary` renders the readable tree.
+
+mod calls;
+mod conversation;
+mod edges;
+mod providers;
+mod reader;
+mod spans;
+mod state;
+mod summary;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::format::{Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
+
+pub use state::*;
+pub use summary::render_summary;
+
+use calls::CallSlot;
+use conversation::ThreadConversation;
+use edges::EdgeBook;
+use reader::{Next, TraceReader};
+
+/// Why a bundle could not be reduced.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReduceError {
+    /// A file could not be opened, read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`open`, `read`, `write`, …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of `trace.jsonl` is not a valid record.
+    #[error("parse trace record at line {line} of {}: {message}", path.display())]
+    Parse {
+        /// `trace.jsonl`.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The records contradict each other (a call id reused with different content, a record
+    /// naming a span that never started in a lossless bundle, a seq out of order, …).
+    #[error("invalid trace at line {line} of {}: {message}", path.display())]
+    Contradiction {
+        /// `trace.jsonl`.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What contradicts what.
+        message: String,
+    },
+}
+
+/// Reduces the bundle in `dir` into its rollout graph.
+///
+/// Reads `trace.jsonl` once, streaming; payload bodies are parsed only when a semantic step
+/// needs them (model requests and responses, compaction checkpoints).
+///
+/// # Examples
+///
+/// ```no_run
+/// let state = tracing_rollout::reduce::reduce_bundle("traces/demo")?;
+/// for (id, thread) in &state.threads {
+///     println!("{id}: {} turns", thread.turns.len());
+/// }
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn reduce_bundle(dir: impl AsRef<Path>) -> Result<RolloutState, ReduceError> {
+    let dir = dir.as_ref();
+    let manifest = read_manifest(dir);
+    let mut reader = TraceReader::open(&dir.join("trace.jsonl"))?;
+    let mut reducer = Reducer::new(reader.path().to_path_buf());
+    loop {
+        match reader.next_line()? {
+            Next::End => break,
+            Next::TornTail { number, len } => {
+                reducer.torn_tail(number, len);
+                break;
+            }
+            Next::Line(line) => {
+                if line.text.trim().is_empty() {
+                    continue;
+                }
+                match Record::parse(line.text) {
+                    Ok(record) => reducer.apply(&record, line.number, line.offset, line.text)?,
+                    Err(_) if line.unterminated => {
+                        reducer.torn_tail(line.number, line.text.len());
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(ReduceError::Parse {
+                            path: reducer.path.clone(),
+                            line: line.number,
+                            message: e.to_string(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+    Ok(reducer.finish(manifest))
+}
+
+/// Reduces the bundle in `dir` and writes `<dir>/state.json` atomically (temp file + rename).
+/// Returns the path written.
+///
+/// # Examples
+///
+/// ```no_run
+/// let path = tracing_rollout::reduce::write_state("traces/demo")?;
+/// assert!(path.ends_with("state.json"));
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn write_state(dir: impl AsRef<Path>) -> Result<PathBuf, ReduceError> {
+    let dir = dir.as_ref();
+    let state = reduce_bundle(dir)?;
+    let path = dir.join("state.json");
+    write_state_to(&state, &path)?;
+    Ok(path)
+}
+
+/// Writes `state` as pretty JSON to `path` atomically (temp file beside it, then rename).
+pub fn write_state_to(state: &RolloutState, path: &Path) -> Result<(), ReduceError> {
+    let io = |action, source| ReduceError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state.json".to_owned());
+    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&tmp).map_err(|e| io("create", e))?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer_pretty(&mut out, state).map_err(|e| io("write", e.into()))?;
+    out.write_all(b"\n").map_err(|e| io("write", e))?;
+    out.flush().map_err(|e| io("write", e))?;
+    drop(out);
+    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))
+}
+
+fn read_manifest(dir: &Path) -> Option<Manifest> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// What the reducer keeps about one span while replaying.
+#[derive(Debug)]
+struct SpanEntry {
+    kind: SpanKind,
+    /// Id of the entity in its map (thread id, turn id, `tool:<key>`, …).
+    id: String,
+    thread_id: Option<String>,
+    turn_id: Option<String>,
+    /// Nearest enclosing tool call and code cell (for requesters and terminal operations).
+    tool: Option<String>,
+    code_cell: Option<String>,
+    /// Every field value seen so far (creation, then each `span_recorded`).
+    fields: Map<String, Value>,
+    start_ns: u64,
+    ended: bool,
+}
+
+/// The private replay state behind [`reduce_bundle`].
+#[derive(Debug)]
+struct Reducer {
+    path: PathBuf,
+    state: RolloutState,
+    /// 1-based line, seq, wall and monotonic clock of the record being applied.
+    line: u64,
+    seq: u64,
+    t: u64,
+    ns: u64,
+    /// A `dropped` record was seen: references to unknown spans are missing evidence.
+    lossy: bool,
+    ended: bool,
+    spans: HashMap<u64, SpanEntry>,
+    conversations: HashMap<String, ThreadConversation>,
+    calls: HashMap<(String, String), CallSlot>,
+    /// `(thread, response_id)` → inference call, for `previous_response_id`.
+    responses: HashMap<(String, String), String>,
+    /// Inference calls that ended with no explicit status and no response: a cancelled or
+    /// failed turn turns them cancelled or failed.
+    defaulted_inferences: HashSet<String>,
+    /// Open `rollout.thread` spans per thread id (a resume may overlap the first attachment).
+    live_threads: HashMap<String, u32>,
+    edges: EdgeBook,
+    next_item: u64,
+}
+
+impl Reducer {
+    fn new(path: PathBuf) -> Reducer {
+        Reducer {
+            path,
+            state: RolloutState {
+                format: STATE_FORMAT.to_owned(),
+                format_version: STATE_FORMAT_VERSION,
+                rollout_id: String::new(),
+                trace_id: None,
+                status: Status::Running,
+                complete: true,
+                started_at_unix_ms: None,
+                ended_at_unix_ms: None,
+                root_thread_id: None,
+                diagnostics: Vec::new(),
+                threads: Default::default(),
+                turns: Default::default(),
+                inference_calls: Default::default(),
+                tool_calls: Default::default(),
+                code_cells: Default::default(),
+                terminals: Default::default(),
+                terminal_operations: Default::default(),
+                compactions: Default::default(),
+                conversation_items: Default::default(),
+                edges: Default::default(),
+                payloads: Default::default(),
+            },
+            line: 0,
+            seq: 0,
+            t: 0,
+            ns: 0,
+            lossy: false,
+            ended: false,
+            spans: HashMap::new(),
+            conversations: HashMap::new(),
+            calls: HashMap::new(),
+            responses: HashMap::new(),
+            defaulted_inferences: HashSet::new(),
+            live_threads: HashMap::new(),
+            edges: EdgeBook::default(),
+            next_item: 0,
+        }
+    }
+
+    fn contradiction(&self, message: impl Into<String>) -> ReduceError {
+        ReduceError::Contradiction {
+            path: self.path.clone(),
+            line: self.line,
+            message: message.into(),
+        }
+    }
+
+    fn warn(&mut self, message: impl Into<String>) {
+        self.state.diagnostics.push(Diagnostic {
+            level: DiagnosticLevel::Warning,
+            message: message.into(),
+            seq: (self.seq > 0).then_some(self.seq),
+        });
+    }
+
+    fn warn_at_end(&mut self, message: impl Into<String>) {
+        self.state.diagnostics.push(Diagnostic {
+            level: DiagnosticLevel::Warning,
+            message: message.into(),
+            seq: None,
+        });
+    }
+
+    fn torn_tail(&mut self, line: u64, len: usize) {
+        self.state.complete = false;
+        self.state.diagnostics.push(Diagnostic {
+            level: DiagnosticLevel::Warning,
+            message: format!("line {line} is torn ({len} bytes without a newline); ignored"),
+            seq: None,
+        });
+    }
+
+    /// A record names a span: the span, or (in a lossy bundle) a diagnostic and `None`.
+    fn span_ref(&mut self, key: u64, what: &str) -> Result<Option<&SpanEntry>, ReduceError> {
+        if self.spans.contains_key(&key) {
+            return Ok(self.spans.get(&key));
+        }
+        if self.lossy {
+            self.warn(format!(
+                "{what} names span {key}, whose start was dropped; ignored"
+            ));
+            return Ok(None);
+        }
+        Err(self.contradiction(format!("{what} names span {key}, which never started")))
+    }
+
+    fn apply(
+        &mut self,
+        record: &Record<'_>,
+        line: u64,
+        offset: u64,
+        text: &str,
+    ) -> Result<(), ReduceError> {
+        self.line = line;
+        if record.seq != self.seq + 1 {
+            return Err(self.contradiction(format!(
+                "seq {} follows seq {} (records must be contiguous from 1)",
+                record.seq, self.seq
+            )));
+        }
+        if self.ended {
+            return Err(self.contradiction("record after `bundle_ended`"));
+        }
+        self.seq = record.seq;
+        self.t = record.t;
+        self.ns = record.ns;
+        if self.state.started_at_unix_ms.is_none() {
+            self.state.started_at_unix_ms = Some(record.t);
+        }
+        match &record.body {
+            RecordBody::BundleStarted {
+                format_version,
+                rollout_id,
+                trace_id,
+                writer: _,
+            } => {
+                if self.seq != 1 {
+                    return Err(self.contradiction("`bundle_started` is not the first record"));
+                }
+                if *format_version > FORMAT_VERSION {
+                    return Err(self.contradiction(format!(
+                        "format_version {format_version} is newer than this reader ({FORMAT_VERSION})"
+                    )));
+                }
+                self.state.rollout_id = rollout_id.to_string();
+                self.state.trace_id = trace_id.as_deref().map(str::to_owned);
+            }
+            RecordBody::SpanStarted {
+                span,
+                parent,
+                thread,
+                turn,
+                kind,
+                name: _,
+                fields,
+            } => self.span_started(*span, *parent, *thread, *turn, *kind, fields)?,
+            RecordBody::SpanRecorded { span, fields } => self.span_recorded(*span, fields)?,
+            RecordBody::SpanEnded { span, panicking } => self.span_ended(*span, *panicking)?,
+            RecordBody::Payload {
+                span,
+                role,
+                bytes,
+                truncated,
+                cut_bytes: _,
+                omitted,
+                body,
+            } => {
+                let Some(owner) = self.span_ref(*span, "payload")? else {
+                    return Ok(());
+                };
+                let payload = PayloadRef {
+                    role: role.to_string(),
+                    owner: spans::anchor(owner.kind, &owner.id, *span),
+                    bytes: *bytes,
+                    offset,
+                    len: text.len() as u64,
+                    truncated: *truncated,
+                };
+                self.state.payloads.insert(self.seq, payload);
+                if *truncated || *omitted {
+                    self.warn(format!(
+                        "{role} payload of span {span} was {} by the writer; not interpreted",
+                        if *omitted { "omitted" } else { "truncated" }
+                    ));
+                    return Ok(());
+                }
+                self.payload(*span, role, body.get())?;
+            }
+            RecordBody::Event { span, name, fields } => {
+                if self.span_ref(*span, "event")?.is_none() {
+                    return Ok(());
+                }
+                if name == crate::format::AGENT_RESULT_EVENT {
+                    self.agent_result(*span, fields);
+                }
+            }
+            RecordBody::Link { span, follows } => {
+                if self.span_ref(*span, "link")?.is_none()
+                    || self.span_ref(*follows, "link")?.is_none()
+                {
+                    return Ok(());
+                }
+                self.link(*span, *follows);
+            }
+            RecordBody::Dropped { records, bytes } => {
+                self.lossy = true;
+                self.state.complete = false;
+                self.warn(format!(
+                    "the writer dropped {records} records ({bytes} bytes) here (lossy mode)"
+                ));
+            }
+            RecordBody::BundleEnded { status, .. } => {
+                self.ended = true;
+                self.state.ended_at_unix_ms = Some(self.t);
+                self.state.status = Status::parse(status).unwrap_or_else(|| Status::Completed);
+            }
+            RecordBody::Unknown { record_type } => {
+                let message = format!("unknown record type `{record_type}`; ignored");
+                self.warn(message);
+            }
+        }
+        Ok(())
+    }
+
+    /// End of log: close what never ended, resolve what can still be resolved, report the rest.
+    fn finish(mut self, manifest: Option<Manifest>) -> RolloutState {
+        self.seq = 0;
+        self.spans_never_ended();
+        self.edges_at_end();
+        if !self.ended {
+            self.state.complete = false;
+            self.state.status = Status::Incomplete;
+            self.warn_at_end("the log ends before `bundle_ended`: the rollout is incomplete");
+        }
+        if let Some(m) = manifest {
+            if self.state.rollout_id.is_empty() {
+                self.state.rollout_id = m.rollout_id;
+            }
+            if m.dropped_records > 0 && !self.lossy {
+                self.state.complete = false;
+                self.warn_at_end(format!(
+                    "manifest counts {} dropped records",
+                    m.dropped_records
+                ));
+            }
+        }
+        if self.state.root_thread_id.is_none() {
+            self.state.root_thread_id = self
+                .state
+                .threads
+                .values()
+                .find(|t| t.parent_thread_id.is_none())
+                .map(|t| t.thread_id.clone());
+        }
+        self.state
+    }
+}
+
+/// A field as text: strings as they are, numbers and booleans printed.
+fn field_str(fields: &Map<String, Value>, name: &str) -> Option<String> {
+    match fields.get(name)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// A field as a non-negative integer (numbers or numeric strings).
+fn field_u64(fields: &Map<String, Value>, name: &str) -> Option<u64> {
+    match fields.get(name)? {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A field as a signed integer.
+fn field_i64(fields: &Map<String, Value>, name: &str) -> Option<i64> {
+    match fields.get(name)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}

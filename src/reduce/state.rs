@@ -1,0 +1,549 @@
+//! The rollout graph (`state.json`): the public, serialisable result of a reduction.
+//!
+//! Every map is keyed by the entity's id and every cross-reference is an id into one of these
+//! maps (or a payload `seq`), so the graph is a plain tree of values: it serialises without
+//! cycles and a reader can follow any link with one lookup. Ids of entities the program named
+//! (threads, turns, tool calls with a `call_id`, …) are the program's own ids; the others are
+//! minted by the reducer from the span key (`inference:12`) and are stable for one bundle.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Value of `format` in `state.json`.
+pub const STATE_FORMAT: &str = "tracing-rollout/state";
+/// Version of the `state.json` schema.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The rollout graph rebuilt from one bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutState {
+    /// Always [`STATE_FORMAT`].
+    pub format: String,
+    /// [`STATE_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The rollout id as the program gave it.
+    pub rollout_id: String,
+    /// The rollout's trace id, if any.
+    pub trace_id: Option<String>,
+    /// Status of the whole rollout.
+    pub status: Status,
+    /// False when the log was torn, spans never ended or the bundle never ended.
+    pub complete: bool,
+    /// Wall clock of the first record.
+    pub started_at_unix_ms: Option<u64>,
+    /// Wall clock of the end of the rollout (its root span's end).
+    pub ended_at_unix_ms: Option<u64>,
+    /// The first thread that is not a child of another thread.
+    pub root_thread_id: Option<String>,
+    /// Everything the reducer tolerated or could not resolve.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Agent threads by `thread_id`.
+    pub threads: BTreeMap<String, Thread>,
+    /// Turns by `turn_id`.
+    pub turns: BTreeMap<String, Turn>,
+    /// Model request/response attempts by id.
+    pub inference_calls: BTreeMap<String, InferenceCall>,
+    /// Tool calls by id.
+    pub tool_calls: BTreeMap<String, ToolCall>,
+    /// Code-mode cells by id.
+    pub code_cells: BTreeMap<String, CodeCell>,
+    /// Terminal sessions by `terminal_id`.
+    pub terminals: BTreeMap<String, Terminal>,
+    /// Terminal operations by id.
+    pub terminal_operations: BTreeMap<String, TerminalOperation>,
+    /// History compactions by id.
+    pub compactions: BTreeMap<String, Compaction>,
+    /// What the model saw and produced, by item id.
+    pub conversation_items: BTreeMap<String, ConversationItem>,
+    /// Edges between threads, tool calls and items, by id.
+    pub edges: BTreeMap<String, Edge>,
+    /// Raw evidence by the `seq` of its payload record.
+    pub payloads: BTreeMap<u64, PayloadRef>,
+}
+
+/// How an entity (or the whole rollout) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Started and not ended yet (the bundle is still being written).
+    Running,
+    /// Ended normally.
+    Completed,
+    /// Ended with an error, or while panicking.
+    Failed,
+    /// Stopped on purpose before it finished (for example an interrupted turn).
+    Cancelled,
+    /// Stopped because something around it stopped.
+    Aborted,
+    /// Never ended: the log stops before its end (crash, torn file, guard finished early).
+    Incomplete,
+}
+
+impl Status {
+    /// Parses a program-given `status` field; unknown words are `None`.
+    pub fn parse(word: &str) -> Option<Status> {
+        Some(match word {
+            "running" => Status::Running,
+            "completed" | "complete" | "ok" | "success" | "succeeded" => Status::Completed,
+            "failed" | "error" | "failure" => Status::Failed,
+            "cancelled" | "canceled" | "interrupted" => Status::Cancelled,
+            "aborted" => Status::Aborted,
+            "incomplete" => Status::Incomplete,
+            _ => return None,
+        })
+    }
+
+    /// The word used in `state.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::Aborted => "aborted",
+            Status::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// Something the reducer tolerated or could not resolve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// `warning` (evidence missing or unresolved) or `info` (noted, harmless).
+    pub level: DiagnosticLevel,
+    /// What happened, with the ids involved.
+    pub message: String,
+    /// The record it concerns (`None` for end-of-log findings).
+    pub seq: Option<u64>,
+}
+
+/// Severity of a [`Diagnostic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagnosticLevel {
+    /// Harmless, noted for completeness.
+    Info,
+    /// Evidence missing, unresolved or not understood.
+    Warning,
+}
+
+/// Start, end and status shared by every timed entity (flattened into it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// How it ended.
+    pub status: Status,
+    /// Wall clock at start.
+    pub started_at_unix_ms: u64,
+    /// Wall clock at end.
+    pub ended_at_unix_ms: Option<u64>,
+    /// Duration from the monotonic clock, nanoseconds.
+    pub duration_ns: Option<u64>,
+    /// Seq of the `span_started` record.
+    pub started_seq: u64,
+    /// Seq of the `span_ended` record.
+    pub ended_seq: Option<u64>,
+    /// The `error` field, if one was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One agent thread (one conversation history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thread {
+    /// The program's thread id.
+    pub thread_id: String,
+    /// Routing path such as `/root/researcher`.
+    pub agent_path: Option<String>,
+    /// The thread that spawned this one.
+    pub parent_thread_id: Option<String>,
+    /// Display name.
+    pub nickname: Option<String>,
+    /// Agent role.
+    pub role: Option<String>,
+    /// Default model.
+    pub model: Option<String>,
+    /// Lifetime of the first attachment to the end of the last.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Turn ids in start order.
+    pub turns: Vec<String>,
+    /// Conversation item ids in first-seen order.
+    pub conversation: Vec<String>,
+    /// Number of `rollout.thread` spans for this thread: 1 + resumes.
+    pub attachments: u32,
+    /// Child thread ids in start order.
+    pub children: Vec<String>,
+}
+
+/// One turn of a thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    /// The program's turn id.
+    pub turn_id: String,
+    /// Owning thread.
+    pub thread_id: String,
+    /// Lifetime.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Inference call ids in start order.
+    pub inference_calls: Vec<String>,
+    /// Tool call ids in start order (nested ones included).
+    pub tool_calls: Vec<String>,
+    /// Code cell ids in start order.
+    pub code_cells: Vec<String>,
+    /// Compaction ids in start order.
+    pub compactions: Vec<String>,
+}
+
+/// Token counts of one inference call (or a sum of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Prompt tokens served from cache.
+    pub cached_input_tokens: u64,
+    /// Reasoning tokens (part of the output).
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    /// Adds another usage to this one.
+    pub fn add(&mut self, other: &Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+    }
+}
+
+/// One model request/response attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferenceCall {
+    /// Reducer id (`inference:<span key>`).
+    pub inference_call_id: String,
+    /// Owning thread.
+    pub thread_id: Option<String>,
+    /// Owning turn.
+    pub turn_id: Option<String>,
+    /// Model name.
+    pub model: Option<String>,
+    /// Provider name.
+    pub provider: Option<String>,
+    /// Provider response id (for `previous_response_id` chaining).
+    pub response_id: Option<String>,
+    /// `previous_response_id` of the request, if incremental.
+    pub previous_response_id: Option<String>,
+    /// HTTP request id from the provider.
+    pub upstream_request_id: Option<String>,
+    /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`.
+    pub payload_format: Option<String>,
+    /// Lifetime.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Token counts: the response payload's usage, overridden by span fields.
+    pub usage: Option<Usage>,
+    /// The complete input the model saw, in order.
+    pub request_items: Vec<String>,
+    /// What the model produced, in order.
+    pub response_items: Vec<String>,
+    /// Tool calls started by this response.
+    pub tool_calls: Vec<String>,
+    /// Seq of the request payload.
+    pub request_payload: Option<u64>,
+    /// Seq of the response payload.
+    pub response_payload: Option<u64>,
+}
+
+/// Who asked for a tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Requester {
+    /// The model, through the response that carried the call id.
+    Model {
+        /// That inference call (unknown until the response is seen).
+        inference_call_id: Option<String>,
+    },
+    /// A code-mode cell.
+    CodeCell {
+        /// The cell.
+        code_cell_id: String,
+    },
+    /// The runtime itself (no model-visible call).
+    Runtime,
+}
+
+/// One tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Reducer id (`tool:<span key>`); the model-visible id is `call_id`.
+    pub tool_call_id: String,
+    /// Owning thread.
+    pub thread_id: Option<String>,
+    /// Owning turn.
+    pub turn_id: Option<String>,
+    /// Tool name.
+    pub tool: Option<String>,
+    /// Free-text kind (`function`, `spawn_agent`, …).
+    pub kind: Option<String>,
+    /// The model-visible call id.
+    pub call_id: Option<String>,
+    /// MCP server, if any.
+    pub mcp_server: Option<String>,
+    /// Collab target thread.
+    pub target_thread_id: Option<String>,
+    /// Who asked for it.
+    pub requester: Requester,
+    /// Lifetime.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Items where the model's call is visible.
+    pub call_items: Vec<String>,
+    /// Items where the model saw the output.
+    pub output_items: Vec<String>,
+    /// Seq of the args payload.
+    pub args_payload: Option<u64>,
+    /// Seq of the result payload.
+    pub result_payload: Option<u64>,
+    /// Terminal operations run for this call.
+    pub terminal_operations: Vec<String>,
+    /// Threads this call spawned.
+    pub spawned_threads: Vec<String>,
+}
+
+/// One code-mode cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeCell {
+    /// Reducer id (`code_cell:<span key>`).
+    pub code_cell_id: String,
+    /// Runtime cell id.
+    pub cell_id: Option<String>,
+    /// The model-visible call that carried the code.
+    pub call_id: Option<String>,
+    /// Language of the code.
+    pub language: Option<String>,
+    /// Owning thread.
+    pub thread_id: Option<String>,
+    /// Owning turn.
+    pub turn_id: Option<String>,
+    /// Lifetime.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// The item carrying the code (resolved when it appears).
+    pub source_item: Option<String>,
+    /// Items carrying the cell's output.
+    pub output_items: Vec<String>,
+    /// Tool calls the cell issued.
+    pub tool_calls: Vec<String>,
+    /// Seq of the source payload.
+    pub source_payload: Option<u64>,
+    /// Seq of the output payload.
+    pub output_payload: Option<u64>,
+}
+
+/// One terminal session (all operations with one `terminal_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Terminal {
+    /// Runtime terminal id.
+    pub terminal_id: String,
+    /// Owning thread of the first operation.
+    pub thread_id: Option<String>,
+    /// Operation ids in start order.
+    pub operations: Vec<String>,
+}
+
+/// One terminal operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TerminalOperation {
+    /// Reducer id (`terminal_op:<span key>`).
+    pub operation_id: String,
+    /// Session, if known.
+    pub terminal_id: Option<String>,
+    /// `exec`, `write`, `poll`, …
+    pub op: Option<String>,
+    /// Command line.
+    pub command: Option<String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Exit code.
+    pub exit_code: Option<i64>,
+    /// Enclosing tool call.
+    pub tool_call_id: Option<String>,
+    /// Owning thread.
+    pub thread_id: Option<String>,
+    /// Lifetime.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Seqs of payloads attached to the operation.
+    pub payloads: Vec<u64>,
+}
+
+/// One history compaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compaction {
+    /// Program id, else `compaction:<span key>`.
+    pub compaction_id: String,
+    /// Owning thread.
+    pub thread_id: Option<String>,
+    /// Owning turn.
+    pub turn_id: Option<String>,
+    /// Model used.
+    pub model: Option<String>,
+    /// Lifetime.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// The history before compaction.
+    pub input_items: Vec<String>,
+    /// The boundary item.
+    pub marker_item: Option<String>,
+    /// The history that replaced it.
+    pub replacement_items: Vec<String>,
+    /// Seq of the checkpoint payload.
+    pub checkpoint_payload: Option<u64>,
+}
+
+/// Kind of a conversation item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// A message (system, developer, user, assistant).
+    Message,
+    /// Model reasoning.
+    Reasoning,
+    /// A function/tool call by the model.
+    FunctionCall,
+    /// The output of a function call.
+    FunctionCallOutput,
+    /// A free-form (custom) tool call, e.g. code for a code-mode cell.
+    CustomToolCall,
+    /// The output of a custom tool call.
+    CustomToolCallOutput,
+    /// The boundary a compaction left in the history.
+    CompactionMarker,
+    /// An item of a type the reducer does not interpret (kept, compared by content).
+    Other,
+}
+
+/// What produced an item.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Producer {
+    /// An inference call's response.
+    Inference(String),
+    /// A tool call's output.
+    ToolCall(String),
+    /// A code cell's output.
+    CodeCell(String),
+    /// A compaction's replacement history.
+    Compaction(String),
+    /// A delivery edge (the item carries a delivered message).
+    Edge(String),
+}
+
+/// One thing the model saw or produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationItem {
+    /// Reducer id (`item:<n>`, in first-seen order).
+    pub item_id: String,
+    /// Owning thread.
+    pub thread_id: String,
+    /// Turn that first introduced it.
+    pub turn_id: Option<String>,
+    /// Item kind.
+    pub kind: ItemKind,
+    /// `system`, `developer`, `user`, `assistant`, `tool`.
+    pub role: Option<String>,
+    /// Call id on call/output items.
+    pub call_id: Option<String>,
+    /// Tool name on call items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Readable preview (capped).
+    pub text: String,
+    /// Wall clock when first seen.
+    pub first_seen_at_unix_ms: u64,
+    /// Seq of the payload that first carried it.
+    pub first_seen_seq: u64,
+    /// What produced it (empty for input the model was given).
+    pub produced_by: Vec<Producer>,
+}
+
+/// One end of an [`Edge`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Anchor {
+    /// A tool call.
+    ToolCall(String),
+    /// A thread.
+    Thread(String),
+    /// A conversation item.
+    ConversationItem(String),
+    /// A turn.
+    Turn(String),
+    /// An inference call.
+    InferenceCall(String),
+    /// A code cell.
+    CodeCell(String),
+    /// A span the reducer did not map to an entity (by span key).
+    Span(u64),
+}
+
+/// Kind of an [`Edge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// A tool spawned a thread.
+    Spawn,
+    /// A tool sent a message to a thread.
+    Message,
+    /// A tool assigned a task to a thread.
+    Task,
+    /// A child's result reached its parent.
+    Result,
+    /// A tool closed a thread.
+    Close,
+    /// `Span::follows_from` between two spans.
+    Link,
+}
+
+/// A causal connection between threads, tool calls and items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    /// Reducer id (`edge:<kind>:<seq>`).
+    pub edge_id: String,
+    /// Edge kind.
+    pub kind: EdgeKind,
+    /// Source.
+    pub from: Anchor,
+    /// Target: the recipient's item once delivered, else the thread.
+    pub to: Anchor,
+    /// The recipient's model-visible item carrying the delivered text was found.
+    pub delivered: bool,
+    /// The delivered text, if the edge carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the edge was observed.
+    pub started_at_unix_ms: u64,
+    /// Payload seqs carried (args, result).
+    pub payloads: Vec<u64>,
+}
+
+/// Index entry for one payload record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadRef {
+    /// `request`, `response`, `args`, …
+    pub role: String,
+    /// The entity the payload belongs to.
+    pub owner: Anchor,
+    /// Size as given.
+    pub bytes: u64,
+    /// Byte offset of the record's line in `trace.jsonl`.
+    pub offset: u64,
+    /// Length of the line in bytes (without the newline).
+    pub len: u64,
+    /// The payload was truncated by the writer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}

@@ -1,0 +1,275 @@
+//! The readable tree of a rollout graph: threads → turns → inference calls → the tool calls
+//! their responses started (code cells with their nested calls), with statuses, durations,
+//! token totals and edge counts.
+//!
+//! Invariant: the text is a pure function of the [`RolloutState`] (no clock, no paths), so
+//! the same bundle always renders the same summary and it can be golden-tested.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write;
+
+use super::{EdgeKind, Execution, Requester, RolloutState, Status, Usage};
+
+fn duration(execution: &Execution) -> String {
+    match execution.duration_ns {
+        None => "-".to_owned(),
+        Some(ns) if ns >= 1_000_000_000 => format!("{:.2}s", ns as f64 / 1e9),
+        Some(ns) if ns >= 1_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
+        Some(ns) => format!("{:.1}µs", ns as f64 / 1e3),
+    }
+}
+
+fn usage_text(usage: &Usage) -> String {
+    format!(
+        "in {} (cached {}) out {} (reasoning {})",
+        usage.input_tokens, usage.cached_input_tokens, usage.output_tokens, usage.reasoning_tokens
+    )
+}
+
+fn status(execution: &Execution) -> &'static str {
+    execution.status.as_str()
+}
+
+/// Renders the summary tree of `state`.
+///
+/// # Examples
+///
+/// ```no_run
+/// let state = tracing_rollout::reduce::reduce_bundle("traces/demo")?;
+/// print!("{}", tracing_rollout::reduce::render_summary(&state));
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn render_summary(state: &RolloutState) -> String {
+    let mut out = String::new();
+    let mut total = Usage::default();
+    for call in state.inference_calls.values() {
+        if let Some(u) = &call.usage {
+            total.add(u);
+        }
+    }
+    let wall = match (state.started_at_unix_ms, state.ended_at_unix_ms) {
+        (Some(a), Some(b)) => format!("{:.2}s", b.saturating_sub(a) as f64 / 1000.0),
+        _ => "-".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "rollout {}  {}  {}{}",
+        state.rollout_id,
+        state.status.as_str(),
+        wall,
+        if state.complete {
+            ""
+        } else {
+            "  (incomplete log)"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  {} threads, {} turns, {} inference calls, {} tool calls, {} code cells, {} terminal ops, {} compactions",
+        state.threads.len(),
+        state.turns.len(),
+        state.inference_calls.len(),
+        state.tool_calls.len(),
+        state.code_cells.len(),
+        state.terminal_operations.len(),
+        state.compactions.len()
+    );
+    let _ = writeln!(out, "  tokens: {}", usage_text(&total));
+    let mut edge_counts: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
+    for edge in state.edges.values() {
+        let name = match edge.kind {
+            EdgeKind::Spawn => "spawn",
+            EdgeKind::Message => "message",
+            EdgeKind::Task => "task",
+            EdgeKind::Result => "result",
+            EdgeKind::Close => "close",
+            EdgeKind::Link => "link",
+        };
+        let entry = edge_counts.entry(name).or_default();
+        entry.0 += 1;
+        entry.1 += usize::from(edge.delivered);
+    }
+    let edges: Vec<String> = edge_counts
+        .iter()
+        .map(|(k, (n, d))| format!("{k} {n} ({d} delivered)"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  edges: {}",
+        if edges.is_empty() {
+            "none".to_owned()
+        } else {
+            edges.join(", ")
+        }
+    );
+    let _ = writeln!(out, "  diagnostics: {}", state.diagnostics.len());
+    let mut shown = HashSet::new();
+    let roots: Vec<&String> = state
+        .threads
+        .values()
+        .filter(|t| {
+            t.parent_thread_id
+                .as_ref()
+                .is_none_or(|p| !state.threads.contains_key(p))
+        })
+        .map(|t| &t.thread_id)
+        .collect();
+    for root in roots {
+        render_thread(state, root, 1, &mut out, &mut shown);
+    }
+    out
+}
+
+fn render_thread(
+    state: &RolloutState,
+    id: &str,
+    depth: usize,
+    out: &mut String,
+    shown: &mut HashSet<String>,
+) {
+    if !shown.insert(id.to_owned()) {
+        return;
+    }
+    let Some(thread) = state.threads.get(id) else {
+        return;
+    };
+    let pad = "  ".repeat(depth);
+    let mut usage = Usage::default();
+    for turn in &thread.turns {
+        if let Some(t) = state.turns.get(turn) {
+            for call in &t.inference_calls {
+                if let Some(u) = state
+                    .inference_calls
+                    .get(call)
+                    .and_then(|c| c.usage.as_ref())
+                {
+                    usage.add(u);
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{pad}thread {}{}  {}  {}  {} turns, {} items{}  tokens {}",
+        thread.thread_id,
+        thread
+            .agent_path
+            .as_ref()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default(),
+        status(&thread.execution),
+        duration(&thread.execution),
+        thread.turns.len(),
+        thread.conversation.len(),
+        if thread.attachments > 1 {
+            format!(", {} attachments", thread.attachments)
+        } else {
+            String::new()
+        },
+        usage_text(&usage)
+    );
+    for turn_id in &thread.turns {
+        let Some(turn) = state.turns.get(turn_id) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "{pad}  turn {}  {}  {}",
+            turn.turn_id,
+            status(&turn.execution),
+            duration(&turn.execution)
+        );
+        let mut listed = HashSet::new();
+        for call_id in &turn.inference_calls {
+            let Some(call) = state.inference_calls.get(call_id) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "{pad}    inference {}  {}  {}  {}  {} → {} items{}",
+                call.inference_call_id,
+                call.model.as_deref().unwrap_or("?"),
+                status(&call.execution),
+                duration(&call.execution),
+                call.request_items.len(),
+                call.response_items.len(),
+                call.usage
+                    .as_ref()
+                    .map(|u| format!("  {}", usage_text(u)))
+                    .unwrap_or_default()
+            );
+            for tool in &call.tool_calls {
+                render_tool(state, tool, depth + 3, out, &mut listed);
+            }
+        }
+        for cell_id in &turn.code_cells {
+            let Some(cell) = state.code_cells.get(cell_id) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "{pad}    code cell {}  {}  {}  {} nested tool calls",
+                cell.cell_id.as_deref().unwrap_or(&cell.code_cell_id),
+                status(&cell.execution),
+                duration(&cell.execution),
+                cell.tool_calls.len()
+            );
+            for tool in &cell.tool_calls {
+                render_tool(state, tool, depth + 3, out, &mut listed);
+            }
+        }
+        for tool in &turn.tool_calls {
+            render_tool(state, tool, depth + 2, out, &mut listed);
+        }
+    }
+    for child in &thread.children {
+        render_thread(state, child, depth + 1, out, shown);
+    }
+}
+
+fn render_tool(
+    state: &RolloutState,
+    id: &str,
+    depth: usize,
+    out: &mut String,
+    listed: &mut HashSet<String>,
+) {
+    if !listed.insert(id.to_owned()) {
+        return;
+    }
+    let Some(tool) = state.tool_calls.get(id) else {
+        return;
+    };
+    let pad = "  ".repeat(depth);
+    let requester = match &tool.requester {
+        Requester::Model { .. } => "model",
+        Requester::CodeCell { .. } => "code cell",
+        Requester::Runtime => "runtime",
+    };
+    let mut extra = String::new();
+    if let Some(target) = &tool.target_thread_id {
+        let _ = write!(extra, "  → {target}");
+    }
+    if !tool.terminal_operations.is_empty() {
+        let _ = write!(extra, "  {} terminal ops", tool.terminal_operations.len());
+    }
+    if tool.execution.status == Status::Failed {
+        if let Some(error) = &tool.execution.error {
+            let _ = write!(extra, "  error: {error}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{pad}tool {} {}{}  {}  {}  by {}{}",
+        tool.tool.as_deref().unwrap_or("?"),
+        tool.kind
+            .as_deref()
+            .map(|k| format!("[{k}] "))
+            .unwrap_or_default(),
+        tool.call_id.as_deref().unwrap_or("-"),
+        status(&tool.execution),
+        duration(&tool.execution),
+        requester,
+        extra
+    );
+}
