@@ -1,0 +1,191 @@
+//! [`RolloutLayerBuilder`] and [`InitError`]: configuring the layer and starting its writer.
+//!
+//! Invariant: `build` either returns a working layer whose root directory exists, or a typed
+//! error before any thread is started; every setting has one documented default.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing_appender::non_blocking::NonBlockingBuilder;
+
+use super::RolloutLayer;
+use crate::payload::PayloadOptions;
+use crate::writer::worker::Sink;
+use crate::writer::{Budget, RolloutGuard, Shared, Writer};
+
+const DEFAULT_ROOT: &str = "traces";
+const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
+const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
+const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Configures a [`RolloutLayer`]; made by [`RolloutLayer::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct RolloutLayerBuilder {
+    root_dir: PathBuf,
+    lossy: bool,
+    max_buffered_bytes: usize,
+    max_payload_bytes: usize,
+    capture_payloads: bool,
+    finish_timeout: Option<Duration>,
+}
+
+impl Default for RolloutLayerBuilder {
+    fn default() -> Self {
+        RolloutLayerBuilder {
+            root_dir: PathBuf::from(DEFAULT_ROOT),
+            lossy: false,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            capture_payloads: true,
+            finish_timeout: Some(DEFAULT_FINISH_TIMEOUT),
+        }
+    }
+}
+
+/// Why [`RolloutLayerBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The root directory could not be created or resolved (for example a path component is a
+    /// regular file, or permission is denied).
+    #[error("create rollout root directory {}", path.display())]
+    CreateRootDir {
+        /// The root directory as configured.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RolloutLayerBuilder {
+    /// The directory below which each rollout gets its own bundle directory. Created (with
+    /// its missing parents, `0700` on Unix) by [`build`](Self::build).
+    ///
+    /// Default: `traces`, relative to the working directory at `build` time.
+    pub fn root_dir(mut self, root_dir: impl Into<PathBuf>) -> Self {
+        self.root_dir = root_dir.into();
+        self
+    }
+
+    /// What happens when records arrive faster than they can be written and
+    /// [`max_buffered_bytes`](Self::max_buffered_bytes) are in flight. `false`: the
+    /// instrumented thread waits for room, nothing is lost. `true`: the record is dropped and
+    /// counted; the bundle gets a `dropped` record with the counts where the loss happened,
+    /// and its manifest the total. Bundle starts and ends are never dropped.
+    ///
+    /// Default: `false`.
+    pub fn lossy(mut self, lossy: bool) -> Self {
+        self.lossy = lossy;
+        self
+    }
+
+    /// Memory bound for records on their way to disk, in bytes (records are counted at their
+    /// encoded size). A single record larger than the bound is still accepted when nothing
+    /// else is in flight.
+    ///
+    /// Default: 16 MiB.
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes.max(1);
+        self
+    }
+
+    /// Largest payload body recorded in full, in bytes of its JSON (or text) form. A larger
+    /// payload is stored as a JSON string holding its first `bytes` bytes (cut at a character
+    /// boundary) followed by `…[truncated N bytes]`, with `"truncated": true`; its `bytes`
+    /// key still gives the full size.
+    ///
+    /// Default: 8 MiB.
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes;
+        self
+    }
+
+    /// Whether payload bodies are recorded. `false` keeps every `payload` record with its
+    /// role and size but writes `"body": null, "omitted": true`: the structure without the
+    /// prompts and tool output.
+    ///
+    /// Default: `true`.
+    pub fn capture_payloads(mut self, capture: bool) -> Self {
+        self.capture_payloads = capture;
+        self
+    }
+
+    /// How long [`RolloutGuard::finish`] (and dropping the guard) waits for the backlog to
+    /// reach the disk before giving up with
+    /// [`FinishError::Timeout`](crate::FinishError::Timeout). `Duration::MAX` waits for as
+    /// long as it takes.
+    ///
+    /// Default: 60 seconds.
+    pub fn finish_timeout(mut self, timeout: Duration) -> Self {
+        self.finish_timeout = Some(timeout);
+        self
+    }
+
+    /// Creates the root directory, starts the writer thread (named `tracing-rollout`) and
+    /// returns the layer with the guard that finishes it.
+    ///
+    /// # Errors
+    ///
+    /// [`InitError::CreateRootDir`] when the root directory cannot be created.
+    ///
+    /// # Panics
+    ///
+    /// When the operating system refuses to start the writer thread (as
+    /// `tracing_appender::non_blocking` does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let root = tempfile::tempdir()?;
+    /// let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+    ///     .root_dir(root.path().join("traces"))
+    ///     .lossy(true)
+    ///     .build()?;
+    /// # drop(layer);
+    /// guard.finish()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build(self) -> Result<(RolloutLayer, RolloutGuard), InitError> {
+        let root = self
+            .create_root()
+            .map_err(|source| InitError::CreateRootDir {
+                path: self.root_dir.clone(),
+                source,
+            })?;
+        // The channel preallocates its slots, so its length follows the byte budget (about
+        // one slot per 512 bytes) within bounds that keep the up-front allocation small.
+        let max_messages = (self.max_buffered_bytes / 512).clamp(128, 32 * 1024);
+        let shared = Arc::new(Shared::new(Budget::new(
+            self.max_buffered_bytes,
+            max_messages,
+        )));
+        let sink = Sink::new(Arc::clone(&shared), root);
+        let (nb, worker) = NonBlockingBuilder::default()
+            .lossy(false)
+            .buffered_lines_limit(max_messages)
+            .thread_name("tracing-rollout")
+            .finish(sink);
+        let writer = Writer::new(nb.clone(), Arc::clone(&shared), self.lossy);
+        let payload = PayloadOptions {
+            max_bytes: self.max_payload_bytes,
+            capture: self.capture_payloads,
+        };
+        let guard = RolloutGuard::new(nb, shared, worker, self.finish_timeout);
+        Ok((RolloutLayer::new(writer, payload), guard))
+    }
+
+    fn create_root(&self) -> std::io::Result<PathBuf> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            builder.mode(0o700);
+        }
+        builder.create(&self.root_dir)?;
+        self.root_dir.canonicalize()
+    }
+}

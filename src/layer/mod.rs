@@ -1,0 +1,536 @@
+//! [`RolloutLayer`]: the `tracing_subscriber::Layer` that turns rollout spans and events into
+//! framed messages for the writer thread.
+//!
+//! Invariant: a callback for anything outside the rollout vocabulary costs one name check and
+//! returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
+//! while it does, emits no `tracing` events, and hands exactly one message to the writer.
+//! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
+//! extensions, so `span_started` is always sent before anything that refers to the span.
+
+mod builder;
+mod fields;
+
+pub use builder::{InitError, RolloutLayerBuilder};
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::format::{self, SpanKind, PAYLOAD_EVENT};
+use crate::payload::PayloadOptions;
+use crate::writer::{lock, unix_ms, BundleHandle, Header, Op, RolloutGuard, Writer};
+use fields::{FieldWriter, PayloadWriter, Role, Routing};
+
+/// Environment variable read by [`RolloutLayer::from_env`]: the root directory of bundles.
+const ROOT_ENV: &str = "ROLLOUT_TRACE_ROOT";
+
+/// Span keys are minted process-wide: `tracing` span ids are reused after a span closes.
+static NEXT_SPAN_KEY: AtomicU64 = AtomicU64::new(1);
+/// Suffix of generated rollout ids.
+static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
+
+/// A `tracing_subscriber::Layer` that records rollout spans into one bundle per rollout.
+///
+/// Build it with [`RolloutLayer::builder`] (or [`RolloutLayer::from_env`]) and add it to a
+/// `tracing_subscriber::registry()`. Only spans named in the rollout vocabulary (`rollout`,
+/// `rollout.thread`, `rollout.turn`, `rollout.inference`, `rollout.tool`,
+/// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`) and events named
+/// `rollout.*` are recorded; other spans cost one name comparison and are skipped (rollout
+/// spans below them still attach to their nearest rollout ancestor). The layer never
+/// filters: other layers see every span and event as before.
+///
+/// Where a span is recorded:
+/// - a `rollout` span starts a new bundle, named by its `rollout_id` field (or a generated
+///   `rollout-<unix ms>-<n>`) and ended when the span closes;
+/// - a `rollout.thread` span inside a recorded span joins that span's bundle; without one, it
+///   joins the bundle of the live thread named by its `parent_thread_id`, or else starts a
+///   bundle of its own (named by its `thread_id`) that ends when it closes;
+/// - any other rollout span joins the bundle of its nearest recorded ancestor, and is
+///   ignored without one.
+///
+/// The bundle's final status is the root span's recorded `status` field, else `failed` when
+/// it recorded an `error` field or closed while its thread was panicking, else `completed`.
+/// Declare fields recorded later as `tracing::field::Empty`: `tracing` drops values recorded
+/// into undeclared fields before any layer sees them.
+///
+/// Records for a bundle that already ended (a thread that joined by `parent_thread_id` and
+/// outlived the root) are not written; they are counted in
+/// [`FinishStats::dropped_records`](crate::FinishStats::dropped_records).
+#[derive(Clone)]
+pub struct RolloutLayer {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    writer: Writer,
+    payload: PayloadOptions,
+    /// `thread_id` → the bundle it is recorded in and how many of its spans are open.
+    /// Touched only when thread spans start or close.
+    live_threads: Mutex<HashMap<String, LiveThread>>,
+}
+
+struct LiveThread {
+    bundle: Arc<BundleHandle>,
+    open_spans: usize,
+}
+
+/// What the layer keeps in each recorded span's extensions (a private type, so no other
+/// layer can read or clobber it).
+struct SpanState {
+    key: u64,
+    bundle: Arc<BundleHandle>,
+    thread: Option<u64>,
+    turn: Option<u64>,
+    /// The `thread_id` this span registered as live, to unregister on close.
+    live_thread_id: Option<String>,
+    /// Present on the span that started the bundle: what its final status will be.
+    root: Option<RootStatus>,
+}
+
+#[derive(Default)]
+struct RootStatus {
+    status: Option<String>,
+    error: bool,
+}
+
+/// The nearest recorded ancestor of a new span.
+struct Ancestor {
+    key: u64,
+    bundle: Arc<BundleHandle>,
+    thread: Option<u64>,
+    turn: Option<u64>,
+}
+
+/// Per-thread buffers reused by every callback on that thread.
+#[derive(Default)]
+struct Bufs {
+    /// The message being built: header + record body.
+    rec: Vec<u8>,
+    /// Payload text before it is placed in `rec`.
+    scratch: Vec<u8>,
+}
+
+/// Buffers larger than this are freed after use, so one huge payload does not pin memory on
+/// every thread that ever logged one.
+const KEEP_BUFFER_BYTES: usize = 256 * 1024;
+
+thread_local! {
+    static BUFS: RefCell<Bufs> = RefCell::new(Bufs::default());
+}
+
+/// Runs `f` with this thread's buffers, or with fresh ones when they are busy (a field's
+/// `Debug` impl re-entered the layer) or gone (thread-local destruction).
+fn with_bufs(f: impl FnOnce(&mut Bufs)) {
+    let mut f = Some(f);
+    let _ = BUFS.try_with(|cell| {
+        if let Ok(mut bufs) = cell.try_borrow_mut() {
+            if let Some(f) = f.take() {
+                f(&mut bufs);
+            }
+            let Bufs { rec, scratch } = &mut *bufs;
+            for buf in [rec, scratch] {
+                if buf.capacity() > KEEP_BUFFER_BYTES {
+                    *buf = Vec::new();
+                }
+            }
+        }
+    });
+    if let Some(f) = f.take() {
+        f(&mut Bufs::default());
+    }
+}
+
+impl fmt::Debug for RolloutLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RolloutLayer");
+        d.field("enabled", &self.inner.is_some());
+        if let Some(inner) = &self.inner {
+            d.field("writer", &inner.writer)
+                .field("max_payload_bytes", &inner.payload.max_bytes)
+                .field("capture_payloads", &inner.payload.capture);
+        }
+        d.finish()
+    }
+}
+
+impl RolloutLayer {
+    /// Starts configuring a layer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let root = tempfile::tempdir()?;
+    /// let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+    ///     .root_dir(root.path())
+    ///     .max_payload_bytes(1 << 20)
+    ///     .build()?;
+    /// let subscriber = tracing_subscriber::registry().with(layer);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _rollout = tracing::info_span!("rollout", rollout_id = "r1").entered();
+    ///     let _thread = tracing::info_span!("rollout.thread", thread_id = "main").entered();
+    /// });
+    /// let stats = guard.finish()?;
+    /// assert_eq!(stats.bundles.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> RolloutLayerBuilder {
+        RolloutLayerBuilder::default()
+    }
+
+    /// A layer configured from the environment: recording into the directory named by
+    /// `ROLLOUT_TRACE_ROOT` with default settings when it is set and not
+    /// empty.
+    ///
+    /// Otherwise, or when setting up fails (the directory cannot be created), the layer is
+    /// disabled: every callback returns at once and the guard's `finish` does nothing. A
+    /// failed set-up prints one warning to stderr; an unset variable prints nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let (layer, guard) = tracing_rollout::RolloutLayer::from_env();
+    /// let subscriber = tracing_subscriber::registry().with(layer);
+    /// tracing::subscriber::with_default(subscriber, || {
+    ///     let _rollout = tracing::info_span!("rollout").entered();
+    /// });
+    /// guard.finish()?;
+    /// # Ok::<(), tracing_rollout::FinishError>(())
+    /// ```
+    pub fn from_env() -> (RolloutLayer, RolloutGuard) {
+        let disabled = || (RolloutLayer { inner: None }, RolloutGuard::disabled());
+        match std::env::var_os(ROOT_ENV) {
+            Some(root) if !root.is_empty() => match Self::builder().root_dir(root).build() {
+                Ok(pair) => pair,
+                Err(e) => {
+                    eprintln!("tracing-rollout: recording disabled: {e}");
+                    disabled()
+                }
+            },
+            _ => disabled(),
+        }
+    }
+
+    /// Whether this layer records anything (false for a disabled [`from_env`](Self::from_env)
+    /// layer).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    fn new(writer: Writer, payload: PayloadOptions) -> RolloutLayer {
+        RolloutLayer {
+            inner: Some(Arc::new(Inner {
+                writer,
+                payload,
+                live_threads: Mutex::new(HashMap::new()),
+            })),
+        }
+    }
+}
+
+impl Inner {
+    fn open_bundle(&self, rollout_id: Option<String>, trace_id: Option<&str>) -> Arc<BundleHandle> {
+        let bundle = self.writer.new_bundle();
+        let rollout_id = rollout_id.unwrap_or_else(|| {
+            let n = NEXT_ROLLOUT.fetch_add(1, Ordering::Relaxed);
+            format!("rollout-{}-{n}", unix_ms())
+        });
+        let mut msg = Vec::with_capacity(crate::writer::HEADER_LEN + 64 + rollout_id.len());
+        Header::begin(&mut msg, Op::Open, bundle.id, unix_ms(), 0);
+        msg.extend_from_slice(b"{\"rollout_id\":");
+        format::push_json_str(&mut msg, &rollout_id);
+        if let Some(trace_id) = trace_id {
+            msg.extend_from_slice(b",\"trace_id\":");
+            format::push_json_str(&mut msg, trace_id);
+        }
+        msg.push(b'}');
+        self.writer.send_control(&mut msg, &bundle);
+        bundle
+    }
+
+    fn live_bundle(&self, thread_id: &str) -> Option<Arc<BundleHandle>> {
+        lock(&self.live_threads)
+            .get(thread_id)
+            .map(|live| Arc::clone(&live.bundle))
+    }
+
+    fn register_thread(&self, thread_id: &str, bundle: &Arc<BundleHandle>) {
+        let mut live = lock(&self.live_threads);
+        match live.get_mut(thread_id) {
+            Some(entry) => entry.open_spans += 1,
+            None => {
+                live.insert(
+                    thread_id.to_owned(),
+                    LiveThread {
+                        bundle: Arc::clone(bundle),
+                        open_spans: 1,
+                    },
+                );
+            }
+        }
+    }
+
+    fn unregister_thread(&self, thread_id: &str) {
+        let mut live = lock(&self.live_threads);
+        if let Some(entry) = live.get_mut(thread_id) {
+            entry.open_spans = entry.open_spans.saturating_sub(1);
+            if entry.open_spans == 0 {
+                live.remove(thread_id);
+            }
+        }
+    }
+}
+
+/// The key and bundle of the nearest span in `scope` that this layer records.
+fn nearest_recorded<'a, R>(scope: impl Iterator<Item = SpanRef<'a, R>>) -> Option<Ancestor>
+where
+    R: LookupSpan<'a> + 'a,
+{
+    for span in scope {
+        if let Some(state) = span.extensions().get::<SpanState>() {
+            return Some(Ancestor {
+                key: state.key,
+                bundle: Arc::clone(&state.bundle),
+                thread: state.thread,
+                turn: state.turn,
+            });
+        }
+    }
+    None
+}
+
+impl<S> Layer<S> for RolloutLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(inner) = &self.inner else { return };
+        let name = attrs.metadata().name();
+        let Some(kind) = SpanKind::from_span_name(name) else {
+            return;
+        };
+        if inner.writer.is_finished() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let ancestor = span
+            .parent()
+            .and_then(|parent| nearest_recorded(parent.scope()));
+
+        let mut routing = Routing::default();
+        if matches!(kind, SpanKind::Rollout | SpanKind::Thread) {
+            attrs.record(&mut routing);
+        }
+        let key = NEXT_SPAN_KEY.fetch_add(1, Ordering::Relaxed);
+        let trace_id = routing.trace_id.as_deref();
+        let (bundle, parent, thread, turn, is_root) = match (kind, ancestor) {
+            (SpanKind::Rollout, _) => {
+                let bundle = inner.open_bundle(routing.rollout_id.take(), trace_id);
+                (bundle, None, None, None, true)
+            }
+            (SpanKind::Thread, Some(a)) => (a.bundle, Some(a.key), Some(key), None, false),
+            (SpanKind::Thread, None) => {
+                let joined = routing
+                    .parent_thread_id
+                    .as_deref()
+                    .and_then(|parent| inner.live_bundle(parent));
+                match joined {
+                    Some(bundle) => (bundle, None, Some(key), None, false),
+                    None => {
+                        let bundle = inner.open_bundle(routing.thread_id.clone(), trace_id);
+                        (bundle, None, Some(key), None, true)
+                    }
+                }
+            }
+            (SpanKind::Turn, Some(a)) => (a.bundle, Some(a.key), a.thread, Some(key), false),
+            (_, Some(a)) => (a.bundle, Some(a.key), a.thread, a.turn, false),
+            // A rollout span kind with nothing to attach to: not part of any rollout.
+            (_, None) => return,
+        };
+
+        let live_thread_id = match (kind, routing.thread_id) {
+            (SpanKind::Thread, Some(thread_id)) => {
+                inner.register_thread(&thread_id, &bundle);
+                Some(thread_id)
+            }
+            _ => None,
+        };
+
+        let mut root = is_root.then(RootStatus::default);
+        with_bufs(|bufs| {
+            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            format::begin_span_started(&mut bufs.rec, key, parent, thread, turn, kind, name);
+            let mut fields = FieldWriter::new(&mut bufs.rec);
+            attrs.record(&mut fields);
+            if let Some(root) = root.as_mut() {
+                root.status = fields.status.take();
+                root.error = fields.error;
+            }
+            format::end_fields(&mut bufs.rec);
+            inner.writer.send_record(&mut bufs.rec, &bundle);
+        });
+
+        span.extensions_mut().replace(SpanState {
+            key,
+            bundle,
+            thread,
+            turn,
+            live_thread_id,
+            root,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(inner) = &self.inner else { return };
+        let Some(span) = ctx.span(id) else { return };
+        if SpanKind::from_span_name(span.name()).is_none()
+            || values.is_empty()
+            || inner.writer.is_finished()
+        {
+            return;
+        }
+        // Copy what is needed and release the extensions lock before formatting values: a
+        // field's Debug impl may touch this span again.
+        let (key, bundle, is_root) = {
+            let extensions = span.extensions();
+            let Some(state) = extensions.get::<SpanState>() else {
+                return;
+            };
+            (state.key, Arc::clone(&state.bundle), state.root.is_some())
+        };
+        let mut status = None;
+        let mut error = false;
+        with_bufs(|bufs| {
+            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            format::begin_span_recorded(&mut bufs.rec, key);
+            let mut fields = FieldWriter::new(&mut bufs.rec);
+            values.record(&mut fields);
+            status = fields.status.take();
+            error = fields.error;
+            format::end_fields(&mut bufs.rec);
+            inner.writer.send_record(&mut bufs.rec, &bundle);
+        });
+        if is_root && (status.is_some() || error) {
+            if let Some(root) = span
+                .extensions_mut()
+                .get_mut::<SpanState>()
+                .and_then(|state| state.root.as_mut())
+            {
+                root.status = status.or(root.status.take());
+                root.error |= error;
+            }
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let Some(inner) = &self.inner else { return };
+        let key_of = |id: &Id| {
+            let span = ctx.span(id)?;
+            SpanKind::from_span_name(span.name())?;
+            let extensions = span.extensions();
+            let state = extensions.get::<SpanState>()?;
+            Some((state.key, Arc::clone(&state.bundle)))
+        };
+        let Some((key, bundle)) = key_of(id) else {
+            return;
+        };
+        let Some((follows, follows_bundle)) = key_of(follows) else {
+            return;
+        };
+        if bundle.id != follows_bundle.id || inner.writer.is_finished() {
+            return;
+        }
+        with_bufs(|bufs| {
+            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            format::encode_link(&mut bufs.rec, key, follows);
+            inner.writer.send_record(&mut bufs.rec, &bundle);
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(inner) = &self.inner else { return };
+        let name = event.metadata().name();
+        if !name.starts_with("rollout.") || inner.writer.is_finished() {
+            return;
+        }
+        let Some(scope) = ctx.event_scope(event) else {
+            return;
+        };
+        let Some(owner) = nearest_recorded(scope) else {
+            return;
+        };
+        let bundle = owner.bundle;
+        if name == PAYLOAD_EVENT {
+            let mut role = Role::default();
+            event.record(&mut role);
+            let role = role.0.unwrap_or_default();
+            with_bufs(|bufs| {
+                Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+                let mut payload = PayloadWriter {
+                    rec: &mut bufs.rec,
+                    scratch: &mut bufs.scratch,
+                    span: owner.key,
+                    role: &role,
+                    options: inner.payload,
+                    written: false,
+                };
+                event.record(&mut payload);
+                payload.finish();
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            });
+        } else {
+            with_bufs(|bufs| {
+                Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+                format::begin_event(&mut bufs.rec, owner.key, name);
+                event.record(&mut FieldWriter::new(&mut bufs.rec));
+                format::end_fields(&mut bufs.rec);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            });
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(inner) = &self.inner else { return };
+        let Some(span) = ctx.span(&id) else { return };
+        if SpanKind::from_span_name(span.name()).is_none() {
+            return;
+        }
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        if let Some(thread_id) = &state.live_thread_id {
+            inner.unregister_thread(thread_id);
+        }
+        if inner.writer.is_finished() {
+            return;
+        }
+        let panicking = std::thread::panicking();
+        let bundle = state.bundle;
+        with_bufs(|bufs| {
+            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            format::encode_span_ended(&mut bufs.rec, state.key, panicking);
+            inner.writer.send_record(&mut bufs.rec, &bundle);
+        });
+        if let Some(root) = state.root {
+            let status = match root.status {
+                Some(status) => status,
+                None if root.error || panicking => "failed".to_owned(),
+                None => "completed".to_owned(),
+            };
+            let mut msg = Vec::with_capacity(crate::writer::HEADER_LEN + status.len());
+            Header::begin(&mut msg, Op::Close, bundle.id, unix_ms(), bundle.ns());
+            msg.extend_from_slice(status.as_bytes());
+            inner.writer.send_control(&mut msg, &bundle);
+        }
+    }
+}

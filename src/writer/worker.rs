@@ -1,0 +1,310 @@
+//! The writer thread's sink: routes framed messages to bundles, assigns `seq`, writes
+//! `trace.jsonl` and `manifest.json`.
+//!
+//! Invariant: this is the only code that touches bundle files, and it runs on the one
+//! `tracing-rollout` worker thread, so `seq` is assigned in file order and needs no lock.
+//! It never returns an error to tracing-appender (whose worker would swallow it): failures
+//! are counted in the shared statistics and the first is printed to stderr.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
+use super::{lock, unix_ms, Header, Op, Shared};
+use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
+
+/// Buffer of each open `trace.jsonl`; payloads larger than this bypass it.
+const FILE_BUFFER: usize = 32 * 1024;
+
+/// The `io::Write` handed to `tracing_appender::non_blocking`.
+///
+/// tracing-appender's worker blocks on one receive, drains whatever else is queued, calls
+/// `write_all` once per message and `flush` once per batch. `NonBlocking` turns each `write`
+/// of the layer into one message, and [`Sink::write`] consumes a whole message per call
+/// (it always reports the full length written), so one `write` here is exactly one framed
+/// message. `flush` pushes every open bundle's buffer to the kernel.
+pub(crate) struct Sink {
+    shared: Arc<Shared>,
+    root: PathBuf,
+    bundles: HashMap<u64, OpenBundle>,
+    envelope: Vec<u8>,
+    /// Set by the barrier: everything after it is ignored.
+    finished: bool,
+}
+
+struct OpenBundle {
+    dir: PathBuf,
+    /// Whether `dir` was created for this bundle (false: creating it failed, so nothing may
+    /// be written there, not even a manifest).
+    created: bool,
+    /// `None` once the bundle failed to open or a write failed: later records are counted as
+    /// I/O errors instead of being appended after a hole.
+    file: Option<BufWriter<File>>,
+    /// Seq of the last record written.
+    seq: u64,
+    manifest: Manifest,
+}
+
+#[derive(Deserialize)]
+struct OpenBody {
+    rollout_id: String,
+    #[serde(default)]
+    trace_id: Option<String>,
+}
+
+impl Sink {
+    pub(crate) fn new(shared: Arc<Shared>, root: PathBuf) -> Sink {
+        Sink {
+            shared,
+            root,
+            bundles: HashMap::new(),
+            envelope: Vec::with_capacity(64),
+            finished: false,
+        }
+    }
+
+    fn handle(&mut self, msg: &[u8]) {
+        let Some((header, body)) = Header::parse(msg) else {
+            return;
+        };
+        if self.finished {
+            return;
+        }
+        match header.op {
+            Op::Open => self.open(header, body),
+            Op::Record => self.record(header, body),
+            Op::Close => self.close(header, body),
+            Op::Barrier => self.barrier(),
+        }
+    }
+
+    fn open(&mut self, header: Header, body: &[u8]) {
+        let (rollout_id, trace_id) = match serde_json::from_slice::<OpenBody>(body) {
+            Ok(b) => (b.rollout_id, b.trace_id),
+            Err(_) => (format!("rollout-{}", header.bundle), None),
+        };
+        let manifest = Manifest {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            rollout_id: rollout_id.clone(),
+            trace_id: trace_id.clone(),
+            started_at_unix_ms: header.t,
+            ended_at_unix_ms: None,
+            status: "running".to_owned(),
+            records: 0,
+            dropped_records: 0,
+            writer: format::WRITER.to_owned(),
+        };
+        let dir = match bundle_dir::create_bundle_dir(&self.root, &rollout_id) {
+            Ok(dir) => dir,
+            Err(e) => {
+                let path = self.root.join(bundle_dir::sanitize(&rollout_id));
+                self.io_error("create bundle directory", &path, &e);
+                let bundle = OpenBundle {
+                    dir: path,
+                    created: false,
+                    file: None,
+                    seq: 0,
+                    manifest,
+                };
+                self.bundles.insert(header.bundle, bundle);
+                return;
+            }
+        };
+        lock(&self.shared.bundle_dirs).push(dir.clone());
+        if let Err(e) = bundle_dir::write_manifest(&dir, &manifest) {
+            self.io_error("write manifest", &dir.join(MANIFEST_FILE), &e);
+        }
+        let trace = dir.join(TRACE_FILE);
+        let file = match bundle_dir::create_file(&trace) {
+            Ok(f) => Some(BufWriter::with_capacity(FILE_BUFFER, f)),
+            Err(e) => {
+                self.io_error("create", &trace, &e);
+                None
+            }
+        };
+        let mut bundle = OpenBundle {
+            dir,
+            created: true,
+            file,
+            seq: 0,
+            manifest,
+        };
+        let mut line = Vec::with_capacity(256);
+        format::encode_bundle_started(&mut line, &rollout_id, trace_id.as_deref());
+        self.append(&mut bundle, header.t, 0, &line);
+        self.bundles.insert(header.bundle, bundle);
+    }
+
+    fn record(&mut self, header: Header, body: &[u8]) {
+        let Some(mut bundle) = self.bundles.remove(&header.bundle) else {
+            // The bundle already ended (a thread that joined it outlived its root span).
+            self.shared
+                .dropped_records
+                .fetch_add(1 + header.dropped_records, Ordering::Relaxed);
+            return;
+        };
+        self.append_dropped(
+            &mut bundle,
+            header,
+            header.dropped_records,
+            header.dropped_bytes,
+        );
+        self.append(&mut bundle, header.t, header.ns, body);
+        self.bundles.insert(header.bundle, bundle);
+    }
+
+    fn close(&mut self, header: Header, body: &[u8]) {
+        let Some(mut bundle) = self.bundles.remove(&header.bundle) else {
+            return;
+        };
+        let (late_records, late_bytes) = self.take_unreported_drops(header.bundle);
+        self.append_dropped(
+            &mut bundle,
+            header,
+            header.dropped_records + late_records,
+            header.dropped_bytes + late_bytes,
+        );
+        let status = String::from_utf8_lossy(body);
+        let mut line = Vec::with_capacity(128);
+        format::encode_bundle_ended(
+            &mut line,
+            &status,
+            bundle.seq + 1,
+            bundle.manifest.dropped_records,
+        );
+        self.append(&mut bundle, header.t, header.ns, &line);
+        self.finalise(bundle, status.into_owned(), header.t);
+    }
+
+    fn barrier(&mut self) {
+        let now = unix_ms();
+        let ids: Vec<u64> = self.bundles.keys().copied().collect();
+        for id in ids {
+            if let Some(mut bundle) = self.bundles.remove(&id) {
+                // No `dropped` record here: the file must stay a prefix of what would have
+                // been written, and the manifest already carries the total.
+                let (records, _) = self.take_unreported_drops(id);
+                bundle.manifest.dropped_records += records;
+                self.shared
+                    .dropped_records
+                    .fetch_add(records, Ordering::Relaxed);
+                self.finalise(bundle, "incomplete".to_owned(), now);
+            }
+        }
+        self.finished = true;
+        self.shared.signal_barrier();
+    }
+
+    /// Drops counted on the bundle's handle that no message carried (lossy mode).
+    fn take_unreported_drops(&mut self, id: u64) -> (u64, u64) {
+        match lock(&self.shared.open_bundles).remove(&id) {
+            Some(handle) => handle.take_dropped(),
+            None => (0, 0),
+        }
+    }
+
+    fn append_dropped(
+        &mut self,
+        bundle: &mut OpenBundle,
+        header: Header,
+        records: u64,
+        bytes: u64,
+    ) {
+        if records == 0 {
+            return;
+        }
+        bundle.manifest.dropped_records += records;
+        self.shared
+            .dropped_records
+            .fetch_add(records, Ordering::Relaxed);
+        let mut line = Vec::with_capacity(96);
+        format::encode_dropped(&mut line, records, bytes);
+        self.append(bundle, header.t, header.ns, &line);
+    }
+
+    /// Appends one line: envelope with the next seq, `body`, newline.
+    fn append(&mut self, bundle: &mut OpenBundle, t: u64, ns: u64, body: &[u8]) {
+        let Some(file) = bundle.file.as_mut() else {
+            self.shared.io_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let seq = bundle.seq + 1;
+        self.envelope.clear();
+        format::encode_envelope(&mut self.envelope, seq, t, ns);
+        let written = file
+            .write_all(&self.envelope)
+            .and_then(|()| file.write_all(body))
+            .and_then(|()| file.write_all(b"\n"));
+        match written {
+            Ok(()) => {
+                bundle.seq = seq;
+                let len = (self.envelope.len() + body.len() + 1) as u64;
+                self.shared.records.fetch_add(1, Ordering::Relaxed);
+                self.shared.bytes.fetch_add(len, Ordering::Relaxed);
+            }
+            Err(e) => {
+                bundle.file = None;
+                self.io_error("write", &bundle.dir.join(TRACE_FILE), &e);
+            }
+        }
+    }
+
+    /// Flushes and syncs the bundle's log, then rewrites its manifest with final counts.
+    fn finalise(&mut self, mut bundle: OpenBundle, status: String, ended_at: u64) {
+        if let Some(mut file) = bundle.file.take() {
+            let synced = file.flush().and_then(|()| file.get_ref().sync_data());
+            if let Err(e) = synced {
+                self.io_error("flush", &bundle.dir.join(TRACE_FILE), &e);
+            }
+        }
+        bundle.manifest.status = status;
+        bundle.manifest.ended_at_unix_ms = Some(ended_at);
+        bundle.manifest.records = bundle.seq;
+        if bundle.created {
+            if let Err(e) = bundle_dir::write_manifest(&bundle.dir, &bundle.manifest) {
+                self.io_error("write manifest", &bundle.dir.join(MANIFEST_FILE), &e);
+            }
+        }
+    }
+
+    fn io_error(&self, what: &str, path: &Path, e: &io::Error) {
+        self.shared.io_errors.fetch_add(1, Ordering::Relaxed);
+        if !self.shared.io_error_reported.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "tracing-rollout: cannot {what} {}: {e} (further I/O errors are counted, not printed)",
+                path.display()
+            );
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, msg: &[u8]) -> io::Result<usize> {
+        self.handle(msg);
+        self.shared.budget.release(msg.len());
+        Ok(msg.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut failed = Vec::new();
+        for bundle in self.bundles.values_mut() {
+            if let Some(file) = bundle.file.as_mut() {
+                if let Err(e) = file.flush() {
+                    bundle.file = None;
+                    failed.push((bundle.dir.join(TRACE_FILE), e));
+                }
+            }
+        }
+        for (path, e) in failed {
+            self.io_error("flush", &path, &e);
+        }
+        Ok(())
+    }
+}
