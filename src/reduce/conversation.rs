@@ -367,9 +367,4 @@ impl Reducer {
             }
         }
     }
-
-    /// The content hash of an item of `thread`.
-    pub(super) fn item_hash(&self, thread: &str, id: &str) -> Option<u128> {
-        self.conversations.get(thread)?.hashes.get(id).copied()
-    }
 }
