@@ -223,6 +223,7 @@ fn a_compaction_replaces_the_baseline_of_the_next_request() -> anyhow::Result<()
     Ok(())
 }
 
+#[allow(clippy::expect_used)] // a test body shared by two tests
 fn tool_and_response(tool_first: bool) -> anyhow::Result<()> {
     let state = reduce(|| {
         in_turn(|| {

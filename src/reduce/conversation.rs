@@ -227,10 +227,12 @@ impl Reducer {
             let hashes = self.conversations.get(thread).map(|c| &c.hashes);
             let hash_of = |id: &String| hashes.and_then(|h| h.get(id)).copied();
             let mut reuse = None;
-            if positional && i < baseline.len() && !used[i] {
-                if hash_of(&baseline[i]) == Some(item.content_hash) {
-                    reuse = Some(i);
-                }
+            if positional
+                && i < baseline.len()
+                && !used[i]
+                && hash_of(&baseline[i]) == Some(item.content_hash)
+            {
+                reuse = Some(i);
             }
             if reuse.is_none() {
                 let index = by_hash.get_or_insert_with(|| {

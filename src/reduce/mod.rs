@@ -421,7 +421,7 @@ impl Reducer {
             RecordBody::BundleEnded { status, .. } => {
                 self.ended = true;
                 self.state.ended_at_unix_ms = Some(self.t);
-                self.state.status = Status::parse(status).unwrap_or_else(|| Status::Completed);
+                self.state.status = Status::parse(status).unwrap_or(Status::Completed);
             }
             RecordBody::Unknown { record_type } => {
                 let message = format!("unknown record type `{record_type}`; ignored");

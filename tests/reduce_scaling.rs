@@ -1,0 +1,44 @@
+//! Scaling: a synthetic rollout of 20 000 inference calls with growing context reduces
+//! correctly. Timing and memory growth are measured by `examples/bench_reduce.rs` and
+//! recorded in BENCHMARKS.md, never asserted here.
+
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+use pretty_assertions::assert_eq;
+use synthetic::Synthetic;
+use tracing_rollout::reduce::{reduce_bundle, Requester, Status};
+
+#[test]
+fn twenty_thousand_inference_calls_with_growing_context_reduce_correctly() -> anyhow::Result<()> {
+    let shape = Synthetic { turns: 1000, calls_per_turn: 20 };
+    let dir = tempfile::tempdir()?;
+    shape.write(dir.path())?;
+    let state = reduce_bundle(dir.path())?;
+
+    assert_eq!(state.diagnostics, vec![]);
+    assert!(state.complete);
+    assert_eq!(state.status, Status::Completed);
+    assert_eq!(state.inference_calls.len() as u64, shape.inference_calls());
+    assert_eq!(state.tool_calls.len() as u64, shape.inference_calls());
+    assert_eq!(state.compactions.len() as u64, shape.turns);
+    assert_eq!(state.conversation_items.len() as u64, shape.expected_items());
+    assert_eq!(state.threads["main"].conversation.len() as u64, shape.expected_items());
+    for tool in state.tool_calls.values() {
+        let Requester::Model { inference_call_id: Some(inference) } = &tool.requester else {
+            panic!("{} not linked to its inference", tool.tool_call_id);
+        };
+        assert_eq!(state.inference_calls[inference].tool_calls, vec![tool.tool_call_id.clone()]);
+        assert_eq!(tool.call_items.len(), 1);
+        assert_eq!(tool.output_items.len(), 1);
+    }
+    // Context grows within a turn: call k of a turn sees the summary (or first message)
+    // plus two items per earlier call of the turn.
+    let mut calls: Vec<_> = state.inference_calls.values().collect();
+    calls.sort_by_key(|c| c.execution.started_seq);
+    for (n, call) in calls.iter().enumerate() {
+        let k = (n as u64) % shape.calls_per_turn;
+        assert_eq!(call.request_items.len() as u64, 1 + 2 * k, "call {n}");
+    }
+    Ok(())
+}
