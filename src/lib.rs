@@ -1,11 +1,22 @@
 //! `tracing-rollout`: record LLM-agent rollouts from ordinary `tracing` spans into replayable
 //! bundles, and reduce a bundle into the rollout graph.
+//!
+//! Where things live: [`format`](mod@format) is the on-disk bundle format (a spec, with its encoders and
+//! parser); `layer` turns spans into records on the instrumented program's threads; `writer`
+//! owns the byte-bounded queue, the writer thread and the bundle files; `payload` captures
+//! payload values as JSON; [`reduce`] replays a bundle into the rollout graph.
+//!
+//! The README follows.
+//!
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod format;
+pub mod reduce;
 
 mod layer;
 mod payload;
+mod spawn;
 mod writer;
 
 /// Why building a [`RolloutLayer`] failed.
@@ -18,6 +29,8 @@ pub use layer::RolloutLayerBuilder;
 pub use payload::json;
 /// The `Debug`-as-JSON wrapper returned by [`json`].
 pub use payload::Json;
+/// The span of a child agent thread, joined to its parent and its spawning tool call.
+pub use spawn::child_thread_span;
 /// Why [`RolloutGuard::finish`] could not confirm everything is on disk.
 pub use writer::FinishError;
 /// Writer statistics returned by [`RolloutGuard::finish`].
