@@ -4,12 +4,13 @@
 
 mod layer_support;
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
 use tracing::{info, info_span};
 use tracing_rollout::RolloutLayer;
-use std::collections::BTreeMap;
 
 use layer_support::{only_bundle, record_into, trace_lines};
 

@@ -28,7 +28,7 @@ pub struct RolloutLayerBuilder {
     max_buffered_bytes: usize,
     max_payload_bytes: usize,
     capture_payloads: bool,
-    finish_timeout: Option<Duration>,
+    finish_timeout: Duration,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -39,7 +39,7 @@ impl Default for RolloutLayerBuilder {
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
             capture_payloads: true,
-            finish_timeout: Some(DEFAULT_FINISH_TIMEOUT),
+            finish_timeout: DEFAULT_FINISH_TIMEOUT,
         }
     }
 }
@@ -120,7 +120,7 @@ impl RolloutLayerBuilder {
     ///
     /// Default: 60 seconds.
     pub fn finish_timeout(mut self, timeout: Duration) -> Self {
-        self.finish_timeout = Some(timeout);
+        self.finish_timeout = timeout;
         self
     }
 

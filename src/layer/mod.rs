@@ -47,8 +47,8 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// filters: other layers see every span and event as before.
 ///
 /// Where a span is recorded:
-/// - a `rollout` span starts a new bundle, named by its `rollout_id` field (or a generated
-///   `rollout-<unix ms>-<n>`) and ended when the span closes;
+/// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
+///   with (or a generated `rollout-<unix ms>-<n>`), and ended when the span closes;
 /// - a `rollout.thread` span inside a recorded span joins that span's bundle; without one, it
 ///   joins the bundle of the live thread named by its `parent_thread_id`, or else starts a
 ///   bundle of its own (named by its `thread_id`) that ends when it closes;

@@ -396,30 +396,24 @@ impl Writer {
             }
             return;
         }
-        self.send_admitted(msg, Some(bundle));
+        self.send_admitted(msg, bundle);
     }
 
     /// Sends a control message ([`Op::Open`], [`Op::Close`]): never dropped, waits for room.
     pub(crate) fn send_control(&self, msg: &mut [u8], bundle: &BundleHandle) {
         if self.shared.budget.acquire(msg.len(), None) {
-            self.send_admitted(msg, Some(bundle));
+            self.send_admitted(msg, bundle);
         }
     }
 
-    fn send_admitted(&self, msg: &mut [u8], bundle: Option<&BundleHandle>) -> bool {
-        if let Some(bundle) = bundle {
-            let (records, bytes) = bundle.take_dropped();
-            if records > 0 {
-                Header::set_dropped(msg, records, bytes);
-            }
+    fn send_admitted(&self, msg: &mut [u8], bundle: &BundleHandle) {
+        let (records, bytes) = bundle.take_dropped();
+        if records > 0 {
+            Header::set_dropped(msg, records, bytes);
         }
-        let mut nb = self.nb.clone();
-        if nb.write_all(msg).is_ok() {
-            true
-        } else {
-            // The writer thread is gone (after finishing): nobody will release these bytes.
+        if self.nb.clone().write_all(msg).is_err() {
+            // The writer thread is gone (after finishing): nobody else will release these.
             self.shared.budget.release(msg.len());
-            false
         }
     }
 }
@@ -490,7 +484,7 @@ struct GuardInner {
     nb: NonBlocking,
     shared: Arc<Shared>,
     worker: Option<WorkerGuard>,
-    timeout: Option<Duration>,
+    timeout: Duration,
 }
 
 impl fmt::Debug for RolloutGuard {
@@ -512,7 +506,7 @@ impl RolloutGuard {
         nb: NonBlocking,
         shared: Arc<Shared>,
         worker: WorkerGuard,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> RolloutGuard {
         RolloutGuard {
             inner: Some(GuardInner {
@@ -569,7 +563,8 @@ impl RolloutGuard {
 impl GuardInner {
     fn finish(mut self) -> Result<FinishStats, FinishError> {
         let started = Instant::now();
-        let deadline = self.timeout.and_then(|t| started.checked_add(t));
+        // `Duration::MAX` overflows the deadline: wait for as long as it takes.
+        let deadline = started.checked_add(self.timeout);
         self.shared.finished.store(true, Ordering::SeqCst);
 
         let mut msg = Vec::with_capacity(HEADER_LEN);
