@@ -65,12 +65,19 @@ fn mib(bytes: usize) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let repeats: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(5);
+    let repeats: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(5);
     let dir = tempfile::tempdir()?;
     println!("| inference calls | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per call |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for calls in [5_000u64, 10_000, 20_000] {
-        let shape = Synthetic { turns: calls / 20, calls_per_turn: 20 };
+        let shape = Synthetic {
+            turns: calls / 20,
+            calls_per_turn: 20,
+        };
         let bundle = dir.path().join(format!("synthetic-{calls}"));
         let bytes = shape.write(&bundle)?;
         let trace = bundle.join("trace.jsonl");

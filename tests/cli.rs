@@ -33,20 +33,34 @@ fn summary_prints_the_golden_tree() -> anyhow::Result<()> {
 fn reduce_writes_state_json_beside_the_trace_or_where_told() -> anyhow::Result<()> {
     let dir = demo_copy()?;
     let out = cli().arg("reduce").arg(dir.path()).output()?;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json"))?)?;
     assert_eq!(state["rollout_id"], "multi-agent-demo");
     let other = dir.path().join("elsewhere.json");
-    let out = cli().arg("reduce").arg(dir.path()).arg("-o").arg(&other).output()?;
+    let out = cli()
+        .arg("reduce")
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&other)
+        .output()?;
     assert_eq!(out.status.code(), Some(0));
     assert!(other.exists());
     Ok(())
 }
 
 #[test]
-fn validate_exits_0_for_a_valid_bundle_1_for_an_invalid_one_2_for_io_errors() -> anyhow::Result<()> {
-    assert_eq!(cli().args(["validate", DEMO]).output()?.status.code(), Some(0));
+fn validate_exits_0_for_a_valid_bundle_1_for_an_invalid_one_2_for_io_errors() -> anyhow::Result<()>
+{
+    assert_eq!(
+        cli().args(["validate", DEMO]).output()?.status.code(),
+        Some(0)
+    );
 
     let dir = demo_copy()?;
     let trace = dir.path().join("trace.jsonl");
@@ -57,12 +71,18 @@ fn validate_exits_0_for_a_valid_bundle_1_for_an_invalid_one_2_for_io_errors() ->
     let out = cli().arg("validate").arg(dir.path()).output()?;
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout)?;
-    assert!(stdout.contains("invalid") && stdout.contains("line 6"), "{stdout}");
+    assert!(
+        stdout.contains("invalid") && stdout.contains("line 6"),
+        "{stdout}"
+    );
 
     let out = cli().args(["validate", "/nonexistent/bundle"]).output()?;
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr)?;
-    assert!(stderr.contains("open /nonexistent/bundle/trace.jsonl"), "{stderr}");
+    assert!(
+        stderr.contains("open /nonexistent/bundle/trace.jsonl"),
+        "{stderr}"
+    );
     Ok(())
 }
 
@@ -84,6 +104,11 @@ fn a_closed_stdout_is_not_an_error() -> anyhow::Result<()> {
         .spawn()?;
     drop(child.stdout.take());
     let out = child.wait_with_output()?;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }

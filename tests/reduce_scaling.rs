@@ -11,7 +11,10 @@ use tracing_rollout::reduce::{reduce_bundle, Requester, Status};
 
 #[test]
 fn twenty_thousand_inference_calls_with_growing_context_reduce_correctly() -> anyhow::Result<()> {
-    let shape = Synthetic { turns: 1000, calls_per_turn: 20 };
+    let shape = Synthetic {
+        turns: 1000,
+        calls_per_turn: 20,
+    };
     let dir = tempfile::tempdir()?;
     shape.write(dir.path())?;
     let state = reduce_bundle(dir.path())?;
@@ -22,13 +25,25 @@ fn twenty_thousand_inference_calls_with_growing_context_reduce_correctly() -> an
     assert_eq!(state.inference_calls.len() as u64, shape.inference_calls());
     assert_eq!(state.tool_calls.len() as u64, shape.inference_calls());
     assert_eq!(state.compactions.len() as u64, shape.turns);
-    assert_eq!(state.conversation_items.len() as u64, shape.expected_items());
-    assert_eq!(state.threads["main"].conversation.len() as u64, shape.expected_items());
+    assert_eq!(
+        state.conversation_items.len() as u64,
+        shape.expected_items()
+    );
+    assert_eq!(
+        state.threads["main"].conversation.len() as u64,
+        shape.expected_items()
+    );
     for tool in state.tool_calls.values() {
-        let Requester::Model { inference_call_id: Some(inference) } = &tool.requester else {
+        let Requester::Model {
+            inference_call_id: Some(inference),
+        } = &tool.requester
+        else {
             panic!("{} not linked to its inference", tool.tool_call_id);
         };
-        assert_eq!(state.inference_calls[inference].tool_calls, vec![tool.tool_call_id.clone()]);
+        assert_eq!(
+            state.inference_calls[inference].tool_calls,
+            vec![tool.tool_call_id.clone()]
+        );
         assert_eq!(tool.call_items.len(), 1);
         assert_eq!(tool.output_items.len(), 1);
     }

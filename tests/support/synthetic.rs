@@ -4,6 +4,8 @@
 //! Writes `trace.jsonl` directly (not through the layer) so a 20 000-call bundle takes well
 //! under a second to produce, with the exact record shapes the layer writes.
 
+#![allow(dead_code, unreachable_pub)] // shared by a test and an example, each using part of it
+
 use std::io::Write;
 use std::path::Path;
 
@@ -34,7 +36,9 @@ impl Synthetic {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let seq = std::cell::Cell::new(0u64);
         let mut key = 2u64;
-        let line = |out: &mut std::io::BufWriter<std::fs::File>, body: Value| -> std::io::Result<()> {
+        let line = |out: &mut std::io::BufWriter<std::fs::File>,
+                    body: Value|
+         -> std::io::Result<()> {
             seq.set(seq.get() + 1);
             let seq = seq.get();
             let mut record = json!({"seq": seq, "t": 1_767_225_600_000u64 + seq, "ns": seq * 1000});
@@ -44,29 +48,58 @@ impl Synthetic {
             serde_json::to_writer(&mut *out, &record)?;
             out.write_all(b"\n")
         };
-        line(&mut out, json!({"type": "bundle_started", "format": "tracing-rollout", "format_version": 1, "rollout_id": "synthetic", "writer": "synthetic"}))?;
-        line(&mut out, json!({"type": "span_started", "span": 1, "kind": "rollout", "name": "rollout", "fields": {"rollout_id": "synthetic"}}))?;
-        line(&mut out, json!({"type": "span_started", "span": 2, "parent": 1, "thread": 2, "kind": "thread", "name": "rollout.thread", "fields": {"thread_id": "main"}}))?;
-        let mut history = vec![json!({"type": "message", "role": "user", "content": "Process the whole queue, one item per call."})];
+        line(
+            &mut out,
+            json!({"type": "bundle_started", "format": "tracing-rollout", "format_version": 1, "rollout_id": "synthetic", "writer": "synthetic"}),
+        )?;
+        line(
+            &mut out,
+            json!({"type": "span_started", "span": 1, "kind": "rollout", "name": "rollout", "fields": {"rollout_id": "synthetic"}}),
+        )?;
+        line(
+            &mut out,
+            json!({"type": "span_started", "span": 2, "parent": 1, "thread": 2, "kind": "thread", "name": "rollout.thread", "fields": {"thread_id": "main"}}),
+        )?;
+        let mut history = vec![
+            json!({"type": "message", "role": "user", "content": "Process the whole queue, one item per call."}),
+        ];
         let mut call_no = 0u64;
         for turn in 0..self.turns {
             key += 1;
             let turn_key = key;
-            line(&mut out, json!({"type": "span_started", "span": turn_key, "parent": 2, "thread": 2, "turn": turn_key, "kind": "turn", "name": "rollout.turn", "fields": {"turn_id": format!("turn-{turn}")}}))?;
+            line(
+                &mut out,
+                json!({"type": "span_started", "span": turn_key, "parent": 2, "thread": 2, "turn": turn_key, "kind": "turn", "name": "rollout.turn", "fields": {"turn_id": format!("turn-{turn}")}}),
+            )?;
             for _ in 0..self.calls_per_turn {
                 call_no += 1;
                 key += 1;
                 let inference = key;
                 let call_id = format!("call_{call_no}");
                 let call = json!({"type": "function_call", "call_id": call_id, "name": "process", "arguments": format!("{{\"item\":{call_no}}}")});
-                line(&mut out, json!({"type": "span_started", "span": inference, "parent": turn_key, "thread": 2, "turn": turn_key, "kind": "inference", "name": "rollout.inference", "fields": {"model": "m"}}))?;
-                line(&mut out, json!({"type": "payload", "span": inference, "role": "request", "bytes": 0, "body": {"model": "m", "input": history}}))?;
-                line(&mut out, json!({"type": "payload", "span": inference, "role": "response", "bytes": 0, "body": {"id": format!("resp_{call_no}"), "output": [call], "usage": {"input_tokens": 10 * history.len(), "output_tokens": 12}}}))?;
+                line(
+                    &mut out,
+                    json!({"type": "span_started", "span": inference, "parent": turn_key, "thread": 2, "turn": turn_key, "kind": "inference", "name": "rollout.inference", "fields": {"model": "m"}}),
+                )?;
+                line(
+                    &mut out,
+                    json!({"type": "payload", "span": inference, "role": "request", "bytes": 0, "body": {"model": "m", "input": history}}),
+                )?;
+                line(
+                    &mut out,
+                    json!({"type": "payload", "span": inference, "role": "response", "bytes": 0, "body": {"id": format!("resp_{call_no}"), "output": [call], "usage": {"input_tokens": 10 * history.len(), "output_tokens": 12}}}),
+                )?;
                 line(&mut out, json!({"type": "span_ended", "span": inference}))?;
                 key += 1;
                 let tool = key;
-                line(&mut out, json!({"type": "span_started", "span": tool, "parent": turn_key, "thread": 2, "turn": turn_key, "kind": "tool", "name": "rollout.tool", "fields": {"tool": "process", "call_id": call_id}}))?;
-                line(&mut out, json!({"type": "payload", "span": tool, "role": "result", "bytes": 0, "body": format!("processed {call_no}")}))?;
+                line(
+                    &mut out,
+                    json!({"type": "span_started", "span": tool, "parent": turn_key, "thread": 2, "turn": turn_key, "kind": "tool", "name": "rollout.tool", "fields": {"tool": "process", "call_id": call_id}}),
+                )?;
+                line(
+                    &mut out,
+                    json!({"type": "payload", "span": tool, "role": "result", "bytes": 0, "body": format!("processed {call_no}")}),
+                )?;
                 line(&mut out, json!({"type": "span_ended", "span": tool}))?;
                 history.push(call);
                 history.push(json!({"type": "function_call_output", "call_id": call_id, "output": format!("processed {call_no}")}));
@@ -74,8 +107,14 @@ impl Synthetic {
             key += 1;
             let compaction = key;
             let summary = json!({"type": "message", "role": "user", "content": format!("Summary: {call_no} items processed after turn {turn}.")});
-            line(&mut out, json!({"type": "span_started", "span": compaction, "parent": turn_key, "thread": 2, "turn": turn_key, "kind": "compaction", "name": "rollout.compaction", "fields": {}}))?;
-            line(&mut out, json!({"type": "payload", "span": compaction, "role": "checkpoint", "bytes": 0, "body": {"input_history": history, "replacement_history": [summary]}}))?;
+            line(
+                &mut out,
+                json!({"type": "span_started", "span": compaction, "parent": turn_key, "thread": 2, "turn": turn_key, "kind": "compaction", "name": "rollout.compaction", "fields": {}}),
+            )?;
+            line(
+                &mut out,
+                json!({"type": "payload", "span": compaction, "role": "checkpoint", "bytes": 0, "body": {"input_history": history, "replacement_history": [summary]}}),
+            )?;
             line(&mut out, json!({"type": "span_ended", "span": compaction}))?;
             line(&mut out, json!({"type": "span_ended", "span": turn_key}))?;
             history = vec![summary];
@@ -83,13 +122,19 @@ impl Synthetic {
         line(&mut out, json!({"type": "span_ended", "span": 2}))?;
         line(&mut out, json!({"type": "span_ended", "span": 1}))?;
         let records = seq.get() + 1;
-        line(&mut out, json!({"type": "bundle_ended", "status": "completed", "records": records, "dropped_records": 0}))?;
+        line(
+            &mut out,
+            json!({"type": "bundle_ended", "status": "completed", "records": records, "dropped_records": 0}),
+        )?;
         out.flush()?;
         drop(out);
         let manifest = json!({"format": "tracing-rollout", "format_version": 1, "rollout_id": "synthetic",
             "started_at_unix_ms": 1_767_225_600_000u64, "ended_at_unix_ms": 1_767_225_600_000u64 + records,
             "status": "completed", "records": records, "dropped_records": 0, "writer": "synthetic"});
-        std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
+        std::fs::write(
+            dir.join("manifest.json"),
+            serde_json::to_vec_pretty(&manifest)?,
+        )?;
         Ok(std::fs::metadata(dir.join("trace.jsonl"))?.len())
     }
 }
