@@ -657,3 +657,49 @@ fn follows_from_between_spans_becomes_a_link_edge() -> anyhow::Result<()> {
     assert!(matches!(edge.to, Anchor::ToolCall(_)));
     Ok(())
 }
+
+#[test]
+fn a_lossy_bundle_reduces_with_diagnostics_for_what_was_dropped() -> anyhow::Result<()> {
+    let bundle = support::record(|| {
+        in_turn(|| {
+            infer(
+                &request(&[msg("user", "hi")]),
+                Some(&response("r1", &[msg("assistant", "yo")], 1, 1)),
+            )
+        });
+    })?;
+    let trace = bundle.path.join("trace.jsonl");
+    let text = std::fs::read_to_string(&trace)?;
+    // What the writer leaves when the inference span's start was dropped in lossy mode: a
+    // `dropped` record in its place (seq stays contiguous), later records still naming it.
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.contains(r#""kind":"inference""#) {
+                let seq = &line[..line.find(r#","type""#).expect("envelope")];
+                format!(r#"{seq},"type":"dropped","records":1,"bytes":120}}"#)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&trace, lines.join("\n") + "\n")?;
+    let state = bundle.reduce()?;
+    assert!(state.inference_calls.is_empty());
+    assert!(!state.complete);
+    let messages: Vec<&str> = state
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(messages[0].contains("dropped 1 records"), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.contains("whose start was dropped"))
+            .count()
+            >= 3,
+        "{messages:?}"
+    );
+    Ok(())
+}

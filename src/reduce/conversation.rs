@@ -277,21 +277,14 @@ impl Reducer {
         items: &[ModelItem],
         start: usize,
     ) -> Result<Vec<String>, ReduceError> {
-        let snapshot = self
-            .conversations
-            .get(thread)
-            .map(|c| c.snapshot.clone())
-            .unwrap_or_default();
         let mut ids = Vec::with_capacity(items.len());
         for (j, item) in items.iter().enumerate() {
-            let at = snapshot.get(start + j).filter(|id| {
-                self.conversations
-                    .get(thread)
-                    .and_then(|c| c.hashes.get(*id))
-                    .is_some_and(|h| *h == item.content_hash)
+            let at = self.conversations.get(thread).and_then(|c| {
+                let id = c.snapshot.get(start + j)?;
+                (c.hashes.get(id) == Some(&item.content_hash)).then(|| id.clone())
             });
             match at {
-                Some(id) => ids.push(id.clone()),
+                Some(id) => ids.push(id),
                 None => ids.push(self.sight(thread, turn, item, None)?),
             }
         }

@@ -1,0 +1,231 @@
+//! Multi-agent edges through the real layer: spawns on OS threads, deliveries that never
+//! happen, results from children that said nothing, and child lifetimes.
+
+mod support;
+
+use pretty_assertions::assert_eq;
+use support::responses::{msg, request, response};
+use support::{infer, reduce};
+use tracing::info_span;
+use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status};
+
+fn edges_of(state: &RolloutState, kind: EdgeKind) -> Vec<&tracing_rollout::reduce::Edge> {
+    state.edges.values().filter(|e| e.kind == kind).collect()
+}
+
+/// A lead thread spawning `child` through a `spawn_agent` tool; `child_work` runs inside the
+/// child's thread span on another OS thread, then `lead_after` in the lead's turn.
+fn lead_spawning(child: &'static str, task: &'static str, child_work: fn(), lead_after: fn()) {
+    let rollout = info_span!("rollout", rollout_id = "edges");
+    let _r = rollout.enter();
+    let lead = info_span!("rollout.thread", thread_id = "lead", agent_path = "/lead");
+    let _l = lead.enter();
+    let turn = info_span!("rollout.turn", turn_id = "lead-1");
+    let _t = turn.enter();
+    let tool = info_span!(
+        "rollout.tool",
+        tool = "spawn_agent",
+        kind = "spawn_agent",
+        call_id = "call_spawn",
+        target_thread_id = child,
+        message = task
+    );
+    let span = tracing_rollout::child_thread_span(child, "lead", &format!("/lead/{child}"), &tool);
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&dispatch, || span.in_scope(child_work));
+    })
+    .join()
+    .expect("child thread");
+    lead_after();
+}
+
+#[test]
+fn a_child_on_an_os_thread_gets_a_spawn_edge_to_the_item_carrying_its_task() -> anyhow::Result<()> {
+    let state = reduce(|| {
+        lead_spawning(
+            "worker",
+            "Count the lines of main.rs.",
+            || {
+                info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {
+                infer(
+                    &request(&[msg("system", "You count."), msg("user", "Count the lines of main.rs.")]),
+                    Some(&response("r1", &[msg("assistant", "42 lines.")], 5, 2)),
+                );
+                tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead", message = "42 lines.");
+            });
+            },
+            || {
+                // The lead reads the result in its next request.
+                infer(&request(&[msg("user", "Child says: 42 lines.")]), None);
+            },
+        );
+    })?;
+    assert_eq!(
+        state.threads["worker"].parent_thread_id.as_deref(),
+        Some("lead")
+    );
+    assert_eq!(state.threads["lead"].children, vec!["worker"]);
+    let spawn = edges_of(&state, EdgeKind::Spawn);
+    assert_eq!(spawn.len(), 1);
+    assert!(spawn[0].delivered);
+    let Anchor::ConversationItem(item) = &spawn[0].to else {
+        panic!("spawn edge not delivered to an item: {:?}", spawn[0].to);
+    };
+    assert_eq!(state.conversation_items[item].thread_id, "worker");
+    assert_eq!(
+        state.conversation_items[item].text,
+        "Count the lines of main.rs."
+    );
+    let result = edges_of(&state, EdgeKind::Result);
+    assert_eq!(result.len(), 1);
+    assert!(result[0].delivered);
+    let Anchor::ConversationItem(source) = &result[0].from else {
+        panic!(
+            "result source is not the child's answer: {:?}",
+            result[0].from
+        );
+    };
+    assert_eq!(state.conversation_items[source].text, "42 lines.");
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}
+
+#[test]
+fn a_task_that_never_reaches_the_child_points_at_the_thread_undelivered() -> anyhow::Result<()> {
+    let state = reduce(|| {
+        lead_spawning(
+            "worker",
+            "Count the lines of main.rs.",
+            || {
+                // The child's model never sees the task text.
+                info_span!("rollout.turn", turn_id = "worker-1")
+                    .in_scope(|| infer(&request(&[msg("user", "something else")]), None));
+            },
+            || {},
+        );
+    })?;
+    let spawn = edges_of(&state, EdgeKind::Spawn);
+    assert_eq!(spawn[0].to, Anchor::Thread("worker".into()));
+    assert!(!spawn[0].delivered);
+    assert_eq!(state.diagnostics.len(), 1, "{:?}", state.diagnostics);
+    assert!(state.diagnostics[0].message.contains("never delivered"));
+    Ok(())
+}
+
+#[test]
+fn a_result_from_a_child_with_no_answer_comes_from_the_child_thread() -> anyhow::Result<()> {
+    let state = reduce(|| {
+        lead_spawning(
+            "worker",
+            "Try.",
+            || {
+                info_span!("rollout.turn", turn_id = "worker-1", status = "failed").in_scope(
+                    || {
+                        tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
+                    message = "worker failed: no model available", status = "failed");
+                    },
+                );
+            },
+            || {
+                infer(
+                    &request(&[msg(
+                        "user",
+                        "Notification: worker failed: no model available",
+                    )]),
+                    None,
+                );
+            },
+        );
+    })?;
+    let result = edges_of(&state, EdgeKind::Result);
+    assert_eq!(result[0].from, Anchor::Thread("worker".into()));
+    assert!(result[0].delivered);
+    assert_eq!(state.turns["worker-1"].execution.status, Status::Failed);
+    Ok(())
+}
+
+#[test]
+fn a_child_ending_does_not_end_the_rollout() -> anyhow::Result<()> {
+    let bundle = support::record(|| {
+        // The lead keeps working after its child ended.
+        lead_spawning(
+            "worker",
+            "Try.",
+            || {},
+            || {
+                infer(&request(&[msg("user", "still here")]), None);
+            },
+        );
+    })?;
+    let state = bundle.reduce()?;
+    let worker = &state.threads["worker"];
+    let lead = &state.threads["lead"];
+    assert_eq!(worker.execution.status, Status::Completed);
+    assert!(worker.execution.ended_seq < lead.execution.ended_seq);
+    let inference = state.inference_calls.values().next().expect("lead's call");
+    assert!(inference.execution.started_seq > worker.execution.ended_seq.unwrap_or(0));
+    assert_eq!(state.status, Status::Completed);
+    Ok(())
+}
+
+#[test]
+fn messages_tasks_and_closes_target_the_named_threads() -> anyhow::Result<()> {
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "collab");
+        let _r = rollout.enter();
+        let lead = info_span!("rollout.thread", thread_id = "lead");
+        let _l = lead.enter();
+        {
+            let helper = info_span!("rollout.thread", thread_id = "helper");
+            let _h = helper.enter();
+            info_span!("rollout.turn", turn_id = "helper-1")
+                .in_scope(|| infer(&request(&[msg("user", "Hello helper")]), None));
+        }
+        info_span!("rollout.turn", turn_id = "lead-1").in_scope(|| {
+            info_span!(
+                "rollout.tool",
+                tool = "send_message",
+                kind = "send_message",
+                target_thread_id = "helper",
+                message = "Ping from lead"
+            )
+            .in_scope(|| {});
+            info_span!(
+                "rollout.tool",
+                tool = "assign_task",
+                kind = "assign_task",
+                target_thread_id = "helper",
+                message = "Hello helper"
+            )
+            .in_scope(|| {});
+            info_span!(
+                "rollout.tool",
+                tool = "close_agent",
+                kind = "close_agent",
+                target_thread_id = "ghost"
+            )
+            .in_scope(|| {});
+        });
+    })?;
+    // The task text was already in the helper's input: delivered at once. The message never
+    // arrives: undelivered, on the thread. The close names a thread absent from the bundle.
+    let task = edges_of(&state, EdgeKind::Task);
+    assert!(task[0].delivered);
+    let message = edges_of(&state, EdgeKind::Message);
+    assert!(!message[0].delivered);
+    assert_eq!(message[0].to, Anchor::Thread("helper".into()));
+    let close = edges_of(&state, EdgeKind::Close);
+    assert_eq!(close[0].to, Anchor::Thread("ghost".into()));
+    let messages: Vec<&str> = state
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("never delivered")));
+    assert!(messages
+        .iter()
+        .any(|m| m.contains("absent from this bundle")));
+    Ok(())
+}
