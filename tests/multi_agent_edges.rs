@@ -36,7 +36,7 @@ fn lead_spawning(child: &'static str, task: &'static str, child_work: fn(), lead
         tracing::dispatcher::with_default(&dispatch, || span.in_scope(child_work));
     })
     .join()
-    .expect("child thread");
+    .unwrap_or_else(|_| panic!("the child thread panicked"));
     lead_after();
 }
 
