@@ -571,16 +571,21 @@ fn an_exec_and_a_write_to_the_same_terminal_share_one_session() -> anyhow::Resul
     Ok(())
 }
 
-#[test]
-fn a_torn_log_reduces_to_an_incomplete_graph() -> anyhow::Result<()> {
-    let bundle = support::record(|| {
+/// A bundle with one request and its response, to damage.
+fn one_exchange() -> anyhow::Result<support::Bundle> {
+    support::record(|| {
         in_turn(|| {
             infer(
                 &request(&[msg("user", "hi")]),
                 Some(&response("r1", &[msg("assistant", "yo")], 1, 1)),
             )
         });
-    })?;
+    })
+}
+
+#[test]
+fn a_torn_log_reduces_to_an_incomplete_graph() -> anyhow::Result<()> {
+    let bundle = one_exchange()?;
     let trace = bundle.path.join("trace.jsonl");
     let text = std::fs::read_to_string(&trace)?;
     // Cut in the middle of the response payload record.
@@ -660,14 +665,7 @@ fn follows_from_between_spans_becomes_a_link_edge() -> anyhow::Result<()> {
 
 #[test]
 fn a_lossy_bundle_reduces_with_diagnostics_for_what_was_dropped() -> anyhow::Result<()> {
-    let bundle = support::record(|| {
-        in_turn(|| {
-            infer(
-                &request(&[msg("user", "hi")]),
-                Some(&response("r1", &[msg("assistant", "yo")], 1, 1)),
-            )
-        });
-    })?;
+    let bundle = one_exchange()?;
     let trace = bundle.path.join("trace.jsonl");
     let text = std::fs::read_to_string(&trace)?;
     // What the writer leaves when the inference span's start was dropped in lossy mode: a

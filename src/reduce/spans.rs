@@ -746,9 +746,18 @@ impl Reducer {
                     op.payloads.push(seq);
                 }
             }
-            // Everything else (metadata, compaction requests, …) stays raw evidence, reachable
-            // through the payload index.
-            _ => {}
+            // Everything else (thread metadata, compaction requests, …) stays raw evidence,
+            // reachable through the payload index.
+            (
+                SpanKind::Rollout
+                | SpanKind::Thread
+                | SpanKind::Turn
+                | SpanKind::Inference
+                | SpanKind::Tool
+                | SpanKind::CodeCell
+                | SpanKind::Compaction,
+                _,
+            ) => {}
         }
         Ok(())
     }
