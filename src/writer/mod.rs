@@ -8,6 +8,7 @@
 //! sender never blocks inside the channel.
 
 pub(crate) mod bundle_dir;
+pub(crate) mod redact;
 pub(crate) mod worker;
 
 use std::collections::HashMap;

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
+use super::redact::{self, Redact};
 use super::{lock, unix_ms, Header, Op, Shared};
 use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 
@@ -36,6 +37,9 @@ pub(crate) struct Sink {
     envelope: Vec<u8>,
     /// Set by the barrier: everything after it is ignored.
     finished: bool,
+    /// Applied to every record body before it is written (`None`: bodies are written as
+    /// the layer encoded them).
+    redact: Option<Redact>,
 }
 
 struct OpenBundle {
@@ -66,7 +70,14 @@ impl Sink {
             bundles: HashMap::new(),
             envelope: Vec::with_capacity(64),
             finished: false,
+            redact: None,
         }
+    }
+
+    /// Redacts every record body with `redact` before writing it.
+    pub(crate) fn with_redact(mut self, redact: Option<Redact>) -> Sink {
+        self.redact = redact;
+        self
     }
 
     fn handle(&mut self, msg: &[u8]) {
@@ -156,7 +167,16 @@ impl Sink {
             header.dropped_records,
             header.dropped_bytes,
         );
-        self.append(&mut bundle, header.t, header.ns, body);
+        let redacted = self
+            .redact
+            .as_ref()
+            .and_then(|r| redact::redact_body(r, body));
+        self.append(
+            &mut bundle,
+            header.t,
+            header.ns,
+            redacted.as_deref().unwrap_or(body),
+        );
         self.bundles.insert(header.bundle, bundle);
     }
 
