@@ -29,10 +29,10 @@ pub use layer::RolloutLayerBuilder;
 pub use payload::json;
 /// The `Debug`-as-JSON wrapper returned by [`json`].
 pub use payload::Json;
-/// Which keys' values are replaced by `"[REDACTED]"` before records reach the disk.
-pub use writer::redact::Redact;
 /// The span of a child agent thread, joined to its parent and its spawning tool call.
 pub use spawn::child_thread_span;
+/// Which keys' values are replaced by `"[REDACTED]"` before records reach the disk.
+pub use writer::redact::Redact;
 /// Why [`RolloutGuard::finish`] could not confirm everything is on disk.
 pub use writer::FinishError;
 /// Writer statistics returned by [`RolloutGuard::finish`].
