@@ -13,6 +13,7 @@ use tracing::field::{Field, Visit};
 
 use crate::format::{canonical_field_name, push_escaped, push_json_str, push_u64};
 use crate::payload::{self, json_state, set_json_state, JsonState, PayloadOptions};
+use crate::writer::Header;
 
 /// Writes every visited field as a `"name":value` pair (names mapped by
 /// [`canonical_field_name`]) into an open JSON object, and notes `status` / `error`.
@@ -315,15 +316,18 @@ impl PayloadWriter<'_> {
 impl Visit for PayloadWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.take(field) {
-            payload::write_payload_record(
+            // Checking the text is left to the writer thread; `rec` is the whole message, so
+            // the offset goes into its header.
+            let unchecked = payload::write_text_payload_record(
                 self.rec,
                 self.span,
                 self.role,
                 value.as_bytes(),
-                value.len() as u64,
-                /*trusted*/ false,
                 self.options,
             );
+            if let Some(start) = unchecked {
+                Header::set_check(self.rec, start);
+            }
         }
     }
 

@@ -38,7 +38,15 @@ pub(crate) fn unix_ms() -> u64 {
 //
 // A message is one `NonBlocking::write` call: a fixed header, then the body.
 // Header: op (1 byte), bundle id, t (unix ms), ns (since bundle start), dropped-before
-// records, dropped-before bytes (five little-endian u64).
+// records, dropped-before bytes, check offset (six little-endian u64).
+//
+// A message of `PARCEL_MIN_BYTES` or more does not travel through the channel itself: it is
+// parked in `Parcels` and the channel carries an `Op::Parcel` ticket naming it.
+// `NonBlocking::write` copies every message into a new allocation that the writer thread
+// frees; for payload-sized messages that copy, and glibc's arena lock contended between the
+// `malloc` on the instrumented thread and the `free` on the writer thread, were most of the
+// hot path (see BENCHMARKS.md). A parked buffer is handed over without a copy and comes back
+// through a small pool, so in steady state the instrumented thread allocates nothing.
 
 /// Message kinds the writer thread understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +60,8 @@ pub(crate) enum Op {
     Close = 3,
     /// Flush everything, finalise open bundles as `incomplete`, signal the guard.
     Barrier = 4,
+    /// A parked message (see [`Parcels`]); the header's bundle word is its ticket. No body.
+    Parcel = 5,
 }
 
 impl Op {
@@ -61,13 +71,14 @@ impl Op {
             2 => Op::Record,
             3 => Op::Close,
             4 => Op::Barrier,
+            5 => Op::Parcel,
             _ => return None,
         })
     }
 }
 
 /// Bytes of the message header.
-pub(crate) const HEADER_LEN: usize = 1 + 5 * 8;
+pub(crate) const HEADER_LEN: usize = 1 + 6 * 8;
 
 /// The decoded header of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +89,10 @@ pub(crate) struct Header {
     pub(crate) ns: u64,
     pub(crate) dropped_records: u64,
     pub(crate) dropped_bytes: u64,
+    /// Non-zero: the message holds a `payload` record whose body, from this offset in the
+    /// message to the record's closing `}`, is JSON text not yet checked (see
+    /// [`crate::payload::check_text_body`]); the writer thread checks it.
+    pub(crate) check: u64,
 }
 
 impl Header {
@@ -85,8 +100,15 @@ impl Header {
     pub(crate) fn begin(buf: &mut Vec<u8>, op: Op, bundle: u64, t: u64, ns: u64) {
         buf.clear();
         buf.push(op as u8);
-        for v in [bundle, t, ns, 0, 0] {
+        for v in [bundle, t, ns, 0, 0, 0] {
             buf.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Marks the message in `buf` as holding an unchecked payload body from `offset`.
+    pub(crate) fn set_check(buf: &mut [u8], offset: usize) {
+        if buf.len() >= HEADER_LEN {
+            buf[41..49].copy_from_slice(&(offset as u64).to_le_bytes());
         }
     }
 
@@ -112,6 +134,7 @@ impl Header {
             ns: word(2),
             dropped_records: word(3),
             dropped_bytes: word(4),
+            check: word(5),
         };
         Some((header, body))
     }
@@ -266,6 +289,68 @@ impl BundleHandle {
     }
 }
 
+// ---- parcels: large messages handed over by ownership ----
+
+/// Messages at least this long are parked in [`Parcels`] instead of being copied by
+/// `NonBlocking::write`; shorter ones are cheap to copy (glibc serves them from its per-thread
+/// cache).
+pub(crate) const PARCEL_MIN_BYTES: usize = 1024;
+/// The bytes a message holds while in flight, as the budget counts them: a short message is
+/// copied into an allocation of its length, a parked one keeps its buffer's whole capacity.
+pub(crate) fn admitted_bytes(msg: &Vec<u8>) -> usize {
+    if msg.len() < PARCEL_MIN_BYTES {
+        msg.len()
+    } else {
+        msg.capacity()
+    }
+}
+
+/// Spare buffers kept for reuse, and the largest capacity worth keeping.
+const POOL_BUFFERS: usize = 32;
+const POOL_BUFFER_MAX_BYTES: usize = 256 * 1024;
+
+/// Parked messages by ticket, and spare buffers. One lock, held for a map insert or remove
+/// and a `Vec` push or pop, never across formatting or I/O.
+#[derive(Debug, Default)]
+pub(crate) struct Parcels {
+    next: AtomicU64,
+    inner: Mutex<ParcelsInner>,
+}
+
+#[derive(Debug, Default)]
+struct ParcelsInner {
+    parked: HashMap<u64, Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Parcels {
+    /// Parks `msg`, returning its ticket and a spare (empty) buffer to continue with.
+    fn park(&self, msg: Vec<u8>) -> (u64, Vec<u8>) {
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut inner = lock(&self.inner);
+        inner.parked.insert(ticket, msg);
+        let spare = inner.spare.pop().unwrap_or_default();
+        (ticket, spare)
+    }
+
+    /// Takes the message parked under `ticket` (writer thread).
+    pub(crate) fn take(&self, ticket: u64) -> Option<Vec<u8>> {
+        lock(&self.inner).parked.remove(&ticket)
+    }
+
+    /// Returns a written message's buffer for reuse.
+    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > POOL_BUFFER_MAX_BYTES {
+            return;
+        }
+        buf.clear();
+        let mut inner = lock(&self.inner);
+        if inner.spare.len() < POOL_BUFFERS {
+            inner.spare.push(buf);
+        }
+    }
+}
+
 /// State shared by the layer, the guard and the writer thread.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -282,6 +367,8 @@ pub(crate) struct Shared {
     /// Bundles opened and not yet closed, so the writer thread can collect drops that no
     /// later message carried.
     pub(crate) open_bundles: Mutex<HashMap<u64, Arc<BundleHandle>>>,
+    /// Large messages on their way to the writer thread.
+    pub(crate) parcels: Parcels,
     barrier_done: Mutex<bool>,
     barrier_cv: Condvar,
 }
@@ -298,6 +385,7 @@ impl Shared {
             io_error_reported: AtomicBool::new(false),
             bundle_dirs: Mutex::new(Vec::new()),
             open_bundles: Mutex::new(HashMap::new()),
+            parcels: Parcels::default(),
             barrier_done: Mutex::new(false),
             barrier_cv: Condvar::new(),
         }
@@ -381,11 +469,11 @@ impl Writer {
     /// Sends an [`Op::Record`] message. In lossy mode a record that does not fit the budget
     /// is dropped and counted on its bundle; the next admitted message of that bundle carries
     /// the count, so the `dropped` record lands where the loss happened.
-    pub(crate) fn send_record(&self, msg: &mut [u8], bundle: &BundleHandle) {
+    pub(crate) fn send_record(&self, msg: &mut Vec<u8>, bundle: &BundleHandle) {
         let admitted = if self.lossy {
-            self.shared.budget.try_acquire(msg.len())
+            self.shared.budget.try_acquire(admitted_bytes(msg))
         } else {
-            self.shared.budget.acquire(msg.len(), None)
+            self.shared.budget.acquire(admitted_bytes(msg), None)
         };
         if !admitted {
             if self.lossy && !self.is_finished() {
@@ -401,20 +489,35 @@ impl Writer {
     }
 
     /// Sends a control message ([`Op::Open`], [`Op::Close`]): never dropped, waits for room.
-    pub(crate) fn send_control(&self, msg: &mut [u8], bundle: &BundleHandle) {
-        if self.shared.budget.acquire(msg.len(), None) {
+    pub(crate) fn send_control(&self, msg: &mut Vec<u8>, bundle: &BundleHandle) {
+        if self.shared.budget.acquire(admitted_bytes(msg), None) {
             self.send_admitted(msg, bundle);
         }
     }
 
-    fn send_admitted(&self, msg: &mut [u8], bundle: &BundleHandle) {
+    /// Sends an admitted message. A large one is parked and replaced in `msg` by a spare
+    /// buffer (its contents are gone either way: callers rebuild `msg` for every message).
+    fn send_admitted(&self, msg: &mut Vec<u8>, bundle: &BundleHandle) {
         let (records, bytes) = bundle.take_dropped();
         if records > 0 {
             Header::set_dropped(msg, records, bytes);
         }
-        if self.nb.clone().write_all(msg).is_err() {
-            // The writer thread is gone (after finishing): nobody else will release these.
-            self.shared.budget.release(msg.len());
+        if msg.len() < PARCEL_MIN_BYTES {
+            if self.nb.clone().write_all(msg).is_err() {
+                // The writer thread is gone (after finishing): nobody else will release these.
+                self.shared.budget.release(admitted_bytes(msg));
+            }
+            return;
+        }
+        let (ticket, spare) = self.shared.parcels.park(std::mem::take(msg));
+        *msg = spare;
+        let mut ticket_msg = [0u8; HEADER_LEN];
+        ticket_msg[0] = Op::Parcel as u8;
+        ticket_msg[1..9].copy_from_slice(&ticket.to_le_bytes());
+        if self.nb.clone().write_all(&ticket_msg).is_err() {
+            if let Some(parked) = self.shared.parcels.take(ticket) {
+                self.shared.budget.release(admitted_bytes(&parked));
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct Sink {
     root: PathBuf,
     bundles: HashMap<u64, OpenBundle>,
     envelope: Vec<u8>,
+    /// A copy of a short message whose payload body must be checked before it is written.
+    scratch: Vec<u8>,
     /// Set by the barrier: everything after it is ignored.
     finished: bool,
     /// Applied to every record body before it is written (`None`: bodies are written as
@@ -69,6 +71,7 @@ impl Sink {
             root,
             bundles: HashMap::new(),
             envelope: Vec::with_capacity(64),
+            scratch: Vec::new(),
             finished: false,
             redact: None,
         }
@@ -92,7 +95,20 @@ impl Sink {
             Op::Record => self.record(header, body),
             Op::Close => self.close(header, body),
             Op::Barrier => self.barrier(),
+            // Unpacked by `write` before anything is handled: a ticket carries no record.
+            Op::Parcel => {}
         }
+    }
+
+    /// Handles a message this thread owns, first checking its payload body if the layer left
+    /// that to the writer thread (JSON text given as `&str`: see `payload::check_text_body`).
+    fn handle_owned(&mut self, msg: &mut Vec<u8>) {
+        if let Some((header, _)) = Header::parse(msg) {
+            if header.check != 0 && !self.finished {
+                crate::payload::check_text_body(msg, header.check as usize);
+            }
+        }
+        self.handle(msg);
     }
 
     fn open(&mut self, header: Header, body: &[u8]) {
@@ -307,8 +323,30 @@ impl Sink {
 
 impl Write for Sink {
     fn write(&mut self, msg: &[u8]) -> io::Result<usize> {
-        self.handle(msg);
-        self.shared.budget.release(msg.len());
+        match Header::parse(msg) {
+            Some((header, _)) if header.op == Op::Parcel => {
+                // A large message handed over by ownership (see `Writer::send_admitted`): the
+                // budget admitted the parked buffer, so release that, not the ticket's length.
+                if let Some(mut parcel) = self.shared.parcels.take(header.bundle) {
+                    let admitted = super::admitted_bytes(&parcel);
+                    self.handle_owned(&mut parcel);
+                    self.shared.budget.release(admitted);
+                    self.shared.parcels.recycle(parcel);
+                }
+            }
+            Some((header, _)) if header.check != 0 => {
+                let mut owned = std::mem::take(&mut self.scratch);
+                owned.clear();
+                owned.extend_from_slice(msg);
+                self.handle_owned(&mut owned);
+                self.scratch = owned;
+                self.shared.budget.release(msg.len());
+            }
+            _ => {
+                self.handle(msg);
+                self.shared.budget.release(msg.len());
+            }
+        }
         Ok(msg.len())
     }
 

@@ -1,0 +1,403 @@
+//! Layer benchmark: what recording an agent rollout costs with `RolloutLayer`, side by side
+//! with what users would otherwise install, on the same deterministic workload
+//! (`examples/bench_support/workload.rs`).
+//!
+//! `cargo run --release --example bench_layers [-- REPEATS [TURNS]]` (default 5 repetitions
+//! of 2 000 turns) — prints Markdown tables. Every configuration runs in this one process
+//! under `tracing::subscriber::with_default`, interleaved repetition by repetition after one
+//! warm-up round, and each figure is reported as median / minimum.
+
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bench_support::workload::{Mode, Workload};
+use bench_support::{
+    dir_bytes, heap_baseline, heap_peak_above, median_min, mib, ms, process_cpu, thread_cpu,
+};
+use tracing_subscriber::prelude::*;
+
+#[global_allocator]
+static ALLOC: bench_support::Counting = bench_support::Counting;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Config {
+    NoSubscriber,
+    Registry,
+    FmtJson,
+    Chrome,
+    RolloutLossless,
+    RolloutLossy,
+}
+
+const CONFIGS: [Config; 6] = [
+    Config::NoSubscriber,
+    Config::Registry,
+    Config::FmtJson,
+    Config::Chrome,
+    Config::RolloutLossless,
+    Config::RolloutLossy,
+];
+
+impl Config {
+    /// Key for the `BENCH_ONLY` filter.
+    fn key(self) -> &'static str {
+        match self {
+            Config::NoSubscriber => "none",
+            Config::Registry => "registry",
+            Config::FmtJson => "fmt",
+            Config::Chrome => "chrome",
+            Config::RolloutLossless => "rollout",
+            Config::RolloutLossy => "rollout-lossy",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Config::NoSubscriber => "no subscriber",
+            Config::Registry => "`registry()` alone",
+            Config::FmtJson => "registry + `fmt::layer().json()` over `non_blocking` file",
+            Config::Chrome => "registry + tracing-chrome `include_args(true)`",
+            Config::RolloutLossless => "registry + `RolloutLayer` (lossless)",
+            Config::RolloutLossy => "registry + `RolloutLayer` (lossy)",
+        }
+    }
+}
+
+/// One run of one configuration.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    /// Wall time on the agent thread to emit the workload (children joined).
+    emit: Duration,
+    /// CPU time of the agent's main thread while emitting (children excluded: 20 short threads).
+    emit_cpu: Duration,
+    /// Wall time from the start of emission until the guard finished / flushed.
+    on_disk: Duration,
+    /// Process user + system CPU over the same interval.
+    cpu: Duration,
+    bytes: u64,
+    lost: u64,
+    /// Peak heap above what was live before the subscriber was built.
+    peak: u64,
+}
+
+/// Builds the configuration's subscriber, emits the workload under it, finishes its writer.
+fn run(config: Config, mode: Mode, workload: &Workload, dir: &Path) -> anyhow::Result<Sample> {
+    std::fs::create_dir_all(dir)?;
+    let base = heap_baseline();
+    let mut lost = 0;
+    let (emit, on_disk, cpu);
+    let thread0 = thread_cpu();
+    let emit_cpu;
+    match config {
+        Config::NoSubscriber => {
+            let (cpu0, t0) = (process_cpu(), Instant::now());
+            workload.emit(mode);
+            emit = t0.elapsed();
+            emit_cpu = thread_cpu() - thread0;
+            on_disk = emit;
+            cpu = process_cpu() - cpu0;
+        }
+        Config::Registry => {
+            let subscriber = tracing_subscriber::registry();
+            let (cpu0, t0) = (process_cpu(), Instant::now());
+            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
+            emit = t0.elapsed();
+            emit_cpu = thread_cpu() - thread0;
+            on_disk = emit;
+            cpu = process_cpu() - cpu0;
+        }
+        Config::FmtJson => {
+            let file = std::fs::File::create(dir.join("fmt.jsonl"))?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            let counter = writer.error_counter();
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_subscriber::fmt::layer().json().with_writer(writer));
+            let (cpu0, t0) = (process_cpu(), Instant::now());
+            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
+            emit = t0.elapsed();
+            emit_cpu = thread_cpu() - thread0;
+            drop(guard);
+            on_disk = t0.elapsed();
+            cpu = process_cpu() - cpu0;
+            lost = counter.dropped_lines() as u64;
+        }
+        Config::Chrome => {
+            let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
+                .file(dir.join("trace.json"))
+                .include_args(true)
+                .build();
+            let subscriber = tracing_subscriber::registry().with(layer);
+            let (cpu0, t0) = (process_cpu(), Instant::now());
+            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
+            emit = t0.elapsed();
+            emit_cpu = thread_cpu() - thread0;
+            drop(guard);
+            on_disk = t0.elapsed();
+            cpu = process_cpu() - cpu0;
+        }
+        Config::RolloutLossless | Config::RolloutLossy => {
+            let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+                .root_dir(dir)
+                .lossy(config == Config::RolloutLossy)
+                .build()?;
+            let subscriber = tracing_subscriber::registry().with(layer);
+            let (cpu0, t0) = (process_cpu(), Instant::now());
+            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
+            emit = t0.elapsed();
+            emit_cpu = thread_cpu() - thread0;
+            let stats = guard.finish()?;
+            on_disk = t0.elapsed();
+            cpu = process_cpu() - cpu0;
+            lost = stats.dropped_records;
+            anyhow::ensure!(stats.io_errors == 0, "I/O errors: {stats:?}");
+        }
+    }
+    let peak = heap_peak_above(base) as u64;
+    let bytes = dir_bytes(dir);
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Ok(Sample {
+        emit,
+        emit_cpu,
+        on_disk,
+        cpu,
+        bytes,
+        lost,
+        peak,
+    })
+}
+
+/// The disk floor: `bytes` written in 32 KiB chunks to a new file, then `sync_data` (the
+/// rollout writer syncs each bundle when it ends).
+fn raw_write(bytes: u64, dir: &Path) -> anyhow::Result<Duration> {
+    std::fs::create_dir_all(dir)?;
+    let chunk = vec![b'x'; 32 * 1024];
+    let t0 = Instant::now();
+    let mut file = std::fs::File::create(dir.join("raw"))?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    file.sync_data()?;
+    let elapsed = t0.elapsed();
+    std::fs::remove_dir_all(dir)?;
+    Ok(elapsed)
+}
+
+fn fmt_pair(v: (Duration, Duration)) -> String {
+    format!("{:.0} / {:.0}", ms(v.0), ms(v.1))
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let repeats: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
+    let turns: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2_000);
+
+    // For profiling: `BENCH_ONLY=rollout,str` runs only the matching configurations (by key:
+    // none, registry, fmt, chrome, rollout, rollout-lossy; modes str, json) and prints
+    // only their rows. `BENCH_KEEP=1` keeps what each run wrote, under `./bench-layers-*`.
+    let only: Vec<String> = std::env::var("BENCH_ONLY")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let workload = Workload::generate(turns);
+    let payload_bytes = workload.payload_bytes();
+    let spans = workload.spans();
+    println!(
+        "Workload: {turns} turns, {spans} rollout spans, {} payload events, {:.1} MiB of payload JSON; {repeats} repetitions after 1 warm-up.\n",
+        workload.payload_events(),
+        mib(payload_bytes),
+    );
+
+    let mut root = tempfile::Builder::new()
+        .prefix("bench-layers-")
+        .tempdir_in(std::env::current_dir()?)?;
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        root.disable_cleanup(true);
+        eprintln!("keeping runs under {}", root.path().display());
+    }
+    let modes = [Mode::Str, Mode::Json];
+    let mut samples = vec![vec![Vec::<Sample>::new(); CONFIGS.len()]; modes.len()];
+    let mut raw = Vec::new();
+    let mut run_no = 0;
+    for rep in 0..=repeats {
+        for (m, &mode) in modes.iter().enumerate() {
+            for (c, &config) in CONFIGS.iter().enumerate() {
+                let has = |key: &str| only.iter().any(|k| k == key);
+                let mode_given = has("str") || has("json");
+                if !only.is_empty() && !(has(config.key()) && (!mode_given || has(mode.key()))) {
+                    continue;
+                }
+                run_no += 1;
+                let dir = root.path().join(format!("run-{run_no}"));
+                let sample = run(config, mode, &workload, &dir)?;
+                if rep > 0 {
+                    samples[m][c].push(sample);
+                }
+            }
+        }
+        // The floor for writing what the lossless rollout wrote.
+        let bytes = samples[0][4].last().map_or(0, |s| s.bytes);
+        if rep > 0 {
+            raw.push(raw_write(bytes, &root.path().join("raw"))?);
+        }
+    }
+
+    let mut medians = vec![vec![Sample::default(); CONFIGS.len()]; modes.len()];
+    for (m, mode) in modes.iter().enumerate() {
+        println!("### Payloads as {}\n", mode.name());
+        println!("| configuration | agent thread, ms | overhead vs no subscriber, ms | agent-thread CPU, ms | on disk, ms | process CPU, ms | bytes written | records lost | peak heap |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let none_emit = samples[m][0]
+            .iter()
+            .map(|s| s.emit)
+            .min()
+            .unwrap_or_default();
+        for (c, config) in CONFIGS.iter().enumerate() {
+            let s = &samples[m][c];
+            if s.is_empty() {
+                continue;
+            }
+            let emit = median_min(&mut s.iter().map(|s| s.emit).collect::<Vec<_>>());
+            let emit_cpu = median_min(&mut s.iter().map(|s| s.emit_cpu).collect::<Vec<_>>());
+            let on_disk = median_min(&mut s.iter().map(|s| s.on_disk).collect::<Vec<_>>());
+            let cpu = median_min(&mut s.iter().map(|s| s.cpu).collect::<Vec<_>>());
+            let bytes = median_min(&mut s.iter().map(|s| s.bytes).collect::<Vec<_>>()).0;
+            let lost = s.iter().map(|s| s.lost).max().unwrap_or(0);
+            let peak = s.iter().map(|s| s.peak).max().unwrap_or(0);
+            medians[m][c] = Sample {
+                emit: emit.0,
+                emit_cpu: emit_cpu.0,
+                on_disk: on_disk.0,
+                cpu: cpu.0,
+                bytes,
+                lost,
+                peak,
+            };
+            let (disk, bytes_col, lost_col) = if c < 2 {
+                ("–".to_owned(), "–".to_owned(), "–".to_owned())
+            } else {
+                (
+                    fmt_pair(on_disk),
+                    format!("{:.1} MiB", mib(bytes)),
+                    lost.to_string(),
+                )
+            };
+            println!(
+                "| {} | {} | {:.0} | {} | {disk} | {} | {bytes_col} | {lost_col} | {:.1} MiB |",
+                config.name(),
+                fmt_pair(emit),
+                ms(emit.0.saturating_sub(none_emit)),
+                fmt_pair(emit_cpu),
+                fmt_pair(cpu),
+                mib(peak),
+            );
+        }
+        println!();
+    }
+
+    if !only.is_empty() {
+        return Ok(());
+    }
+    // Budgets, from the medians with string payloads.
+    let s = &medians[0];
+    let (registry, fmt, rollout) = (s[1], s[2], s[4]);
+    // Overheads subtract the no-subscriber minimum: its median is mostly scheduling noise.
+    let none_min = samples[0][0]
+        .iter()
+        .map(|s| s.emit)
+        .min()
+        .unwrap_or_default();
+    let none_cpu_min = samples[0][0]
+        .iter()
+        .map(|s| s.emit_cpu)
+        .min()
+        .unwrap_or_default();
+    let overhead = |x: Sample| x.emit.saturating_sub(none_min).as_secs_f64();
+    let raw = median_min(&mut raw);
+    let check = |ok: bool| if ok { "met" } else { "**missed**" };
+    println!("### Budgets (string payloads, lossless RolloutLayer, medians)\n");
+    println!("| budget | measured | |");
+    println!("|---|---|---|");
+    let (ro, fo, rgo) = (overhead(rollout), overhead(fmt), overhead(registry));
+    println!(
+        "| agent-thread overhead ≤ 1/10 of fmt-json | {:.0} ms vs {:.0} ms (1/{:.1}) | {} |",
+        ro * 1e3,
+        fo * 1e3,
+        fo / ro,
+        check(ro * 10.0 <= fo)
+    );
+    let cpu_overhead = |x: Sample| x.emit_cpu.saturating_sub(none_cpu_min).as_secs_f64();
+    let (rc, fc, rgc) = (
+        cpu_overhead(rollout),
+        cpu_overhead(fmt),
+        cpu_overhead(registry),
+    );
+    println!(
+        "| same, agent-thread CPU (robust to other load) | {:.0} ms vs {:.0} ms (1/{:.1}) | {} |",
+        rc * 1e3,
+        fc * 1e3,
+        fc / rc,
+        check(rc * 10.0 <= fc)
+    );
+    println!(
+        "| agent-thread CPU overhead within 10× of `registry()` alone | {:.0} ms vs {:.0} ms ({:.1}×) | {} |",
+        rc * 1e3,
+        rgc * 1e3,
+        rc / rgc.max(1e-6),
+        check(rc <= 10.0 * rgc)
+    );
+    println!(
+        "| agent-thread overhead within 10× of `registry()` alone | {:.0} ms vs {:.0} ms ({:.1}×) | {} |",
+        ro * 1e3,
+        rgo * 1e3,
+        ro / rgo,
+        check(ro <= 10.0 * rgo)
+    );
+    println!(
+        "| process CPU ≤ 1/2 of fmt-json | {:.0} ms vs {:.0} ms ({:.2}) | {} |",
+        ms(rollout.cpu),
+        ms(fmt.cpu),
+        rollout.cpu.as_secs_f64() / fmt.cpu.as_secs_f64(),
+        check(rollout.cpu * 2 <= fmt.cpu)
+    );
+    let drain_budget = (rollout.emit + raw.0).mul_f64(1.5);
+    println!(
+        "| on disk ≤ 1.5 × (emit + raw write of the bytes) | {:.0} ms vs 1.5 × ({:.0} + {:.0}) = {:.0} ms | {} |",
+        ms(rollout.on_disk),
+        ms(rollout.emit),
+        ms(raw.0),
+        ms(drain_budget),
+        check(rollout.on_disk <= drain_budget)
+    );
+    let mem_budget = 32 * 1024 * 1024;
+    println!(
+        "| peak heap ≤ `max_buffered_bytes` (16 MiB) + 16 MiB | {:.1} MiB (lossy {:.1} MiB) | {} |",
+        mib(rollout.peak),
+        mib(s[5].peak),
+        check(rollout.peak.max(s[5].peak) <= mem_budget)
+    );
+    let bytes_budget = payload_bytes as f64 * 1.05 + 200.0 * spans as f64;
+    println!(
+        "| bundle bytes ≤ payload × 1.05 + 200 B per span | {:.2} MiB vs {:.2} MiB ({:.1} MiB payload, {spans} spans) | {} |",
+        mib(rollout.bytes),
+        bytes_budget / (1024.0 * 1024.0),
+        mib(payload_bytes),
+        check(rollout.bytes as f64 <= bytes_budget)
+    );
+    println!(
+        "\nRaw write + sync_data of {:.1} MiB: {} ms (median / min).",
+        mib(rollout.bytes),
+        fmt_pair(raw)
+    );
+    Ok(())
+}

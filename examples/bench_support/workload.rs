@@ -1,0 +1,489 @@
+//! A deterministic agent rollout for benchmarks, emitted with ordinary `tracing` spans.
+//!
+//! Per turn: one inference whose request (an OpenAI Responses body, a sliding window over the
+//! thread's history) grows to ~16 KiB, with a ~1 KiB response; three tool calls with ~200 B
+//! arguments and ~2 KiB results; one code cell whose code makes two nested tool calls. Every
+//! 100 turns one of the tools is `spawn_agent`, and a child thread, on its own OS thread,
+//! follows from it. Payloads are generated up front, so timing the emission measures the
+//! instrumentation, not the agent.
+
+use std::ops::Range;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::field::Empty;
+use tracing::{info, info_span};
+
+/// Requests are cut to the newest history items that fit in this many bytes.
+pub const REQUEST_CAP: usize = 16 * 1024;
+/// A child thread is spawned on every turn `n` with `n % CHILD_EVERY == CHILD_EVERY / 2`.
+pub const CHILD_EVERY: u64 = 100;
+
+/// How payloads are handed to `tracing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `payload = text.as_str()`: the JSON the agent already holds.
+    Str,
+    /// `payload = tracing_rollout::json(&value)`.
+    Json,
+}
+
+impl Mode {
+    pub fn key(self) -> &'static str {
+        match self {
+            Mode::Str => "str",
+            Mode::Json => "json",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Str => "JSON string",
+            Mode::Json => "json(&value)",
+        }
+    }
+}
+
+/// A payload in both forms, with the same JSON text.
+pub struct Payload {
+    pub text: String,
+    pub value: Value,
+}
+
+impl Payload {
+    fn new(value: Value) -> Payload {
+        Payload {
+            text: value.to_string(),
+            value,
+        }
+    }
+}
+
+pub struct ToolCall {
+    pub tool: &'static str,
+    pub call_id: Option<String>,
+    pub args: Payload,
+    pub result: Payload,
+}
+
+pub struct Child {
+    pub thread_id: String,
+    pub agent_path: String,
+    pub task: String,
+    pub request: Payload,
+    pub response: Payload,
+    pub tool: ToolCall,
+}
+
+pub struct Turn {
+    pub turn_id: String,
+    /// The request is `{"model":"gpt-5","input": history[request]}`.
+    pub request: Range<usize>,
+    pub request_text: String,
+    pub response: Payload,
+    pub response_id: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub tools: Vec<ToolCall>,
+    pub cell_id: String,
+    pub cell_call_id: String,
+    pub cell_source: Payload,
+    pub nested: Vec<ToolCall>,
+    pub cell_output: Payload,
+    /// Spawned by `tools[0]` (a `spawn_agent` call).
+    pub child: Option<Child>,
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    model: &'static str,
+    input: &'a [Value],
+}
+
+/// Deterministic filler text.
+struct Words(u64);
+
+const WORDS: &[&str] = &[
+    "the",
+    "agent",
+    "reads",
+    "file",
+    "config",
+    "retry",
+    "timeout",
+    "\"quoted\"",
+    "fn",
+    "let",
+    "match",
+    "Result<(), Error>",
+    "self",
+    "tests",
+    "passed",
+    "failed",
+    "0x7f3a",
+    "path/to/mod.rs",
+    "{",
+    "}",
+    "=>",
+    "\\n",
+    "async",
+    "await",
+    "tokio::spawn",
+    "42",
+    "line",
+    "é",
+    "TODO:",
+    "\t",
+];
+
+impl Words {
+    fn next(&mut self) -> &'static str {
+        // A 64-bit LCG (Knuth's MMIX constants): deterministic and cheap.
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        WORDS[(self.0 >> 33) as usize % WORDS.len()]
+    }
+
+    /// About `n` bytes of words, with a newline every dozen words.
+    fn text(&mut self, n: usize) -> String {
+        let mut s = String::with_capacity(n + 24);
+        let mut i = 0;
+        while s.len() < n {
+            s.push_str(self.next());
+            i += 1;
+            s.push(if i % 12 == 0 { '\n' } else { ' ' });
+        }
+        s
+    }
+}
+
+/// The whole rollout, generated up front.
+pub struct Workload {
+    /// Every item the main thread's history ever held; requests are windows into it.
+    pub history: Vec<Value>,
+    pub turns: Vec<Turn>,
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+impl Workload {
+    pub fn generate(turns: u64) -> Workload {
+        let mut words = Words(0x5eed);
+        let mut history: Vec<Value> = Vec::new();
+        let mut sizes: Vec<usize> = Vec::new();
+        let (mut start, mut window) = (0usize, 0usize);
+        let push = |history: &mut Vec<Value>, sizes: &mut Vec<usize>, item: Value| {
+            sizes.push(item.to_string().len() + 1);
+            history.push(item);
+        };
+        let mut out = Vec::with_capacity(turns as usize);
+        for n in 0..turns {
+            let user = json!({"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": format!("Turn {n}: {}", words.text(120))}]});
+            push(&mut history, &mut sizes, user);
+            // Slide the window: drop the oldest items until the newest ones fit.
+            window += sizes[sizes.len() - 1];
+            while window > REQUEST_CAP - 32 && start + 1 < history.len() {
+                window -= sizes[start];
+                start += 1;
+            }
+            let request = start..history.len();
+            let request_text = serde_json::to_string(&Request {
+                model: "gpt-5",
+                input: &history[request.clone()],
+            })
+            .unwrap_or_default();
+
+            let spawn = n % CHILD_EVERY == CHILD_EVERY / 2;
+            let mut calls = Vec::new();
+            let mut tools = Vec::new();
+            for i in 0..3 {
+                let call_id = format!("call_{n}_{i}");
+                let (tool, args) = if spawn && i == 0 {
+                    let child = format!("child-{n}");
+                    let args =
+                        json!({"agent": child, "task": format!("Investigate {}", words.text(150))});
+                    ("spawn_agent", args)
+                } else {
+                    let args = json!({"path": format!("src/module_{n}_{i}.rs"), "start_line": n % 400,
+                        "end_line": n % 400 + 60, "reason": words.text(110)});
+                    ("read_file", args)
+                };
+                let result = json!({"output": words.text(1950), "exit_code": 0});
+                calls.push(
+                    json!({"type": "function_call", "call_id": call_id, "name": tool,
+                    "arguments": args.to_string()}),
+                );
+                tools.push(ToolCall {
+                    tool,
+                    call_id: Some(call_id),
+                    args: Payload::new(args),
+                    result: Payload::new(result),
+                });
+            }
+            let cell_call_id = format!("exec_{n}");
+            let source = format!(
+                "const hits = await tools.grep({{pattern: 'retry_{n}', path: 'src/'}});\nconst cfg = await tools.read_file({{path: 'config/{n}.toml'}});\nreturn {{hits, cfg}};"
+            );
+            let message = json!({"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": words.text(80)}]});
+            let code = json!({"type": "custom_tool_call", "call_id": cell_call_id, "name": "exec", "input": source});
+            let mut output = vec![message];
+            output.extend(calls);
+            output.push(code);
+            let response_id = format!("resp_{n}");
+            let (input_tokens, output_tokens) = ((request_text.len() / 4) as u64, 260);
+            let response = Payload::new(
+                json!({"id": response_id, "model": "gpt-5", "output": output,
+                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
+            );
+            for item in output {
+                push(&mut history, &mut sizes, item);
+            }
+
+            let nested = (0..2)
+                .map(|i| {
+                    let tool = if i == 0 { "grep" } else { "read_file" };
+                    ToolCall {
+                        tool,
+                        call_id: None,
+                        args: Payload::new(json!({"pattern": format!("retry_{n}"), "path": "src/",
+                            "reason": words.text(140)})),
+                        result: Payload::new(json!({"output": words.text(1950), "exit_code": 0})),
+                    }
+                })
+                .collect::<Vec<_>>();
+            let cell_output = json!({"hits": truncate(&nested[0].result.text, 100),
+                "cfg": truncate(&nested[1].result.text, 100)});
+            for tool in &tools {
+                let call_id = tool.call_id.clone().unwrap_or_default();
+                let output = truncate(&tool.result.text, 150);
+                push(
+                    &mut history,
+                    &mut sizes,
+                    json!({"type": "function_call_output", "call_id": call_id, "output": output}),
+                );
+            }
+            push(
+                &mut history,
+                &mut sizes,
+                json!({"type": "custom_tool_call_output",
+                "call_id": cell_call_id, "output": cell_output.to_string()}),
+            );
+            for size in &sizes[request.end..] {
+                window += size;
+            }
+
+            let child = spawn.then(|| {
+                let thread_id = format!("child-{n}");
+                let task = format!("Investigate the failure of turn {n}.");
+                let request = json!({"model": "gpt-5-mini", "input": [
+                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": task}]}]});
+                let call_id = format!("call_{thread_id}_0");
+                let args = json!({"path": format!("logs/{n}.txt"), "reason": words.text(150)});
+                let response = json!({"id": format!("resp_{thread_id}"), "model": "gpt-5-mini", "output": [
+                    {"type": "function_call", "call_id": call_id, "name": "read_file", "arguments": args.to_string()}],
+                    "usage": {"input_tokens": 40, "output_tokens": 60}});
+                Child {
+                    agent_path: format!("/main/{thread_id}"),
+                    thread_id,
+                    task,
+                    request: Payload::new(request),
+                    response: Payload::new(response),
+                    tool: ToolCall {
+                        tool: "read_file",
+                        call_id: Some(call_id),
+                        args: Payload::new(args),
+                        result: Payload::new(json!({"output": words.text(1950), "exit_code": 0})),
+                    },
+                }
+            });
+            out.push(Turn {
+                turn_id: format!("turn-{n}"),
+                request,
+                request_text,
+                response,
+                response_id,
+                input_tokens,
+                output_tokens,
+                tools,
+                cell_id: format!("cell-{n}"),
+                cell_call_id,
+                cell_source: Payload::new(json!(source)),
+                nested,
+                cell_output: Payload::new(cell_output),
+                child,
+            });
+        }
+        Workload {
+            history,
+            turns: out,
+        }
+    }
+
+    /// Bytes of every payload's JSON text.
+    pub fn payload_bytes(&self) -> u64 {
+        let tool = |t: &ToolCall| t.args.text.len() + t.result.text.len();
+        self.turns
+            .iter()
+            .map(|t| {
+                let child = t.child.as_ref().map_or(0, |c| {
+                    c.request.text.len() + c.response.text.len() + tool(&c.tool)
+                });
+                t.request_text.len()
+                    + t.response.text.len()
+                    + t.tools.iter().map(tool).sum::<usize>()
+                    + t.cell_source.text.len()
+                    + t.nested.iter().map(tool).sum::<usize>()
+                    + t.cell_output.text.len()
+                    + child
+            })
+            .sum::<usize>() as u64
+    }
+
+    /// Rollout spans: the rollout and its thread, per turn 8 (turn, inference, 3 tools, cell,
+    /// 2 nested tools), per child 4 (thread, turn, inference, tool).
+    pub fn spans(&self) -> u64 {
+        let children = self.turns.iter().filter(|t| t.child.is_some()).count() as u64;
+        2 + 8 * self.turns.len() as u64 + 4 * children
+    }
+
+    /// Payload events (`rollout.payload`).
+    pub fn payload_events(&self) -> u64 {
+        let children = self.turns.iter().filter(|t| t.child.is_some()).count() as u64;
+        14 * self.turns.len() as u64 + 4 * children
+    }
+
+    /// Emits the whole rollout on this thread (children on their own threads, joined) to the
+    /// current default subscriber.
+    pub fn emit(&self, mode: Mode) {
+        let rollout = info_span!("rollout", rollout_id = "bench", trace_id = "trace-bench");
+        let _rollout = rollout.enter();
+        let thread = info_span!(
+            "rollout.thread",
+            thread_id = "main",
+            agent_path = "/main",
+            model = "gpt-5",
+            status = Empty
+        );
+        let _thread = thread.enter();
+        for turn in &self.turns {
+            self.emit_turn(turn, mode);
+        }
+    }
+
+    fn emit_turn(&self, turn: &Turn, mode: Mode) {
+        let span = info_span!("rollout.turn", turn_id = turn.turn_id.as_str());
+        let _turn = span.enter();
+        {
+            let inference = info_span!(
+                "rollout.inference",
+                model = "gpt-5",
+                provider = "openai",
+                response_id = Empty,
+                input_tokens = Empty,
+                output_tokens = Empty
+            );
+            let _inference = inference.enter();
+            match mode {
+                Mode::Str => {
+                    info!(name: "rollout.payload", role = "request", payload = turn.request_text.as_str())
+                }
+                Mode::Json => {
+                    let request = Request {
+                        model: "gpt-5",
+                        input: &self.history[turn.request.clone()],
+                    };
+                    info!(name: "rollout.payload", role = "request", payload = tracing_rollout::json(&request));
+                }
+            }
+            payload(mode, "response", &turn.response);
+            inference.record("response_id", turn.response_id.as_str());
+            inference.record("input_tokens", turn.input_tokens);
+            inference.record("output_tokens", turn.output_tokens);
+        }
+        for (i, tool) in turn.tools.iter().enumerate() {
+            let child = if i == 0 { turn.child.as_ref() } else { None };
+            emit_tool(tool, mode, child);
+        }
+        let cell = info_span!(
+            "rollout.code_cell",
+            cell_id = turn.cell_id.as_str(),
+            call_id = turn.cell_call_id.as_str(),
+            language = "javascript",
+            status = Empty
+        );
+        let _cell = cell.enter();
+        payload(mode, "source", &turn.cell_source);
+        for tool in &turn.nested {
+            emit_tool(tool, mode, None);
+        }
+        payload(mode, "output", &turn.cell_output);
+        cell.record("status", "completed");
+    }
+}
+
+fn payload(mode: Mode, role: &'static str, payload: &Payload) {
+    match mode {
+        Mode::Str => info!(name: "rollout.payload", role, payload = payload.text.as_str()),
+        Mode::Json => {
+            info!(name: "rollout.payload", role, payload = tracing_rollout::json(&payload.value))
+        }
+    }
+}
+
+fn emit_tool(tool: &ToolCall, mode: Mode, child: Option<&Child>) {
+    let kind = if child.is_some() {
+        "spawn_agent"
+    } else {
+        "function"
+    };
+    let span = info_span!(
+        "rollout.tool",
+        tool = tool.tool,
+        call_id = tool.call_id.as_deref(),
+        kind,
+        target_thread_id = Empty,
+        message = Empty,
+        status = Empty
+    );
+    let _tool = span.enter();
+    payload(mode, "args", &tool.args);
+    if let Some(child) = child {
+        span.record("target_thread_id", child.thread_id.as_str());
+        span.record("message", child.task.as_str());
+        let thread =
+            tracing_rollout::child_thread_span(&child.thread_id, "main", &child.agent_path, &span);
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    thread.in_scope(|| emit_child(child, mode));
+                });
+            });
+        });
+    }
+    payload(mode, "result", &tool.result);
+    span.record("status", "completed");
+}
+
+fn emit_child(child: &Child, mode: Mode) {
+    let turn_id = format!("{}-turn-0", child.thread_id);
+    let turn = info_span!("rollout.turn", turn_id = turn_id.as_str());
+    let _turn = turn.enter();
+    {
+        let inference = info_span!(
+            "rollout.inference",
+            model = "gpt-5-mini",
+            provider = "openai"
+        );
+        let _inference = inference.enter();
+        payload(mode, "request", &child.request);
+        payload(mode, "response", &child.response);
+    }
+    emit_tool(&child.tool, mode, None);
+}
