@@ -481,9 +481,9 @@ impl<'a> Record<'a> {
         let body = match &*w.record_type {
             "bundle_started" => RecordBody::BundleStarted {
                 format_version: w.format_version.ok_or_else(|| missing("format_version"))?,
-                rollout_id: w.rollout_id.clone().ok_or_else(|| missing("rollout_id"))?,
-                trace_id: w.trace_id.clone(),
-                writer: w.writer.clone().unwrap_or(Cow::Borrowed("")),
+                rollout_id: w.rollout_id.ok_or_else(|| missing("rollout_id"))?,
+                trace_id: w.trace_id,
+                writer: w.writer.unwrap_or(Cow::Borrowed("")),
             },
             "span_started" => RecordBody::SpanStarted {
                 span: span()?,
@@ -491,12 +491,12 @@ impl<'a> Record<'a> {
                 thread: w.thread,
                 turn: w.turn,
                 kind: w.kind.ok_or_else(|| missing("kind"))?,
-                name: w.name.clone().ok_or_else(|| missing("name"))?,
-                fields: w.fields.clone().unwrap_or_default(),
+                name: w.name.ok_or_else(|| missing("name"))?,
+                fields: w.fields.unwrap_or_default(),
             },
             "span_recorded" => RecordBody::SpanRecorded {
                 span: span()?,
-                fields: w.fields.clone().ok_or_else(|| missing("fields"))?,
+                fields: w.fields.ok_or_else(|| missing("fields"))?,
             },
             "span_ended" => RecordBody::SpanEnded {
                 span: span()?,
@@ -504,7 +504,7 @@ impl<'a> Record<'a> {
             },
             "payload" => RecordBody::Payload {
                 span: span()?,
-                role: w.role.clone().ok_or_else(|| missing("role"))?,
+                role: w.role.ok_or_else(|| missing("role"))?,
                 bytes: w.bytes.unwrap_or(0),
                 truncated: w.truncated,
                 cut_bytes: w.cut_bytes,
@@ -513,8 +513,8 @@ impl<'a> Record<'a> {
             },
             "event" => RecordBody::Event {
                 span: span()?,
-                name: w.name.clone().ok_or_else(|| missing("name"))?,
-                fields: w.fields.clone().unwrap_or_default(),
+                name: w.name.ok_or_else(|| missing("name"))?,
+                fields: w.fields.unwrap_or_default(),
             },
             "link" => RecordBody::Link {
                 span: span()?,
@@ -525,7 +525,7 @@ impl<'a> Record<'a> {
                 bytes: w.bytes.unwrap_or(0),
             },
             "bundle_ended" => RecordBody::BundleEnded {
-                status: w.status.clone().ok_or_else(|| missing("status"))?,
+                status: w.status.ok_or_else(|| missing("status"))?,
                 records: w.records.ok_or_else(|| missing("records"))?,
                 dropped_records: w.dropped_records,
             },

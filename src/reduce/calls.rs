@@ -6,6 +6,8 @@
 //! link from the slot's current contents, so a tool span that starts before or after the
 //! response (or a code cell before its source item) ends up with the same links.
 
+use std::collections::HashMap;
+
 use super::providers::ModelItem;
 use super::{ItemKind, Producer, ReduceError, Reducer, Requester};
 
@@ -29,6 +31,27 @@ fn is_output(kind: ItemKind) -> bool {
         kind,
         ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput
     )
+}
+
+/// Call slots by thread, then call id (looked up by `&str`, allocating only on insert).
+pub(super) type CallSlots = HashMap<String, HashMap<String, CallSlot>>;
+
+fn slot_mut<'a>(calls: &'a mut CallSlots, thread: &str, call_id: &str) -> &'a mut CallSlot {
+    get_or_default(get_or_default(calls, thread), call_id)
+}
+
+/// `map[key]`, inserted as default first if missing; the key is copied only then.
+pub(super) fn get_or_default<'a, V: Default>(
+    map: &'a mut HashMap<String, V>,
+    key: &str,
+) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    match map.get_mut(key) {
+        Some(value) => value,
+        None => unreachable!("inserted above"),
+    }
 }
 
 fn push_unique(list: &mut Vec<String>, id: &str) {
@@ -58,8 +81,7 @@ impl Reducer {
         ) else {
             return Ok(None);
         };
-        let key = (thread.to_owned(), call_id.to_owned());
-        let Some(slot) = self.calls.get(&key) else {
+        let Some(slot) = self.calls.get(thread).and_then(|c| c.get(call_id)) else {
             return Ok(None);
         };
         let existing = if is_output(item.kind) {
@@ -84,10 +106,9 @@ impl Reducer {
                 }
             }
             if let (Producer::Inference(inference), false) = (producer, is_output(item.kind)) {
-                if let Some(slot) = self.calls.get_mut(&key) {
-                    slot.inference.get_or_insert_with(|| inference.clone());
-                }
-                self.link_slot(&key);
+                let slot = slot_mut(&mut self.calls, thread, call_id);
+                slot.inference.get_or_insert_with(|| inference.clone());
+                self.link_slot(thread, call_id);
             }
         }
         Ok(Some(id))
@@ -102,8 +123,7 @@ impl Reducer {
         id: &str,
         producer: Option<&Producer>,
     ) {
-        let key = (thread.to_owned(), call_id.to_owned());
-        let slot = self.calls.entry(key.clone()).or_default();
+        let slot = slot_mut(&mut self.calls, thread, call_id);
         let entry = Some((id.to_owned(), item.content_hash));
         if is_output(item.kind) {
             slot.output_item = entry;
@@ -113,7 +133,7 @@ impl Reducer {
                 slot.inference = Some(inference.clone());
             }
         }
-        self.link_slot(&key);
+        self.link_slot(thread, call_id);
     }
 
     /// A tool call's `call_id` became known.
@@ -124,20 +144,18 @@ impl Reducer {
         let (Some(thread), Some(call_id)) = (t.thread_id.clone(), t.call_id.clone()) else {
             return Ok(());
         };
-        let key = (thread, call_id);
-        let slot = self.calls.entry(key.clone()).or_default();
+        let slot = slot_mut(&mut self.calls, &thread, &call_id);
         if !slot.tools.iter().any(|x| x == tool) {
             slot.tools.push(tool.to_owned());
             if slot.tools.len() > 1 {
                 let message = format!(
-                    "call id `{}` is carried by several tool calls ({}); all are linked to it",
-                    key.1,
+                    "call id `{call_id}` is carried by several tool calls ({}); all are linked to it",
                     slot.tools.join(", ")
                 );
                 self.warn(message);
             }
         }
-        self.link_slot(&key);
+        self.link_slot(&thread, &call_id);
         Ok(())
     }
 
@@ -149,14 +167,13 @@ impl Reducer {
         let (Some(thread), Some(call_id)) = (c.thread_id.clone(), c.call_id.clone()) else {
             return;
         };
-        let key = (thread, call_id);
-        self.calls.entry(key.clone()).or_default().code_cell = Some(cell.to_owned());
-        self.link_slot(&key);
+        slot_mut(&mut self.calls, &thread, &call_id).code_cell = Some(cell.to_owned());
+        self.link_slot(&thread, &call_id);
     }
 
     /// Derives every link the slot implies; safe to call any number of times.
-    fn link_slot(&mut self, key: &(String, String)) {
-        let Some(slot) = self.calls.get(key) else {
+    fn link_slot(&mut self, thread: &str, call_id: &str) {
+        let Some(slot) = self.calls.get(thread).and_then(|c| c.get(call_id)) else {
             return;
         };
         let call_item = slot.call_item.as_ref().map(|(id, _)| id.clone());

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::providers::{ModelItem, ModelRequest, ModelResponse};
-use super::{ConversationItem, ItemKind, Producer, ReduceError, Reducer};
+use super::{get_or_default, ConversationItem, ItemKind, Producer, ReduceError, Reducer};
 
 /// Longest `text` preview kept in `state.json`, in bytes.
 const PREVIEW_BYTES: usize = 2000;
@@ -98,7 +98,7 @@ impl Reducer {
             }
             None => self.reconcile_full(thread, &turn, &request.items)?,
         };
-        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        let conversation = get_or_default(&mut self.conversations, thread);
         conversation.snapshot = ids.clone();
         conversation.baseline_override = None;
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
@@ -131,9 +131,7 @@ impl Reducer {
         for item in &response.items {
             ids.push(self.sight(thread, &turn, item, Some(&producer))?);
         }
-        self.conversations
-            .entry(thread.to_owned())
-            .or_default()
+        get_or_default(&mut self.conversations, thread)
             .snapshot
             .extend(ids.iter().cloned());
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
@@ -176,7 +174,7 @@ impl Reducer {
             };
             replacement_ids.push(id);
         }
-        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        let conversation = get_or_default(&mut self.conversations, thread);
         conversation.snapshot = replacement_ids.clone();
         conversation.baseline_override = Some(replacement_ids.clone());
         if let Some(c) = self.state.compactions.get_mut(compaction) {
@@ -333,7 +331,7 @@ impl Reducer {
         self.state
             .conversation_items
             .insert(id.clone(), conversation_item);
-        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        let conversation = get_or_default(&mut self.conversations, thread);
         conversation.hashes.insert(id.clone(), item.content_hash);
         let is_assistant_message =
             item.kind == ItemKind::Message && item.role.as_deref() == Some("assistant");
@@ -352,7 +350,7 @@ impl Reducer {
 
     /// Appends ids the thread has not listed yet to its `conversation`.
     fn list_in_thread(&mut self, thread: &str, ids: &[String]) {
-        let conversation = self.conversations.entry(thread.to_owned()).or_default();
+        let conversation = get_or_default(&mut self.conversations, thread);
         let Some(t) = self.state.threads.get_mut(thread) else {
             return;
         };

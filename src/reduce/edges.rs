@@ -22,8 +22,6 @@ pub(super) struct EdgeBook {
     pending: HashMap<String, Vec<Pending>>,
     /// Items that already completed a delivery.
     delivered_items: HashSet<String>,
-    /// Full text of items a delivery can land in, by item id.
-    texts: HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -34,9 +32,9 @@ struct Pending {
 
 /// Items a delivery can land in: input the recipient model reads (non-assistant messages)
 /// and tool outputs (a `wait_agent` output carrying a child's result).
-fn receives_deliveries(item: &ModelItem) -> bool {
-    match item.kind {
-        ItemKind::Message => item.role.as_deref() != Some("assistant"),
+fn receives_deliveries(kind: ItemKind, role: Option<&str>) -> bool {
+    match kind {
+        ItemKind::Message => role != Some("assistant"),
         ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput => true,
         ItemKind::Reasoning
         | ItemKind::FunctionCall
@@ -78,30 +76,24 @@ impl Reducer {
     }
 
     /// Sends a delivery edge to `thread`: resolved now if an item there already carries the
-    /// text, else queued until one appears.
+    /// text (matched on its stored preview, as the full text is no longer held), else queued
+    /// until one appears (matched on its full text).
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
-        let items = self
-            .state
-            .threads
-            .get(thread)
-            .map(|t| t.conversation.clone())
-            .unwrap_or_default();
-        for item in items {
-            if self.edges.delivered_items.contains(&item) {
-                continue;
-            }
-            let Some(item_text) = self.edges.texts.get(&item) else {
-                continue;
-            };
-            let role = self
-                .state
-                .conversation_items
-                .get(&item)
-                .and_then(|i| i.role.as_deref());
-            if carries(item_text, role, text.as_deref()) {
-                self.resolve(edge_id, &item);
-                return;
-            }
+        let state = &self.state;
+        let found = state.threads.get(thread).and_then(|t| {
+            t.conversation.iter().find(|id| {
+                let Some(item) = state.conversation_items.get(*id) else {
+                    return false;
+                };
+                let role = item.role.as_deref();
+                !self.edges.delivered_items.contains(*id)
+                    && receives_deliveries(item.kind, role)
+                    && carries(&item.text, role, text.as_deref())
+            })
+        });
+        if let Some(item) = found.cloned() {
+            self.resolve(edge_id, &item);
+            return;
         }
         self.edges
             .pending
@@ -126,10 +118,9 @@ impl Reducer {
 
     /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
     pub(super) fn item_for_delivery(&mut self, thread: &str, id: &str, item: &ModelItem) {
-        if !receives_deliveries(item) {
+        if !receives_deliveries(item.kind, item.role.as_deref()) {
             return;
         }
-        self.edges.texts.insert(id.to_owned(), item.text.clone());
         let Some(queue) = self.edges.pending.get_mut(thread) else {
             return;
         };

@@ -34,7 +34,7 @@ use crate::format::{Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
 pub use state::*;
 pub use summary::render_summary;
 
-use calls::CallSlot;
+use calls::{get_or_default, CallSlots};
 use conversation::ThreadConversation;
 use edges::EdgeBook;
 use reader::{Next, TraceReader};
@@ -210,7 +210,7 @@ struct Reducer {
     ended: bool,
     spans: HashMap<u64, SpanEntry>,
     conversations: HashMap<String, ThreadConversation>,
-    calls: HashMap<(String, String), CallSlot>,
+    calls: CallSlots,
     /// `(thread, response_id)` → inference call, for `previous_response_id`.
     responses: HashMap<(String, String), String>,
     /// Inference calls that ended with no explicit status and no response: a cancelled or

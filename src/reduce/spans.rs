@@ -538,6 +538,9 @@ impl Reducer {
         }
         entry.ended = true;
         let (status, evidenced) = end_status(&entry.fields, panicking);
+        // Nothing reads an ended span's fields again but a spawn link's `message`: keep the
+        // graph's memory proportional to entities, not to every field ever recorded.
+        entry.fields.retain(|name, _| name == "message");
         let (kind, id, start_ns) = (entry.kind, entry.id.clone(), entry.start_ns);
         if kind == SpanKind::Thread {
             let live = self.live_threads.entry(id.clone()).or_insert(1);
