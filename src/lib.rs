@@ -14,6 +14,7 @@
 pub mod format;
 pub mod reduce;
 
+mod json_check;
 mod layer;
 mod payload;
 mod spawn;

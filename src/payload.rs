@@ -13,6 +13,7 @@ use std::io;
 use serde::Serialize;
 
 use crate::format::{self, PayloadHead};
+use crate::json_check::{is_valid_json, valid_json_has_line_breaks};
 
 /// Marks a value to be recorded as JSON: `payload = tracing_rollout::json(&value)`.
 ///
@@ -225,11 +226,6 @@ impl io::Write for Capture<'_> {
     }
 }
 
-/// Whether `text` is one valid JSON value (surrounding whitespace allowed).
-pub(crate) fn is_valid_json(text: &[u8]) -> bool {
-    serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
-}
-
 /// Appends the `payload` record from `"type":` to its closing `}` for a payload whose text
 /// (up to `max_bytes` of it) is `text`, `total` bytes in all. `trusted`: the text is JSON
 /// produced by `serde_json` (no validation needed).
@@ -325,16 +321,20 @@ pub(crate) fn check_text_body(rec: &mut Vec<u8>, start: usize) {
     if start >= end {
         return;
     }
-    if is_valid_json(&rec[start..end]) {
-        for b in &mut rec[start..end] {
-            if matches!(*b, b'\n' | b'\r') {
-                *b = b' ';
+    match valid_json_has_line_breaks(&rec[start..end]) {
+        Some(false) => {}
+        Some(true) => {
+            for b in &mut rec[start..end] {
+                if matches!(*b, b'\n' | b'\r') {
+                    *b = b' ';
+                }
             }
         }
-    } else {
-        let text = rec.split_off(start);
-        format::push_json_str(rec, &String::from_utf8_lossy(&text[..text.len() - 1]));
-        rec.push(b'}');
+        None => {
+            let text = rec.split_off(start);
+            format::push_json_str(rec, &String::from_utf8_lossy(&text[..text.len() - 1]));
+            rec.push(b'}');
+        }
     }
 }
 
