@@ -1,0 +1,135 @@
+//! The byte budget: bytes and messages in flight between the instrumented threads and the
+//! writer thread.
+//!
+//! Invariant: a message is handed to `NonBlocking` only after [`Budget`] admitted its bytes,
+//! and the writer thread releases exactly that many once the message is written, so what is
+//! in flight never exceeds `max_buffered_bytes` (except one oversized message admitted
+//! alone) nor the channel's capacity in messages.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use super::lock;
+
+const BYTES_BITS: u32 = 44;
+const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
+
+/// Bytes and messages in flight between the instrumented threads and the writer thread,
+/// packed in one atomic (messages in the high 20 bits) so admission is a single CAS. The
+/// mutex and condvar are only the slow path of a blocked sender.
+pub(crate) struct Budget {
+    max_bytes: u64,
+    max_msgs: u64,
+    in_flight: AtomicU64,
+    waiters: AtomicU64,
+    closed: AtomicBool,
+    lock: Mutex<()>,
+    freed: Condvar,
+}
+
+impl fmt::Debug for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cur = self.in_flight.load(Ordering::Relaxed);
+        f.debug_struct("Budget")
+            .field("max_bytes", &self.max_bytes)
+            .field("max_msgs", &self.max_msgs)
+            .field("bytes_in_flight", &(cur & BYTES_MASK))
+            .field("msgs_in_flight", &(cur >> BYTES_BITS))
+            .finish()
+    }
+}
+
+impl Budget {
+    pub(crate) fn new(max_bytes: usize, max_msgs: usize) -> Budget {
+        Budget {
+            max_bytes: (max_bytes as u64).clamp(1, BYTES_MASK / 2),
+            max_msgs: (max_msgs as u64).clamp(1, (1 << (64 - BYTES_BITS)) - 1),
+            in_flight: AtomicU64::new(0),
+            waiters: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Admits `n` bytes if they fit, or if nothing is in flight (so one message larger than
+    /// the whole budget still gets through, alone).
+    pub(crate) fn try_acquire(&self, n: usize) -> bool {
+        let n = (n as u64).min(self.max_bytes);
+        let mut cur = self.in_flight.load(Ordering::SeqCst);
+        loop {
+            let (bytes, msgs) = (cur & BYTES_MASK, cur >> BYTES_BITS);
+            if msgs >= self.max_msgs || (bytes != 0 && bytes + n > self.max_bytes) {
+                return false;
+            }
+            let new = cur + (1 << BYTES_BITS) + n;
+            match self
+                .in_flight
+                .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Waits until `n` bytes fit. Returns false if the budget was closed (the guard finished)
+    /// or `deadline` passed first.
+    pub(crate) fn acquire(&self, n: usize, deadline: Option<Instant>) -> bool {
+        if self.try_acquire(n) {
+            return true;
+        }
+        // Registering as a waiter before retrying under the lock pairs with `release`, which
+        // frees before it reads `waiters`: either we see the freed bytes or it sees us.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut guard = lock(&self.lock);
+        let admitted = loop {
+            if self.closed.load(Ordering::SeqCst) {
+                break false;
+            }
+            if self.try_acquire(n) {
+                break true;
+            }
+            guard = match deadline {
+                None => self
+                    .freed
+                    .wait(guard)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break false;
+                    }
+                    self.freed
+                        .wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        admitted
+    }
+
+    /// Returns `n` bytes (one message) admitted earlier.
+    pub(crate) fn release(&self, n: usize) {
+        let n = (n as u64).min(self.max_bytes);
+        self.in_flight
+            .fetch_sub((1 << BYTES_BITS) + n, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.lock);
+            self.freed.notify_all();
+        }
+    }
+
+    /// Makes every current and future blocking `acquire` fail: after finishing, nothing is
+    /// written any more, so nobody may wait for room.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _guard = lock(&self.lock);
+        self.freed.notify_all();
+    }
+}
