@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use super::lock;
 
-// // A message is one `NonBlocking::write` call: a fixed header, then the body.
+// A message is one `NonBlocking::write` call: a fixed header, then the body.
 // Header: op (1 byte), bundle id, t (unix ms), ns (since bundle start), dropped-before
 // records, dropped-before bytes, check offset (six little-endian u64).
 //
