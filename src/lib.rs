@@ -1,10 +1,16 @@
 //! `tracing-rollout`: record LLM-agent rollouts from ordinary `tracing` spans into replayable
 //! bundles, and reduce a bundle into the rollout graph.
 //!
-//! Where things live: [`format`](mod@format) is the on-disk bundle format (a spec, with its encoders and
-//! parser); `layer` turns spans into records on the instrumented program's threads; `writer`
-//! owns the byte-bounded queue, the writer thread and the bundle files; `payload` captures
-//! payload values as JSON; [`reduce`] replays a bundle into the rollout graph.
+//! Where things live:
+//! - [`format`](mod@format): the on-disk bundle format — a spec, with its hot-path encoders
+//!   and the parser;
+//! - `layer`: spans and events → records, on the instrumented program's threads;
+//! - `payload` and `json_check`: payload values captured as JSON, and the exact validator
+//!   for JSON text;
+//! - `writer`: the byte budget, the message framing, the writer thread (`worker`), bundle
+//!   directories, redaction and the public guard;
+//! - `spawn`: the multi-agent helper [`child_thread_span`];
+//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree.
 //!
 //! The README follows.
 //!
