@@ -23,6 +23,7 @@
 /// Callers pass the bytes of a `&str`, so UTF-8 is not checked again: bytes of 0x80 and
 /// above are accepted inside strings (as `serde_json` does when it ignores a string) and
 /// rejected elsewhere. Any bytes are safe to pass: the function never panics.
+#[cfg(test)]
 pub(crate) fn is_valid_json(text: &[u8]) -> bool {
     valid_json_has_line_breaks(text).is_some()
 }

@@ -13,7 +13,7 @@ use std::io;
 use serde::Serialize;
 
 use crate::format::{self, PayloadHead};
-use crate::json_check::{is_valid_json, valid_json_has_line_breaks};
+use crate::json_check::valid_json_has_line_breaks;
 
 /// Marks a value to be recorded as JSON: `payload = tracing_rollout::json(&value)`.
 ///
@@ -228,7 +228,12 @@ impl io::Write for Capture<'_> {
 
 /// Appends the `payload` record from `"type":` to its closing `}` for a payload whose text
 /// (up to `max_bytes` of it) is `text`, `total` bytes in all. `trusted`: the text is JSON
-/// produced by `serde_json` (no validation needed).
+/// produced by `serde_json` and is written as is.
+///
+/// Untrusted text stored whole is copied unchecked: validating it would be the most
+/// expensive step on the instrumented thread. The returned offset is where that body starts
+/// in `rec`; the writer thread finishes it with [`check_text_body`] before anything is
+/// written. `None`: the record is already final (trusted, empty, truncated or omitted).
 pub(crate) fn write_payload_record(
     rec: &mut Vec<u8>,
     span: u64,
@@ -237,7 +242,7 @@ pub(crate) fn write_payload_record(
     total: u64,
     trusted: bool,
     options: PayloadOptions,
-) {
+) -> Option<usize> {
     let mut head = PayloadHead {
         bytes: total,
         ..PayloadHead::default()
@@ -246,7 +251,7 @@ pub(crate) fn write_payload_record(
         head.omitted = true;
         format::begin_payload(rec, span, role, head);
         rec.extend_from_slice(b"null}");
-        return;
+        return None;
     }
     if total > options.max_bytes as u64 {
         let stored = &text[..text.len().min(options.max_bytes)];
@@ -261,61 +266,24 @@ pub(crate) fn write_payload_record(
         format::push_escaped(rec, kept);
         format::push_escaped(rec, &format!("…[truncated {} bytes]", head.cut_bytes));
         rec.extend_from_slice(b"\"}");
-        return;
-    }
-    format::begin_payload(rec, span, role, head);
-    if trusted {
-        rec.extend_from_slice(text);
-    } else if is_valid_json(text) {
-        // Raw CR/LF can only be whitespace between tokens in valid JSON (inside strings they
-        // are escaped), so spaces keep the value and the line intact.
-        rec.extend(text.iter().map(|&b| match b {
-            b'\n' | b'\r' => b' ',
-            b => b,
-        }));
-    } else if text.is_empty() {
-        rec.extend_from_slice(b"\"\"");
-    } else {
-        format::push_json_str(rec, &String::from_utf8_lossy(text));
-    }
-    rec.push(b'}');
-}
-
-/// Appends the `payload` record for JSON text given as a `&str`, like
-/// [`write_payload_record`] with `trusted: false`, except that the text is copied unchecked:
-/// validating it would be the most expensive step left on the instrumented thread. Returns
-/// the offset in `rec` where the unchecked body starts, to be finished by
-/// [`check_text_body`] on the writer thread before anything is written; `None` when the
-/// record is already final (empty, truncated or omitted bodies).
-pub(crate) fn write_text_payload_record(
-    rec: &mut Vec<u8>,
-    span: u64,
-    role: &str,
-    text: &[u8],
-    options: PayloadOptions,
-) -> Option<usize> {
-    let total = text.len() as u64;
-    if !options.capture || text.is_empty() || total > options.max_bytes as u64 {
-        write_payload_record(
-            rec, span, role, text, total, /*trusted*/ false, options,
-        );
         return None;
     }
-    let head = PayloadHead {
-        bytes: total,
-        ..PayloadHead::default()
-    };
     format::begin_payload(rec, span, role, head);
+    if text.is_empty() && !trusted {
+        // Not JSON, and nothing for the writer thread to check.
+        rec.extend_from_slice(b"\"\"}");
+        return None;
+    }
     let start = rec.len();
     rec.extend_from_slice(text);
     rec.push(b'}');
-    Some(start)
+    (!trusted).then_some(start)
 }
 
-/// Finishes a record from [`write_text_payload_record`] whose unchecked body starts at
-/// `start` and ends before the record's closing `}`: exactly what [`write_payload_record`]
-/// would have written (valid JSON kept with CR/LF turned into spaces, anything else stored as
-/// a JSON string).
+/// Finishes a record from [`write_payload_record`] whose unchecked body starts at `start`
+/// and ends before the record's closing `}`: valid JSON is kept with CR/LF turned into
+/// spaces (only possible as whitespace between tokens), anything else is stored as a JSON
+/// string.
 pub(crate) fn check_text_body(rec: &mut Vec<u8>, start: usize) {
     let end = rec.len().saturating_sub(1);
     if start >= end {
@@ -338,7 +306,8 @@ pub(crate) fn check_text_body(rec: &mut Vec<u8>, start: usize) {
     }
 }
 
-/// Formats a Debug payload into `scratch`, then appends its `payload` record to `rec`.
+/// Formats a Debug payload into `scratch`, then appends its `payload` record to `rec`;
+/// returns [`write_payload_record`]'s offset of an unchecked body.
 pub(crate) fn write_debug_payload(
     rec: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
@@ -346,12 +315,12 @@ pub(crate) fn write_debug_payload(
     role: &str,
     value: &dyn fmt::Debug,
     options: PayloadOptions,
-) {
+) -> Option<usize> {
     let mut capture = Capture::new(scratch, options.store_limit());
     let formatted = fmt::Write::write_fmt(&mut capture, format_args!("{value:?}"));
     let (total, trusted) = capture.finish();
     let trusted = trusted && formatted.is_ok();
-    write_payload_record(rec, span, role, scratch, total, trusted, options);
+    write_payload_record(rec, span, role, scratch, total, trusted, options)
 }
 
 /// Serialises a `valuable` payload into `scratch`, then appends its `payload` record.
@@ -363,14 +332,16 @@ pub(crate) fn write_valuable_payload(
     role: &str,
     value: valuable::Value<'_>,
     options: PayloadOptions,
-) {
+) -> Option<usize> {
     let mut capture = Capture::new(scratch, options.store_limit());
     let serialised = serde_json::to_writer(&mut capture, &valuable_serde::Serializable::new(value));
     let (total, _) = capture.finish();
     if serialised.is_ok() {
-        write_payload_record(rec, span, role, scratch, total, true, options);
+        write_payload_record(
+            rec, span, role, scratch, total, /*trusted*/ true, options,
+        )
     } else {
-        write_debug_payload(rec, scratch, span, role, &value, options);
+        write_debug_payload(rec, scratch, span, role, &value, options)
     }
 }
 
@@ -386,24 +357,33 @@ mod tests {
         capture: true,
     };
 
+    /// The record as the writer thread writes it: instrumented-thread part, then the check.
+    fn finished(mut rec: Vec<u8>, unchecked: Option<usize>) -> String {
+        if let Some(start) = unchecked {
+            check_text_body(&mut rec, start);
+        }
+        String::from_utf8(rec).unwrap()
+    }
+
     fn str_payload(text: &str, options: PayloadOptions) -> String {
         let mut rec = Vec::new();
-        write_payload_record(
+        let total = text.len() as u64;
+        let unchecked = write_payload_record(
             &mut rec,
             1,
             "r",
             text.as_bytes(),
-            text.len() as u64,
-            false,
+            total,
+            /*trusted*/ false,
             options,
         );
-        String::from_utf8(rec).unwrap()
+        finished(rec, unchecked)
     }
 
     fn debug_payload(value: &dyn fmt::Debug, options: PayloadOptions) -> String {
         let (mut rec, mut scratch) = (Vec::new(), Vec::new());
-        write_debug_payload(&mut rec, &mut scratch, 1, "r", value, options);
-        String::from_utf8(rec).unwrap()
+        let unchecked = write_debug_payload(&mut rec, &mut scratch, 1, "r", value, options);
+        finished(rec, unchecked)
     }
 
     const HEAD: &str = r#""type":"payload","span":1,"role":"r","#;
@@ -421,27 +401,35 @@ mod tests {
     }
 
     #[test]
-    fn text_checked_on_the_writer_thread_is_recorded_as_if_checked_at_once() {
-        let texts = [
-            "{\"a\":\n[1,\r\n2],\"s\":\"x\\ny\"}",
-            "hello \"world\"\n",
-            "",
-            "[1, 2",
-            "\"é\"",
-            &"x".repeat(100), // truncated
+    fn only_untrusted_text_stored_whole_is_left_for_the_writer_thread_to_check() {
+        let cases: [(&str, Option<&str>); 6] = [
+            (
+                "{\"a\":\n[1,\r\n2],\"s\":\"x\\ny\"}",
+                Some(r#"{"a": [1,  2],"s":"x\ny"}"#),
+            ),
+            ("hello \"world\"\n", Some(r#""hello \"world\"\n""#)),
+            ("", None),
+            ("[1, 2", Some(r#""[1, 2""#)),
+            ("\"é\"", Some("\"é\"")),
+            (&"x".repeat(100), None), // truncated: final on the instrumented thread
         ];
-        for text in texts {
-            let mut deferred = Vec::new();
-            if let Some(start) =
-                write_text_payload_record(&mut deferred, 1, "r", text.as_bytes(), OPTIONS)
-            {
-                check_text_body(&mut deferred, start);
+        for (text, checked_body) in cases {
+            let mut rec = Vec::new();
+            let total = text.len() as u64;
+            let unchecked =
+                write_payload_record(&mut rec, 1, "r", text.as_bytes(), total, false, OPTIONS);
+            assert_eq!(unchecked.is_some(), checked_body.is_some(), "{text:?}");
+            if let Some(body) = checked_body {
+                assert_eq!(
+                    finished(rec, unchecked),
+                    format!("{HEAD}\"bytes\":{total},\"body\":{body}}}")
+                );
             }
-            assert_eq!(
-                String::from_utf8(deferred).unwrap(),
-                str_payload(text, OPTIONS)
-            );
         }
+        let mut rec = Vec::new();
+        let trusted =
+            write_payload_record(&mut rec, 1, "r", b"[1]", 3, /*trusted*/ true, OPTIONS);
+        assert_eq!(trusted, None);
     }
 
     #[test]

@@ -306,9 +306,17 @@ impl PayloadWriter<'_> {
                 self.role,
                 b"null",
                 0,
-                true,
+                /*trusted*/ true,
                 self.options,
             );
+        }
+    }
+
+    /// Checking untrusted text is left to the writer thread; `rec` is the whole message, so
+    /// the offset of the unchecked body goes into its header.
+    fn defer_check(&mut self, unchecked: Option<usize>) {
+        if let Some(start) = unchecked {
+            Header::set_check(self.rec, start);
         }
     }
 }
@@ -316,24 +324,23 @@ impl PayloadWriter<'_> {
 impl Visit for PayloadWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.take(field) {
-            // Checking the text is left to the writer thread; `rec` is the whole message, so
-            // the offset goes into its header.
-            let unchecked = payload::write_text_payload_record(
+            let total = value.len() as u64;
+            let unchecked = payload::write_payload_record(
                 self.rec,
                 self.span,
                 self.role,
                 value.as_bytes(),
+                total,
+                /*trusted*/ false,
                 self.options,
             );
-            if let Some(start) = unchecked {
-                Header::set_check(self.rec, start);
-            }
+            self.defer_check(unchecked);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.take(field) {
-            payload::write_debug_payload(
+            let unchecked = payload::write_debug_payload(
                 self.rec,
                 self.scratch,
                 self.span,
@@ -341,13 +348,14 @@ impl Visit for PayloadWriter<'_> {
                 value,
                 self.options,
             );
+            self.defer_check(unchecked);
         }
     }
 
     #[cfg(all(tracing_unstable, feature = "valuable"))]
     fn record_value(&mut self, field: &Field, value: valuable::Value<'_>) {
         if self.take(field) {
-            payload::write_valuable_payload(
+            let unchecked = payload::write_valuable_payload(
                 self.rec,
                 self.scratch,
                 self.span,
@@ -355,6 +363,7 @@ impl Visit for PayloadWriter<'_> {
                 value,
                 self.options,
             );
+            self.defer_check(unchecked);
         }
     }
 }
