@@ -781,6 +781,16 @@ mod encoder_tests {
     use super::*;
     use pretty_assertions::assert_eq;
 
+    #[test]
+    fn every_kind_round_trips_through_its_span_name_and_its_wire_word() {
+        for kind in SpanKind::ALL {
+            assert_eq!(SpanKind::from_span_name(kind.span_name()), Some(kind));
+            let word = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(word, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(SpanKind::from_span_name("rollout.other"), None);
+    }
+
     fn line(seq: u64, body: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut out = Vec::new();
         encode_envelope(&mut out, seq, 1_760_000_000_000, 42);

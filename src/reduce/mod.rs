@@ -274,29 +274,36 @@ impl Reducer {
         }
     }
 
-    fn warn(&mut self, message: impl Into<String>) {
+    fn diagnose(&mut self, level: DiagnosticLevel, message: String, seq: Option<u64>) {
         self.state.diagnostics.push(Diagnostic {
-            level: DiagnosticLevel::Warning,
-            message: message.into(),
-            seq: (self.seq > 0).then_some(self.seq),
+            level,
+            message,
+            seq,
         });
     }
 
+    /// Something missing or unresolved at the record being applied.
+    fn warn(&mut self, message: impl Into<String>) {
+        let seq = (self.seq > 0).then_some(self.seq);
+        self.diagnose(DiagnosticLevel::Warning, message.into(), seq);
+    }
+
+    /// A harmless observation at the record being applied, kept so the graph explains itself.
+    fn note(&mut self, message: impl Into<String>) {
+        let seq = (self.seq > 0).then_some(self.seq);
+        self.diagnose(DiagnosticLevel::Info, message.into(), seq);
+    }
+
+    /// Something missing or unresolved at the end of the log.
     fn warn_at_end(&mut self, message: impl Into<String>) {
-        self.state.diagnostics.push(Diagnostic {
-            level: DiagnosticLevel::Warning,
-            message: message.into(),
-            seq: None,
-        });
+        self.diagnose(DiagnosticLevel::Warning, message.into(), None);
     }
 
     fn torn_tail(&mut self, line: u64, len: usize) {
         self.state.complete = false;
-        self.state.diagnostics.push(Diagnostic {
-            level: DiagnosticLevel::Warning,
-            message: format!("line {line} is torn ({len} bytes without a newline); ignored"),
-            seq: None,
-        });
+        self.warn_at_end(format!(
+            "line {line} is torn ({len} bytes without a newline); ignored"
+        ));
     }
 
     /// A record names a span: the span, or (in a lossy bundle) a diagnostic and `None`.

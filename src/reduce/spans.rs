@@ -268,7 +268,7 @@ impl Reducer {
                 ));
                 id = unique;
             } else {
-                self.warn(format!("turn `{id}` started again; its spans are merged"));
+                self.note(format!("turn `{id}` started again; its spans are merged"));
             }
         }
         if let Some(thread) = thread.and_then(|t| self.state.threads.get_mut(t)) {
