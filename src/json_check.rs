@@ -564,38 +564,11 @@ mod tests {
         let plain = format!("\"{}\"", "lorem ipsum dolor sit amet é ".repeat(2_000_000));
         // Like examples/bench_support/workload.rs: agent text with escapes every few words,
         // and tool arguments as JSON inside strings.
-        let words = [
-            "the",
-            "agent",
-            "reads",
-            "file",
-            "config",
-            "retry",
-            "timeout",
-            "\"quoted\"",
-            "fn",
-            "let",
-            "match",
-            "Result<(), Error>",
-            "self",
-            "tests",
-            "passed",
-            "failed",
-            "0x7f3a",
-            "path/to/mod.rs",
-            "{",
-            "}",
-            "=>",
-            "\\n",
-            "async",
-            "await",
-            "tokio::spawn",
-            "42",
-            "line",
-            "é",
-            "TODO:",
-            "\t",
-        ];
+        let words: Vec<&str> = "the agent reads file config retry timeout \"quoted\" fn let \
+            match Result<(),Error> self tests passed failed 0x7f3a path/to/mod.rs { } => \\n \
+            async await tokio::spawn 42 line é TODO: \t"
+            .split_whitespace()
+            .collect();
         let mut seed = 0x5eed_u64;
         let mut text = |n: usize| {
             let mut s = String::new();
