@@ -215,6 +215,9 @@ pub const AGENT_RESULT_EVENT: &str = "rollout.agent_result";
 /// Maps an accepted field alias (OpenTelemetry GenAI conventions) to the canonical field name
 /// written to `trace.jsonl`; any other name is returned unchanged.
 pub fn canonical_field_name(name: &str) -> &str {
+    if !name.starts_with("gen_ai.") {
+        return name;
+    }
     match name {
         "gen_ai.request.model" => "model",
         "gen_ai.provider.name" | "gen_ai.system" => "provider",
@@ -567,18 +570,8 @@ impl<'a> Record<'a> {
 // never emit a raw newline.
 
 /// Appends `n` in decimal.
-pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+pub(crate) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends `s` JSON-escaped, without surrounding quotes. Escapes `"`, `\` and every control
@@ -587,30 +580,28 @@ pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
+    loop {
+        let i = crate::json_check::find_special(bytes, start);
         out.extend_from_slice(&bytes[start..i]);
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
+        let Some(&b) = bytes.get(i) else {
+            return;
+        };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
 }
 
-/// Appends `s` as a quoted JSON string.
 pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     push_escaped(out, s);
@@ -885,6 +876,24 @@ mod encoder_tests {
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\n') && !text.contains('\r'));
         assert_eq!(serde_json::from_str::<String>(&text).unwrap(), s);
+    }
+
+    proptest::proptest! {
+        /// Escaping scans eight bytes at a time: a special byte at any offset, in any mix,
+        /// still round-trips and never leaves a raw line break.
+        #[test]
+        fn escaping_round_trips_any_text(
+            s in proptest::string::string_regex("[a-z\"\\\\\n\t\u{1}\u{1f}é]{0,40}").unwrap(),
+            any in proptest::prelude::any::<String>(),
+        ) {
+            for text in [&s, &any] {
+                let mut out = Vec::new();
+                push_json_str(&mut out, text);
+                let out = String::from_utf8(out).unwrap();
+                proptest::prop_assert!(!out.contains('\n') && !out.contains('\r'));
+                proptest::prop_assert_eq!(&serde_json::from_str::<String>(&out).unwrap(), text);
+            }
+        }
     }
 
     #[test]

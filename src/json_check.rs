@@ -179,24 +179,36 @@ fn specials(w: u64) -> u64 {
     ((has_control & !w) | has_quote | has_backslash) & HIGHS
 }
 
+/// The index of the first byte at or after `i` that is `"`, `\\` or below 0x20 — the bytes
+/// a JSON string cannot hold raw — or `b.len()` if there is none. Eight bytes at a time;
+/// shared by this validator and the encoder that escapes strings (`format::push_escaped`).
+#[inline]
+pub(crate) fn find_special(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // Read little-endian, so the lowest mark is the first byte.
+        let marks = specials(u64::from_le_bytes(word));
+        if marks != 0 {
+            return i + (marks.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
 /// Skips the rest of a string whose opening quote is before `i`; returns the index after the
 /// closing quote.
 #[inline]
 fn skip_str(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        // Eight bytes at a time (read little-endian, so the lowest mark is the first byte)
-        // until one of them needs a look.
-        while let Some(chunk) = b.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let marks = specials(u64::from_le_bytes(word));
-            if marks != 0 {
-                i += (marks.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
-        // A special byte, or one of the last few bytes.
+        i = find_special(b, i);
         match *b.get(i)? {
             b'"' => return Some(i + 1),
             b'\\' => {
@@ -212,8 +224,7 @@ fn skip_str(b: &[u8], mut i: usize) -> Option<usize> {
                     _ => return None,
                 };
             }
-            0x00..=0x1f => return None,
-            _ => i += 1,
+            _ => return None,
         }
     }
 }

@@ -226,6 +226,9 @@ impl io::Write for Capture<'_> {
     }
 }
 
+/// Room for a `payload` record's keys before its body, and its closing `}`.
+const PAYLOAD_HEAD_BYTES: usize = 128;
+
 /// Appends the `payload` record from `"type":` to its closing `}` for a payload whose text
 /// (up to `max_bytes` of it) is `text`, `total` bytes in all. `trusted`: the text is JSON
 /// produced by `serde_json` and is written as is.
@@ -268,6 +271,8 @@ pub(crate) fn write_payload_record(
         rec.extend_from_slice(b"\"}");
         return None;
     }
+    // One allocation for the whole record, not a chain of doublings that each copy it.
+    rec.reserve(PAYLOAD_HEAD_BYTES + text.len());
     format::begin_payload(rec, span, role, head);
     if text.is_empty() && !trusted {
         // Not JSON, and nothing for the writer thread to check.
