@@ -5,9 +5,13 @@
 //! `tests/support/synthetic.rs`) and `agent` (the agent rollout of `bench_layers` at
 //! 5k/10k/20k turns, recorded through `RolloutLayer` with string payloads).
 //!
-//! `cargo run --release --example bench_reduce [-- REPEATS [synthetic|agent]]` — prints
+//! `cargo run --release --example bench_reduce [-- REPEATS [synthetic|agent [SIZE]]]` — prints
 //! Markdown tables (both workloads unless one is named). Peak heap comes from a counting
 //! global allocator, reset before each measurement; repetitions interleave floor and reduce.
+//!
+//! For profiling, SIZE runs the named workload at that one size (calls or turns) instead of
+//! 5k/10k/20k, e.g. `valgrind --tool=callgrind --toggle-collect='*parse_floor*'
+//! --toggle-collect='*reduce_bundle*' target/release/examples/bench_reduce 1 agent 1000`.
 
 #[path = "bench_support/mod.rs"]
 mod bench_support;
@@ -70,29 +74,29 @@ fn row(
     Ok(())
 }
 
-fn synthetic_rows(dir: &Path, repeats: usize) -> anyhow::Result<()> {
+fn synthetic_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
     println!("### Synthetic rollouts\n");
     println!("| inference calls | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per call |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for calls in [5_000u64, 10_000, 20_000] {
+    for &calls in sizes {
         let shape = Synthetic {
             turns: calls / 20,
             calls_per_turn: 20,
         };
         let bundle = dir.join(format!("synthetic-{calls}"));
         shape.write(&bundle)?;
-        row(calls, calls, &bundle, calls, repeats)?;
+        row(calls, calls, &bundle, shape.inference_calls(), repeats)?;
         std::fs::remove_dir_all(&bundle)?;
     }
     println!();
     Ok(())
 }
 
-fn agent_rows(dir: &Path, repeats: usize) -> anyhow::Result<()> {
+fn agent_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
     println!("### The agent workload of `bench_layers`, recorded by `RolloutLayer`\n");
     println!("| turns | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per turn |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for turns in [5_000u64, 10_000, 20_000] {
+    for &turns in sizes {
         let root = dir.join(format!("agent-{turns}"));
         let calls = {
             let workload = Workload::generate(turns);
@@ -116,14 +120,19 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let repeats: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let only = args.next();
+    let size: Option<u64> = args.next().map(|a| a.parse()).transpose()?;
+    let sizes = match size {
+        Some(size) => vec![size],
+        None => vec![5_000, 10_000, 20_000],
+    };
     let dir = tempfile::Builder::new()
         .prefix("bench-reduce-")
         .tempdir_in(std::env::current_dir()?)?;
     if only.as_deref() != Some("agent") {
-        synthetic_rows(dir.path(), repeats)?;
+        synthetic_rows(dir.path(), repeats, &sizes)?;
     }
     if only.as_deref() != Some("synthetic") {
-        agent_rows(dir.path(), repeats)?;
+        agent_rows(dir.path(), repeats, &sizes)?;
     }
     Ok(())
 }

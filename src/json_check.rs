@@ -237,6 +237,25 @@ mod tests {
     use serde::de::IgnoredAny;
     use serde_json::Value;
 
+    /// The lowest mark of `specials` is the first special byte, whatever its neighbours:
+    /// every byte value at every position, next to fillers that would carry or borrow.
+    #[test]
+    fn specials_lowest_mark_is_the_first_special_byte() {
+        let is_special = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
+        for filler in [0x00, 0x1f, 0x20, 0x21, b'"', b'\\', b'a', 0x7f, 0x80, 0xff] {
+            for pos in 0..8 {
+                for c in 0..=255u8 {
+                    let mut bytes = [filler; 8];
+                    bytes[pos] = c;
+                    let marks = specials(u64::from_le_bytes(bytes));
+                    let first = bytes.iter().position(|&x| is_special(x));
+                    let lowest = (marks != 0).then(|| (marks.trailing_zeros() / 8) as usize);
+                    assert_eq!(lowest, first, "{bytes:?}");
+                }
+            }
+        }
+    }
+
     fn serde_accepts(text: &[u8]) -> bool {
         serde_json::from_slice::<IgnoredAny>(text).is_ok()
     }
