@@ -31,15 +31,19 @@ enum Config {
     Chrome,
     RolloutLossless,
     RolloutLossy,
+    /// Lossless with a buffer larger than the whole workload: what the agent pays when the
+    /// writer thread never makes it wait (not a default; shows where lossless wall time goes).
+    RolloutLosslessUnbounded,
 }
 
-const CONFIGS: [Config; 6] = [
+const CONFIGS: [Config; 7] = [
     Config::NoSubscriber,
     Config::Registry,
     Config::FmtJson,
     Config::Chrome,
     Config::RolloutLossless,
     Config::RolloutLossy,
+    Config::RolloutLosslessUnbounded,
 ];
 
 impl Config {
@@ -52,6 +56,7 @@ impl Config {
             Config::Chrome => "chrome",
             Config::RolloutLossless => "rollout",
             Config::RolloutLossy => "rollout-lossy",
+            Config::RolloutLosslessUnbounded => "rollout-unbounded",
         }
     }
 
@@ -63,6 +68,9 @@ impl Config {
             Config::Chrome => "registry + tracing-chrome `include_args(true)`",
             Config::RolloutLossless => "registry + `RolloutLayer` (lossless)",
             Config::RolloutLossy => "registry + `RolloutLayer` (lossy)",
+            Config::RolloutLosslessUnbounded => {
+                "registry + `RolloutLayer` (lossless, `max_buffered_bytes` 1 GiB)"
+            }
         }
     }
 }
@@ -139,11 +147,14 @@ fn run(config: Config, mode: Mode, workload: &Workload, dir: &Path) -> anyhow::R
             on_disk = t0.elapsed();
             cpu = process_cpu() - cpu0;
         }
-        Config::RolloutLossless | Config::RolloutLossy => {
-            let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+        Config::RolloutLossless | Config::RolloutLossy | Config::RolloutLosslessUnbounded => {
+            let mut builder = tracing_rollout::RolloutLayer::builder()
                 .root_dir(dir)
-                .lossy(config == Config::RolloutLossy)
-                .build()?;
+                .lossy(config == Config::RolloutLossy);
+            if config == Config::RolloutLosslessUnbounded {
+                builder = builder.max_buffered_bytes(1 << 30);
+            }
+            let (layer, guard) = builder.build()?;
             let subscriber = tracing_subscriber::registry().with(layer);
             let (cpu0, t0) = (process_cpu(), Instant::now());
             tracing::subscriber::with_default(subscriber, || workload.emit(mode));
