@@ -88,7 +88,8 @@ pub(crate) fn create_file(path: &Path) -> io::Result<File> {
 }
 
 /// Writes `manifest.json` atomically: a temporary file is written and synced, then renamed
-/// over the old manifest, so a reader sees the old or the new manifest, never a torn one.
+/// over the old manifest and the directory synced, so a reader sees the old or the new
+/// manifest, never a torn one, and the new one survives a power loss once this returns.
 pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> io::Result<()> {
     let tmp = dir.join(MANIFEST_TMP);
     let mut text = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
@@ -97,7 +98,20 @@ pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> io::Result<()> 
     file.write_all(&text)?;
     file.sync_all()?;
     drop(file);
-    fs::rename(&tmp, dir.join(MANIFEST_FILE))
+    fs::rename(&tmp, dir.join(MANIFEST_FILE))?;
+    sync_dir(dir)
+}
+
+/// Makes a rename inside `dir` durable: without this a power loss can bring back the old
+/// manifest (or none) even though the new one was synced.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
