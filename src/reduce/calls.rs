@@ -14,10 +14,10 @@ use super::{ItemKind, Producer, ReduceError, Reducer, Requester};
 /// Everything known under one `(thread, call_id)`.
 #[derive(Debug, Default)]
 pub(super) struct CallSlot {
-    /// The model's call item and its content hash.
-    call_item: Option<(String, u128)>,
-    /// The item carrying the call's output and its content hash.
-    output_item: Option<(String, u128)>,
+    /// The model's call item, its kind and content hash.
+    call_item: Option<(String, ItemKind, u128)>,
+    /// The item carrying the call's output, its kind and content hash.
+    output_item: Option<(String, ItemKind, u128)>,
     /// Tool calls carrying this call id (one, unless the program retried under the same id).
     tools: Vec<String>,
     /// The code cell the call carried.
@@ -89,11 +89,11 @@ impl Reducer {
         } else {
             &slot.call_item
         };
-        let Some((id, hash)) = existing.clone() else {
+        let Some((id, kind, hash)) = existing else {
             return Ok(None);
         };
-        let known_kind = self.state.conversation_items.get(&id).map(|i| i.kind);
-        if hash != item.content_hash || known_kind != Some(item.kind) {
+        let id = id.clone();
+        if *hash != item.content_hash || *kind != item.kind {
             return Err(self.contradiction(format!(
                 "call id `{call_id}` in thread `{thread}` is reused with different content ({} differs from {id})",
                 if is_output(item.kind) { "this output" } else { "this call" }
@@ -124,7 +124,7 @@ impl Reducer {
         producer: Option<&Producer>,
     ) {
         let slot = slot_mut(&mut self.calls, thread, call_id);
-        let entry = Some((id.to_owned(), item.content_hash));
+        let entry = Some((id.to_owned(), item.kind, item.content_hash));
         if is_output(item.kind) {
             slot.output_item = entry;
         } else {
@@ -176,8 +176,8 @@ impl Reducer {
         let Some(slot) = self.calls.get(thread).and_then(|c| c.get(call_id)) else {
             return;
         };
-        let call_item = slot.call_item.as_ref().map(|(id, _)| id.clone());
-        let output_item = slot.output_item.as_ref().map(|(id, _)| id.clone());
+        let call_item = slot.call_item.as_ref().map(|(id, ..)| id.clone());
+        let output_item = slot.output_item.as_ref().map(|(id, ..)| id.clone());
         let (tools, cell, inference) = (
             slot.tools.clone(),
             slot.code_cell.clone(),

@@ -355,7 +355,8 @@ impl Reducer {
             return;
         };
         for id in ids {
-            if conversation.listed.insert(id.clone()) {
+            if !conversation.listed.contains(id) {
+                conversation.listed.insert(id.clone());
                 t.conversation.push(id.clone());
             }
         }

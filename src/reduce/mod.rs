@@ -18,6 +18,7 @@ mod calls;
 mod conversation;
 mod edges;
 mod providers;
+mod raw;
 mod reader;
 mod spans;
 mod state;
@@ -37,6 +38,7 @@ pub use summary::render_summary;
 use calls::{get_or_default, CallSlots};
 use conversation::ThreadConversation;
 use edges::EdgeBook;
+use raw::ItemMemo;
 use reader::{Next, TraceReader};
 
 /// Why a bundle could not be reduced.
@@ -220,6 +222,8 @@ struct Reducer {
     live_threads: HashMap<String, u32>,
     edges: EdgeBook,
     next_item: u64,
+    /// Parsed payload items by their JSON text (snapshots repeat them).
+    memo: ItemMemo,
 }
 
 impl Reducer {
@@ -263,6 +267,7 @@ impl Reducer {
             live_threads: HashMap::new(),
             edges: EdgeBook::default(),
             next_item: 0,
+            memo: ItemMemo::default(),
         }
     }
 

@@ -20,8 +20,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::{DefaultHasher, Hasher};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::raw::ItemMemo;
 use super::state::{ItemKind, Usage};
 
 /// The provider shape a payload was understood as.
@@ -95,7 +97,7 @@ pub(crate) struct ModelResponse {
 #[error("{0}")]
 pub(crate) struct ShapeError(pub(crate) String);
 
-/// Parses a request body.
+/// Parses a request body (the full parse: one `Value` for the whole body).
 ///
 /// `input` makes it a Responses request; `messages` a Chat or Anthropic one (told apart by
 /// the features only one of them has; `provider_hint` breaks ties).
@@ -105,18 +107,194 @@ pub(crate) fn parse_request(
 ) -> Result<ModelRequest, ShapeError> {
     let root = parse_body(body, "request")?;
     let obj = as_payload_object(&root, "request")?;
+    request(Object::full(obj), provider_hint, &mut ItemMemo::default())
+}
+
+/// Parses a response body (the full parse).
+///
+/// `output` (or the Codex-style `output_items`) makes it a Responses response, `choices` a
+/// Chat one, an assistant `content` array an Anthropic one (`provider_hint` vouches for a
+/// `content` array that says neither). A streaming event wrapping the response
+/// (`{"type": "response.completed", "response": {…}}`) is unwrapped.
+pub(crate) fn parse_response(
+    body: &str,
+    provider_hint: Option<&str>,
+) -> Result<ModelResponse, ShapeError> {
+    let root = parse_body(body, "response")?;
+    let obj = as_payload_object(&root, "response")?;
+    response(Object::full(obj), provider_hint, &mut ItemMemo::default())
+}
+
+/// Parses a list of items in any of the three shapes (compaction checkpoints:
+/// `input_history` / `replacement_history`).
+///
+/// Each element may be a Responses item, a Chat message or an Anthropic message. Every shape
+/// parses to the same items, so there is never a tie for `_provider_hint` to break.
+pub(crate) fn parse_items(
+    items: &Value,
+    _provider_hint: Option<&str>,
+) -> Result<Vec<ModelItem>, ShapeError> {
+    let mut out = Vec::new();
+    let memo = &mut ItemMemo::default();
+    parse_list(
+        Field::Value(items),
+        "items",
+        ListKind::Items,
+        memo,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// A compaction checkpoint's input and replacement histories (the full parse); `None` unless
+/// the body is an object holding both keys.
+pub(crate) fn parse_checkpoint(body: &str, provider_hint: Option<&str>) -> Option<Histories> {
+    let root: Value = serde_json::from_str(body).ok()?;
+    let input = parse_items(root.get("input_history")?, provider_hint);
+    let replacement = parse_items(root.get("replacement_history")?, provider_hint);
+    Some((input, replacement))
+}
+
+/// A checkpoint's parsed input and replacement histories.
+pub(crate) type Histories = (
+    Result<Vec<ModelItem>, ShapeError>,
+    Result<Vec<ModelItem>, ShapeError>,
+);
+
+/// The top-level keys the shape logic reads from one kind of payload.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    /// Item lists: a shallow parse splits them into raw elements.
+    pub(crate) lists: &'static [&'static str],
+    /// Every other key the shape logic looks at.
+    pub(crate) fields: &'static [&'static str],
+}
+
+/// What [`request`] reads.
+pub(crate) const REQUEST_KEYS: Keys = Keys {
+    lists: &["input", "messages"],
+    fields: &["system", "previous_response_id"],
+};
+
+/// What [`response`] reads (an Anthropic response is itself a message).
+pub(crate) const RESPONSE_KEYS: Keys = Keys {
+    lists: &["output", "output_items"],
+    fields: &[
+        "choices",
+        "content",
+        "response",
+        "role",
+        "type",
+        "id",
+        "response_id",
+        "usage",
+        "token_usage",
+        "refusal",
+        "tool_calls",
+        "tool_call_id",
+    ],
+};
+
+/// What a checkpoint's histories are read from.
+pub(crate) const CHECKPOINT_KEYS: Keys = Keys {
+    lists: &["input_history", "replacement_history"],
+    fields: &[],
+};
+
+/// A payload's top-level object as the shape logic sees it: every field as a value (the full
+/// parse), or the item lists as raw elements beside the fields named in [`Keys`] (a shallow
+/// parse, see `raw`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Object<'v, 'a> {
+    /// Fields held as values.
+    fields: &'v Map<String, Value>,
+    /// Item lists held as raw elements (shallow parses only).
+    lists: &'v [(&'static str, Vec<&'a RawValue>)],
+    /// The keys a shallow parse kept; `None` for a full parse, which kept them all.
+    keys: Option<&'static Keys>,
+}
+
+/// One top-level field.
+#[derive(Debug, Clone, Copy)]
+enum Field<'v, 'a> {
+    /// A field held as a value.
+    Value(&'v Value),
+    /// An item list held as raw elements.
+    Raw(&'v [&'a RawValue]),
+}
+
+impl<'v, 'a> Object<'v, 'a> {
+    /// An object whose every field is a value.
+    fn full(fields: &'v Map<String, Value>) -> Object<'v, 'a> {
+        Object {
+            fields,
+            lists: &[],
+            keys: None,
+        }
+    }
+
+    /// A shallow parse's object.
+    pub(crate) fn shallow(
+        fields: &'v Map<String, Value>,
+        lists: &'v [(&'static str, Vec<&'a RawValue>)],
+        keys: &'static Keys,
+    ) -> Object<'v, 'a> {
+        Object {
+            fields,
+            lists,
+            keys: Some(keys),
+        }
+    }
+
+    /// The field `key`, a value or a raw list.
+    fn get(&self, key: &str) -> Option<Field<'v, 'a>> {
+        debug_assert!(
+            self.keys.map_or(true, |keys| keys.lists.contains(&key)
+                || keys.fields.contains(&key)),
+            "`{key}` is not in the payload kind's `Keys`"
+        );
+        match self.lists.iter().find(|(name, _)| *name == key) {
+            Some((_, elements)) => Some(Field::Raw(elements)),
+            None => self.fields.get(key).map(Field::Value),
+        }
+    }
+
+    /// The field `key` when it is held as a value.
+    fn value(&self, key: &str) -> Option<&'v Value> {
+        match self.get(key)? {
+            Field::Value(value) => Some(value),
+            Field::Raw(_) => None,
+        }
+    }
+
+    /// Whether the object has the key `key`.
+    fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+/// A request's items, from a full or a shallow parse.
+pub(crate) fn request(
+    obj: Object<'_, '_>,
+    provider_hint: Option<&str>,
+    memo: &mut ItemMemo,
+) -> Result<ModelRequest, ShapeError> {
     if let Some(input) = obj.get("input") {
         let items = match input {
-            Value::String(text) => vec![message_item("user", &text_parts(text))],
-            input @ Value::Array(_) => parse_list(input, "input")?,
-            other => {
+            Field::Value(Value::String(text)) => vec![message_item("user", &text_parts(text))],
+            Field::Value(Value::Array(_)) | Field::Raw(_) => {
+                let mut items = Vec::new();
+                parse_list(input, "input", ListKind::Items, memo, &mut items)?;
+                items
+            }
+            Field::Value(other) => {
                 return Err(ShapeError(format!(
                     "`input` is {}; expected a string or an array of items",
                     json_kind(other)
                 )))
             }
         };
-        let previous_response_id = match obj.get("previous_response_id") {
+        let previous_response_id = match obj.value("previous_response_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(id)) => Some(id.clone()),
             Some(other) => {
@@ -133,20 +311,24 @@ pub(crate) fn parse_request(
         });
     }
     if let Some(messages) = obj.get("messages") {
-        let Value::Array(messages) = messages else {
-            return Err(ShapeError(format!(
-                "`messages` is {}; expected an array of messages",
-                json_kind(messages)
-            )));
-        };
-        let format = detect_messages_format(obj, messages, provider_hint);
-        let mut items = Vec::new();
-        parse_system(obj.get("system"), &mut items)?;
-        for (index, message) in messages.iter().enumerate() {
-            parse_message(message, Loc::at("messages", index), None, &mut items)?;
+        if let Field::Value(messages) = messages {
+            if !messages.is_array() {
+                return Err(ShapeError(format!(
+                    "`messages` is {}; expected an array of messages",
+                    json_kind(messages)
+                )));
+            }
         }
+        let system = obj.value("system");
+        let mut items = Vec::new();
+        parse_system(system, &mut items)?;
+        let evidence = parse_list(messages, "messages", ListKind::Messages, memo, &mut items)?;
+        let evidence = Evidence {
+            anthropic: evidence.anthropic || system.is_some_and(|system| !system.is_null()),
+            ..evidence
+        };
         return Ok(ModelRequest {
-            format,
+            format: evidence.format(provider_hint),
             items,
             previous_response_id: None,
         });
@@ -156,24 +338,17 @@ pub(crate) fn parse_request(
     ))
 }
 
-/// Parses a response body.
-///
-/// `output` (or the Codex-style `output_items`) makes it a Responses response, `choices` a
-/// Chat one, an assistant `content` array an Anthropic one (`provider_hint` vouches for a
-/// `content` array that says neither). A streaming event wrapping the response
-/// (`{"type": "response.completed", "response": {…}}`) is unwrapped.
-pub(crate) fn parse_response(
-    body: &str,
+/// A response's items, id and usage, from a full or a shallow parse.
+pub(crate) fn response(
+    root: Object<'_, '_>,
     provider_hint: Option<&str>,
+    memo: &mut ItemMemo,
 ) -> Result<ModelResponse, ShapeError> {
-    let root = parse_body(body, "response")?;
-    let mut response = &root;
-    let mut obj = as_payload_object(&root, "response")?;
+    let mut obj = root;
     if !has_response_shape(obj) {
-        if let Some(inner @ Value::Object(inner_obj)) = obj.get("response") {
-            if has_response_shape(inner_obj) {
-                response = inner;
-                obj = inner_obj;
+        if let Some(Value::Object(inner)) = obj.value("response") {
+            if has_response_shape(Object::full(inner)) {
+                obj = Object::full(inner);
             }
         }
     }
@@ -181,16 +356,16 @@ pub(crate) fn parse_response(
         .into_iter()
         .find_map(|key| obj.get(key).map(|output| (key, output)))
     {
-        return responses_response(obj, key, output);
+        return responses_response(obj, key, output, memo);
     }
-    if let Some(choices) = obj.get("choices") {
+    if let Some(choices) = obj.value("choices") {
         return chat_response(obj, choices);
     }
-    let says_assistant_message = obj.get("role").and_then(Value::as_str) == Some("assistant")
-        || obj.get("type").and_then(Value::as_str) == Some("message")
+    let says_assistant_message = obj.value("role").and_then(Value::as_str) == Some("assistant")
+        || obj.value("type").and_then(Value::as_str) == Some("message")
         || hint_says_anthropic(provider_hint);
-    if matches!(obj.get("content"), Some(Value::Array(_))) && says_assistant_message {
-        return anthropic_response(response, obj);
+    if matches!(obj.value("content"), Some(Value::Array(_))) && says_assistant_message {
+        return anthropic_response(obj);
     }
     Err(ShapeError(
         "response payload has none of `output`, `output_items`, `choices` or an assistant \
@@ -199,28 +374,36 @@ pub(crate) fn parse_response(
     ))
 }
 
-/// Parses a list of items in any of the three shapes (compaction checkpoints:
-/// `input_history` / `replacement_history`).
-///
-/// Each element may be a Responses item, a Chat message or an Anthropic message. Every shape
-/// parses to the same items, so there is never a tie for `_provider_hint` to break.
-pub(crate) fn parse_items(
-    items: &Value,
-    _provider_hint: Option<&str>,
-) -> Result<Vec<ModelItem>, ShapeError> {
-    parse_list(items, "items")
+/// A checkpoint's histories from a shallow parse, when both are item lists that parse.
+pub(crate) fn checkpoint(
+    obj: Object<'_, '_>,
+    memo: &mut ItemMemo,
+) -> Result<(Vec<ModelItem>, Vec<ModelItem>), ShapeError> {
+    let mut histories = [Vec::new(), Vec::new()];
+    for (key, items) in ["input_history", "replacement_history"]
+        .into_iter()
+        .zip(&mut histories)
+    {
+        let Some(list) = obj.get(key) else {
+            return Err(ShapeError(format!("no `{key}`")));
+        };
+        parse_list(list, "items", ListKind::Items, memo, items)?;
+    }
+    let [input, replacement] = histories;
+    Ok((input, replacement))
 }
 
 /// A Responses (or Codex-style) response: `output`/`output_items` and `usage`/`token_usage`.
 fn responses_response(
-    obj: &Map<String, Value>,
+    obj: Object<'_, '_>,
     key: &'static str,
-    output: &Value,
+    output: Field<'_, '_>,
+    memo: &mut ItemMemo,
 ) -> Result<ModelResponse, ShapeError> {
-    let items = match output {
-        Value::Null => Vec::new(),
-        output => parse_list(output, key)?,
-    };
+    let mut items = Vec::new();
+    if !matches!(output, Field::Value(Value::Null)) {
+        parse_list(output, key, ListKind::Items, memo, &mut items)?;
+    }
     let usage = usage_object(obj, &["usage", "token_usage"]).map(|usage| Usage {
         input_tokens: counter(usage, &[&["input_tokens"]]),
         output_tokens: counter(usage, &[&["output_tokens"]]),
@@ -248,7 +431,7 @@ fn responses_response(
 }
 
 /// A Chat Completions response: the first choice's message and `usage`.
-fn chat_response(obj: &Map<String, Value>, choices: &Value) -> Result<ModelResponse, ShapeError> {
+fn chat_response(obj: Object<'_, '_>, choices: &Value) -> Result<ModelResponse, ShapeError> {
     let Value::Array(choices) = choices else {
         return Err(ShapeError(format!(
             "`choices` is {}; expected an array of choices",
@@ -284,13 +467,10 @@ fn chat_response(obj: &Map<String, Value>, choices: &Value) -> Result<ModelRespo
 }
 
 /// An Anthropic Messages response: the assistant message itself and `usage`.
-fn anthropic_response(
-    response: &Value,
-    obj: &Map<String, Value>,
-) -> Result<ModelResponse, ShapeError> {
+fn anthropic_response(obj: Object<'_, '_>) -> Result<ModelResponse, ShapeError> {
     let mut items = Vec::new();
-    parse_message(
-        response,
+    parse_message_fields(
+        obj.fields,
         Loc::field("response"),
         Some("assistant"),
         &mut items,
@@ -317,19 +497,77 @@ fn anthropic_response(
     })
 }
 
-/// Parses the array `list` (named `name` in errors) of items in any shape.
-fn parse_list(list: &Value, name: &'static str) -> Result<Vec<ModelItem>, ShapeError> {
-    let Value::Array(list) = list else {
-        return Err(ShapeError(format!(
-            "`{name}` is {}; expected an array of items",
-            json_kind(list)
-        )));
+/// Which parser the elements of an item list go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListKind {
+    /// Responses items or messages of any shape (`input`, `output`, checkpoint histories).
+    Items,
+    /// Chat or Anthropic messages (`messages`).
+    Messages,
+}
+
+/// What one list element parses to; a function of the element's JSON and the list kind alone.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    /// The element's items, in order.
+    pub(crate) items: Vec<ModelItem>,
+    /// What the element says about the shape of a `messages` list.
+    pub(crate) evidence: Evidence,
+}
+
+/// Parses one element of a list of `kind`.
+fn parse_element(element: &Value, kind: ListKind, loc: Loc) -> Result<Parsed, ShapeError> {
+    let mut items = Vec::new();
+    let evidence = match kind {
+        ListKind::Items => {
+            parse_item(element, loc, &mut items)?;
+            Evidence::default()
+        }
+        ListKind::Messages => {
+            parse_message(element, loc, None, &mut items)?;
+            message_evidence(element)
+        }
     };
-    let mut items = Vec::with_capacity(list.len());
-    for (index, item) in list.iter().enumerate() {
-        parse_item(item, Loc::at(name, index), &mut items)?;
+    Ok(Parsed { items, evidence })
+}
+
+/// Parses the list `list` (named `name` in errors) of `kind` into `out`; returns what its
+/// elements say about the shape. Raw elements go through `memo`.
+fn parse_list(
+    list: Field<'_, '_>,
+    name: &'static str,
+    kind: ListKind,
+    memo: &mut ItemMemo,
+    out: &mut Vec<ModelItem>,
+) -> Result<Evidence, ShapeError> {
+    let mut evidence = Evidence::default();
+    match list {
+        Field::Value(Value::Array(list)) => {
+            out.reserve(list.len());
+            for (index, element) in list.iter().enumerate() {
+                let parsed = parse_element(element, kind, Loc::at(name, index))?;
+                evidence = evidence.or(parsed.evidence);
+                out.extend(parsed.items);
+            }
+        }
+        Field::Value(other) => {
+            return Err(ShapeError(format!(
+                "`{name}` is {}; expected an array of items",
+                json_kind(other)
+            )))
+        }
+        Field::Raw(elements) => {
+            out.reserve(elements.len());
+            for (index, element) in elements.iter().enumerate() {
+                let parsed = memo.element(element, kind, |element| {
+                    parse_element(element, kind, Loc::at(name, index))
+                })?;
+                evidence = evidence.or(parsed.evidence);
+                out.extend(parsed.items.iter().cloned());
+            }
+        }
     }
-    Ok(items)
+    Ok(evidence)
 }
 
 /// Where in the payload a piece sits, for error messages (`input[3]`, `choices[0].message`).
@@ -477,6 +715,16 @@ fn parse_message(
             json_kind(message)
         )));
     };
+    parse_message_fields(obj, loc, default_role, out)
+}
+
+/// [`parse_message`] of a message object's fields.
+fn parse_message_fields(
+    obj: &Map<String, Value>,
+    loc: Loc,
+    default_role: Option<&'static str>,
+    out: &mut Vec<ModelItem>,
+) -> Result<(), ShapeError> {
     let role = match (obj.get("role"), default_role) {
         (Some(Value::String(role)), _) => role.as_str(),
         (None | Some(Value::Null), Some(role)) => role,
@@ -1031,51 +1279,68 @@ impl ContentHasher {
     }
 }
 
-/// Picks the label for a `messages` request: Anthropic and Chat each have features the other
-/// lacks; with evidence for both or neither, the provider hint decides (Chat by default).
-fn detect_messages_format(
-    obj: &Map<String, Value>,
-    messages: &[Value],
-    provider_hint: Option<&str>,
-) -> PayloadFormat {
-    let mut anthropic = obj.get("system").is_some_and(|system| !system.is_null());
-    let mut chat = false;
-    for message in messages {
-        if anthropic && chat {
-            break;
+/// What a `messages` list says about its shape: Anthropic and Chat each have features the
+/// other lacks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Evidence {
+    /// A feature only Anthropic has (a `system` prompt, `tool_use`/`tool_result`/thinking
+    /// blocks, `source` images or documents).
+    anthropic: bool,
+    /// A feature only Chat has (`system`/`developer`/`tool` roles, `tool_calls`,
+    /// `tool_call_id`, `image_url` or `input_audio` parts).
+    chat: bool,
+}
+
+impl Evidence {
+    /// Evidence of both.
+    fn or(self, other: Evidence) -> Evidence {
+        Evidence {
+            anthropic: self.anthropic || other.anthropic,
+            chat: self.chat || other.chat,
         }
-        if matches!(
+    }
+
+    /// The label: with evidence for both or neither, the provider hint decides (Chat by
+    /// default).
+    fn format(self, provider_hint: Option<&str>) -> PayloadFormat {
+        match (self.anthropic, self.chat) {
+            (true, false) => PayloadFormat::AnthropicMessages,
+            (false, true) => PayloadFormat::OpenAiChat,
+            (true, true) | (false, false) if hint_says_anthropic(provider_hint) => {
+                PayloadFormat::AnthropicMessages
+            }
+            (true, true) | (false, false) => PayloadFormat::OpenAiChat,
+        }
+    }
+}
+
+/// What one message of a `messages` list says about the list's shape.
+fn message_evidence(message: &Value) -> Evidence {
+    let mut evidence = Evidence {
+        anthropic: false,
+        chat: matches!(
             message.get("role").and_then(Value::as_str),
             Some("system" | "developer" | "tool")
         ) || message
             .get("tool_calls")
             .is_some_and(|calls| !calls.is_null())
-            || message.get("tool_call_id").is_some()
-        {
-            chat = true;
-        }
-        let Some(Value::Array(blocks)) = message.get("content") else {
-            continue;
-        };
+            || message.get("tool_call_id").is_some(),
+    };
+    if let Some(Value::Array(blocks)) = message.get("content") {
         for block in blocks {
             match block.get("type").and_then(Value::as_str) {
                 Some("tool_use" | "tool_result" | "thinking" | "redacted_thinking") => {
-                    anthropic = true;
+                    evidence.anthropic = true;
                 }
-                Some("image" | "document") if block.get("source").is_some() => anthropic = true,
-                Some("image_url" | "input_audio") => chat = true,
+                Some("image" | "document") if block.get("source").is_some() => {
+                    evidence.anthropic = true;
+                }
+                Some("image_url" | "input_audio") => evidence.chat = true,
                 _ => {}
             }
         }
     }
-    match (anthropic, chat) {
-        (true, false) => PayloadFormat::AnthropicMessages,
-        (false, true) => PayloadFormat::OpenAiChat,
-        (true, true) | (false, false) if hint_says_anthropic(provider_hint) => {
-            PayloadFormat::AnthropicMessages
-        }
-        (true, true) | (false, false) => PayloadFormat::OpenAiChat,
-    }
+    evidence
 }
 
 /// Whether the span's `provider` field names Anthropic.
@@ -1084,10 +1349,10 @@ fn hint_says_anthropic(provider_hint: Option<&str>) -> bool {
 }
 
 /// Whether an object has one of the top-level keys that identify a response shape.
-fn has_response_shape(obj: &Map<String, Value>) -> bool {
+fn has_response_shape(obj: Object<'_, '_>) -> bool {
     ["output", "output_items", "choices", "content"]
         .iter()
-        .any(|key| obj.contains_key(*key))
+        .any(|key| obj.contains_key(key))
 }
 
 /// Parses a payload body as JSON.
@@ -1153,14 +1418,14 @@ fn block_str<'a>(
 }
 
 /// An optional string field, owned.
-fn string_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
-    obj.get(key).and_then(Value::as_str).map(str::to_owned)
+fn string_field(obj: Object<'_, '_>, key: &str) -> Option<String> {
+    obj.value(key).and_then(Value::as_str).map(str::to_owned)
 }
 
 /// The first of `keys` that holds an object (a `null` usage is no usage).
-fn usage_object<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
+fn usage_object<'v>(obj: Object<'v, '_>, keys: &[&str]) -> Option<&'v Value> {
     keys.iter()
-        .filter_map(|key| obj.get(*key))
+        .filter_map(|key| obj.value(key))
         .find(|usage| usage.is_object())
 }
 

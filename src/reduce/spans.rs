@@ -7,7 +7,6 @@
 
 use serde_json::{Map, Value};
 
-use super::providers::{parse_items, parse_request, parse_response};
 use super::{
     field_i64, field_str, field_u64, Anchor, CodeCell, Compaction, Execution, InferenceCall,
     ReduceError, Reducer, Requester, SpanEntry, Status, Terminal, TerminalOperation, Thread,
@@ -670,7 +669,7 @@ impl Reducer {
                 if let Some(c) = self.state.inference_calls.get_mut(&id) {
                     c.request_payload = Some(seq);
                 }
-                match parse_request(body, hint.as_deref()) {
+                match self.memo.request(body, hint.as_deref()) {
                     Ok(request) => match thread {
                         Some(thread) => self.model_request(&id, &thread, turn, request)?,
                         None => self.warn(format!(
@@ -687,7 +686,7 @@ impl Reducer {
                     c.response_payload = Some(seq);
                 }
                 self.defaulted_inferences.remove(&id);
-                match parse_response(body, hint.as_deref()) {
+                match self.memo.response(body, hint.as_deref()) {
                     Ok(response) => match thread {
                         Some(thread) => self.model_response(&id, &thread, turn, response)?,
                         None => self.warn(format!(
@@ -703,13 +702,7 @@ impl Reducer {
                 if let Some(c) = self.state.compactions.get_mut(&id) {
                     c.checkpoint_payload = Some(seq);
                 }
-                let parsed: Result<Value, _> = serde_json::from_str(body);
-                let histories = parsed.ok().and_then(|v| {
-                    let input = parse_items(v.get("input_history")?, hint.as_deref());
-                    let replacement = parse_items(v.get("replacement_history")?, hint.as_deref());
-                    Some((input, replacement))
-                });
-                match (histories, thread) {
+                match (self.memo.checkpoint(body, hint.as_deref()), thread) {
                     (Some((Ok(input), Ok(replacement))), Some(thread)) => {
                         self.compaction_checkpoint(&id, &thread, turn, input, replacement)?
                     }
