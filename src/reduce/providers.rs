@@ -15,6 +15,13 @@
 //! All three shapes share one message parser (their message fields never conflict), so a
 //! payload parses to the same items whichever shape it is labelled with; detection only picks
 //! the [`PayloadFormat`] label.
+//!
+//! The shape logic ([`request`], [`response`], [`checkpoint`]) reads a payload's top-level
+//! object through [`Object`], and only the keys its payload kind lists in [`Keys`] (checked
+//! in debug builds). The full parse (`parse_request`, …: one `Value` per body) is the
+//! definition, and the fallback; the reducer normally goes through `raw`, whose shallow parse
+//! hands over the item lists as raw elements, parsed one element at a time through its memo.
+//! An element's items depend only on its JSON and its [`ListKind`].
 
 use std::borrow::Cow;
 use std::fmt;

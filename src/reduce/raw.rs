@@ -18,9 +18,10 @@
 //!   nesting depth serde_json allows there, so a hit also vouches that the full parse accepts
 //!   the element.
 //! - Memory is bounded by the recent past, not the log: entries live in two generations; a
-//!   hit moves an entry to the young one, and when the young one holds more element text than
-//!   the budget (at least [`MIN_GENERATION_BYTES`], and twice the largest body seen, so the
-//!   items of consecutive snapshots meet) it becomes the old one and the old one is dropped.
+//!   hit moves an entry to the young one, and when the young one holds more than the budget
+//!   (element text plus [`ENTRY_OVERHEAD`] per entry; at least [`MIN_GENERATION_BYTES`], and
+//!   twice the largest body seen, so the items of consecutive snapshots meet) it becomes the
+//!   old one and the old one is dropped.
 
 use std::borrow::Cow;
 use std::collections::{hash_map, HashMap};
@@ -37,8 +38,11 @@ use super::providers::{
     CHECKPOINT_KEYS, REQUEST_KEYS, RESPONSE_KEYS,
 };
 
-/// Smallest budget of element text per generation.
+/// Smallest budget per generation.
 const MIN_GENERATION_BYTES: usize = 1 << 20;
+
+/// What an entry costs beyond its text, roughly (its item, strings and slot), in the budget.
+const ENTRY_OVERHEAD: usize = 256;
 
 /// Deepest an element may nest (itself at depth 1): serde_json parses at most 127 levels, and
 /// an element is the third (root object, list, element).
@@ -54,7 +58,7 @@ pub(crate) struct ItemMemo {
     young: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
     /// Entries of the generation before.
     old: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
-    /// Element text held by `young`.
+    /// Budget used by `young`.
     young_bytes: usize,
     /// Largest body parsed so far.
     largest_body: usize,
@@ -122,7 +126,8 @@ impl ItemMemo {
         let text = element.get();
         let hash = text_hash(text.as_bytes());
         let is_it = |entry: &Entry| entry.kind == kind && *entry.text == *text;
-        if self.young_bytes + text.len() > MIN_GENERATION_BYTES.max(2 * self.largest_body) {
+        let cost = text.len() + ENTRY_OVERHEAD;
+        if self.young_bytes + cost > MIN_GENERATION_BYTES.max(2 * self.largest_body) {
             self.old = std::mem::take(&mut self.young);
             self.young_bytes = 0;
         }
@@ -140,7 +145,7 @@ impl ItemMemo {
                 parsed: parse(&element_value(text)?)?,
             },
         };
-        self.young_bytes += text.len();
+        self.young_bytes += cost;
         let entry = match slot {
             hash_map::Entry::Occupied(mut slot) => {
                 slot.insert(entry);
