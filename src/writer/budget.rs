@@ -133,3 +133,46 @@ impl Budget {
         self.freed.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A sender blocked on a full budget is admitted once enough has been released, whatever
+    /// the size of its message: small, more than half the budget, more than all of it.
+    #[test]
+    fn blocked_sender_is_admitted_once_its_message_fits() {
+        for (n, max) in [(10, 100), (70, 100), (250, 100)] {
+            let budget = Arc::new(Budget::new(100, 1000));
+            // Fill the budget with ten messages of ten bytes.
+            for _ in 0..10 {
+                assert!(budget.try_acquire(10));
+            }
+            assert!(!budget.try_acquire(n.min(max)));
+            let waiter = {
+                let budget = Arc::clone(&budget);
+                std::thread::spawn(move || budget.acquire(n, None))
+            };
+            // Release one message at a time; the waiter must get through by the last one.
+            for _ in 0..10 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                budget.release(10);
+            }
+            assert!(waiter.join().unwrap_or(false), "message of {n} bytes never admitted");
+        }
+    }
+
+    #[test]
+    fn closing_wakes_a_blocked_sender_without_admitting_it() {
+        let budget = Arc::new(Budget::new(100, 1000));
+        assert!(budget.try_acquire(100));
+        let waiter = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || budget.acquire(10, None))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        budget.close();
+        assert!(!waiter.join().unwrap_or(true));
+    }
+}
