@@ -9,6 +9,7 @@
 //! of the next full request.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::providers::{ModelItem, ModelRequest, ModelResponse};
 use super::{get_or_default, ConversationItem, ItemKind, Producer, ReduceError, Reducer};
@@ -24,11 +25,35 @@ pub(super) struct ThreadConversation {
     /// After a compaction: the replacement history, baseline of the next full request.
     baseline_override: Option<Vec<String>>,
     /// Content hash of every item of the thread.
-    hashes: HashMap<String, u128>,
+    hashes: HashMap<String, u128, BuildHasherDefault<IdHasher>>,
     /// Items already listed in the thread's `conversation`.
-    listed: HashSet<String>,
+    listed: HashSet<String, BuildHasherDefault<IdHasher>>,
     /// The latest assistant message produced in each turn (source of result edges).
     pub(super) last_assistant: HashMap<Option<String>, String>,
+}
+
+/// A fast hasher for item ids, looked up for every item of every snapshot. Ids are made by
+/// [`Reducer::create_item`], never taken from the log, so no input chooses what collides.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn is_call_kind(kind: ItemKind) -> bool {
