@@ -173,13 +173,14 @@ impl Reducer {
         input: Vec<ModelItem>,
         replacement: Vec<ModelItem>,
     ) -> Result<(), ReduceError> {
-        // The input history is matched against the live snapshot in any order.
+        // The input history is matched against the live snapshot in any order; the snapshot
+        // is replaced below, so its ids move into the input's.
         let snapshot = self
             .conversations
-            .get(thread)
-            .map(|c| c.snapshot.clone())
+            .get_mut(thread)
+            .map(|c| std::mem::take(&mut c.snapshot))
             .unwrap_or_default();
-        let input_ids = self.reconcile_against(thread, &turn, &input, &snapshot, false)?;
+        let input_ids = self.reconcile_against(thread, &turn, &input, snapshot, false)?;
         let producer = Producer::Compaction(compaction.to_owned());
         let marker = ModelItem {
             kind: ItemKind::CompactionMarker,
@@ -225,17 +226,17 @@ impl Reducer {
                 .unwrap_or_else(|| std::mem::take(&mut c.snapshot)),
             None => Vec::new(),
         };
-        self.reconcile_against(thread, turn, items, &baseline, true)
+        self.reconcile_against(thread, turn, items, baseline, true)
     }
 
     /// Matches `items` against `baseline` (by position first when `positional`), reusing
-    /// each baseline item at most once.
+    /// each baseline item at most once: a reused id moves out of `baseline`.
     fn reconcile_against(
         &mut self,
         thread: &str,
         turn: &Option<String>,
         items: &[ModelItem],
-        baseline: &[String],
+        mut baseline: Vec<String>,
         positional: bool,
     ) -> Result<Vec<String>, ReduceError> {
         let mut used = vec![false; baseline.len()];
@@ -282,7 +283,7 @@ impl Reducer {
             match reuse {
                 Some(pos) => {
                     used[pos] = true;
-                    ids.push(baseline[pos].clone());
+                    ids.push(std::mem::take(&mut baseline[pos]));
                 }
                 None => ids.push(self.create_item(thread, turn, item, None)),
             }
