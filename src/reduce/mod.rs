@@ -220,6 +220,8 @@ struct Reducer {
     defaulted_inferences: HashSet<String>,
     /// Open `rollout.thread` spans per thread id (a resume may overlap the first attachment).
     live_threads: HashMap<String, u32>,
+    /// `(thread, turn)` pairs already in the thread's `turns` (a turn may start again).
+    thread_turns: HashSet<(String, String)>,
     edges: EdgeBook,
     next_item: u64,
     /// Parsed payload items by their JSON text (snapshots repeat them).
@@ -265,6 +267,7 @@ impl Reducer {
             responses: HashMap::new(),
             defaulted_inferences: HashSet::new(),
             live_threads: HashMap::new(),
+            thread_turns: HashSet::new(),
             edges: EdgeBook::default(),
             next_item: 0,
             memo: ItemMemo::default(),

@@ -270,8 +270,9 @@ impl Reducer {
                 self.note(format!("turn `{id}` started again; its spans are merged"));
             }
         }
-        if let Some(thread) = thread.and_then(|t| self.state.threads.get_mut(t)) {
-            if !thread.turns.contains(&id) {
+        if let Some((name, thread)) = thread.and_then(|t| Some((t, self.state.threads.get_mut(t)?)))
+        {
+            if self.thread_turns.insert((name.to_owned(), id.clone())) {
                 thread.turns.push(id.clone());
             }
         }
