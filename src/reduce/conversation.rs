@@ -24,16 +24,17 @@ pub(super) struct ThreadConversation {
     snapshot: Vec<String>,
     /// After a compaction: the replacement history, baseline of the next full request.
     baseline_override: Option<Vec<String>>,
-    /// Content hash of every item of the thread.
-    hashes: HashMap<String, u128, BuildHasherDefault<IdHasher>>,
-    /// Items already listed in the thread's `conversation`.
-    listed: HashSet<String, BuildHasherDefault<IdHasher>>,
+    /// Content hash of every item of the thread, by item number (see [`item_number`]).
+    hashes: HashMap<u64, u128, BuildHasherDefault<IdHasher>>,
+    /// Numbers of the items already listed in the thread's `conversation`.
+    listed: HashSet<u64, BuildHasherDefault<IdHasher>>,
     /// The latest assistant message produced in each turn (source of result edges).
     pub(super) last_assistant: HashMap<Option<String>, String>,
 }
 
-/// A fast hasher for item ids, looked up for every item of every snapshot. Ids are made by
-/// [`Reducer::create_item`], never taken from the log, so no input chooses what collides.
+/// A fast hasher for item numbers, looked up for every item of every snapshot. They are
+/// counted by [`Reducer::create_item`], never taken from the log, so no input chooses what
+/// collides.
 #[derive(Debug, Default)]
 struct IdHasher(u64);
 
@@ -54,6 +55,12 @@ impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
         self.0
     }
+}
+
+/// The `N` of an item id `item:N`: every id is made so by [`Reducer::create_item`], and the
+/// thread's sets hold numbers, so no id string is copied into them or hashed.
+fn item_number(id: &str) -> Option<u64> {
+    id.strip_prefix("item:")?.parse().ok()
 }
 
 fn is_call_kind(kind: ItemKind) -> bool {
@@ -249,7 +256,7 @@ impl Reducer {
                 continue;
             }
             let hashes = self.conversations.get(thread).map(|c| &c.hashes);
-            let hash_of = |id: &String| hashes.and_then(|h| h.get(id)).copied();
+            let hash_of = |id: &String| hashes.and_then(|h| h.get(&item_number(id)?)).copied();
             let mut reuse = None;
             if positional
                 && i < baseline.len()
@@ -305,7 +312,7 @@ impl Reducer {
         for (j, item) in items.iter().enumerate() {
             let at = self.conversations.get(thread).and_then(|c| {
                 let id = c.snapshot.get(start + j)?;
-                (c.hashes.get(id) == Some(&item.content_hash)).then(|| id.clone())
+                (c.hashes.get(&item_number(id)?) == Some(&item.content_hash)).then(|| id.clone())
             });
             match at {
                 Some(id) => ids.push(id),
@@ -358,7 +365,9 @@ impl Reducer {
             .conversation_items
             .insert(id.clone(), conversation_item);
         let conversation = get_or_default(&mut self.conversations, thread);
-        conversation.hashes.insert(id.clone(), item.content_hash);
+        conversation
+            .hashes
+            .insert(self.next_item, item.content_hash);
         let is_assistant_message =
             item.kind == ItemKind::Message && item.role.as_deref() == Some("assistant");
         if is_assistant_message && matches!(producer, Some(Producer::Inference(_))) {
@@ -381,8 +390,7 @@ impl Reducer {
             return;
         };
         for id in ids {
-            if !conversation.listed.contains(id) {
-                conversation.listed.insert(id.clone());
+            if item_number(id).is_some_and(|n| conversation.listed.insert(n)) {
                 t.conversation.push(id.clone());
             }
         }
