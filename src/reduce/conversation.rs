@@ -8,11 +8,14 @@
 //! thread when the response arrives; a compaction's replacement history becomes the baseline
 //! of the next full request.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::providers::{ModelItem, ModelRequest, ModelResponse};
 use super::{get_or_default, ConversationItem, ItemKind, Producer, ReduceError, Reducer};
+
+/// End of a chain of baseline positions in `reconcile_against`.
+const NO_POSITION: usize = usize::MAX;
 
 /// Longest `text` preview kept in `state.json`, in bytes.
 const PREVIEW_BYTES: usize = 2000;
@@ -247,8 +250,10 @@ impl Reducer {
         positional: bool,
     ) -> Result<Vec<String>, ReduceError> {
         let mut used = vec![false; baseline.len()];
-        // Built only when an item is not at its old position (reordering, insertions).
-        let mut by_hash: Option<HashMap<u128, VecDeque<usize>>> = None;
+        // Built only when an item is not at its old position (reordering, insertions): the
+        // first baseline position of each hash, and for each position the next one with its
+        // hash ([`NO_POSITION`] at the end), all ascending.
+        let mut by_hash: Option<(HashMap<u128, usize>, Vec<usize>)> = None;
         let mut ids = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             if is_call_kind(item.kind) && item.call_id.is_some() {
@@ -266,24 +271,25 @@ impl Reducer {
                 reuse = Some(i);
             }
             if reuse.is_none() {
-                let index = by_hash.get_or_insert_with(|| {
-                    let mut index: HashMap<u128, VecDeque<usize>> = HashMap::new();
-                    for (pos, id) in baseline.iter().enumerate() {
+                let (first, next) = by_hash.get_or_insert_with(|| {
+                    let mut first = HashMap::new();
+                    let mut next = vec![NO_POSITION; baseline.len()];
+                    for (pos, id) in baseline.iter().enumerate().rev() {
                         if let Some(h) = hash_of(id) {
-                            index.entry(h).or_default().push_back(pos);
+                            if let Some(later) = first.insert(h, pos) {
+                                next[pos] = later;
+                            }
                         }
                     }
-                    index
+                    (first, next)
                 });
-                if let Some(positions) = index.get_mut(&item.content_hash) {
-                    // Positions are ascending; drop the used ones from the front as we go.
-                    while let Some(&pos) = positions.front() {
-                        if used[pos] {
-                            positions.pop_front();
-                        } else {
-                            reuse = Some(pos);
-                            break;
-                        }
+                if let Some(head) = first.get_mut(&item.content_hash) {
+                    // Skip the used positions for good as we go.
+                    while *head != NO_POSITION && used[*head] {
+                        *head = next[*head];
+                    }
+                    if *head != NO_POSITION {
+                        reuse = Some(*head);
                     }
                 }
             }
