@@ -159,7 +159,10 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(2));
                 budget.release(10);
             }
-            assert!(waiter.join().unwrap_or(false), "message of {n} bytes never admitted");
+            assert!(
+                waiter.join().unwrap_or(false),
+                "message of {n} bytes never admitted"
+            );
         }
     }
 
