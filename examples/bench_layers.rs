@@ -92,46 +92,60 @@ struct Sample {
     peak: u64,
 }
 
+/// What [`timed`] measures of one run.
+struct Timing {
+    emit: Duration,
+    emit_cpu: Duration,
+    on_disk: Duration,
+    cpu: Duration,
+    lost: u64,
+}
+
+/// Times `emit`, then `finish` (which flushes the configuration's writer and returns the
+/// records it lost): wall and CPU time of the emitting thread, and of the whole process until
+/// `finish` returned.
+fn timed(
+    emit: impl FnOnce(),
+    finish: impl FnOnce() -> anyhow::Result<u64>,
+) -> anyhow::Result<Timing> {
+    let (thread0, cpu0, t0) = (thread_cpu(), process_cpu(), Instant::now());
+    emit();
+    let (emit, emit_cpu) = (t0.elapsed(), thread_cpu() - thread0);
+    let lost = finish()?;
+    Ok(Timing {
+        emit,
+        emit_cpu,
+        on_disk: t0.elapsed(),
+        cpu: process_cpu() - cpu0,
+        lost,
+    })
+}
+
 /// Builds the configuration's subscriber, emits the workload under it, finishes its writer.
 fn run(config: Config, mode: Mode, workload: &Workload, dir: &Path) -> anyhow::Result<Sample> {
+    use tracing::subscriber::with_default;
     std::fs::create_dir_all(dir)?;
     let base = heap_baseline();
-    let mut lost = 0;
-    let (emit, on_disk, cpu);
-    let thread0 = thread_cpu();
-    let emit_cpu;
-    match config {
-        Config::NoSubscriber => {
-            let (cpu0, t0) = (process_cpu(), Instant::now());
-            workload.emit(mode);
-            emit = t0.elapsed();
-            emit_cpu = thread_cpu() - thread0;
-            on_disk = emit;
-            cpu = process_cpu() - cpu0;
-        }
-        Config::Registry => {
-            let subscriber = tracing_subscriber::registry();
-            let (cpu0, t0) = (process_cpu(), Instant::now());
-            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
-            emit = t0.elapsed();
-            emit_cpu = thread_cpu() - thread0;
-            on_disk = emit;
-            cpu = process_cpu() - cpu0;
-        }
+    let emit = || workload.emit(mode);
+    let timing = match config {
+        Config::NoSubscriber => timed(emit, || Ok(0))?,
+        Config::Registry => timed(
+            || with_default(tracing_subscriber::registry(), emit),
+            || Ok(0),
+        )?,
         Config::FmtJson => {
             let file = std::fs::File::create(dir.join("fmt.jsonl"))?;
             let (writer, guard) = tracing_appender::non_blocking(file);
             let counter = writer.error_counter();
             let subscriber = tracing_subscriber::registry()
                 .with(tracing_subscriber::fmt::layer().json().with_writer(writer));
-            let (cpu0, t0) = (process_cpu(), Instant::now());
-            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
-            emit = t0.elapsed();
-            emit_cpu = thread_cpu() - thread0;
-            drop(guard);
-            on_disk = t0.elapsed();
-            cpu = process_cpu() - cpu0;
-            lost = counter.dropped_lines() as u64;
+            timed(
+                || with_default(subscriber, emit),
+                || {
+                    drop(guard);
+                    Ok(counter.dropped_lines() as u64)
+                },
+            )?
         }
         Config::Chrome => {
             let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
@@ -139,13 +153,13 @@ fn run(config: Config, mode: Mode, workload: &Workload, dir: &Path) -> anyhow::R
                 .include_args(true)
                 .build();
             let subscriber = tracing_subscriber::registry().with(layer);
-            let (cpu0, t0) = (process_cpu(), Instant::now());
-            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
-            emit = t0.elapsed();
-            emit_cpu = thread_cpu() - thread0;
-            drop(guard);
-            on_disk = t0.elapsed();
-            cpu = process_cpu() - cpu0;
+            timed(
+                || with_default(subscriber, emit),
+                || {
+                    drop(guard);
+                    Ok(0)
+                },
+            )?
         }
         Config::RolloutLossless | Config::RolloutLossy | Config::RolloutLosslessUnbounded => {
             let mut builder = tracing_rollout::RolloutLayer::builder()
@@ -156,22 +170,28 @@ fn run(config: Config, mode: Mode, workload: &Workload, dir: &Path) -> anyhow::R
             }
             let (layer, guard) = builder.build()?;
             let subscriber = tracing_subscriber::registry().with(layer);
-            let (cpu0, t0) = (process_cpu(), Instant::now());
-            tracing::subscriber::with_default(subscriber, || workload.emit(mode));
-            emit = t0.elapsed();
-            emit_cpu = thread_cpu() - thread0;
-            let stats = guard.finish()?;
-            on_disk = t0.elapsed();
-            cpu = process_cpu() - cpu0;
-            lost = stats.dropped_records;
-            anyhow::ensure!(stats.io_errors == 0, "I/O errors: {stats:?}");
+            timed(
+                || with_default(subscriber, emit),
+                || {
+                    let stats = guard.finish()?;
+                    anyhow::ensure!(stats.io_errors == 0, "I/O errors: {stats:?}");
+                    Ok(stats.dropped_records)
+                },
+            )?
         }
-    }
+    };
     let peak = heap_peak_above(base) as u64;
     let bytes = dir_bytes(dir);
     if std::env::var_os("BENCH_KEEP").is_none() {
         std::fs::remove_dir_all(dir)?;
     }
+    let Timing {
+        emit,
+        emit_cpu,
+        on_disk,
+        cpu,
+        lost,
+    } = timing;
     Ok(Sample {
         emit,
         emit_cpu,
