@@ -8,11 +8,12 @@
 //! thread when the response arrives; a compaction's replacement history becomes the baseline
 //! of the next full request.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
 
 use super::providers::{ModelItem, ModelRequest, ModelResponse};
-use super::{get_or_default, ConversationItem, ItemKind, Producer, ReduceError, Reducer};
+use super::{
+    get_or_default, ConversationItem, ItemKind, Producer, ReduceError, Reducer, U64Map, U64Set,
+};
 
 /// End of a chain of baseline positions in `reconcile_against`.
 const NO_POSITION: usize = usize::MAX;
@@ -28,36 +29,11 @@ pub(super) struct ThreadConversation {
     /// After a compaction: the replacement history, baseline of the next full request.
     baseline_override: Option<Vec<String>>,
     /// Content hash of every item of the thread, by item number (see [`item_number`]).
-    hashes: HashMap<u64, u128, BuildHasherDefault<IdHasher>>,
+    hashes: U64Map<u128>,
     /// Numbers of the items already listed in the thread's `conversation`.
-    listed: HashSet<u64, BuildHasherDefault<IdHasher>>,
+    listed: U64Set,
     /// The latest assistant message produced in each turn (source of result edges).
     pub(super) last_assistant: HashMap<Option<String>, String>,
-}
-
-/// A fast hasher for item numbers, looked up for every item of every snapshot. They are
-/// counted by [`Reducer::create_item`], never taken from the log, so no input chooses what
-/// collides.
-#[derive(Debug, Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-        }
-        for &byte in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// The `N` of an item id `item:N`: every id is made so by [`Reducer::create_item`], and the

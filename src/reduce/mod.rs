@@ -25,6 +25,7 @@ mod state;
 mod summary;
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -507,5 +508,33 @@ fn field_i64(fields: &Map<String, Value>, name: &str) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+/// A map keyed by numbers the reducer made itself (item numbers, hashes it computed).
+pub(super) type U64Map<V> = HashMap<u64, V, BuildHasherDefault<U64Hasher>>;
+/// A set of such numbers.
+pub(super) type U64Set = HashSet<u64, BuildHasherDefault<U64Hasher>>;
+
+/// One multiply per key instead of SipHash, for [`U64Map`] / [`U64Set`]: their keys are
+/// counted or computed by the reducer, never taken from the log as they are, so no input
+/// chooses what collides. The multiply spreads sequential numbers into the high bits the
+/// map's probing uses.
+#[derive(Debug, Default)]
+pub(super) struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

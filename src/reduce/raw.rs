@@ -24,9 +24,8 @@
 //!   old one and the old one is dropped.
 
 use std::borrow::Cow;
-use std::collections::{hash_map, HashMap};
+use std::collections::hash_map;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -37,6 +36,7 @@ use super::providers::{
     self, Histories, Keys, ListKind, ModelRequest, ModelResponse, Object, Parsed, ShapeError,
     CHECKPOINT_KEYS, REQUEST_KEYS, RESPONSE_KEYS,
 };
+use super::U64Map;
 
 /// Smallest budget per generation.
 const MIN_GENERATION_BYTES: usize = 1 << 20;
@@ -55,9 +55,9 @@ const SERDE_JSON_PRIVATE: &str = "$serde_json::private::";
 #[derive(Debug, Default)]
 pub(crate) struct ItemMemo {
     /// Entries used since the last generation change.
-    young: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
+    young: U64Map<Entry>,
     /// Entries of the generation before.
-    old: HashMap<u64, Entry, BuildHasherDefault<Prehashed>>,
+    old: U64Map<Entry>,
     /// Budget used by `young`.
     young_bytes: usize,
     /// Largest body parsed so far.
@@ -203,26 +203,6 @@ fn text_hash(bytes: &[u8]) -> u64 {
     tail[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
     let (low, high) = words(&tail);
     fold(fold(low ^ P1, high ^ hash) ^ P0, P1 ^ bytes.len() as u64)
-}
-
-/// A hasher for keys that already are hashes.
-#[derive(Debug, Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 /// A body's top-level object, shallow: see the module docs.
