@@ -152,7 +152,10 @@ mod tests {
             assert!(!budget.try_acquire(n.min(max)));
             let waiter = {
                 let budget = Arc::clone(&budget);
-                std::thread::spawn(move || budget.acquire(n, None))
+                // A deadline far beyond the releases below, so a lost wake-up fails the test
+                // instead of hanging it.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                std::thread::spawn(move || budget.acquire(n, Some(deadline)))
             };
             // Release one message at a time; the waiter must get through by the last one.
             for _ in 0..10 {
