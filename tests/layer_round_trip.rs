@@ -213,6 +213,14 @@ fn field_values_of_every_type_become_json_values() -> Result<()> {
     #[derive(Debug)]
     #[allow(dead_code)] // read through Debug only
     struct Outer(&'static str);
+    /// Two `json` values in one Debug output: not one JSON value, so recorded as a string.
+    struct TwoJson;
+    impl std::fmt::Debug for TwoJson {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            std::fmt::Debug::fmt(&tracing_rollout::json(&json!({"a": 1})), f)?;
+            std::fmt::Debug::fmt(&tracing_rollout::json(&json!({"b": 2})), f)
+        }
+    }
     #[derive(Debug, thiserror::Error)]
     #[error("outer failure")]
     struct OuterError(#[source] std::io::Error);
@@ -233,6 +241,7 @@ fn field_values_of_every_type_become_json_values() -> Result<()> {
             display = %"shown\tas text",
             debug = ?Outer("x"),
             json = tracing_rollout::json(&json!({"nested": [true]})),
+            two = ?TwoJson,
             bytes = &b"\x00\xff"[..],
             error = &err as &(dyn std::error::Error + 'static),
         )
@@ -245,7 +254,7 @@ fn field_values_of_every_type_become_json_values() -> Result<()> {
         json!({
             "rollout_id": "types", "i": -5, "u": u64::MAX, "big": i128::MIN as f64, "f": 1.5,
             "nan": null, "yes": true, "text": "a\nb", "display": "shown\tas text",
-            "debug": "Outer(\"x\")", "json": {"nested": [true]}, "bytes": "00ff",
+            "debug": "Outer(\"x\")", "json": {"nested": [true]}, "two": "{\"a\":1}{\"b\":2}", "bytes": "00ff",
             "error": "outer failure: disk \"full\"",
         })
     );
