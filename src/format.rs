@@ -25,7 +25,7 @@
 //! | key | meaning |
 //! |---|---|
 //! | `seq` | 1, 2, 3, … contiguous, assigned by the writer thread, so file order is seq order |
-//! | `t` | wall clock, unix milliseconds, read when the record was captured (display only) |
+//! | `t` | wall clock, unix milliseconds, when the record was captured: the wall clock read when the bundle started plus `ns`, so it never runs backwards within a bundle (display only) |
 //! | `ns` | monotonic nanoseconds since the bundle started (durations; never goes backwards per thread) |
 //! | `type` | the record type, one of the sections below |
 //!

@@ -25,7 +25,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::format::{self, SpanKind, PAYLOAD_EVENT};
 use crate::payload::PayloadOptions;
-use crate::writer::{lock, unix_ms, BundleHandle, Header, Op, RolloutGuard, Writer};
+use crate::writer::{lock, unix_ms, BundleHandle, Op, RolloutGuard, Writer};
 use fields::{FieldWriter, PayloadWriter, Role, Routing};
 
 /// Environment variable read by [`RolloutLayer::from_env`]: the root directory of bundles.
@@ -246,7 +246,7 @@ impl Inner {
             format!("rollout-{}-{n}", unix_ms())
         });
         let mut msg = Vec::with_capacity(crate::writer::HEADER_LEN + 64 + rollout_id.len());
-        Header::begin(&mut msg, Op::Open, bundle.id, unix_ms(), 0);
+        bundle.begin(&mut msg, Op::Open);
         msg.extend_from_slice(b"{\"rollout_id\":");
         format::push_json_str(&mut msg, &rollout_id);
         if let Some(trace_id) = trace_id {
@@ -368,7 +368,7 @@ where
 
         let mut root = is_root.then(RootStatus::default);
         with_bufs(|bufs| {
-            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            bundle.begin(&mut bufs.rec, Op::Record);
             format::begin_span_started(&mut bufs.rec, key, parent, thread, turn, kind, name);
             let mut fields = FieldWriter::new(&mut bufs.rec);
             attrs.record(&mut fields);
@@ -411,7 +411,7 @@ where
         let mut status = None;
         let mut error = false;
         with_bufs(|bufs| {
-            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            bundle.begin(&mut bufs.rec, Op::Record);
             format::begin_span_recorded(&mut bufs.rec, key);
             let mut fields = FieldWriter::new(&mut bufs.rec);
             values.record(&mut fields);
@@ -451,7 +451,7 @@ where
             return;
         }
         with_bufs(|bufs| {
-            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            bundle.begin(&mut bufs.rec, Op::Record);
             format::encode_link(&mut bufs.rec, key, follows);
             inner.writer.send_record(&mut bufs.rec, &bundle);
         });
@@ -475,7 +475,7 @@ where
             event.record(&mut role);
             let role = role.0.unwrap_or_default();
             with_bufs(|bufs| {
-                Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+                bundle.begin(&mut bufs.rec, Op::Record);
                 let mut payload = PayloadWriter {
                     rec: &mut bufs.rec,
                     scratch: &mut bufs.scratch,
@@ -490,7 +490,7 @@ where
             });
         } else {
             with_bufs(|bufs| {
-                Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+                bundle.begin(&mut bufs.rec, Op::Record);
                 format::begin_event(&mut bufs.rec, owner.key, name);
                 event.record(&mut FieldWriter::new(&mut bufs.rec));
                 format::end_fields(&mut bufs.rec);
@@ -517,7 +517,7 @@ where
         let panicking = std::thread::panicking();
         let bundle = state.bundle;
         with_bufs(|bufs| {
-            Header::begin(&mut bufs.rec, Op::Record, bundle.id, unix_ms(), bundle.ns());
+            bundle.begin(&mut bufs.rec, Op::Record);
             format::encode_span_ended(&mut bufs.rec, state.key, panicking);
             inner.writer.send_record(&mut bufs.rec, &bundle);
         });
@@ -528,7 +528,7 @@ where
                 None => "completed".to_owned(),
             };
             let mut msg = Vec::with_capacity(crate::writer::HEADER_LEN + status.len());
-            Header::begin(&mut msg, Op::Close, bundle.id, unix_ms(), bundle.ns());
+            bundle.begin(&mut msg, Op::Close);
             msg.extend_from_slice(status.as_bytes());
             inner.writer.send_control(&mut msg, &bundle);
         }

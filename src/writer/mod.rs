@@ -46,14 +46,19 @@ pub(crate) fn unix_ms() -> u64 {
 pub(crate) struct BundleHandle {
     pub(crate) id: u64,
     start: Instant,
+    /// Wall clock at `start`: a record's `t` is this plus its monotonic offset, so one clock
+    /// read per record serves both, and `t` never runs backwards within a bundle.
+    start_unix_ms: u64,
     dropped_records: AtomicU64,
     dropped_bytes: AtomicU64,
 }
 
 impl BundleHandle {
-    /// Nanoseconds since the bundle started.
-    pub(crate) fn ns(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    /// Clears `buf` and starts a message of this bundle stamped now (see [`Header::begin`]).
+    pub(crate) fn begin(&self, buf: &mut Vec<u8>, op: Op) {
+        let ns = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let t = self.start_unix_ms.saturating_add(ns / 1_000_000);
+        Header::begin(buf, op, self.id, t, ns);
     }
 
     fn take_dropped(&self) -> (u64, u64) {
@@ -173,6 +178,7 @@ impl Writer {
         let handle = Arc::new(BundleHandle {
             id: self.next_bundle.fetch_add(1, Ordering::Relaxed),
             start: Instant::now(),
+            start_unix_ms: unix_ms(),
             dropped_records: AtomicU64::new(0),
             dropped_bytes: AtomicU64::new(0),
         });
