@@ -1,10 +1,10 @@
 //! The byte budget: bytes and messages in flight between the instrumented threads and the
 //! writer thread.
 //!
-//! Invariant: a message is handed to `NonBlocking` only after [`Budget`] admitted its bytes,
-//! and the writer thread releases exactly that many once the message is written, so what is
-//! in flight never exceeds `max_buffered_bytes` (except one oversized message admitted
-//! alone) nor the channel's capacity in messages.
+//! Invariant: a message is queued for the writer thread only after [`Budget`] admitted its
+//! bytes, and the writer thread releases exactly that many once the message is written, so
+//! what is in flight never exceeds `max_buffered_bytes` (except one oversized message
+//! admitted alone) nor `max_messages`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

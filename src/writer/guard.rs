@@ -5,7 +5,6 @@
 //! `finish_timeout`, saying so.
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
-use super::{unix_ms, Header, Op, Shared, HEADER_LEN};
+use super::{admitted_bytes, post, unix_ms, Header, Op, Shared, HEADER_LEN};
 
 /// Writer statistics returned by [`RolloutGuard::finish`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -164,10 +163,9 @@ impl GuardInner {
 
         let mut msg = Vec::with_capacity(HEADER_LEN);
         Header::begin(&mut msg, Op::Barrier, 0, unix_ms(), 0);
-        let outcome = if !self.shared.budget.acquire(msg.len(), deadline) {
+        let outcome = if !self.shared.budget.acquire(admitted_bytes(&msg), deadline) {
             Err(false)
-        } else if self.nb.write_all(&msg).is_err() {
-            self.shared.budget.release(msg.len());
+        } else if !post(&self.nb, &self.shared, &mut msg) {
             Err(true)
         } else if !self.shared.wait_barrier(deadline) {
             Err(false)

@@ -1,28 +1,29 @@
-//! The messages the instrumented threads hand to the writer thread through
-//! `tracing_appender::non_blocking`: their framing, and the parcels that carry large ones.
+//! The messages the instrumented threads hand to the writer thread: their framing, and
+//! [`Parcels`], the queue they wait in.
 //!
-//! Invariant: every message is one `NonBlocking::write` call that starts with a fixed-size
-//! [`Header`]; a message of `PARCEL_MIN_BYTES` or more travels as a ticket naming a buffer
-//! parked in [`Parcels`], so the writer thread sees every message, in order, through the one
-//! channel.
+//! Invariant: every message is queued in [`Parcels`] in the order its callback sent it, and
+//! starts with a fixed-size [`Header`]; whenever a message is queued and no wake-up is
+//! pending, one is sent through `tracing_appender::non_blocking`, and the writer thread
+//! drains the whole queue on each wake-up, so nothing queued waits for a later callback.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::lock;
 
-// A message is one `NonBlocking::write` call: a fixed header, then the body.
+// A message: a fixed header, then the body.
 // Header: op (1 byte), bundle id, t (unix ms), ns (since bundle start), dropped-before
 // records, dropped-before bytes, check offset (six little-endian u64).
 //
-// A message of `PARCEL_MIN_BYTES` or more does not travel through the channel itself: it is
-// parked in `Parcels` and the channel carries an `Op::Parcel` ticket naming it.
+// Why a queue beside the channel instead of one channel message per record:
 // `NonBlocking::write` copies every message into a new allocation that the writer thread
-// frees; for payload-sized messages that copy, and glibc's arena lock contended between the
+// frees. For payload-sized messages that copy, and glibc's arena lock contended between the
 // `malloc` on the instrumented thread and the `free` on the writer thread, were most of the
-// hot path (see BENCHMARKS.md). A parked buffer is handed over without a copy and comes back
-// through a small pool, so in steady state the instrumented thread allocates nothing.
+// hot path (see BENCHMARKS.md); for the many small records the allocation, the channel send
+// and the wake-up of a parked writer thread were. Here a short message is copied into a
+// shared batch buffer, a long one is handed over by ownership, and both buffers come back
+// through small pools, so in steady state the instrumented threads allocate nothing and
+// send one wake-up per batch the writer thread takes.
 
 /// Message kinds the writer thread understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +37,6 @@ pub(crate) enum Op {
     Close = 3,
     /// Flush everything, finalise open bundles as `incomplete`, signal the guard.
     Barrier = 4,
-    /// A parked message (see [`Parcels`]); the header's bundle word is its ticket. No body.
-    Parcel = 5,
 }
 
 impl Op {
@@ -47,7 +46,6 @@ impl Op {
             2 => Op::Record,
             3 => Op::Close,
             4 => Op::Barrier,
-            5 => Op::Parcel,
             _ => return None,
         })
     }
@@ -119,62 +117,238 @@ impl Header {
     }
 }
 
-/// Messages at least this long are parked in [`Parcels`] instead of being copied by
-/// `NonBlocking::write`; shorter ones are cheap to copy (glibc serves them from its per-thread
-/// cache).
+/// Messages at least this long are handed over whole (their buffer moves to the writer
+/// thread); shorter ones are copied into a shared batch, which costs less than a buffer each.
 pub(crate) const PARCEL_MIN_BYTES: usize = 1024;
-/// The bytes a message holds while in flight, as the budget counts them: a short message is
-/// copied into an allocation of its length, a parked one keeps its buffer's whole capacity.
+/// Bytes of a frame's length prefix in a batch.
+const FRAME_BYTES: usize = 4;
+/// The length prefix of a frame that stands for the next whole message.
+const WHOLE_MARK: u32 = u32::MAX;
+/// Capacity of a batch buffer.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// The bytes a message holds while queued, as the budget counts them: a short message its
+/// framed length in a batch, a long one its buffer's whole capacity.
 pub(crate) fn admitted_bytes(msg: &Vec<u8>) -> usize {
     if msg.len() < PARCEL_MIN_BYTES {
-        msg.len()
+        FRAME_BYTES + msg.len()
     } else {
         msg.capacity()
     }
 }
 
-/// Spare buffers kept for reuse, and the largest capacity worth keeping.
-const POOL_BUFFERS: usize = 32;
+/// Spare buffers of long messages kept for reuse, the largest capacity worth keeping, and
+/// spare batches kept (idle memory is at most ~4.5 MiB in all).
+const POOL_BUFFERS: usize = 16;
 const POOL_BUFFER_MAX_BYTES: usize = 256 * 1024;
+const POOL_BATCHES: usize = 8;
 
-/// Parked messages by ticket, and spare buffers. One lock, held for a map insert or remove
-/// and a `Vec` push or pop, never across formatting or I/O.
+/// The queue of messages on their way to the writer thread, and spare buffers.
+///
+/// The queue is one stream of frames in batch buffers: a short message is copied in as a
+/// frame; a long one moves to `wholes` and a marker frame holds its place, so batches fill
+/// up whatever the mix (the memory they hold beyond what the budget counts is one partly
+/// filled batch and the pools). One lock, held for a copy of at most `PARCEL_MIN_BYTES`, a
+/// `VecDeque` push, a swap or a pool push or pop — never across formatting or I/O.
 #[derive(Debug, Default)]
 pub(crate) struct Parcels {
-    next: AtomicU64,
     inner: Mutex<ParcelsInner>,
 }
 
 #[derive(Debug, Default)]
 struct ParcelsInner {
-    parked: HashMap<u64, Vec<u8>>,
+    queued: Queued,
+    /// A wake-up was sent and the writer thread has not drained the queue since.
+    wake_pending: bool,
     spare: Vec<Vec<u8>>,
+    spare_batches: Vec<Vec<u8>>,
+}
+
+/// Queued messages: batches of frames, and the long messages their markers stand for.
+#[derive(Debug, Default)]
+pub(crate) struct Queued {
+    batches: VecDeque<Vec<u8>>,
+    wholes: VecDeque<Vec<u8>>,
+}
+
+/// A message taken from [`Queued`].
+pub(crate) enum Message<'a> {
+    /// A short message, inside its batch; the budget admitted [`batched_bytes`] for it.
+    Short(&'a [u8]),
+    /// A long message; the budget admitted its capacity.
+    Whole(Vec<u8>),
+}
+
+impl Queued {
+    /// Calls `handle` with every message, in order, and `done` with each buffer afterwards.
+    pub(crate) fn drain_each(
+        &mut self,
+        mut handle: impl FnMut(Message<'_>),
+        mut done: impl FnMut(Vec<u8>),
+    ) {
+        while let Some(batch) = self.batches.pop_front() {
+            let mut rest = batch.as_slice();
+            while let Some((prefix, after)) = rest.split_first_chunk::<FRAME_BYTES>() {
+                let len = u32::from_le_bytes(*prefix);
+                if len == WHOLE_MARK {
+                    if let Some(msg) = self.wholes.pop_front() {
+                        handle(Message::Whole(msg));
+                    }
+                    rest = after;
+                    continue;
+                }
+                let Some((msg, after)) = after.split_at_checked(len as usize) else {
+                    break;
+                };
+                handle(Message::Short(msg));
+                rest = after;
+            }
+            done(batch);
+        }
+    }
+
+    /// Appends a frame, starting a batch (from `spare`) when the last one is full.
+    fn push_frame(&mut self, spare: &mut Vec<Vec<u8>>, prefix: u32, msg: &[u8]) {
+        let needed = FRAME_BYTES + msg.len();
+        let fits = matches!(self.batches.back(),
+            Some(batch) if batch.len() + needed <= batch.capacity());
+        if !fits {
+            let fresh = spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(BATCH_BYTES));
+            self.batches.push_back(fresh);
+        }
+        if let Some(batch) = self.batches.back_mut() {
+            batch.extend_from_slice(&prefix.to_le_bytes());
+            batch.extend_from_slice(msg);
+        }
+    }
+}
+
+/// The bytes the budget admitted for a short message.
+pub(crate) fn batched_bytes(msg: &[u8]) -> usize {
+    FRAME_BYTES + msg.len()
+}
+
+impl ParcelsInner {
+    /// Whether the caller that just queued a message must send a wake-up.
+    fn needs_wake(&mut self) -> bool {
+        !std::mem::replace(&mut self.wake_pending, true)
+    }
 }
 
 impl Parcels {
-    /// Parks `msg`, returning its ticket and a spare (empty) buffer to continue with.
-    pub(crate) fn park(&self, msg: Vec<u8>) -> (u64, Vec<u8>) {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+    /// Queues a copy of a short message (shorter than `PARCEL_MIN_BYTES`); returns whether
+    /// the caller must send a wake-up.
+    pub(crate) fn push_short(&self, msg: &[u8]) -> bool {
         let mut inner = lock(&self.inner);
-        inner.parked.insert(ticket, msg);
+        let inner = &mut *inner;
+        inner
+            .queued
+            .push_frame(&mut inner.spare_batches, msg.len() as u32, msg);
+        inner.needs_wake()
+    }
+
+    /// Queues a long message by ownership; returns a spare (empty) buffer to continue with
+    /// and whether the caller must send a wake-up.
+    pub(crate) fn push_whole(&self, msg: Vec<u8>) -> (Vec<u8>, bool) {
+        let mut inner = lock(&self.inner);
+        let inner = &mut *inner;
+        inner
+            .queued
+            .push_frame(&mut inner.spare_batches, WHOLE_MARK, &[]);
+        inner.queued.wholes.push_back(msg);
         let spare = inner.spare.pop().unwrap_or_default();
-        (ticket, spare)
+        (spare, inner.needs_wake())
     }
 
-    /// Takes the message parked under `ticket` (writer thread).
-    pub(crate) fn take(&self, ticket: u64) -> Option<Vec<u8>> {
-        lock(&self.inner).parked.remove(&ticket)
-    }
-
-    /// Returns a written message's buffer for reuse.
-    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
-        if buf.capacity() > POOL_BUFFER_MAX_BYTES {
-            return;
-        }
-        buf.clear();
+    /// Takes every queued message into `into` (writer thread; `into` is empty).
+    pub(crate) fn drain(&self, into: &mut Queued) {
         let mut inner = lock(&self.inner);
-        if inner.spare.len() < POOL_BUFFERS {
+        std::mem::swap(&mut inner.queued, into);
+        inner.wake_pending = false;
+    }
+
+    /// Returns a handled batch or long message's buffer for reuse.
+    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
+        let mut inner = lock(&self.inner);
+        if buf.capacity() == BATCH_BYTES {
+            if inner.spare_batches.len() < POOL_BATCHES {
+                buf.clear();
+                inner.spare_batches.push(buf);
+            }
+        } else if inner.spare.len() < POOL_BUFFERS && buf.capacity() <= POOL_BUFFER_MAX_BYTES {
+            buf.clear();
             inner.spare.push(buf);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drained(parcels: &Parcels) -> Vec<Vec<u8>> {
+        let mut queued = Queued::default();
+        parcels.drain(&mut queued);
+        let mut out = Vec::new();
+        queued.drain_each(
+            |msg| match msg {
+                Message::Short(msg) => out.push(msg.to_vec()),
+                Message::Whole(msg) => out.push(msg),
+            },
+            drop,
+        );
+        out
+    }
+
+    /// Short and long messages come out in the order they went in, across batch boundaries,
+    /// and a wake-up is asked for exactly when none is pending since the last drain.
+    #[test]
+    fn messages_keep_their_order_and_wake_ups_are_sent_once_per_drain() {
+        let parcels = Parcels::default();
+        let mut sent = Vec::new();
+        let mut wakes = 0;
+        for i in 0..2000usize {
+            let len = if i % 7 == 0 {
+                PARCEL_MIN_BYTES + i
+            } else {
+                i % 300
+            };
+            let msg: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+            let wake = if msg.len() < PARCEL_MIN_BYTES {
+                parcels.push_short(&msg)
+            } else {
+                parcels.push_whole(msg.clone()).1
+            };
+            wakes += usize::from(wake);
+            sent.push(msg);
+        }
+        assert_eq!(wakes, 1);
+        assert!(
+            lock(&parcels.inner).queued.batches.len() > 1,
+            "several batches"
+        );
+        assert_eq!(drained(&parcels), sent);
+        assert!(drained(&parcels).is_empty());
+        assert!(
+            parcels.push_short(b"after"),
+            "the first message after a drain wakes"
+        );
+        assert!(!parcels.push_short(b"again"));
+        assert_eq!(
+            drained(&parcels),
+            vec![b"after".to_vec(), b"again".to_vec()]
+        );
+    }
+
+    /// The budget's count of a queued message is what the writer thread releases for it.
+    #[test]
+    fn admitted_bytes_match_what_is_released() {
+        let short = vec![1u8; 100];
+        assert_eq!(admitted_bytes(&short), batched_bytes(&short));
+        let mut long = Vec::with_capacity(4096);
+        long.resize(PARCEL_MIN_BYTES, 0);
+        assert_eq!(admitted_bytes(&long), 4096);
     }
 }

@@ -2,9 +2,10 @@
 //! the sending side ([`Writer`]); the thread itself is `worker`, the message framing
 //! `message`, the memory bound `budget`, the public handle `guard`.
 //!
-//! Invariant: every record goes through one `tracing_appender::non_blocking` channel, in the
-//! order its callback sent it, after the [`Budget`] admitted its bytes; the writer thread is
-//! the only one that touches bundle files.
+//! Invariant: every message is queued in [`Parcels`] in the order its callback sent it,
+//! after the [`Budget`] admitted its bytes, and the writer thread — tracing-appender's
+//! `non_blocking` worker, woken through its channel — is the only one that takes messages
+//! from the queue and the only one that touches bundle files.
 
 mod budget;
 pub(crate) mod bundle_dir;
@@ -15,7 +16,10 @@ pub(crate) mod worker;
 
 pub(crate) use budget::Budget;
 pub use guard::{FinishError, FinishStats, RolloutGuard};
-pub(crate) use message::{admitted_bytes, Header, Op, Parcels, HEADER_LEN, PARCEL_MIN_BYTES};
+pub(crate) use message::{
+    admitted_bytes, batched_bytes, Header, Message, Op, Parcels, Queued, HEADER_LEN,
+    PARCEL_MIN_BYTES,
+};
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -86,7 +90,7 @@ pub(crate) struct Shared {
     /// Bundles opened and not yet closed, so the writer thread can collect drops that no
     /// later message carried.
     pub(crate) open_bundles: Mutex<HashMap<u64, Arc<BundleHandle>>>,
-    /// Large messages on their way to the writer thread.
+    /// Messages on their way to the writer thread.
     pub(crate) parcels: Parcels,
     barrier_done: Mutex<bool>,
     barrier_cv: Condvar,
@@ -215,29 +219,42 @@ impl Writer {
         }
     }
 
-    /// Sends an admitted message. A large one is parked and replaced in `msg` by a spare
-    /// buffer (its contents are gone either way: callers rebuild `msg` for every message).
+    /// Queues an admitted message (see [`post`]).
     fn send_admitted(&self, msg: &mut Vec<u8>, bundle: &BundleHandle) {
         let (records, bytes) = bundle.take_dropped();
         if records > 0 {
             Header::set_dropped(msg, records, bytes);
         }
-        if msg.len() < PARCEL_MIN_BYTES {
-            if self.nb.clone().write_all(msg).is_err() {
-                // The writer thread is gone (after finishing): nobody else will release these.
-                self.shared.budget.release(admitted_bytes(msg));
-            }
-            return;
-        }
-        let (ticket, spare) = self.shared.parcels.park(std::mem::take(msg));
-        *msg = spare;
-        let mut ticket_msg = [0u8; HEADER_LEN];
-        ticket_msg[0] = Op::Parcel as u8;
-        ticket_msg[1..9].copy_from_slice(&ticket.to_le_bytes());
-        if self.nb.clone().write_all(&ticket_msg).is_err() {
-            if let Some(parked) = self.shared.parcels.take(ticket) {
-                self.shared.budget.release(admitted_bytes(&parked));
-            }
-        }
+        post(&self.nb, &self.shared, msg);
     }
+}
+
+/// What the channel carries: a wake-up; the messages wait in [`Parcels`].
+const WAKE: &[u8] = b"w";
+
+/// Queues an admitted message and, if no wake-up is pending, wakes the writer thread. A long
+/// message moves into the queue and `msg` becomes a spare buffer (its contents are gone
+/// either way: callers rebuild `msg` for every message). Returns false if the writer thread
+/// is gone, after releasing everything still queued (nobody else will).
+pub(crate) fn post(nb: &NonBlocking, shared: &Shared, msg: &mut Vec<u8>) -> bool {
+    let wake = if msg.len() < PARCEL_MIN_BYTES {
+        shared.parcels.push_short(msg)
+    } else {
+        let (spare, wake) = shared.parcels.push_whole(std::mem::take(msg));
+        *msg = spare;
+        wake
+    };
+    if wake && nb.clone().write_all(WAKE).is_err() {
+        let mut queued = Queued::default();
+        shared.parcels.drain(&mut queued);
+        queued.drain_each(
+            |msg| match msg {
+                Message::Short(msg) => shared.budget.release(batched_bytes(msg)),
+                Message::Whole(msg) => shared.budget.release(msg.capacity()),
+            },
+            drop,
+        );
+        return false;
+    }
+    true
 }

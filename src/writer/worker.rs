@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
 use super::redact::{self, Redact};
-use super::{lock, unix_ms, Header, Op, Shared};
+use super::{batched_bytes, lock, unix_ms, Header, Message, Op, Queued, Shared};
 use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 
 /// Buffer of each open `trace.jsonl`; payloads larger than this bypass it. Large enough that
@@ -28,10 +28,10 @@ const FILE_BUFFER: usize = 128 * 1024;
 /// The `io::Write` handed to `tracing_appender::non_blocking`.
 ///
 /// tracing-appender's worker blocks on one receive, drains whatever else is queued, calls
-/// `write_all` once per message and `flush` once per batch. `NonBlocking` turns each `write`
-/// of the layer into one message, and [`Sink::write`] consumes a whole message per call
-/// (it always reports the full length written), so one `write` here is exactly one framed
-/// message. `flush` pushes every open bundle's buffer to the kernel.
+/// `write_all` once per channel message and `flush` once per batch. The channel carries only
+/// wake-ups (see `writer::post`): [`Sink::write`] takes every message queued in `Parcels`
+/// and handles them in order (it always reports the full length written, so one `write`
+/// here is one wake-up). `flush` pushes every open bundle's buffer to the kernel.
 pub(crate) struct Sink {
     out: Out,
     root: PathBuf,
@@ -45,13 +45,15 @@ pub(crate) struct Sink {
     redact: Option<Redact>,
     /// Messages handled since the last flush: the size of the batch the flush ends.
     batch: usize,
+    /// The queue taken from `Parcels` on a wake-up (kept to reuse its allocation).
+    queued: Queued,
 }
 
 /// A batch smaller than this makes the writer linger before it next waits for a message.
 const SMALL_BATCH: usize = 64;
 /// How long the writer lingers after a small batch. While it lingers it is not parked on
-/// the channel, so the instrumented threads' sends need no wake-up (a futex syscall each);
-/// the next batch is larger. Bounded and off the instrumented threads.
+/// the channel, so the instrumented thread that sends the next wake-up makes no futex
+/// syscall, and the queue it drains next is longer. Bounded and off the instrumented threads.
 const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Appends lines to bundles and counts what happened (kept apart from the bundle map so a
@@ -94,6 +96,7 @@ impl Sink {
             finished: false,
             redact: None,
             batch: 0,
+            queued: Queued::default(),
         }
     }
 
@@ -115,8 +118,6 @@ impl Sink {
             Op::Record => self.record(header, body),
             Op::Close => self.close(header, body),
             Op::Barrier => self.barrier(),
-            // Unpacked by `write` before anything is handled: a ticket carries no record.
-            Op::Parcel => {}
         }
     }
 
@@ -342,33 +343,40 @@ impl Out {
 }
 
 impl Write for Sink {
-    fn write(&mut self, msg: &[u8]) -> io::Result<usize> {
-        self.batch += 1;
-        match Header::parse(msg) {
-            Some((header, _)) if header.op == Op::Parcel => {
-                // A large message handed over by ownership (see `Writer::send_admitted`): the
-                // budget admitted the parked buffer, so release that, not the ticket's length.
-                if let Some(mut parcel) = self.out.shared.parcels.take(header.bundle) {
-                    let admitted = super::admitted_bytes(&parcel);
-                    self.handle_owned(&mut parcel);
-                    self.out.shared.budget.release(admitted);
-                    self.out.shared.parcels.recycle(parcel);
+    /// A wake-up (see `writer::post`): handles every queued message, in order.
+    fn write(&mut self, wake: &[u8]) -> io::Result<usize> {
+        let mut queued = std::mem::take(&mut self.queued);
+        let shared = Arc::clone(&self.out.shared);
+        shared.parcels.drain(&mut queued);
+        queued.drain_each(
+            |msg| {
+                self.batch += 1;
+                match msg {
+                    Message::Short(msg) => {
+                        if Header::parse(msg).is_some_and(|(header, _)| header.check != 0) {
+                            let mut owned = std::mem::take(&mut self.scratch);
+                            owned.clear();
+                            owned.extend_from_slice(msg);
+                            self.handle_owned(&mut owned);
+                            self.scratch = owned;
+                        } else {
+                            self.handle(msg);
+                        }
+                        shared.budget.release(batched_bytes(msg));
+                    }
+                    Message::Whole(mut msg) => {
+                        // The budget admitted the capacity; checking may change it.
+                        let admitted = msg.capacity();
+                        self.handle_owned(&mut msg);
+                        shared.budget.release(admitted);
+                        shared.parcels.recycle(msg);
+                    }
                 }
-            }
-            Some((header, _)) if header.check != 0 => {
-                let mut owned = std::mem::take(&mut self.scratch);
-                owned.clear();
-                owned.extend_from_slice(msg);
-                self.handle_owned(&mut owned);
-                self.scratch = owned;
-                self.out.shared.budget.release(msg.len());
-            }
-            _ => {
-                self.handle(msg);
-                self.out.shared.budget.release(msg.len());
-            }
-        }
-        Ok(msg.len())
+            },
+            |batch| shared.parcels.recycle(batch),
+        );
+        self.queued = queued;
+        Ok(wake.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
