@@ -9,6 +9,7 @@
 //! of the next full request.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::providers::{ModelItem, ModelRequest, ModelResponse};
 use super::{
@@ -156,8 +157,8 @@ impl Reducer {
         compaction: &str,
         thread: &str,
         turn: Option<String>,
-        input: Vec<ModelItem>,
-        replacement: Vec<ModelItem>,
+        input: Vec<Rc<ModelItem>>,
+        replacement: Vec<Rc<ModelItem>>,
     ) -> Result<(), ReduceError> {
         // The input history is matched against the live snapshot in any order; the snapshot
         // is replaced below, so its ids move into the input's.
@@ -203,7 +204,7 @@ impl Reducer {
         &mut self,
         thread: &str,
         turn: &Option<String>,
-        items: &[ModelItem],
+        items: &[Rc<ModelItem>],
     ) -> Result<Vec<String>, ReduceError> {
         let baseline = match self.conversations.get_mut(thread) {
             Some(c) => c
@@ -221,7 +222,7 @@ impl Reducer {
         &mut self,
         thread: &str,
         turn: &Option<String>,
-        items: &[ModelItem],
+        items: &[Rc<ModelItem>],
         mut baseline: Vec<String>,
         positional: bool,
     ) -> Result<Vec<String>, ReduceError> {
@@ -287,7 +288,7 @@ impl Reducer {
         &mut self,
         thread: &str,
         turn: &Option<String>,
-        items: &[ModelItem],
+        items: &[Rc<ModelItem>],
         start: usize,
     ) -> Result<Vec<String>, ReduceError> {
         let mut ids = Vec::with_capacity(items.len());

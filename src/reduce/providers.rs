@@ -26,6 +26,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::{DefaultHasher, Hasher};
+use std::rc::Rc;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -74,6 +75,10 @@ pub(crate) struct ModelItem {
     pub(crate) content_hash: u128,
 }
 
+/// Items in order, shared: the memo (`raw`) hands out the same items for every element it
+/// has seen before.
+pub(crate) type SharedItems = Vec<Rc<ModelItem>>;
+
 /// A model request: the complete input the model saw (or the delta after
 /// `previous_response_id`).
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +86,7 @@ pub(crate) struct ModelRequest {
     /// Shape the body was understood as.
     pub(crate) format: PayloadFormat,
     /// Input items in order (an Anthropic `system` prompt is the first item).
-    pub(crate) items: Vec<ModelItem>,
+    pub(crate) items: SharedItems,
     /// The response this request continues, when the request is incremental.
     pub(crate) previous_response_id: Option<String>,
 }
@@ -92,7 +97,7 @@ pub(crate) struct ModelResponse {
     /// Shape the body was understood as.
     pub(crate) format: PayloadFormat,
     /// Output items in order (Chat: from the first choice only).
-    pub(crate) items: Vec<ModelItem>,
+    pub(crate) items: SharedItems,
     /// Provider response id.
     pub(crate) response_id: Option<String>,
     /// Token counts; `None` when the body has no usage object.
@@ -140,7 +145,7 @@ pub(crate) fn parse_response(
 pub(crate) fn parse_items(
     items: &Value,
     _provider_hint: Option<&str>,
-) -> Result<Vec<ModelItem>, ShapeError> {
+) -> Result<SharedItems, ShapeError> {
     let mut out = Vec::new();
     let memo = &mut ItemMemo::default();
     parse_list(
@@ -164,8 +169,8 @@ pub(crate) fn parse_checkpoint(body: &str, provider_hint: Option<&str>) -> Optio
 
 /// A checkpoint's parsed input and replacement histories.
 pub(crate) type Histories = (
-    Result<Vec<ModelItem>, ShapeError>,
-    Result<Vec<ModelItem>, ShapeError>,
+    Result<SharedItems, ShapeError>,
+    Result<SharedItems, ShapeError>,
 );
 
 /// The top-level keys the shape logic reads from one kind of payload.
@@ -288,7 +293,9 @@ pub(crate) fn request(
 ) -> Result<ModelRequest, ShapeError> {
     if let Some(input) = obj.get("input") {
         let items = match input {
-            Field::Value(Value::String(text)) => vec![message_item("user", &text_parts(text))],
+            Field::Value(Value::String(text)) => {
+                vec![Rc::new(message_item("user", &text_parts(text)))]
+            }
             Field::Value(Value::Array(_)) | Field::Raw(_) => {
                 let mut items = Vec::new();
                 parse_list(input, "input", ListKind::Items, memo, &mut items)?;
@@ -327,8 +334,7 @@ pub(crate) fn request(
             }
         }
         let system = obj.value("system");
-        let mut items = Vec::new();
-        parse_system(system, &mut items)?;
+        let mut items: Vec<_> = system_item(system)?.map(Rc::new).into_iter().collect();
         let evidence = parse_list(messages, "messages", ListKind::Messages, memo, &mut items)?;
         let evidence = Evidence {
             anthropic: evidence.anthropic || system.is_some_and(|system| !system.is_null()),
@@ -385,7 +391,7 @@ pub(crate) fn response(
 pub(crate) fn checkpoint(
     obj: Object<'_, '_>,
     memo: &mut ItemMemo,
-) -> Result<(Vec<ModelItem>, Vec<ModelItem>), ShapeError> {
+) -> Result<(SharedItems, SharedItems), ShapeError> {
     let mut histories = [Vec::new(), Vec::new()];
     for (key, items) in ["input_history", "replacement_history"]
         .into_iter()
@@ -467,7 +473,7 @@ fn chat_response(obj: Object<'_, '_>, choices: &Value) -> Result<ModelResponse, 
     });
     Ok(ModelResponse {
         format: PayloadFormat::OpenAiChat,
-        items,
+        items: items.into_iter().map(Rc::new).collect(),
         response_id: string_field(obj, "id"),
         usage,
     })
@@ -498,7 +504,7 @@ fn anthropic_response(obj: Object<'_, '_>) -> Result<ModelResponse, ShapeError> 
     });
     Ok(ModelResponse {
         format: PayloadFormat::AnthropicMessages,
-        items,
+        items: items.into_iter().map(Rc::new).collect(),
         response_id: string_field(obj, "id"),
         usage,
     })
@@ -517,7 +523,7 @@ pub(crate) enum ListKind {
 #[derive(Debug)]
 pub(crate) struct Parsed {
     /// The element's items, in order.
-    pub(crate) items: Vec<ModelItem>,
+    pub(crate) items: SharedItems,
     /// What the element says about the shape of a `messages` list.
     pub(crate) evidence: Evidence,
 }
@@ -535,7 +541,10 @@ fn parse_element(element: &Value, kind: ListKind, loc: Loc) -> Result<Parsed, Sh
             message_evidence(element)
         }
     };
-    Ok(Parsed { items, evidence })
+    Ok(Parsed {
+        items: items.into_iter().map(Rc::new).collect(),
+        evidence,
+    })
 }
 
 /// Parses the list `list` (named `name` in errors) of `kind` into `out`; returns what its
@@ -545,7 +554,7 @@ fn parse_list(
     name: &'static str,
     kind: ListKind,
     memo: &mut ItemMemo,
-    out: &mut Vec<ModelItem>,
+    out: &mut SharedItems,
 ) -> Result<Evidence, ShapeError> {
     let mut evidence = Evidence::default();
     match list {
@@ -865,10 +874,11 @@ fn chat_tool_call(call: &Value, at: &dyn Fn() -> String) -> Result<ModelItem, Sh
     })
 }
 
-/// Parses an Anthropic `system` prompt (a string or text blocks) into a system message item.
-fn parse_system(system: Option<&Value>, out: &mut Vec<ModelItem>) -> Result<(), ShapeError> {
+/// Parses an Anthropic `system` prompt (a string or text blocks) into a system message item
+/// (none for an absent or empty prompt).
+fn system_item(system: Option<&Value>) -> Result<Option<ModelItem>, ShapeError> {
     let parts = match system {
-        None | Some(Value::Null) => return Ok(()),
+        None | Some(Value::Null) => return Ok(None),
         Some(system @ (Value::String(_) | Value::Array(_))) => {
             content_parts(Some(system), &|| "system".to_owned())?
         }
@@ -879,10 +889,7 @@ fn parse_system(system: Option<&Value>, out: &mut Vec<ModelItem>) -> Result<(), 
             )))
         }
     };
-    if !parts.is_empty() {
-        out.push(message_item("system", &parts));
-    }
-    Ok(())
+    Ok((!parts.is_empty()).then(|| message_item("system", &parts)))
 }
 
 /// Parses a Responses `reasoning` item.

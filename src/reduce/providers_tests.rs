@@ -13,7 +13,7 @@ struct Seen {
     text: String,
 }
 
-fn seen(items: &[ModelItem]) -> Vec<Seen> {
+fn seen(items: &[Rc<ModelItem>]) -> Vec<Seen> {
     items
         .iter()
         .map(|item| Seen {
@@ -67,7 +67,7 @@ fn reasoning(text: &str) -> Seen {
 }
 
 /// Parses a list of items given as JSON.
-fn items(list: serde_json::Value) -> Result<Vec<ModelItem>, ShapeError> {
+fn items(list: serde_json::Value) -> Result<Vec<Rc<ModelItem>>, ShapeError> {
     parse_items(&list, None)
 }
 

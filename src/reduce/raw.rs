@@ -13,10 +13,11 @@
 //!   decides and names it.
 //! - A memo entry maps an element's exact text and list kind to what parsing it gives. A
 //!   lookup compares the whole text (the 64-bit hash only picks the slot), and entries come
-//!   only from successful parses, so a hit is exactly a fresh parse. Elements sit two levels
-//!   below the root (`{"input": [element]}`), and an element is accepted only within the
-//!   nesting depth serde_json allows there, so a hit also vouches that the full parse accepts
-//!   the element.
+//!   only from successful parses, so a hit is exactly a fresh parse; it hands out the entry's
+//!   items themselves (`Rc`: one thread replays the log), not copies of their strings.
+//!   Elements sit two levels below the root (`{"input": [element]}`), and an element is
+//!   accepted only within the nesting depth serde_json allows there, so a hit also vouches
+//!   that the full parse accepts the element.
 //! - Memory is bounded by the recent past, not the log: entries live in two generations; a
 //!   hit moves an entry to the young one, and when the young one holds more than the budget
 //!   (element text plus [`ENTRY_OVERHEAD`] per entry; at least [`MIN_GENERATION_BYTES`], and
