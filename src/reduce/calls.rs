@@ -8,16 +8,18 @@
 
 use std::collections::HashMap;
 
+use super::conversation::item_id;
 use super::providers::ModelItem;
-use super::{ItemKind, Producer, ReduceError, Reducer, Requester};
+use super::{ItemKind, Producer, ReduceError, Reducer, Requester, ThreadRef};
 
-/// Everything known under one `(thread, call_id)`.
+/// Everything known under one `(thread, call_id)`; the thread's [`super::ThreadReplay`]
+/// holds its slots by call id.
 #[derive(Debug, Default)]
 pub(super) struct CallSlot {
-    /// The model's call item, its kind and content hash.
-    call_item: Option<(String, ItemKind, u128)>,
-    /// The item carrying the call's output, its kind and content hash.
-    output_item: Option<(String, ItemKind, u128)>,
+    /// The model's call item (by number), its kind and content hash.
+    call_item: Option<(u64, ItemKind, u128)>,
+    /// The item carrying the call's output (by number), its kind and content hash.
+    output_item: Option<(u64, ItemKind, u128)>,
     /// Tool calls carrying this call id (one, unless the program retried under the same id).
     tools: Vec<String>,
     /// The code cell the call carried.
@@ -33,23 +35,13 @@ fn is_output(kind: ItemKind) -> bool {
     )
 }
 
-/// Call slots by thread, then call id (looked up by `&str`, allocating only on insert).
-pub(super) type CallSlots = HashMap<String, HashMap<String, CallSlot>>;
-
-fn slot_mut<'a>(calls: &'a mut CallSlots, thread: &str, call_id: &str) -> &'a mut CallSlot {
-    get_or_default(get_or_default(calls, thread), call_id)
-}
-
-/// `map[key]`, inserted as default first if missing; the key is copied only then.
-pub(super) fn get_or_default<'a, V: Default>(
-    map: &'a mut HashMap<String, V>,
-    key: &str,
-) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
+/// `slots[call_id]`, inserted as default first if missing; the id is copied only then.
+fn slot_mut<'a>(slots: &'a mut HashMap<String, CallSlot>, call_id: &str) -> &'a mut CallSlot {
+    if !slots.contains_key(call_id) {
+        slots.insert(call_id.to_owned(), CallSlot::default());
     }
-    match map.get_mut(key) {
-        Some(value) => value,
+    match slots.get_mut(call_id) {
+        Some(slot) => slot,
         None => unreachable!("inserted above"),
     }
 }
@@ -65,10 +57,10 @@ impl Reducer {
     /// reuses it (adding `producer`), different content contradicts it.
     pub(super) fn call_item_lookup(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         item: &ModelItem,
         producer: Option<&Producer>,
-    ) -> Result<Option<String>, ReduceError> {
+    ) -> Result<Option<u64>, ReduceError> {
         let (Some(call_id), true) = (
             item.call_id.as_deref(),
             matches!(
@@ -81,7 +73,7 @@ impl Reducer {
         ) else {
             return Ok(None);
         };
-        let Some(slot) = self.calls.get(thread).and_then(|c| c.get(call_id)) else {
+        let Some(slot) = self.replays[thread.no].calls.get(call_id) else {
             return Ok(None);
         };
         let existing = if is_output(item.kind) {
@@ -89,24 +81,25 @@ impl Reducer {
         } else {
             &slot.call_item
         };
-        let Some((id, kind, hash)) = existing else {
+        let Some(&(id, kind, hash)) = existing.as_ref() else {
             return Ok(None);
         };
-        let id = id.clone();
-        if *hash != item.content_hash || *kind != item.kind {
+        if hash != item.content_hash || kind != item.kind {
             return Err(self.contradiction(format!(
-                "call id `{call_id}` in thread `{thread}` is reused with different content ({} differs from {id})",
-                if is_output(item.kind) { "this output" } else { "this call" }
+                "call id `{call_id}` in thread `{}` is reused with different content ({} differs from {})",
+                thread.id,
+                if is_output(item.kind) { "this output" } else { "this call" },
+                item_id(id)
             )));
         }
         if let Some(producer) = producer {
-            if let Some(existing) = self.state.conversation_items.get_mut(&id) {
+            if let Some(existing) = self.state.conversation_items.get_mut(&item_id(id)) {
                 if !existing.produced_by.contains(producer) {
                     existing.produced_by.push(producer.clone());
                 }
             }
             if let (Producer::Inference(inference), false) = (producer, is_output(item.kind)) {
-                let slot = slot_mut(&mut self.calls, thread, call_id);
+                let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
                 slot.inference.get_or_insert_with(|| inference.clone());
                 self.link_slot(thread, call_id);
             }
@@ -117,14 +110,14 @@ impl Reducer {
     /// A new call or output item with a call id.
     pub(super) fn call_item_created(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         call_id: &str,
         item: &ModelItem,
-        id: &str,
+        id: u64,
         producer: Option<&Producer>,
     ) {
-        let slot = slot_mut(&mut self.calls, thread, call_id);
-        let entry = Some((id.to_owned(), item.kind, item.content_hash));
+        let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
+        let entry = Some((id, item.kind, item.content_hash));
         if is_output(item.kind) {
             slot.output_item = entry;
         } else {
@@ -144,7 +137,8 @@ impl Reducer {
         let (Some(thread), Some(call_id)) = (t.thread_id.clone(), t.call_id.clone()) else {
             return Ok(());
         };
-        let slot = slot_mut(&mut self.calls, &thread, &call_id);
+        let thread = self.thread(&thread);
+        let slot = slot_mut(&mut self.replays[thread.no].calls, &call_id);
         if !slot.tools.iter().any(|x| x == tool) {
             slot.tools.push(tool.to_owned());
             if slot.tools.len() > 1 {
@@ -155,7 +149,7 @@ impl Reducer {
                 self.warn(message);
             }
         }
-        self.link_slot(&thread, &call_id);
+        self.link_slot(thread, &call_id);
         Ok(())
     }
 
@@ -167,17 +161,18 @@ impl Reducer {
         let (Some(thread), Some(call_id)) = (c.thread_id.clone(), c.call_id.clone()) else {
             return;
         };
-        slot_mut(&mut self.calls, &thread, &call_id).code_cell = Some(cell.to_owned());
-        self.link_slot(&thread, &call_id);
+        let thread = self.thread(&thread);
+        slot_mut(&mut self.replays[thread.no].calls, &call_id).code_cell = Some(cell.to_owned());
+        self.link_slot(thread, &call_id);
     }
 
     /// Derives every link the slot implies; safe to call any number of times.
-    fn link_slot(&mut self, thread: &str, call_id: &str) {
-        let Some(slot) = self.calls.get(thread).and_then(|c| c.get(call_id)) else {
+    fn link_slot(&mut self, thread: ThreadRef<'_>, call_id: &str) {
+        let Some(slot) = self.replays[thread.no].calls.get(call_id) else {
             return;
         };
-        let call_item = slot.call_item.as_ref().map(|(id, ..)| id.clone());
-        let output_item = slot.output_item.as_ref().map(|(id, ..)| id.clone());
+        let call_item = slot.call_item.map(|(n, ..)| item_id(n));
+        let output_item = slot.output_item.map(|(n, ..)| item_id(n));
         let (tools, cell, inference) = (
             slot.tools.clone(),
             slot.code_cell.clone(),

@@ -3,17 +3,18 @@
 //!
 //! Invariant: an item is reused only when its full canonical content hash is equal — by
 //! position in the thread's previous snapshot first, else the first unused equal item of that
-//! snapshot; call and call-output items are identified by `(thread, call_id)` instead, and a
-//! call id seen again with different content is a contradiction. Response items join the
-//! thread when the response arrives; a compaction's replacement history becomes the baseline
-//! of the next full request.
+//! snapshot; call and call-output items are identified by `(thread, call_id)` instead (one
+//! item per key, so one found at its old position needs no lookup), and a call id seen again
+//! with different content is a contradiction. Response items join the thread when the
+//! response arrives; a compaction's replacement history becomes the baseline of the next full
+//! request.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::providers::{ModelItem, ModelRequest, ModelResponse};
 use super::{
-    get_or_default, ConversationItem, ItemKind, Producer, ReduceError, Reducer, U64Map, U64Set,
+    ConversationItem, ItemKind, Producer, ReduceError, Reducer, ThreadRef, U64Map, U64Set,
 };
 
 /// End of a chain of baseline positions in `reconcile_against`.
@@ -22,25 +23,40 @@ const NO_POSITION: usize = usize::MAX;
 /// Longest `text` preview kept in `state.json`, in bytes.
 const PREVIEW_BYTES: usize = 2000;
 
-/// Replay state of one thread's conversation.
+/// Replay state of one thread's conversation. Items are held by number (the `N` of `item:N`,
+/// see [`item_id`]); their id strings are made only for the graph.
 #[derive(Debug, Default)]
 pub(super) struct ThreadConversation {
     /// The model-visible history after the last request (extended by its response).
-    snapshot: Vec<String>,
+    snapshot: Vec<u64>,
     /// After a compaction: the replacement history, baseline of the next full request.
-    baseline_override: Option<Vec<String>>,
-    /// Content hash of every item of the thread, by item number (see [`item_number`]).
+    baseline_override: Option<Vec<u64>>,
+    /// Content hash of every item of the thread, by item number.
     hashes: U64Map<u128>,
     /// Numbers of the items already listed in the thread's `conversation`.
     listed: U64Set,
     /// The latest assistant message produced in each turn (source of result edges).
-    pub(super) last_assistant: HashMap<Option<String>, String>,
+    pub(super) last_assistant: HashMap<Option<String>, u64>,
 }
 
-/// The `N` of an item id `item:N`: every id is made so by [`Reducer::create_item`], and the
-/// thread's sets hold numbers, so no id string is copied into them or hashed.
-fn item_number(id: &str) -> Option<u64> {
+/// The id of item number `n`: `item:N`.
+pub(super) fn item_id(n: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut id = String::with_capacity("item:".len() + digits.len());
+    id.push_str("item:");
+    id.push_str(digits);
+    id
+}
+
+/// The number of an item id made by [`item_id`].
+pub(super) fn item_number(id: &str) -> Option<u64> {
     id.strip_prefix("item:")?.parse().ok()
+}
+
+/// The ids of item numbers, for the graph.
+fn item_ids(numbers: &[u64]) -> Vec<String> {
+    numbers.iter().map(|&n| item_id(n)).collect()
 }
 
 fn is_call_kind(kind: ItemKind) -> bool {
@@ -72,6 +88,7 @@ impl Reducer {
         turn: Option<String>,
         request: ModelRequest,
     ) -> Result<(), ReduceError> {
+        let thread = self.thread(thread);
         let previous = match self.state.inference_calls.get_mut(inference) {
             Some(call) => {
                 call.payload_format = Some(request.format.as_str().to_owned());
@@ -84,14 +101,16 @@ impl Reducer {
         };
         let prefix = match previous {
             Some(previous) => {
-                let found = self
+                let found = self.replays[thread.no]
                     .responses
-                    .get(&(thread.to_owned(), previous.clone()))
+                    .get(&previous)
                     .and_then(|id| self.state.inference_calls.get(id))
                     .map(|c| {
-                        let mut prefix = c.request_items.clone();
-                        prefix.extend(c.response_items.iter().cloned());
-                        prefix
+                        c.request_items
+                            .iter()
+                            .chain(&c.response_items)
+                            .filter_map(|id| item_number(id))
+                            .collect::<Vec<_>>()
                     });
                 if found.is_none() {
                     self.warn(format!(
@@ -110,12 +129,12 @@ impl Reducer {
             }
             None => self.reconcile_full(thread, &turn, &request.items)?,
         };
-        let conversation = get_or_default(&mut self.conversations, thread);
-        conversation.snapshot = ids.clone();
-        conversation.baseline_override = None;
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
-            call.request_items = ids;
+            call.request_items = item_ids(&ids);
         }
+        let conversation = &mut self.replays[thread.no].conversation;
+        conversation.snapshot = ids;
+        conversation.baseline_override = None;
         Ok(())
     }
 
@@ -126,6 +145,7 @@ impl Reducer {
         turn: Option<String>,
         response: ModelResponse,
     ) -> Result<(), ReduceError> {
+        let thread = self.thread(thread);
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
             call.payload_format
                 .get_or_insert_with(|| response.format.as_str().to_owned());
@@ -133,8 +153,9 @@ impl Reducer {
             if call.response_id.is_none() {
                 if let Some(response_id) = response.response_id.clone() {
                     call.response_id = Some(response_id.clone());
-                    self.responses
-                        .insert((thread.to_owned(), response_id), inference.to_owned());
+                    self.replays[thread.no]
+                        .responses
+                        .insert(response_id, inference.to_owned());
                 }
             }
         }
@@ -143,12 +164,10 @@ impl Reducer {
         for item in &response.items {
             ids.push(self.sight(thread, &turn, item, Some(&producer))?);
         }
-        get_or_default(&mut self.conversations, thread)
-            .snapshot
-            .extend(ids.iter().cloned());
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
-            call.response_items = ids;
+            call.response_items = item_ids(&ids);
         }
+        self.replays[thread.no].conversation.snapshot.extend(ids);
         Ok(())
     }
 
@@ -160,13 +179,10 @@ impl Reducer {
         input: Vec<Rc<ModelItem>>,
         replacement: Vec<Rc<ModelItem>>,
     ) -> Result<(), ReduceError> {
+        let thread = self.thread(thread);
         // The input history is matched against the live snapshot in any order; the snapshot
-        // is replaced below, so its ids move into the input's.
-        let snapshot = self
-            .conversations
-            .get_mut(thread)
-            .map(|c| std::mem::take(&mut c.snapshot))
-            .unwrap_or_default();
+        // is replaced below.
+        let snapshot = std::mem::take(&mut self.replays[thread.no].conversation.snapshot);
         let input_ids = self.reconcile_against(thread, &turn, &input, snapshot, false)?;
         let producer = Producer::Compaction(compaction.to_owned());
         let marker = ModelItem {
@@ -187,14 +203,14 @@ impl Reducer {
             };
             replacement_ids.push(id);
         }
-        let conversation = get_or_default(&mut self.conversations, thread);
-        conversation.snapshot = replacement_ids.clone();
-        conversation.baseline_override = Some(replacement_ids.clone());
         if let Some(c) = self.state.compactions.get_mut(compaction) {
-            c.input_items = input_ids;
-            c.marker_item = Some(marker_id);
-            c.replacement_items = replacement_ids;
+            c.input_items = item_ids(&input_ids);
+            c.marker_item = Some(item_id(marker_id));
+            c.replacement_items = item_ids(&replacement_ids);
         }
+        let conversation = &mut self.replays[thread.no].conversation;
+        conversation.snapshot = replacement_ids.clone();
+        conversation.baseline_override = Some(replacement_ids);
         Ok(())
     }
 
@@ -202,30 +218,29 @@ impl Reducer {
     /// unused equal item of the baseline, else becomes a new item.
     fn reconcile_full(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         turn: &Option<String>,
         items: &[Rc<ModelItem>],
-    ) -> Result<Vec<String>, ReduceError> {
-        let baseline = match self.conversations.get_mut(thread) {
-            Some(c) => c
-                .baseline_override
-                .take()
-                .unwrap_or_else(|| std::mem::take(&mut c.snapshot)),
-            None => Vec::new(),
-        };
+    ) -> Result<Vec<u64>, ReduceError> {
+        let conversation = &mut self.replays[thread.no].conversation;
+        let baseline = conversation
+            .baseline_override
+            .take()
+            .unwrap_or_else(|| std::mem::take(&mut conversation.snapshot));
         self.reconcile_against(thread, turn, items, baseline, true)
     }
 
     /// Matches `items` against `baseline` (by position first when `positional`), reusing
-    /// each baseline item at most once: a reused id moves out of `baseline`.
+    /// each baseline item at most once. A call item at its old position is that position's
+    /// item: the one item its `(thread, call_id)` ever had.
     fn reconcile_against(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         turn: &Option<String>,
         items: &[Rc<ModelItem>],
-        mut baseline: Vec<String>,
+        baseline: Vec<u64>,
         positional: bool,
-    ) -> Result<Vec<String>, ReduceError> {
+    ) -> Result<Vec<u64>, ReduceError> {
         let mut used = vec![false; baseline.len()];
         // Built only when an item is not at its old position (reordering, insertions): the
         // first baseline position of each hash, and for each position the next one with its
@@ -233,26 +248,24 @@ impl Reducer {
         let mut by_hash: Option<(HashMap<u128, usize>, Vec<usize>)> = None;
         let mut ids = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            if is_call_kind(item.kind) && item.call_id.is_some() {
-                ids.push(self.sight(thread, turn, item, None)?);
-                continue;
-            }
-            let hashes = self.conversations.get(thread).map(|c| &c.hashes);
-            let hash_of = |id: &String| hashes.and_then(|h| h.get(&item_number(id)?)).copied();
+            let hashes = &self.replays[thread.no].conversation.hashes;
             let mut reuse = None;
             if positional
                 && i < baseline.len()
                 && !used[i]
-                && hash_of(&baseline[i]) == Some(item.content_hash)
+                && hashes.get(&baseline[i]) == Some(&item.content_hash)
             {
                 reuse = Some(i);
+            } else if is_call_kind(item.kind) && item.call_id.is_some() {
+                ids.push(self.sight(thread, turn, item, None)?);
+                continue;
             }
             if reuse.is_none() {
                 let (first, next) = by_hash.get_or_insert_with(|| {
                     let mut first = HashMap::new();
                     let mut next = vec![NO_POSITION; baseline.len()];
-                    for (pos, id) in baseline.iter().enumerate().rev() {
-                        if let Some(h) = hash_of(id) {
+                    for (pos, n) in baseline.iter().enumerate().rev() {
+                        if let Some(&h) = hashes.get(n) {
                             if let Some(later) = first.insert(h, pos) {
                                 next[pos] = later;
                             }
@@ -273,7 +286,12 @@ impl Reducer {
             match reuse {
                 Some(pos) => {
                     used[pos] = true;
-                    ids.push(std::mem::take(&mut baseline[pos]));
+                    let id = baseline[pos];
+                    if is_call_kind(item.kind) && item.call_id.is_some() {
+                        // Listed where a lookup by call id would list it.
+                        self.list_in_thread(thread, &[id]);
+                    }
+                    ids.push(id);
                 }
                 None => ids.push(self.create_item(thread, turn, item, None)),
             }
@@ -286,19 +304,20 @@ impl Reducer {
     /// the thread's snapshot already holds must match it, else it is new.
     fn reconcile_append(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         turn: &Option<String>,
         items: &[Rc<ModelItem>],
         start: usize,
-    ) -> Result<Vec<String>, ReduceError> {
+    ) -> Result<Vec<u64>, ReduceError> {
         let mut ids = Vec::with_capacity(items.len());
         for (j, item) in items.iter().enumerate() {
-            let at = self.conversations.get(thread).and_then(|c| {
-                let id = c.snapshot.get(start + j)?;
-                (c.hashes.get(&item_number(id)?) == Some(&item.content_hash)).then(|| id.clone())
-            });
+            let conversation = &self.replays[thread.no].conversation;
+            let at = conversation
+                .snapshot
+                .get(start + j)
+                .filter(|n| conversation.hashes.get(n) == Some(&item.content_hash));
             match at {
-                Some(id) => ids.push(id),
+                Some(&id) => ids.push(id),
                 None => ids.push(self.sight(thread, turn, item, None)?),
             }
         }
@@ -309,31 +328,33 @@ impl Reducer {
     /// else is new. `producer` is added to the item.
     fn sight(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         turn: &Option<String>,
         item: &ModelItem,
         producer: Option<&Producer>,
-    ) -> Result<String, ReduceError> {
+    ) -> Result<u64, ReduceError> {
         if let Some(id) = self.call_item_lookup(thread, item, producer)? {
-            self.list_in_thread(thread, std::slice::from_ref(&id));
+            self.list_in_thread(thread, &[id]);
             return Ok(id);
         }
         Ok(self.create_item(thread, turn, item, producer))
     }
 
-    /// Creates a new item in `thread` and links it to whatever was waiting for it.
+    /// Creates a new item in `thread` and links it to whatever was waiting for it; returns
+    /// its number.
     pub(super) fn create_item(
         &mut self,
-        thread: &str,
+        thread: ThreadRef<'_>,
         turn: &Option<String>,
         item: &ModelItem,
         producer: Option<&Producer>,
-    ) -> String {
+    ) -> u64 {
         self.next_item += 1;
-        let id = format!("item:{}", self.next_item);
+        let n = self.next_item;
+        let id = item_id(n);
         let conversation_item = ConversationItem {
             item_id: id.clone(),
-            thread_id: thread.to_owned(),
+            thread_id: thread.id.to_owned(),
             turn_id: turn.clone(),
             kind: item.kind,
             role: item.role.clone(),
@@ -344,38 +365,40 @@ impl Reducer {
             first_seen_seq: self.seq,
             produced_by: producer.cloned().into_iter().collect(),
         };
-        self.state
-            .conversation_items
-            .insert(id.clone(), conversation_item);
-        let conversation = get_or_default(&mut self.conversations, thread);
-        conversation
-            .hashes
-            .insert(self.next_item, item.content_hash);
+        self.state.conversation_items.insert(id, conversation_item);
+        let conversation = &mut self.replays[thread.no].conversation;
+        conversation.hashes.insert(n, item.content_hash);
         let is_assistant_message =
             item.kind == ItemKind::Message && item.role.as_deref() == Some("assistant");
         if is_assistant_message && matches!(producer, Some(Producer::Inference(_))) {
-            conversation.last_assistant.insert(turn.clone(), id.clone());
+            conversation.last_assistant.insert(turn.clone(), n);
         }
-        self.list_in_thread(thread, std::slice::from_ref(&id));
+        self.list_in_thread(thread, &[n]);
         if is_call_kind(item.kind) {
             if let Some(call_id) = item.call_id.as_deref() {
-                self.call_item_created(thread, call_id, item, &id, producer);
+                self.call_item_created(thread, call_id, item, n, producer);
             }
         }
-        self.item_for_delivery(thread, &id, item);
-        id
+        self.item_for_delivery(thread.id, n, item);
+        n
     }
 
-    /// Appends ids the thread has not listed yet to its `conversation`.
-    fn list_in_thread(&mut self, thread: &str, ids: &[String]) {
-        let conversation = get_or_default(&mut self.conversations, thread);
-        let Some(t) = self.state.threads.get_mut(thread) else {
-            return;
-        };
-        for id in ids {
-            if item_number(id).is_some_and(|n| conversation.listed.insert(n)) {
-                t.conversation.push(id.clone());
+    /// Appends items the thread has not listed yet to its `conversation`.
+    fn list_in_thread(&mut self, thread: ThreadRef<'_>, ids: &[u64]) {
+        let listed = &mut self.replays[thread.no].conversation.listed;
+        let mut t = None;
+        for &n in ids {
+            if listed.contains(&n) {
+                continue;
             }
+            if t.is_none() {
+                t = self.state.threads.get_mut(thread.id);
+            }
+            let Some(t) = t.as_deref_mut() else {
+                return;
+            };
+            listed.insert(n);
+            t.conversation.push(item_id(n));
         }
     }
 }

@@ -7,12 +7,13 @@
 //! and an edge still waiting at the end of the log points at the recipient thread with
 //! `delivered: false` and a diagnostic.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::conversation::{item_id, item_number};
 use super::providers::ModelItem;
-use super::{field_str, spans, Anchor, Edge, EdgeKind, ItemKind, Producer, Reducer};
+use super::{field_str, spans, Anchor, Edge, EdgeKind, ItemKind, Producer, Reducer, U64Set};
 use crate::format::SpanKind;
 
 /// Pending deliveries and what already happened, for the whole bundle.
@@ -20,8 +21,8 @@ use crate::format::SpanKind;
 pub(super) struct EdgeBook {
     /// Deliveries waiting for an item, per recipient thread, in queue order.
     pending: HashMap<String, Vec<Pending>>,
-    /// Items that already completed a delivery.
-    delivered_items: HashSet<String>,
+    /// Items (by number) that already completed a delivery.
+    delivered_items: U64Set,
 }
 
 #[derive(Debug)]
@@ -81,18 +82,18 @@ impl Reducer {
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
         let state = &self.state;
         let found = state.threads.get(thread).and_then(|t| {
-            t.conversation.iter().find(|id| {
-                let Some(item) = state.conversation_items.get(*id) else {
-                    return false;
-                };
+            t.conversation.iter().find_map(|id| {
+                let n = item_number(id)?;
+                let item = state.conversation_items.get(id)?;
                 let role = item.role.as_deref();
-                !self.edges.delivered_items.contains(*id)
+                (!self.edges.delivered_items.contains(&n)
                     && receives_deliveries(item.kind, role)
-                    && carries(&item.text, role, text.as_deref())
+                    && carries(&item.text, role, text.as_deref()))
+                .then_some(n)
             })
         });
-        if let Some(item) = found.cloned() {
-            self.resolve(edge_id, &item);
+        if let Some(item) = found {
+            self.resolve(edge_id, item);
             return;
         }
         self.edges
@@ -105,19 +106,20 @@ impl Reducer {
             });
     }
 
-    fn resolve(&mut self, edge_id: &str, item: &str) {
-        self.edges.delivered_items.insert(item.to_owned());
+    fn resolve(&mut self, edge_id: &str, item: u64) {
+        self.edges.delivered_items.insert(item);
+        let item = item_id(item);
         if let Some(edge) = self.state.edges.get_mut(edge_id) {
-            edge.to = Anchor::ConversationItem(item.to_owned());
+            edge.to = Anchor::ConversationItem(item.clone());
             edge.delivered = true;
         }
-        if let Some(i) = self.state.conversation_items.get_mut(item) {
+        if let Some(i) = self.state.conversation_items.get_mut(&item) {
             i.produced_by.push(Producer::Edge(edge_id.to_owned()));
         }
     }
 
     /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
-    pub(super) fn item_for_delivery(&mut self, thread: &str, id: &str, item: &ModelItem) {
+    pub(super) fn item_for_delivery(&mut self, thread: &str, id: u64, item: &ModelItem) {
         if !receives_deliveries(item.kind, item.role.as_deref()) {
             return;
         }
@@ -285,10 +287,9 @@ impl Reducer {
         };
         let message = field_str(fields, "message");
         let source = self
-            .conversations
-            .get(&child)
-            .and_then(|c| c.last_assistant.get(&turn))
-            .map(|item| Anchor::ConversationItem(item.clone()))
+            .replay(&child)
+            .and_then(|r| r.conversation.last_assistant.get(&turn))
+            .map(|&item| Anchor::ConversationItem(item_id(item)))
             .unwrap_or(Anchor::Thread(child));
         let edge_id = format!("edge:result:{}", self.seq);
         self.new_edge(

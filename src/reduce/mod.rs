@@ -36,7 +36,7 @@ use crate::format::{Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
 pub use state::*;
 pub use summary::render_summary;
 
-use calls::{get_or_default, CallSlots};
+use calls::CallSlot;
 use conversation::ThreadConversation;
 use edges::EdgeBook;
 use raw::ItemMemo;
@@ -198,6 +198,23 @@ struct SpanEntry {
     ended: bool,
 }
 
+/// A thread as the replay code passes it: its id and its number in `Reducer::replays`.
+#[derive(Debug, Clone, Copy)]
+struct ThreadRef<'a> {
+    id: &'a str,
+    no: usize,
+}
+
+/// What the reducer keeps about one thread while replaying.
+#[derive(Debug, Default)]
+struct ThreadReplay {
+    conversation: ThreadConversation,
+    /// Call slots by call id.
+    calls: HashMap<String, CallSlot>,
+    /// Response id → the inference call that produced it, for `previous_response_id`.
+    responses: HashMap<String, String>,
+}
+
 /// The private replay state behind [`reduce_bundle`].
 #[derive(Debug)]
 struct Reducer {
@@ -212,10 +229,10 @@ struct Reducer {
     lossy: bool,
     ended: bool,
     spans: HashMap<u64, SpanEntry>,
-    conversations: HashMap<String, ThreadConversation>,
-    calls: CallSlots,
-    /// `(thread, response_id)` → inference call, for `previous_response_id`.
-    responses: HashMap<(String, String), String>,
+    /// Replay state per thread, by thread number ([`Reducer::thread`]).
+    replays: Vec<ThreadReplay>,
+    /// Thread id → thread number: per-item work indexes `replays` instead of hashing the id.
+    thread_numbers: HashMap<String, usize>,
     /// Inference calls that ended with no explicit status and no response: a cancelled or
     /// failed turn turns them cancelled or failed.
     defaulted_inferences: HashSet<String>,
@@ -263,9 +280,8 @@ impl Reducer {
             lossy: false,
             ended: false,
             spans: HashMap::new(),
-            conversations: HashMap::new(),
-            calls: HashMap::new(),
-            responses: HashMap::new(),
+            replays: Vec::new(),
+            thread_numbers: HashMap::new(),
             defaulted_inferences: HashSet::new(),
             live_threads: HashMap::new(),
             thread_turns: HashSet::new(),
@@ -273,6 +289,25 @@ impl Reducer {
             next_item: 0,
             memo: ItemMemo::default(),
         }
+    }
+
+    /// The thread `id` with its number, numbered on first use.
+    fn thread<'a>(&mut self, id: &'a str) -> ThreadRef<'a> {
+        let no = match self.thread_numbers.get(id) {
+            Some(no) => *no,
+            None => {
+                let no = self.replays.len();
+                self.replays.push(ThreadReplay::default());
+                self.thread_numbers.insert(id.to_owned(), no);
+                no
+            }
+        };
+        ThreadRef { id, no }
+    }
+
+    /// The replay state of the thread `id`, if it has any.
+    fn replay(&self, id: &str) -> Option<&ThreadReplay> {
+        self.replays.get(*self.thread_numbers.get(id)?)
     }
 
     fn contradiction(&self, message: impl Into<String>) -> ReduceError {

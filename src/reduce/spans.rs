@@ -460,7 +460,10 @@ impl Reducer {
                 if let Some(response_id) = s("response_id") {
                     c.response_id = Some(response_id.clone());
                     if let Some(thread) = thread {
-                        self.responses.insert((thread, response_id), id.clone());
+                        let thread = self.thread(&thread);
+                        self.replays[thread.no]
+                            .responses
+                            .insert(response_id, id.clone());
                     }
                 }
             }
