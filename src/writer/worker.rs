@@ -342,6 +342,16 @@ impl Out {
     }
 }
 
+impl Drop for Sink {
+    /// Runs when the writer thread ends, normally after the barrier, or while unwinding if it
+    /// ever panicked. Whatever is still queued will not be written and no wake-up will be
+    /// answered, so nothing may wait for room any more: senders stop blocking, and memory
+    /// stays bounded by the budget, which nothing releases now.
+    fn drop(&mut self) {
+        self.out.shared.budget.close();
+    }
+}
+
 impl Write for Sink {
     /// A wake-up (see `writer::post`): handles every queued message, in order.
     fn write(&mut self, wake: &[u8]) -> io::Result<usize> {
