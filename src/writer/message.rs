@@ -176,10 +176,22 @@ pub(crate) struct Queued {
 
 /// A message taken from [`Queued`].
 pub(crate) enum Message<'a> {
-    /// A short message, inside its batch; the budget admitted [`batched_bytes`] for it.
+    /// A short message, inside its batch.
     Short(&'a [u8]),
-    /// A long message; the budget admitted its capacity.
+    /// A long message.
     Whole(Vec<u8>),
+}
+
+impl Message<'_> {
+    /// The bytes the budget admitted for this message (what [`admitted_bytes`] counted when
+    /// it was sent): its framed length in a batch, or a long message's capacity — read this
+    /// before anything changes the buffer.
+    pub(crate) fn admitted(&self) -> usize {
+        match self {
+            Message::Short(msg) => batched_bytes(msg),
+            Message::Whole(msg) => msg.capacity(),
+        }
+    }
 }
 
 impl Queued {
@@ -228,8 +240,8 @@ impl Queued {
     }
 }
 
-/// The bytes the budget admitted for a short message.
-pub(crate) fn batched_bytes(msg: &[u8]) -> usize {
+/// The bytes the budget admits for a short message.
+fn batched_bytes(msg: &[u8]) -> usize {
     FRAME_BYTES + msg.len()
 }
 
@@ -349,9 +361,10 @@ mod tests {
     #[test]
     fn admitted_bytes_match_what_is_released() {
         let short = vec![1u8; 100];
-        assert_eq!(admitted_bytes(&short), batched_bytes(&short));
-        let mut long = Vec::with_capacity(4096);
+        assert_eq!(admitted_bytes(&short), Message::Short(&short).admitted());
+        let mut long = Vec::with_capacity(2 * PARCEL_MIN_BYTES);
         long.resize(PARCEL_MIN_BYTES, 0);
-        assert_eq!(admitted_bytes(&long), 4096);
+        assert_eq!(admitted_bytes(&long), 2 * PARCEL_MIN_BYTES);
+        assert_eq!(Message::Whole(long).admitted(), 2 * PARCEL_MIN_BYTES);
     }
 }

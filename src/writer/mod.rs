@@ -17,8 +17,7 @@ pub(crate) mod worker;
 pub(crate) use budget::Budget;
 pub use guard::{FinishError, FinishStats, RolloutGuard};
 pub(crate) use message::{
-    admitted_bytes, batched_bytes, Header, Message, Op, Parcels, Queued, HEADER_LEN,
-    PARCEL_MIN_BYTES,
+    admitted_bytes, Header, Message, Op, Parcels, Queued, HEADER_LEN, PARCEL_MIN_BYTES,
 };
 
 use std::collections::HashMap;
@@ -247,13 +246,7 @@ pub(crate) fn post(nb: &NonBlocking, shared: &Shared, msg: &mut Vec<u8>) -> bool
     if wake && nb.clone().write_all(WAKE).is_err() {
         let mut queued = Queued::default();
         shared.parcels.drain(&mut queued);
-        queued.drain_each(
-            |msg| match msg {
-                Message::Short(msg) => shared.budget.release(batched_bytes(msg)),
-                Message::Whole(msg) => shared.budget.release(msg.capacity()),
-            },
-            drop,
-        );
+        queued.drain_each(|msg| shared.budget.release(msg.admitted()), drop);
         return false;
     }
     true

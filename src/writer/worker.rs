@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
 use super::redact::{self, Redact};
-use super::{batched_bytes, lock, unix_ms, Header, Message, Op, Queued, Shared};
+use super::{lock, unix_ms, Header, Message, Op, Queued, Shared};
 use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 
 /// Buffer of each open `trace.jsonl`; payloads larger than this bypass it. Large enough that
@@ -361,6 +361,8 @@ impl Write for Sink {
         queued.drain_each(
             |msg| {
                 self.batch += 1;
+                // Read first: checking a long message's body may change its buffer.
+                let admitted = msg.admitted();
                 match msg {
                     Message::Short(msg) => {
                         if Header::parse(msg).is_some_and(|(header, _)| header.check != 0) {
@@ -372,16 +374,13 @@ impl Write for Sink {
                         } else {
                             self.handle(msg);
                         }
-                        shared.budget.release(batched_bytes(msg));
                     }
                     Message::Whole(mut msg) => {
-                        // The budget admitted the capacity; checking may change it.
-                        let admitted = msg.capacity();
                         self.handle_owned(&mut msg);
-                        shared.budget.release(admitted);
                         shared.parcels.recycle(msg);
                     }
                 }
+                shared.budget.release(admitted);
             },
             |batch| shared.parcels.recycle(batch),
         );
