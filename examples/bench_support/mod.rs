@@ -6,6 +6,8 @@
 //! across configurations so they all see the same machine conditions.
 
 #![allow(dead_code, unreachable_pub)] // shared by two examples, each using part of it
+// The counting allocator wraps `System` and reading process CPU time calls libc.
+#![allow(unsafe_code)]
 
 pub mod workload;
 
