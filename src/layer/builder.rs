@@ -20,6 +20,16 @@ const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Capacity of tracing-appender's channel, which carries only wake-ups: records wait in
+/// `writer::Parcels`, bounded by the byte budget alone. A wake-up is sent only when `Parcels`
+/// has none pending, and only the writer thread's drain clears that, which runs on receiving
+/// a wake-up, so the next one is sent only after the previous one left the channel: at most
+/// one is ever in it. The other slot is for the `Shutdown` that dropping tracing-appender's
+/// `WorkerGuard` sends with a 100 ms timeout, so it gets in at once even beside a waiting
+/// wake-up while the writer thread is stuck. With `lossy(false)` a wake-up would wait for
+/// room (never needed) rather than be dropped; it fails only once the writer thread is gone.
+const WAKE_CHANNEL_CAPACITY: usize = 2;
+
 /// Configures a [`RolloutLayer`]; made by [`RolloutLayer::builder`].
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build()` is called"]
@@ -185,17 +195,11 @@ impl RolloutLayerBuilder {
                 path: self.root_dir.clone(),
                 source,
             })?;
-        // The channel preallocates its slots, so its length follows the byte budget (about
-        // one slot per 512 bytes) within bounds that keep the up-front allocation small.
-        let max_messages = (self.max_buffered_bytes / 512).clamp(128, 32 * 1024);
-        let shared = Arc::new(Shared::new(Budget::new(
-            self.max_buffered_bytes,
-            max_messages,
-        )));
+        let shared = Arc::new(Shared::new(Budget::new(self.max_buffered_bytes)));
         let sink = Sink::new(Arc::clone(&shared), root).with_redact(self.redact.clone());
         let (nb, worker) = NonBlockingBuilder::default()
             .lossy(false)
-            .buffered_lines_limit(max_messages)
+            .buffered_lines_limit(WAKE_CHANNEL_CAPACITY)
             .thread_name("tracing-rollout")
             .finish(sink);
         let writer = Writer::new(nb.clone(), Arc::clone(&shared), self.lossy);

@@ -1,10 +1,10 @@
-//! The byte budget: bytes and messages in flight between the instrumented threads and the
-//! writer thread.
+//! The byte budget: bytes in flight between the instrumented threads and the writer thread.
 //!
 //! Invariant: a message is queued for the writer thread only after [`Budget`] admitted its
 //! bytes, and the writer thread releases exactly that many once the message is written, so
 //! what is in flight never exceeds `max_buffered_bytes` (except one oversized message
-//! admitted alone) nor `max_messages`.
+//! admitted alone). Bytes are the only bound: the messages wait in `Parcels`, not in
+//! tracing-appender's channel, which carries at most one wake-up at a time.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,15 +13,11 @@ use std::time::Instant;
 
 use super::lock;
 
-const BYTES_BITS: u32 = 44;
-const BYTES_MASK: u64 = (1 << BYTES_BITS) - 1;
-
-/// Bytes and messages in flight between the instrumented threads and the writer thread,
-/// packed in one atomic (messages in the high 20 bits) so admission is a single CAS. The
-/// mutex and condvar are only the slow path of a blocked sender.
+/// Bytes in flight between the instrumented threads and the writer thread, in one atomic so
+/// admission is a single CAS. The mutex and condvar are only the slow path of a blocked
+/// sender.
 pub(crate) struct Budget {
     max_bytes: u64,
-    max_msgs: u64,
     in_flight: AtomicU64,
     waiters: AtomicU64,
     closed: AtomicBool,
@@ -31,21 +27,19 @@ pub(crate) struct Budget {
 
 impl fmt::Debug for Budget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cur = self.in_flight.load(Ordering::Relaxed);
         f.debug_struct("Budget")
             .field("max_bytes", &self.max_bytes)
-            .field("max_msgs", &self.max_msgs)
-            .field("bytes_in_flight", &(cur & BYTES_MASK))
-            .field("msgs_in_flight", &(cur >> BYTES_BITS))
+            .field("bytes_in_flight", &self.in_flight.load(Ordering::Relaxed))
             .finish()
     }
 }
 
 impl Budget {
-    pub(crate) fn new(max_bytes: usize, max_msgs: usize) -> Budget {
+    /// A budget of `max_bytes` (at least 1, and at most half the `u64` range so that what is
+    /// in flight plus one more message never overflows).
+    pub(crate) fn new(max_bytes: usize) -> Budget {
         Budget {
-            max_bytes: (max_bytes as u64).clamp(1, BYTES_MASK / 2),
-            max_msgs: (max_msgs as u64).clamp(1, (1 << (64 - BYTES_BITS)) - 1),
+            max_bytes: (max_bytes as u64).clamp(1, u64::MAX / 2),
             in_flight: AtomicU64::new(0),
             waiters: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -54,17 +48,25 @@ impl Budget {
         }
     }
 
+    /// What a message of `n` bytes counts for, in `try_acquire` and `release` alike: at most
+    /// the whole budget (so an oversized message admitted alone fills it exactly), and at
+    /// least one byte, so that nothing in flight (zero) means no message is admitted and not
+    /// yet released. (The writer's messages are never empty — a short one counts its frame
+    /// prefix — but the rule does not depend on that.)
+    fn counted(&self, n: usize) -> u64 {
+        (n as u64).clamp(1, self.max_bytes)
+    }
+
     /// Admits `n` bytes if they fit, or if nothing is in flight (so one message larger than
     /// the whole budget still gets through, alone).
     pub(crate) fn try_acquire(&self, n: usize) -> bool {
-        let n = (n as u64).min(self.max_bytes);
+        let n = self.counted(n);
         let mut cur = self.in_flight.load(Ordering::SeqCst);
         loop {
-            let (bytes, msgs) = (cur & BYTES_MASK, cur >> BYTES_BITS);
-            if msgs >= self.max_msgs || (bytes != 0 && bytes + n > self.max_bytes) {
+            if cur != 0 && cur + n > self.max_bytes {
                 return false;
             }
-            let new = cur + (1 << BYTES_BITS) + n;
+            let new = cur + n;
             match self
                 .in_flight
                 .compare_exchange_weak(cur, new, Ordering::SeqCst, Ordering::SeqCst)
@@ -116,9 +118,7 @@ impl Budget {
 
     /// Returns `n` bytes (one message) admitted earlier.
     pub(crate) fn release(&self, n: usize) {
-        let n = (n as u64).min(self.max_bytes);
-        self.in_flight
-            .fetch_sub((1 << BYTES_BITS) + n, Ordering::SeqCst);
+        self.in_flight.fetch_sub(self.counted(n), Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.lock);
             self.freed.notify_all();
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn blocked_sender_is_admitted_once_its_message_fits() {
         for (n, max) in [(10, 100), (70, 100), (250, 100)] {
-            let budget = Arc::new(Budget::new(100, 1000));
+            let budget = Arc::new(Budget::new(100));
             // Fill the budget with ten messages of ten bytes.
             for _ in 0..10 {
                 assert!(budget.try_acquire(10));
@@ -169,9 +169,33 @@ mod tests {
         }
     }
 
+    /// A message larger than the budget is admitted only when nothing is in flight, and an
+    /// empty message still counts as in flight (one byte), so it is never "nothing".
+    #[test]
+    fn an_oversized_message_is_admitted_only_alone() {
+        let budget = Budget::new(100);
+        assert!(budget.try_acquire(0));
+        assert!(!budget.try_acquire(250), "an empty message is in flight");
+        budget.release(0);
+        assert!(budget.try_acquire(250), "nothing in flight: admitted alone");
+        assert!(
+            !budget.try_acquire(0),
+            "the oversized message fills the budget"
+        );
+        budget.release(250);
+        for _ in 0..100 {
+            assert!(budget.try_acquire(1));
+        }
+        assert!(!budget.try_acquire(1));
+        for _ in 0..100 {
+            budget.release(1);
+        }
+        assert_eq!(budget.in_flight.load(Ordering::SeqCst), 0);
+    }
+
     #[test]
     fn closing_wakes_a_blocked_sender_without_admitting_it() {
-        let budget = Arc::new(Budget::new(100, 1000));
+        let budget = Arc::new(Budget::new(100));
         assert!(budget.try_acquire(100));
         let waiter = {
             let budget = Arc::clone(&budget);
