@@ -5,7 +5,8 @@
 //! measurement resets the peak to what is live before it, and repetitions are interleaved
 //! across configurations so they all see the same machine conditions.
 
-#![allow(dead_code, unreachable_pub)] // shared by two examples, each using part of it
+#![allow(dead_code, unreachable_pub)]
+// shared by two examples, each using part of it
 // The counting allocator wraps `System` and reading process CPU time calls libc.
 #![allow(unsafe_code)]
 

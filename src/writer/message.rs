@@ -153,8 +153,8 @@ const POOL_BATCHES: usize = 8;
 /// up whatever the mix. The memory held beyond what the budget counts: the end of a batch
 /// too short for the next frame (under `PARCEL_MIN_BYTES` + 4 per 64 KiB batch, ~6 % at
 /// worst), a 4-byte marker per long message, the last, partly filled batch, and the pools.
-/// One lock, held for a copy of at most `PARCEL_MIN_BYTES`, a
-/// `VecDeque` push, a swap or a pool push or pop — never across formatting or I/O.
+/// One lock, held for a copy of at most `PARCEL_MIN_BYTES`, a `VecDeque` push, a swap or a
+/// pool push or pop — never across formatting or I/O.
 #[derive(Debug, Default)]
 pub(crate) struct Parcels {
     inner: Mutex<ParcelsInner>,
