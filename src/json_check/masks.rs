@@ -29,6 +29,7 @@ pub(super) struct Escapes {
 
 const ESCAPE_LETTERS: [u8; 9] = *b"\"\\/bfnrtu";
 
+#[inline(always)]
 pub(super) fn specials(block: &[u8; BLOCK]) -> Specials {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[allow(unsafe_code)]
@@ -39,6 +40,7 @@ pub(super) fn specials(block: &[u8; BLOCK]) -> Specials {
     return portable::specials(block);
 }
 
+#[inline(always)]
 pub(super) fn escapes(block: &[u8; BLOCK]) -> Escapes {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[allow(unsafe_code)]
