@@ -18,9 +18,10 @@
 //!   still parse there.
 //!
 //! How: the grammar is walked one token at a time, with an explicit stack; strings, where
-//! payload text spends nearly all its bytes, are scanned 64 bytes at a time as bit masks
-//! (`masks`, SSE2 on x86_64), so escapes cost no branch (see `skip_str`).
-//! The module also holds the eight-bytes-at-a-time search the string encoder uses.
+//! payload text spends nearly all its bytes, are searched eight bytes at a time up to their
+//! first special byte, and past a backslash scanned 64 bytes at a time as bit masks (`masks`,
+//! SSE2 on x86_64), so escapes cost no branch (see `skip_str`). The eight-bytes-at-a-time
+//! search is shared with the string encoder.
 
 /// Whether `text` is one JSON value, optionally surrounded by whitespace: exactly
 /// `serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()`, only faster.
@@ -189,7 +190,8 @@ fn specials(w: u64) -> u64 {
 
 /// The index of the first byte at or after `i` that is `"`, `\\` or below 0x20 — the bytes
 /// a JSON string cannot hold raw — or `b.len()` if there is none. Eight bytes at a time;
-/// used by the encoder that escapes strings (`format::push_escaped`), which stops at each.
+/// shared by the validator (the start of each string) and the encoder that escapes strings
+/// (`format::push_escaped`), which stops at each.
 #[inline]
 pub(crate) fn find_special(b: &[u8], mut i: usize) -> usize {
     while let Some(chunk) = b.get(i..i + 8) {
@@ -214,12 +216,25 @@ pub(crate) fn find_special(b: &[u8], mut i: usize) -> usize {
 /// Skips the rest of a string whose opening quote is before `i`; returns the index after the
 /// closing quote.
 ///
-/// Looks at 64 bytes at a time, as bit masks (see [`masks`]), without stopping at each escape:
-/// which bytes a backslash escapes follows from the backslash mask by integer arithmetic
-/// (runs of backslashes pair up from their start; simdjson's method), the string ends at the
-/// first quote not escaped, and every escaped byte before that end must be an escape letter.
-/// Only `\u` escapes, whose four hex digits are checked one by one, cost a branch each.
-fn skip_str(b: &[u8], mut i: usize) -> Option<usize> {
+/// Most strings of a payload are keys and short values that end before any escape: the
+/// eight-bytes-at-a-time search finds their end at once. A string that goes on past a
+/// backslash continues in [`skip_str_blocks`].
+fn skip_str(b: &[u8], i: usize) -> Option<usize> {
+    let first = find_special(b, i);
+    match *b.get(first)? {
+        b'"' => Some(first + 1),
+        b'\\' => skip_str_blocks(b, first),
+        _ => None,
+    }
+}
+
+/// [`skip_str`] from `i`, which is inside the string and not escaped, 64 bytes at a time as
+/// bit masks (see [`masks`]), without stopping at each escape: which bytes a backslash
+/// escapes follows from the backslash mask by integer arithmetic (runs of backslashes pair up
+/// from their start; simdjson's method), the string ends at the first quote not escaped, and
+/// every escaped byte before that end must be an escape letter. Only `\u` escapes, whose
+/// four hex digits are checked one by one, cost a branch each.
+fn skip_str_blocks(b: &[u8], mut i: usize) -> Option<usize> {
     // Bit 0: the byte at `i` is escaped by a backslash run that ended the previous block.
     let mut carry = 0u64;
     loop {
@@ -248,12 +263,15 @@ fn skip_str(b: &[u8], mut i: usize) -> Option<usize> {
         let first_end = end & end.wrapping_neg();
         // The bytes before the end (all of them when the string goes on).
         let inside = first_end.wrapping_sub(1);
-        let escapes = masks::escapes(block);
         let escaped_inside = escaped & inside;
-        if escaped_inside & !escapes.valid != 0 {
-            return None;
+        let mut unicode = 0;
+        if escaped_inside != 0 {
+            let escapes = masks::escapes(block);
+            if escaped_inside & !escapes.valid != 0 {
+                return None;
+            }
+            unicode = escaped_inside & escapes.unicode;
         }
-        let mut unicode = escaped_inside & escapes.unicode;
         while unicode != 0 {
             let at = i + unicode.trailing_zeros() as usize;
             if !b.get(at + 1..at + 5)?.iter().all(u8::is_ascii_hexdigit) {

@@ -110,7 +110,11 @@ fn lossless(spans: usize) -> Result<()> {
         stats.bytes >> 20,
         rss_before >> 10,
         rss_after >> 10,
-        if reset { "" } else { " (peak not reset: includes earlier tests)" }
+        if reset {
+            ""
+        } else {
+            " (peak not reset: includes earlier tests)"
+        }
     );
     // Memory follows the budget, not the volume written: the whole run writes far more than
     // it may hold. (Only checked where the volume dwarfs the allowance.)
