@@ -6,9 +6,9 @@
 //!   and the parser;
 //! - `layer`: spans and events → records, on the instrumented program's threads;
 //! - `payload` and `json_check`: payload values captured as JSON, and the exact validator
-//!   for JSON text;
-//! - `writer`: the byte budget, the message framing and queue, the writer thread (`worker`), bundle
-//!   directories, redaction and the public guard;
+//!   for JSON text (its 64-byte masks, the crate's only `unsafe`, in `json_check/masks.rs`);
+//! - `writer`: the byte budget, the message framing and queue, the writer thread (`worker`),
+//!   bundle directories, redaction and the public guard;
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree.
 //!
