@@ -1,10 +1,11 @@
 //! Multi-agent edges through the real layer: spawns on OS threads, deliveries that never
-//! happen, results from children that said nothing, and child lifetimes.
+//! happen, results from children that said nothing, child lifetimes, and many deliveries to
+//! one thread.
 
 mod support;
 
 use pretty_assertions::assert_eq;
-use support::responses::{msg, request, response};
+use support::responses::{call, msg, output, request, response};
 use support::{infer, reduce};
 use tracing::info_span;
 use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status};
@@ -227,5 +228,162 @@ fn messages_tasks_and_closes_target_the_named_threads() -> anyhow::Result<()> {
     assert!(messages
         .iter()
         .any(|m| m.contains("absent from this bundle")));
+    Ok(())
+}
+
+/// The text child `i` reports: shared by every third child (first queued, first served must
+/// tell them apart), unique otherwise, and never shown to the lead for every 25th.
+fn child_result(i: usize) -> String {
+    match i {
+        _ if i % 25 == 24 => format!("Lost {i}."),
+        _ if i % 3 == 0 => "Done.".to_owned(),
+        _ => format!("Result {i}."),
+    }
+}
+
+#[test]
+fn many_deliveries_to_one_thread_land_on_their_items_first_queued_first_served(
+) -> anyhow::Result<()> {
+    const CHILDREN: usize = 120;
+    const BATCH: usize = 20;
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "fan-out");
+        let _r = rollout.enter();
+        let lead = info_span!("rollout.thread", thread_id = "lead");
+        let _l = lead.enter();
+        let turn = info_span!("rollout.turn", turn_id = "lead-1");
+        let _t = turn.enter();
+        let mut history = vec![msg("user", "Check every shard.")];
+        for (b, first) in (0..CHILDREN).step_by(BATCH).enumerate() {
+            // Even batches: each result is queued before the lead's item carrying it appears.
+            // Odd batches: the item is already there when the result comes (look-back).
+            let queued_first = b % 2 == 0;
+            let batch: Vec<usize> = (first..first + BATCH).collect();
+            let calls: Vec<_> = batch
+                .iter()
+                .map(|i| call(&format!("call_{i}"), "spawn_agent", "{}"))
+                .collect();
+            infer(
+                &request(&history),
+                Some(&response(&format!("r{b}"), &calls, 1, 1)),
+            );
+            history.extend(calls);
+            let mut children = Vec::new();
+            for &i in &batch {
+                let child = format!("child-{i}");
+                let task = format!("Check shard {i}.");
+                let tool = info_span!(
+                    "rollout.tool",
+                    tool = "spawn_agent",
+                    kind = "spawn_agent",
+                    call_id = format!("call_{i}").as_str(),
+                    target_thread_id = child.as_str(),
+                    message = task.as_str()
+                );
+                let span = tracing_rollout::child_thread_span(
+                    &child,
+                    "lead",
+                    &format!("/lead/{child}"),
+                    &tool,
+                );
+                let child_turn = span.in_scope(|| {
+                    info_span!("rollout.turn", turn_id = format!("{child}-1").as_str())
+                });
+                span.in_scope(|| {
+                    child_turn.in_scope(|| {
+                        infer(
+                            &request(&[msg("user", &task)]),
+                            Some(&response(
+                                &format!("c{i}"),
+                                &[msg("assistant", &child_result(i))],
+                                1,
+                                1,
+                            )),
+                        );
+                    })
+                });
+                tool.in_scope(|| {});
+                // An ordinary tool output: it could receive a delivery, but never does.
+                history.push(output(&format!("call_{i}"), &format!("spawned {child}")));
+                children.push((i, span, child_turn));
+            }
+            let report = |children: &[(usize, tracing::Span, tracing::Span)]| {
+                for (i, span, child_turn) in children {
+                    span.in_scope(|| {
+                        child_turn.in_scope(|| {
+                            tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
+                            message = child_result(*i).as_str());
+                        })
+                    });
+                }
+            };
+            if queued_first {
+                report(&children);
+            }
+            for &i in batch.iter().filter(|i| *i % 25 != 24) {
+                history.push(msg("user", &format!("From child-{i}: {}", child_result(i))));
+            }
+            infer(&request(&history), None);
+            if !queued_first {
+                report(&children);
+            }
+        }
+    })?;
+
+    let lost: Vec<usize> = (0..CHILDREN).filter(|i| i % 25 == 24).collect();
+    let mut delivered_to = std::collections::HashSet::new();
+    for kind in [EdgeKind::Spawn, EdgeKind::Result] {
+        let edges = edges_of(&state, kind);
+        assert_eq!(edges.len(), CHILDREN, "{kind:?} edges");
+        for edge in edges {
+            let child = match (&kind, &edge.from) {
+                (EdgeKind::Spawn, Anchor::ToolCall(tool)) => state.tool_calls[tool]
+                    .target_thread_id
+                    .clone()
+                    .unwrap_or_default(),
+                (EdgeKind::Result, Anchor::ConversationItem(item)) => {
+                    state.conversation_items[item].thread_id.clone()
+                }
+                _ => panic!("{} comes from {:?}", edge.edge_id, edge.from),
+            };
+            let i: usize = child.trim_start_matches("child-").parse()?;
+            let expected = match kind {
+                EdgeKind::Spawn => Some((child.clone(), format!("Check shard {i}."))),
+                _ if lost.contains(&i) => None,
+                _ => Some((
+                    "lead".to_owned(),
+                    format!("From child-{i}: {}", child_result(i)),
+                )),
+            };
+            match (expected, &edge.to) {
+                (Some((thread, text)), Anchor::ConversationItem(item)) => {
+                    assert!(edge.delivered, "{}", edge.edge_id);
+                    let landed = &state.conversation_items[item];
+                    assert_eq!(
+                        (&landed.thread_id, &landed.text),
+                        (&thread, &text),
+                        "{}",
+                        edge.edge_id
+                    );
+                    assert!(
+                        delivered_to.insert(item.clone()),
+                        "{item} completes two deliveries"
+                    );
+                }
+                (None, to) => {
+                    assert_eq!(to, &Anchor::Thread("lead".into()), "{}", edge.edge_id);
+                    assert!(!edge.delivered);
+                }
+                (Some(_), to) => panic!("{} points at {to:?}", edge.edge_id),
+            }
+        }
+    }
+    let never: Vec<&str> = state
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(never.len(), lost.len(), "{never:?}");
+    assert!(never.iter().all(|m| m.contains("never delivered")));
     Ok(())
 }

@@ -398,7 +398,11 @@ impl Reducer {
                 return;
             };
             listed.insert(n);
-            t.conversation.push(item_id(n));
+            let id = item_id(n);
+            if let Some(item) = self.state.conversation_items.get(&id) {
+                self.edges.listed(thread.no, n, item);
+            }
+            t.conversation.push(id);
         }
     }
 }

@@ -6,14 +6,26 @@
 //! `delivered: true`. Each item completes at most one delivery (first queued, first served),
 //! and an edge still waiting at the end of the log points at the recipient thread with
 //! `delivered: false` and a diagnostic.
+//!
+//! Matching is a substring search, which no index keyed by id can answer, so each recipient
+//! thread keeps what is still unmatched: its *open* items (listed, able to receive a
+//! delivery, none completed yet), in conversation order, and its pending deliveries, in queue
+//! order. A new delivery looks back over the open items only (skipping nothing a scan of the
+//! whole conversation could choose, so the first match is the same item), and a new item
+//! looks at the pending deliveries. Each comparison checks a length and a byte set first and
+//! reads the text only when those allow a match. Items that never receive a delivery (user
+//! prompts, ordinary tool outputs) stay open and deliveries that never land stay pending, so
+//! the work per delivery, and per new item, is still linear in them: cheap, but not bounded.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::conversation::{item_id, item_number};
+use super::conversation::item_id;
 use super::providers::ModelItem;
-use super::{field_str, spans, Anchor, Edge, EdgeKind, ItemKind, Producer, Reducer, U64Set};
+use super::{
+    field_str, spans, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer, Reducer, U64Set,
+};
 use crate::format::SpanKind;
 
 /// Pending deliveries and what already happened, for the whole bundle.
@@ -21,6 +33,9 @@ use crate::format::SpanKind;
 pub(super) struct EdgeBook {
     /// Deliveries waiting for an item, per recipient thread, in queue order.
     pending: HashMap<String, Vec<Pending>>,
+    /// Per thread number: its listed items that receive deliveries, in conversation order,
+    /// less those seen to have completed one (dropped lazily, when a look-back meets them).
+    open: Vec<Vec<Open>>,
     /// Items (by number) that already completed a delivery.
     delivered_items: U64Set,
 }
@@ -28,7 +43,71 @@ pub(super) struct EdgeBook {
 #[derive(Debug)]
 struct Pending {
     edge_id: String,
+    needle: Needle,
+}
+
+/// An item that may still complete a delivery.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    item: u64,
+    shape: Shape,
+}
+
+/// The bytes occurring in a text, folded to 128 values. A text that contains another contains
+/// all of its bytes, so a byte missing from an item rules a match out without reading it.
+type ByteSet = u128;
+
+fn byte_set(text: &str) -> ByteSet {
+    text.bytes().fold(0, |set, b| set | 1 << (b & 127))
+}
+
+/// What matching needs to know of an item before reading its text.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    user: bool,
+    len: usize,
+    bytes: ByteSet,
+}
+
+impl Shape {
+    fn of(text: &str, role: Option<&str>) -> Shape {
+        Shape {
+            user: role == Some("user"),
+            len: text.len(),
+            bytes: byte_set(text),
+        }
+    }
+}
+
+/// What a delivery looks for: its trimmed text, or any user message when it has none.
+#[derive(Debug)]
+struct Needle {
     text: Option<String>,
+    bytes: ByteSet,
+}
+
+impl Needle {
+    fn new(text: Option<String>) -> Needle {
+        let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        let bytes = text.as_deref().map_or(0, byte_set);
+        Needle { text, bytes }
+    }
+
+    /// Whether an item of `shape` may carry this delivery: exact when it has no text, else
+    /// its length and bytes, which never rule out an item that carries it.
+    fn fits(&self, shape: Shape) -> bool {
+        match &self.text {
+            Some(needle) => needle.len() <= shape.len && self.bytes & !shape.bytes == 0,
+            None => shape.user,
+        }
+    }
+
+    /// Whether an item that [fits](Needle::fits) carries this delivery in `text`.
+    fn found_in(&self, text: &str) -> bool {
+        self.text
+            .as_deref()
+            .map_or(true, |needle| text.contains(needle))
+    }
 }
 
 /// Items a delivery can land in: input the recipient model reads (non-assistant messages)
@@ -45,11 +124,53 @@ fn receives_deliveries(kind: ItemKind, role: Option<&str>) -> bool {
     }
 }
 
-/// Whether an item's text carries the delivered text (any user message when none was given).
-fn carries(item_text: &str, role: Option<&str>, text: Option<&str>) -> bool {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(text) => item_text.contains(text),
-        None => role == Some("user"),
+impl EdgeBook {
+    /// Item number `n` joined the conversation of thread number `thread`: open if it can
+    /// receive a delivery and has none yet (its shape is its stored preview's, which is what
+    /// a look-back matches).
+    pub(super) fn listed(&mut self, thread: usize, n: u64, item: &ConversationItem) {
+        let role = item.role.as_deref();
+        if !receives_deliveries(item.kind, role) || self.delivered_items.contains(&n) {
+            return;
+        }
+        if self.open.len() <= thread {
+            self.open.resize_with(thread + 1, Vec::new);
+        }
+        self.open[thread].push(Open {
+            item: n,
+            shape: Shape::of(&item.text, role),
+        });
+    }
+
+    /// The first open item of thread number `thread` that carries `needle` (on its stored
+    /// preview), taken out of the open list; items found delivered on the way are dropped.
+    fn take_open(
+        &mut self,
+        thread: usize,
+        needle: &Needle,
+        items: &BTreeMap<String, ConversationItem>,
+    ) -> Option<u64> {
+        let open = self.open.get_mut(thread)?;
+        let delivered = &self.delivered_items;
+        let mut found = None;
+        // Linear in the open items (see the module comment): the length and bytes first, so
+        // rejecting one reads only its `Open`.
+        open.retain(|o| {
+            if found.is_some() || !needle.fits(o.shape) {
+                return true;
+            }
+            if delivered.contains(&o.item) {
+                return false;
+            }
+            let carried = items
+                .get(&item_id(o.item))
+                .is_some_and(|i| needle.found_in(&i.text));
+            if carried {
+                found = Some(o.item);
+            }
+            !carried
+        });
+        found
     }
 }
 
@@ -80,17 +201,10 @@ impl Reducer {
     /// text (matched on its stored preview, as the full text is no longer held), else queued
     /// until one appears (matched on its full text).
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
-        let state = &self.state;
-        let found = state.threads.get(thread).and_then(|t| {
-            t.conversation.iter().find_map(|id| {
-                let n = item_number(id)?;
-                let item = state.conversation_items.get(id)?;
-                let role = item.role.as_deref();
-                (!self.edges.delivered_items.contains(&n)
-                    && receives_deliveries(item.kind, role)
-                    && carries(&item.text, role, text.as_deref()))
-                .then_some(n)
-            })
+        let needle = Needle::new(text);
+        let found = self.thread_numbers.get(thread).and_then(|&no| {
+            self.edges
+                .take_open(no, &needle, &self.state.conversation_items)
         });
         if let Some(item) = found {
             self.resolve(edge_id, item);
@@ -102,7 +216,7 @@ impl Reducer {
             .or_default()
             .push(Pending {
                 edge_id: edge_id.to_owned(),
-                text,
+                needle,
             });
     }
 
@@ -123,13 +237,14 @@ impl Reducer {
         if !receives_deliveries(item.kind, item.role.as_deref()) {
             return;
         }
-        let Some(queue) = self.edges.pending.get_mut(thread) else {
+        let Some(queue) = self.edges.pending.get_mut(thread).filter(|q| !q.is_empty()) else {
             return;
         };
-        let role = item.role.as_deref();
+        // Linear in the thread's pending deliveries; the item's bytes are read once here.
+        let shape = Shape::of(&item.text, item.role.as_deref());
         if let Some(pos) = queue
             .iter()
-            .position(|p| carries(&item.text, role, p.text.as_deref()))
+            .position(|p| p.needle.fits(shape) && p.needle.found_in(&item.text))
         {
             let pending = queue.remove(pos);
             self.resolve(&pending.edge_id, id);

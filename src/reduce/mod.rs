@@ -3,10 +3,13 @@
 //!
 //! Invariant: records are applied once, in file (= seq) order, and every lookup is through an
 //! index keyed by id (span key, `(thread, call_id)`, `(thread, response_id)`, content hash), so
-//! reduction is linear in the records plus the payload bytes it must parse. Evidence that
-//! contradicts itself is an error naming the 1-based line; evidence that is merely missing
-//! (torn tail, unended spans, dropped records, unknown payload shapes, undelivered messages)
-//! becomes a [`Diagnostic`] and `complete: false` where it applies.
+//! reduction is linear in the records plus the payload bytes it must parse. The exception is
+//! matching a delivered text to the item that carries it, a substring search no id can key:
+//! per delivery and per new item it is linear in what is still unmatched in the recipient
+//! thread (see `edges`). Evidence that contradicts itself is an error naming the 1-based line;
+//! evidence that is merely missing (torn tail, unended spans, dropped records, unknown payload
+//! shapes, undelivered messages) becomes a [`Diagnostic`] and `complete: false` where it
+//! applies.
 //!
 //! The work is split by concern: [`spans`](self) maps span records to threads, turns,
 //! inference calls, tools, code cells, terminals and compactions; `conversation` turns
