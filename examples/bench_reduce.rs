@@ -1,16 +1,22 @@
 //! Reducer benchmark: time and peak heap to reduce bundles against the floor of parsing every
 //! line of the same `trace.jsonl` into `serde_json::Value`, at three sizes to show growth.
 //!
-//! Two workloads: `synthetic` (5k/10k/20k inference calls written directly, see
-//! `tests/support/synthetic.rs`) and `agent` (the agent rollout of `bench_layers` at
-//! 5k/10k/20k turns, recorded through `RolloutLayer` with string payloads).
+//! Three workloads: `synthetic` (5k/10k/20k inference calls written directly, see
+//! `tests/support/synthetic.rs`), `agent` (the agent rollout of `bench_layers` at 5k/10k/20k
+//! turns, recorded through `RolloutLayer` with string payloads) and `fanout` (one lead thread
+//! spawning 1k/2k/4k child agents in 20 batches, each child's result coming back to the lead,
+//! recorded through `RolloutLayer`, see `examples/bench_support/fanout.rs`). `fanout` times
+//! the matching of deliveries to the recipient's items (`src/reduce/edges.rs`): half the
+//! batches deliver results before the lead's item carrying them is recorded, half after; every
+//! run checks that each child's spawn and result edges were delivered.
 //!
-//! `cargo run --release --example bench_reduce [-- REPEATS [synthetic|agent [SIZE]]]` — prints
-//! Markdown tables (both workloads unless one is named). Peak heap comes from a counting
-//! global allocator, reset before each measurement; repetitions interleave floor and reduce.
+//! `cargo run --release --example bench_reduce [-- REPEATS [synthetic|agent|fanout [SIZE]]]` —
+//! prints Markdown tables (every workload unless one is named), e.g. `cargo run --release
+//! --example bench_reduce -- 3 fanout`. Peak heap comes from a counting global allocator,
+//! reset before each measurement; repetitions interleave floor and reduce.
 //!
-//! For profiling, SIZE runs the named workload at that one size (calls or turns) instead of
-//! 5k/10k/20k, e.g. `valgrind --tool=callgrind --toggle-collect='*parse_floor*'
+//! For profiling, SIZE runs the named workload at that one size (calls, turns or children)
+//! instead of the default three, e.g. `valgrind --tool=callgrind --toggle-collect='*parse_floor*'
 //! --toggle-collect='*reduce_bundle*' target/release/examples/bench_reduce 1 agent 1000`.
 
 #[path = "bench_support/mod.rs"]
@@ -21,21 +27,24 @@ mod synthetic;
 use std::path::Path;
 use std::time::Duration;
 
+use bench_support::fanout::Fanout;
 use bench_support::workload::{Mode, Workload};
 use bench_support::{measure, median_min, mib, ms, parse_floor};
 use synthetic::Synthetic;
+use tracing_rollout::reduce::{EdgeKind, RolloutState};
 use tracing_subscriber::prelude::*;
 
 #[global_allocator]
 static ALLOC: bench_support::Counting = bench_support::Counting;
 
-/// Measures floor and reduce on `bundle`, `repeats` times interleaved, and prints one row.
+/// Measures floor and reduce on `bundle`, `repeats` times interleaved, and prints one row;
+/// `check` runs on every reduced state, untimed.
 fn row(
     label: u64,
     unit_count: u64,
     bundle: &Path,
-    calls: u64,
     repeats: usize,
+    check: impl Fn(&RolloutState) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let trace = bundle.join("trace.jsonl");
     let bytes = std::fs::metadata(&trace)?.len();
@@ -47,13 +56,7 @@ fn row(
         floor.push(t);
         floor_peak = floor_peak.max(peak);
         let (t, peak, state) = measure(|| tracing_rollout::reduce::reduce_bundle(bundle));
-        let state = state?;
-        anyhow::ensure!(
-            state.inference_calls.len() as u64 == calls,
-            "wrong graph: {} inference calls, expected {calls}",
-            state.inference_calls.len()
-        );
-        drop(state);
+        check(&state?)?;
         reduce.push(t);
         reduce_peak = reduce_peak.max(peak);
     }
@@ -74,6 +77,16 @@ fn row(
     Ok(())
 }
 
+/// The graph has `calls` inference calls.
+fn has_calls(state: &RolloutState, calls: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        state.inference_calls.len() as u64 == calls,
+        "wrong graph: {} inference calls, expected {calls}",
+        state.inference_calls.len()
+    );
+    Ok(())
+}
+
 fn synthetic_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
     println!("### Synthetic rollouts\n");
     println!("| inference calls | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per call |");
@@ -85,7 +98,9 @@ fn synthetic_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<(
         };
         let bundle = dir.join(format!("synthetic-{calls}"));
         shape.write(&bundle)?;
-        row(calls, calls, &bundle, shape.inference_calls(), repeats)?;
+        row(calls, calls, &bundle, repeats, |state| {
+            has_calls(state, shape.inference_calls())
+        })?;
         std::fs::remove_dir_all(&bundle)?;
     }
     println!();
@@ -109,7 +124,53 @@ fn agent_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
             guard.finish()?;
             turns + workload.turns.iter().filter(|t| t.child.is_some()).count() as u64
         };
-        row(turns, turns, &root.join("bench"), calls, repeats)?;
+        row(turns, turns, &root.join("bench"), repeats, |state| {
+            has_calls(state, calls)
+        })?;
+        std::fs::remove_dir_all(&root)?;
+    }
+    println!();
+    Ok(())
+}
+
+/// Every child's spawn and result edges point at the item carrying their text.
+fn all_delivered(state: &RolloutState, children: u64) -> anyhow::Result<()> {
+    for kind in [EdgeKind::Spawn, EdgeKind::Result] {
+        let edges: Vec<_> = state.edges.values().filter(|e| e.kind == kind).collect();
+        anyhow::ensure!(
+            edges.len() as u64 == children,
+            "{} {kind:?} edges, expected {children}",
+            edges.len()
+        );
+        if let Some(edge) = edges.iter().find(|e| !e.delivered) {
+            anyhow::bail!(
+                "{} was not delivered: it points at {:?}",
+                edge.edge_id,
+                edge.to
+            );
+        }
+    }
+    Ok(())
+}
+
+fn fanout_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
+    println!("### One lead fanning out to child agents, recorded by `RolloutLayer`\n");
+    println!("| children | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per child |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &children in sizes {
+        let root = dir.join(format!("fanout-{children}"));
+        let fanout = Fanout { children };
+        let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+            .root_dir(&root)
+            .build()?;
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            fanout.emit()
+        });
+        guard.finish()?;
+        row(children, children, &root.join("bench"), repeats, |state| {
+            has_calls(state, fanout.inference_calls())?;
+            all_delivered(state, children)
+        })?;
         std::fs::remove_dir_all(&root)?;
     }
     println!();
@@ -121,18 +182,25 @@ fn main() -> anyhow::Result<()> {
     let repeats: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5);
     let only = args.next();
     let size: Option<u64> = args.next().map(|a| a.parse()).transpose()?;
-    let sizes = match size {
-        Some(size) => vec![size],
-        None => vec![5_000, 10_000, 20_000],
-    };
+    let sizes = |default: [u64; 3]| size.map_or(default.to_vec(), |size| vec![size]);
+    let run = |name: &str| only.as_deref().map_or(true, |only| only == name);
+    if let Some(only) = only.as_deref() {
+        anyhow::ensure!(
+            ["synthetic", "agent", "fanout"].contains(&only),
+            "unknown workload {only}: synthetic, agent or fanout"
+        );
+    }
     let dir = tempfile::Builder::new()
         .prefix("bench-reduce-")
         .tempdir_in(std::env::current_dir()?)?;
-    if only.as_deref() != Some("agent") {
-        synthetic_rows(dir.path(), repeats, &sizes)?;
+    if run("synthetic") {
+        synthetic_rows(dir.path(), repeats, &sizes([5_000, 10_000, 20_000]))?;
     }
-    if only.as_deref() != Some("synthetic") {
-        agent_rows(dir.path(), repeats, &sizes)?;
+    if run("agent") {
+        agent_rows(dir.path(), repeats, &sizes([5_000, 10_000, 20_000]))?;
+    }
+    if run("fanout") {
+        fanout_rows(dir.path(), repeats, &sizes([1_000, 2_000, 4_000]))?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! What the benchmarks share: a counting global allocator (peak heap above a baseline),
-//! process CPU time, medians, the parse floor, and the agent workload.
+//! process CPU time, medians, the parse floor, the agent workload and the fan-out workload.
 //!
 //! One mechanism for every benchmark, so figures in BENCHMARKS.md are comparable: each
 //! measurement resets the peak to what is live before it, and repetitions are interleaved
@@ -10,6 +10,7 @@
 // The counting allocator wraps `System` and reading process CPU time calls libc.
 #![allow(unsafe_code)]
 
+pub mod fanout;
 pub mod workload;
 
 use std::alloc::{GlobalAlloc, Layout, System};
