@@ -21,8 +21,8 @@
 //! - Memory is bounded by the recent past, not the log: entries live in two generations; a
 //!   hit moves an entry to the young one, and when the young one holds more than the budget
 //!   (element text plus [`ENTRY_OVERHEAD`] per entry; at least [`MIN_GENERATION_BYTES`], and
-//!   twice the largest body seen, so the items of consecutive snapshots meet) it becomes the
-//!   old one and the old one is dropped.
+//!   twice what the largest body seen costs in the same measure, so the items of consecutive
+//!   snapshots meet) it becomes the old one and the old one is dropped.
 
 use std::borrow::Cow;
 use std::collections::hash_map;
@@ -61,7 +61,11 @@ pub(crate) struct ItemMemo {
     old: U64Map<Entry>,
     /// Budget used by `young`.
     young_bytes: usize,
-    /// Largest body parsed so far.
+    /// What the elements of the body being parsed have cost so far, in the budget's measure.
+    body_cost: usize,
+    /// The most a body has cost so far: its text, or its elements' text plus overhead if that
+    /// is more (many small elements), so that a generation holds two snapshots whatever their
+    /// elements' size.
     largest_body: usize,
 }
 
@@ -83,7 +87,7 @@ impl ItemMemo {
         body: &str,
         provider_hint: Option<&str>,
     ) -> Result<ModelRequest, ShapeError> {
-        self.largest_body = self.largest_body.max(body.len());
+        self.begin_body(body);
         Shallow::parse(body, &REQUEST_KEYS)
             .and_then(|shallow| providers::request(shallow.object(), provider_hint, self))
             .or_else(|_| providers::parse_request(body, provider_hint))
@@ -95,7 +99,7 @@ impl ItemMemo {
         body: &str,
         provider_hint: Option<&str>,
     ) -> Result<ModelResponse, ShapeError> {
-        self.largest_body = self.largest_body.max(body.len());
+        self.begin_body(body);
         Shallow::parse(body, &RESPONSE_KEYS)
             .and_then(|shallow| providers::response(shallow.object(), provider_hint, self))
             .or_else(|_| providers::parse_response(body, provider_hint))
@@ -107,13 +111,19 @@ impl ItemMemo {
         body: &str,
         provider_hint: Option<&str>,
     ) -> Option<Histories> {
-        self.largest_body = self.largest_body.max(body.len());
+        self.begin_body(body);
         match Shallow::parse(body, &CHECKPOINT_KEYS)
             .and_then(|shallow| providers::checkpoint(shallow.object(), self))
         {
             Ok((input, replacement)) => Some((Ok(input), Ok(replacement))),
             Err(_) => providers::parse_checkpoint(body, provider_hint),
         }
+    }
+
+    /// Starts counting the cost of `body`'s elements.
+    fn begin_body(&mut self, body: &str) {
+        self.body_cost = 0;
+        self.largest_body = self.largest_body.max(body.len());
     }
 
     /// What `element`, an element of a list of `kind`, parses to: the memoised result, or
@@ -128,6 +138,8 @@ impl ItemMemo {
         let hash = text_hash(text.as_bytes());
         let is_it = |entry: &Entry| entry.kind == kind && *entry.text == *text;
         let cost = text.len() + ENTRY_OVERHEAD;
+        self.body_cost += cost;
+        self.largest_body = self.largest_body.max(self.body_cost);
         if self.young_bytes + cost > MIN_GENERATION_BYTES.max(2 * self.largest_body) {
             self.old = std::mem::take(&mut self.young);
             self.young_bytes = 0;
