@@ -24,7 +24,7 @@ mod bench_support;
 #[path = "../tests/support/synthetic.rs"]
 mod synthetic;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bench_support::fanout::Fanout;
@@ -37,11 +37,28 @@ use tracing_subscriber::prelude::*;
 #[global_allocator]
 static ALLOC: bench_support::Counting = bench_support::Counting;
 
-/// Measures floor and reduce on `bundle`, `repeats` times interleaved, and prints one row;
-/// `check` runs on every reduced state, untimed.
+/// Prints a table's title and header: its rows are sized in `unit`s (one row per size).
+fn header(title: &str, unit: &str, units: &str) {
+    println!("### {title}\n");
+    println!("| {units} | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per {unit} |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+}
+
+/// Records `emit` through a `RolloutLayer` with default settings under `root`; returns the
+/// bundle.
+fn record(root: &Path, emit: impl FnOnce()) -> anyhow::Result<PathBuf> {
+    let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+        .root_dir(root)
+        .build()?;
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), emit);
+    guard.finish()?;
+    Ok(root.join("bench"))
+}
+
+/// Measures floor and reduce on `bundle`, `repeats` times interleaved, and prints the row of
+/// size `count`; `check` runs on every reduced state, untimed.
 fn row(
-    label: u64,
-    unit_count: u64,
+    count: u64,
     bundle: &Path,
     repeats: usize,
     check: impl Fn(&RolloutState) -> anyhow::Result<()>,
@@ -63,7 +80,7 @@ fn row(
     let (fm, fmin) = median_min(&mut floor);
     let (rm, rmin) = median_min(&mut reduce);
     println!(
-        "| {label} | {:.1} MiB | {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.2} | {:.1} MiB | {:.1} MiB | {:.1} |",
+        "| {count} | {:.1} MiB | {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.2} | {:.1} MiB | {:.1} MiB | {:.1} |",
         mib(bytes),
         ms(fm),
         ms(fmin),
@@ -72,7 +89,7 @@ fn row(
         rm.as_secs_f64() / fm.as_secs_f64(),
         mib(floor_peak as u64),
         mib(reduce_peak as u64),
-        rm.as_secs_f64() * 1e6 / unit_count as f64,
+        rm.as_secs_f64() * 1e6 / count as f64,
     );
     Ok(())
 }
@@ -88,9 +105,7 @@ fn has_calls(state: &RolloutState, calls: u64) -> anyhow::Result<()> {
 }
 
 fn synthetic_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
-    println!("### Synthetic rollouts\n");
-    println!("| inference calls | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per call |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    header("Synthetic rollouts", "call", "inference calls");
     for &calls in sizes {
         let shape = Synthetic {
             turns: calls / 20,
@@ -98,7 +113,7 @@ fn synthetic_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<(
         };
         let bundle = dir.join(format!("synthetic-{calls}"));
         shape.write(&bundle)?;
-        row(calls, calls, &bundle, repeats, |state| {
+        row(calls, &bundle, repeats, |state| {
             has_calls(state, shape.inference_calls())
         })?;
         std::fs::remove_dir_all(&bundle)?;
@@ -108,25 +123,20 @@ fn synthetic_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<(
 }
 
 fn agent_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
-    println!("### The agent workload of `bench_layers`, recorded by `RolloutLayer`\n");
-    println!("| turns | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per turn |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    header(
+        "The agent workload of `bench_layers`, recorded by `RolloutLayer`",
+        "turn",
+        "turns",
+    );
     for &turns in sizes {
         let root = dir.join(format!("agent-{turns}"));
-        let calls = {
+        let (bundle, calls) = {
             let workload = Workload::generate(turns);
-            let (layer, guard) = tracing_rollout::RolloutLayer::builder()
-                .root_dir(&root)
-                .build()?;
-            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-                workload.emit(Mode::Str)
-            });
-            guard.finish()?;
-            turns + workload.turns.iter().filter(|t| t.child.is_some()).count() as u64
+            let bundle = record(&root, || workload.emit(Mode::Str))?;
+            let children = workload.turns.iter().filter(|t| t.child.is_some()).count();
+            (bundle, turns + children as u64)
         };
-        row(turns, turns, &root.join("bench"), repeats, |state| {
-            has_calls(state, calls)
-        })?;
+        row(turns, &bundle, repeats, |state| has_calls(state, calls))?;
         std::fs::remove_dir_all(&root)?;
     }
     println!();
@@ -154,20 +164,16 @@ fn all_delivered(state: &RolloutState, children: u64) -> anyhow::Result<()> {
 }
 
 fn fanout_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
-    println!("### One lead fanning out to child agents, recorded by `RolloutLayer`\n");
-    println!("| children | trace.jsonl | parse floor (median / min) | reduce (median / min) | reduce ÷ floor | floor peak heap | reduce peak heap | reduce µs per child |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    header(
+        "One lead fanning out to child agents, recorded by `RolloutLayer`",
+        "child",
+        "children",
+    );
     for &children in sizes {
         let root = dir.join(format!("fanout-{children}"));
         let fanout = Fanout { children };
-        let (layer, guard) = tracing_rollout::RolloutLayer::builder()
-            .root_dir(&root)
-            .build()?;
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-            fanout.emit()
-        });
-        guard.finish()?;
-        row(children, children, &root.join("bench"), repeats, |state| {
+        let bundle = record(&root, || fanout.emit())?;
+        row(children, &bundle, repeats, |state| {
             has_calls(state, fanout.inference_calls())?;
             all_delivered(state, children)
         })?;
