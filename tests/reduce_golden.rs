@@ -31,6 +31,56 @@ fn state_json_round_trips_to_the_same_graph() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--out /dev/null` and friends: a path that is not a regular file is written in place,
+/// never replaced by a renamed temp file (as root that turned `/dev/null` into a regular
+/// file, which then handed its accumulated contents to every reader). A FIFO stands in for
+/// the device here; a symlink keeps pointing at the file it named.
+#[cfg(unix)]
+#[test]
+fn writing_state_keeps_fifos_and_symlinks_what_they_are() -> anyhow::Result<()> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+
+    let state = reduce_bundle(DEMO)?;
+    let dir = tempfile::tempdir()?;
+
+    let fifo = dir.path().join("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status()?;
+    anyhow::ensure!(made.success(), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || -> std::io::Result<String> {
+            let mut text = String::new();
+            std::fs::File::open(fifo)?.read_to_string(&mut text)?;
+            Ok(text)
+        })
+    };
+    write_state_to(&state, &fifo)?;
+    // Checked before joining: a replaced FIFO would leave the reader waiting forever.
+    assert!(std::fs::symlink_metadata(&fifo)?.file_type().is_fifo());
+    let text = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    assert_eq!(serde_json::from_str::<RolloutState>(&text)?, state);
+
+    let target = dir.path().join("target.json");
+    std::fs::write(&target, "old")?;
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&target, &link)?;
+    write_state_to(&state, &link)?;
+    assert!(std::fs::symlink_metadata(&link)?.file_type().is_symlink());
+    let back: RolloutState = serde_json::from_str(&std::fs::read_to_string(&target)?)?;
+    assert_eq!(back, state);
+
+    // No temp file is left behind.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    assert_eq!(names, ["link.json", "pipe", "target.json"]);
+    Ok(())
+}
+
 #[test]
 fn payload_offsets_point_at_their_records_in_trace_jsonl() -> anyhow::Result<()> {
     let state = reduce_bundle(DEMO)?;

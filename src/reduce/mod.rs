@@ -133,7 +133,8 @@ pub fn reduce_bundle(dir: impl AsRef<Path>) -> Result<RolloutState, ReduceError>
     Ok(reducer.finish(manifest))
 }
 
-/// Reduces the bundle in `dir` and writes `<dir>/state.json` atomically (temp file + rename).
+/// Reduces the bundle in `dir` and writes `<dir>/state.json` atomically (temp file + rename;
+/// see [`write_state_to`]).
 /// Returns the path written.
 ///
 /// # Examples
@@ -151,12 +152,38 @@ pub fn write_state(dir: impl AsRef<Path>) -> Result<PathBuf, ReduceError> {
     Ok(path)
 }
 
-/// Writes `state` as pretty JSON to `path` atomically (temp file beside it, then rename).
+/// Writes `state` as pretty JSON to `path`.
+///
+/// A regular file (or a path that does not exist yet) is replaced atomically: the JSON goes
+/// to a temp file beside it, which is then renamed over it, so a reader never sees half a
+/// graph. A symlink is followed and its target replaced that way (the link stays a link).
+/// Anything else that exists — `/dev/null`, `/dev/stdout`, a FIFO — is written in place:
+/// renaming over it would replace the device or pipe with a regular file (as root, for the
+/// whole system).
 pub fn write_state_to(state: &RolloutState, path: &Path) -> Result<(), ReduceError> {
     let io = |action, source| ReduceError::Io {
         action,
         path: path.to_path_buf(),
         source,
+    };
+    let write = |file: std::fs::File| -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, state)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    };
+    // What the path names, following symlinks (`None`: nothing yet, or a dangling link).
+    let target = std::fs::metadata(path).ok();
+    if target.as_ref().is_some_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| io("open", e))?;
+        return write(file).map_err(|e| io("write", e));
+    }
+    let path = match target {
+        Some(_) => std::fs::canonicalize(path).map_err(|e| io("resolve", e))?,
+        None => path.to_path_buf(),
     };
     let file_name = path
         .file_name()
@@ -171,12 +198,14 @@ pub fn write_state_to(state: &RolloutState, path: &Path) -> Result<(), ReduceErr
         options.mode(0o600);
     }
     let file = options.open(&tmp).map_err(|e| io("create", e))?;
-    let mut out = std::io::BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut out, state).map_err(|e| io("write", e.into()))?;
-    out.write_all(b"\n").map_err(|e| io("write", e))?;
-    out.flush().map_err(|e| io("write", e))?;
-    drop(out);
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))
+    if let Err(e) = write(file) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("write", e));
+    }
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io("rename", e)
+    })
 }
 
 fn read_manifest(dir: &Path) -> Option<Manifest> {
