@@ -379,16 +379,16 @@ impl Reducer {
                 self.call_item_created(thread, call_id, item, n, producer);
             }
         }
-        self.item_for_delivery(thread.id, n, item);
+        self.item_for_delivery(thread, n, item);
         n
     }
 
     /// Appends items the thread has not listed yet to its `conversation`.
     fn list_in_thread(&mut self, thread: ThreadRef<'_>, ids: &[u64]) {
-        let listed = &mut self.replays[thread.no].conversation.listed;
+        let replay = &mut self.replays[thread.no];
         let mut t = None;
         for &n in ids {
-            if listed.contains(&n) {
+            if replay.conversation.listed.contains(&n) {
                 continue;
             }
             if t.is_none() {
@@ -397,10 +397,10 @@ impl Reducer {
             let Some(t) = t.as_deref_mut() else {
                 return;
             };
-            listed.insert(n);
+            replay.conversation.listed.insert(n);
             let id = item_id(n);
             if let Some(item) = self.state.conversation_items.get(&id) {
-                self.edges.listed(thread.no, n, item);
+                replay.deliveries.listed(n, item, &self.delivered_items);
             }
             t.conversation.push(id);
         }

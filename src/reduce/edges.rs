@@ -8,7 +8,7 @@
 //! `delivered: false` and a diagnostic.
 //!
 //! Matching is a substring search, which no index keyed by id can answer, so each recipient
-//! thread keeps what is still unmatched: its *open* items (listed, able to receive a
+//! thread keeps what is still unmatched ([`Deliveries`], in its replay state): its *open* items (listed, able to receive a
 //! delivery, none completed yet), in conversation order, and its pending deliveries, in queue
 //! order. A new delivery looks back over the open items only (skipping nothing a scan of the
 //! whole conversation could choose, so the first match is the same item), and a new item
@@ -17,27 +17,26 @@
 //! prompts, ordinary tool outputs) stay open and deliveries that never land stay pending, so
 //! the work per delivery, and per new item, is still linear in them: cheap, but not bounded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use super::conversation::item_id;
 use super::providers::ModelItem;
 use super::{
-    field_str, spans, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer, Reducer, U64Set,
+    field_str, spans, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer, Reducer,
+    ThreadRef, U64Set,
 };
 use crate::format::SpanKind;
 
-/// Pending deliveries and what already happened, for the whole bundle.
+/// What is still unmatched in one recipient thread (kept in its `ThreadReplay`).
 #[derive(Debug, Default)]
-pub(super) struct EdgeBook {
-    /// Deliveries waiting for an item, per recipient thread, in queue order.
-    pending: HashMap<String, Vec<Pending>>,
-    /// Per thread number: its listed items that receive deliveries, in conversation order,
-    /// less those seen to have completed one (dropped lazily, when a look-back meets them).
-    open: Vec<Vec<Open>>,
-    /// Items (by number) that already completed a delivery.
-    delivered_items: U64Set,
+pub(super) struct Deliveries {
+    /// Deliveries waiting for an item, in queue order.
+    pending: Vec<Pending>,
+    /// The thread's listed items that receive deliveries, in conversation order, less those
+    /// seen to have completed one (dropped lazily, when a look-back meets them).
+    open: Vec<Open>,
 }
 
 #[derive(Debug)]
@@ -124,38 +123,33 @@ fn receives_deliveries(kind: ItemKind, role: Option<&str>) -> bool {
     }
 }
 
-impl EdgeBook {
-    /// Item number `n` joined the conversation of thread number `thread`: open if it can
-    /// receive a delivery and has none yet (its shape is its stored preview's, which is what
-    /// a look-back matches).
-    pub(super) fn listed(&mut self, thread: usize, n: u64, item: &ConversationItem) {
+impl Deliveries {
+    /// Item number `n` joined the thread's conversation: open if it can receive a delivery
+    /// and has none yet (`delivered`: the items that completed one). Its shape is its stored
+    /// preview's, which is what a look-back matches.
+    pub(super) fn listed(&mut self, n: u64, item: &ConversationItem, delivered: &U64Set) {
         let role = item.role.as_deref();
-        if !receives_deliveries(item.kind, role) || self.delivered_items.contains(&n) {
+        if !receives_deliveries(item.kind, role) || delivered.contains(&n) {
             return;
         }
-        if self.open.len() <= thread {
-            self.open.resize_with(thread + 1, Vec::new);
-        }
-        self.open[thread].push(Open {
+        self.open.push(Open {
             item: n,
             shape: Shape::of(&item.text, role),
         });
     }
 
-    /// The first open item of thread number `thread` that carries `needle` (on its stored
-    /// preview), taken out of the open list; items found delivered on the way are dropped.
+    /// The first open item that carries `needle` (on its stored preview), taken out of the
+    /// open list; items found in `delivered` on the way are dropped.
     fn take_open(
         &mut self,
-        thread: usize,
         needle: &Needle,
+        delivered: &U64Set,
         items: &BTreeMap<String, ConversationItem>,
     ) -> Option<u64> {
-        let open = self.open.get_mut(thread)?;
-        let delivered = &self.delivered_items;
         let mut found = None;
         // Linear in the open items (see the module comment): the length and bytes first, so
         // rejecting one reads only its `Open`.
-        open.retain(|o| {
+        self.open.retain(|o| {
             if found.is_some() || !needle.fits(o.shape) {
                 return true;
             }
@@ -202,26 +196,24 @@ impl Reducer {
     /// until one appears (matched on its full text).
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
         let needle = Needle::new(text);
-        let found = self.thread_numbers.get(thread).and_then(|&no| {
-            self.edges
-                .take_open(no, &needle, &self.state.conversation_items)
-        });
-        if let Some(item) = found {
-            self.resolve(edge_id, item);
-            return;
-        }
-        self.edges
-            .pending
-            .entry(thread.to_owned())
-            .or_default()
-            .push(Pending {
+        let thread = self.thread(thread);
+        let deliveries = &mut self.replays[thread.no].deliveries;
+        let found = deliveries.take_open(
+            &needle,
+            &self.delivered_items,
+            &self.state.conversation_items,
+        );
+        match found {
+            Some(item) => self.resolve(edge_id, item),
+            None => deliveries.pending.push(Pending {
                 edge_id: edge_id.to_owned(),
                 needle,
-            });
+            }),
+        }
     }
 
     fn resolve(&mut self, edge_id: &str, item: u64) {
-        self.edges.delivered_items.insert(item);
+        self.delivered_items.insert(item);
         let item = item_id(item);
         if let Some(edge) = self.state.edges.get_mut(edge_id) {
             edge.to = Anchor::ConversationItem(item.clone());
@@ -233,13 +225,11 @@ impl Reducer {
     }
 
     /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
-    pub(super) fn item_for_delivery(&mut self, thread: &str, id: u64, item: &ModelItem) {
-        if !receives_deliveries(item.kind, item.role.as_deref()) {
+    pub(super) fn item_for_delivery(&mut self, thread: ThreadRef<'_>, id: u64, item: &ModelItem) {
+        let queue = &mut self.replays[thread.no].deliveries.pending;
+        if queue.is_empty() || !receives_deliveries(item.kind, item.role.as_deref()) {
             return;
         }
-        let Some(queue) = self.edges.pending.get_mut(thread).filter(|q| !q.is_empty()) else {
-            return;
-        };
         // Linear in the thread's pending deliveries; the item's bytes are read once here.
         let shape = Shape::of(&item.text, item.role.as_deref());
         if let Some(pos) = queue
@@ -420,12 +410,11 @@ impl Reducer {
     /// End of log: report what was never delivered, and attach tool payloads to tool edges.
     pub(super) fn edges_at_end(&mut self) {
         self.unresolved_calls_at_end();
-        let mut waiting: Vec<(String, String)> = self
-            .edges
-            .pending
-            .drain()
-            .flat_map(|(thread, queue)| queue.into_iter().map(move |p| (p.edge_id, thread.clone())))
-            .collect();
+        let mut waiting: Vec<(String, String)> = Vec::new();
+        for (thread, &no) in &self.thread_numbers {
+            let queue = std::mem::take(&mut self.replays[no].deliveries.pending);
+            waiting.extend(queue.into_iter().map(|p| (p.edge_id, thread.clone())));
+        }
         waiting.sort();
         for (edge, thread) in waiting {
             let known = self.state.threads.contains_key(&thread);

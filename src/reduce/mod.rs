@@ -41,7 +41,7 @@ pub use summary::render_summary;
 
 use calls::CallSlot;
 use conversation::ThreadConversation;
-use edges::EdgeBook;
+use edges::Deliveries;
 use raw::ItemMemo;
 use reader::{Next, TraceReader};
 
@@ -245,6 +245,8 @@ struct ThreadReplay {
     calls: HashMap<String, CallSlot>,
     /// Response id → the inference call that produced it, for `previous_response_id`.
     responses: HashMap<String, String>,
+    /// Deliveries to this thread not matched yet, and its items that could take one.
+    deliveries: Deliveries,
 }
 
 /// The private replay state behind [`reduce_bundle`].
@@ -272,7 +274,8 @@ struct Reducer {
     live_threads: HashMap<String, u32>,
     /// `(thread, turn)` pairs already in the thread's `turns` (a turn may start again).
     thread_turns: HashSet<(String, String)>,
-    edges: EdgeBook,
+    /// Items (by number) that already completed a delivery (see `edges`).
+    delivered_items: U64Set,
     next_item: u64,
     /// Parsed payload items by their JSON text (snapshots repeat them).
     memo: ItemMemo,
@@ -317,7 +320,7 @@ impl Reducer {
             defaulted_inferences: HashSet::new(),
             live_threads: HashMap::new(),
             thread_turns: HashSet::new(),
-            edges: EdgeBook::default(),
+            delivered_items: U64Set::default(),
             next_item: 0,
             memo: ItemMemo::default(),
         }
