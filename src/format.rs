@@ -602,6 +602,7 @@ pub(crate) fn push_escaped(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// Appends `s` as a quoted JSON string.
 pub(crate) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     push_escaped(out, s);

@@ -73,8 +73,8 @@ impl Header {
     /// Clears `buf` and writes a header with no dropped counts; the body follows.
     pub(crate) fn begin(buf: &mut Vec<u8>, op: Op, bundle: u64, t: u64, ns: u64) {
         buf.clear();
-        // Room for the header and a typical record body: a fresh buffer (see
-        // `Parcels::park`) then grows at most once.
+        // Room for the header and a typical record body: a fresh spare buffer (see
+        // `Parcels::push_whole`) then grows at most once.
         buf.reserve(HEADER_LEN + 256);
         buf.push(op as u8);
         for v in [bundle, t, ns, 0, 0, 0] {
