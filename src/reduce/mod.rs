@@ -17,6 +17,7 @@
 //! inference calls through the model-visible call id; `edges` builds spawn, message, task,
 //! result, close and link edges; `summary` renders the readable tree.
 
+mod bodies;
 mod calls;
 mod conversation;
 mod edges;
@@ -36,6 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::format::{Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
 
+pub use bodies::{payload_body, BundleReader, ExpandedRecord};
 pub use state::*;
 pub use summary::render_summary;
 
@@ -80,6 +82,16 @@ pub enum ReduceError {
         line: u64,
         /// What contradicts what.
         message: String,
+    },
+    /// No payload record has the asked-for seq.
+    #[error("read payload {seq} of {}: the record with that seq is {found}", path.display())]
+    NotAPayload {
+        /// `trace.jsonl`.
+        path: PathBuf,
+        /// The seq asked for.
+        seq: u64,
+        /// What stands there instead (a record type, or `nothing`).
+        found: String,
     },
 }
 
