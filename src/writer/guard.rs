@@ -31,6 +31,20 @@ pub struct FinishStats {
     pub io_errors: u64,
     /// Every bundle directory created, in creation order.
     pub bundles: Vec<PathBuf>,
+    /// `rollout.thread` spans with no span tying them to a rollout whose bare
+    /// `parent_thread_id` named a thread live in several rollouts at once: each was recorded
+    /// as a rollout of its own rather than guessed into one (the first is also reported on
+    /// stderr and in [`warnings`](Self::warnings)).
+    pub ambiguous_threads: u64,
+    /// Records that arrived for a bundle that had already ended (a thread joined by
+    /// `parent_thread_id` that outlived its rollout's root span); also counted in
+    /// [`dropped_records`](Self::dropped_records).
+    pub late_records: u64,
+    /// `Span::follows_from` calls between rollout spans that could not be recorded: one of
+    /// the spans had already closed, was never recorded, or belongs to another bundle.
+    pub unlinked_follows: u64,
+    /// Everything the layer reported on stderr, once per kind, in order.
+    pub warnings: Vec<String>,
 }
 
 /// Why [`RolloutGuard::finish`] could not confirm that everything is on disk.
@@ -179,6 +193,7 @@ impl GuardInner {
         // timeout it waits at most ~1.1 s (tracing-appender's own bound).
         drop(self.worker.take());
 
+        self.shared.warn_if_nothing_recorded();
         let stats = self.shared.stats();
         match outcome {
             Ok(()) => Ok(stats),

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
 use super::redact::{self, Redact};
-use super::{lock, unix_ms, Header, Message, Op, Queued, Shared};
+use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning};
 use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 
 /// Buffer of each open `trace.jsonl`; payloads larger than this bypass it. Large enough that
@@ -194,10 +194,17 @@ impl Sink {
     fn record(&mut self, header: Header, body: &[u8]) {
         let Some(bundle) = self.bundles.get_mut(&header.bundle) else {
             // The bundle already ended (a thread that joined it outlived its root span).
-            self.out
-                .shared
+            let shared = &self.out.shared;
+            shared
                 .dropped_records
                 .fetch_add(1 + header.dropped_records, Ordering::Relaxed);
+            shared.late_records.fetch_add(1, Ordering::Relaxed);
+            shared.warn_once(Warning::LateRecords, || {
+                "records arrived for a rollout whose root span had already closed (a thread \
+                 that outlived it); they are not written (counted in \
+                 FinishStats::late_records and dropped_records)"
+                    .to_owned()
+            });
             return;
         };
         self.out
