@@ -49,9 +49,15 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// Where a span is recorded:
 /// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
 ///   with (or a generated `rollout-<unix ms>-<n>`), and ended when the span closes;
-/// - a `rollout.thread` span inside a recorded span joins that span's bundle; without one, it
-///   joins the bundle of the live thread named by its `parent_thread_id`, or else starts a
-///   bundle of its own (named by its `thread_id`) that ends when it closes;
+/// - a `rollout.thread` span inside a recorded span joins that span's bundle; one made by
+///   [`child_thread_span`](crate::child_thread_span) joins the bundle of its spawning tool
+///   span. With no such tie, its bare `parent_thread_id` decides: it joins the one bundle in
+///   which a thread of that id is live; where none is, it starts a bundle of its own (named
+///   by its `thread_id`) that ends when it closes; and where several concurrent rollouts have
+///   that thread live (a batch of rollouts of one agent reuses thread ids), it is not guessed
+///   into one: it starts a bundle of its own, counted in
+///   [`FinishStats::ambiguous_threads`](crate::FinishStats::ambiguous_threads) and reported
+///   once on stderr;
 /// - any other rollout span joins the bundle of its nearest recorded ancestor, and is
 ///   ignored without one.
 ///
@@ -62,7 +68,16 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 ///
 /// Records for a bundle that already ended (a thread that joined by `parent_thread_id` and
 /// outlived the root) are not written; they are counted in
-/// [`FinishStats::dropped_records`](crate::FinishStats::dropped_records).
+/// [`FinishStats::late_records`](crate::FinishStats::late_records) (and `dropped_records`)
+/// and reported once on stderr.
+///
+/// The layer must see the rollout spans: a filter applied to the whole subscriber
+/// (`registry().with(EnvFilter::from_default_env())` under `RUST_LOG=warn`, a global
+/// `LevelFilter`) disables the `info` rollout spans for every layer. Filter the other layers
+/// instead (`fmt::layer().with_filter(EnvFilter::from_default_env())`) and add this one
+/// unfiltered. When rollout span callsites were registered but no rollout was recorded,
+/// finishing says so once on stderr and in
+/// [`FinishStats::warnings`](crate::FinishStats::warnings).
 #[derive(Clone)]
 pub struct RolloutLayer {
     inner: Option<Arc<Inner>>,

@@ -20,6 +20,7 @@
 mod bodies;
 mod calls;
 mod conversation;
+mod deep;
 mod edges;
 mod providers;
 mod raw;
@@ -127,6 +128,9 @@ pub fn reduce_bundle(dir: impl AsRef<Path>) -> Result<RolloutState, ReduceError>
                 }
                 match Record::parse(line.text) {
                     Ok(record) => reducer.apply(&record, line.number, line.offset, line.text)?,
+                    Err(e) if deep::is_too_deep(&e) && !line.unterminated => {
+                        reducer.apply_too_deep(line.number, line.offset, line.text, &e)?;
+                    }
                     Err(_) if line.unterminated => {
                         reducer.torn_tail(line.number, line.text.len());
                         break;
@@ -218,6 +222,42 @@ pub fn write_state_to(state: &RolloutState, path: &Path) -> Result<(), ReduceErr
         let _ = std::fs::remove_file(&tmp);
         io("rename", e)
     })
+}
+
+impl Reducer {
+    /// A line the parser rejects only for its nesting (see `deep`): applied with its
+    /// deepest values replaced by a marker, and a diagnostic; the full text stays in
+    /// `trace.jsonl` as evidence.
+    fn apply_too_deep(
+        &mut self,
+        number: u64,
+        offset: u64,
+        text: &str,
+        error: &crate::format::RecordError,
+    ) -> Result<(), ReduceError> {
+        let marker = format!(
+            "[nested deeper than {} levels: see line {number} of trace.jsonl]",
+            deep::KEEP_DEPTH
+        );
+        let parse_error = |message: String| ReduceError::Parse {
+            path: self.path.clone(),
+            line: number,
+            message,
+        };
+        let Some((flat, replaced)) = deep::flatten(text, &marker) else {
+            return Err(parse_error(error.to_string()));
+        };
+        let record = Record::parse(&flat).map_err(|e| parse_error(e.to_string()))?;
+        self.apply(&record, number, offset, text)?;
+        self.warn(format!(
+            "line {number} nests deeper than {} levels: {replaced} value(s) below that \
+                 depth are kept only in trace.jsonl (bytes {offset}..{} of the file), \
+                 replaced in the graph by a marker",
+            deep::KEEP_DEPTH,
+            offset + text.len() as u64
+        ));
+        Ok(())
+    }
 }
 
 fn read_manifest(dir: &Path) -> Option<Manifest> {

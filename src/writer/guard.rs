@@ -43,6 +43,10 @@ pub struct FinishStats {
     /// `Span::follows_from` calls between rollout spans that could not be recorded: one of
     /// the spans had already closed, was never recorded, or belongs to another bundle.
     pub unlinked_follows: u64,
+    /// Values that redaction could not scan (JSON text held in strings nested more than 16
+    /// levels deep) and so replaced by a marker, plus records it could not scan at all and
+    /// so did not write (a `dropped` record stands in their place). Redaction fails closed.
+    pub redaction_failures: u64,
     /// Everything the layer reported on stderr, once per kind, in order.
     pub warnings: Vec<String>,
 }
@@ -160,6 +164,8 @@ impl RolloutGuard {
     /// assert_eq!(stats.bundles, vec![root.path().canonicalize()?.join("demo")]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    // The error carries the statistics (as large as the success value); `finish` runs once.
+    #[allow(clippy::result_large_err)]
     pub fn finish(mut self) -> Result<FinishStats, FinishError> {
         match self.inner.take() {
             Some(inner) => inner.finish(),
@@ -169,6 +175,7 @@ impl RolloutGuard {
 }
 
 impl GuardInner {
+    #[allow(clippy::result_large_err)]
     fn finish(mut self) -> Result<FinishStats, FinishError> {
         let started = Instant::now();
         // `Duration::MAX` overflows the deadline: wait for as long as it takes.

@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) ambiguous_threads: AtomicU64,
     /// Records that arrived for a bundle that had already ended (also in `dropped_records`).
     pub(crate) late_records: AtomicU64,
+    /// Values (or whole records) that redaction could not scan and replaced.
+    pub(crate) redaction_failures: AtomicU64,
     /// `follows_from` calls that could not be recorded (see [`FinishStats::unlinked_follows`]).
     pub(crate) unlinked_follows: AtomicU64,
     /// Rollout and thread span callsites registered with the layer (a filter may have
@@ -139,6 +141,7 @@ impl Shared {
             ambiguous_threads: AtomicU64::new(0),
             late_records: AtomicU64::new(0),
             unlinked_follows: AtomicU64::new(0),
+            redaction_failures: AtomicU64::new(0),
             rollout_callsites: AtomicU64::new(0),
             bundles_opened: AtomicU64::new(0),
             warned: std::sync::atomic::AtomicU32::new(0),
@@ -226,6 +229,7 @@ impl Shared {
             ambiguous_threads: self.ambiguous_threads.load(Ordering::SeqCst),
             late_records: self.late_records.load(Ordering::SeqCst),
             unlinked_follows: self.unlinked_follows.load(Ordering::SeqCst),
+            redaction_failures: self.redaction_failures.load(Ordering::SeqCst),
             warnings: lock(&self.warnings).clone(),
         }
     }

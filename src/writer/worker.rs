@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
-use super::redact::{self, Redact};
+use super::redact::{self, Redact, Redacted};
 use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning};
 use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 
@@ -209,16 +209,28 @@ impl Sink {
         };
         self.out
             .append_dropped(bundle, header, header.dropped_records, header.dropped_bytes);
-        let redacted = self
-            .redact
-            .as_ref()
-            .and_then(|r| redact::redact_body(r, body));
-        self.out.append(
-            bundle,
-            header.t,
-            header.ns,
-            redacted.as_deref().unwrap_or(body),
-        );
+        let redacted = match &self.redact {
+            Some(r) => redact::redact_body(r, body),
+            None => Redacted::Unchanged,
+        };
+        match redacted {
+            Redacted::Unchanged => self.out.append(bundle, header.t, header.ns, body),
+            Redacted::Rewritten { body, unscannable } => {
+                if unscannable > 0 {
+                    self.out
+                        .redaction_failed(unscannable, "a value was replaced by a marker");
+                }
+                self.out.append(bundle, header.t, header.ns, &body);
+            }
+            Redacted::Unscannable => {
+                // Fail closed: a record that cannot be scanned is not written; its place
+                // holds a `dropped` record, so the loss is visible where it happened.
+                self.out
+                    .redaction_failed(1, "a record was dropped in its place");
+                self.out
+                    .append_dropped(bundle, header, 1, body.len() as u64);
+            }
+        }
     }
 
     fn close(&mut self, header: Header, body: &[u8]) {
@@ -336,6 +348,19 @@ impl Out {
                 self.io_error("write manifest", &bundle.dir.join(MANIFEST_FILE), &e);
             }
         }
+    }
+
+    /// Counts values (or records) that redaction could not scan and so replaced.
+    fn redaction_failed(&self, n: u64, what: &'static str) {
+        self.shared
+            .redaction_failures
+            .fetch_add(n, Ordering::Relaxed);
+        self.shared.warn_once(Warning::RedactionFailedClosed, || {
+            format!(
+                "redaction could not scan a value, so {what} (fail closed; counted in \
+                 FinishStats::redaction_failures)"
+            )
+        });
     }
 
     fn io_error(&self, what: &str, path: &Path, e: &io::Error) {
