@@ -78,6 +78,24 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// unfiltered. When rollout span callsites were registered but no rollout was recorded,
 /// finishing says so once on stderr and in
 /// [`FinishStats::warnings`](crate::FinishStats::warnings).
+///
+/// ```
+/// use tracing_subscriber::filter::LevelFilter;
+/// use tracing_subscriber::prelude::*;
+///
+/// let root = tempfile::tempdir()?;
+/// let (layer, guard) = tracing_rollout::RolloutLayer::builder().root_dir(root.path()).build()?;
+/// let subscriber = tracing_subscriber::registry()
+///     .with(layer) // unfiltered: sees every rollout span
+///     .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::WARN)); // e.g. EnvFilter
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _rollout = tracing::info_span!("rollout", rollout_id = "r1").entered();
+/// });
+/// let stats = guard.finish()?;
+/// assert_eq!(stats.bundles.len(), 1);
+/// assert!(stats.warnings.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct RolloutLayer {
     inner: Option<Arc<Inner>>,

@@ -260,9 +260,18 @@ impl Reducer {
     }
 }
 
-fn read_manifest(dir: &Path) -> Option<Manifest> {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// The bundle's manifest: `Ok(None)` when there is none (the reducer does not depend on it),
+/// `Err` with what is wrong when it exists but cannot be read or parsed.
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
+    let path = dir.join("manifest.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}; ignored", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("cannot parse {}: {e}; ignored", path.display()))
 }
 
 /// What the reducer keeps about one span while replaying.
@@ -559,7 +568,13 @@ impl Reducer {
             RecordBody::BundleEnded { status, .. } => {
                 self.ended = true;
                 self.state.ended_at_unix_ms = Some(self.t);
-                self.state.status = Status::parse(status).unwrap_or(Status::Completed);
+                self.state.status = Status::parse(status).unwrap_or_else(|| {
+                    self.warn(format!(
+                        "`bundle_ended` has status `{status}`, which is not a known status; \
+                         recorded as completed"
+                    ));
+                    Status::Completed
+                });
             }
             RecordBody::Unknown { record_type } => {
                 let message = format!("unknown record type `{record_type}`; ignored");
@@ -570,8 +585,12 @@ impl Reducer {
     }
 
     /// End of log: close what never ended, resolve what can still be resolved, report the rest.
-    fn finish(mut self, manifest: Option<Manifest>) -> RolloutState {
+    fn finish(mut self, manifest: Result<Option<Manifest>, String>) -> RolloutState {
         self.seq = 0;
+        let manifest = manifest.unwrap_or_else(|why| {
+            self.warn_at_end(why);
+            None
+        });
         self.spans_never_ended();
         self.edges_at_end();
         if !self.ended {
