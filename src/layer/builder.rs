@@ -12,13 +12,14 @@ use tracing_appender::non_blocking::NonBlockingBuilder;
 use super::RolloutLayer;
 use crate::payload::PayloadOptions;
 use crate::writer::redact::Redact;
-use crate::writer::worker::Sink;
+use crate::writer::worker::{FileLimits, Sink};
 use crate::writer::{Budget, RolloutGuard, Shared, Writer};
 
 const DEFAULT_ROOT: &str = "traces";
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_OPEN_FILES: usize = 64;
 
 /// Capacity of tracing-appender's channel, which carries only wake-ups: records wait in
 /// `writer::Parcels`, bounded by the byte budget alone. A wake-up is sent only when `Parcels`
@@ -41,6 +42,7 @@ pub struct RolloutLayerBuilder {
     capture_payloads: bool,
     finish_timeout: Duration,
     redact: Option<Redact>,
+    max_open_files: usize,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -53,6 +55,7 @@ impl Default for RolloutLayerBuilder {
             capture_payloads: true,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             redact: None,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
         }
     }
 }
@@ -95,11 +98,13 @@ impl RolloutLayerBuilder {
         self
     }
 
-    /// Memory bound for records on their way to disk, in bytes (records are counted at their
-    /// encoded size). A single record larger than the bound is still accepted when nothing
-    /// else is in flight.
+    /// Memory bound for records on their way to disk, in bytes: the records queued for the
+    /// writer thread (counted at their encoded size) plus the buffers of the open
+    /// `trace.jsonl` files, which take at most a quarter of it (one buffer of 4–128 KiB per
+    /// file, [`max_open_files`](Self::max_open_files) of them). A single record larger than
+    /// the bound is still accepted when nothing else is in flight.
     ///
-    /// Default: 16 MiB.
+    /// Default: 16 MiB (64 open files × 64 KiB of buffers, 12 MiB of queue).
     pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes.max(1);
         self
@@ -134,6 +139,19 @@ impl RolloutLayerBuilder {
     /// Default: 60 seconds.
     pub fn finish_timeout(mut self, timeout: Duration) -> Self {
         self.finish_timeout = timeout;
+        self
+    }
+
+    /// How many bundles' `trace.jsonl` files the writer keeps open at once. With more
+    /// rollouts open than this, the least recently written file is flushed and closed, and
+    /// reopened (append mode) when its next record arrives: the files are the same, the
+    /// process holds at most this many descriptors for bundle logs (plus two, briefly, while
+    /// a manifest is rewritten). When the process runs out of descriptors anyway, the writer
+    /// closes half of its open files, lowers this limit to what remains, and tries again.
+    ///
+    /// Default: 64.
+    pub fn max_open_files(mut self, files: usize) -> Self {
+        self.max_open_files = files.max(1);
         self
     }
 
@@ -195,8 +213,9 @@ impl RolloutLayerBuilder {
                 path: self.root_dir.clone(),
                 source,
             })?;
-        let shared = Arc::new(Shared::new(Budget::new(self.max_buffered_bytes)));
-        let sink = Sink::new(Arc::clone(&shared), root).with_redact(self.redact.clone());
+        let (limits, queue_bytes) = FileLimits::new(self.max_open_files, self.max_buffered_bytes);
+        let shared = Arc::new(Shared::new(Budget::new(queue_bytes)));
+        let sink = Sink::new(Arc::clone(&shared), root, limits).with_redact(self.redact.clone());
         let (nb, worker) = NonBlockingBuilder::default()
             .lossy(false)
             .buffered_lines_limit(WAKE_CHANNEL_CAPACITY)
