@@ -105,7 +105,7 @@ fn a_long_message_is_delivered_in_both_record_orders() -> Result<()> {
     for order in [Order::ToolFirst, Order::RequestFirst] {
         let state = run(
             order,
-            &[text.clone()],
+            std::slice::from_ref(&text),
             &["hello".to_owned(), format!("Lead says: {text}")],
         )?;
         let to = delivered_to(&state)?;
@@ -188,7 +188,7 @@ fn long_messages_sharing_a_prefix_past_the_preview_land_in_their_own_items() -> 
 fn a_long_message_the_recipient_never_reads_is_undelivered_in_both_orders() -> Result<()> {
     let text = long("lost");
     for order in [Order::ToolFirst, Order::RequestFirst] {
-        let state = run(order, &[text.clone()], &[long("other")])?;
+        let state = run(order, std::slice::from_ref(&text), &[long("other")])?;
         let edge = state.edges.values().find(|e| e.kind == EdgeKind::Message);
         ensure!(edge.is_some_and(|e| !e.delivered), "{order:?}");
         ensure!(state
