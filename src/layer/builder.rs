@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing_appender::non_blocking::NonBlockingBuilder;
-
 use super::RolloutLayer;
 use crate::payload::PayloadOptions;
 use crate::writer::redact::Redact;
@@ -20,16 +18,6 @@ const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OPEN_FILES: usize = 64;
-
-/// Capacity of tracing-appender's channel, which carries only wake-ups: records wait in
-/// `writer::Parcels`, bounded by the byte budget alone. A wake-up is sent only when `Parcels`
-/// has none pending, and only the writer thread's drain clears that, which runs on receiving
-/// a wake-up, so the next one is sent only after the previous one left the channel: at most
-/// one is ever in it. The other slot is for the `Shutdown` that dropping tracing-appender's
-/// `WorkerGuard` sends with a 100 ms timeout, so it gets in at once even beside a waiting
-/// wake-up while the writer thread is stuck. With `lossy(false)` a wake-up would wait for
-/// room (never needed) rather than be dropped; it fails only once the writer thread is gone.
-const WAKE_CHANNEL_CAPACITY: usize = 2;
 
 /// Configures a [`RolloutLayer`]; made by [`RolloutLayer::builder`].
 #[derive(Debug, Clone)]
@@ -70,6 +58,13 @@ pub enum InitError {
     CreateRootDir {
         /// The root directory as configured.
         path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started (the operating system refused a thread).
+    #[error("start the rollout writer thread")]
+    StartWriter {
         /// The underlying error.
         #[source]
         source: std::io::Error,
@@ -187,12 +182,9 @@ impl RolloutLayerBuilder {
     ///
     /// # Errors
     ///
-    /// [`InitError::CreateRootDir`] when the root directory cannot be created.
-    ///
-    /// # Panics
-    ///
-    /// When the operating system refuses to start the writer thread (as
-    /// `tracing_appender::non_blocking` does).
+    /// [`InitError::CreateRootDir`] when the root directory cannot be created;
+    /// [`InitError::StartWriter`] when the operating system refuses to start the writer
+    /// thread. It never panics.
     ///
     /// # Examples
     ///
@@ -216,11 +208,8 @@ impl RolloutLayerBuilder {
         let (limits, queue_bytes) = FileLimits::new(self.max_open_files, self.max_buffered_bytes);
         let shared = Arc::new(Shared::new(Budget::new(queue_bytes)));
         let sink = Sink::new(Arc::clone(&shared), root, limits).with_redact(self.redact.clone());
-        let (nb, worker) = NonBlockingBuilder::default()
-            .lossy(false)
-            .buffered_lines_limit(WAKE_CHANNEL_CAPACITY)
-            .thread_name("tracing-rollout")
-            .finish(sink);
+        let (nb, worker) = crate::writer::appender::start(sink)
+            .map_err(|source| InitError::StartWriter { source })?;
         let writer = Writer::new(nb.clone(), Arc::clone(&shared), self.lossy);
         let payload = PayloadOptions {
             max_bytes: self.max_payload_bytes,

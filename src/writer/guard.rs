@@ -197,7 +197,7 @@ impl GuardInner {
         // Nothing is written after the barrier: wake senders still waiting for room.
         self.shared.budget.close();
         // After a completed barrier the channel is empty, so this returns at once; after a
-        // timeout it waits at most ~1.1 s (tracing-appender's own bound).
+        // timeout it waits at most ~1.1 s (see `writer::appender`, point 4).
         drop(self.worker.take());
 
         self.shared.warn_if_nothing_recorded();

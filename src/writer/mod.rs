@@ -7,6 +7,7 @@
 //! `non_blocking` worker, woken through its channel — is the only one that takes messages
 //! from the queue and the only one that touches bundle files.
 
+pub(crate) mod appender;
 mod budget;
 pub(crate) mod bundle_dir;
 mod guard;

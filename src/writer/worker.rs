@@ -81,11 +81,11 @@ impl OpenFiles {
 
 /// The `io::Write` handed to `tracing_appender::non_blocking`.
 ///
-/// tracing-appender's worker blocks on one receive, drains whatever else is queued, calls
-/// `write_all` once per channel message and `flush` once per batch. The channel carries only
-/// wake-ups (see `writer::post`): [`Sink::write`] takes every message queued in `Parcels`
-/// and handles them in order (it always reports the full length written, so one `write`
-/// here is one wake-up). `flush` pushes every open bundle's buffer to the kernel.
+/// The worker calls `write` once per channel message and `flush` once per batch (pinned in
+/// `writer::appender`). The channel carries only wake-ups (see `writer::post`):
+/// [`Sink::write`] takes every message queued in `Parcels` and handles them in order (it
+/// always reports the full length written, so one `write` here is one wake-up). `flush`
+/// pushes every open bundle's buffer to the kernel.
 pub(crate) struct Sink {
     out: Out,
     root: PathBuf,
