@@ -199,9 +199,7 @@ mod tests {
         let (sink, _calls, _gate) = recorder();
         // No OS gives a thread a stack of half the address space.
         let probe = std::thread::Builder::new().stack_size(usize::MAX / 2);
-        let err = start_after(probe, sink)
-            .err()
-            .expect("the probe cannot start");
+        let err = start_after(probe, sink).expect_err("the probe cannot start");
         assert!(!err.to_string().is_empty());
     }
 }
