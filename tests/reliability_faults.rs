@@ -179,7 +179,9 @@ fn a_root_made_read_only_mid_run_fails_new_bundles_only_and_the_host_carries_on(
     let stats = guard.finish()?;
     let _ = Command::new("umount").arg("-l").arg(&root).status();
     if !remounted {
-        println!("SKIPPED: the read-only root test because the root cannot be remounted read-only here");
+        println!(
+            "SKIPPED: the read-only root test because the root cannot be remounted read-only here"
+        );
         anyhow::ensure!(
             std::env::var_os("CI").is_none(),
             "CI is set and the root cannot be remounted read-only"
