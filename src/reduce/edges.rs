@@ -125,7 +125,7 @@ impl Needle {
     fn found_in(&self, text: &str) -> bool {
         self.text
             .as_deref()
-            .map_or(true, |needle| text.contains(needle))
+            .is_none_or(|needle| text.contains(needle))
     }
 }
 
