@@ -8,6 +8,7 @@
 //! where mounting is not permitted. Scenarios that must observe stderr or the exit code run
 //! in a child: the test binary re-executes itself with `--exact <child test>`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -72,7 +73,11 @@ impl Tmpfs {
             .stderr(std::process::Stdio::null())
             .status();
         if !status.is_ok_and(|s| s.success()) {
-            println!("SKIPPED: the disk-full test because a tmpfs cannot be mounted here (not root, or no CAP_SYS_ADMIN)");
+            // Straight to stderr: the harness captures `println!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the disk-full test because a tmpfs cannot be mounted here (not root, or no CAP_SYS_ADMIN)"
+            );
             anyhow::ensure!(
                 std::env::var_os("CI").is_none(),
                 "CI is set and a tmpfs cannot be mounted"
@@ -179,7 +184,8 @@ fn a_root_made_read_only_mid_run_fails_new_bundles_only_and_the_host_carries_on(
     let stats = guard.finish()?;
     let _ = Command::new("umount").arg("-l").arg(&root).status();
     if !remounted {
-        println!(
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: the read-only root test because the root cannot be remounted read-only here"
         );
         anyhow::ensure!(
