@@ -1,8 +1,8 @@
 //! [`RolloutLayer`]: the `tracing_subscriber::Layer` that turns rollout spans and events into
 //! framed messages for the writer thread.
 //!
-//! Invariant: a callback for anything outside the rollout vocabulary costs one name check and
-//! returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
+//! Invariant: a callback for anything outside the rollout vocabulary costs one name check (in
+//! `on_record` and `on_close` after the registry lookup that yields the name) and returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
 //! while it does, emits no `tracing` events, and hands exactly one message to the writer.
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
@@ -42,9 +42,10 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// `tracing_subscriber::registry()`. Only spans named in the rollout vocabulary (`rollout`,
 /// `rollout.thread`, `rollout.turn`, `rollout.inference`, `rollout.tool`,
 /// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`) and events named
-/// `rollout.*` are recorded; other spans cost one name comparison and are skipped (rollout
-/// spans below them still attach to their nearest rollout ancestor). The layer never
-/// filters: other layers see every span and event as before.
+/// `rollout.*` are recorded; other spans are skipped (rollout spans below them still attach
+/// to their nearest rollout ancestor), at the cost of a name comparison when they start and
+/// a registry lookup plus that comparison when a field is recorded into them or they close.
+/// The layer never filters: other layers see every span and event as before.
 ///
 /// Where a span is recorded:
 /// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
