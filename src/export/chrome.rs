@@ -141,9 +141,11 @@ pub fn chrome_trace(state: &RolloutState) -> Value {
 
     // Flow arrows, one per edge, source slice → target slice.
     for (n, edge) in state.edges.values().enumerate() {
-        let from = graph.source_node(&edge.from).and_then(|i| slice_of.get(&i));
-        let to = graph.target_node(&edge.to).and_then(|i| slice_of.get(&i));
-        let (Some(&from), Some(&to)) = (from, to) else {
+        // An end the graph cannot place (a span it never mapped) is drawn from or to the
+        // rollout's own slice, so every edge keeps its arrow.
+        let from = graph.source_node(&edge.from).unwrap_or(0);
+        let to = graph.target_node(&edge.to).unwrap_or(0);
+        let (Some(&from), Some(&to)) = (slice_of.get(&from), slice_of.get(&to)) else {
             continue;
         };
         let kind = edge_word(edge.kind);
@@ -161,11 +163,13 @@ pub fn chrome_trace(state: &RolloutState) -> Value {
             format!("{kind} (undelivered)")
         };
         let (a, b) = (&placer.slices[from], &placer.slices[to]);
+        let at = us(edge.started_at_unix_ms * 1_000_000);
+        let out = bind_point(a, at.clamp(a.start, a.end));
         events.push(json!({"ph": "s", "id": n + 1, "name": name, "cat": "edge",
-            "pid": pid, "tid": a.tid, "ts": bind_point(a), "args": Value::Object(args)}));
+            "pid": pid, "tid": a.tid, "ts": out, "args": Value::Object(args)}));
         events.push(
             json!({"ph": "f", "bp": "e", "id": n + 1, "name": name, "cat": "edge",
-            "pid": pid, "tid": b.tid, "ts": bind_point(b)}),
+            "pid": pid, "tid": b.tid, "ts": bind_point(b, out)}),
         );
     }
 
@@ -278,21 +282,29 @@ impl Placer<'_, '_> {
     }
 }
 
-/// An instant inside `slice` that no slice nested in it covers (so a flow binds to it).
-fn bind_point(slice: &Slice) -> f64 {
+/// An instant inside `slice` that no slice nested in it covers (so a flow binds to it): the
+/// first such instant at or after `after` when there is one, else the last free one.
+fn bind_point(slice: &Slice, after: f64) -> f64 {
     let mut inner = slice.inner.clone();
     inner.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut gaps = Vec::new();
     let mut cursor = slice.start;
     for (s, e) in inner {
         if s > cursor {
-            return (cursor + s) / 2.0;
+            gaps.push((cursor, s));
         }
         cursor = cursor.max(e);
     }
     if cursor < slice.end {
-        (cursor + slice.end) / 2.0
-    } else {
-        slice.start
+        gaps.push((cursor, slice.end));
+    }
+    if let Some(&(s, e)) = gaps.iter().find(|(_, e)| *e > after) {
+        let s = s.max(after);
+        return (s + e) / 2.0;
+    }
+    match gaps.last() {
+        Some(&(s, e)) => (s + e) / 2.0,
+        None => slice.start,
     }
 }
 

@@ -72,6 +72,8 @@ pub(crate) struct Node {
     pub(crate) incomplete: bool,
     pub(crate) status: Status,
     pub(crate) error: Option<String>,
+    /// The monotonic duration, when the span ended.
+    pub(crate) duration_ns: Option<u64>,
 }
 
 /// An entity before placement: key, intended parent, owning thread, lifetime.
@@ -207,6 +209,7 @@ impl<'s> ExportGraph<'s> {
             incomplete: rollout_incomplete,
             status: state.status,
             error: None,
+            duration_ns: None,
         }];
 
         // Parents before children: order by a depth computed through the parent keys (the
@@ -254,6 +257,7 @@ impl<'s> ExportGraph<'s> {
                     || matches!(execution.status, Status::Running | Status::Incomplete),
                 status: execution.status,
                 error: execution.error.clone(),
+                duration_ns: execution.duration_ns,
             });
         }
         let mut children = vec![Vec::new(); nodes.len()];
@@ -417,12 +421,14 @@ fn in_thread(state: &RolloutState, thread: &Option<String>) -> Option<NodeKey> {
 }
 
 /// Start, end (ns since the epoch) and whether the span ended; an unended span ends at the
-/// horizon. The end uses the monotonic duration when there is one (finer than the ms clock).
+/// horizon. Both ends are on the wall clock (ms), as the records are: mixing in the
+/// monotonic duration would let a span overrun the next one the log shows after it (the two
+/// clocks drift), and nesting matters more to a viewer than sub-ms precision.
 fn times(execution: &Execution, horizon: u64) -> (u64, u64, bool) {
     let start = execution.started_at_unix_ms * NS_PER_MS;
-    match (execution.duration_ns, execution.ended_at_unix_ms) {
-        (Some(d), _) => (start, start + d, true),
-        (None, Some(end)) => (start, (end * NS_PER_MS).max(start), true),
+    match (execution.ended_at_unix_ms, execution.duration_ns) {
+        (Some(end), _) => (start, (end * NS_PER_MS).max(start), true),
+        (None, Some(d)) => (start, start + d, true),
         (None, None) => (start, horizon.max(start), false),
     }
 }

@@ -443,6 +443,9 @@ impl Builder<'_, '_> {
                 node.status.as_str()
             },
         );
+        if let Some(d) = node.duration_ns {
+            a.u("rollout.duration_ns", d);
+        }
         let mut kind = SpanKind::Internal;
         let name = match &node.key {
             NodeKey::Rollout => {
@@ -785,7 +788,7 @@ impl Builder<'_, '_> {
             if self.options.content {
                 if let Some(text) = delivered_text(state, edge) {
                     ea.s(
-                        "rollout.edge.message",
+                        "rollout.edge.delivered_text",
                         &preview(text, self.options.max_content_bytes),
                     );
                 }

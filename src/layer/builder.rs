@@ -12,7 +12,7 @@ use tracing_appender::non_blocking::NonBlockingBuilder;
 use super::RolloutLayer;
 use crate::payload::PayloadOptions;
 use crate::writer::redact::Redact;
-use crate::writer::worker::Sink;
+use crate::writer::worker::{BundleEndHook, Sink};
 use crate::writer::{Budget, RolloutGuard, Shared, Writer};
 
 const DEFAULT_ROOT: &str = "traces";
@@ -41,6 +41,7 @@ pub struct RolloutLayerBuilder {
     capture_payloads: bool,
     finish_timeout: Duration,
     redact: Option<Redact>,
+    on_bundle_end: Option<BundleEndHook>,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -53,6 +54,7 @@ impl Default for RolloutLayerBuilder {
             capture_payloads: true,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             redact: None,
+            on_bundle_end: None,
         }
     }
 }
@@ -164,6 +166,25 @@ impl RolloutLayerBuilder {
         self
     }
 
+    /// Calls `hook` with each bundle's directory as its rollout ends — on the writer thread,
+    /// after the bundle's last record is flushed and synced and its final `manifest.json`
+    /// written — so a program can reduce or export every bundle without a CLI step (see
+    /// [`export`](crate::export) for an example). Bundles still open when the guard finishes
+    /// get it too, as `incomplete`.
+    ///
+    /// Other bundles' records wait while it runs, and [`RolloutGuard::finish`] waits for it:
+    /// keep it short or hand the path to a thread of your own. A panic in it is caught and
+    /// reported on stderr.
+    ///
+    /// [`RolloutGuard::finish`]: crate::RolloutGuard::finish
+    pub fn on_bundle_end(
+        mut self,
+        hook: impl Fn(&std::path::Path) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_bundle_end = Some(BundleEndHook(Arc::new(hook)));
+        self
+    }
+
     /// Creates the root directory, starts the writer thread (named `tracing-rollout`) and
     /// returns the layer with the guard that finishes it.
     ///
@@ -196,7 +217,9 @@ impl RolloutLayerBuilder {
                 source,
             })?;
         let shared = Arc::new(Shared::new(Budget::new(self.max_buffered_bytes)));
-        let sink = Sink::new(Arc::clone(&shared), root).with_redact(self.redact.clone());
+        let sink = Sink::new(Arc::clone(&shared), root)
+            .with_redact(self.redact.clone())
+            .with_bundle_end_hook(self.on_bundle_end.clone());
         let (nb, worker) = NonBlockingBuilder::default()
             .lossy(false)
             .buffered_lines_limit(WAKE_CHANNEL_CAPACITY)
