@@ -15,9 +15,12 @@ use tracing_subscriber::prelude::*;
 
 const EPS: f64 = 1e-6;
 
-/// Complete events by `(pid, tid)`, as `(start, end, name)`.
-fn slices(trace: &Value) -> Result<BTreeMap<(u64, u64), Vec<(f64, f64, String)>>> {
-    let mut tracks: BTreeMap<(u64, u64), Vec<(f64, f64, String)>> = BTreeMap::new();
+/// Complete events of each `(pid, tid)` track, as `(start, end, name)`.
+type Tracks = BTreeMap<(u64, u64), Vec<(f64, f64, String)>>;
+
+/// The complete events of `trace` by track.
+fn slices(trace: &Value) -> Result<Tracks> {
+    let mut tracks = Tracks::new();
     for e in trace["traceEvents"].as_array().context("traceEvents")? {
         if e["ph"] == "X" {
             let ts = e["ts"].as_f64().context("ts")?;

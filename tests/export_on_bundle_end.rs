@@ -62,7 +62,10 @@ fn the_hook_runs_once_per_bundle_after_its_manifest_is_final() -> Result<()> {
     drop(open);
     assert_eq!(stats.bundles.len(), 4);
 
-    let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let seen = seen
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     let name = |s: &Seen| s.dir.file_name().map(|n| n.to_string_lossy().into_owned());
     let names: Vec<Option<String>> = seen.iter().map(name).collect();
     assert_eq!(

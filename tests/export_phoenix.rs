@@ -46,7 +46,12 @@ fn get(agent: &ureq::Agent, url: &str) -> Option<Value> {
     if response.status() != 200 {
         return None;
     }
-    let text = response.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().ok()?;
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -89,12 +94,16 @@ fn phoenix_receives_the_demo_with_sub_agents_under_their_spawning_tools() -> Res
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
-    let server_log = || std::fs::read_to_string(work.path().join("phoenix.log")).unwrap_or_default();
+    let server_log =
+        || std::fs::read_to_string(work.path().join("phoenix.log")).unwrap_or_default();
 
     let mut ready = false;
     for _ in 0..POLLS {
         if let Some(status) = server.0.try_wait()? {
-            bail!("phoenix exited ({status}) before it was ready:\n{}", server_log());
+            bail!(
+                "phoenix exited ({status}) before it was ready:\n{}",
+                server_log()
+            );
         }
         if get(&agent, &format!("{base}/v1/projects")).is_some() {
             ready = true;
@@ -102,7 +111,11 @@ fn phoenix_receives_the_demo_with_sub_agents_under_their_spawning_tools() -> Res
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    ensure!(ready, "phoenix never answered /v1/projects:\n{}", server_log());
+    ensure!(
+        ready,
+        "phoenix never answered /v1/projects:\n{}",
+        server_log()
+    );
 
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo");
     let project = "rollout-demo";
@@ -198,7 +211,12 @@ fn phoenix_receives_the_demo_with_sub_agents_under_their_spawning_tools() -> Res
     );
     assert_eq!(attr(chat, "gen_ai.usage.input_tokens"), 900);
     let asked: Vec<Value> = (0..2)
-        .map(|i| attr(chat, &format!("llm.output_messages.0.message.tool_calls.{i}.tool_call.id")))
+        .map(|i| {
+            attr(
+                chat,
+                &format!("llm.output_messages.0.message.tool_calls.{i}.tool_call.id"),
+            )
+        })
         .collect();
     assert_eq!(asked, ["call_spawn_r", "call_spawn_f"]);
     let run: Vec<Value> = spans

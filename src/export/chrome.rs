@@ -383,6 +383,12 @@ fn slice_args(graph: &ExportGraph<'_>, i: usize) -> Value {
     if let Some(e) = &node.error {
         a.insert("error".into(), json!(e));
     }
+    if let Some(d) = node.duration_ns {
+        a.insert("duration_ns".into(), json!(d));
+    }
+    if let Some(t) = &node.thread_id {
+        a.insert("thread_id".into(), json!(t));
+    }
     let item_text = |id: &String| {
         state
             .conversation_items

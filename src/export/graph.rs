@@ -1,19 +1,15 @@
 //! The rollout graph as the exporters see it: one tree of timed nodes (rollout → threads →
 //! turns → inference calls, tool calls, code cells, compactions → terminal operations), edge
-//! ends resolved to nodes, and the few payload bodies an export shows.
+//! ends resolved to nodes.
 //!
 //! Invariant: this is the only place that decides an entity's export parent, its start and
 //! end in nanoseconds, and which node an edge anchor stands for, so the OTLP and Chrome exports
 //! can never disagree on the shape of a rollout. It adds no interpretation of payloads: it
-//! reads the graph (`state.json`) and takes bodies, whole, through [`BundleReader`].
+//! reads the graph (`state.json`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::collections::HashMap;
 
-use crate::format::RecordBody;
-use crate::reduce::{
-    Anchor, BundleReader, Execution, Producer, ReduceError, Requester, RolloutState, Status,
-};
+use crate::reduce::{Anchor, Execution, Producer, Requester, RolloutState, Status};
 
 /// Which entity of the graph a node stands for (its id in the graph's maps).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -457,35 +453,6 @@ fn horizon_ns(state: &RolloutState) -> u64 {
         last = last.max(edge.started_at_unix_ms * NS_PER_MS);
     }
     last
-}
-
-/// The whole bodies of the payload records `seqs` of the bundle in `dir`, in one pass.
-pub(crate) fn collect_bodies(
-    dir: &Path,
-    seqs: &BTreeSet<u64>,
-) -> Result<BTreeMap<u64, String>, ReduceError> {
-    let mut bodies = BTreeMap::new();
-    if seqs.is_empty() {
-        return Ok(bodies);
-    }
-    let mut reader = BundleReader::open(dir)?;
-    while let Some(expanded) = reader.next_record()? {
-        let record = expanded.record().map_err(|e| ReduceError::Parse {
-            path: reader.path(),
-            line: expanded.line,
-            message: e.to_string(),
-        })?;
-        if !seqs.contains(&record.seq) {
-            continue;
-        }
-        if let RecordBody::Payload { body, .. } = record.body {
-            bodies.insert(record.seq, body.get().to_owned());
-        }
-        if bodies.len() == seqs.len() {
-            break;
-        }
-    }
-    Ok(bodies)
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.

@@ -11,7 +11,7 @@
 //! table. Token usage sits on inference spans only, so backends that sum descendants count
 //! every token once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use opentelemetry_proto::tonic::common::v1::{
@@ -29,13 +29,12 @@ use serde_json::{json, Value};
 /// The OTLP request type an export produces (re-exported from `opentelemetry-proto`).
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::graph::{
-    anchor_text, collect_bodies, delivered_text, preview, thread_name, ExportGraph, Node, NodeKey,
-};
+use super::graph::{anchor_text, delivered_text, preview, thread_name, ExportGraph, Node, NodeKey};
 use super::ExportError;
+use crate::format::RecordBody;
 use crate::reduce::{
-    reduce_bundle, ConversationItem, DiagnosticLevel, EdgeKind, ItemKind, Requester, RolloutState,
-    Status,
+    reduce_bundle, BundleReader, ConversationItem, DiagnosticLevel, EdgeKind, ItemKind,
+    ReduceError, Requester, RolloutState, Status,
 };
 
 /// What an OTLP export includes.
@@ -309,6 +308,32 @@ pub fn post_otlp(
         rejected_spans: partial.rejected_spans,
         message: partial.error_message,
     })
+}
+
+/// The whole bodies of the payload records `seqs` of the bundle in `dir`, in one pass.
+fn collect_bodies(dir: &Path, seqs: &BTreeSet<u64>) -> Result<BTreeMap<u64, String>, ReduceError> {
+    let mut bodies = BTreeMap::new();
+    if seqs.is_empty() {
+        return Ok(bodies);
+    }
+    let mut reader = BundleReader::open(dir)?;
+    while let Some(expanded) = reader.next_record()? {
+        let record = expanded.record().map_err(|e| ReduceError::Parse {
+            path: reader.path(),
+            line: expanded.line,
+            message: e.to_string(),
+        })?;
+        if !seqs.contains(&record.seq) {
+            continue;
+        }
+        if let RecordBody::Payload { body, .. } = record.body {
+            bodies.insert(record.seq, body.get().to_owned());
+        }
+        if bodies.len() == seqs.len() {
+            break;
+        }
+    }
+    Ok(bodies)
 }
 
 /// Deterministic ids: 16-byte trace id, 8-byte span ids, hashed from the bundle's identity.
