@@ -459,3 +459,78 @@ fn a_refusing_or_absent_receiver_is_a_clear_error() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
+    use tracing::info_span;
+    use tracing_subscriber::prelude::*;
+
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+        .root_dir(root.path())
+        .build()?;
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let rollout = info_span!("rollout", rollout_id = "undelivered");
+        let _r = rollout.enter();
+        let lead = info_span!("rollout.thread", thread_id = "lead", agent_path = "/lead");
+        let _l = lead.enter();
+        let tool = info_span!(
+            "rollout.tool",
+            tool = "spawn_agent",
+            kind = "spawn_agent",
+            call_id = "call_spawn",
+            target_thread_id = "worker",
+            message = "Count the lines of main.rs."
+        );
+        let child = tracing_rollout::child_thread_span("worker", "lead", "/lead/worker", &tool);
+        // The child runs a turn but its model never sees the task.
+        child.in_scope(|| info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {}));
+    });
+    let stats = guard.finish()?;
+    let bundle = stats.bundles.first().context("a bundle")?;
+    let request = export_otlp(bundle, &OtlpOptions::new())?;
+    let spans = spans(&request);
+    let tool = spans
+        .iter()
+        .find(|s| s.name == "execute_tool spawn_agent")
+        .context("the tool")?;
+    let worker = spans
+        .iter()
+        .find(|s| str_attr(s, "gen_ai.agent.id") == Some("worker"))
+        .context("the worker")?;
+    assert_eq!(
+        worker.parent_span_id, tool.span_id,
+        "nested under its spawning tool"
+    );
+    let event = tool
+        .events
+        .iter()
+        .find(|e| e.name == "rollout.edge.spawn")
+        .context("the spawn event")?;
+    let delivered = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
+        attrs
+            .iter()
+            .find(|kv| kv.key == "rollout.edge.delivered")
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.clone())
+    };
+    assert_eq!(delivered(&event.attributes), Some(Any::BoolValue(false)));
+    let link = worker
+        .links
+        .iter()
+        .find(|l| l.span_id == tool.span_id && delivered(&l.attributes).is_some())
+        .context("the edge's link on the worker")?;
+    assert_eq!(delivered(&link.attributes), Some(Any::BoolValue(false)));
+    let root = spans
+        .iter()
+        .find(|s| s.parent_span_id.is_empty())
+        .context("root")?;
+    let diagnostic = root
+        .events
+        .iter()
+        .find(|e| e.name == "rollout.diagnostic")
+        .context("the never-delivered diagnostic")?;
+    assert!(format!("{:?}", diagnostic.attributes).contains("never delivered"));
+    Ok(())
+}

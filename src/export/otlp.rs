@@ -481,6 +481,9 @@ impl Builder<'_, '_> {
                 a.opt("rollout.trace_id", state.trace_id.as_deref());
                 a.b("rollout.complete", state.complete);
                 a.opt("rollout.root_thread_id", state.root_thread_id.as_deref());
+                if let Some(root) = &state.root_thread_id {
+                    self.thread_io(root, &mut a);
+                }
                 "invoke_workflow rollout".to_owned()
             }
             NodeKey::Thread(id) => {
@@ -509,6 +512,7 @@ impl Builder<'_, '_> {
                 );
                 a.i("rollout.attachments", i64::from(thread.attachments));
                 a.u("rollout.turns", thread.turns.len() as u64);
+                self.thread_io(id, &mut a);
                 format!("invoke_agent {name}")
             }
             NodeKey::Turn(id) => {
@@ -762,6 +766,34 @@ impl Builder<'_, '_> {
         format!("execute_tool {name}")
     }
 
+    /// `input.value` / `output.value` of an agent (and of the rollout, from its root thread):
+    /// the first user message it was given and the last assistant message it wrote, which
+    /// Phoenix and Langfuse show as the trace's input and output.
+    fn thread_io(&self, thread_id: &str, a: &mut Attrs) {
+        let state = self.graph.state;
+        let Some(thread) = state.threads.get(thread_id) else {
+            return;
+        };
+        if !self.options.content {
+            return;
+        }
+        let messages = thread
+            .conversation
+            .iter()
+            .filter_map(|i| state.conversation_items.get(i))
+            .filter(|i| i.kind == ItemKind::Message);
+        let max = self.options.max_content_bytes;
+        if let Some(first) = messages.clone().find(|i| i.role.as_deref() == Some("user")) {
+            a.s("input.value", &preview(&first.text, max));
+        }
+        if let Some(last) = messages
+            .rev()
+            .find(|i| i.role.as_deref() == Some("assistant"))
+        {
+            a.s("output.value", &preview(&last.text, max));
+        }
+    }
+
     /// A payload body as attribute text: a JSON string body as its string, anything else as
     /// its JSON; cut at the content limit (then `rollout.content_truncated`).
     fn body(&self, seq: Option<u64>, a: &mut Attrs) -> Option<String> {
@@ -953,30 +985,31 @@ fn messages(
             }
         }
     }
-    let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
-    for item in rest {
+    // Group by role first (no JSON yet), then build messages from the newest back until the
+    // budget is spent: the work per inference is bounded by `max`, not by the history.
+    let mut groups: Vec<(&str, &[&ConversationItem])> = Vec::new();
+    let mut begin = 0;
+    for (i, item) in rest.iter().enumerate() {
         let role = role(item);
-        let Some(p) = part(item) else { continue };
-        match grouped.last_mut() {
-            Some((r, parts)) if r == role && role != "tool" => parts.push(p),
-            _ => grouped.push((role.to_owned(), vec![p])),
+        let next = rest.get(i + 1).map(|n| self::role(n));
+        if next != Some(role) || role == "tool" {
+            groups.push((role, &rest[begin..=i]));
+            begin = i + 1;
         }
     }
-    let messages: Vec<Value> = grouped
-        .into_iter()
-        .map(|(role, parts)| json!({"role": role, "parts": parts}))
-        .collect();
     let mut kept = Vec::new();
     let mut size = 2;
-    for m in messages.iter().rev() {
-        let len = m.to_string().len() + 1;
+    for (role, items) in groups.iter().rev() {
+        let parts: Vec<Value> = items.iter().filter_map(|i| part(i)).collect();
+        let message = json!({"role": role, "parts": parts});
+        let len = message.to_string().len() + 1;
         if size + len > max && !kept.is_empty() {
             break;
         }
         size += len;
-        kept.push(m.clone());
+        kept.push(message);
     }
     kept.reverse();
-    let dropped = messages.len() - kept.len();
+    let dropped = groups.len() - kept.len();
     (system, kept, dropped)
 }
