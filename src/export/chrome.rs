@@ -19,8 +19,9 @@ use crate::reduce::{reduce_bundle, DiagnosticLevel, EdgeKind, RolloutState, Stat
 
 /// Longest text preview in an event's `args`, in bytes.
 const PREVIEW_BYTES: usize = 200;
-/// Tids of one agent: `(index + 1) * LANES_PER_AGENT + lane`.
-const LANES_PER_AGENT: u64 = 1000;
+/// Lane ids of one agent while placing: `(index + 1) * LANES_PER_AGENT + lane`; written out
+/// as tids 1, 2, 3, … in that order (agents' lanes together, in start order).
+const LANES_PER_AGENT: u64 = 1 << 32;
 
 /// Reduces the bundle in `dir` and exports it as a Chrome trace (a JSON object with
 /// `traceEvents`).
@@ -116,7 +117,18 @@ pub fn chrome_trace(state: &RolloutState) -> Value {
         placer.place_children(i, slice, base, &us);
     }
 
-    for (tid, name) in &placer.names {
+    let mut lanes: Vec<u64> = placer.names.iter().map(|(lane, _)| *lane).collect();
+    lanes.sort_unstable();
+    let tids: HashMap<u64, u64> = lanes
+        .iter()
+        .zip(1..)
+        .map(|(lane, tid)| (*lane, tid))
+        .collect();
+    for slice in &mut placer.slices {
+        slice.tid = tids.get(&slice.tid).copied().unwrap_or(slice.tid);
+    }
+    for (lane, name) in &placer.names {
+        let tid = tids[lane];
         events.push(
             json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
             "args": {"name": name}}),
