@@ -9,6 +9,7 @@
 //! the slice it must bind to is the innermost slice of its track.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -55,12 +56,19 @@ pub fn export_chrome_file(
 /// Writes a trace made by [`chrome_trace`] to `path`.
 pub fn write_chrome(trace: &Value, path: impl AsRef<Path>) -> Result<(), ExportError> {
     let path = path.as_ref();
-    let text = serde_json::to_string(trace).map_err(ExportError::Json)?;
-    std::fs::write(path, text + "\n").map_err(|source| ExportError::Io {
+    let io = |source| ExportError::Io {
         action: "write",
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, trace).map_err(|e| match e.io_error_kind() {
+        Some(kind) => io(std::io::Error::new(kind, e)),
+        None => ExportError::Json(e),
+    })?;
+    out.write_all(b"\n").map_err(io)?;
+    out.flush().map_err(io)
 }
 
 /// A placed slice: its node, track, and interval in µs from the rollout's start.

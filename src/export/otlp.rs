@@ -12,6 +12,7 @@
 //! every token once.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
 use std::path::Path;
 
 use opentelemetry_proto::tonic::common::v1::{
@@ -193,13 +194,19 @@ pub fn write_otlp_json(
     path: impl AsRef<Path>,
 ) -> Result<(), ExportError> {
     let path = path.as_ref();
-    let mut text = to_otlp_json(request)?;
-    text.push('\n');
-    std::fs::write(path, text).map_err(|source| ExportError::Io {
+    let io = |source| ExportError::Io {
         action: "write",
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, request).map_err(|e| match e.io_error_kind() {
+        Some(kind) => io(std::io::Error::new(kind, e)),
+        None => ExportError::Json(e),
+    })?;
+    out.write_all(b"\n").map_err(io)?;
+    out.flush().map_err(io)
 }
 
 /// Exports the bundle in `dir` to an OTLP/JSON file (see [`write_otlp_json`]); returns the
