@@ -597,7 +597,7 @@ impl Builder<'_, '_> {
             }
         };
         if node.error.is_some() || node.status == Status::Failed {
-            a.s("error.type", "failed");
+            a.s("error.type", "_OTHER");
         }
         let status = if node.incomplete {
             Some(SpanStatus {
