@@ -534,3 +534,50 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
     assert!(format!("{:?}", diagnostic.attributes).contains("never delivered"));
     Ok(())
 }
+
+#[test]
+fn a_failed_tool_is_an_error_span_with_its_message() -> Result<()> {
+    use tracing::info_span;
+    use tracing_subscriber::prelude::*;
+
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+        .root_dir(root.path())
+        .build()?;
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let rollout = info_span!("rollout", rollout_id = "failing");
+        let thread = info_span!(parent: &rollout, "rollout.thread", thread_id = "main");
+        let _tool = info_span!(
+            parent: &thread,
+            "rollout.tool",
+            tool = "rm",
+            call_id = "c-1",
+            status = "failed",
+            error = "permission denied"
+        );
+    });
+    let stats = guard.finish()?;
+    let request = export_otlp(
+        stats.bundles.first().context("a bundle")?,
+        &OtlpOptions::new(),
+    )?;
+    let spans = spans(&request);
+    let tool = spans
+        .iter()
+        .find(|s| s.name == "execute_tool rm")
+        .context("the tool")?;
+    let status = tool.status.as_ref().context("status")?;
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (2, "permission denied")
+    );
+    assert_eq!(str_attr(tool, "error.type"), Some("_OTHER"));
+    assert_eq!(str_attr(tool, "rollout.status"), Some("failed"));
+    let thread = spans
+        .iter()
+        .find(|s| s.name == "invoke_agent main")
+        .context("the thread")?;
+    assert_eq!(thread.status.as_ref().map(|s| s.code), Some(0), "UNSET");
+    Ok(())
+}
