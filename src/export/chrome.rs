@@ -14,9 +14,11 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::graph::{anchor_text, delivered_text, preview, thread_name, ExportGraph, NodeKey};
+use super::graph::{
+    anchor_text, delivered_text, edge_word, preview, thread_name, ExportGraph, NodeKey,
+};
 use super::ExportError;
-use crate::reduce::{reduce_bundle, DiagnosticLevel, EdgeKind, RolloutState, Status};
+use crate::reduce::{reduce_bundle, DiagnosticLevel, RolloutState, Status};
 
 /// Longest text preview in an event's `args`, in bytes.
 const PREVIEW_BYTES: usize = 200;
@@ -337,17 +339,6 @@ fn agent_label(state: &RolloutState, thread_id: &str) -> String {
     {
         Some(path) if path != name => format!("{name} {path}"),
         _ => name,
-    }
-}
-
-fn edge_word(kind: EdgeKind) -> &'static str {
-    match kind {
-        EdgeKind::Spawn => "spawn",
-        EdgeKind::Message => "message",
-        EdgeKind::Task => "task",
-        EdgeKind::Result => "result",
-        EdgeKind::Close => "close",
-        EdgeKind::Link => "link",
     }
 }
 

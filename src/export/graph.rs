@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::reduce::{Anchor, Execution, Producer, Requester, RolloutState, Status};
+use crate::reduce::{Anchor, EdgeKind, Execution, Producer, Requester, RolloutState, Status};
 
 /// Which entity of the graph a node stands for (its id in the graph's maps).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -368,6 +368,18 @@ pub(crate) fn anchor_text(anchor: &Anchor) -> String {
     }
 }
 
+/// The word of an edge kind, as in `state.json`.
+pub(crate) fn edge_word(kind: EdgeKind) -> &'static str {
+    match kind {
+        EdgeKind::Spawn => "spawn",
+        EdgeKind::Message => "message",
+        EdgeKind::Task => "task",
+        EdgeKind::Result => "result",
+        EdgeKind::Close => "close",
+        EdgeKind::Link => "link",
+    }
+}
+
 /// The text an edge delivered: its message, else the recipient item's preview.
 pub(crate) fn delivered_text<'a>(
     state: &'a RolloutState,
@@ -399,7 +411,7 @@ fn spawning_tool<'a>(state: &'a RolloutState, thread_id: &str) -> Option<&'a str
             _ => false,
         };
         match (&edge.kind, &edge.from) {
-            (crate::reduce::EdgeKind::Spawn, Anchor::ToolCall(tool))
+            (EdgeKind::Spawn, Anchor::ToolCall(tool))
                 if into && state.tool_calls.contains_key(tool) =>
             {
                 Some(tool.as_str())

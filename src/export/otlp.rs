@@ -30,12 +30,14 @@ use serde_json::{json, Value};
 /// The OTLP request type an export produces (re-exported from `opentelemetry-proto`).
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::graph::{anchor_text, delivered_text, preview, thread_name, ExportGraph, Node, NodeKey};
+use super::graph::{
+    anchor_text, delivered_text, edge_word, preview, thread_name, ExportGraph, Node, NodeKey,
+};
 use super::ExportError;
 use crate::format::RecordBody;
 use crate::reduce::{
-    reduce_bundle, BundleReader, ConversationItem, DiagnosticLevel, EdgeKind, ItemKind,
-    ReduceError, Requester, RolloutState, Status,
+    reduce_bundle, BundleReader, ConversationItem, DiagnosticLevel, ItemKind, ReduceError,
+    Requester, RolloutState, Status,
 };
 
 /// What an OTLP export includes.
@@ -837,7 +839,7 @@ impl Builder<'_, '_> {
             }
         }
         for edge in state.edges.values() {
-            let kind = edge_kind(edge.kind);
+            let kind = edge_word(edge.kind);
             let from = self.graph.source_node(&edge.from);
             let to = self.graph.target_node(&edge.to);
             let mut ea = Attrs::default();
@@ -908,17 +910,6 @@ impl Builder<'_, '_> {
                 dropped_attributes_count: 0,
             });
         }
-    }
-}
-
-fn edge_kind(kind: EdgeKind) -> &'static str {
-    match kind {
-        EdgeKind::Spawn => "spawn",
-        EdgeKind::Message => "message",
-        EdgeKind::Task => "task",
-        EdgeKind::Result => "result",
-        EdgeKind::Close => "close",
-        EdgeKind::Link => "link",
     }
 }
 
