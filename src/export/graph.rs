@@ -188,8 +188,9 @@ impl<'s> ExportGraph<'s> {
             .chain(pending.iter().map(|p| p.3.started_at_unix_ms * NS_PER_MS))
             .min()
             .unwrap_or(0);
-        let rollout_incomplete = !state.complete
-            || matches!(state.status, Status::Running | Status::Incomplete)
+        // The rollout span itself never ended; `complete: false` for other reasons (a torn
+        // tail, a child left open) is the span's `rollout.complete` attribute, not an error.
+        let rollout_incomplete = matches!(state.status, Status::Running | Status::Incomplete)
             || state.ended_at_unix_ms.is_none();
         let rollout_end = state
             .ended_at_unix_ms
