@@ -137,6 +137,9 @@ pub fn otlp_request(
             seqs.extend(cell.source_payload);
             seqs.extend(cell.output_payload);
         }
+        for op in state.terminal_operations.values() {
+            seqs.extend(op.payloads.iter().copied());
+        }
         collect_bodies(dir.as_ref(), &seqs)?
     } else {
         Default::default()
@@ -569,6 +572,18 @@ impl Builder<'_, '_> {
                 a.opt("process.working_directory", op.cwd.as_deref());
                 if let Some(code) = op.exit_code {
                     a.i("process.exit.code", code);
+                }
+                if self.options.content {
+                    // What the operation wrote and read, in record order.
+                    let texts: Vec<String> = op
+                        .payloads
+                        .iter()
+                        .filter_map(|seq| self.body(Some(*seq), &mut a))
+                        .collect();
+                    if !texts.is_empty() {
+                        let text = preview(&texts.join("\n"), self.options.max_content_bytes);
+                        a.s("output.value", &text);
+                    }
                 }
                 format!("terminal {}", op.op.as_deref().unwrap_or("operation"))
             }
