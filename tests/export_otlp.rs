@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::Value;
 use tracing_rollout::export::otlp::{
-    export_otlp, post_otlp, to_otlp_json, to_otlp_protobuf, write_otlp_json,
+    export_otlp, export_otlp_file, post_otlp, to_otlp_json, to_otlp_protobuf, write_otlp_json,
     ExportTraceServiceRequest, OtlpOptions,
 };
 use tracing_rollout::export::ExportError;
@@ -238,6 +238,10 @@ fn otlp_json_and_protobuf_decode_back_into_the_same_request() -> Result<()> {
     assert_eq!(from_json, request);
     let from_proto = ExportTraceServiceRequest::decode(&to_otlp_protobuf(&request)[..])?;
     assert_eq!(from_proto, request);
+    let pb = dir.path().join("demo.pb");
+    assert_eq!(export_otlp_file(demo(), &pb, &OtlpOptions::new())?, 39);
+    let from_file = ExportTraceServiceRequest::decode(&std::fs::read(&pb)?[..])?;
+    assert_eq!(from_file, request);
     Ok(())
 }
 

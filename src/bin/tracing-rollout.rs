@@ -54,7 +54,7 @@ enum Export {
     Otlp {
         /// The bundle directory.
         bundle: PathBuf,
-        /// Where to write the OTLP/JSON file.
+        /// Where to write the export: OTLP/JSON, or protobuf when FILE ends in `.pb`.
         #[arg(short, long, conflicts_with = "endpoint")]
         output: Option<PathBuf>,
         /// Send to this OTLP/HTTP receiver instead (e.g. `http://127.0.0.1:6006`).

@@ -214,15 +214,37 @@ pub fn write_otlp_json(
     out.flush().map_err(io)
 }
 
-/// Exports the bundle in `dir` to an OTLP/JSON file (see [`write_otlp_json`]); returns the
+/// Writes the request to `path` as protobuf (an `ExportTraceServiceRequest`, what an
+/// OTLP/HTTP receiver takes: `curl --data-binary @FILE -H 'Content-Type:
+/// application/x-protobuf' <URL>/v1/traces`).
+pub fn write_otlp_protobuf(
+    request: &ExportTraceServiceRequest,
+    path: impl AsRef<Path>,
+) -> Result<(), ExportError> {
+    let path = path.as_ref();
+    std::fs::write(path, to_otlp_protobuf(request)).map_err(|source| ExportError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Exports the bundle in `dir` to a file: protobuf when `path` ends in `.pb` or `.binpb`
+/// (see [`write_otlp_protobuf`]), else OTLP/JSON (see [`write_otlp_json`]); returns the
 /// number of spans written.
 pub fn export_otlp_file(
     dir: impl AsRef<Path>,
     path: impl AsRef<Path>,
     options: &OtlpOptions,
 ) -> Result<usize, ExportError> {
+    let path = path.as_ref();
     let request = export_otlp(dir, options)?;
-    write_otlp_json(&request, path)?;
+    let protobuf = path.extension().is_some_and(|e| e == "pb" || e == "binpb");
+    if protobuf {
+        write_otlp_protobuf(&request, path)?;
+    } else {
+        write_otlp_json(&request, path)?;
+    }
     Ok(span_count(&request))
 }
 
