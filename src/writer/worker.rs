@@ -126,6 +126,18 @@ const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 struct Out {
     shared: Arc<Shared>,
     envelope: Vec<u8>,
+    /// Run with the bundle's directory once its manifest is final (see `BundleEndHook`).
+    on_end: Option<BundleEndHook>,
+}
+
+/// A program's callback for a finished bundle (`RolloutLayerBuilder::on_bundle_end`).
+#[derive(Clone)]
+pub(crate) struct BundleEndHook(pub(crate) Arc<dyn Fn(&Path) + Send + Sync>);
+
+impl std::fmt::Debug for BundleEndHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BundleEndHook(..)")
+    }
 }
 
 struct OpenBundle {
@@ -159,6 +171,7 @@ impl Sink {
             out: Out {
                 shared,
                 envelope: Vec::with_capacity(64),
+                on_end: None,
             },
             root,
             bundles: HashMap::new(),
@@ -273,6 +286,12 @@ impl Sink {
     /// Redacts every record body with `redact` before writing it.
     pub(crate) fn with_redact(mut self, redact: Option<Redact>) -> Sink {
         self.redact = redact;
+        self
+    }
+
+    /// Runs `hook` after each bundle's last record is flushed and its manifest written.
+    pub(crate) fn with_bundle_end_hook(mut self, hook: Option<BundleEndHook>) -> Sink {
+        self.out.on_end = hook;
         self
     }
 
@@ -533,6 +552,17 @@ impl Out {
         if bundle.created {
             if let Err(e) = bundle_dir::write_manifest(&bundle.dir, &bundle.manifest) {
                 self.io_error("write manifest", &bundle.dir.join(MANIFEST_FILE), &e);
+            }
+            if let Some(hook) = &self.on_end {
+                // A panicking hook must not take the writer thread (and every later bundle)
+                // down with it: report it once and go on.
+                let run = std::panic::AssertUnwindSafe(|| (hook.0)(&bundle.dir));
+                if std::panic::catch_unwind(run).is_err() {
+                    eprintln!(
+                        "tracing-rollout: the on_bundle_end hook panicked for {}",
+                        bundle.dir.display()
+                    );
+                }
             }
         }
     }
