@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::conversation::item_id;
-use super::providers::ModelItem;
+use super::payloads::ModelItem;
 use super::{ItemKind, Producer, ReduceError, Reducer, Requester, ThreadRef};
 
 /// Everything known under one `(thread, call_id)`; the thread's [`super::ThreadReplay`]

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::providers::{ModelItem, ModelRequest, ModelResponse};
+use super::payloads::{ModelItem, ModelRequest, ModelResponse};
 use super::{
     ConversationItem, ItemKind, Producer, ReduceError, Reducer, ThreadRef, U64Map, U64Set,
 };

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::conversation::item_id;
-use super::providers::ModelItem;
+use super::payloads::ModelItem;
 use super::{
     field_str, spans, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer, Reducer,
     ThreadRef, U64Set,

@@ -21,8 +21,7 @@ mod bodies;
 mod calls;
 mod conversation;
 mod edges;
-mod providers;
-mod raw;
+mod payloads;
 mod reader;
 mod spans;
 mod state;
@@ -44,7 +43,7 @@ pub use summary::render_summary;
 use calls::CallSlot;
 use conversation::ThreadConversation;
 use edges::Deliveries;
-use raw::ItemMemo;
+use payloads::ItemMemo;
 use reader::{Next, TraceReader};
 
 /// Why a bundle could not be reduced.

@@ -2,6 +2,7 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::*;
+use crate::reduce::{ItemKind, Usage};
 
 /// An item without its hash, for whole-value comparisons.
 #[derive(Debug, PartialEq)]
