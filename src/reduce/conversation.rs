@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use super::payloads::{ModelItem, ModelRequest, ModelResponse};
 use super::{
-    ConversationItem, ItemKind, Producer, ReduceError, Reducer, ThreadRef, U64Map, U64Set,
+    ConversationItem, ItemKind, Producer, ReduceError, Reducer, Status, ThreadRef, U64Map, U64Set,
 };
 
 /// End of a chain of baseline positions in `reconcile_against`.
@@ -150,6 +150,11 @@ impl Reducer {
             call.payload_format
                 .get_or_insert_with(|| response.format.as_str().to_owned());
             call.usage = response.usage.or(call.usage);
+            if let Some(error) = &response.error {
+                call.execution.status = Status::Failed;
+                call.error_type = error.kind.clone();
+                call.execution.error.get_or_insert_with(|| error.describe());
+            }
             if call.response_id.is_none() {
                 if let Some(response_id) = response.response_id.clone() {
                     call.response_id = Some(response_id.clone());

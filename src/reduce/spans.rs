@@ -311,6 +311,7 @@ impl Reducer {
             response_id: None,
             previous_response_id: None,
             upstream_request_id: None,
+            error_type: None,
             payload_format: None,
             execution: self.execution(),
             usage: None,
@@ -555,7 +556,14 @@ impl Reducer {
         }
         let (t, seq, ns) = (self.t, self.seq, self.ns);
         if let Some(execution) = self.execution_mut(kind, &id) {
-            execution.status = status;
+            // An inference whose response was an API error failed, whatever a span closed
+            // without a status would default to.
+            let failed_by_payload = !evidenced && execution.status == Status::Failed;
+            execution.status = if failed_by_payload {
+                Status::Failed
+            } else {
+                status
+            };
             execution.ended_at_unix_ms = Some(t);
             execution.ended_seq = Some(seq);
             execution.duration_ns = Some(ns.saturating_sub(start_ns));

@@ -238,6 +238,11 @@ pub struct InferenceCall {
     pub previous_response_id: Option<String>,
     /// HTTP request id from the provider.
     pub upstream_request_id: Option<String>,
+    /// The provider's error type (`invalid_request_error`, `overloaded_error`, …) when the
+    /// response body is an API error (`{"error": {…}}`): the call is `failed` and `error`
+    /// holds `type: message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
     /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`.
     pub payload_format: Option<String>,
     /// Lifetime.

@@ -17,6 +17,7 @@
 //! responses.rs   OpenAI Responses: `input`, `output` / `output_items`, typed items.
 //! chat.rs        OpenAI Chat Completions: `choices`, `tool_calls`.
 //! anthropic.rs   Anthropic Messages: `system`, content blocks, the response message.
+//! error.rs       Provider API error bodies (`{"error": {…}}`), from any of the three.
 //! message.rs     The message parser all three share (their message fields never conflict,
 //!                so a message parses to the same items whichever shape it is labelled).
 //! object.rs      A body's top-level object as the shapes read it (full or shallow), item
@@ -44,6 +45,7 @@
 
 mod anthropic;
 mod chat;
+mod error;
 mod item;
 pub(crate) mod memo;
 mod message;
@@ -56,6 +58,7 @@ use serde_json::Value;
 
 use super::state::Usage;
 
+pub(crate) use error::ApiError;
 pub(crate) use item::{ModelItem, SharedItems};
 pub(crate) use memo::ItemMemo;
 pub(crate) use object::{ElementCache, Keys, ListKind, Object, Parsed};
@@ -108,6 +111,8 @@ pub(crate) struct ModelResponse {
     pub(crate) response_id: Option<String>,
     /// Token counts; `None` when the body has no usage object.
     pub(crate) usage: Option<Usage>,
+    /// The provider's error, when the body is (or carries) an API error: the inference failed.
+    pub(crate) error: Option<ApiError>,
 }
 
 /// A payload body that is not one of the understood shapes, or has a malformed piece.
@@ -201,6 +206,7 @@ pub(crate) const RESPONSE_KEYS: Keys = Keys {
         "refusal",
         "tool_calls",
         "tool_call_id",
+        "error",
     ],
 };
 
@@ -222,6 +228,8 @@ pub(crate) enum Shape {
     Chat,
     /// An assistant message with a `content` array (response): `anthropic.rs`.
     Anthropic,
+    /// A provider API error, `{"error": {…}}` (response): `error.rs`.
+    ApiError,
 }
 
 /// Which side of an inference a body is.
@@ -261,8 +269,10 @@ pub(crate) fn detect(
                 == Some("assistant")
                 || obj.value("type").and_then(Value::as_str) == Some("message")
                 || anthropic::hint_says_anthropic(provider_hint);
-            (matches!(obj.value("content"), Some(Value::Array(_))) && says_assistant_message)
-                .then_some(Shape::Anthropic)
+            if matches!(obj.value("content"), Some(Value::Array(_))) && says_assistant_message {
+                return Some(Shape::Anthropic);
+            }
+            error::api_error(obj).map(|_| Shape::ApiError)
         }
     }
 }
@@ -276,7 +286,7 @@ pub(crate) fn request(
     match detect(obj, Side::Request, provider_hint) {
         Some(Shape::Responses) => responses::request(obj, cache),
         Some(Shape::Messages) => message::request(obj, provider_hint, cache),
-        Some(Shape::Chat | Shape::Anthropic) | None => Err(ShapeError(
+        Some(Shape::Chat | Shape::Anthropic | Shape::ApiError) | None => Err(ShapeError(
             "request payload has neither `input` nor `messages`".to_owned(),
         )),
     }
@@ -301,9 +311,10 @@ pub(crate) fn response(
         Some(Shape::Responses) => responses::response(obj, cache),
         Some(Shape::Chat) => chat::response(obj),
         Some(Shape::Anthropic) => anthropic::response(obj),
+        Some(Shape::ApiError) => error::response(obj, provider_hint),
         Some(Shape::Messages) | None => Err(ShapeError(
-            "response payload has none of `output`, `output_items`, `choices` or an assistant \
-             `content` array"
+            "response payload has none of `output`, `output_items`, `choices`, an assistant \
+             `content` array or an `error` object"
                 .to_owned(),
         )),
     }
@@ -353,6 +364,7 @@ fn has_response_shape(obj: Object<'_, '_>) -> bool {
     ["output", "output_items", "choices", "content"]
         .iter()
         .any(|key| obj.contains_key(key))
+        || error::api_error(obj).is_some()
 }
 
 #[cfg(test)]
