@@ -6,7 +6,9 @@
 //! For every pair: items on both sides (a provider error body has none on the response side
 //! and fails the inference instead), usage equal to the body's own counters, every tool call
 //! the model requested linked to the inference whose response carried it (the test opens a
-//! `rollout.tool` span per requested call id, as an agent dispatching it would), and exactly
+//! `rollout.tool` span per requested call id, as an agent dispatching it would), every tool the
+//! provider ran (web and file search, Anthropic server tools) a tool call of that inference run
+//! by the provider, no item kept as `other`, and exactly
 //! the diagnostics listed in [`EXPECTED_DIAGNOSTICS`] — each one something a person reading
 //! the bodies agrees with.
 //!
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use tracing::info_span;
-use tracing_rollout::reduce::{Requester, RolloutState, Status, Usage};
+use tracing_rollout::reduce::{ItemKind, Requester, RolloutState, Status, Usage};
 
 /// Pairs recorded from one conversation (one cassette), replayed in order in one thread, one
 /// turn each: later requests replay earlier responses, and `previous_response_id` chains
@@ -170,6 +172,37 @@ fn requested_calls(pair: &Pair) -> anyhow::Result<Vec<String>> {
     })
 }
 
+/// The ids of the tools the provider ran itself (hosted tools), in the body's own terms.
+fn hosted_calls(pair: &Pair) -> anyhow::Result<Vec<String>> {
+    let body = pair.response_json()?;
+    let (list, types): (_, &[&str]) = match pair.provider.as_str() {
+        "responses" => (
+            body.get("output"),
+            &[
+                "web_search_call",
+                "file_search_call",
+                "code_interpreter_call",
+                "image_generation_call",
+                "mcp_call",
+                "mcp_list_tools",
+            ],
+        ),
+        "chat" => (None, &[]),
+        _ => (body.get("content"), &["server_tool_use", "mcp_tool_use"]),
+    };
+    Ok(list
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| {
+            item.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| types.contains(&t))
+        })
+        .filter_map(|item| item.get("id")?.as_str().map(str::to_owned))
+        .collect())
+}
+
 /// The usage the response body states, in the graph's terms (Anthropic's cache reads and
 /// writes are part of the prompt: `input_tokens` counts them, as OpenAI's does).
 fn stated_usage(pair: &Pair) -> anyhow::Result<Option<Usage>> {
@@ -310,6 +343,33 @@ fn check(pairs: &[Pair], state: &RolloutState) -> anyhow::Result<Vec<String>> {
                 ));
             }
         }
+        for call_id in hosted_calls(pair)? {
+            let id = format!("tool:{}/{call_id}", call.inference_call_id);
+            let ok = state.tool_calls.get(&id).is_some_and(|t| {
+                t.runtime.as_deref() == Some("provider")
+                    && t.requester
+                        == Requester::Model {
+                            inference_call_id: Some(call.inference_call_id.clone()),
+                        }
+                    && !t.call_items.is_empty()
+                    && call.tool_calls.contains(&id)
+            });
+            if !ok {
+                problems.push(format!(
+                    "{at}: hosted tool `{call_id}` is not a provider-run tool call of {}: {:?}",
+                    call.inference_call_id,
+                    state.tool_calls.get(&id)
+                ));
+            }
+        }
+    }
+    for item in state.conversation_items.values() {
+        if item.kind == ItemKind::Other {
+            problems.push(format!(
+                "{}: {} is kept as `other` ({})",
+                pairs[0].name, item.item_id, item.text
+            ));
+        }
     }
     Ok(problems)
 }
@@ -334,8 +394,13 @@ fn every_recorded_pair_reduces_with_items_usage_links_and_only_agreed_diagnostic
         .collect();
     let mut problems = Vec::new();
     let mut pairs_seen = 0;
+    let (mut requested_seen, mut hosted_seen) = (0, 0);
     for pairs in conversations(&dir)? {
         pairs_seen += pairs.len();
+        for pair in &pairs {
+            requested_seen += requested_calls(pair)?.len();
+            hosted_seen += hosted_calls(pair)?.len();
+        }
         let name = pairs[0].name.as_str();
         let state = match record(&pairs) {
             Ok(state) => state,
@@ -358,10 +423,16 @@ fn every_recorded_pair_reduces_with_items_usage_links_and_only_agreed_diagnostic
             ));
         }
     }
+    // What the corpus held when this test was written (SOURCES.md): 31 pairs, 15 tool calls
+    // the model requested, 3 tools the provider ran.
     assert!(
         pairs_seen >= 31,
         "only {pairs_seen} pairs in {}",
         dir.display()
+    );
+    assert!(
+        requested_seen >= 15 && hosted_seen >= 3,
+        "{requested_seen} requested and {hosted_seen} hosted tool calls"
     );
     assert_eq!(problems, Vec::<String>::new());
     Ok(())

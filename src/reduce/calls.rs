@@ -9,8 +9,13 @@
 use std::collections::HashMap;
 
 use super::conversation::item_id;
-use super::payloads::ModelItem;
-use super::{ItemKind, Producer, ReduceError, Reducer, Requester, ThreadRef};
+use super::payloads::{is_provider_run, kind_tag, ModelItem};
+use super::{
+    Execution, ItemKind, Producer, ReduceError, Reducer, Requester, Status, ThreadRef, ToolCall,
+};
+
+/// `runtime` of a tool call the provider ran (a hosted tool).
+pub(super) const PROVIDER_RUNTIME: &str = "provider";
 
 /// Everything known under one `(thread, call_id)`; the thread's [`super::ThreadReplay`]
 /// holds its slots by call id.
@@ -28,10 +33,25 @@ pub(super) struct CallSlot {
     inference: Option<String>,
 }
 
+/// Items joined by `(thread, call_id)`: calls the program runs and their outputs. Hosted
+/// items (see [`Reducer::hosted_item`]) carry call ids too but are identified by content.
+pub(super) fn is_call_kind(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCall
+            | ItemKind::CustomToolCall
+            | ItemKind::ComputerCall
+            | ItemKind::LocalShellCall
+    ) || is_output(kind)
+}
+
 fn is_output(kind: ItemKind) -> bool {
     matches!(
         kind,
-        ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput
+        ItemKind::FunctionCallOutput
+            | ItemKind::CustomToolCallOutput
+            | ItemKind::ComputerCallOutput
+            | ItemKind::LocalShellCallOutput
     )
 }
 
@@ -61,16 +81,7 @@ impl Reducer {
         item: &ModelItem,
         producer: Option<&Producer>,
     ) -> Result<Option<u64>, ReduceError> {
-        let (Some(call_id), true) = (
-            item.call_id.as_deref(),
-            matches!(
-                item.kind,
-                ItemKind::FunctionCall
-                    | ItemKind::CustomToolCall
-                    | ItemKind::FunctionCallOutput
-                    | ItemKind::CustomToolCallOutput
-            ),
-        ) else {
+        let (Some(call_id), true) = (item.call_id.as_deref(), is_call_kind(item.kind)) else {
             return Ok(None);
         };
         let Some(slot) = self.replays[thread.no].calls.get(call_id) else {
@@ -125,6 +136,102 @@ impl Reducer {
             if let Some(Producer::Inference(inference)) = producer {
                 slot.inference = Some(inference.clone());
             }
+        }
+        self.link_slot(thread, call_id);
+    }
+
+    /// A hosted tool's item `n` in `thread`: a provider-run call in the response of
+    /// `inference` becomes (once) a tool call requested by that inference and run by the
+    /// provider, its item both the call and the output (Responses) or the call (Anthropic
+    /// `server_tool_use`); a server tool's result block, wherever it is seen, is that call's
+    /// output, and an error result fails it.
+    pub(super) fn hosted_item(
+        &mut self,
+        thread: ThreadRef<'_>,
+        turn: &Option<String>,
+        item: &ModelItem,
+        n: u64,
+        inference: Option<&str>,
+    ) {
+        let Some(call_id) = item.call_id.as_deref() else {
+            return;
+        };
+        let entry = (n, item.kind, item.content_hash);
+        if item.kind == ItemKind::ServerToolResult {
+            let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
+            slot.output_item.get_or_insert(entry);
+            if item.status.as_deref() == Some("failed") {
+                for tool in slot.tools.clone() {
+                    if let Some(t) = self.state.tool_calls.get_mut(&tool) {
+                        t.execution.status = Status::Failed;
+                    }
+                }
+            }
+            self.link_slot(thread, call_id);
+            return;
+        }
+        let (true, Some(inference)) = (is_provider_run(item.kind), inference) else {
+            return;
+        };
+        let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
+        slot.call_item.get_or_insert(entry);
+        if item.kind != ItemKind::ServerToolUse {
+            slot.output_item.get_or_insert(entry);
+        }
+        slot.inference.get_or_insert_with(|| inference.to_owned());
+        let tool_id = format!("tool:{inference}/{call_id}");
+        if !slot.tools.contains(&tool_id) {
+            slot.tools.push(tool_id.clone());
+            let failed_output = slot.output_item.is_some_and(|(out, kind, _)| {
+                kind == ItemKind::ServerToolResult
+                    && self
+                        .state
+                        .conversation_items
+                        .get(&item_id(out))
+                        .is_some_and(|i| i.status.as_deref() == Some("failed"))
+            });
+            let status = match item.status.as_deref() {
+                _ if failed_output => Status::Failed,
+                // Anthropic server tools carry no status: the response is their end.
+                None => Status::Completed,
+                Some(word) => match Status::parse(word) {
+                    Some(Status::Running) | None => Status::Incomplete,
+                    Some(status) => status,
+                },
+            };
+            if let Some(t) = turn.as_ref().and_then(|t| self.state.turns.get_mut(t)) {
+                t.tool_calls.push(tool_id.clone());
+            }
+            let call = ToolCall {
+                tool_call_id: tool_id.clone(),
+                thread_id: Some(thread.id.to_owned()),
+                turn_id: turn.clone(),
+                tool: item.name.clone(),
+                kind: Some(kind_tag(item.kind).to_owned()),
+                call_id: Some(call_id.to_owned()),
+                mcp_server: None,
+                target_thread_id: None,
+                requester: Requester::Model {
+                    inference_call_id: Some(inference.to_owned()),
+                },
+                runtime: Some(PROVIDER_RUNTIME.to_owned()),
+                execution: Execution {
+                    status,
+                    started_at_unix_ms: self.t,
+                    ended_at_unix_ms: Some(self.t),
+                    duration_ns: None,
+                    started_seq: self.seq,
+                    ended_seq: Some(self.seq),
+                    error: None,
+                },
+                call_items: Vec::new(),
+                output_items: Vec::new(),
+                args_payload: None,
+                result_payload: None,
+                terminal_operations: Vec::new(),
+                spawned_threads: Vec::new(),
+            };
+            self.state.tool_calls.insert(tool_id, call);
         }
         self.link_slot(thread, call_id);
     }

@@ -12,7 +12,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::payloads::{ModelItem, ModelRequest, ModelResponse};
+use super::calls::is_call_kind;
+use super::payloads::{is_provider_run, ModelItem, ModelRequest, ModelResponse};
 use super::{
     ConversationItem, ItemKind, Producer, ReduceError, Reducer, Status, ThreadRef, U64Map, U64Set,
 };
@@ -57,16 +58,6 @@ pub(super) fn item_number(id: &str) -> Option<u64> {
 /// The ids of item numbers, for the graph.
 fn item_ids(numbers: &[u64]) -> Vec<String> {
     numbers.iter().map(|&n| item_id(n)).collect()
-}
-
-fn is_call_kind(kind: ItemKind) -> bool {
-    matches!(
-        kind,
-        ItemKind::FunctionCall
-            | ItemKind::CustomToolCall
-            | ItemKind::FunctionCallOutput
-            | ItemKind::CustomToolCallOutput
-    )
 }
 
 fn preview(text: &str) -> String {
@@ -167,7 +158,11 @@ impl Reducer {
         let producer = Producer::Inference(inference.to_owned());
         let mut ids = Vec::with_capacity(response.items.len());
         for item in &response.items {
-            ids.push(self.sight(thread, &turn, item, Some(&producer))?);
+            let n = self.sight(thread, &turn, item, Some(&producer))?;
+            if is_provider_run(item.kind) {
+                self.hosted_item(thread, &turn, item, n, Some(inference));
+            }
+            ids.push(n);
         }
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
             call.response_items = item_ids(&ids);
@@ -197,6 +192,7 @@ impl Reducer {
             name: None,
             text: format!("compaction {compaction}"),
             content_hash: u128::from(self.next_item) << 64 | 0xC0,
+            status: None,
         };
         let marker_id = self.create_item(thread, &turn, &marker, Some(&producer));
         let mut replacement_ids = Vec::with_capacity(replacement.len());
@@ -365,6 +361,7 @@ impl Reducer {
             role: item.role.clone(),
             call_id: item.call_id.clone(),
             name: item.name.clone(),
+            status: item.status.clone(),
             text: preview(&item.text),
             first_seen_at_unix_ms: self.t,
             first_seen_seq: self.seq,
@@ -383,6 +380,9 @@ impl Reducer {
             if let Some(call_id) = item.call_id.as_deref() {
                 self.call_item_created(thread, call_id, item, n, producer);
             }
+        }
+        if item.kind == ItemKind::ServerToolResult {
+            self.hosted_item(thread, turn, item, n, None);
         }
         self.item_for_delivery(thread, n, item);
         n

@@ -120,6 +120,21 @@ fn receives_deliveries(kind: ItemKind, role: Option<&str>) -> bool {
         | ItemKind::CustomToolCall
         | ItemKind::CompactionMarker
         | ItemKind::Other => false,
+        // Hosted and computer-use tool items carry what a tool saw, never a delivered text.
+        ItemKind::WebSearchCall
+        | ItemKind::FileSearchCall
+        | ItemKind::CodeInterpreterCall
+        | ItemKind::ImageGenerationCall
+        | ItemKind::McpCall
+        | ItemKind::McpListTools
+        | ItemKind::McpApprovalRequest
+        | ItemKind::McpApprovalResponse
+        | ItemKind::ComputerCall
+        | ItemKind::ComputerCallOutput
+        | ItemKind::LocalShellCall
+        | ItemKind::LocalShellCallOutput
+        | ItemKind::ServerToolUse
+        | ItemKind::ServerToolResult => false,
     }
 }
 

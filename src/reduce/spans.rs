@@ -358,6 +358,7 @@ impl Reducer {
             mcp_server: None,
             target_thread_id: None,
             requester,
+            runtime: None,
             execution: self.execution(),
             call_items: Vec::new(),
             output_items: Vec::new(),

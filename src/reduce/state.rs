@@ -301,6 +301,13 @@ pub struct ToolCall {
     pub target_thread_id: Option<String>,
     /// Who asked for it.
     pub requester: Requester,
+    /// Who ran it when not the program: `provider` for a hosted tool the provider ran
+    /// inside the inference (web search, file search, code interpreter, image generation,
+    /// MCP, Anthropic server tools). Such a call has no span: it is made from the response
+    /// item (`tool_call_id` = `tool:<inference>/<call_id>`), requested by that inference, and
+    /// its status is the item's. Absent for tools the program ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Lifetime.
     #[serde(flatten)]
     pub execution: Execution,
@@ -427,6 +434,35 @@ pub enum ItemKind {
     CustomToolCallOutput,
     /// The boundary a compaction left in the history.
     CompactionMarker,
+    /// A Responses `web_search_call`: a web search the provider ran (`call_id` = its `id`).
+    WebSearchCall,
+    /// A Responses `file_search_call`: a vector-store search the provider ran.
+    FileSearchCall,
+    /// A Responses `code_interpreter_call`: code the provider ran in its container.
+    CodeInterpreterCall,
+    /// A Responses `image_generation_call`: an image the provider generated.
+    ImageGenerationCall,
+    /// A Responses `mcp_call`: a remote MCP tool the provider called.
+    McpCall,
+    /// A Responses `mcp_list_tools`: the tools the provider listed on an MCP server.
+    McpListTools,
+    /// A Responses `mcp_approval_request`: the model asks the program to approve an MCP call.
+    McpApprovalRequest,
+    /// A Responses `mcp_approval_response`: the program's answer (`call_id` = the request's).
+    McpApprovalResponse,
+    /// A Responses `computer_call`: a computer action the program is to perform.
+    ComputerCall,
+    /// A Responses `computer_call_output`: the result (a screenshot) the program sent back.
+    ComputerCallOutput,
+    /// A Responses `local_shell_call`: a shell command the program is to run.
+    LocalShellCall,
+    /// A Responses `local_shell_call_output`: that command's output.
+    LocalShellCallOutput,
+    /// An Anthropic `server_tool_use` (or `mcp_tool_use`) block: a tool the provider ran.
+    ServerToolUse,
+    /// An Anthropic server tool's result block (`web_search_tool_result`,
+    /// `code_execution_tool_result`, `mcp_tool_result`, …; `call_id` = its `tool_use_id`).
+    ServerToolResult,
     /// An item of a type the reducer does not interpret (kept, compared by content).
     Other,
 }
@@ -465,6 +501,10 @@ pub struct ConversationItem {
     /// Tool name on call items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The status the provider gave a hosted tool item (`completed`, `searching`, `failed`,
+    /// …), as first seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// Readable preview (capped).
     pub text: String,
     /// Wall clock when first seen.

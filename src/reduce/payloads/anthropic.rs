@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::hosted;
 use super::item::{build_item, call_value_item, message_item, output_item, ModelItem, Part};
 use super::message::{content_parts, parse_message_fields};
 use super::object::{
@@ -60,7 +61,12 @@ pub(super) fn block_item(
         block_type,
         Some("tool_use" | "tool_result" | "thinking" | "redacted_thinking")
     ) {
-        return Ok(None);
+        return match (block_type, block.as_object()) {
+            (Some(block_type), Some(obj)) => {
+                hosted::anthropic_block(block_type, obj, at).transpose()
+            }
+            _ => Ok(None),
+        };
     }
     let block = block_object(block, at)?;
     let item = match block_type {

@@ -37,6 +37,8 @@ pub(crate) struct ModelItem {
     pub(crate) text: String,
     /// Canonical hash of kind, role, call id, name and full content; see the module docs.
     pub(crate) content_hash: u128,
+    /// The provider's status of a hosted tool item (never part of its identity).
+    pub(crate) status: Option<String>,
 }
 
 /// Items in order, shared: the memo hands out the same items for every element it
@@ -170,6 +172,7 @@ pub(super) fn item_with_text(
         name: name.map(str::to_owned),
         text,
         content_hash: content_hash(kind, role, call_id, name, parts),
+        status: None,
     }
 }
 
@@ -233,8 +236,8 @@ pub(super) fn content_hash(
     hasher.finish()
 }
 
-/// A stable name for each kind, fed to the hash.
-pub(super) fn kind_tag(kind: ItemKind) -> &'static str {
+/// A stable name for each kind, fed to the hash (the word `state.json` uses).
+pub(crate) fn kind_tag(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Message => "message",
         ItemKind::Reasoning => "reasoning",
@@ -243,6 +246,20 @@ pub(super) fn kind_tag(kind: ItemKind) -> &'static str {
         ItemKind::CustomToolCall => "custom_tool_call",
         ItemKind::CustomToolCallOutput => "custom_tool_call_output",
         ItemKind::CompactionMarker => "compaction_marker",
+        ItemKind::WebSearchCall => "web_search_call",
+        ItemKind::FileSearchCall => "file_search_call",
+        ItemKind::CodeInterpreterCall => "code_interpreter_call",
+        ItemKind::ImageGenerationCall => "image_generation_call",
+        ItemKind::McpCall => "mcp_call",
+        ItemKind::McpListTools => "mcp_list_tools",
+        ItemKind::McpApprovalRequest => "mcp_approval_request",
+        ItemKind::McpApprovalResponse => "mcp_approval_response",
+        ItemKind::ComputerCall => "computer_call",
+        ItemKind::ComputerCallOutput => "computer_call_output",
+        ItemKind::LocalShellCall => "local_shell_call",
+        ItemKind::LocalShellCallOutput => "local_shell_call_output",
+        ItemKind::ServerToolUse => "server_tool_use",
+        ItemKind::ServerToolResult => "server_tool_result",
         ItemKind::Other => "other",
     }
 }

@@ -240,7 +240,13 @@ pub(super) fn message_evidence(message: &Value) -> Evidence {
     if let Some(Value::Array(blocks)) = message.get("content") {
         for block in blocks {
             match block.get("type").and_then(Value::as_str) {
-                Some("tool_use" | "tool_result" | "thinking" | "redacted_thinking") => {
+                Some(
+                    "tool_use" | "tool_result" | "thinking" | "redacted_thinking"
+                    | "server_tool_use" | "mcp_tool_use",
+                ) => {
+                    evidence.anthropic = true;
+                }
+                Some(block_type) if block_type.ends_with("_tool_result") => {
                     evidence.anthropic = true;
                 }
                 Some("image" | "document") if block.get("source").is_some() => {

@@ -18,6 +18,8 @@
 //! chat.rs        OpenAI Chat Completions: `choices`, `tool_calls`.
 //! anthropic.rs   Anthropic Messages: `system`, content blocks, the response message.
 //! error.rs       Provider API error bodies (`{"error": {…}}`), from any of the three.
+//! hosted.rs      Hosted tool items (Responses web/file search, code interpreter, image
+//!                generation, MCP, computer use, local shell; Anthropic server tools).
 //! message.rs     The message parser all three share (their message fields never conflict,
 //!                so a message parses to the same items whichever shape it is labelled).
 //! object.rs      A body's top-level object as the shapes read it (full or shallow), item
@@ -46,6 +48,7 @@
 mod anthropic;
 mod chat;
 mod error;
+mod hosted;
 mod item;
 pub(crate) mod memo;
 mod message;
@@ -59,7 +62,8 @@ use serde_json::Value;
 use super::state::Usage;
 
 pub(crate) use error::ApiError;
-pub(crate) use item::{ModelItem, SharedItems};
+pub(crate) use hosted::is_provider_run;
+pub(crate) use item::{kind_tag, ModelItem, SharedItems};
 pub(crate) use memo::ItemMemo;
 pub(crate) use object::{ElementCache, Keys, ListKind, Object, Parsed};
 

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
+use super::hosted;
 use super::item::{
     custom_call_item, function_call_item, item_with_text, message_item, output_item, readable_text,
     text_parts, ModelItem, Part,
@@ -166,6 +167,10 @@ pub(super) fn parse_item(
             Ok(())
         }
         Some(item_type) => {
+            if let Some(hosted) = hosted::responses_item(item_type, obj, loc) {
+                out.push(hosted?);
+                return Ok(());
+            }
             let parts = [Part::Raw(item)];
             out.push(item_with_text(
                 ItemKind::Other,
