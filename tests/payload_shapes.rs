@@ -324,3 +324,124 @@ fn a_computer_call_the_program_runs_links_like_a_function_call() -> anyhow::Resu
     assert_eq!(state.diagnostics, vec![]);
     Ok(())
 }
+
+#[test]
+fn an_inference_closed_with_a_request_and_no_response_is_incomplete_not_completed(
+) -> anyhow::Result<()> {
+    // The request of the corpus's responses/image-url-input pair, trimmed; the agent's future
+    // was dropped before any response arrived and nothing recorded a status.
+    let state = reduce(|| {
+        in_turn(|| {
+            let span = info_span!("rollout.inference", provider = "openai");
+            let _enter = span.enter();
+            payload(
+                "request",
+                &json!({"model": "gpt-4o", "input": [{"role": "user", "content": "hello"}]})
+                    .to_string(),
+            );
+        })
+    })?;
+    assert_eq!(only_inference(&state)?.execution.status, Status::Incomplete);
+    Ok(())
+}
+
+#[test]
+fn an_anthropic_stream_that_errors_midway_fails_with_the_items_it_delivered() -> anyhow::Result<()>
+{
+    // SSE as Anthropic's "Streaming Messages" reference shows it (ids shortened), cut by the
+    // `error` event the reference documents for an overloaded API.
+    let sse = "event: message_start\n\
+data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-0\",\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n\
+event: content_block_start\n\
+data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: ping\n\
+data: {\"type\": \"ping\"}\n\n\
+event: content_block_delta\n\
+data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n\
+event: error\n\
+data: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
+    let state = reduce(|| {
+        in_turn(|| {
+            infer(
+                "anthropic",
+                &json!({"model": "claude-sonnet-4-0", "max_tokens": 64, "stream": true,
+                        "messages": [{"role": "user", "content": "Hi"}]}),
+                sse,
+            )
+        })
+    })?;
+    let call = only_inference(&state)?;
+    let texts: Vec<_> = call
+        .response_items
+        .iter()
+        .map(|id| state.conversation_items[id].text.as_str())
+        .collect();
+    assert_eq!(
+        (
+            call.execution.status,
+            call.error_type.as_deref(),
+            texts,
+            call.payload_format.as_deref()
+        ),
+        (
+            Status::Failed,
+            Some("overloaded_error"),
+            vec!["Hello"],
+            Some("anthropic_messages")
+        )
+    );
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}
+
+#[test]
+fn a_responses_stream_torn_midway_is_cancelled_with_what_it_delivered() -> anyhow::Result<()> {
+    // Responses SSE in the shape of OpenAI's "Streaming events" reference (ids shortened): the
+    // first message is done, a function call's arguments were streaming when the agent dropped
+    // the connection, mid-event.
+    let sse = "event: response.created\n\
+data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n\
+event: response.output_item.added\n\
+data: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"id\":\"msg_1\",\"type\":\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}\n\n\
+event: response.output_text.delta\n\
+data: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"Let me check.\"}\n\n\
+event: response.output_item.done\n\
+data: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"id\":\"msg_1\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"annotations\":[],\"text\":\"Let me check.\"}]}}\n\n\
+event: response.output_item.added\n\
+data: {\"type\":\"response.output_item.added\",\"output_index\":1,\"item\":{\"id\":\"fc_1\",\"type\":\"function_call\",\"status\":\"in_progress\",\"call_id\":\"call_1\",\"name\":\"get_weather\",\"arguments\":\"\"}}\n\n\
+event: response.function_call_arguments.delta\n\
+data: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":1,\"delta\":\"{\\\"city\\\":\"}\n\n\
+event: response.function_call_arguments.delta\n\
+data: {\"type\":\"response.function_ca";
+    let state = reduce(|| {
+        in_turn(|| {
+            infer(
+                "openai",
+                &json!({"model": "gpt-4o", "stream": true, "input": "Weather in Paris?"}),
+                sse,
+            )
+        })
+    })?;
+    let call = only_inference(&state)?;
+    let items: Vec<_> = call
+        .response_items
+        .iter()
+        .map(|id| {
+            let i = &state.conversation_items[id];
+            (i.kind, i.text.as_str())
+        })
+        .collect();
+    assert_eq!(
+        (call.execution.status, items, call.response_id.as_deref()),
+        (
+            Status::Cancelled,
+            vec![
+                (ItemKind::Message, "Let me check."),
+                (ItemKind::FunctionCall, "{\"city\":")
+            ],
+            Some("resp_1")
+        )
+    );
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}

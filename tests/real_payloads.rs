@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pretty_assertions::assert_eq;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tracing::info_span;
 use tracing_rollout::reduce::{ItemKind, Requester, RolloutState, Status, Usage};
 
@@ -239,6 +239,12 @@ fn stated_usage(pair: &Pair) -> anyhow::Result<Option<Usage>> {
 /// Records one conversation: one thread, one turn and one inference per pair, then a tool
 /// span per call the response requested.
 fn record(pairs: &[Pair]) -> anyhow::Result<RolloutState> {
+    let bodies: Vec<&str> = pairs.iter().map(|p| p.response.as_str()).collect();
+    record_with(pairs, &bodies)
+}
+
+/// [`record`], with `responses[i]` recorded as pair `i`'s response body.
+fn record_with(pairs: &[Pair], responses: &[&str]) -> anyhow::Result<RolloutState> {
     let mut requested = Vec::new();
     for pair in pairs {
         requested.push(requested_calls(pair)?);
@@ -249,7 +255,9 @@ fn record(pairs: &[Pair]) -> anyhow::Result<RolloutState> {
         let _r = rollout.enter();
         let thread = info_span!("rollout.thread", thread_id = "main", agent_path = "/root");
         let _t = thread.enter();
-        for (turn, (pair, calls)) in pairs.iter().zip(&requested).enumerate() {
+        for (turn, ((pair, calls), response)) in
+            pairs.iter().zip(&requested).zip(responses).enumerate()
+        {
             let turn = info_span!("rollout.turn", turn_id = turn + 1);
             let _u = turn.enter();
             {
@@ -261,7 +269,7 @@ fn record(pairs: &[Pair]) -> anyhow::Result<RolloutState> {
                 let _i = inference.enter();
                 // The bodies exactly as the agent sent and received them, as `&str`.
                 tracing::info!(name: "rollout.payload", role = "request", payload = pair.request.as_str());
-                tracing::info!(name: "rollout.payload", role = "response", payload = pair.response.as_str());
+                tracing::info!(name: "rollout.payload", role = "response", payload = *response);
             }
             for call_id in calls {
                 let _tool = info_span!(
@@ -434,6 +442,298 @@ fn every_recorded_pair_reduces_with_items_usage_links_and_only_agreed_diagnostic
         requested_seen >= 15 && hosted_seen >= 3,
         "{requested_seen} requested and {hosted_seen} hosted tool calls"
     );
+    assert_eq!(problems, Vec::<String>::new());
+    Ok(())
+}
+
+/// How a stream is recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoding {
+    /// A JSON array of the event objects.
+    Array,
+    /// The SSE text, as the agent read it off the wire.
+    Sse,
+}
+
+/// `text` in `n` pieces (at char boundaries), as a provider streams it.
+fn pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let size = chars.len().div_ceil(n).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// The events the provider would have streamed for a non-streamed response body (following
+/// each provider's streaming reference: OpenAI "Streaming events" for Responses, the
+/// `chat.completion.chunk` object for Chat, Anthropic "Streaming Messages"), and the index
+/// of its first terminal event.
+fn stream_of(provider: &str, body: &Value) -> (Vec<Value>, usize) {
+    let mut events = Vec::new();
+    match provider {
+        "responses" => {
+            let mut created = body.clone();
+            created["status"] = json!("in_progress");
+            created["output"] = json!([]);
+            created["usage"] = Value::Null;
+            events.push(json!({"type": "response.created", "response": created}));
+            let output = body["output"].as_array().cloned().unwrap_or_default();
+            for (i, item) in output.iter().enumerate() {
+                let mut added = item.clone();
+                match item["type"].as_str() {
+                    Some("message") => added["content"] = json!([]),
+                    Some("function_call") => added["arguments"] = json!(""),
+                    Some("reasoning") => added["summary"] = json!([]),
+                    _ => {}
+                }
+                events.push(
+                    json!({"type": "response.output_item.added", "output_index": i, "item": added}),
+                );
+                for (j, part) in item["content"].as_array().into_iter().flatten().enumerate() {
+                    let (kind, key) = match part["type"].as_str() {
+                        Some("refusal") => ("response.refusal.delta", "refusal"),
+                        _ => ("response.output_text.delta", "text"),
+                    };
+                    events.push(json!({"type": "response.content_part.added", "output_index": i, "content_index": j,
+                        "part": {"type": part["type"], key: ""}}));
+                    for piece in pieces(part[key].as_str().unwrap_or_default(), 3) {
+                        events.push(json!({"type": kind, "output_index": i, "content_index": j, "delta": piece}));
+                    }
+                }
+                if let Some(arguments) = item["arguments"].as_str() {
+                    for piece in pieces(arguments, 2) {
+                        events.push(json!({"type": "response.function_call_arguments.delta", "output_index": i, "delta": piece}));
+                    }
+                }
+                for (j, part) in item["summary"].as_array().into_iter().flatten().enumerate() {
+                    for piece in pieces(part["text"].as_str().unwrap_or_default(), 2) {
+                        events.push(json!({"type": "response.reasoning_summary_text.delta", "output_index": i, "summary_index": j, "delta": piece}));
+                    }
+                }
+                events.push(
+                    json!({"type": "response.output_item.done", "output_index": i, "item": item}),
+                );
+            }
+            let terminal = if body["status"] == "incomplete" {
+                "response.incomplete"
+            } else {
+                "response.completed"
+            };
+            let at = events.len();
+            events.push(json!({"type": terminal, "response": body}));
+            (events, at)
+        }
+        "chat" => {
+            let base = |choices: Value| {
+                json!({"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
+                       "model": body["model"], "choices": choices})
+            };
+            let message = &body["choices"][0]["message"];
+            let content = if message["content"].is_string() {
+                json!("")
+            } else {
+                Value::Null
+            };
+            events.push(base(json!([{"index": 0, "delta": {"role": "assistant", "content": content, "refusal": null}, "finish_reason": null}])));
+            for key in ["content", "refusal"] {
+                for piece in pieces(message[key].as_str().unwrap_or_default(), 3) {
+                    events.push(base(
+                        json!([{"index": 0, "delta": {key: piece}, "finish_reason": null}]),
+                    ));
+                }
+            }
+            for (j, call) in message["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                events.push(base(json!([{"index": 0, "delta": {"tool_calls": [{"index": j, "id": call["id"], "type": call["type"],
+                    "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": null}])));
+                for piece in pieces(
+                    call["function"]["arguments"].as_str().unwrap_or_default(),
+                    2,
+                ) {
+                    events.push(base(json!([{"index": 0, "delta": {"tool_calls": [{"index": j, "function": {"arguments": piece}}]}, "finish_reason": null}])));
+                }
+            }
+            let at = events.len();
+            events.push(base(json!([{"index": 0, "delta": {}, "finish_reason": body["choices"][0]["finish_reason"]}])));
+            let mut usage = base(json!([]));
+            usage["usage"] = body["usage"].clone();
+            events.push(usage);
+            (events, at)
+        }
+        _ => {
+            let mut start = body.clone();
+            start["content"] = json!([]);
+            start["stop_reason"] = Value::Null;
+            start["stop_sequence"] = Value::Null;
+            let usage = &body["usage"];
+            start["usage"] = json!({"input_tokens": usage["input_tokens"], "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+                "cache_read_input_tokens": usage["cache_read_input_tokens"], "output_tokens": 1});
+            events.push(json!({"type": "message_start", "message": start}));
+            for (i, block) in body["content"].as_array().into_iter().flatten().enumerate() {
+                let delta = |delta: Value| json!({"type": "content_block_delta", "index": i, "delta": delta});
+                match block["type"].as_str() {
+                    Some("text") => {
+                        events.push(json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}));
+                        for citation in block["citations"].as_array().into_iter().flatten() {
+                            events.push(delta(
+                                json!({"type": "citations_delta", "citation": citation}),
+                            ));
+                        }
+                        for piece in pieces(block["text"].as_str().unwrap_or_default(), 3) {
+                            events.push(delta(json!({"type": "text_delta", "text": piece})));
+                        }
+                    }
+                    Some(kind @ ("tool_use" | "server_tool_use")) => {
+                        events.push(json!({"type": "content_block_start", "index": i,
+                            "content_block": {"type": kind, "id": block["id"], "name": block["name"], "input": {}}}));
+                        for piece in pieces(&block["input"].to_string(), 2) {
+                            events.push(delta(
+                                json!({"type": "input_json_delta", "partial_json": piece}),
+                            ));
+                        }
+                    }
+                    Some("thinking") => {
+                        events.push(json!({"type": "content_block_start", "index": i, "content_block": {"type": "thinking", "thinking": ""}}));
+                        for piece in pieces(block["thinking"].as_str().unwrap_or_default(), 3) {
+                            events
+                                .push(delta(json!({"type": "thinking_delta", "thinking": piece})));
+                        }
+                        events.push(delta(
+                            json!({"type": "signature_delta", "signature": block["signature"]}),
+                        ));
+                    }
+                    _ => events.push(
+                        json!({"type": "content_block_start", "index": i, "content_block": block}),
+                    ),
+                }
+                events.push(json!({"type": "content_block_stop", "index": i}));
+            }
+            events.push(json!({"type": "message_delta", "delta": {"stop_reason": body["stop_reason"], "stop_sequence": body["stop_sequence"]},
+                "usage": {"output_tokens": usage["output_tokens"]}}));
+            let at = events.len();
+            events.push(json!({"type": "message_stop"}));
+            (events, at)
+        }
+    }
+}
+
+/// A stream's events as a recorded body.
+fn encode(provider: &str, events: &[Value], encoding: Encoding, done: bool) -> String {
+    match encoding {
+        Encoding::Array => Value::Array(events.to_vec()).to_string(),
+        Encoding::Sse => {
+            let mut text = String::new();
+            for event in events {
+                if provider != "chat" {
+                    text.push_str(&format!(
+                        "event: {}\n",
+                        event["type"].as_str().unwrap_or_default()
+                    ));
+                }
+                text.push_str(&format!("data: {event}\n\n"));
+            }
+            if provider == "chat" && done {
+                text.push_str("data: [DONE]\n\n");
+            }
+            text
+        }
+    }
+}
+
+/// What a reduction says about each inference, in order: status, usage, and the response
+/// items as the graph shows them.
+fn outcome(state: &RolloutState) -> Vec<(Status, Option<Usage>, Vec<String>, usize)> {
+    let mut calls: Vec<_> = state.inference_calls.values().collect();
+    calls.sort_by_key(|c| c.execution.started_seq);
+    calls
+        .iter()
+        .map(|c| {
+            let items = c
+                .response_items
+                .iter()
+                .map(|id| {
+                    let i = &state.conversation_items[id];
+                    format!(
+                        "{:?} {:?} {:?} {:?} {}",
+                        i.kind, i.role, i.call_id, i.name, i.text
+                    )
+                })
+                .collect();
+            (c.execution.status, c.usage, items, c.tool_calls.len())
+        })
+        .collect()
+}
+
+#[test]
+fn every_recorded_response_streamed_reduces_to_the_same_items_and_usage_and_cut_short_is_cancelled(
+) -> anyhow::Result<()> {
+    let dir = match corpus_dir() {
+        Ok(dir) => dir,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            anyhow::bail!("the real-payload corpus is required in CI: {why}")
+        }
+        Err(why) => {
+            println!("SKIPPED: every_recorded_response_streamed_… because {why}");
+            eprintln!("SKIPPED: every_recorded_response_streamed_… because {why}");
+            return Ok(());
+        }
+    };
+    let mut problems = Vec::new();
+    let mut streams = 0;
+    for pairs in conversations(&dir)? {
+        if pairs
+            .iter()
+            .any(|p| p.response_json().is_ok_and(|b| b["error"].is_object()))
+        {
+            continue;
+        }
+        let name = format!("{}/{}", pairs[0].provider, pairs[0].name);
+        let whole = outcome(&record(&pairs)?);
+        let mut built = Vec::new();
+        for pair in &pairs {
+            built.push(stream_of(&pair.provider, &pair.response_json()?));
+        }
+        for encoding in [Encoding::Array, Encoding::Sse] {
+            let bodies: Vec<String> = pairs
+                .iter()
+                .zip(&built)
+                .map(|(p, (events, _))| encode(&p.provider, events, encoding, true))
+                .collect();
+            let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+            streams += pairs.len();
+            let streamed = outcome(&record_with(&pairs, &refs)?);
+            if streamed != whole {
+                problems.push(format!(
+                    "{name} as {encoding:?}: {streamed:#?}\nunstreamed: {whole:#?}"
+                ));
+            }
+            // The last response cut before its terminal event: the same items as far as they
+            // were streamed, and the inference cancelled.
+            let Some((events, at)) = built.last() else {
+                continue;
+            };
+            let at = *at;
+            let last = pairs.len() - 1;
+            let cut = encode(&pairs[last].provider, &events[..at], encoding, false);
+            let mut refs = refs.clone();
+            refs[last] = &cut;
+            let partial = outcome(&record_with(&pairs, &refs)?);
+            let (status, _, items, _) = &partial[last];
+            let want = &whole[last].2;
+            if *status != Status::Cancelled
+                || items.len() != want.len()
+                || items[..items.len().saturating_sub(1)] != want[..want.len().saturating_sub(1)]
+            {
+                problems.push(format!(
+                    "{name} cut short as {encoding:?}: {:#?}\nunstreamed: {:#?}",
+                    partial[last], whole[last]
+                ));
+            }
+        }
+    }
+    assert!(streams >= 60, "only {streams} streams");
     assert_eq!(problems, Vec::<String>::new());
     Ok(())
 }

@@ -141,6 +141,9 @@ impl Reducer {
             call.payload_format
                 .get_or_insert_with(|| response.format.as_str().to_owned());
             call.usage = response.usage.or(call.usage);
+            if response.ended_early && call.execution.status == Status::Running {
+                call.execution.status = Status::Cancelled;
+            }
             if let Some(error) = &response.error {
                 call.execution.status = Status::Failed;
                 call.error_type = error.kind.clone();

@@ -555,15 +555,28 @@ impl Reducer {
                 return Ok(());
             }
         }
+        let no_response = kind == SpanKind::Inference
+            && self
+                .state
+                .inference_calls
+                .get(&id)
+                .is_some_and(|c| c.response_payload.is_none());
         let (t, seq, ns) = (self.t, self.seq, self.ns);
         if let Some(execution) = self.execution_mut(kind, &id) {
-            // An inference whose response was an API error failed, whatever a span closed
-            // without a status would default to.
-            let failed_by_payload = !evidenced && execution.status == Status::Failed;
-            execution.status = if failed_by_payload {
-                Status::Failed
-            } else {
-                status
+            execution.status = match status {
+                // What the response said (an API error: failed; a stream that ended early:
+                // cancelled) or the turn's end already decided stands, unless the program
+                // says otherwise.
+                _ if !evidenced
+                    && kind == SpanKind::Inference
+                    && execution.status != Status::Running =>
+                {
+                    execution.status
+                }
+                // A request went out and the span closed with no response and no status:
+                // how it ended is unknown, not `completed`.
+                _ if !evidenced && no_response => Status::Incomplete,
+                status => status,
             };
             execution.ended_at_unix_ms = Some(t);
             execution.ended_seq = Some(seq);
@@ -571,11 +584,6 @@ impl Reducer {
         }
         match kind {
             SpanKind::Inference => {
-                let no_response = self
-                    .state
-                    .inference_calls
-                    .get(&id)
-                    .is_some_and(|c| c.response_payload.is_none());
                 if !evidenced && no_response {
                     self.defaulted_inferences.insert(id);
                 }

@@ -46,7 +46,8 @@ pub(super) fn response(obj: Object<'_, '_>) -> Result<ModelResponse, ShapeError>
         items: items.into_iter().map(Rc::new).collect(),
         response_id: string_field(obj, "id"),
         usage,
-        error: None,
+        error: super::error::api_error(obj),
+        ended_early: false,
     })
 }
 

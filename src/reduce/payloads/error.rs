@@ -77,5 +77,6 @@ pub(super) fn response(
         response_id: None,
         usage: None,
         error: Some(error),
+        ended_early: false,
     })
 }

@@ -18,6 +18,8 @@
 //! chat.rs        OpenAI Chat Completions: `choices`, `tool_calls`.
 //! anthropic.rs   Anthropic Messages: `system`, content blocks, the response message.
 //! error.rs       Provider API error bodies (`{"error": {…}}`), from any of the three.
+//! stream.rs      Streamed responses (event arrays, SSE text) assembled into the body they
+//!                stand for, which the shape's file then reads.
 //! hosted.rs      Hosted tool items (Responses web/file search, code interpreter, image
 //!                generation, MCP, computer use, local shell; Anthropic server tools).
 //! message.rs     The message parser all three share (their message fields never conflict,
@@ -54,6 +56,7 @@ pub(crate) mod memo;
 mod message;
 mod object;
 mod responses;
+mod stream;
 
 use std::rc::Rc;
 
@@ -117,6 +120,9 @@ pub(crate) struct ModelResponse {
     pub(crate) usage: Option<Usage>,
     /// The provider's error, when the body is (or carries) an API error: the inference failed.
     pub(crate) error: Option<ApiError>,
+    /// The body is a stream that stopped before its terminal event (the agent dropped it): the
+    /// items are those it had delivered, and the inference was cancelled.
+    pub(crate) ended_early: bool,
 }
 
 /// A payload body that is not one of the understood shapes, or has a malformed piece.
@@ -142,12 +148,21 @@ pub(crate) fn parse_request(
 /// `output` (or the Codex-style `output_items`) makes it a Responses response, `choices` a
 /// Chat one, an assistant `content` array an Anthropic one (`provider_hint` vouches for a
 /// `content` array that says neither). A streaming event wrapping the response
-/// (`{"type": "response.completed", "response": {…}}`) is unwrapped.
+/// (`{"type": "response.completed", "response": {…}}`) is unwrapped. A stream (a JSON array
+/// of events, or SSE text as a JSON string) is assembled into the body it stands for
+/// (`stream.rs`) and read as that.
 pub(crate) fn parse_response(
     body: &str,
     provider_hint: Option<&str>,
 ) -> Result<ModelResponse, ShapeError> {
     let root = parse_body(body, "response")?;
+    if let Some(events) = stream::events(&root) {
+        let assembled = stream::assemble(events?)?;
+        let obj = as_payload_object(&assembled.body, "assembled stream")?;
+        let mut response = response(Object::full(obj), provider_hint, &mut Uncached::default())?;
+        response.ended_early = assembled.ended_early;
+        return Ok(response);
+    }
     let obj = as_payload_object(&root, "response")?;
     response(Object::full(obj), provider_hint, &mut Uncached::default())
 }

@@ -602,12 +602,16 @@ fn unknown_responses_items_are_kept_as_other_with_their_type() -> anyhow::Result
 }
 
 /// `(kind, call id, name, text, status)` of an item.
-type Hosted<'a> = (ItemKind, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>);
+type Hosted<'a> = (
+    ItemKind,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+);
 
 /// [`Hosted`] of each item.
-fn hosted(
-    items: &[Rc<ModelItem>],
-) -> Vec<Hosted<'_>> {
+fn hosted(items: &[Rc<ModelItem>]) -> Vec<Hosted<'_>> {
     items
         .iter()
         .map(|i| {

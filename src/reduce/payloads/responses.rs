@@ -105,6 +105,7 @@ pub(super) fn response(
         response_id: string_field(obj, "id").or_else(|| string_field(obj, "response_id")),
         usage,
         error: super::error::api_error(obj),
+        ended_early: false,
     })
 }
 
