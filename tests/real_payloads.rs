@@ -204,7 +204,8 @@ fn hosted_calls(pair: &Pair) -> anyhow::Result<Vec<String>> {
 }
 
 /// The usage the response body states, in the graph's terms (Anthropic's cache reads and
-/// writes are part of the prompt: `input_tokens` counts them, as OpenAI's does).
+/// writes are part of the prompt: `input_tokens` counts them, as OpenAI's does; the writes
+/// are also `cache_write_input_tokens`).
 fn stated_usage(pair: &Pair) -> anyhow::Result<Option<Usage>> {
     let body = pair.response_json()?;
     let Some(usage) = body.get("usage").filter(|u| u.is_object()) else {
@@ -231,6 +232,7 @@ fn stated_usage(pair: &Pair) -> anyhow::Result<Option<Usage>> {
                 + n("/cache_creation_input_tokens");
             expected.output_tokens = n("/output_tokens");
             expected.cached_input_tokens = n("/cache_read_input_tokens");
+            expected.cache_write_input_tokens = n("/cache_creation_input_tokens");
         }
     }
     Ok(Some(expected))

@@ -291,6 +291,7 @@ impl Reducer {
                 Some(pos) => {
                     used[pos] = true;
                     let id = baseline[pos];
+                    self.enrich(id, item);
                     if is_call_kind(item.kind) && item.call_id.is_some() {
                         // Listed where a lookup by call id would list it.
                         self.list_in_thread(thread, &[id]);
@@ -321,7 +322,10 @@ impl Reducer {
                 .get(start + j)
                 .filter(|n| conversation.hashes.get(n) == Some(&item.content_hash));
             match at {
-                Some(&id) => ids.push(id),
+                Some(&id) => {
+                    self.enrich(id, item);
+                    ids.push(id);
+                }
                 None => ids.push(self.sight(thread, turn, item, None)?),
             }
         }
@@ -389,6 +393,20 @@ impl Reducer {
         }
         self.item_for_delivery(thread, n, item);
         n
+    }
+
+    /// Item `n` seen again as `item`: reasoning is identified by its encrypted content, and
+    /// clients often drop the readable summary when they send it back (or a later sighting
+    /// carries more), so the item keeps the richest readable text seen.
+    fn enrich(&mut self, n: u64, item: &ModelItem) {
+        if item.kind != ItemKind::Reasoning || item.text.is_empty() {
+            return;
+        }
+        if let Some(stored) = self.state.conversation_items.get_mut(&item_id(n)) {
+            if stored.text.len() < item.text.len().min(PREVIEW_BYTES) {
+                stored.text = preview(&item.text);
+            }
+        }
     }
 
     /// Appends items the thread has not listed yet to its `conversation`.

@@ -269,8 +269,9 @@ impl Reducer {
         let edge_kind = match kind.as_deref() {
             Some("spawn_agent") => EdgeKind::Spawn,
             Some("send_message") => EdgeKind::Message,
-            Some("assign_task") => EdgeKind::Task,
-            Some("close_agent") => EdgeKind::Close,
+            // The reference agent's newer names: `followup_task`, `interrupt_agent`.
+            Some("assign_task" | "followup_task") => EdgeKind::Task,
+            Some("close_agent" | "interrupt_agent") => EdgeKind::Close,
             _ => return,
         };
         let Some(target) = target else {

@@ -238,6 +238,8 @@ struct SpanEntry {
     /// Every field value seen so far (creation, then each `span_recorded`).
     fields: Map<String, Value>,
     start_ns: u64,
+    /// Seq of the `span_started` record (names a compaction's attempt).
+    start_seq: u64,
     ended: bool,
 }
 

@@ -8,9 +8,9 @@
 use serde_json::{Map, Value};
 
 use super::{
-    field_i64, field_str, field_u64, Anchor, CodeCell, Compaction, Execution, InferenceCall,
-    ReduceError, Reducer, Requester, SpanEntry, Status, Terminal, TerminalOperation, Thread,
-    ToolCall, Turn, Usage,
+    field_i64, field_str, field_u64, Anchor, CodeCell, Compaction, CompactionAttempt, Execution,
+    InferenceCall, ReduceError, Reducer, Requester, SpanEntry, Status, Terminal, TerminalOperation,
+    Thread, ToolCall, Turn, Usage,
 };
 use crate::format::SpanKind;
 
@@ -118,6 +118,7 @@ impl Reducer {
             code_cell: p_cell,
             fields: fields.clone(),
             start_ns: self.ns,
+            start_seq: self.seq,
             ended: false,
         };
         match kind {
@@ -177,6 +178,33 @@ impl Reducer {
             SpanKind::Compaction => {
                 let mut id = field_str(fields, "compaction_id")
                     .unwrap_or_else(|| format!("compaction:{key}"));
+                let retry = self
+                    .state
+                    .compactions
+                    .get(&id)
+                    .is_some_and(|c| c.thread_id == entry.thread_id);
+                if retry {
+                    entry.id = id.clone();
+                    let attempt = CompactionAttempt {
+                        model: None,
+                        execution: self.execution(),
+                    };
+                    if let Some(c) = self.state.compactions.get_mut(&id) {
+                        if c.attempts.is_empty() {
+                            c.attempts.push(CompactionAttempt {
+                                model: c.model.clone(),
+                                execution: c.execution.clone(),
+                            });
+                        }
+                        c.attempts.push(attempt);
+                        c.execution.status = Status::Running;
+                        c.execution.ended_at_unix_ms = None;
+                        c.execution.ended_seq = None;
+                        c.execution.duration_ns = None;
+                    }
+                    self.spans.insert(key, entry);
+                    return self.project_fields(key);
+                }
                 if self.state.compactions.contains_key(&id) {
                     self.warn(format!(
                         "compaction id `{id}` seen twice; the second is `{id}#{key}`"
@@ -201,6 +229,7 @@ impl Reducer {
                     marker_item: None,
                     replacement_items: Vec::new(),
                     checkpoint_payload: None,
+                    attempts: Vec::new(),
                 };
                 self.state.compactions.insert(id, compaction);
             }
@@ -261,11 +290,9 @@ impl Reducer {
         let mut id = field_str(fields, "turn_id").unwrap_or_else(|| format!("turn:{key}"));
         if let Some(existing) = self.state.turns.get(&id) {
             if existing.thread_id.as_str() != thread.unwrap_or("") {
-                let unique = format!("{}/{id}", thread.unwrap_or(""));
-                self.warn(format!(
-                    "turn id `{id}` is used by two threads; this one is `{unique}`"
-                ));
-                id = unique;
+                // Programs number turns per thread (every child's turns are 0..n): the id is
+                // scoped by its thread, `<thread>/<turn>`, which is nothing to warn about.
+                id = format!("{}/{id}", thread.unwrap_or(""));
             } else {
                 self.note(format!("turn `{id}` started again; its spans are merged"));
             }
@@ -418,6 +445,7 @@ impl Reducer {
             return Ok(());
         };
         let (kind, id, f) = (entry.kind, entry.id.clone(), entry.fields.clone());
+        let start_seq = entry.start_seq;
         let thread = entry.thread_id.clone();
         let s = |name| field_str(&f, name);
         if let Some(error) = s("error") {
@@ -525,6 +553,13 @@ impl Reducer {
             SpanKind::Compaction => {
                 if let Some(c) = self.state.compactions.get_mut(&id) {
                     c.model = s("model").or(c.model.take());
+                    if let Some(attempt) = c
+                        .attempts
+                        .iter_mut()
+                        .find(|a| a.execution.started_seq == start_seq)
+                    {
+                        attempt.model = s("model").or(attempt.model.take());
+                    }
                 }
             }
         }
@@ -547,6 +582,7 @@ impl Reducer {
         // graph's memory proportional to entities, not to every field ever recorded.
         entry.fields.retain(|name, _| name == "message");
         let (kind, id, start_ns) = (entry.kind, entry.id.clone(), entry.start_ns);
+        let start_seq = entry.start_seq;
         if kind == SpanKind::Thread {
             let live = self.live_threads.entry(id.clone()).or_insert(1);
             *live = live.saturating_sub(1);
@@ -581,6 +617,19 @@ impl Reducer {
             execution.ended_at_unix_ms = Some(t);
             execution.ended_seq = Some(seq);
             execution.duration_ns = Some(ns.saturating_sub(start_ns));
+        }
+        if kind == SpanKind::Compaction {
+            let attempt = self.state.compactions.get_mut(&id).and_then(|c| {
+                c.attempts
+                    .iter_mut()
+                    .find(|a| a.execution.started_seq == start_seq)
+            });
+            if let Some(attempt) = attempt {
+                attempt.execution.status = status;
+                attempt.execution.ended_at_unix_ms = Some(t);
+                attempt.execution.ended_seq = Some(seq);
+                attempt.execution.duration_ns = Some(ns.saturating_sub(start_ns));
+            }
         }
         match kind {
             SpanKind::Inference => {

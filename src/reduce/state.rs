@@ -207,6 +207,14 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     /// Reasoning tokens (part of the output).
     pub reasoning_tokens: u64,
+    /// Prompt tokens written to the provider's cache (Anthropic `cache_creation_input_tokens`,
+    /// part of `input_tokens`); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_input_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -216,6 +224,7 @@ impl Usage {
         self.output_tokens += other.output_tokens;
         self.cached_input_tokens += other.cached_input_tokens;
         self.reasoning_tokens += other.reasoning_tokens;
+        self.cache_write_input_tokens += other.cache_write_input_tokens;
     }
 }
 
@@ -414,6 +423,22 @@ pub struct Compaction {
     pub replacement_items: Vec<String>,
     /// Seq of the checkpoint payload.
     pub checkpoint_payload: Option<u64>,
+    /// Every attempt, in start order, when there was more than one: the reference agent
+    /// retries a failed compaction (often with another model) under the same
+    /// `compaction_id`, and that is one compaction. Empty for a single attempt, whose model
+    /// and lifetime are the compaction's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<CompactionAttempt>,
+}
+
+/// One attempt of a [`Compaction`] (one `rollout.compaction` span).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactionAttempt {
+    /// Model used by this attempt.
+    pub model: Option<String>,
+    /// Lifetime and status of this attempt.
+    #[serde(flatten)]
+    pub execution: Execution,
 }
 
 /// Kind of a conversation item.

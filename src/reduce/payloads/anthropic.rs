@@ -32,13 +32,15 @@ pub(super) fn response(obj: Object<'_, '_>) -> Result<ModelResponse, ShapeError>
     // the OpenTelemetry GenAI conventions.
     let usage = usage_object(obj, &["usage"]).map(|usage| {
         let cached = counter(usage, &[&["cache_read_input_tokens"]]);
+        let written = counter(usage, &[&["cache_creation_input_tokens"]]);
         Usage {
             input_tokens: counter(usage, &[&["input_tokens"]])
                 .saturating_add(cached)
-                .saturating_add(counter(usage, &[&["cache_creation_input_tokens"]])),
+                .saturating_add(written),
             output_tokens: counter(usage, &[&["output_tokens"]]),
             cached_input_tokens: cached,
             reasoning_tokens: 0,
+            cache_write_input_tokens: written,
         }
     });
     Ok(ModelResponse {

@@ -47,6 +47,7 @@ pub(super) fn response(obj: Object<'_, '_>) -> Result<ModelResponse, ShapeError>
         output_tokens: counter(usage, &[&["completion_tokens"]]),
         cached_input_tokens: counter(usage, &[&["prompt_tokens_details", "cached_tokens"]]),
         reasoning_tokens: counter(usage, &[&["completion_tokens_details", "reasoning_tokens"]]),
+        cache_write_input_tokens: 0,
     });
     Ok(ModelResponse {
         format: PayloadFormat::OpenAiChat,

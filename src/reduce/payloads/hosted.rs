@@ -348,7 +348,12 @@ fn command_text(action: &Value) -> String {
 /// An item's fields without the bookkeeping that moves between sightings.
 fn without_bookkeeping(obj: &Map<String, Value>) -> Map<String, Value> {
     obj.iter()
-        .filter(|(key, _)| !matches!(key.as_str(), "id" | "status"))
+        .filter(|(key, _)| {
+            !matches!(
+                key.as_str(),
+                "id" | "status" | "internal_chat_message_metadata_passthrough"
+            )
+        })
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect()
 }

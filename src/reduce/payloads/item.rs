@@ -8,7 +8,7 @@
 //! a list holding one text part, the part type of a text part (`input_text`, `output_text`,
 //! `text`), key order and whitespace inside JSON arguments, the provider a call came through,
 //! and bookkeeping that moves between requests (Anthropic `cache_control`, Responses item
-//! `id`/`status`). Reasoning that carries an opaque `encrypted_content` is identified by it
+//! `id`/`status`, the reference agent's top-level `internal_chat_message_metadata_passthrough`). Reasoning that carries an opaque `encrypted_content` is identified by it
 //! alone: providers return readable summaries in the response, but clients often drop them when
 //! they send the item back, and the encrypted blob already is the full content.
 
@@ -45,6 +45,14 @@ pub(crate) struct ModelItem {
 /// has seen before.
 pub(crate) type SharedItems = Vec<Rc<ModelItem>>;
 
+/// Top-level keys of a raw part that are bookkeeping, not content: Anthropic's `cache_control`,
+/// and the metadata the reference agent passes through and strips before comparing items
+/// (only at the top level: nested deeper, the same key is content).
+pub(super) const RAW_BOOKKEEPING: &[&str] = &[
+    "cache_control",
+    "internal_chat_message_metadata_passthrough",
+];
+
 /// One piece of an item's canonical content, borrowed from the parsed payload.
 #[derive(Debug)]
 pub(super) enum Part<'a> {
@@ -55,7 +63,7 @@ pub(super) enum Part<'a> {
     /// Structured call arguments, compared as JSON values (key order and whitespace ignored).
     Json(Cow<'a, Value>),
     /// A non-text part (image, document, audio, …) or unknown item, compared by its whole JSON
-    /// minus a top-level `cache_control`.
+    /// minus its top-level [`RAW_BOOKKEEPING`].
     Raw(&'a Value),
     /// A labelled opaque string: `encrypted_content`, a thinking `signature`, a `refusal`.
     Field {
@@ -219,11 +227,11 @@ pub(super) fn content_hash(
             }
             Part::Json(value) => {
                 hasher.tag(b'j');
-                hasher.value(value, None);
+                hasher.value(value, &[]);
             }
             Part::Raw(value) => {
                 hasher.tag(b'r');
-                hasher.value(value, Some("cache_control"));
+                hasher.value(value, RAW_BOOKKEEPING);
             }
             Part::Field { label, value } => {
                 hasher.tag(b'f');
@@ -331,21 +339,21 @@ impl ContentHasher {
         }
     }
 
-    /// Feeds a JSON value with sorted keys, skipping `skip_root_key` in a top-level object.
+    /// Feeds a JSON value with sorted keys, skipping `skip_root_keys` in a top-level object.
     /// Iterative, so no value is too deep for the stack.
-    fn value(&mut self, root: &Value, skip_root_key: Option<&str>) {
+    fn value(&mut self, root: &Value, skip_root_keys: &[&str]) {
         let mut stack = Vec::new();
-        self.open(root, skip_root_key, &mut stack);
+        self.open(root, skip_root_keys, &mut stack);
         while let Some(step) = stack.pop() {
             match step {
                 Walk::Key(key) => self.str(key),
-                Walk::Value(value) => self.open(value, None, &mut stack),
+                Walk::Value(value) => self.open(value, &[], &mut stack),
             }
         }
     }
 
     /// Encodes a scalar, or the header of a container and pushes its children.
-    fn open<'v>(&mut self, value: &'v Value, skip_key: Option<&str>, stack: &mut Vec<Walk<'v>>) {
+    fn open<'v>(&mut self, value: &'v Value, skip_keys: &[&str], stack: &mut Vec<Walk<'v>>) {
         match value {
             Value::Null => self.tag(b'n'),
             Value::Bool(flag) => {
@@ -368,7 +376,7 @@ impl ContentHasher {
             Value::Object(map) => {
                 let mut entries: Vec<(&'v String, &'v Value)> = map
                     .iter()
-                    .filter(|(key, _)| Some(key.as_str()) != skip_key)
+                    .filter(|(key, _)| !skip_keys.contains(&key.as_str()))
                     .collect();
                 entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 self.tag(b'{');

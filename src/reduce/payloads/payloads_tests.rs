@@ -266,6 +266,7 @@ fn responses_response_carries_items_id_and_usage() -> anyhow::Result<()> {
                 output_tokens: 20,
                 cached_input_tokens: 40,
                 reasoning_tokens: 5,
+                cache_write_input_tokens: 0,
             })
         )
     );
@@ -305,6 +306,7 @@ fn codex_style_response_reads_output_items_and_token_usage() -> anyhow::Result<(
                 output_tokens: 3,
                 cached_input_tokens: 4,
                 reasoning_tokens: 2,
+                cache_write_input_tokens: 0,
             })
         )
     );
@@ -363,6 +365,7 @@ fn chat_response_reads_the_first_choice_and_usage() -> anyhow::Result<()> {
                 output_tokens: 7,
                 cached_input_tokens: 30,
                 reasoning_tokens: 3,
+                cache_write_input_tokens: 0,
             })
         )
     );
@@ -403,6 +406,7 @@ fn anthropic_response_counts_cached_tokens_as_part_of_the_input() -> anyhow::Res
                 output_tokens: 30,
                 cached_input_tokens: 1000,
                 reasoning_tokens: 0,
+                cache_write_input_tokens: 8,
             })
         )
     );
@@ -431,6 +435,7 @@ fn negative_or_missing_counters_are_zero_and_missing_usage_is_none() -> anyhow::
                 output_tokens: 2,
                 cached_input_tokens: 0,
                 reasoning_tokens: 0,
+                cache_write_input_tokens: 0,
             }),
             None
         )

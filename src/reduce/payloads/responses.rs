@@ -98,6 +98,8 @@ pub(super) fn response(
                 &["reasoning_output_tokens"],
             ],
         ),
+        // The reference agent's `token_usage` counts cache writes apart.
+        cache_write_input_tokens: counter(usage, &[&["cache_write_input_tokens"]]),
     });
     Ok(ModelResponse {
         format: PayloadFormat::OpenAiResponses,
@@ -137,6 +139,9 @@ pub(super) fn parse_item(
             Err(ShapeError(format!("{loc} has neither `type` nor `role`")))
         }
         None | Some("message") => parse_message(item, loc, None, out),
+        // Tool declarations sent as input (the reference agent's Responses Lite): not
+        // conversation, and the same tools again in every request.
+        Some("additional_tools") => Ok(()),
         Some("reasoning") => {
             out.push(reasoning_item(obj, loc)?);
             Ok(())

@@ -1,0 +1,277 @@
+//! The reference agent's newer shapes and runtimes (`shared/reference/codex-upstream-notes.md`,
+//! §1.7 and §2.4), through the real layer: agent tool names, item-identity rules, cache-write
+//! tokens, compaction retries, reasoning enrichment, per-thread turn ids, and code-mode waits.
+//! The bodies follow the shapes those notes describe from the reference's sources (no
+//! recorded bodies of them exist in the corpus).
+
+mod support;
+
+use pretty_assertions::assert_eq;
+use serde_json::{json, Value};
+use support::{payload, reduce};
+use tracing::info_span;
+use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status, Usage};
+
+fn in_thread(thread_id: &str, f: impl FnOnce()) {
+    let thread = info_span!("rollout.thread", thread_id = thread_id);
+    let _t = thread.enter();
+    f();
+}
+
+fn infer(provider: &str, request: &Value, response: Option<&Value>) {
+    let span = info_span!("rollout.inference", model = "m", provider = provider);
+    let _enter = span.enter();
+    payload("request", &request.to_string());
+    if let Some(response) = response {
+        payload("response", &response.to_string());
+    }
+}
+
+fn user(text: &str) -> Value {
+    json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
+}
+
+fn inferences(state: &RolloutState) -> Vec<&tracing_rollout::reduce::InferenceCall> {
+    let mut calls: Vec<_> = state.inference_calls.values().collect();
+    calls.sort_by_key(|c| c.execution.started_seq);
+    calls
+}
+
+#[test]
+fn followup_task_is_a_task_edge_and_interrupt_agent_a_close_edge() -> anyhow::Result<()> {
+    // The reference maps `followup_task` to AssignAgentTask (#25267) and `interrupt_agent` to
+    // CloseAgent (#27007).
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "agents");
+        let _r = rollout.enter();
+        in_thread("lead", || {
+            in_thread("helper", || {
+                info_span!("rollout.turn", turn_id = "h1").in_scope(|| {
+                    infer(
+                        "openai",
+                        &json!({"input": [user("Now check the tests")]}),
+                        None,
+                    )
+                })
+            });
+            info_span!("rollout.turn", turn_id = "l1").in_scope(|| {
+                for (kind, message) in [
+                    ("followup_task", Some("Now check the tests")),
+                    ("interrupt_agent", None),
+                ] {
+                    let span = info_span!(
+                        "rollout.tool",
+                        tool = kind,
+                        kind = kind,
+                        target_thread_id = "helper",
+                        message = tracing::field::Empty
+                    );
+                    if let Some(message) = message {
+                        span.record("message", message);
+                    }
+                    span.in_scope(|| {});
+                }
+            });
+        });
+    })?;
+    let kinds: Vec<(EdgeKind, bool)> = {
+        let mut edges: Vec<_> = state.edges.values().collect();
+        edges.sort_by_key(|e| e.edge_id.clone());
+        edges.iter().map(|e| (e.kind, e.delivered)).collect()
+    };
+    assert_eq!(kinds, vec![(EdgeKind::Task, true), (EdgeKind::Close, true)]);
+    let close = state
+        .edges
+        .values()
+        .find(|e| e.kind == EdgeKind::Close)
+        .ok_or_else(|| anyhow::anyhow!("no close edge"))?;
+    assert_eq!(close.to, Anchor::Thread("helper".into()));
+    Ok(())
+}
+
+#[test]
+fn internal_metadata_and_additional_tools_do_not_change_or_add_items() -> anyhow::Result<()> {
+    // #28968/#36221: a top-level `internal_chat_message_metadata_passthrough` is stripped
+    // before items are compared; #27946: `additional_tools` input items are not conversation.
+    let first = json!({"input": [
+        user("hi"),
+        {"type": "additional_tools", "tools": [{"type": "function", "name": "shell"}]},
+        {"type": "tool_search_output", "id": "ts_1", "tools": [], "internal_chat_message_metadata_passthrough": {"turn": 1}},
+    ]});
+    let second = json!({"input": [
+        user("hi"),
+        {"type": "additional_tools", "tools": [{"type": "function", "name": "shell"}, {"type": "function", "name": "apply_patch"}]},
+        {"type": "tool_search_output", "id": "ts_1", "tools": [], "internal_chat_message_metadata_passthrough": {"turn": 2}},
+        user("again"),
+    ]});
+    let state = reduce(|| {
+        in_thread("main", || {
+            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
+                infer("openai", &first, None);
+                infer("openai", &second, None);
+            })
+        })
+    })?;
+    let calls = inferences(&state);
+    assert_eq!(calls[0].request_items.len(), 2);
+    assert_eq!(calls[1].request_items[..2], calls[0].request_items[..]);
+    assert_eq!(state.threads["main"].conversation.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn cache_write_tokens_are_counted_apart_and_in_the_input() -> anyhow::Result<()> {
+    // The corpus's anthropic/multi-turn-cache-creation-read usage, and the reference's Codex
+    // `token_usage` with `cache_write_input_tokens` (#33454).
+    let anthropic = json!({"id": "msg_1", "type": "message", "role": "assistant",
+        "content": [{"type": "text", "text": "ok"}],
+        "usage": {"input_tokens": 3, "cache_creation_input_tokens": 598, "cache_read_input_tokens": 4597, "output_tokens": 350}});
+    let codex = json!({"response_id": "resp_1", "output_items": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}],
+        "token_usage": {"input_tokens": 5000, "cached_input_tokens": 4000, "cache_write_input_tokens": 600, "output_tokens": 20, "reasoning_output_tokens": 5}});
+    let state = reduce(|| {
+        in_thread("main", || {
+            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
+                infer(
+                    "anthropic",
+                    &json!({"messages": [{"role": "user", "content": "hi"}]}),
+                    Some(&anthropic),
+                );
+                infer("openai", &json!({"input": [user("hi")]}), Some(&codex));
+            })
+        })
+    })?;
+    let usage: Vec<_> = inferences(&state).iter().map(|c| c.usage).collect();
+    assert_eq!(
+        usage,
+        vec![
+            Some(Usage {
+                input_tokens: 5198,
+                output_tokens: 350,
+                cached_input_tokens: 4597,
+                reasoning_tokens: 0,
+                cache_write_input_tokens: 598,
+            }),
+            Some(Usage {
+                input_tokens: 5000,
+                output_tokens: 20,
+                cached_input_tokens: 4000,
+                reasoning_tokens: 5,
+                cache_write_input_tokens: 600,
+            })
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_compaction_retried_with_another_model_is_one_compaction_with_two_attempts(
+) -> anyhow::Result<()> {
+    // #30319: a compaction retried with another model writes several requests under one
+    // `compaction_id`.
+    let state = reduce(|| {
+        in_thread("main", || {
+            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
+                info_span!(
+                    "rollout.compaction",
+                    compaction_id = "cmp-1",
+                    model = "gpt-5",
+                    error = "context_length_exceeded"
+                )
+                .in_scope(|| {});
+                info_span!(
+                    "rollout.compaction",
+                    compaction_id = "cmp-1",
+                    model = "gpt-5-mini"
+                )
+                .in_scope(|| {
+                    payload(
+                        "checkpoint",
+                        &json!({"input_history": [user("a long history")],
+                                "replacement_history": [user("summary")]})
+                        .to_string(),
+                    );
+                });
+            })
+        })
+    })?;
+    assert_eq!(state.compactions.len(), 1);
+    let c = &state.compactions["cmp-1"];
+    let attempts: Vec<_> = c
+        .attempts
+        .iter()
+        .map(|a| (a.model.as_deref(), a.execution.status))
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            (Some("gpt-5"), Status::Failed),
+            (Some("gpt-5-mini"), Status::Completed)
+        ]
+    );
+    assert_eq!(
+        (
+            c.model.as_deref(),
+            c.execution.status,
+            c.replacement_items.len()
+        ),
+        (Some("gpt-5-mini"), Status::Completed, 1)
+    );
+    assert_eq!(state.turns["t1"].compactions, vec!["cmp-1"]);
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}
+
+#[test]
+fn reasoning_is_identified_by_its_encrypted_content_and_keeps_the_richest_text(
+) -> anyhow::Result<()> {
+    // #20123. The shapes of the corpus's responses/reasoning-summary-function-call (a response
+    // reasoning item with a summary) and reasoning-encrypted-interleaved-tools (replayed with
+    // an empty summary): first seen without text, then with it, then without again.
+    let bare = json!({"type": "reasoning", "summary": [], "encrypted_content": "gAAAAB-opaque"});
+    let rich = json!({"type": "reasoning", "id": "rs_1",
+        "summary": [{"type": "summary_text", "text": "**Planning the lookup**"}], "encrypted_content": "gAAAAB-opaque"});
+    let state = reduce(|| {
+        in_thread("main", || {
+            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
+                infer("openai", &json!({"input": [user("hi"), bare]}), None);
+                infer("openai", &json!({"input": [user("hi"), rich]}), None);
+                infer(
+                    "openai",
+                    &json!({"input": [user("hi"), bare, user("more")]}),
+                    None,
+                );
+            })
+        })
+    })?;
+    let calls = inferences(&state);
+    let reasoning = &calls[0].request_items[1];
+    assert_eq!(calls[1].request_items[1], *reasoning);
+    assert_eq!(calls[2].request_items[1], *reasoning);
+    assert_eq!(
+        state.conversation_items[reasoning].text,
+        "**Planning the lookup**"
+    );
+    Ok(())
+}
+
+#[test]
+fn turn_ids_every_thread_numbers_from_zero_are_scoped_without_a_warning() -> anyhow::Result<()> {
+    // The reference numbers turns per thread: every child's turns are 0..n.
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "turns");
+        let _r = rollout.enter();
+        in_thread("lead", || {
+            info_span!("rollout.turn", turn_id = 0).in_scope(|| {});
+            for child in ["a", "b"] {
+                in_thread(child, || {
+                    info_span!("rollout.turn", turn_id = 0).in_scope(|| {});
+                    info_span!("rollout.turn", turn_id = 1).in_scope(|| {});
+                });
+            }
+        });
+    })?;
+    assert_eq!(state.threads["a"].turns, vec!["a/0", "1"]);
+    assert_eq!(state.threads["b"].turns, vec!["b/0", "b/1"]);
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}
