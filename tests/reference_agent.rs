@@ -275,3 +275,182 @@ fn turn_ids_every_thread_numbers_from_zero_are_scoped_without_a_warning() -> any
     assert_eq!(state.diagnostics, vec![]);
     Ok(())
 }
+
+/// Responses function call / custom call items and outputs, as the reference's code mode
+/// sends them (`exec` carries the cell's code, `wait` names the cell by its runtime id).
+mod code_mode {
+    use serde_json::{json, Value};
+
+    pub(super) fn exec(call_id: &str, code: &str) -> Value {
+        json!({"type": "custom_tool_call", "call_id": call_id, "name": "exec", "input": code})
+    }
+    pub(super) fn exec_output(call_id: &str, text: &str) -> Value {
+        json!({"type": "custom_tool_call_output", "call_id": call_id, "output": text})
+    }
+    pub(super) fn wait(call_id: &str, cell_id: &str) -> Value {
+        json!({"type": "function_call", "call_id": call_id, "name": "wait",
+               "arguments": json!({"cell_id": cell_id, "yield_time_ms": 1000}).to_string()})
+    }
+    pub(super) fn wait_output(call_id: &str, text: &str) -> Value {
+        json!({"type": "function_call_output", "call_id": call_id, "output": text})
+    }
+    pub(super) fn respond(items: Value) -> Value {
+        json!({"id": format!("resp_{}", items.to_string().len()), "output": items})
+    }
+}
+
+#[test]
+fn a_yielded_code_cell_lists_its_waits_and_outputs_in_order_and_outlives_its_turn(
+) -> anyhow::Result<()> {
+    // The reference's `code_cell_lifecycle_links_nested_tools_waits_and_outputs` (§2.4): the
+    // cell yields with its initial output, the model waits on it twice (once the reference's
+    // way, the cell id in the `wait` call's arguments; once with `kind = "wait"` and a
+    // `cell_id` field), and the cell ends in the next turn.
+    use code_mode::*;
+    let u = user("run the build");
+    let e = exec(
+        "call_exec",
+        "const r = await tools.shell('make'); yield_control(); ...",
+    );
+    let (o1, w1) = (exec_output("call_exec", "building…"), wait("call_w1", "7"));
+    let (o2, w2) = (wait_output("call_w1", "50%"), wait("call_w2", "7"));
+    let o3 = wait_output("call_w2", "done: 0 errors");
+    let state = reduce(|| {
+        in_thread("main", || {
+            let turn1 = info_span!("rollout.turn", turn_id = "t1");
+            // Outliving its turn, the cell is the thread's child and names its turn.
+            let cell = info_span!(
+                "rollout.code_cell",
+                turn_id = "t1",
+                cell_id = "7",
+                call_id = "call_exec",
+                language = "javascript",
+                status = tracing::field::Empty
+            );
+            turn1.in_scope(|| {
+                infer("openai", &json!({"input": [u]}), Some(&respond(json!([e]))));
+                cell.record("status", "yielded");
+                infer(
+                    "openai",
+                    &json!({"input": [u, e, o1]}),
+                    Some(&respond(json!([w1]))),
+                );
+                info_span!("rollout.tool", tool = "wait", call_id = "call_w1").in_scope(|| {});
+            });
+            drop(turn1);
+            info_span!("rollout.turn", turn_id = "t2").in_scope(|| {
+                infer(
+                    "openai",
+                    &json!({"input": [u, e, o1, w1, o2]}),
+                    Some(&respond(json!([w2]))),
+                );
+                info_span!(
+                    "rollout.tool",
+                    tool = "wait_for_cell",
+                    kind = "wait",
+                    cell_id = "7",
+                    call_id = "call_w2"
+                )
+                .in_scope(|| {});
+                drop(cell);
+                infer(
+                    "openai",
+                    &json!({"input": [u, e, o1, w1, o2, w2, o3]}),
+                    None,
+                );
+            });
+        })
+    })?;
+    let cell = state
+        .code_cells
+        .values()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no code cell"))?;
+    let text = |id: &String| state.conversation_items[id].text.clone();
+    assert_eq!(
+        cell.output_items.iter().map(text).collect::<Vec<_>>(),
+        vec!["building…", "50%", "done: 0 errors"]
+    );
+    let waits: Vec<_> = cell
+        .waits
+        .iter()
+        .map(|t| state.tool_calls[t].call_id.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(waits, vec!["call_w1", "call_w2"]);
+    for t in &cell.waits {
+        assert_eq!(
+            state.tool_calls[t].waited_cell.as_ref(),
+            Some(&cell.code_cell_id)
+        );
+    }
+    let turn1_end = state.turns["t1"].execution.ended_seq.unwrap_or(u64::MAX);
+    assert!(cell.yielded_seq.is_some_and(|s| s < turn1_end));
+    assert!(cell.yielded_at_unix_ms.is_some());
+    assert_eq!(cell.turn_id.as_deref(), Some("t1"));
+    assert_eq!(state.turns["t1"].code_cells, vec![cell.code_cell_id.clone()]);
+    assert_eq!(cell.execution.status, Status::Completed);
+    assert!(cell.execution.ended_seq.is_some_and(|s| s > turn1_end));
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}
+
+#[test]
+fn a_cell_still_running_when_its_turn_is_cancelled_ends_cancelled() -> anyhow::Result<()> {
+    // The reference's `cancelled_turn_terminates_unfinished_code_cell`: the runtime closes the
+    // cell after the turn was interrupted, without a status of its own.
+    let state = reduce(|| {
+        in_thread("main", || {
+            let turn = info_span!("rollout.turn", turn_id = "t1", status = "cancelled");
+            let cell = info_span!(
+                "rollout.code_cell",
+                turn_id = "t1",
+                cell_id = "1",
+                status = "yielded"
+            );
+            drop(turn);
+            drop(cell);
+        })
+    })?;
+    let cell = state
+        .code_cells
+        .values()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no code cell"))?;
+    assert_eq!(cell.execution.status, Status::Cancelled);
+    Ok(())
+}
+
+#[test]
+fn runtime_cell_ids_repeat_across_threads_as_two_cells_each_with_its_own_waits(
+) -> anyhow::Result<()> {
+    // The reference's `runtime_code_cell_ids_can_repeat_across_threads`: every thread's
+    // runtime numbers its cells from 1.
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "cells");
+        let _r = rollout.enter();
+        for thread in ["lead", "helper"] {
+            in_thread(thread, || {
+                info_span!("rollout.turn", turn_id = format!("{thread}-1")).in_scope(|| {
+                    info_span!("rollout.code_cell", cell_id = "1").in_scope(|| {});
+                    info_span!(
+                        "rollout.tool",
+                        kind = "wait",
+                        cell_id = "1",
+                        call_id = format!("w-{thread}")
+                    )
+                    .in_scope(|| {});
+                })
+            });
+        }
+    })?;
+    assert_eq!(state.code_cells.len(), 2);
+    for cell in state.code_cells.values() {
+        let waits: Vec<_> = cell
+            .waits
+            .iter()
+            .map(|t| state.tool_calls[t].thread_id.clone())
+            .collect();
+        assert_eq!(waits, vec![cell.thread_id.clone()]);
+    }
+    Ok(())
+}

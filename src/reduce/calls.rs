@@ -230,10 +230,53 @@ impl Reducer {
                 result_payload: None,
                 terminal_operations: Vec::new(),
                 spawned_threads: Vec::new(),
+                waited_cell: None,
             };
             self.state.tool_calls.insert(tool_id, call);
         }
         self.link_slot(thread, call_id);
+    }
+
+    /// A tool call that may be a code-mode wait changed (its kind, name, `cell_id` field or
+    /// call item became known): a wait links to the latest cell of its thread with the runtime
+    /// cell id it names (`cell_field`, else its call's `cell_id` argument), once.
+    pub(super) fn wait_changed(&mut self, tool: &str, cell_field: Option<String>) {
+        let Some(t) = self.state.tool_calls.get(tool) else {
+            return;
+        };
+        let is_wait = t.kind.as_deref() == Some("wait") || t.tool.as_deref() == Some("wait");
+        let Some(thread) = t
+            .thread_id
+            .clone()
+            .filter(|_| is_wait && t.waited_cell.is_none())
+        else {
+            return;
+        };
+        let runtime_id = cell_field.or_else(|| {
+            let call = self.state.conversation_items.get(t.call_items.first()?)?;
+            match serde_json::from_str::<serde_json::Value>(&call.text)
+                .ok()?
+                .get("cell_id")?
+            {
+                serde_json::Value::String(id) => Some(id.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        });
+        let Some(cell) = runtime_id.and_then(|id| self.replay(&thread)?.cells.get(&id).cloned())
+        else {
+            return;
+        };
+        let outputs = t.output_items.clone();
+        if let Some(t) = self.state.tool_calls.get_mut(tool) {
+            t.waited_cell = Some(cell.clone());
+        }
+        if let Some(c) = self.state.code_cells.get_mut(&cell) {
+            push_unique(&mut c.waits, tool);
+            for item in &outputs {
+                push_unique(&mut c.output_items, item);
+            }
+        }
     }
 
     /// A tool call's `call_id` became known.
@@ -294,6 +337,14 @@ impl Reducer {
             }
             if let Some(item) = &output_item {
                 push_unique(&mut t.output_items, item);
+                // A wait's output is more output of the cell it waits on.
+                if let Some(c) = t
+                    .waited_cell
+                    .as_ref()
+                    .and_then(|c| self.state.code_cells.get_mut(c))
+                {
+                    push_unique(&mut c.output_items, item);
+                }
             }
             if let (Requester::Model { inference_call_id }, Some(inference)) =
                 (&mut t.requester, &inference)
@@ -318,6 +369,9 @@ impl Reducer {
                     item.produced_by.push(producer);
                 }
             }
+        }
+        for tool in &tools {
+            self.wait_changed(tool, None);
         }
         if let Some(c) = cell.as_ref().and_then(|c| self.state.code_cells.get_mut(c)) {
             if c.source_item.is_none() {

@@ -260,6 +260,8 @@ struct ThreadReplay {
     responses: HashMap<String, String>,
     /// Deliveries to this thread not matched yet, and its items that could take one.
     deliveries: Deliveries,
+    /// Runtime cell id → the latest code cell with it in this thread (waits name cells by it).
+    cells: HashMap<String, String>,
 }
 
 /// The private replay state behind [`reduce_bundle`].

@@ -150,6 +150,12 @@ impl Reducer {
             }
             SpanKind::CodeCell => {
                 entry.id = format!("code_cell:{key}");
+                // A cell that may outlive its turn is not the turn span's child (a parent
+                // span stays open while a child is): it names the turn it started in.
+                if entry.turn_id.is_none() {
+                    entry.turn_id = field_str(fields, "turn_id")
+                        .and_then(|turn| self.turn_named(&turn, entry.thread_id.as_deref()));
+                }
                 self.code_cell_started(&entry);
                 entry.code_cell = Some(entry.id.clone());
                 entry.tool = None;
@@ -236,6 +242,19 @@ impl Reducer {
         }
         self.spans.insert(key, entry);
         self.project_fields(key)
+    }
+
+    /// The id of the turn the program calls `turn` in `thread` (scoped `<thread>/<turn>` if
+    /// another thread used the id first), if it started.
+    fn turn_named(&self, turn: &str, thread: Option<&str>) -> Option<String> {
+        let thread = thread.unwrap_or_default();
+        match self.state.turns.get(turn) {
+            Some(t) if t.thread_id == thread => Some(turn.to_owned()),
+            _ => {
+                let scoped = format!("{thread}/{turn}");
+                self.state.turns.contains_key(&scoped).then_some(scoped)
+            }
+        }
     }
 
     /// Starts (or resumes) a thread; returns its id.
@@ -393,6 +412,7 @@ impl Reducer {
             result_payload: None,
             terminal_operations: Vec::new(),
             spawned_threads: Vec::new(),
+            waited_cell: None,
         };
         self.state.tool_calls.insert(entry.id.clone(), call);
     }
@@ -416,6 +436,9 @@ impl Reducer {
             source_item: None,
             output_items: Vec::new(),
             tool_calls: Vec::new(),
+            yielded_at_unix_ms: None,
+            yielded_seq: None,
+            waits: Vec::new(),
             source_payload: None,
             output_payload: None,
         };
@@ -511,17 +534,33 @@ impl Reducer {
                     self.tool_call_id_known(&id)?;
                 }
                 self.collab_tool_changed(&id, s("message"));
+                self.wait_changed(&id, s("cell_id"));
             }
             SpanKind::CodeCell => {
                 let Some(c) = self.state.code_cells.get_mut(&id) else {
                     return Ok(());
                 };
+                let runtime_id = s("cell_id").filter(|_| c.cell_id.is_none());
                 c.cell_id = s("cell_id").or(c.cell_id.take());
                 c.language = s("language").or(c.language.take());
+                if s("status").as_deref() == Some("yielded") {
+                    // A runtime state, not an end: the span stays running.
+                    if c.yielded_at_unix_ms.is_none() {
+                        c.yielded_at_unix_ms = Some(self.t);
+                        c.yielded_seq = Some(self.seq);
+                    }
+                    if let Some(entry) = self.spans.get_mut(&key) {
+                        entry.fields.remove("status");
+                    }
+                }
                 let call_id = s("call_id");
                 if c.call_id.is_none() && call_id.is_some() {
                     c.call_id = call_id;
                     self.code_cell_call_id_known(&id);
+                }
+                if let (Some(cell_id), Some(thread)) = (runtime_id, thread.as_deref()) {
+                    let thread = self.thread(thread);
+                    self.replays[thread.no].cells.insert(cell_id, id.clone());
                 }
             }
             SpanKind::Terminal => {
@@ -601,10 +640,10 @@ impl Reducer {
         if let Some(execution) = self.execution_mut(kind, &id) {
             execution.status = match status {
                 // What the response said (an API error: failed; a stream that ended early:
-                // cancelled) or the turn's end already decided stands, unless the program
-                // says otherwise.
+                // cancelled) or the turn's end already decided (a cell still running when its
+                // turn was cancelled: cancelled) stands, unless the program says otherwise.
                 _ if !evidenced
-                    && kind == SpanKind::Inference
+                    && matches!(kind, SpanKind::Inference | SpanKind::CodeCell)
                     && execution.status != Status::Running =>
                 {
                     execution.status

@@ -332,6 +332,11 @@ pub struct ToolCall {
     pub terminal_operations: Vec<String>,
     /// Threads this call spawned.
     pub spawned_threads: Vec<String>,
+    /// For a code-mode wait (`kind = "wait"`, or the tool named `wait`): the code cell it
+    /// waits on, found by the runtime `cell_id` (the span's field, else the call's arguments)
+    /// in the call's thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_cell: Option<String>,
 }
 
 /// One code-mode cell.
@@ -358,6 +363,17 @@ pub struct CodeCell {
     pub output_items: Vec<String>,
     /// Tool calls the cell issued.
     pub tool_calls: Vec<String>,
+    /// When the cell first yielded control to the model before finishing (its span recorded
+    /// `status = "yielded"`; it stays `running`): its initial output is then an item the
+    /// model sees, and later output comes through waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yielded_at_unix_ms: Option<u64>,
+    /// Seq of the record that made the cell yield.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yielded_seq: Option<u64>,
+    /// Wait tool calls naming this cell, in start order (their outputs are in `output_items`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waits: Vec<String>,
     /// Seq of the source payload.
     pub source_payload: Option<u64>,
     /// Seq of the output payload.
