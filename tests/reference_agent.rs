@@ -387,7 +387,10 @@ fn a_yielded_code_cell_lists_its_waits_and_outputs_in_order_and_outlives_its_tur
     assert!(cell.yielded_seq.is_some_and(|s| s < turn1_end));
     assert!(cell.yielded_at_unix_ms.is_some());
     assert_eq!(cell.turn_id.as_deref(), Some("t1"));
-    assert_eq!(state.turns["t1"].code_cells, vec![cell.code_cell_id.clone()]);
+    assert_eq!(
+        state.turns["t1"].code_cells,
+        vec![cell.code_cell_id.clone()]
+    );
     assert_eq!(cell.execution.status, Status::Completed);
     assert!(cell.execution.ended_seq.is_some_and(|s| s > turn1_end));
     assert_eq!(state.diagnostics, vec![]);
@@ -452,5 +455,75 @@ fn runtime_cell_ids_repeat_across_threads_as_two_cells_each_with_its_own_waits(
             .collect();
         assert_eq!(waits, vec![cell.thread_id.clone()]);
     }
+    Ok(())
+}
+
+#[test]
+fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_ciphertext(
+) -> anyhow::Result<()> {
+    // The v2 delivery of #26210/#27830/#28368 (notes §1.7): an `agent_message` input item with
+    // author and recipient; one plaintext, one an envelope header plus encrypted content, the
+    // sender's tool carrying the ciphertext as its message.
+    let plain = json!({"type": "agent_message", "author": "/root", "recipient": "/root/worker",
+        "content": [{"type": "input_text", "text": "Summarise the failing tests"}]});
+    let sealed = json!({"type": "agent_message", "author": "/root", "recipient": "/root/worker",
+        "content": [{"type": "input_text", "text": "Message Type: MESSAGE\nFrom: /root"},
+                    {"type": "encrypted_content", "encrypted_content": "gAAAAB-ciphertext-7f3a"}]});
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "v2");
+        let _r = rollout.enter();
+        in_thread("root", || {
+            info_span!("rollout.turn", turn_id = "r1").in_scope(|| {
+                for (tool, message) in [
+                    ("send_message", "Summarise the failing tests"),
+                    ("send_message", "gAAAAB-ciphertext-7f3a"),
+                ] {
+                    info_span!(
+                        "rollout.tool",
+                        kind = tool,
+                        target_thread_id = "worker",
+                        message = message
+                    )
+                    .in_scope(|| {});
+                }
+            });
+            in_thread("worker", || {
+                info_span!("rollout.turn", turn_id = "w1")
+                    .in_scope(|| infer("openai", &json!({"input": [plain, sealed]}), None))
+            });
+        });
+    })?;
+    let items = &inferences(&state)[0].request_items;
+    let meta: Vec<_> = items
+        .iter()
+        .map(|id| {
+            let i = &state.conversation_items[id];
+            let m = i
+                .agent_message
+                .clone()
+                .unwrap_or(tracing_rollout::reduce::AgentMessage {
+                    author: None,
+                    recipient: None,
+                });
+            (i.role.clone(), m.author, m.recipient)
+        })
+        .collect();
+    let expected = (
+        Some("assistant".to_owned()),
+        Some("/root".to_owned()),
+        Some("/root/worker".to_owned()),
+    );
+    assert_eq!(meta, vec![expected.clone(), expected]);
+    let mut edges: Vec<_> = state.edges.values().collect();
+    edges.sort_by_key(|e| e.started_at_unix_ms);
+    let targets: Vec<_> = edges.iter().map(|e| (e.delivered, e.to.clone())).collect();
+    assert_eq!(
+        targets,
+        vec![
+            (true, Anchor::ConversationItem(items[0].clone())),
+            (true, Anchor::ConversationItem(items[1].clone()))
+        ]
+    );
+    assert_eq!(state.diagnostics, vec![]);
     Ok(())
 }

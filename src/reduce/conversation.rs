@@ -196,6 +196,7 @@ impl Reducer {
             text: format!("compaction {compaction}"),
             content_hash: u128::from(self.next_item) << 64 | 0xC0,
             status: None,
+            agent_message: None,
         };
         let marker_id = self.create_item(thread, &turn, &marker, Some(&producer));
         let mut replacement_ids = Vec::with_capacity(replacement.len());
@@ -369,6 +370,7 @@ impl Reducer {
             call_id: item.call_id.clone(),
             name: item.name.clone(),
             status: item.status.clone(),
+            agent_message: item.agent_message.clone(),
             text: preview(&item.text),
             first_seen_at_unix_ms: self.t,
             first_seen_seq: self.seq,

@@ -111,9 +111,11 @@ impl Needle {
 
 /// Items a delivery can land in: input the recipient model reads (non-assistant messages)
 /// and tool outputs (a `wait_agent` output carrying a child's result).
-fn receives_deliveries(kind: ItemKind, role: Option<&str>) -> bool {
+fn receives_deliveries(kind: ItemKind, role: Option<&str>, agent_message: bool) -> bool {
     match kind {
-        ItemKind::Message => role != Some("assistant"),
+        // The reference agent delivers messages between agents as `agent_message` items,
+        // which are assistant-role messages.
+        ItemKind::Message => role != Some("assistant") || agent_message,
         ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput => true,
         ItemKind::Reasoning
         | ItemKind::FunctionCall
@@ -144,7 +146,8 @@ impl Deliveries {
     /// preview's, which is what a look-back matches.
     pub(super) fn listed(&mut self, n: u64, item: &ConversationItem, delivered: &U64Set) {
         let role = item.role.as_deref();
-        if !receives_deliveries(item.kind, role) || delivered.contains(&n) {
+        let agent = item.agent_message.is_some();
+        if !receives_deliveries(item.kind, role, agent) || delivered.contains(&n) {
             return;
         }
         self.open.push(Open {
@@ -242,7 +245,8 @@ impl Reducer {
     /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
     pub(super) fn item_for_delivery(&mut self, thread: ThreadRef<'_>, id: u64, item: &ModelItem) {
         let queue = &mut self.replays[thread.no].deliveries.pending;
-        if queue.is_empty() || !receives_deliveries(item.kind, item.role.as_deref()) {
+        let agent = item.agent_message.is_some();
+        if queue.is_empty() || !receives_deliveries(item.kind, item.role.as_deref(), agent) {
             return;
         }
         // Linear in the thread's pending deliveries; the item's bytes are read once here.

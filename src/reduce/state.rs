@@ -546,6 +546,10 @@ pub struct ConversationItem {
     /// …), as first seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// For the reference agent's `agent_message` items (a message between agents, kind
+    /// `message`, role `assistant`): who sent it and to whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_message: Option<AgentMessage>,
     /// Readable preview (capped).
     pub text: String,
     /// Wall clock when first seen.
@@ -554,6 +558,15 @@ pub struct ConversationItem {
     pub first_seen_seq: u64,
     /// What produced it (empty for input the model was given).
     pub produced_by: Vec<Producer>,
+}
+
+/// Author and recipient of an `agent_message` item (agent paths such as `/root/worker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentMessage {
+    /// The sending agent.
+    pub author: Option<String>,
+    /// The receiving agent.
+    pub recipient: Option<String>,
 }
 
 /// One end of an [`Edge`].

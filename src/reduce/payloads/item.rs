@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::reduce::state::ItemKind;
+use crate::reduce::state::{AgentMessage, ItemKind};
 
 /// One normalised conversation item: what the model saw or produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub(crate) struct ModelItem {
     pub(crate) content_hash: u128,
     /// The provider's status of a hosted tool item (never part of its identity).
     pub(crate) status: Option<String>,
+    /// Author and recipient of an `agent_message` item.
+    pub(crate) agent_message: Option<AgentMessage>,
 }
 
 /// Items in order, shared: the memo hands out the same items for every element it
@@ -181,6 +183,7 @@ pub(super) fn item_with_text(
         text,
         content_hash: content_hash(kind, role, call_id, name, parts),
         status: None,
+        agent_message: None,
     }
 }
 

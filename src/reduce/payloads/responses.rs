@@ -17,13 +17,13 @@ use super::item::{
     custom_call_item, function_call_item, item_with_text, message_item, output_item, readable_text,
     text_parts, ModelItem, Part,
 };
-use super::message::{content_parts, parse_message};
+use super::message::{content_part, content_parts, parse_message};
 use super::object::{
     counter, json_kind, parse_list, required_str, string_field, usage_object, ElementCache, Field,
     ListKind, Loc, Object,
 };
 use super::{ModelRequest, ModelResponse, PayloadFormat, ShapeError};
-use crate::reduce::state::{ItemKind, Usage};
+use crate::reduce::state::{AgentMessage, ItemKind, Usage};
 
 /// A Responses request: `input` and `previous_response_id`.
 pub(super) fn request(
@@ -142,6 +142,10 @@ pub(super) fn parse_item(
         // Tool declarations sent as input (the reference agent's Responses Lite): not
         // conversation, and the same tools again in every request.
         Some("additional_tools") => Ok(()),
+        Some("agent_message") => {
+            out.push(agent_message_item(obj, loc)?);
+            Ok(())
+        }
         Some("reasoning") => {
             out.push(reasoning_item(obj, loc)?);
             Ok(())
@@ -244,4 +248,61 @@ fn reasoning_item(obj: &Map<String, Value>, loc: Loc) -> Result<ModelItem, Shape
         &identity,
         text,
     ))
+}
+
+/// The reference agent's `agent_message` item (a message from one agent to another): an
+/// assistant message with its author and recipient. Its content is plaintext `input_text`, or
+/// a plaintext envelope header followed by an `encrypted_content` part; the ciphertext is part
+/// of its readable text (on its own line, after the header) because deliveries of encrypted
+/// messages match on it exactly, and of its identity.
+fn agent_message_item(obj: &Map<String, Value>, loc: Loc) -> Result<ModelItem, ShapeError> {
+    let field = |key: &str| obj.get(key).and_then(Value::as_str);
+    let mut parts = Vec::new();
+    for (key, label) in [("author", "author"), ("recipient", "recipient")] {
+        if let Some(value) = field(key) {
+            parts.push(Part::Field { label, value });
+        }
+    }
+    let content = obj.get("content");
+    let mut encrypted = Vec::new();
+    for (index, part) in content
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        match part.get("encrypted_content").and_then(Value::as_str) {
+            Some(ciphertext) => encrypted.push(ciphertext),
+            None => parts.extend(content_part(part, &|| format!("{loc}.content[{index}]"))?),
+        }
+    }
+    if let Some(Value::String(text)) = content {
+        parts.extend(text_parts(text));
+    }
+    let mut text = readable_text(&parts);
+    for ciphertext in &encrypted {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(ciphertext);
+        parts.push(Part::Field {
+            label: "encrypted_content",
+            value: ciphertext,
+        });
+    }
+    let item = item_with_text(
+        ItemKind::Message,
+        Some("assistant"),
+        None,
+        None,
+        &parts,
+        text,
+    );
+    Ok(ModelItem {
+        agent_message: Some(AgentMessage {
+            author: field("author").map(str::to_owned),
+            recipient: field("recipient").map(str::to_owned),
+        }),
+        ..item
+    })
 }
