@@ -76,7 +76,9 @@ pub enum Status {
     Cancelled,
     /// Stopped because something around it stopped.
     Aborted,
-    /// Never ended: the log stops before its end (crash, torn file, guard finished early).
+    /// Never ended: the log stops before its end (crash, torn file, guard finished early);
+    /// or an inference whose span closed with a request but neither a response nor a status,
+    /// so how it ended is unknown.
     Incomplete,
 }
 
