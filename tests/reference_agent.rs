@@ -18,6 +18,16 @@ fn in_thread(thread_id: &str, f: impl FnOnce()) {
     f();
 }
 
+fn in_agent(thread_id: &str, agent_path: &str, f: impl FnOnce()) {
+    let thread = info_span!(
+        "rollout.thread",
+        thread_id = thread_id,
+        agent_path = agent_path
+    );
+    let _t = thread.enter();
+    f();
+}
+
 fn infer(provider: &str, request: &Value, response: Option<&Value>) {
     let span = info_span!("rollout.inference", model = "m", provider = provider);
     let _enter = span.enter();
@@ -466,13 +476,16 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
     // sender's tool carrying the ciphertext as its message.
     let plain = json!({"type": "agent_message", "author": "/root", "recipient": "/root/worker",
         "content": [{"type": "input_text", "text": "Summarise the failing tests"}]});
+    // The same words from another agent: not the root's delivery.
+    let decoy = json!({"type": "agent_message", "author": "/root/other", "recipient": "/root/worker",
+        "content": [{"type": "input_text", "text": "Summarise the failing tests"}]});
     let sealed = json!({"type": "agent_message", "author": "/root", "recipient": "/root/worker",
         "content": [{"type": "input_text", "text": "Message Type: MESSAGE\nFrom: /root"},
                     {"type": "encrypted_content", "encrypted_content": "gAAAAB-ciphertext-7f3a"}]});
     let state = reduce(|| {
         let rollout = info_span!("rollout", rollout_id = "v2");
         let _r = rollout.enter();
-        in_thread("root", || {
+        in_agent("root", "/root", || {
             info_span!("rollout.turn", turn_id = "r1").in_scope(|| {
                 for (tool, message) in [
                     ("send_message", "Summarise the failing tests"),
@@ -487,13 +500,13 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
                     .in_scope(|| {});
                 }
             });
-            in_thread("worker", || {
+            in_agent("worker", "/root/worker", || {
                 info_span!("rollout.turn", turn_id = "w1")
-                    .in_scope(|| infer("openai", &json!({"input": [plain, sealed]}), None))
+                    .in_scope(|| infer("openai", &json!({"input": [decoy, plain, sealed]}), None))
             });
         });
     })?;
-    let items = &inferences(&state)[0].request_items;
+    let items = &inferences(&state)[0].request_items[1..];
     let meta: Vec<_> = items
         .iter()
         .map(|id| {

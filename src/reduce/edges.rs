@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 use super::conversation::item_id;
 use super::payloads::ModelItem;
 use super::{
-    field_str, spans, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer, Reducer,
-    ThreadRef, U64Set,
+    field_str, spans, AgentMessage, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer,
+    Reducer, ThreadRef, U64Set,
 };
 use crate::format::SpanKind;
 
@@ -83,13 +83,35 @@ impl Shape {
 struct Needle {
     text: Option<String>,
     bytes: ByteSet,
+    /// The sender's and the recipient's agent paths, when known: an `agent_message` item
+    /// carries a delivery only from that author to that recipient.
+    author: Option<String>,
+    recipient: Option<String>,
 }
 
 impl Needle {
-    fn new(text: Option<String>) -> Needle {
+    fn new(text: Option<String>, author: Option<String>, recipient: Option<String>) -> Needle {
         let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         let bytes = text.as_deref().map_or(0, byte_set);
-        Needle { text, bytes }
+        Needle {
+            text,
+            bytes,
+            author,
+            recipient,
+        }
+    }
+
+    /// Whether an item with this `agent_message` metadata (none for other items) is from the
+    /// delivery's sender to its recipient, as far as both sides name them.
+    fn addressed_as(&self, meta: Option<&AgentMessage>) -> bool {
+        let Some(meta) = meta else {
+            return true;
+        };
+        let same = |want: &Option<String>, got: &Option<String>| match (want, got) {
+            (Some(want), Some(got)) => want == got,
+            _ => true,
+        };
+        same(&self.author, &meta.author) && same(&self.recipient, &meta.recipient)
     }
 
     /// Whether an item of `shape` may carry this delivery: exact when it has no text, else
@@ -174,9 +196,9 @@ impl Deliveries {
             if delivered.contains(&o.item) {
                 return false;
             }
-            let carried = items
-                .get(&item_id(o.item))
-                .is_some_and(|i| needle.found_in(&i.text));
+            let carried = items.get(&item_id(o.item)).is_some_and(|i| {
+                needle.addressed_as(i.agent_message.as_ref()) && needle.found_in(&i.text)
+            });
             if carried {
                 found = Some(o.item);
             }
@@ -213,7 +235,24 @@ impl Reducer {
     /// text (matched on its stored preview, as the full text is no longer held), else queued
     /// until one appears (matched on its full text).
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
-        let needle = Needle::new(text);
+        let path = |state: &super::RolloutState, thread: Option<&str>| {
+            state.threads.get(thread?)?.agent_path.clone()
+        };
+        let sender = self.state.edges.get(edge_id).and_then(|e| match &e.from {
+            Anchor::ToolCall(t) => self.state.tool_calls.get(t)?.thread_id.clone(),
+            Anchor::ConversationItem(i) => {
+                Some(self.state.conversation_items.get(i)?.thread_id.clone())
+            }
+            Anchor::Thread(t) => Some(t.clone()),
+            Anchor::Turn(_) | Anchor::InferenceCall(_) | Anchor::CodeCell(_) | Anchor::Span(_) => {
+                None
+            }
+        });
+        let needle = Needle::new(
+            text,
+            path(&self.state, sender.as_deref()),
+            path(&self.state, Some(thread)),
+        );
         let thread = self.thread(thread);
         let deliveries = &mut self.replays[thread.no].deliveries;
         let found = deliveries.take_open(
@@ -251,10 +290,11 @@ impl Reducer {
         }
         // Linear in the thread's pending deliveries; the item's bytes are read once here.
         let shape = Shape::of(&item.text, item.role.as_deref());
-        if let Some(pos) = queue
-            .iter()
-            .position(|p| p.needle.fits(shape) && p.needle.found_in(&item.text))
-        {
+        if let Some(pos) = queue.iter().position(|p| {
+            p.needle.fits(shape)
+                && p.needle.addressed_as(item.agent_message.as_ref())
+                && p.needle.found_in(&item.text)
+        }) {
             let pending = queue.remove(pos);
             self.resolve(&pending.edge_id, id);
         }
