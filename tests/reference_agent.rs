@@ -540,3 +540,27 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
     assert_eq!(state.diagnostics, vec![]);
     Ok(())
 }
+
+#[test]
+fn compaction_ids_every_thread_numbers_alike_are_scoped_and_retries_stay_in_their_thread(
+) -> anyhow::Result<()> {
+    let state = reduce(|| {
+        let rollout = info_span!("rollout", rollout_id = "compactions");
+        let _r = rollout.enter();
+        for thread in ["lead", "helper"] {
+            in_thread(thread, || {
+                for model in ["gpt-5", "gpt-5-mini"] {
+                    info_span!("rollout.compaction", compaction_id = "c0", model = model)
+                        .in_scope(|| {});
+                }
+            });
+        }
+    })?;
+    let ids: Vec<_> = state.compactions.keys().cloned().collect();
+    assert_eq!(ids, vec!["c0", "helper/c0"]);
+    for c in state.compactions.values() {
+        assert_eq!(c.attempts.len(), 2, "{c:?}");
+    }
+    assert_eq!(state.diagnostics, vec![]);
+    Ok(())
+}

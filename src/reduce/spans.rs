@@ -184,12 +184,15 @@ impl Reducer {
             SpanKind::Compaction => {
                 let mut id = field_str(fields, "compaction_id")
                     .unwrap_or_else(|| format!("compaction:{key}"));
-                let retry = self
-                    .state
-                    .compactions
-                    .get(&id)
-                    .is_some_and(|c| c.thread_id == entry.thread_id);
-                if retry {
+                let scoped = format!("{}/{id}", entry.thread_id.as_deref().unwrap_or(""));
+                let retry_of = [&id, &scoped].into_iter().find(|k| {
+                    self.state
+                        .compactions
+                        .get(*k)
+                        .is_some_and(|c| c.thread_id == entry.thread_id)
+                });
+                if let Some(retried) = retry_of {
+                    id = retried.clone();
                     entry.id = id.clone();
                     let attempt = CompactionAttempt {
                         model: None,
@@ -212,10 +215,17 @@ impl Reducer {
                     return self.project_fields(key);
                 }
                 if self.state.compactions.contains_key(&id) {
-                    self.warn(format!(
-                        "compaction id `{id}` seen twice; the second is `{id}#{key}`"
-                    ));
-                    id = format!("{id}#{key}");
+                    // Another thread's compaction (programs may number them per thread): the
+                    // id is scoped by its thread, as turn ids are; only a clash within that
+                    // scope is worth a warning.
+                    id = if self.state.compactions.contains_key(&scoped) {
+                        self.warn(format!(
+                            "compaction id `{id}` seen twice; the second is `{id}#{key}`"
+                        ));
+                        format!("{id}#{key}")
+                    } else {
+                        scoped
+                    };
                 }
                 entry.id = id.clone();
                 if let Some(turn) = entry
