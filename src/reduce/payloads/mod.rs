@@ -38,8 +38,10 @@
 //! order of its tests is the precedence between shapes), one arm each in [`request`] and
 //! [`response`], one [`PayloadFormat`] label, and the keys it reads in [`REQUEST_KEYS`] /
 //! [`RESPONSE_KEYS`] (a shallow parse keeps only those; debug builds check). Bodies that are
-//! not objects (a top-level array) never take the shallow path: `parse_request` /
-//! `parse_response` see them whole.
+//! not objects (a top-level array, a string) never take the shallow path: [`parse_request`] /
+//! [`parse_response`] see them whole, and that is where such a shape is recognised, beside
+//! `stream::events` (the GenAI message JSON, a top-level array of messages, would be one more
+//! test there). A shape's streamed form is one more assembler in `stream.rs`.
 //!
 //! The shape logic reads a payload's top-level object through [`Object`], and only the keys its
 //! payload kind lists in [`Keys`]. The full parse (`parse_request`, …: one `Value` per body) is
