@@ -40,7 +40,7 @@
 //! [`RESPONSE_KEYS`] (a shallow parse keeps only those; debug builds check). Bodies that are
 //! not objects (a top-level array, a string) never take the shallow path: [`parse_request`] /
 //! [`parse_response`] see them whole, and that is where such a shape is recognised, beside
-//! `stream::events` (the GenAI message JSON, a top-level array of messages, would be one more
+//! `stream::is_stream` (the GenAI message JSON, a top-level array of messages, would be one more
 //! test there). A shape's streamed form is one more assembler in `stream.rs`.
 //!
 //! The shape logic reads a payload's top-level object through [`Object`], and only the keys its
@@ -158,8 +158,8 @@ pub(crate) fn parse_response(
     provider_hint: Option<&str>,
 ) -> Result<ModelResponse, ShapeError> {
     let root = parse_body(body, "response")?;
-    if let Some(events) = stream::events(&root) {
-        let assembled = stream::assemble(events?)?;
+    if stream::is_stream(&root) {
+        let assembled = stream::assemble(stream::events(root)?)?;
         let obj = as_payload_object(&assembled.body, "assembled stream")?;
         let mut response = response(Object::full(obj), provider_hint, &mut Uncached::default())?;
         response.ended_early = assembled.ended_early;

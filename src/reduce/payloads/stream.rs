@@ -27,17 +27,28 @@ pub(super) struct Assembled {
     pub(super) ended_early: bool,
 }
 
-/// The events of a recorded stream: `root` is a JSON array of event objects, or a string of
-/// SSE text. `None` when `root` is neither (not a stream).
-pub(super) fn events(root: &Value) -> Option<Result<Events, ShapeError>> {
+/// Whether `root` is a recorded stream: a JSON array of event objects, or a string of SSE
+/// text.
+pub(super) fn is_stream(root: &Value) -> bool {
     match root {
-        Value::Array(list) if list.first().is_some_and(is_event) => Some(Ok(Events {
-            list: list.clone(),
+        Value::Array(list) => list.first().is_some_and(is_event),
+        Value::String(text) => looks_like_sse(text),
+        _ => false,
+    }
+}
+
+/// The events of a recorded stream (see [`is_stream`]).
+pub(super) fn events(root: Value) -> Result<Events, ShapeError> {
+    match root {
+        Value::Array(list) => Ok(Events {
+            list,
             done: false,
             torn: false,
-        })),
-        Value::String(text) if looks_like_sse(text) => Some(sse(text)),
-        _ => None,
+        }),
+        Value::String(text) => sse(&text),
+        _ => Err(ShapeError(
+            "response payload is not a stream of events".to_owned(),
+        )),
     }
 }
 
