@@ -71,6 +71,23 @@ fn corpus_dir() -> Result<PathBuf, String> {
     }
 }
 
+/// The corpus directory; absent, a loud SKIPPED line (straight to the process's stderr: the
+/// harness captures `println!` of passing tests) and `None` — an error when `CI` is set.
+fn corpus_or_skip(test: &str) -> anyhow::Result<Option<PathBuf>> {
+    match corpus_dir() {
+        Ok(dir) => Ok(Some(dir)),
+        Err(why) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {test} because {why}");
+            anyhow::ensure!(
+                std::env::var_os("CI").is_none(),
+                "the real-payload corpus is required in CI: {why}"
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// One request/response pair of the corpus.
 #[derive(Debug)]
 struct Pair {
@@ -387,16 +404,8 @@ fn check(pairs: &[Pair], state: &RolloutState) -> anyhow::Result<Vec<String>> {
 #[test]
 fn every_recorded_pair_reduces_with_items_usage_links_and_only_agreed_diagnostics(
 ) -> anyhow::Result<()> {
-    let dir = match corpus_dir() {
-        Ok(dir) => dir,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            anyhow::bail!("the real-payload corpus is required in CI: {why}")
-        }
-        Err(why) => {
-            println!("SKIPPED: every_recorded_pair_… because {why}");
-            eprintln!("SKIPPED: every_recorded_pair_… because {why}");
-            return Ok(());
-        }
+    let Some(dir) = corpus_or_skip("the real-payload corpus test")? else {
+        return Ok(());
     };
     let expected: BTreeMap<&str, Vec<String>> = EXPECTED_DIAGNOSTICS
         .iter()
@@ -671,16 +680,8 @@ fn outcome(state: &RolloutState) -> Vec<(Status, Option<Usage>, Vec<String>, usi
 #[test]
 fn every_recorded_response_streamed_reduces_to_the_same_items_and_usage_and_cut_short_is_cancelled(
 ) -> anyhow::Result<()> {
-    let dir = match corpus_dir() {
-        Ok(dir) => dir,
-        Err(why) if std::env::var_os("CI").is_some() => {
-            anyhow::bail!("the real-payload corpus is required in CI: {why}")
-        }
-        Err(why) => {
-            println!("SKIPPED: every_recorded_response_streamed_… because {why}");
-            eprintln!("SKIPPED: every_recorded_response_streamed_… because {why}");
-            return Ok(());
-        }
+    let Some(dir) = corpus_or_skip("the re-streamed corpus test")? else {
+        return Ok(());
     };
     let mut problems = Vec::new();
     let mut streams = 0;
