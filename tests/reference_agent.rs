@@ -487,7 +487,9 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
         let _r = rollout.enter();
         in_agent("root", "/root", || {
             info_span!("rollout.turn", turn_id = "r1").in_scope(|| {
+                // A prefix of the ciphertext is not its content: never delivered.
                 for (tool, message) in [
+                    ("send_message", "gAAAAB-ciphertext"),
                     ("send_message", "Summarise the failing tests"),
                     ("send_message", "gAAAAB-ciphertext-7f3a"),
                 ] {
@@ -528,16 +530,26 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
     );
     assert_eq!(meta, vec![expected.clone(), expected]);
     let mut edges: Vec<_> = state.edges.values().collect();
-    edges.sort_by_key(|e| e.started_at_unix_ms);
+    edges.sort_by_key(|e| (e.started_at_unix_ms, e.edge_id.len(), e.edge_id.clone()));
     let targets: Vec<_> = edges.iter().map(|e| (e.delivered, e.to.clone())).collect();
     assert_eq!(
         targets,
         vec![
+            (false, Anchor::Thread("worker".into())),
             (true, Anchor::ConversationItem(items[0].clone())),
             (true, Anchor::ConversationItem(items[1].clone()))
         ]
     );
-    assert_eq!(state.diagnostics, vec![]);
+    let diagnostics: Vec<_> = state
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert!(
+        diagnostics[0].contains("was never delivered"),
+        "{diagnostics:?}"
+    );
     Ok(())
 }
 

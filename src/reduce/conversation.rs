@@ -379,8 +379,10 @@ impl Reducer {
         self.state.conversation_items.insert(id, conversation_item);
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.hashes.insert(n, item.content_hash);
-        let is_assistant_message =
-            item.kind == ItemKind::Message && item.role.as_deref() == Some("assistant");
+        // A message between agents is never a turn's answer (the source of a result edge).
+        let is_assistant_message = item.kind == ItemKind::Message
+            && item.role.as_deref() == Some("assistant")
+            && item.agent_message.is_none();
         if is_assistant_message && matches!(producer, Some(Producer::Inference(_))) {
             conversation.last_assistant.insert(turn.clone(), n);
         }

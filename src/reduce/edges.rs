@@ -121,6 +121,21 @@ impl Needle {
         }
     }
 
+    /// Whether an item whose text is `text` and whose `agent_message` metadata is `meta` (none
+    /// for other items) carries this delivery: other items contain its text; an agent message
+    /// is from the delivery's sender to its recipient (as far as both sides name them) and
+    /// carries its text exactly, whole or as one line (the ciphertext under an envelope
+    /// header).
+    fn carried_by(&self, text: &str, meta: Option<&AgentMessage>) -> bool {
+        if meta.is_none() {
+            return self.found_in(text);
+        }
+        self.addressed_as(meta)
+            && self.text.as_deref().is_none_or(|needle| {
+                text.trim() == needle || text.lines().any(|line| line == needle)
+            })
+    }
+
     /// Whether an item with this `agent_message` metadata (none for other items) is from the
     /// delivery's sender to its recipient, as far as both sides name them.
     fn addressed_as(&self, meta: Option<&AgentMessage>) -> bool {
@@ -259,13 +274,12 @@ impl Deliveries {
             let meta = items
                 .get(&item_id(o.item))
                 .and_then(|i| i.agent_message.as_ref());
-            let carried = needle.addressed_as(meta)
-                && match held {
-                    Some((text, _)) => needle.found_in(text),
-                    None => items
-                        .get(&item_id(o.item))
-                        .is_some_and(|i| needle.found_in(&i.text)),
-                };
+            let carried = match held {
+                Some((text, _)) => needle.carried_by(text, meta),
+                None => items
+                    .get(&item_id(o.item))
+                    .is_some_and(|i| needle.carried_by(&i.text, meta)),
+            };
             if carried {
                 found = Some(o.item);
             }
@@ -361,9 +375,7 @@ impl Reducer {
         // Linear in the thread's pending deliveries; the item's bytes are read once here.
         let shape = Shape::of(&item.text, role);
         let pos = deliveries.pending.iter().position(|p| {
-            p.needle.fits(shape)
-                && p.needle.addressed_as(item.agent_message.as_ref())
-                && p.needle.found_in(&item.text)
+            p.needle.fits(shape) && p.needle.carried_by(&item.text, item.agent_message.as_ref())
         });
         match pos {
             Some(pos) => {
