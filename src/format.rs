@@ -107,6 +107,12 @@
 //! See [`Manifest`]. Written when the bundle is created (status `running`) and rewritten
 //! atomically (temp file + rename) when it ends or the guard finishes.
 
+mod expand;
+mod store;
+
+pub(crate) use expand::Expander;
+pub(crate) use store::{Index as PayloadIndex, Keys as PayloadKeys};
+
 use std::borrow::Cow;
 use std::fmt;
 
@@ -119,7 +125,11 @@ pub const FORMAT: &str = "tracing-rollout";
 
 /// Version of the bundle format described in this module. Readers accept bundles whose
 /// `format_version` is at most this.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The version a writer with payload dedup turned off writes: its bundles hold every body
+/// whole, which is format 1 exactly.
+pub const FORMAT_VERSION_WHOLE_BODIES: u32 = 1;
 
 /// What a recorded span stands for, selected by its `tracing` span name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -343,6 +353,27 @@ pub enum RecordBody<'a> {
         /// The body as inline JSON, unparsed.
         body: &'a RawValue,
     },
+    /// `payload` whose body is stored as `parts` (format v2): the same keys as
+    /// [`RecordBody::Payload`], the body as references to earlier bodies plus new bytes.
+    /// [`BundleReader`](crate::reduce::BundleReader) turns it back into a `Payload`.
+    PayloadParts {
+        /// The owning span.
+        span: u64,
+        /// What the payload is (`request`, `response`, `args`, …).
+        role: Cow<'a, str>,
+        /// Size as given, before truncation.
+        bytes: u64,
+        /// Cut at `max_payload_bytes`.
+        truncated: bool,
+        /// Bytes cut.
+        cut_bytes: u64,
+        /// Body dropped by `capture_payloads(false)`.
+        omitted: bool,
+        /// Length of the whole body, in bytes.
+        len: u64,
+        /// The `parts` array, unparsed.
+        parts: &'a RawValue,
+    },
     /// `event`.
     Event {
         /// The enclosing span.
@@ -437,6 +468,10 @@ struct WireRecord<'a> {
     #[serde(default, borrow, deserialize_with = "present_raw_value")]
     body: Option<&'a RawValue>,
     #[serde(default)]
+    len: Option<u64>,
+    #[serde(default, borrow)]
+    parts: Option<&'a RawValue>,
+    #[serde(default)]
     follows: Option<u64>,
     #[serde(default)]
     records: Option<u64>,
@@ -505,14 +540,26 @@ impl<'a> Record<'a> {
                 span: span()?,
                 panicking: w.panicking,
             },
-            "payload" => RecordBody::Payload {
-                span: span()?,
-                role: w.role.ok_or_else(|| missing("role"))?,
-                bytes: w.bytes.unwrap_or(0),
-                truncated: w.truncated,
-                cut_bytes: w.cut_bytes,
-                omitted: w.omitted,
-                body: w.body.ok_or_else(|| missing("body"))?,
+            "payload" => match (w.body, w.parts) {
+                (None, Some(parts)) => RecordBody::PayloadParts {
+                    span: span()?,
+                    role: w.role.ok_or_else(|| missing("role"))?,
+                    bytes: w.bytes.unwrap_or(0),
+                    truncated: w.truncated,
+                    cut_bytes: w.cut_bytes,
+                    omitted: w.omitted,
+                    len: w.len.ok_or_else(|| missing("len"))?,
+                    parts,
+                },
+                (body, _) => RecordBody::Payload {
+                    span: span()?,
+                    role: w.role.ok_or_else(|| missing("role"))?,
+                    bytes: w.bytes.unwrap_or(0),
+                    truncated: w.truncated,
+                    cut_bytes: w.cut_bytes,
+                    omitted: w.omitted,
+                    body: body.ok_or_else(|| missing("body"))?,
+                },
             },
             "event" => RecordBody::Event {
                 span: span()?,
@@ -551,7 +598,7 @@ impl<'a> Record<'a> {
             RecordBody::SpanStarted { .. } => "span_started",
             RecordBody::SpanRecorded { .. } => "span_recorded",
             RecordBody::SpanEnded { .. } => "span_ended",
-            RecordBody::Payload { .. } => "payload",
+            RecordBody::Payload { .. } | RecordBody::PayloadParts { .. } => "payload",
             RecordBody::Event { .. } => "event",
             RecordBody::Link { .. } => "link",
             RecordBody::Dropped { .. } => "dropped",
@@ -632,11 +679,16 @@ pub(crate) fn encode_envelope(out: &mut Vec<u8>, seq: u64, t: u64, ns: u64) {
 }
 
 /// Body of `bundle_started`.
-pub(crate) fn encode_bundle_started(out: &mut Vec<u8>, rollout_id: &str, trace_id: Option<&str>) {
+pub(crate) fn encode_bundle_started(
+    out: &mut Vec<u8>,
+    format_version: u32,
+    rollout_id: &str,
+    trace_id: Option<&str>,
+) {
     push_type(out, "bundle_started");
     out.extend_from_slice(b",\"format\":");
     push_json_str(out, FORMAT);
-    push_key_u64(out, "format_version", u64::from(FORMAT_VERSION));
+    push_key_u64(out, "format_version", u64::from(format_version));
     out.extend_from_slice(b",\"rollout_id\":");
     push_json_str(out, rollout_id);
     if let Some(trace_id) = trace_id {
@@ -736,6 +788,23 @@ pub(crate) fn begin_payload(out: &mut Vec<u8>, span: u64, role: &str, head: Payl
     out.extend_from_slice(b",\"body\":");
 }
 
+/// A whole `payload` line in the v1 layout (envelope, head, `body` inline), as a writer with
+/// dedup off would have written it: how a v2 `parts` record is shown to readers.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_whole_payload_line(
+    out: &mut Vec<u8>,
+    (seq, t, ns): (u64, u64, u64),
+    span: u64,
+    role: &str,
+    head: PayloadHead,
+    body: &str,
+) {
+    encode_envelope(out, seq, t, ns);
+    begin_payload(out, span, role, head);
+    out.extend_from_slice(body.as_bytes());
+    out.push(b'}');
+}
+
 /// Body of `link`.
 pub(crate) fn encode_link(out: &mut Vec<u8>, span: u64, follows: u64) {
     push_type(out, "link");
@@ -794,7 +863,7 @@ mod encoder_tests {
     fn every_encoded_record_type_parses_back_with_record_parse() {
         let lines = [
             line(1, |o| {
-                encode_bundle_started(o, "demo \"x\"\n", Some("tr-1"))
+                encode_bundle_started(o, FORMAT_VERSION, "demo \"x\"\n", Some("tr-1"))
             }),
             line(2, |o| {
                 begin_span_started(

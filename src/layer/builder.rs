@@ -41,6 +41,7 @@ pub struct RolloutLayerBuilder {
     capture_payloads: bool,
     finish_timeout: Duration,
     redact: Option<Redact>,
+    payload_dedup: bool,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -53,6 +54,7 @@ impl Default for RolloutLayerBuilder {
             capture_payloads: true,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             redact: None,
+            payload_dedup: true,
         }
     }
 }
@@ -164,6 +166,33 @@ impl RolloutLayerBuilder {
         self
     }
 
+    /// Whether payload bodies are stored once (format v2, the default): each body is written
+    /// as references to bytes this bundle already holds plus the bytes that are new, so a
+    /// conversation that re-sends its history in every request grows the bundle linearly.
+    /// The encoding runs on the writer thread, after redaction; its index holds at most
+    /// 8 MiB per open bundle (when full it forgets old chunks, which are then written again).
+    /// `false` writes every body whole (format v1), as readers of the raw file may expect.
+    ///
+    /// Readers never see the difference: [`BundleReader`](crate::reduce::BundleReader) and
+    /// `tracing-rollout expand` yield whole bodies either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let root = tempfile::tempdir()?;
+    /// let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+    ///     .root_dir(root.path())
+    ///     .payload_dedup(false)
+    ///     .build()?;
+    /// # drop(layer);
+    /// guard.finish()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn payload_dedup(mut self, dedup: bool) -> Self {
+        self.payload_dedup = dedup;
+        self
+    }
+
     /// Creates the root directory, starts the writer thread (named `tracing-rollout`) and
     /// returns the layer with the guard that finishes it.
     ///
@@ -196,7 +225,9 @@ impl RolloutLayerBuilder {
                 source,
             })?;
         let shared = Arc::new(Shared::new(Budget::new(self.max_buffered_bytes)));
-        let sink = Sink::new(Arc::clone(&shared), root).with_redact(self.redact.clone());
+        let sink = Sink::new(Arc::clone(&shared), root)
+            .with_redact(self.redact.clone())
+            .with_dedup(self.payload_dedup);
         let (nb, worker) = NonBlockingBuilder::default()
             .lossy(false)
             .buffered_lines_limit(WAKE_CHANNEL_CAPACITY)
