@@ -11,7 +11,8 @@
 //! ```text
 //! <root_dir>/<rollout_id>/
 //!   manifest.json   identity + final counts; rewritten atomically (temp file + rename) at end
-//!   trace.jsonl     the only log: one JSON record per line, payload bodies inline
+//!   trace.jsonl     the only log: one JSON record per line, payload bodies inline (v1) or
+//!                   as references to earlier bodies plus new bytes (v2)
 //!   state.json      written by the reducer / `tracing-rollout reduce`
 //! ```
 //!
@@ -88,7 +89,7 @@
 //! ## Example
 //!
 //! ```json
-//! {"seq":1,"t":1760000000000,"ns":0,"type":"bundle_started","format":"tracing-rollout","format_version":1,"rollout_id":"demo","writer":"tracing-rollout 0.1.0"}
+//! {"seq":1,"t":1760000000000,"ns":0,"type":"bundle_started","format":"tracing-rollout","format_version":2,"rollout_id":"demo","writer":"tracing-rollout 0.1.0"}
 //! {"seq":2,"t":1760000000000,"ns":1200,"type":"span_started","span":1,"kind":"rollout","name":"rollout","fields":{"rollout_id":"demo"}}
 //! {"seq":3,"t":1760000000001,"ns":5300,"type":"span_started","span":2,"parent":1,"thread":2,"kind":"thread","name":"rollout.thread","fields":{"thread_id":"root","agent_path":"/root"}}
 //! {"seq":4,"t":1760000000001,"ns":7100,"type":"span_started","span":3,"parent":2,"thread":2,"turn":3,"kind":"turn","name":"rollout.turn","fields":{"turn_id":"t1"}}
@@ -101,6 +102,47 @@
 //! {"seq":11,"t":1760000000091,"ns":92000,"type":"span_ended","span":1}
 //! {"seq":12,"t":1760000000091,"ns":93000,"type":"bundle_ended","status":"completed","records":12,"dropped_records":0}
 //! ```
+//!
+//! # Payload bodies in `format_version` 2
+//!
+//! Agents re-send their history with every model request, so whole bodies make a bundle
+//! grow quadratically with the conversation. A v2 writer stores each body byte once: a
+//! `payload` record may carry, instead of `body`,
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `len` | length in bytes of the whole body (its JSON text) |
+//! | `parts` | an array; concatenated in order, its elements give the body's JSON text byte for byte: a string is new bytes (the text itself, JSON-escaped once more); `[seq, offset, len]` is bytes `offset..offset + len` of the whole body of the earlier `payload` record `seq` of the same file |
+//!
+//! A reference names only a record before it (`seq` smaller than its own), which itself may
+//! be stored either way; references never cross bundles, never name a record the writer did
+//! not write (in lossy mode, nothing dropped), and point only at bytes after redaction.
+//! Both forms occur in one v2 file: a body that shares nothing (or is short) is written with
+//! `body` as in v1. Readers that do not want to resolve references use
+//! [`BundleReader`](crate::reduce::BundleReader) (every record in the v1 layout),
+//! [`payload_body`](crate::reduce::payload_body) or `tracing-rollout expand`, all of which
+//! give the line a v1 writer would have written. A writer built with
+//! `payload_dedup(false)` writes `format_version` 1 and every body whole.
+//!
+//! How the writer finds shared bytes is not part of the format (readers only follow
+//! references). This writer cuts each body into content-defined chunks (a gear rolling
+//! hash; 128 B to 4 KiB, ~384 B on average, cut on UTF-8 character boundaries), looks each
+//! chunk's keyed 128-bit digest up in an index of where it was last written, merges
+//! neighbouring hits, and extends references byte by byte against the bodies it wrote last.
+//! The index holds at most 8 MiB per open bundle and the recent bodies 4 MiB; what they
+//! forget is written again, so memory is bounded and dedup, never correctness, is what is
+//! lost. Readers keep at most 32 MiB of recent bodies and re-read older records with a
+//! positioned read of their line.
+//!
+//! Example (the second request repeats the first and adds one item; `[6,0,34]` is the first
+//! request without its closing `]}`):
+//!
+//! ```json
+//! {"seq":6,"t":1760000000002,"ns":9800,"type":"payload","span":4,"role":"request","bytes":36,"body":{"input":[{"role":"user","c":"hi"}]}}
+//! {"seq":9,"t":1760000000093,"ns":95000,"type":"payload","span":7,"role":"request","bytes":69,"len":69,"parts":[[6,0,34],",{\"role\":\"assistant\",\"c\":\"hello\"}]}"]}
+//! ```
+//!
+//! (A real writer shares only runs of 128 bytes or more; the example is short to be read.)
 //!
 //! # `manifest.json`
 //!

@@ -24,7 +24,8 @@ fn record(root: &Path, builder: RolloutLayerBuilder, bodies: &[Payload]) -> Resu
     tracing::dispatcher::with_default(&dispatch, || {
         let rollout = tracing::info_span!("rollout", rollout_id = "v2");
         let _r = rollout.enter();
-        let thread = tracing::info_span!("rollout.thread", thread_id = "main", agent_path = "/main");
+        let thread =
+            tracing::info_span!("rollout.thread", thread_id = "main", agent_path = "/main");
         let _t = thread.enter();
         for (i, p) in bodies.iter().enumerate() {
             let turn_id = format!("turn-{i}");
@@ -107,7 +108,10 @@ fn filler(seed: u64, n: usize) -> String {
             x ^= x >> 7;
             x ^= x << 17;
             // Words, digits and the odd quote or backslash, as prose and code have.
-            char::from(b"abcdefghijklmnopqrstuvwxyz      0123456789.,:;()=-_/abcdeinorst\"\\"[(x % 64) as usize])
+            char::from(
+                b"abcdefghijklmnopqrstuvwxyz      0123456789.,:;()=-_/abcdeinorst\"\\"
+                    [(x % 64) as usize],
+            )
         })
         .collect()
 }
@@ -123,7 +127,9 @@ fn same_as_whole_bodies(v2: &Path, v1: &Path) -> Result<()> {
         }
         let mut out = layer_support::normalized(&lines)?;
         for v in &mut out {
-            v.as_object_mut().context("object")?.remove("format_version");
+            v.as_object_mut()
+                .context("object")?
+                .remove("format_version");
         }
         Ok(out)
     };
@@ -139,8 +145,14 @@ fn same_as_whole_bodies(v2: &Path, v1: &Path) -> Result<()> {
     reduce::expand_bundle(v2, std::fs::File::create(expanded.join("trace.jsonl"))?)?;
     let strip = |dir: &Path| -> Result<Value> {
         let mut state = serde_json::to_value(reduce::reduce_bundle(dir)?)?;
-        for (_, p) in state["payloads"].as_object_mut().context("payloads")?.iter_mut() {
-            p.as_object_mut().context("payload")?.retain(|k, _| k != "offset" && k != "len");
+        for (_, p) in state["payloads"]
+            .as_object_mut()
+            .context("payloads")?
+            .iter_mut()
+        {
+            p.as_object_mut()
+                .context("payload")?
+                .retain(|k, _| k != "offset" && k != "len");
         }
         Ok(state)
     };
@@ -176,16 +188,23 @@ fn append_only_growth_is_stored_once_and_reads_back_byte_for_byte() -> Result<()
         (b2 as f64) < 1.25 * unique as f64 + 30_000.0,
         "v2 {b2} bytes for {unique} unique (v1 {b1})"
     );
-    assert!(b1 > 20 * unique as u64, "v1 {b1} vs {unique}: the test is not vacuous");
+    assert!(
+        b1 > 20 * unique as u64,
+        "v1 {b1} vs {unique}: the test is not vacuous"
+    );
     let manifest = std::fs::read_to_string(v2.join("manifest.json"))?;
-    assert!(manifest.contains("\"format_version\": 2") || manifest.contains("\"format_version\":2"));
+    assert!(
+        manifest.contains("\"format_version\": 2") || manifest.contains("\"format_version\":2")
+    );
     same_as_whole_bodies(&v2, &v1)
 }
 
 #[test]
 fn a_sub_agent_request_carrying_its_parents_history_refers_to_it() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let history: Vec<Value> = (0..40).map(|i| item(i, &filler(100 + i as u64, 1000))).collect();
+    let history: Vec<Value> = (0..40)
+        .map(|i| item(i, &filler(100 + i as u64, 1000)))
+        .collect();
     let parent = request(&history);
     let mut child_input = history.clone();
     child_input.push(item(99, "you are a sub-agent: investigate"));
@@ -194,7 +213,11 @@ fn a_sub_agent_request_carrying_its_parents_history_refers_to_it() -> Result<()>
         text: json!({"model": "gpt-5-mini", "instructions": "be brief", "input": child_input})
             .to_string(),
     };
-    let dir = record(root.path(), RolloutLayer::builder(), &[parent.clone(), child.clone()])?;
+    let dir = record(
+        root.path(),
+        RolloutLayer::builder(),
+        &[parent.clone(), child.clone()],
+    )?;
     assert_eq!(bodies(&dir)?, vec![parent.text.clone(), child.text.clone()]);
     let bytes = trace_bytes(&dir)?;
     assert!(
@@ -210,7 +233,12 @@ fn a_large_image_re_sent_in_every_request_is_stored_once() -> Result<()> {
     let root = tempfile::tempdir()?;
     let image: String = filler(7, 200 * 1024)
         .bytes()
-        .map(|b| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[usize::from(b) % 64]))
+        .map(|b| {
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    [usize::from(b) % 64],
+            )
+        })
         .collect();
     let first = json!({"type": "message", "role": "user", "content": [
         {"type": "input_text", "text": "what is in this picture?"},
@@ -225,14 +253,19 @@ fn a_large_image_re_sent_in_every_request_is_stored_once() -> Result<()> {
     let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
     assert_eq!(bodies(&dir)?, texts);
     let bytes = trace_bytes(&dir)?;
-    assert!(bytes < 300 * 1024, "{bytes} bytes for one 200 KiB image sent 20 times");
+    assert!(
+        bytes < 300 * 1024,
+        "{bytes} bytes for one 200 KiB image sent 20 times"
+    );
     Ok(())
 }
 
 #[test]
 fn a_compaction_checkpoint_repeating_the_history_refers_to_it() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let history: Vec<Value> = (0..40).map(|i| item(i, &filler(500 + i as u64, 1000))).collect();
+    let history: Vec<Value> = (0..40)
+        .map(|i| item(i, &filler(500 + i as u64, 1000)))
+        .collect();
     let last = request(&history);
     let summary = item(1000, "summary of everything so far");
     let checkpoint = Payload {
@@ -262,7 +295,11 @@ fn every_prefix_of_a_v2_log_cut_at_a_line_reads_and_a_torn_tail_loses_one_line()
         history.push(item(i, &filler(900 + i as u64, 700)));
         payloads.push(request(&history));
     }
-    let dir = record(&root.path().join("full"), RolloutLayer::builder(), &payloads)?;
+    let dir = record(
+        &root.path().join("full"),
+        RolloutLayer::builder(),
+        &payloads,
+    )?;
     let full = std::fs::read(dir.join("trace.jsonl"))?;
     let all = bodies(&dir)?;
     let ends: Vec<usize> = full
@@ -305,21 +342,33 @@ fn a_lossy_bundle_never_refers_to_a_dropped_record() -> Result<()> {
         payloads.push(request(&history));
     }
     // A buffer smaller than one late request: records are dropped while the writer works.
-    let builder = RolloutLayer::builder().lossy(true).max_buffered_bytes(64 * 1024);
+    let builder = RolloutLayer::builder()
+        .lossy(true)
+        .max_buffered_bytes(64 * 1024);
     let dir = record(root.path(), builder, &payloads)?;
     let got = bodies(&dir)?;
     let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
     // What was kept is a subsequence of what was sent, each body exact.
     let mut sent = texts.iter();
     for body in &got {
-        ensure!(sent.any(|t| t == body), "a body that was never sent, or out of order");
+        ensure!(
+            sent.any(|t| t == body),
+            "a body that was never sent, or out of order"
+        );
     }
     // Payloads whose span start was dropped are diagnosed, not interpreted.
     let state = reduce::reduce_bundle(&dir)?;
     assert!(state.payloads.len() <= got.len() && !state.payloads.is_empty());
     let text = std::fs::read_to_string(dir.join("trace.jsonl"))?;
-    let dropped = text.lines().filter(|l| l.contains("\"type\":\"dropped\"")).count();
-    eprintln!("kept {} of {} bodies, {dropped} dropped records", got.len(), texts.len());
+    let dropped = text
+        .lines()
+        .filter(|l| l.contains("\"type\":\"dropped\""))
+        .count();
+    eprintln!(
+        "kept {} of {} bodies, {dropped} dropped records",
+        got.len(),
+        texts.len()
+    );
     Ok(())
 }
 
@@ -348,7 +397,10 @@ fn redaction_runs_before_dedup_so_no_secret_reaches_the_disk() -> Result<()> {
         assert_eq!(serde_json::from_str::<Value>(body)?, expected);
     }
     let text = std::fs::read_to_string(dir.join("trace.jsonl"))?;
-    assert!(text.contains("\"parts\":["), "later requests share the redacted bytes");
+    assert!(
+        text.contains("\"parts\":["),
+        "later requests share the redacted bytes"
+    );
     Ok(())
 }
 
@@ -395,7 +447,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         (any::<usize>(), text).prop_map(|(i, s)| Edit::Replace(i, s)),
         text.prop_map(Edit::Append),
         text.prop_map(Edit::Append),
-        (any::<usize>(), any::<usize>(), "[a-z€]{0,30}").prop_map(|(i, at, s)| Edit::Splice(i, at, s)),
+        (any::<usize>(), any::<usize>(), "[a-z€]{0,30}")
+            .prop_map(|(i, at, s)| Edit::Splice(i, at, s)),
     ]
 }
 
@@ -419,7 +472,11 @@ fn apply(items: &mut Vec<String>, edit: &Edit) {
             let i = at(*i, items.len());
             let chars: Vec<char> = items[i].chars().collect();
             let p = at(*pos, chars.len() + 1);
-            items[i] = chars[..p].iter().chain(s.chars().collect::<Vec<_>>().iter()).chain(chars[p..].iter()).collect();
+            items[i] = chars[..p]
+                .iter()
+                .chain(s.chars().collect::<Vec<_>>().iter())
+                .chain(chars[p..].iter())
+                .collect();
         }
         _ => {}
     }

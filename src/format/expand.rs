@@ -32,11 +32,7 @@ pub(crate) enum WirePart<'a> {
     /// New bytes, as text.
     New(Cow<'a, str>),
     /// `[seq, offset, len]`: bytes `offset..offset + len` of payload record `seq`'s body.
-    Ref {
-        seq: u64,
-        offset: u64,
-        len: u64,
-    },
+    Ref { seq: u64, offset: u64, len: u64 },
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for WirePart<'a> {
@@ -98,7 +94,11 @@ pub(crate) struct Expander {
 enum Task<'a> {
     Bytes(Cow<'a, str>),
     /// A range of record `seq`'s body, asked for by a record after `seq`.
-    Range { seq: u64, offset: u64, len: u64 },
+    Range {
+        seq: u64,
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Expander {
@@ -145,14 +145,23 @@ impl Expander {
     }
 
     /// The whole body of payload record `seq`, stored as `parts` with decoded length `len`.
-    pub(crate) fn expand(&mut self, seq: u64, len: u64, parts: &RawValue) -> Result<String, String> {
+    pub(crate) fn expand(
+        &mut self,
+        seq: u64,
+        len: u64,
+        parts: &RawValue,
+    ) -> Result<String, String> {
         let parts = parse_parts(parts)?;
         let mut out = String::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
         let mut stack: Vec<Task<'_>> = Vec::with_capacity(parts.len());
         for part in parts.into_iter().rev() {
             stack.push(match part {
                 WirePart::New(text) => Task::Bytes(text),
-                WirePart::Ref { seq: s, offset, len } => {
+                WirePart::Ref {
+                    seq: s,
+                    offset,
+                    len,
+                } => {
                     if s >= seq {
                         return Err(format!(
                             "payload {seq} refers to seq {s}, which is not an earlier record"
@@ -272,7 +281,11 @@ impl Expander {
                 }
                 stack.extend(pieces.into_iter().rev());
             }
-            _ => return Err(format!("a reference names seq {seq}, which is not a payload")),
+            _ => {
+                return Err(format!(
+                    "a reference names seq {seq}, which is not a payload"
+                ))
+            }
         }
         Ok(())
     }
@@ -297,5 +310,144 @@ impl Expander {
             .and_then(|_| file.read_exact(&mut buf))
             .map_err(io)?;
         String::from_utf8(buf).map_err(|e| format!("re-read payload {seq}: {e}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::format::{encode_envelope, PayloadIndex, PayloadKeys};
+
+    /// Writes `bodies` as payload records 1, 2, … (encoded by the writer's index when
+    /// `dedup`), returns the file's lines.
+    fn write_log(path: &Path, bodies: &[String]) -> Vec<String> {
+        let mut index = PayloadIndex::new(PayloadKeys::default());
+        let mut file = Vec::new();
+        let mut lines = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let seq = i as u64 + 1;
+            let record = format!(
+                "\"type\":\"payload\",\"span\":1,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
+                body.len()
+            );
+            let mut encoded = Vec::new();
+            if !index.encode(seq, record.as_bytes(), &mut encoded) {
+                encoded = record.into_bytes();
+            }
+            let mut line = Vec::new();
+            encode_envelope(&mut line, seq, 0, 0);
+            line.extend_from_slice(&encoded);
+            lines.push(String::from_utf8(line.clone()).unwrap());
+            file.extend_from_slice(&line);
+            file.push(b'\n');
+        }
+        std::fs::write(path, file).unwrap();
+        lines
+    }
+
+    fn decode_all(path: &Path, lines: &[String], cache: usize) -> Vec<String> {
+        let mut expander = Expander::with_cache(path, cache);
+        let mut offset = 0u64;
+        let mut out = Vec::new();
+        for line in lines {
+            let record = Record::parse(line).unwrap();
+            let body = match record.body {
+                RecordBody::Payload { body, .. } => body.get().to_owned(),
+                RecordBody::PayloadParts { len, parts, .. } => {
+                    expander.expand(record.seq, len, parts).unwrap()
+                }
+                _ => unreachable!(),
+            };
+            expander.remember(record.seq, offset, line.len() as u64, &body);
+            offset += line.len() as u64 + 1;
+            out.push(body);
+        }
+        out
+    }
+
+    /// A growing conversation with edits in the middle: chains of references many records
+    /// deep decode the same with the default cache and with no cache at all (every
+    /// reference re-read from the file).
+    #[test]
+    fn long_reference_chains_decode_alike_with_a_warm_and_a_cold_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let mut items: Vec<String> = Vec::new();
+        let mut bodies = Vec::new();
+        for i in 0..80 {
+            items.push(format!(
+                "turn {i}: {}",
+                "lorem ipsum é dolor \" sit ".repeat(10 + i % 7)
+            ));
+            if i % 9 == 4 {
+                items[i / 2] = format!("edited {i}");
+            }
+            bodies.push(serde_json::to_string(&serde_json::json!({ "input": items })).unwrap());
+        }
+        let lines = write_log(&path, &bodies);
+        let stored = lines.iter().filter(|l| l.contains("\"parts\"")).count();
+        assert!(stored > 70, "{stored} bodies stored as parts");
+        assert_eq!(decode_all(&path, &lines, CACHE_BYTES), bodies);
+        assert_eq!(decode_all(&path, &lines, 0), bodies);
+    }
+
+    /// The example in the format docs decodes to the body it claims.
+    #[test]
+    fn the_documented_example_decodes() {
+        let docs = include_str!("../format.rs");
+        let example: Vec<&str> = docs
+            .lines()
+            .filter(|l| {
+                l.starts_with("//! {\"seq\":6,") && l.contains("\"bytes\":36,")
+                    || l.starts_with("//! {\"seq\":9,") && l.contains("\"parts\"")
+            })
+            .map(|l| &l[4..])
+            .collect();
+        assert_eq!(example.len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let mut expander = Expander::new(&dir.path().join("trace.jsonl"));
+        let first = Record::parse(example[0]).unwrap();
+        let RecordBody::Payload { body, .. } = first.body else {
+            panic!("first is whole")
+        };
+        // Short bodies are not cached: give it to the cold path through a file.
+        std::fs::write(dir.path().join("trace.jsonl"), format!("{}\n", example[0])).unwrap();
+        expander.remember(6, 0, example[0].len() as u64, body.get());
+        let second = Record::parse(example[1]).unwrap();
+        let RecordBody::PayloadParts {
+            len, parts, bytes, ..
+        } = second.body
+        else {
+            panic!("second is parts")
+        };
+        let whole = expander.expand(9, len, parts).unwrap();
+        assert_eq!(whole.len() as u64, bytes);
+        assert_eq!(
+            whole,
+            r#"{"input":[{"role":"user","c":"hi"},{"role":"assistant","c":"hello"}]}"#
+        );
+    }
+
+    #[test]
+    fn a_reference_forward_or_outside_its_body_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let body = "x".repeat(300);
+        let line = format!("{{\"seq\":1,\"t\":0,\"ns\":0,\"type\":\"payload\",\"span\":1,\"role\":\"r\",\"bytes\":302,\"body\":\"{body}\"}}");
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let mut expander = Expander::new(&path);
+        expander.remember(1, 0, line.len() as u64, &format!("\"{body}\""));
+        let parts = |s: &str| serde_json::from_str::<Box<RawValue>>(s).unwrap();
+        let e = expander.expand(2, 10, &parts("[[2,0,10]]")).unwrap_err();
+        assert!(e.contains("not an earlier record"), "{e}");
+        let e = expander.expand(2, 10, &parts("[[1,295,10]]")).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        let e = expander.expand(2, 11, &parts("[[1,0,10]]")).unwrap_err();
+        assert!(e.contains("`len` says 11"), "{e}");
+        assert_eq!(
+            expander.expand(2, 12, &parts("[[1,0,10],\"ab\"]")).unwrap(),
+            format!("\"{}ab", "x".repeat(9))
+        );
     }
 }

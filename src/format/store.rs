@@ -227,7 +227,10 @@ impl Index {
             let chunk = &body[start..end];
             let digest = self.keys.digest(chunk);
             let len = chunk.len() as u64;
-            match self.get(digest).filter(|loc| loc.len == len && loc.seq < seq) {
+            match self
+                .get(digest)
+                .filter(|loc| loc.len == len && loc.seq < seq)
+            {
                 Some(loc) => {
                     shared += chunk.len();
                     match parts.last_mut() {
@@ -352,7 +355,10 @@ impl Index {
                 if n > 0 {
                     loc.len += n as u64;
                     moved += n;
-                    parts[i + 1] = Part::New { start: start + n, end };
+                    parts[i + 1] = Part::New {
+                        start: start + n,
+                        end,
+                    };
                 }
             }
             // Backward, into the new run before.
@@ -371,7 +377,10 @@ impl Index {
                     loc.offset -= n as u64;
                     loc.len += n as u64;
                     moved += n;
-                    parts[i - 1] = Part::New { start, end: end - n };
+                    parts[i - 1] = Part::New {
+                        start,
+                        end: end - n,
+                    };
                 }
             }
             parts[i] = Part::Ref(loc);
@@ -381,7 +390,9 @@ impl Index {
         let mut merged: Vec<Part> = Vec::with_capacity(parts.len());
         for part in parts.drain(..) {
             match (merged.last_mut(), part) {
-                (Some(Part::Ref(a)), Part::Ref(b)) if a.seq == b.seq && a.offset + a.len == b.offset => {
+                (Some(Part::Ref(a)), Part::Ref(b))
+                    if a.seq == b.seq && a.offset + a.len == b.offset =>
+                {
                     a.len += b.len;
                 }
                 _ => merged.push(part),
@@ -412,13 +423,20 @@ mod tests {
     use super::*;
 
     fn record(body: &str) -> Vec<u8> {
-        format!("\"type\":\"payload\",\"span\":3,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}", body.len()).into_bytes()
+        format!(
+            "\"type\":\"payload\",\"span\":3,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
+            body.len()
+        )
+        .into_bytes()
     }
 
     #[test]
     fn chunks_cover_the_body_and_end_on_character_boundaries() {
         let text: String = (0..5000u64)
-            .map(|i| ['a', 'é', '€', '𝄞', '"'][(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61) as usize % 5])
+            .map(|i| {
+                ['a', 'é', '€', '𝄞', '"']
+                    [(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61) as usize % 5]
+            })
             .collect();
         let data = text.as_bytes();
         let mut start = 0;
@@ -437,7 +455,12 @@ mod tests {
     fn an_appended_body_refers_to_the_previous_one_in_one_reference() {
         let mut index = Index::new(Keys::default());
         let items: Vec<String> = (0..200)
-            .map(|i| format!("{{\"type\":\"message\",\"text\":\"item {i} {}\"}}", "x".repeat(i % 50)))
+            .map(|i| {
+                format!(
+                    "{{\"type\":\"message\",\"text\":\"item {i} {}\"}}",
+                    "x".repeat(i % 50)
+                )
+            })
             .collect();
         let first = format!("[{}]", items[..100].join(","));
         let second = format!("[{}]", items.join(","));

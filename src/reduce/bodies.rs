@@ -114,14 +114,13 @@ impl BundleReader {
                             parts,
                             ..
                         } => {
-                            let body = self
-                                .expander
-                                .expand(record.seq, body_len, parts)
-                                .map_err(|message| ReduceError::Parse {
+                            let body = self.expander.expand(record.seq, body_len, parts).map_err(
+                                |message| ReduceError::Parse {
                                     path,
                                     line: line.number,
                                     message,
-                                })?;
+                                },
+                            )?;
                             self.expander.remember(record.seq, line.offset, len, &body);
                             let mut out = Vec::with_capacity(body.len() + 160);
                             let head = PayloadHead {
@@ -130,7 +129,9 @@ impl BundleReader {
                                 omitted,
                             };
                             let at = (record.seq, record.t, record.ns);
-                            format::encode_whole_payload_line(&mut out, at, span, role, head, &body);
+                            format::encode_whole_payload_line(
+                                &mut out, at, span, role, head, &body,
+                            );
                             String::from_utf8(out).unwrap_or_default()
                         }
                         _ => line.text.to_owned(),

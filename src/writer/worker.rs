@@ -211,12 +211,7 @@ impl Sink {
             index: self.dedup.clone().map(PayloadIndex::new),
         };
         let mut line = Vec::with_capacity(256);
-        format::encode_bundle_started(
-            &mut line,
-            format_version,
-            &rollout_id,
-            trace_id.as_deref(),
-        );
+        format::encode_bundle_started(&mut line, format_version, &rollout_id, trace_id.as_deref());
         self.out.append(&mut bundle, header.t, 0, &line);
         self.bundles.insert(header.bundle, bundle);
     }
