@@ -126,7 +126,7 @@
 //!
 //! How the writer finds shared bytes is not part of the format (readers only follow
 //! references). This writer cuts each body into content-defined chunks (a gear rolling
-//! hash; 128 B to 4 KiB, ~384 B on average, cut on UTF-8 character boundaries), looks each
+//! hash; 64 B to 4 KiB, ~128 B on average, cut on UTF-8 character boundaries), looks each
 //! chunk's keyed 128-bit digest up in an index of where it was last written, merges
 //! neighbouring hits, and extends references byte by byte against the bodies it wrote last.
 //! The index holds at most 8 MiB per open bundle and the recent bodies 4 MiB; what they
@@ -142,7 +142,7 @@
 //! {"seq":9,"t":1760000000093,"ns":95000,"type":"payload","span":7,"role":"request","bytes":69,"len":69,"parts":[[6,0,34],",{\"role\":\"assistant\",\"c\":\"hello\"}]}"]}
 //! ```
 //!
-//! (A real writer shares only runs of 128 bytes or more; the example is short to be read.)
+//! (A real writer shares only runs of 64 bytes or more; the example is short to be read.)
 //!
 //! # `manifest.json`
 //!

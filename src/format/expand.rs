@@ -24,7 +24,7 @@ use super::{Record, RecordBody};
 
 /// Bytes of decoded bodies kept for later references (the writer refers to where bytes were
 /// last written, so in practice only the last few bodies are ever asked for).
-pub(crate) const CACHE_BYTES: usize = 32 << 20;
+pub(crate) const CACHE_BYTES: usize = 16 << 20;
 
 /// One element of `parts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,9 @@ pub(crate) struct Expander {
     file: Option<File>,
     /// Where each payload record seen so far lies in the file: seq → (offset, length).
     lines: HashMap<u64, (u64, u64)>,
-    cache: HashMap<u64, Box<str>>,
+    cache: HashMap<u64, String>,
+    /// Buffers of bodies evicted from the cache, reused for the next bodies decoded.
+    spare: Vec<String>,
     order: VecDeque<u64>,
     cached_bytes: usize,
     cache_limit: usize,
@@ -114,6 +116,7 @@ impl Expander {
             file: None,
             lines: HashMap::new(),
             cache: HashMap::new(),
+            spare: Vec::new(),
             order: VecDeque::new(),
             cached_bytes: 0,
             cache_limit,
@@ -127,21 +130,45 @@ impl Expander {
         self.cache_body(seq, body);
     }
 
+    /// Like [`Expander::remember`] for a body [`Expander::expand`] returned: it moves into
+    /// the cache instead of being copied.
+    pub(crate) fn remember_decoded(&mut self, seq: u64, offset: u64, len: u64, body: String) {
+        self.lines.insert(seq, (offset, len));
+        if body.len() < MIN_BODY || body.len() > self.cache_limit {
+            self.spare.push(body);
+            return;
+        }
+        self.make_room(body.len());
+        self.cached_bytes += body.len();
+        self.order.push_back(seq);
+        self.cache.insert(seq, body);
+    }
+
     fn cache_body(&mut self, seq: u64, body: &str) {
         if body.len() < MIN_BODY || body.len() > self.cache_limit {
             return;
         }
-        while self.cached_bytes + body.len() > self.cache_limit {
+        self.make_room(body.len());
+        let mut copy = self.spare.pop().unwrap_or_default();
+        copy.clear();
+        copy.push_str(body);
+        self.cached_bytes += body.len();
+        self.order.push_back(seq);
+        self.cache.insert(seq, copy);
+    }
+
+    fn make_room(&mut self, len: usize) {
+        while self.cached_bytes + len > self.cache_limit {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
             if let Some(b) = self.cache.remove(&old) {
                 self.cached_bytes -= b.len();
+                if self.spare.len() < 4 {
+                    self.spare.push(b);
+                }
             }
         }
-        self.cached_bytes += body.len();
-        self.order.push_back(seq);
-        self.cache.insert(seq, body.into());
     }
 
     /// The whole body of payload record `seq`, stored as `parts` with decoded length `len`.
@@ -152,7 +179,9 @@ impl Expander {
         parts: &RawValue,
     ) -> Result<String, String> {
         let parts = parse_parts(parts)?;
-        let mut out = String::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
+        let mut out = self.spare.pop().unwrap_or_default();
+        out.clear();
+        out.reserve(usize::try_from(len).unwrap_or(0).min(1 << 30));
         let mut stack: Vec<Task<'_>> = Vec::with_capacity(parts.len());
         for part in parts.into_iter().rev() {
             stack.push(match part {

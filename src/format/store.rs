@@ -17,12 +17,12 @@ use super::push_escaped;
 /// Bodies shorter than this are written whole: one chunk could not be shared profitably.
 pub(crate) const MIN_BODY: usize = 256;
 /// Chunks are at least this long (except a body's last) ...
-const MIN_CHUNK: usize = 128;
+const MIN_CHUNK: usize = 64;
 /// ... at most this long ...
 const MAX_CHUNK: usize = 4096;
-/// ... and a cut is taken where the gear hash's top 8 bits are zero: chunks average
-/// `MIN_CHUNK` + 256 bytes.
-const CUT_MASK: u64 = 0xff << 56;
+/// ... and a cut is taken where the gear hash's top 6 bits are zero: chunks average
+/// `MIN_CHUNK` + 64 bytes.
+const CUT_MASK: u64 = 0x3f << 58;
 
 /// Bytes the index of one bundle may hold: two generations of at most half this each (see
 /// [`Index::insert`]).
@@ -154,6 +154,8 @@ pub(crate) struct Index {
     /// The last bodies encoded, newest last, at most [`RECENT_BYTES`] in all.
     recent: std::collections::VecDeque<(u64, Vec<u8>)>,
     recent_bytes: usize,
+    /// Role (as written, escaped) → the last [`CANDIDATES`] bodies of that role.
+    by_role: HashMap<Vec<u8>, Vec<u64>>,
 }
 
 /// One piece of an encoded body.
@@ -179,6 +181,7 @@ impl Index {
             pending: Vec::new(),
             recent: std::collections::VecDeque::new(),
             recent_bytes: 0,
+            by_role: HashMap::new(),
         }
     }
 
@@ -221,9 +224,23 @@ impl Index {
         let mut parts: Vec<Part> = Vec::new();
         let mut shared = 0usize;
         self.pending.clear();
+        // The fast path: a request usually repeats an earlier body of its role (the thread's
+        // previous request) up to the bytes that are new; comparing costs a memcmp, where
+        // chunking costs a hash per byte. Only the rest is chunked.
+        let role = role_of(head);
+        let (prefix, suffix) = self.best_overlap(role, body);
         let mut start = 0;
-        while start < body.len() {
-            let end = chunk_end(body, start);
+        let mut middle_end = body.len();
+        if let Some((loc, _)) = prefix {
+            shared += loc.len as usize;
+            start = loc.len as usize;
+            parts.push(Part::Ref(loc));
+        }
+        if let Some(loc) = suffix {
+            middle_end -= loc.len as usize;
+        }
+        while start < middle_end {
+            let end = chunk_end(&body[..middle_end], start);
             let chunk = &body[start..end];
             let digest = self.keys.digest(chunk);
             let len = chunk.len() as u64;
@@ -257,13 +274,17 @@ impl Index {
             ));
             start = end;
         }
+        if let Some(loc) = suffix {
+            shared += loc.len as usize;
+            parts.push(Part::Ref(loc));
+        }
         let pending = std::mem::take(&mut self.pending);
         for &(digest, loc) in &pending {
             self.insert(digest, loc);
         }
         self.pending = pending;
         shared += self.extend_refs(body, &mut parts);
-        self.remember(seq, body);
+        self.remember(seq, role, body);
         // A reference costs ~20 bytes and escaping new bytes a few percent: sharing less than
         // this is not worth leaving the whole-body form.
         if shared < MIN_CHUNK {
@@ -306,20 +327,78 @@ impl Index {
 }
 
 impl Index {
-    /// Keeps `body` among the recent bodies, dropping the oldest beyond [`RECENT_BYTES`].
-    fn remember(&mut self, seq: u64, body: &[u8]) {
+    /// Keeps `body` among the recent bodies, dropping the oldest beyond [`RECENT_BYTES`],
+    /// and as one of the last [`CANDIDATES`] bodies of its role.
+    fn remember(&mut self, seq: u64, role: &[u8], body: &[u8]) {
         if body.len() > RECENT_BYTES {
             return;
         }
+        let mut spare = Vec::new();
         while self.recent_bytes + body.len() > RECENT_BYTES {
             match self.recent.pop_front() {
-                Some((_, old)) => self.recent_bytes -= old.len(),
+                Some((_, old)) => {
+                    self.recent_bytes -= old.len();
+                    spare = old;
+                }
                 None => break,
             }
         }
-        // Reuse the oldest buffer when one was just dropped? Simpler: a fresh copy.
+        spare.clear();
+        spare.extend_from_slice(body);
         self.recent_bytes += body.len();
-        self.recent.push_back((seq, body.to_vec()));
+        self.recent.push_back((seq, spare));
+        if !self.by_role.contains_key(role) && self.by_role.len() >= MAX_ROLES {
+            self.by_role.clear();
+        }
+        let last = self.by_role.entry(role.to_vec()).or_default();
+        if last.len() >= CANDIDATES {
+            last.remove(0);
+        }
+        last.push(seq);
+    }
+
+    /// The longest prefix and suffix `body` shares with one of the last bodies of its role
+    /// (each at least `MIN_CHUNK` long, on character boundaries, not overlapping).
+    fn best_overlap(&self, role: &[u8], body: &[u8]) -> (Option<(Loc, usize)>, Option<Loc>) {
+        let Some(candidates) = self.by_role.get(role) else {
+            return (None, None);
+        };
+        let mut best: Option<(u64, usize, usize)> = None;
+        for &seq in candidates.iter().rev() {
+            let Some(prev) = self.recent_body(seq) else {
+                continue;
+            };
+            let mut lcp = common_prefix(body, prev);
+            while lcp > 0 && lcp < body.len() && (body[lcp] & 0xc0) == 0x80 {
+                lcp -= 1;
+            }
+            let room = body.len().min(prev.len()) - lcp;
+            let mut lcs = common_suffix(body, prev).min(room);
+            while lcs > 0 && (body[body.len() - lcs] & 0xc0) == 0x80 {
+                lcs -= 1;
+            }
+            if best.map_or(true, |(_, p, s)| lcp + lcs > p + s) {
+                best = Some((seq, lcp, lcs));
+            }
+        }
+        let Some((seq, lcp, lcs)) = best else {
+            return (None, None);
+        };
+        let prev_len = self.recent_body(seq).map_or(0, <[u8]>::len);
+        let prefix = (lcp >= MIN_CHUNK).then_some((
+            Loc {
+                seq,
+                offset: 0,
+                len: lcp as u64,
+            },
+            lcp,
+        ));
+        let suffix = (lcs >= MIN_CHUNK).then_some(Loc {
+            seq,
+            offset: (prev_len - lcs) as u64,
+            len: lcs as u64,
+        });
+        (prefix, suffix)
     }
 
     fn recent_body(&self, seq: u64) -> Option<&[u8]> {
@@ -401,6 +480,51 @@ impl Index {
         *parts = merged;
         moved
     }
+}
+
+/// Bodies of one role kept as fast-path candidates, and roles tracked.
+const CANDIDATES: usize = 4;
+const MAX_ROLES: usize = 64;
+
+/// How many leading bytes `a` and `b` share: compared 16 KiB at a time (one `memcmp`
+/// each), then 64 bytes, then bytewise.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    for step in [16 * 1024, 64, 1] {
+        while i + step <= n && a[i..i + step] == b[i..i + step] {
+            i += step;
+        }
+    }
+    i
+}
+
+/// How many trailing bytes `a` and `b` share.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - n..], &b[b.len() - n..]);
+    let mut i = 0;
+    for step in [16 * 1024, 64, 1] {
+        while i + step <= n && a[n - i - step..n - i] == b[n - i - step..n - i] {
+            i += step;
+        }
+    }
+    i
+}
+
+/// The raw (escaped) role of a payload head: the bytes between `"role":"` and the next `"`
+/// that is not escaped (a key for the fast path only, never decoded).
+fn role_of(head: &[u8]) -> &[u8] {
+    const ROLE: &[u8] = b",\"role\":\"";
+    let Some(at) = head.windows(ROLE.len()).position(|w| w == ROLE) else {
+        return b"";
+    };
+    let rest = &head[at + ROLE.len()..];
+    let mut i = 0;
+    while i < rest.len() && rest[i] != b'"' {
+        i += if rest[i] == b'\\' { 2 } else { 1 };
+    }
+    &rest[..i.min(rest.len())]
 }
 
 /// Splits a `payload` record body into its head (from `"type":"payload"` up to, not

@@ -504,10 +504,11 @@ impl Reducer {
                         line,
                         message,
                     })?;
-                self.expander
-                    .remember(self.seq, offset, text.len() as u64, &body);
                 let head = (*span, &**role, *bytes, *truncated, *omitted);
-                self.payload_record(head, offset, text.len() as u64, &body)?;
+                let done = self.payload_record(head, offset, text.len() as u64, &body);
+                self.expander
+                    .remember_decoded(self.seq, offset, text.len() as u64, body);
+                done?;
             }
             RecordBody::Event { span, name, fields } => {
                 if self.span_ref(*span, "event")?.is_none() {
