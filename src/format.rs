@@ -125,13 +125,16 @@
 //! `payload_dedup(false)` writes `format_version` 1 and every body whole.
 //!
 //! How the writer finds shared bytes is not part of the format (readers only follow
-//! references). This writer cuts each body into content-defined chunks (a gear rolling
-//! hash; 64 B to 4 KiB, ~128 B on average, cut on UTF-8 character boundaries), looks each
-//! chunk's keyed 128-bit digest up in an index of where it was last written, merges
-//! neighbouring hits, and extends references byte by byte against the bodies it wrote last.
-//! The index holds at most 8 MiB per open bundle and the recent bodies 4 MiB; what they
-//! forget is written again, so memory is bounded and dedup, never correctness, is what is
-//! lost. Readers keep at most 32 MiB of recent bodies and re-read older records with a
+//! references). This writer first compares each body with the last few bodies of the same
+//! role it wrote (one `memcmp` each): a request that repeats the previous one shares its
+//! longest common prefix and suffix, and a window that slid (oldest items dropped) is found
+//! with one anchor search. What is left is cut into content-defined chunks (a gear rolling
+//! hash; 128 B to 4 KiB, ~192 B on average, cut on UTF-8 character boundaries), each looked
+//! up by its keyed 128-bit digest in an index of where it was last written; neighbouring
+//! hits merge, and references grow byte by byte against the bodies written last. The index
+//! holds at most 8 MiB per open bundle and the recent bodies 4 MiB; what they forget is
+//! written again, so memory is bounded and dedup, never correctness, is what is lost.
+//! Readers keep at most 16 MiB of recent bodies and re-read older records with a
 //! positioned read of their line.
 //!
 //! Example (the second request repeats the first and adds one item; `[6,0,34]` is the first
@@ -142,7 +145,7 @@
 //! {"seq":9,"t":1760000000093,"ns":95000,"type":"payload","span":7,"role":"request","bytes":69,"len":69,"parts":[[6,0,34],",{\"role\":\"assistant\",\"c\":\"hello\"}]}"]}
 //! ```
 //!
-//! (A real writer shares only runs of 64 bytes or more; the example is short to be read.)
+//! (A real writer shares only runs of 128 bytes or more; the example is short to be read.)
 //!
 //! # `manifest.json`
 //!

@@ -17,7 +17,7 @@ use super::push_escaped;
 /// Bodies shorter than this are written whole: one chunk could not be shared profitably.
 pub(crate) const MIN_BODY: usize = 256;
 /// Chunks are at least this long (except a body's last) ...
-const MIN_CHUNK: usize = 64;
+const MIN_CHUNK: usize = 128;
 /// ... at most this long ...
 const MAX_CHUNK: usize = 4096;
 /// ... and a cut is taken where the gear hash's top 6 bits are zero: chunks average
@@ -64,19 +64,18 @@ fn chunk_end(data: &[u8], start: usize) -> usize {
     if end - start <= MIN_CHUNK {
         return end;
     }
+    // The hash's top bits depend on the last 64 bytes only: roll the 64 bytes before the
+    // first place a cut is allowed without testing, then test every byte.
+    let first = start + MIN_CHUNK;
     let mut hash = 0u64;
-    let mut cut = end;
-    // The hash's top bits depend on the last 64 bytes only: start rolling 64 bytes before
-    // the first byte where a cut is allowed.
-    for (i, &b) in data
-        .iter()
-        .enumerate()
-        .take(end)
-        .skip(start + MIN_CHUNK - 64)
-    {
+    for &b in &data[first.saturating_sub(64).max(start)..first] {
         hash = (hash << 1).wrapping_add(GEAR[usize::from(b)]);
-        if i >= start + MIN_CHUNK && hash & CUT_MASK == 0 {
-            cut = i;
+    }
+    let mut cut = end;
+    for (i, &b) in data[first..end].iter().enumerate() {
+        hash = (hash << 1).wrapping_add(GEAR[usize::from(b)]);
+        if hash & CUT_MASK == 0 {
+            cut = first + i;
             break;
         }
     }
@@ -155,7 +154,7 @@ pub(crate) struct Index {
     recent: std::collections::VecDeque<(u64, Vec<u8>)>,
     recent_bytes: usize,
     /// Role (as written, escaped) → the last [`CANDIDATES`] bodies of that role.
-    by_role: HashMap<Vec<u8>, Vec<u64>>,
+    by_role: HashMap<Vec<u8>, RoleBodies>,
 }
 
 /// One piece of an encoded body.
@@ -228,16 +227,86 @@ impl Index {
         // previous request) up to the bytes that are new; comparing costs a memcmp, where
         // chunking costs a hash per byte. Only the rest is chunked.
         let role = role_of(head);
-        let (prefix, suffix) = self.best_overlap(role, body);
         let mut start = 0;
         let mut middle_end = body.len();
-        if let Some((loc, _)) = prefix {
-            shared += loc.len as usize;
-            start = loc.len as usize;
-            parts.push(Part::Ref(loc));
+        let mut suffix = None;
+        let anchor_due = self
+            .by_role
+            .get_mut(role)
+            .is_some_and(RoleBodies::try_anchor);
+        let mut anchor_hit = None;
+        if let Some((prev_seq, lcp, lcs)) = self.best_overlap(role, body) {
+            let prev = self.recent_body(prev_seq).unwrap_or_default();
+            if lcp >= MIN_CHUNK {
+                shared += lcp;
+                start = lcp;
+                parts.push(Part::Ref(Loc {
+                    seq: prev_seq,
+                    offset: 0,
+                    len: lcp as u64,
+                }));
+            }
+            if lcs >= MIN_CHUNK {
+                middle_end -= lcs;
+                suffix = Some(Loc {
+                    seq: prev_seq,
+                    offset: (prev.len() - lcs) as u64,
+                    len: lcs as u64,
+                });
+            }
+            // A window that slid (the oldest items dropped, new ones appended): what follows
+            // the shared prefix is a later part of that body. One anchor search, only when the
+            // prefix left most of the body unshared.
+            // The anchor starts where the bodies differ (`lcp` is on a character boundary).
+            let from = lcp;
+            if anchor_due && lcp < body.len() / 2 && middle_end >= from + ANCHOR + MIN_CHUNK {
+                let mut hit = false;
+                let mut anchor_end = from + ANCHOR;
+                while anchor_end < body.len() && (body[anchor_end] & 0xc0) == 0x80 {
+                    anchor_end += 1;
+                }
+                // The longest run among the anchor's first few occurrences (a short anchor
+                // may also occur where the bytes soon differ).
+                let anchor = &body[from..anchor_end];
+                let mut best: Option<(usize, usize)> = None;
+                let mut search = 0;
+                for _ in 0..ANCHOR_TRIES {
+                    let Some(at) = find(prev.get(search..).unwrap_or_default(), anchor) else {
+                        break;
+                    };
+                    let at = search + at;
+                    let mut run = common_prefix(&body[from..middle_end], &prev[at..]);
+                    while run > 0 && from + run < body.len() && (body[from + run] & 0xc0) == 0x80 {
+                        run -= 1;
+                    }
+                    if best.map_or(true, |(_, r)| run > r) {
+                        best = Some((at, run));
+                    }
+                    if from + run == middle_end {
+                        break;
+                    }
+                    search = at + 1;
+                }
+                if let Some((at, run)) = best {
+                    if run >= MIN_CHUNK {
+                        if from > start {
+                            parts.push(Part::New { start, end: from });
+                        }
+                        shared += run;
+                        parts.push(Part::Ref(Loc {
+                            seq: prev_seq,
+                            offset: at as u64,
+                            len: run as u64,
+                        }));
+                        start = from + run;
+                        hit = true;
+                    }
+                }
+                anchor_hit = Some(hit);
+            }
         }
-        if let Some(loc) = suffix {
-            middle_end -= loc.len as usize;
+        if let (Some(hit), Some(r)) = (anchor_hit, self.by_role.get_mut(role)) {
+            r.misses = if hit { 0 } else { r.misses.saturating_add(1) };
         }
         while start < middle_end {
             let end = chunk_end(&body[..middle_end], start);
@@ -350,19 +419,18 @@ impl Index {
         if !self.by_role.contains_key(role) && self.by_role.len() >= MAX_ROLES {
             self.by_role.clear();
         }
-        let last = self.by_role.entry(role.to_vec()).or_default();
+        let last = &mut self.by_role.entry(role.to_vec()).or_default().seqs;
         if last.len() >= CANDIDATES {
             last.remove(0);
         }
         last.push(seq);
     }
 
-    /// The longest prefix and suffix `body` shares with one of the last bodies of its role
-    /// (each at least `MIN_CHUNK` long, on character boundaries, not overlapping).
-    fn best_overlap(&self, role: &[u8], body: &[u8]) -> (Option<(Loc, usize)>, Option<Loc>) {
-        let Some(candidates) = self.by_role.get(role) else {
-            return (None, None);
-        };
+    /// Of the last bodies of `body`'s role still kept, the one sharing the longest prefix
+    /// plus suffix with it: its seq, the prefix and the suffix length (on character
+    /// boundaries, not overlapping).
+    fn best_overlap(&self, role: &[u8], body: &[u8]) -> Option<(u64, usize, usize)> {
+        let candidates = &self.by_role.get(role)?.seqs;
         let mut best: Option<(u64, usize, usize)> = None;
         for &seq in candidates.iter().rev() {
             let Some(prev) = self.recent_body(seq) else {
@@ -381,32 +449,13 @@ impl Index {
                 best = Some((seq, lcp, lcs));
             }
         }
-        let Some((seq, lcp, lcs)) = best else {
-            return (None, None);
-        };
-        let prev_len = self.recent_body(seq).map_or(0, <[u8]>::len);
-        let prefix = (lcp >= MIN_CHUNK).then_some((
-            Loc {
-                seq,
-                offset: 0,
-                len: lcp as u64,
-            },
-            lcp,
-        ));
-        let suffix = (lcs >= MIN_CHUNK).then_some(Loc {
-            seq,
-            offset: (prev_len - lcs) as u64,
-            len: lcs as u64,
-        });
-        (prefix, suffix)
+        best
     }
 
+    /// A recent body by seq (they are kept in seq order: a binary search).
     fn recent_body(&self, seq: u64) -> Option<&[u8]> {
-        self.recent
-            .iter()
-            .rev()
-            .find(|(s, _)| *s == seq)
-            .map(|(_, b)| b.as_slice())
+        let i = self.recent.binary_search_by_key(&seq, |(s, _)| *s).ok()?;
+        self.recent.get(i).map(|(_, b)| b.as_slice())
     }
 
     /// Grows every reference into the new bytes around it while the bytes equal those
@@ -480,6 +529,47 @@ impl Index {
         *parts = merged;
         moved
     }
+}
+
+/// The last bodies of one role, and how the anchor search fared on them.
+#[derive(Debug, Default)]
+struct RoleBodies {
+    seqs: Vec<u64>,
+    /// Anchor searches in a row that found nothing (bodies of this role do not slide).
+    misses: u32,
+    /// Bodies of this role seen.
+    count: u32,
+}
+
+impl RoleBodies {
+    /// Whether to try the anchor search on this role's next body: always while it pays,
+    /// then on one body in [`ANCHOR_RETRY`] after [`ANCHOR_MISSES`] misses in a row.
+    fn try_anchor(&mut self) -> bool {
+        self.count = self.count.wrapping_add(1);
+        self.misses < ANCHOR_MISSES || self.count % ANCHOR_RETRY == 0
+    }
+}
+
+const ANCHOR_MISSES: u32 = 4;
+const ANCHOR_RETRY: u32 = 16;
+
+/// Bytes of the anchor searched for when a window slid, and how many of its occurrences
+/// are tried.
+const ANCHOR: usize = 32;
+const ANCHOR_TRIES: usize = 16;
+
+/// Where `needle` (not empty) first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut i = 0;
+    while let Some(p) = hay.get(i..)?.iter().position(|&b| b == first) {
+        let at = i + p;
+        if hay[at..].starts_with(needle) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
 }
 
 /// Bodies of one role kept as fast-path candidates, and roles tracked.
@@ -605,6 +695,49 @@ mod tests {
             out.clear();
             index.encode(i + 2, &record(&body), &mut out);
             assert!(index.held_bytes() <= 64 * 1024, "{}", index.held_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod window_tests {
+    use super::*;
+
+    fn record(body: &str) -> Vec<u8> {
+        format!(
+            "\"type\":\"payload\",\"span\":3,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    /// A sliding window (oldest items dropped, new ones appended) is one reference to the
+    /// previous window plus the new items, found without chunking the shared bytes.
+    #[test]
+    fn a_slid_window_refers_to_the_previous_window_in_one_reference() {
+        let mut index = Index::new(Keys::default());
+        let items: Vec<String> = (0..300)
+            .map(|i| {
+                format!(
+                    "{{\"type\":\"message\",\"content\":[{{\"text\":\"item {i} {}\"}}]}}",
+                    "w".repeat(100 + i % 50)
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (n, seq) in (10..40).zip(2u64..) {
+            let body = format!(
+                "{{\"model\":\"gpt-5\",\"input\":[{}]}}",
+                items[n / 2..n * 2].join(",")
+            );
+            out.clear();
+            let stored = index.encode(seq, &record(&body), &mut out);
+            if n > 10 {
+                assert!(stored, "window {n}");
+                let text = String::from_utf8(out.clone()).unwrap();
+                assert!(text.len() < 700, "window {n}: {} bytes: {text}", text.len());
+            }
         }
     }
 }
