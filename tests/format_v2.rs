@@ -94,7 +94,7 @@ fn trace_bytes(dir: &Path) -> Result<u64> {
 }
 
 fn item(i: usize, text: &str) -> Value {
-    json!({"type": "message", "role": if i % 2 == 0 { "user" } else { "assistant" },
+    json!({"type": "message", "role": if i.is_multiple_of(2) { "user" } else { "assistant" },
         "content": [{"type": "input_text", "text": format!("message {i}: {text}")}]})
 }
 

@@ -279,7 +279,7 @@ impl Index {
                     while run > 0 && from + run < body.len() && (body[from + run] & 0xc0) == 0x80 {
                         run -= 1;
                     }
-                    if best.map_or(true, |(_, r)| run > r) {
+                    if best.is_none_or(|(_, r)| run > r) {
                         best = Some((at, run));
                     }
                     if from + run == middle_end {
@@ -445,7 +445,7 @@ impl Index {
             while lcs > 0 && (body[body.len() - lcs] & 0xc0) == 0x80 {
                 lcs -= 1;
             }
-            if best.map_or(true, |(_, p, s)| lcp + lcs > p + s) {
+            if best.is_none_or(|(_, p, s)| lcp + lcs > p + s) {
                 best = Some((seq, lcp, lcs));
             }
         }
@@ -546,7 +546,7 @@ impl RoleBodies {
     /// then on one body in [`ANCHOR_RETRY`] after [`ANCHOR_MISSES`] misses in a row.
     fn try_anchor(&mut self) -> bool {
         self.count = self.count.wrapping_add(1);
-        self.misses < ANCHOR_MISSES || self.count % ANCHOR_RETRY == 0
+        self.misses < ANCHOR_MISSES || self.count.is_multiple_of(ANCHOR_RETRY)
     }
 }
 
