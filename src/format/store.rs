@@ -92,6 +92,9 @@ struct Loc {
     seq: u64,
     offset: u64,
     len: u64,
+    /// Id of the role of the body written there (see [`RoleBodies::id`]); only the
+    /// heuristic of which roles are worth chunking reads it.
+    role: u32,
 }
 
 /// The keys of the chunk digests, drawn once per writer.
@@ -155,6 +158,8 @@ pub(crate) struct Index {
     recent_bytes: usize,
     /// Role (as written, escaped) → the last [`CANDIDATES`] bodies of that role.
     by_role: HashMap<Vec<u8>, RoleBodies>,
+    /// By role id: whether a later body ever referred to bytes of a body of that role.
+    referenced: Vec<bool>,
 }
 
 /// One piece of an encoded body.
@@ -181,6 +186,7 @@ impl Index {
             recent: std::collections::VecDeque::new(),
             recent_bytes: 0,
             by_role: HashMap::new(),
+            referenced: Vec::new(),
         }
     }
 
@@ -227,13 +233,20 @@ impl Index {
         // previous request) up to the bytes that are new; comparing costs a memcmp, where
         // chunking costs a hash per byte. Only the rest is chunked.
         let role = role_of(head);
+        let role_id = self.role_id(role);
         let mut start = 0;
         let mut middle_end = body.len();
         let mut suffix = None;
-        let anchor_due = self
-            .by_role
-            .get_mut(role)
-            .is_some_and(RoleBodies::try_anchor);
+        let referenced = self
+            .referenced
+            .get(role_id as usize)
+            .copied()
+            .unwrap_or(true);
+        let (anchor_due, chunk_due) = match self.by_role.get_mut(role) {
+            Some(entry) => (entry.try_anchor(), entry.try_chunks(referenced)),
+            None => (true, true),
+        };
+
         let mut anchor_hit = None;
         if let Some((prev_seq, lcp, lcs)) = self.best_overlap(role, body) {
             let prev = self.recent_body(prev_seq).unwrap_or_default();
@@ -244,6 +257,7 @@ impl Index {
                     seq: prev_seq,
                     offset: 0,
                     len: lcp as u64,
+                    role: role_id,
                 }));
             }
             if lcs >= MIN_CHUNK {
@@ -252,6 +266,7 @@ impl Index {
                     seq: prev_seq,
                     offset: (prev.len() - lcs) as u64,
                     len: lcs as u64,
+                    role: role_id,
                 });
             }
             // A window that slid (the oldest items dropped, new ones appended): what follows
@@ -297,6 +312,7 @@ impl Index {
                             seq: prev_seq,
                             offset: at as u64,
                             len: run as u64,
+                            role: role_id,
                         }));
                         start = from + run;
                         hit = true;
@@ -307,6 +323,15 @@ impl Index {
         }
         if let (Some(hit), Some(r)) = (anchor_hit, self.by_role.get_mut(role)) {
             r.misses = if hit { 0 } else { r.misses.saturating_add(1) };
+        }
+        // Bodies of a role chunked many times whose bytes nothing ever referred to get only
+        // the fast path: what it leaves is written as new bytes, unchunked.
+        if !chunk_due && start < middle_end {
+            parts.push(Part::New {
+                start,
+                end: middle_end,
+            });
+            start = middle_end;
         }
         while start < middle_end {
             let end = chunk_end(&body[..middle_end], start);
@@ -319,6 +344,9 @@ impl Index {
             {
                 Some(loc) => {
                     shared += chunk.len();
+                    if let Some(referenced) = self.referenced.get_mut(loc.role as usize) {
+                        *referenced = true;
+                    }
                     match parts.last_mut() {
                         Some(Part::Ref(last))
                             if last.seq == loc.seq && last.offset + last.len == loc.offset =>
@@ -339,6 +367,7 @@ impl Index {
                     seq,
                     offset: start as u64,
                     len,
+                    role: role_id,
                 },
             ));
             start = end;
@@ -416,14 +445,36 @@ impl Index {
         spare.extend_from_slice(body);
         self.recent_bytes += body.len();
         self.recent.push_back((seq, spare));
-        if !self.by_role.contains_key(role) && self.by_role.len() >= MAX_ROLES {
-            self.by_role.clear();
+        if let Some(entry) = self.by_role.get_mut(role) {
+            if entry.seqs.len() >= CANDIDATES {
+                entry.seqs.remove(0);
+            }
+            entry.seqs.push(seq);
         }
-        let last = &mut self.by_role.entry(role.to_vec()).or_default().seqs;
-        if last.len() >= CANDIDATES {
-            last.remove(0);
+    }
+
+    /// The id of `role`'s entry, made on first use; past [`MAX_ROLES`] roles every entry is
+    /// forgotten.
+    fn role_id(&mut self, role: &[u8]) -> u32 {
+        if let Some(entry) = self.by_role.get(role) {
+            return entry.id;
         }
-        last.push(seq);
+        {
+            if self.by_role.len() >= MAX_ROLES {
+                self.by_role.clear();
+                self.referenced.clear();
+            }
+            let id = self.referenced.len() as u32;
+            self.referenced.push(false);
+            self.by_role.insert(
+                role.to_vec(),
+                RoleBodies {
+                    id,
+                    ..RoleBodies::default()
+                },
+            );
+            id
+        }
     }
 
     /// Of the last bodies of `body`'s role still kept, the one sharing the longest prefix
@@ -534,7 +585,11 @@ impl Index {
 /// The last bodies of one role, and how the anchor search fared on them.
 #[derive(Debug, Default)]
 struct RoleBodies {
+    /// Index into `Index::referenced`.
+    id: u32,
     seqs: Vec<u64>,
+    /// Bodies of this role chunked.
+    chunked: u32,
     /// Anchor searches in a row that found nothing (bodies of this role do not slide).
     misses: u32,
     /// Bodies of this role seen.
@@ -548,7 +603,22 @@ impl RoleBodies {
         self.count = self.count.wrapping_add(1);
         self.misses < ANCHOR_MISSES || self.count.is_multiple_of(ANCHOR_RETRY)
     }
+
+    /// Whether to chunk this role's next body (and index its chunks): always while its
+    /// bytes were ever referred to or it has been chunked fewer than [`CHUNK_TRIAL`] times,
+    /// then one body in [`CHUNK_RETRY`], so a role that starts being repeated is found again.
+    fn try_chunks(&mut self, referenced: bool) -> bool {
+        let due =
+            referenced || self.chunked < CHUNK_TRIAL || self.count.is_multiple_of(CHUNK_RETRY);
+        if due {
+            self.chunked = self.chunked.saturating_add(1);
+        }
+        due
+    }
 }
+
+const CHUNK_TRIAL: u32 = 32;
+const CHUNK_RETRY: u32 = 8;
 
 const ANCHOR_MISSES: u32 = 4;
 const ANCHOR_RETRY: u32 = 16;
