@@ -182,8 +182,9 @@ impl RolloutLayerBuilder {
     /// Whether payload bodies are stored once (format v2, the default): each body is written
     /// as references to bytes this bundle already holds plus the bytes that are new, so a
     /// conversation that re-sends its history in every request grows the bundle linearly.
-    /// The encoding runs on the writer thread, after redaction; its index holds at most
-    /// 8 MiB per open bundle (when full it forgets old chunks, which are then written again).
+    /// The encoding runs on the writer thread, after redaction; its state holds at most
+    /// 12 MiB per open bundle (an 8 MiB index of where chunks were written and the last
+    /// bodies, 4 MiB; what it forgets is written again).
     /// `false` writes every body whole (format v1), as readers of the raw file may expect.
     ///
     /// Readers never see the difference: [`BundleReader`](crate::reduce::BundleReader) and
