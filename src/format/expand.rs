@@ -181,7 +181,8 @@ impl Expander {
         let parts = parse_parts(parts)?;
         let mut out = self.spare.pop().unwrap_or_default();
         out.clear();
-        out.reserve(usize::try_from(len).unwrap_or(0).min(1 << 30));
+        // `len` comes from the file: reserve what a real body needs at most up front.
+        out.reserve(usize::try_from(len).unwrap_or(0).min(CACHE_BYTES));
         let mut stack: Vec<Task<'_>> = Vec::with_capacity(parts.len());
         for part in parts.into_iter().rev() {
             stack.push(match part {
@@ -212,6 +213,13 @@ impl Expander {
                     offset,
                     len,
                 } => self.resolve(s, offset, len, &mut out, &mut stack)?,
+            }
+            // Stop as soon as the body outgrows what `len` says (a damaged file could
+            // otherwise ask for far more than any body holds).
+            if out.len() as u64 > len {
+                return Err(format!(
+                    "payload {seq} decodes to more than the {len} bytes `len` says"
+                ));
             }
         }
         if out.len() as u64 != len {
@@ -474,6 +482,10 @@ mod tests {
         assert!(e.contains("outside"), "{e}");
         let e = expander.expand(2, 11, &parts("[[1,0,10]]")).unwrap_err();
         assert!(e.contains("`len` says 11"), "{e}");
+        // A damaged record asking for far more than its `len` stops at the first excess.
+        let many = format!("[{}]", vec!["[1,0,300]"; 100_000].join(","));
+        let e = expander.expand(2, 5, &parts(&many)).unwrap_err();
+        assert!(e.contains("more than the 5 bytes"), "{e}");
         assert_eq!(
             expander.expand(2, 12, &parts("[[1,0,10],\"ab\"]")).unwrap(),
             format!("\"{}ab", "x".repeat(9))
