@@ -11,7 +11,8 @@
 //! ```text
 //! <root_dir>/<rollout_id>/
 //!   manifest.json   identity + final counts; rewritten atomically (temp file + rename) at end
-//!   trace.jsonl     the only log: one JSON record per line, payload bodies inline
+//!   trace.jsonl     the only log: one JSON record per line, payload bodies inline (v1) or
+//!                   as references to earlier bodies plus new bytes (v2)
 //!   state.json      written by the reducer / `tracing-rollout reduce`
 //! ```
 //!
@@ -88,7 +89,7 @@
 //! ## Example
 //!
 //! ```json
-//! {"seq":1,"t":1760000000000,"ns":0,"type":"bundle_started","format":"tracing-rollout","format_version":1,"rollout_id":"demo","writer":"tracing-rollout 0.1.0"}
+//! {"seq":1,"t":1760000000000,"ns":0,"type":"bundle_started","format":"tracing-rollout","format_version":2,"rollout_id":"demo","writer":"tracing-rollout 0.1.0"}
 //! {"seq":2,"t":1760000000000,"ns":1200,"type":"span_started","span":1,"kind":"rollout","name":"rollout","fields":{"rollout_id":"demo"}}
 //! {"seq":3,"t":1760000000001,"ns":5300,"type":"span_started","span":2,"parent":1,"thread":2,"kind":"thread","name":"rollout.thread","fields":{"thread_id":"root","agent_path":"/root"}}
 //! {"seq":4,"t":1760000000001,"ns":7100,"type":"span_started","span":3,"parent":2,"thread":2,"turn":3,"kind":"turn","name":"rollout.turn","fields":{"turn_id":"t1"}}
@@ -102,10 +103,60 @@
 //! {"seq":12,"t":1760000000091,"ns":93000,"type":"bundle_ended","status":"completed","records":12,"dropped_records":0}
 //! ```
 //!
+//! # Payload bodies in `format_version` 2
+//!
+//! Agents re-send their history with every model request, so whole bodies make a bundle
+//! grow quadratically with the conversation. A v2 writer stores each body byte once: a
+//! `payload` record may carry, instead of `body`,
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `len` | length in bytes of the whole body (its JSON text) |
+//! | `parts` | an array; concatenated in order, its elements give the body's JSON text byte for byte: a string is new bytes (the text itself, JSON-escaped once more); `[seq, offset, len]` is bytes `offset..offset + len` of the whole body of the earlier `payload` record `seq` of the same file |
+//!
+//! A reference names only a record before it (`seq` smaller than its own), which itself may
+//! be stored either way; references never cross bundles, never name a record the writer did
+//! not write (in lossy mode, nothing dropped), and point only at bytes after redaction.
+//! Both forms occur in one v2 file: a body that shares nothing (or is short) is written with
+//! `body` as in v1. Readers that do not want to resolve references use
+//! [`BundleReader`](crate::reduce::BundleReader) (every record in the v1 layout),
+//! [`payload_body`](crate::reduce::payload_body) or `tracing-rollout expand`, all of which
+//! give the line a v1 writer would have written. A writer built with
+//! `payload_dedup(false)` writes `format_version` 1 and every body whole.
+//!
+//! How the writer finds shared bytes is not part of the format (readers only follow
+//! references). This writer first compares each body with the last few bodies of the same
+//! role it wrote (one `memcmp` each): a request that repeats the previous one shares its
+//! longest common prefix and suffix, and a window that slid (oldest items dropped) is found
+//! with one anchor search. What is left is cut into content-defined chunks (a gear rolling
+//! hash; 128 B to 4 KiB, ~192 B on average, cut on UTF-8 character boundaries), each looked
+//! up by its keyed 128-bit digest in an index of where it was last written; neighbouring
+//! hits merge, and references grow byte by byte against the bodies written last. The index
+//! holds at most 8 MiB per open bundle and the recent bodies 4 MiB; what they forget is
+//! written again, so memory is bounded and dedup, never correctness, is what is lost.
+//! Readers keep at most 16 MiB of recent bodies and re-read older records with a
+//! positioned read of their line.
+//!
+//! Example (the second request repeats the first and adds one item; `[6,0,34]` is the first
+//! request without its closing `]}`):
+//!
+//! ```json
+//! {"seq":6,"t":1760000000002,"ns":9800,"type":"payload","span":4,"role":"request","bytes":36,"body":{"input":[{"role":"user","c":"hi"}]}}
+//! {"seq":9,"t":1760000000093,"ns":95000,"type":"payload","span":7,"role":"request","bytes":69,"len":69,"parts":[[6,0,34],",{\"role\":\"assistant\",\"c\":\"hello\"}]}"]}
+//! ```
+//!
+//! (A real writer shares only runs of 128 bytes or more; the example is short to be read.)
+//!
 //! # `manifest.json`
 //!
 //! See [`Manifest`]. Written when the bundle is created (status `running`) and rewritten
 //! atomically (temp file + rename) when it ends or the guard finishes.
+
+mod expand;
+mod store;
+
+pub(crate) use expand::Expander;
+pub(crate) use store::{Index as PayloadIndex, Keys as PayloadKeys};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -119,7 +170,11 @@ pub const FORMAT: &str = "tracing-rollout";
 
 /// Version of the bundle format described in this module. Readers accept bundles whose
 /// `format_version` is at most this.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The version a writer with payload dedup turned off writes: its bundles hold every body
+/// whole, which is format 1 exactly.
+pub const FORMAT_VERSION_WHOLE_BODIES: u32 = 1;
 
 /// What a recorded span stands for, selected by its `tracing` span name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -356,6 +411,27 @@ pub enum RecordBody<'a> {
         /// The body as inline JSON, unparsed.
         body: &'a RawValue,
     },
+    /// `payload` whose body is stored as `parts` (format v2): the same keys as
+    /// [`RecordBody::Payload`], the body as references to earlier bodies plus new bytes.
+    /// [`BundleReader`](crate::reduce::BundleReader) turns it back into a `Payload`.
+    PayloadParts {
+        /// The owning span.
+        span: u64,
+        /// What the payload is (`request`, `response`, `args`, …).
+        role: Cow<'a, str>,
+        /// Size as given, before truncation.
+        bytes: u64,
+        /// Cut at `max_payload_bytes`.
+        truncated: bool,
+        /// Bytes cut.
+        cut_bytes: u64,
+        /// Body dropped by `capture_payloads(false)`.
+        omitted: bool,
+        /// Length of the whole body, in bytes.
+        len: u64,
+        /// The `parts` array, unparsed.
+        parts: &'a RawValue,
+    },
     /// `event`.
     Event {
         /// The enclosing span.
@@ -450,6 +526,10 @@ struct WireRecord<'a> {
     #[serde(default, borrow, deserialize_with = "present_raw_value")]
     body: Option<&'a RawValue>,
     #[serde(default)]
+    len: Option<u64>,
+    #[serde(default, borrow)]
+    parts: Option<&'a RawValue>,
+    #[serde(default)]
     follows: Option<u64>,
     #[serde(default)]
     records: Option<u64>,
@@ -518,14 +598,26 @@ impl<'a> Record<'a> {
                 span: span()?,
                 panicking: w.panicking,
             },
-            "payload" => RecordBody::Payload {
-                span: span()?,
-                role: w.role.ok_or_else(|| missing("role"))?,
-                bytes: w.bytes.unwrap_or(0),
-                truncated: w.truncated,
-                cut_bytes: w.cut_bytes,
-                omitted: w.omitted,
-                body: w.body.ok_or_else(|| missing("body"))?,
+            "payload" => match (w.body, w.parts) {
+                (None, Some(parts)) => RecordBody::PayloadParts {
+                    span: span()?,
+                    role: w.role.ok_or_else(|| missing("role"))?,
+                    bytes: w.bytes.unwrap_or(0),
+                    truncated: w.truncated,
+                    cut_bytes: w.cut_bytes,
+                    omitted: w.omitted,
+                    len: w.len.ok_or_else(|| missing("len"))?,
+                    parts,
+                },
+                (body, _) => RecordBody::Payload {
+                    span: span()?,
+                    role: w.role.ok_or_else(|| missing("role"))?,
+                    bytes: w.bytes.unwrap_or(0),
+                    truncated: w.truncated,
+                    cut_bytes: w.cut_bytes,
+                    omitted: w.omitted,
+                    body: body.ok_or_else(|| missing("body"))?,
+                },
             },
             "event" => RecordBody::Event {
                 span: span()?,
@@ -564,7 +656,7 @@ impl<'a> Record<'a> {
             RecordBody::SpanStarted { .. } => "span_started",
             RecordBody::SpanRecorded { .. } => "span_recorded",
             RecordBody::SpanEnded { .. } => "span_ended",
-            RecordBody::Payload { .. } => "payload",
+            RecordBody::Payload { .. } | RecordBody::PayloadParts { .. } => "payload",
             RecordBody::Event { .. } => "event",
             RecordBody::Link { .. } => "link",
             RecordBody::Dropped { .. } => "dropped",
@@ -645,11 +737,16 @@ pub(crate) fn encode_envelope(out: &mut Vec<u8>, seq: u64, t: u64, ns: u64) {
 }
 
 /// Body of `bundle_started`.
-pub(crate) fn encode_bundle_started(out: &mut Vec<u8>, rollout_id: &str, trace_id: Option<&str>) {
+pub(crate) fn encode_bundle_started(
+    out: &mut Vec<u8>,
+    format_version: u32,
+    rollout_id: &str,
+    trace_id: Option<&str>,
+) {
     push_type(out, "bundle_started");
     out.extend_from_slice(b",\"format\":");
     push_json_str(out, FORMAT);
-    push_key_u64(out, "format_version", u64::from(FORMAT_VERSION));
+    push_key_u64(out, "format_version", u64::from(format_version));
     out.extend_from_slice(b",\"rollout_id\":");
     push_json_str(out, rollout_id);
     if let Some(trace_id) = trace_id {
@@ -749,6 +846,23 @@ pub(crate) fn begin_payload(out: &mut Vec<u8>, span: u64, role: &str, head: Payl
     out.extend_from_slice(b",\"body\":");
 }
 
+/// A whole `payload` line in the v1 layout (envelope, head, `body` inline), as a writer with
+/// dedup off would have written it: how a v2 `parts` record is shown to readers.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_whole_payload_line(
+    out: &mut Vec<u8>,
+    (seq, t, ns): (u64, u64, u64),
+    span: u64,
+    role: &str,
+    head: PayloadHead,
+    body: &str,
+) {
+    encode_envelope(out, seq, t, ns);
+    begin_payload(out, span, role, head);
+    out.extend_from_slice(body.as_bytes());
+    out.push(b'}');
+}
+
 /// Body of `link`.
 pub(crate) fn encode_link(out: &mut Vec<u8>, span: u64, follows: u64) {
     push_type(out, "link");
@@ -807,7 +921,7 @@ mod encoder_tests {
     fn every_encoded_record_type_parses_back_with_record_parse() {
         let lines = [
             line(1, |o| {
-                encode_bundle_started(o, "demo \"x\"\n", Some("tr-1"))
+                encode_bundle_started(o, FORMAT_VERSION, "demo \"x\"\n", Some("tr-1"))
             }),
             line(2, |o| {
                 begin_span_started(

@@ -17,9 +17,12 @@ fn a_200_mb_payload_backlog_is_entirely_on_disk_when_finish_returns() -> Result<
     const SIZE: usize = 1 << 20;
     let root = tempfile::tempdir()?;
     // A budget above the whole backlog, so it is all queued when `finish` starts waiting.
+    // Whole bodies (format 1): with payload dedup the 200 equal bodies would be stored once,
+    // and this is about 200 MB reaching the disk.
     let builder = RolloutLayer::builder()
         .max_buffered_bytes(512 << 20)
-        .finish_timeout(std::time::Duration::MAX);
+        .finish_timeout(std::time::Duration::MAX)
+        .payload_dedup(false);
     // Text that is not JSON: stored as a JSON string without validation work per byte.
     let text = "y".repeat(SIZE);
     let stats = record_into(root.path(), builder, || {

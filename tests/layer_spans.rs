@@ -87,7 +87,7 @@ fn a_thread_without_a_rollout_starts_its_own_bundle_and_children_join_by_parent_
 
     let lines = trace_lines(&stats.bundles[0])?;
     let expected = vec![
-        json!({"seq":1,"type":"bundle_started","format":"tracing-rollout","format_version":1,"rollout_id":"main","writer":concat!("tracing-rollout ", env!("CARGO_PKG_VERSION"))}),
+        json!({"seq":1,"type":"bundle_started","format":"tracing-rollout","format_version":tracing_rollout::format::FORMAT_VERSION,"rollout_id":"main","writer":concat!("tracing-rollout ", env!("CARGO_PKG_VERSION"))}),
         json!({"seq":2,"type":"span_started","span":1,"thread":1,"kind":"thread","name":"rollout.thread","fields":{"thread_id":"main","agent_path":"/root"}}),
         json!({"seq":3,"type":"span_started","span":2,"parent":1,"thread":1,"kind":"tool","name":"rollout.tool","fields":{"tool":"spawn_agent"}}),
         json!({"seq":4,"type":"span_started","span":3,"thread":3,"kind":"thread","name":"rollout.thread","fields":{"thread_id":"kid","parent_thread_id":"main"}}),

@@ -103,7 +103,9 @@ fn disk_full_child() -> Result<()> {
     let Some(root) = child_root() else {
         return Ok(());
     };
-    let (dispatch, guard) = dispatch(RolloutLayer::builder().root_dir(root))?;
+    // Whole bodies: the repeated payloads here would dedup to far less than the 1 MiB disk.
+    let builder = RolloutLayer::builder().root_dir(root).payload_dedup(false);
+    let (dispatch, guard) = dispatch(builder)?;
     tracing::dispatcher::with_default(&dispatch, || {
         let _rollout = info_span!("rollout", rollout_id = "full").entered();
         let _thread = info_span!("rollout.thread", thread_id = "main").entered();

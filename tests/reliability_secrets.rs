@@ -203,15 +203,16 @@ fn max_payload_bytes_caps_every_payload() -> Result<()> {
             }
         },
     )?;
-    let text = std::fs::read_to_string(stats.bundles[0].join("trace.jsonl"))?;
+    // Through the public reader: a body may be stored as references (format v2).
+    let mut reader = tracing_rollout::reduce::BundleReader::open(&stats.bundles[0])?;
     let mut seen = 0;
-    for line in text.lines() {
+    while let Some(expanded) = reader.next_record()? {
         if let RecordBody::Payload {
             body,
             bytes,
             truncated,
             ..
-        } = Record::parse(line)?.body
+        } = expanded.record()?.body
         {
             seen += 1;
             let stored: Value = serde_json::from_str(body.get())?;

@@ -1,11 +1,15 @@
 //! A deterministic agent rollout for benchmarks, emitted with ordinary `tracing` spans.
 //!
-//! Per turn: one inference whose request (an OpenAI Responses body, a sliding window over the
-//! thread's history) grows to ~16 KiB, with a ~1 KiB response; three tool calls with ~200 B
+//! Two shapes. The default ([`Shape::capped`]): per turn one inference whose request (an
+//! OpenAI Responses body, a sliding window over the thread's history) grows to ~16 KiB, with
+//! a ~1 KiB response; three tool calls with ~200 B
 //! arguments and ~2 KiB results; one code cell whose code makes two nested tool calls. Every
 //! 100 turns one of the tools is `spawn_agent`, and a child thread, on its own OS thread,
-//! follows from it. Payloads are generated up front, so timing the emission measures the
-//! instrumentation, not the agent.
+//! follows from it. The uncapped one ([`Shape::uncapped`], the case format v2 is for): the
+//! request keeps the whole history (growing ~1 KiB a turn), the first user message carries a
+//! 200 KiB base64 image that every request re-sends, each child's first request carries the
+//! parent's history, and one compaction replaces the history with a summary. Payloads are
+//! generated up front, so timing the emission measures the instrumentation, not the agent.
 
 use std::ops::Range;
 
@@ -18,6 +22,42 @@ use tracing::{info, info_span};
 pub const REQUEST_CAP: usize = 16 * 1024;
 /// A child thread is spawned on every turn `n` with `n % CHILD_EVERY == CHILD_EVERY / 2`.
 pub const CHILD_EVERY: u64 = 100;
+
+/// What the history looks like over the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Requests are cut to the newest items that fit in this many bytes (`None`: whole
+    /// history).
+    pub cap: Option<usize>,
+    /// Bytes of a base64 image in the first user message (0: none).
+    pub image_bytes: usize,
+    /// A child's first request carries the parent's history (the default: only its task).
+    pub child_history: bool,
+    /// The turn at which one compaction replaces the history with a summary.
+    pub compact_at: Option<u64>,
+}
+
+impl Shape {
+    /// The default workload: requests capped at [`REQUEST_CAP`].
+    pub fn capped() -> Shape {
+        Shape {
+            cap: Some(REQUEST_CAP),
+            image_bytes: 0,
+            child_history: false,
+            compact_at: None,
+        }
+    }
+
+    /// The uncapped workload of issue 13.
+    pub fn uncapped() -> Shape {
+        Shape {
+            cap: None,
+            image_bytes: 200 * 1024,
+            child_history: true,
+            compact_at: Some(300),
+        }
+    }
+}
 
 /// How payloads are handed to `tracing`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +132,8 @@ pub struct Turn {
     pub cell_output: Payload,
     /// Spawned by `tools[0]` (a `spawn_agent` call).
     pub child: Option<Child>,
+    /// A compaction before this turn's inference: its checkpoint body.
+    pub compaction: Option<Payload>,
 }
 
 #[derive(Serialize)]
@@ -164,6 +206,11 @@ pub struct Workload {
     /// Every item the main thread's history ever held; requests are windows into it.
     pub history: Vec<Value>,
     pub turns: Vec<Turn>,
+    /// Bytes of content that appear for the first time: every payload except requests and
+    /// checkpoints, plus the history items no response carried (user messages with the
+    /// image, tool outputs, the summary, children's tasks) — what a store that keeps each
+    /// byte once must keep.
+    pub unique_bytes: u64,
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -172,7 +219,13 @@ fn truncate(s: &str, n: usize) -> String {
 
 impl Workload {
     pub fn generate(turns: u64) -> Workload {
+        Workload::generate_shaped(turns, Shape::capped())
+    }
+
+    pub fn generate_shaped(turns: u64, shape: Shape) -> Workload {
         let mut words = Words(0x5eed);
+        let mut unique = 0usize;
+        let cap = shape.cap.unwrap_or(usize::MAX);
         let mut history: Vec<Value> = Vec::new();
         let mut sizes: Vec<usize> = Vec::new();
         let (mut start, mut window) = (0usize, 0usize);
@@ -182,12 +235,37 @@ impl Workload {
         };
         let mut out = Vec::with_capacity(turns as usize);
         for n in 0..turns {
-            let user = json!({"type": "message", "role": "user", "content": [
-                {"type": "input_text", "text": format!("Turn {n}: {}", words.text(120))}]});
+            let compaction = (shape.compact_at == Some(n) && n > 0).then(|| {
+                let summary = json!({"type": "message", "role": "assistant", "content": [
+                    {"type": "output_text", "text": format!("Summary of turns 0-{n}: {}", words.text(2000))}]});
+                let checkpoint = Payload::new(json!({"input_history": &history[start..],
+                    "replacement_history": [&summary]}));
+                push(&mut history, &mut sizes, summary);
+                unique += sizes[sizes.len() - 1];
+                start = history.len() - 1;
+                window = sizes[start];
+                checkpoint
+            });
+            let mut content = vec![
+                json!({"type": "input_text", "text": format!("Turn {n}: {}", words.text(120))}),
+            ];
+            if n == 0 && shape.image_bytes > 0 {
+                let image: String = (0..shape.image_bytes)
+                    .map(|i| {
+                        char::from(
+                            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                                [(i * 7 + i / 64 * 13 + (i * i) % 61) % 64],
+                        )
+                    })
+                    .collect();
+                content.push(json!({"type": "input_image", "image_url": format!("data:image/png;base64,{image}")}));
+            }
+            let user = json!({"type": "message", "role": "user", "content": content});
             push(&mut history, &mut sizes, user);
+            unique += sizes[sizes.len() - 1];
             // Slide the window: drop the oldest items until the newest ones fit.
             window += sizes[sizes.len() - 1];
-            while window > REQUEST_CAP - 32 && start + 1 < history.len() {
+            while window > cap - 32 && start + 1 < history.len() {
                 window -= sizes[start];
                 start += 1;
             }
@@ -267,6 +345,7 @@ impl Workload {
                     &mut sizes,
                     json!({"type": "function_call_output", "call_id": call_id, "output": output}),
                 );
+                unique += sizes[sizes.len() - 1];
             }
             push(
                 &mut history,
@@ -274,6 +353,7 @@ impl Workload {
                 json!({"type": "custom_tool_call_output",
                 "call_id": cell_call_id, "output": cell_output.to_string()}),
             );
+            unique += sizes[sizes.len() - 1];
             for size in &sizes[request.end..] {
                 window += size;
             }
@@ -281,8 +361,15 @@ impl Workload {
             let child = spawn.then(|| {
                 let thread_id = format!("child-{n}");
                 let task = format!("Investigate the failure of turn {n}.");
-                let request = json!({"model": "gpt-5-mini", "input": [
-                    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": task}]}]});
+                let task_item = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": task}]});
+                unique += task_item.to_string().len();
+                let mut input: Vec<Value> = if shape.child_history {
+                    history[request.clone()].to_vec()
+                } else {
+                    Vec::new()
+                };
+                input.push(task_item);
+                let request = json!({"model": "gpt-5-mini", "input": input});
                 let call_id = format!("call_{thread_id}_0");
                 let args = json!({"path": format!("logs/{n}.txt"), "reason": words.text(150)});
                 let response = json!({"id": format!("resp_{thread_id}"), "model": "gpt-5-mini", "output": [
@@ -317,12 +404,25 @@ impl Workload {
                 nested,
                 cell_output: Payload::new(cell_output),
                 child,
+                compaction,
             });
         }
-        Workload {
+        let mut workload = Workload {
             history,
             turns: out,
-        }
+            unique_bytes: 0,
+        };
+        let requests: usize = workload
+            .turns
+            .iter()
+            .map(|t| {
+                t.request_text.len()
+                    + t.child.as_ref().map_or(0, |c| c.request.text.len())
+                    + t.compaction.as_ref().map_or(0, |c| c.text.len())
+            })
+            .sum();
+        workload.unique_bytes = workload.payload_bytes() - requests as u64 + unique as u64;
+        workload
     }
 
     /// Bytes of every payload's JSON text.
@@ -335,6 +435,7 @@ impl Workload {
                     c.request.text.len() + c.response.text.len() + tool(&c.tool)
                 });
                 t.request_text.len()
+                    + t.compaction.as_ref().map_or(0, |c| c.text.len())
                     + t.response.text.len()
                     + t.tools.iter().map(tool).sum::<usize>()
                     + t.cell_source.text.len()
@@ -346,16 +447,20 @@ impl Workload {
     }
 
     /// Rollout spans: the rollout and its thread, per turn 8 (turn, inference, 3 tools, cell,
-    /// 2 nested tools), per child 4 (thread, turn, inference, tool).
+    /// 2 nested tools), per child 4 (thread, turn, inference, tool), per compaction 1.
     pub fn spans(&self) -> u64 {
         let children = self.turns.iter().filter(|t| t.child.is_some()).count() as u64;
-        2 + 8 * self.turns.len() as u64 + 4 * children
+        2 + 8 * self.turns.len() as u64 + 4 * children + self.compactions()
+    }
+
+    fn compactions(&self) -> u64 {
+        self.turns.iter().filter(|t| t.compaction.is_some()).count() as u64
     }
 
     /// Payload events (`rollout.payload`).
     pub fn payload_events(&self) -> u64 {
         let children = self.turns.iter().filter(|t| t.child.is_some()).count() as u64;
-        14 * self.turns.len() as u64 + 4 * children
+        14 * self.turns.len() as u64 + 4 * children + self.compactions()
     }
 
     /// Emits the whole rollout on this thread (children on their own threads, joined) to the
@@ -379,6 +484,11 @@ impl Workload {
     fn emit_turn(&self, turn: &Turn, mode: Mode) {
         let span = info_span!("rollout.turn", turn_id = turn.turn_id.as_str());
         let _turn = span.enter();
+        if let Some(checkpoint) = &turn.compaction {
+            let compaction = info_span!("rollout.compaction", trigger = "auto");
+            let _compaction = compaction.enter();
+            payload(mode, "checkpoint", checkpoint);
+        }
         {
             let inference = info_span!(
                 "rollout.inference",

@@ -1,4 +1,5 @@
-//! `tracing-rollout`: reduce, validate and summarise rollout bundles from the command line.
+//! `tracing-rollout`: reduce, validate, summarise and read rollout bundles from the command
+//! line.
 //!
 //! Thin by design: every command is one call into the library; this file only parses
 //! arguments, prints, and maps outcomes to exit codes (0 ok, 1 invalid bundle, 2 usage or I/O
@@ -38,6 +39,19 @@ enum Command {
     },
     /// Print threads, turns, inference and tool calls as a readable tree.
     Summary {
+        /// The bundle directory.
+        bundle: PathBuf,
+    },
+    /// Print the whole body of one payload record (JSON text), whatever the bundle format.
+    Payload {
+        /// The bundle directory.
+        bundle: PathBuf,
+        /// The payload record's `seq`.
+        seq: u64,
+    },
+    /// Print every record as JSON lines with payload bodies inline (the v1 layout), for jq
+    /// and grep.
+    Expand {
         /// The bundle directory.
         bundle: PathBuf,
     },
@@ -164,6 +178,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = reduce::reduce_bundle(&bundle)
                 .with_context(|| format!("reduce {}", bundle.display()))?;
             stdout.write_all(reduce::render_summary(&state).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Payload { bundle, seq } => {
+            let body = reduce::payload_body(&bundle, seq)
+                .with_context(|| format!("read {}", bundle.display()))?;
+            writeln!(stdout, "{body}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Expand { bundle } => {
+            reduce::expand_bundle(&bundle, std::io::BufWriter::new(&mut stdout))
+                .with_context(|| format!("expand {}", bundle.display()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Export(Export::Otlp {

@@ -32,6 +32,7 @@ pub struct RolloutLayerBuilder {
     redact: Option<Redact>,
     max_open_files: usize,
     on_bundle_end: Option<BundleEndHook>,
+    payload_dedup: bool,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -46,6 +47,7 @@ impl Default for RolloutLayerBuilder {
             redact: None,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
             on_bundle_end: None,
+            payload_dedup: true,
         }
     }
 }
@@ -200,6 +202,34 @@ impl RolloutLayerBuilder {
         self
     }
 
+    /// Whether payload bodies are stored once (format v2, the default): each body is written
+    /// as references to bytes this bundle already holds plus the bytes that are new, so a
+    /// conversation that re-sends its history in every request grows the bundle linearly.
+    /// The encoding runs on the writer thread, after redaction; its state holds at most
+    /// 12 MiB per open bundle (an 8 MiB index of where chunks were written and the last
+    /// bodies, 4 MiB; what it forgets is written again).
+    /// `false` writes every body whole (format v1), as readers of the raw file may expect.
+    ///
+    /// Readers never see the difference: [`BundleReader`](crate::reduce::BundleReader) and
+    /// `tracing-rollout expand` yield whole bodies either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let root = tempfile::tempdir()?;
+    /// let (layer, guard) = tracing_rollout::RolloutLayer::builder()
+    ///     .root_dir(root.path())
+    ///     .payload_dedup(false)
+    ///     .build()?;
+    /// # drop(layer);
+    /// guard.finish()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn payload_dedup(mut self, dedup: bool) -> Self {
+        self.payload_dedup = dedup;
+        self
+    }
+
     /// Creates the root directory, starts the writer thread (named `tracing-rollout`) and
     /// returns the layer with the guard that finishes it.
     ///
@@ -232,7 +262,8 @@ impl RolloutLayerBuilder {
         let shared = Arc::new(Shared::new(Budget::new(queue_bytes)));
         let sink = Sink::new(Arc::clone(&shared), root, limits)
             .with_redact(self.redact.clone())
-            .with_bundle_end_hook(self.on_bundle_end.clone());
+            .with_bundle_end_hook(self.on_bundle_end.clone())
+            .with_dedup(self.payload_dedup);
         let (nb, worker) = crate::writer::appender::start(sink)
             .map_err(|source| InitError::StartWriter { source })?;
         let writer = Writer::new(nb.clone(), Arc::clone(&shared), self.lossy);

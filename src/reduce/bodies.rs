@@ -5,9 +5,10 @@
 //! stored on disk. Every record comes out in the v1 layout — payload bodies inline as JSON —
 //! so callers never slice `trace.jsonl` by hand and the format can change under them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::format::{Record, RecordBody, RecordError};
+use crate::format::{self, Expander, PayloadHead, Record, RecordBody, RecordError};
 
 use super::reader::{Next, TraceReader};
 use super::ReduceError;
@@ -47,13 +48,20 @@ impl ExpandedRecord {
 #[derive(Debug)]
 pub struct BundleReader {
     lines: TraceReader,
+    /// The bundle is format v2 (bodies may be stored as references to earlier ones).
+    stores_parts: bool,
+    expander: Expander,
 }
 
 impl BundleReader {
     /// Opens `<dir>/trace.jsonl`.
     pub fn open(dir: impl AsRef<Path>) -> Result<BundleReader, ReduceError> {
+        let lines = TraceReader::open(&dir.as_ref().join("trace.jsonl"))?;
+        let expander = Expander::new(lines.path());
         Ok(BundleReader {
-            lines: TraceReader::open(&dir.as_ref().join("trace.jsonl"))?,
+            lines,
+            stores_parts: false,
+            expander,
         })
     }
 
@@ -72,25 +80,102 @@ impl BundleReader {
                     if line.text.trim().is_empty() {
                         continue;
                     }
-                    if let Err(e) = Record::parse(line.text) {
-                        if line.unterminated {
-                            return Ok(None);
+                    let record = match Record::parse(line.text) {
+                        Ok(record) => record,
+                        Err(_) if line.unterminated => return Ok(None),
+                        Err(e) => {
+                            return Err(ReduceError::Parse {
+                                path,
+                                line: line.number,
+                                message: e.to_string(),
+                            })
                         }
-                        return Err(ReduceError::Parse {
-                            path,
-                            line: line.number,
-                            message: e.to_string(),
-                        });
-                    }
+                    };
+                    let len = line.text.len() as u64;
+                    let text = match record.body {
+                        RecordBody::BundleStarted { format_version, .. } => {
+                            self.stores_parts = format_version >= 2;
+                            line.text.to_owned()
+                        }
+                        RecordBody::Payload { body, .. } => {
+                            if self.stores_parts {
+                                self.expander
+                                    .remember(record.seq, line.offset, len, body.get());
+                            }
+                            line.text.to_owned()
+                        }
+                        RecordBody::PayloadParts {
+                            span,
+                            ref role,
+                            bytes,
+                            cut_bytes,
+                            omitted,
+                            len: body_len,
+                            parts,
+                            ..
+                        } => {
+                            let body = self.expander.expand(record.seq, body_len, parts).map_err(
+                                |message| ReduceError::Parse {
+                                    path,
+                                    line: line.number,
+                                    message,
+                                },
+                            )?;
+                            self.expander.remember(record.seq, line.offset, len, &body);
+                            let mut out = Vec::with_capacity(body.len() + 160);
+                            let head = PayloadHead {
+                                bytes,
+                                cut_bytes,
+                                omitted,
+                            };
+                            let at = (record.seq, record.t, record.ns);
+                            format::encode_whole_payload_line(
+                                &mut out, at, span, role, head, &body,
+                            );
+                            String::from_utf8(out).unwrap_or_default()
+                        }
+                        _ => line.text.to_owned(),
+                    };
                     return Ok(Some(ExpandedRecord {
                         line: line.number,
                         offset: line.offset,
-                        text: line.text.to_owned(),
+                        text,
                     }));
                 }
             }
         }
     }
+}
+
+/// Writes every record of the bundle in `dir` to `out` as JSON lines in the v1 layout (every
+/// payload body whole), as `tracing-rollout expand` prints them. Returns the records written.
+///
+/// # Examples
+///
+/// ```no_run
+/// let mut out = Vec::new();
+/// let records = tracing_rollout::reduce::expand_bundle("traces/demo", &mut out)?;
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn expand_bundle(dir: impl AsRef<Path>, mut out: impl Write) -> Result<u64, ReduceError> {
+    let mut reader = BundleReader::open(dir)?;
+    let mut records = 0;
+    while let Some(record) = reader.next_record()? {
+        out.write_all(record.text.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|source| ReduceError::Io {
+                action: "write",
+                path: PathBuf::from("-"),
+                source,
+            })?;
+        records += 1;
+    }
+    out.flush().map_err(|source| ReduceError::Io {
+        action: "write",
+        path: PathBuf::from("-"),
+        source,
+    })?;
+    Ok(records)
 }
 
 /// The whole body of the payload record `seq` of the bundle in `dir`, as JSON text.

@@ -35,9 +35,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::format::{Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
+use crate::format::{Expander, Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
 
-pub use bodies::{payload_body, BundleReader, ExpandedRecord};
+pub use bodies::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
 pub use state::*;
 pub use summary::render_summary;
 
@@ -343,12 +343,15 @@ struct Reducer {
     next_item: u64,
     /// Parsed payload items by their JSON text (snapshots repeat them).
     memo: ItemMemo,
+    /// The bundle is format v2: payload bodies may be stored as references to earlier ones.
+    stores_parts: bool,
+    /// Decodes v2 bodies (and keeps recent bodies for the references that follow).
+    expander: Expander,
 }
 
 impl Reducer {
     fn new(path: PathBuf) -> Reducer {
         Reducer {
-            path,
             state: RolloutState {
                 format: STATE_FORMAT.to_owned(),
                 format_version: STATE_FORMAT_VERSION,
@@ -387,6 +390,9 @@ impl Reducer {
             delivered_items: U64Set::default(),
             next_item: 0,
             memo: ItemMemo::default(),
+            stores_parts: false,
+            expander: Expander::new(&path),
+            path,
         }
     }
 
@@ -501,6 +507,7 @@ impl Reducer {
                         "format_version {format_version} is newer than this reader ({FORMAT_VERSION})"
                     )));
                 }
+                self.stores_parts = *format_version >= 2;
                 self.state.rollout_id = rollout_id.to_string();
                 self.state.trace_id = trace_id.as_deref().map(str::to_owned);
             }
@@ -524,26 +531,36 @@ impl Reducer {
                 omitted,
                 body,
             } => {
-                let Some(owner) = self.span_ref(*span, "payload")? else {
-                    return Ok(());
-                };
-                let payload = PayloadRef {
-                    role: role.to_string(),
-                    owner: spans::anchor(owner.kind, &owner.id, *span),
-                    bytes: *bytes,
-                    offset,
-                    len: text.len() as u64,
-                    truncated: *truncated,
-                };
-                self.state.payloads.insert(self.seq, payload);
-                if *truncated || *omitted {
-                    self.warn(format!(
-                        "{role} payload of span {span} was {} by the writer; not interpreted",
-                        if *omitted { "omitted" } else { "truncated" }
-                    ));
-                    return Ok(());
+                if self.stores_parts {
+                    let len = text.len() as u64;
+                    self.expander.remember(self.seq, offset, len, body.get());
                 }
-                self.payload(*span, role, body.get())?;
+                let head = (*span, &**role, *bytes, *truncated, *omitted);
+                self.payload_record(head, offset, text.len() as u64, body.get())?;
+            }
+            RecordBody::PayloadParts {
+                span,
+                role,
+                bytes,
+                truncated,
+                cut_bytes: _,
+                omitted,
+                len,
+                parts,
+            } => {
+                let body = self
+                    .expander
+                    .expand(self.seq, *len, parts)
+                    .map_err(|message| ReduceError::Parse {
+                        path: self.path.clone(),
+                        line,
+                        message,
+                    })?;
+                let head = (*span, &**role, *bytes, *truncated, *omitted);
+                let done = self.payload_record(head, offset, text.len() as u64, &body);
+                self.expander
+                    .remember_decoded(self.seq, offset, text.len() as u64, body);
+                done?;
             }
             RecordBody::Event { span, name, fields } => {
                 if self.span_ref(*span, "event")?.is_none() {
@@ -585,6 +602,36 @@ impl Reducer {
             }
         }
         Ok(())
+    }
+
+    /// A payload record with its whole body: `head` is span, role, bytes, truncated, omitted.
+    fn payload_record(
+        &mut self,
+        (span, role, bytes, truncated, omitted): (u64, &str, u64, bool, bool),
+        offset: u64,
+        len: u64,
+        body: &str,
+    ) -> Result<(), ReduceError> {
+        let Some(owner) = self.span_ref(span, "payload")? else {
+            return Ok(());
+        };
+        let payload = PayloadRef {
+            role: role.to_owned(),
+            owner: spans::anchor(owner.kind, &owner.id, span),
+            bytes,
+            offset,
+            len,
+            truncated,
+        };
+        self.state.payloads.insert(self.seq, payload);
+        if truncated || omitted {
+            self.warn(format!(
+                "{role} payload of span {span} was {} by the writer; not interpreted",
+                if omitted { "omitted" } else { "truncated" }
+            ));
+            return Ok(());
+        }
+        self.payload(span, role, body)
     }
 
     /// End of log: close what never ended, resolve what can still be resolved, report the rest.

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
 use super::redact::{self, Redact, Redacted};
 use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning};
-use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
+use crate::format::{
+    self, Manifest, PayloadIndex, PayloadKeys, FORMAT, FORMAT_VERSION, FORMAT_VERSION_WHOLE_BODIES,
+};
 
 /// Largest buffer of an open `trace.jsonl`; payloads larger than its buffer bypass it. Large
 /// enough that the kernel's per-`write` cost is paid rarely (measured with `dd`: writing
@@ -106,6 +108,11 @@ pub(crate) struct Sink {
     /// Applied to every record body before it is written (`None`: bodies are written as
     /// the layer encoded them).
     redact: Option<Redact>,
+    /// Payload dedup (format v2): the digest keys every bundle's index uses; `None` writes
+    /// every body whole (format v1).
+    dedup: Option<PayloadKeys>,
+    /// A payload record in the v2 form, as the dedup index encoded it (reused buffer).
+    encoded: Vec<u8>,
     /// Messages handled since the last flush: the size of the batch the flush ends.
     batch: usize,
     /// The queue taken from `Parcels` on a wake-up (kept to reuse its allocation).
@@ -156,6 +163,9 @@ struct OpenBundle {
     /// Seq of the last record written.
     seq: u64,
     manifest: Manifest,
+    /// Where this bundle's payload bytes were written, for the v2 encoding (`None`: dedup
+    /// off).
+    index: Option<PayloadIndex>,
 }
 
 #[derive(Deserialize)]
@@ -178,6 +188,8 @@ impl Sink {
             scratch: Vec::new(),
             finished: false,
             redact: None,
+            dedup: Some(PayloadKeys::default()),
+            encoded: Vec::new(),
             batch: 0,
             queued: Queued::default(),
             files: OpenFiles {
@@ -295,6 +307,13 @@ impl Sink {
         self
     }
 
+    /// Stores payload bodies as references to bytes already written (format v2) when
+    /// `dedup` is true, or every body whole (format v1).
+    pub(crate) fn with_dedup(mut self, dedup: bool) -> Sink {
+        self.dedup = dedup.then(PayloadKeys::default);
+        self
+    }
+
     fn handle(&mut self, msg: &[u8]) {
         let Some((header, body)) = Header::parse(msg) else {
             return;
@@ -326,9 +345,13 @@ impl Sink {
             Ok(b) => (b.rollout_id, b.trace_id),
             Err(_) => (format!("rollout-{}", header.bundle), None),
         };
+        let format_version = match self.dedup {
+            Some(_) => FORMAT_VERSION,
+            None => FORMAT_VERSION_WHOLE_BODIES,
+        };
         let manifest = Manifest {
             format: FORMAT.to_owned(),
-            format_version: FORMAT_VERSION,
+            format_version,
             rollout_id: rollout_id.clone(),
             trace_id: trace_id.clone(),
             started_at_unix_ms: header.t,
@@ -351,6 +374,7 @@ impl Sink {
                     last_used: 0,
                     seq: 0,
                     manifest,
+                    index: None,
                 };
                 self.bundles.insert(header.bundle, bundle);
                 return;
@@ -381,9 +405,10 @@ impl Sink {
             last_used,
             seq: 0,
             manifest,
+            index: self.dedup.clone().map(PayloadIndex::new),
         };
         let mut line = Vec::with_capacity(256);
-        format::encode_bundle_started(&mut line, &rollout_id, trace_id.as_deref());
+        format::encode_bundle_started(&mut line, format_version, &rollout_id, trace_id.as_deref());
         self.out.append(&mut bundle, header.t, 0, &line);
         self.bundles.insert(header.bundle, bundle);
     }
@@ -411,14 +436,14 @@ impl Sink {
             Some(r) => redact::redact_body(r, body),
             None => Redacted::Unchanged,
         };
-        match redacted {
-            Redacted::Unchanged => self.out.append(bundle, header.t, header.ns, body),
+        let mut body = match &redacted {
+            Redacted::Unchanged => body,
             Redacted::Rewritten { body, unscannable } => {
-                if unscannable > 0 {
+                if *unscannable > 0 {
                     self.out
-                        .redaction_failed(unscannable, "a value was replaced by a marker");
+                        .redaction_failed(*unscannable, "a value was replaced by a marker");
                 }
-                self.out.append(bundle, header.t, header.ns, &body);
+                body.as_slice()
             }
             Redacted::Unscannable => {
                 // Fail closed: a record that cannot be scanned is not written; its place
@@ -427,8 +452,19 @@ impl Sink {
                     .redaction_failed(1, "a record was dropped in its place");
                 self.out
                     .append_dropped(bundle, header, 1, body.len() as u64);
+                return;
+            }
+        };
+        // Format v2, after redaction: the index only ever sees (and points at) bytes that are
+        // written. The record will be `seq + 1` if the append succeeds; if it fails nothing
+        // more is written to this bundle, so no reference can name it.
+        self.encoded.clear();
+        if let Some(index) = bundle.index.as_mut() {
+            if index.encode(bundle.seq + 1, body, &mut self.encoded) {
+                body = &self.encoded;
             }
         }
+        self.out.append(bundle, header.t, header.ns, body);
     }
 
     fn close(&mut self, header: Header, body: &[u8]) {

@@ -1,0 +1,494 @@
+//! Format v2's payload store, reader side: turns a body stored as `parts` (references to
+//! earlier bodies plus new bytes) back into the whole body, byte for byte.
+//!
+//! Invariant: memory is bounded in bytes whatever the bundle: recent bodies are kept in a
+//! cache of at most [`CACHE_BYTES`], and a reference to a body no longer cached is resolved
+//! by reading that record again from `trace.jsonl` (a positioned read of one line), range by
+//! range with an explicit stack — never recursion, never the whole file. A reference must
+//! name an earlier payload record, so resolution always terminates; anything that does not
+//! add up (a range outside its body, a length that does not match `len`) is an error, never
+//! a guess.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::store::MIN_BODY;
+use super::{Record, RecordBody};
+
+/// Bytes of decoded bodies kept for later references (the writer refers to where bytes were
+/// last written, so in practice only the last few bodies are ever asked for).
+pub(crate) const CACHE_BYTES: usize = 16 << 20;
+
+/// One element of `parts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WirePart<'a> {
+    /// New bytes, as text.
+    New(Cow<'a, str>),
+    /// `[seq, offset, len]`: bytes `offset..offset + len` of payload record `seq`'s body.
+    Ref { seq: u64, offset: u64, len: u64 },
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for WirePart<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PartVisitor;
+        impl<'de> Visitor<'de> for PartVisitor {
+            type Value = WirePart<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or [seq, offset, len]")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(WirePart::New(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(WirePart::New(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(WirePart::New(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut next = || -> Result<u64, A::Error> {
+                    seq.next_element()?
+                        .ok_or_else(|| serde::de::Error::custom("a reference has 3 numbers"))
+                };
+                let (s, offset, len) = (next()?, next()?, next()?);
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(serde::de::Error::custom("a reference has 3 numbers"));
+                }
+                Ok(WirePart::Ref {
+                    seq: s,
+                    offset,
+                    len,
+                })
+            }
+        }
+        deserializer.deserialize_any(PartVisitor)
+    }
+}
+
+/// Parses a `parts` array.
+pub(crate) fn parse_parts(parts: &RawValue) -> Result<Vec<WirePart<'_>>, String> {
+    serde_json::from_str(parts.get()).map_err(|e| format!("invalid `parts`: {e}"))
+}
+
+/// Decodes v2 bodies of one `trace.jsonl`, fed its payload records in file order.
+#[derive(Debug)]
+pub(crate) struct Expander {
+    path: PathBuf,
+    file: Option<File>,
+    /// Where each payload record seen so far lies in the file: seq → (offset, length).
+    lines: HashMap<u64, (u64, u64)>,
+    cache: HashMap<u64, String>,
+    /// Buffers of bodies evicted from the cache, reused for the next bodies decoded.
+    spare: Vec<String>,
+    order: VecDeque<u64>,
+    cached_bytes: usize,
+    cache_limit: usize,
+}
+
+/// A piece of the body being assembled, on the resolution stack.
+enum Task<'a> {
+    Bytes(Cow<'a, str>),
+    /// A range of record `seq`'s body, asked for by a record after `seq`.
+    Range {
+        seq: u64,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl Expander {
+    /// A decoder for the bundle log at `path` (opened only if a reference needs a record
+    /// that is no longer cached).
+    pub(crate) fn new(path: &Path) -> Expander {
+        Expander::with_cache(path, CACHE_BYTES)
+    }
+
+    pub(crate) fn with_cache(path: &Path, cache_limit: usize) -> Expander {
+        Expander {
+            path: path.to_path_buf(),
+            file: None,
+            lines: HashMap::new(),
+            cache: HashMap::new(),
+            spare: Vec::new(),
+            order: VecDeque::new(),
+            cached_bytes: 0,
+            cache_limit,
+        }
+    }
+
+    /// Notes that payload record `seq` is the line at `offset`, `len` bytes long (without
+    /// its newline), and keeps its decoded `body` for references that follow.
+    pub(crate) fn remember(&mut self, seq: u64, offset: u64, len: u64, body: &str) {
+        self.lines.insert(seq, (offset, len));
+        self.cache_body(seq, body);
+    }
+
+    /// Like [`Expander::remember`] for a body [`Expander::expand`] returned: it moves into
+    /// the cache instead of being copied.
+    pub(crate) fn remember_decoded(&mut self, seq: u64, offset: u64, len: u64, body: String) {
+        self.lines.insert(seq, (offset, len));
+        if body.len() < MIN_BODY || body.len() > self.cache_limit {
+            self.spare.push(body);
+            return;
+        }
+        self.make_room(body.len());
+        self.cached_bytes += body.len();
+        self.order.push_back(seq);
+        self.cache.insert(seq, body);
+    }
+
+    fn cache_body(&mut self, seq: u64, body: &str) {
+        if body.len() < MIN_BODY || body.len() > self.cache_limit {
+            return;
+        }
+        self.make_room(body.len());
+        let mut copy = self.spare.pop().unwrap_or_default();
+        copy.clear();
+        copy.push_str(body);
+        self.cached_bytes += body.len();
+        self.order.push_back(seq);
+        self.cache.insert(seq, copy);
+    }
+
+    fn make_room(&mut self, len: usize) {
+        while self.cached_bytes + len > self.cache_limit {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.cache.remove(&old) {
+                self.cached_bytes -= b.len();
+                if self.spare.len() < 4 {
+                    self.spare.push(b);
+                }
+            }
+        }
+    }
+
+    /// The whole body of payload record `seq`, stored as `parts` with decoded length `len`.
+    pub(crate) fn expand(
+        &mut self,
+        seq: u64,
+        len: u64,
+        parts: &RawValue,
+    ) -> Result<String, String> {
+        let parts = parse_parts(parts)?;
+        let mut out = self.spare.pop().unwrap_or_default();
+        out.clear();
+        // `len` comes from the file: reserve what a real body needs at most up front.
+        out.reserve(usize::try_from(len).unwrap_or(0).min(CACHE_BYTES));
+        let mut stack: Vec<Task<'_>> = Vec::with_capacity(parts.len());
+        for part in parts.into_iter().rev() {
+            stack.push(match part {
+                WirePart::New(text) => Task::Bytes(text),
+                WirePart::Ref {
+                    seq: s,
+                    offset,
+                    len,
+                } => {
+                    if s >= seq {
+                        return Err(format!(
+                            "payload {seq} refers to seq {s}, which is not an earlier record"
+                        ));
+                    }
+                    Task::Range {
+                        seq: s,
+                        offset,
+                        len,
+                    }
+                }
+            });
+        }
+        while let Some(task) = stack.pop() {
+            match task {
+                Task::Bytes(text) => out.push_str(&text),
+                Task::Range {
+                    seq: s,
+                    offset,
+                    len,
+                } => self.resolve(s, offset, len, &mut out, &mut stack)?,
+            }
+            // Stop as soon as the body outgrows what `len` says (a damaged file could
+            // otherwise ask for far more than any body holds).
+            if out.len() as u64 > len {
+                return Err(format!(
+                    "payload {seq} decodes to more than the {len} bytes `len` says"
+                ));
+            }
+        }
+        if out.len() as u64 != len {
+            return Err(format!(
+                "payload {seq} decodes to {} bytes, but `len` says {len}",
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Appends bytes `offset..offset + len` of record `seq`'s body to `out` if it is cached
+    /// or stored whole; otherwise pushes the pieces of that range onto `stack`.
+    fn resolve(
+        &mut self,
+        seq: u64,
+        offset: u64,
+        len: u64,
+        out: &mut String,
+        stack: &mut Vec<Task<'_>>,
+    ) -> Result<(), String> {
+        let range = |body_len: usize| -> Result<std::ops::Range<usize>, String> {
+            let end = offset.checked_add(len).filter(|&e| e <= body_len as u64);
+            match end {
+                Some(end) => Ok(offset as usize..end as usize),
+                None => Err(format!(
+                    "a reference to bytes {offset}..{} of payload {seq} lies outside its {body_len} bytes",
+                    offset.saturating_add(len)
+                )),
+            }
+        };
+        if let Some(body) = self.cache.get(&seq) {
+            let r = range(body.len())?;
+            let piece = body
+                .get(r)
+                .ok_or_else(|| format!("a reference into payload {seq} splits a character"))?;
+            out.push_str(piece);
+            return Ok(());
+        }
+        let text = self.read_line(seq)?;
+        let record = Record::parse(&text).map_err(|e| format!("re-read payload {seq}: {e}"))?;
+        match record.body {
+            RecordBody::Payload { body, .. } => {
+                let body = body.get();
+                let piece = body
+                    .get(range(body.len())?)
+                    .ok_or_else(|| format!("a reference into payload {seq} splits a character"))?;
+                out.push_str(piece);
+                self.cache_body(seq, body);
+            }
+            RecordBody::PayloadParts {
+                len: body_len,
+                parts,
+                ..
+            } => {
+                range(usize::try_from(body_len).unwrap_or(usize::MAX))?;
+                // The pieces of `parts` that overlap the range, in order, pushed in reverse.
+                let mut pieces = Vec::new();
+                let (want_start, want_end) = (offset, offset + len);
+                let mut at = 0u64;
+                for part in parse_parts(parts)? {
+                    let part_len = match &part {
+                        WirePart::New(text) => text.len() as u64,
+                        WirePart::Ref { len, .. } => *len,
+                    };
+                    let (start, end) = (at, at + part_len);
+                    at = end;
+                    if end <= want_start || start >= want_end {
+                        continue;
+                    }
+                    let (from, to) = (want_start.max(start) - start, want_end.min(end) - start);
+                    pieces.push(match part {
+                        WirePart::New(text) => {
+                            let piece = text.get(from as usize..to as usize).ok_or_else(|| {
+                                format!("a reference into payload {seq} splits a character")
+                            })?;
+                            Task::Bytes(Cow::Owned(piece.to_owned()))
+                        }
+                        WirePart::Ref {
+                            seq: s,
+                            offset: o,
+                            ..
+                        } => {
+                            if s >= seq {
+                                return Err(format!(
+                                    "payload {seq} refers to seq {s}, which is not an earlier record"
+                                ));
+                            }
+                            Task::Range {
+                                seq: s,
+                                offset: o + from,
+                                len: to - from,
+                            }
+                        }
+                    });
+                }
+                stack.extend(pieces.into_iter().rev());
+            }
+            _ => {
+                return Err(format!(
+                    "a reference names seq {seq}, which is not a payload"
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the line of payload record `seq` again.
+    fn read_line(&mut self, seq: u64) -> Result<String, String> {
+        let Some(&(offset, len)) = self.lines.get(&seq) else {
+            return Err(format!(
+                "a reference names seq {seq}, which is not an earlier payload record"
+            ));
+        };
+        let path = self.path.display().to_string();
+        let io = |e: std::io::Error| format!("re-read {path}: {e}");
+        if self.file.is_none() {
+            self.file = Some(File::open(&self.path).map_err(io)?);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(format!("re-read {}", self.path.display()));
+        };
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(&mut buf))
+            .map_err(io)?;
+        String::from_utf8(buf).map_err(|e| format!("re-read payload {seq}: {e}"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::format::{encode_envelope, PayloadIndex, PayloadKeys};
+
+    /// Writes `bodies` as payload records 1, 2, … (encoded by the writer's index when
+    /// `dedup`), returns the file's lines.
+    fn write_log(path: &Path, bodies: &[String]) -> Vec<String> {
+        let mut index = PayloadIndex::new(PayloadKeys::default());
+        let mut file = Vec::new();
+        let mut lines = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let seq = i as u64 + 1;
+            let record = format!(
+                "\"type\":\"payload\",\"span\":1,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
+                body.len()
+            );
+            let mut encoded = Vec::new();
+            if !index.encode(seq, record.as_bytes(), &mut encoded) {
+                encoded = record.into_bytes();
+            }
+            let mut line = Vec::new();
+            encode_envelope(&mut line, seq, 0, 0);
+            line.extend_from_slice(&encoded);
+            lines.push(String::from_utf8(line.clone()).unwrap());
+            file.extend_from_slice(&line);
+            file.push(b'\n');
+        }
+        std::fs::write(path, file).unwrap();
+        lines
+    }
+
+    fn decode_all(path: &Path, lines: &[String], cache: usize) -> Vec<String> {
+        let mut expander = Expander::with_cache(path, cache);
+        let mut offset = 0u64;
+        let mut out = Vec::new();
+        for line in lines {
+            let record = Record::parse(line).unwrap();
+            let body = match record.body {
+                RecordBody::Payload { body, .. } => body.get().to_owned(),
+                RecordBody::PayloadParts { len, parts, .. } => {
+                    expander.expand(record.seq, len, parts).unwrap()
+                }
+                _ => unreachable!(),
+            };
+            expander.remember(record.seq, offset, line.len() as u64, &body);
+            offset += line.len() as u64 + 1;
+            out.push(body);
+        }
+        out
+    }
+
+    /// A growing conversation with edits in the middle: chains of references many records
+    /// deep decode the same with the default cache and with no cache at all (every
+    /// reference re-read from the file).
+    #[test]
+    fn long_reference_chains_decode_alike_with_a_warm_and_a_cold_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let mut items: Vec<String> = Vec::new();
+        let mut bodies = Vec::new();
+        for i in 0..80 {
+            items.push(format!(
+                "turn {i}: {}",
+                "lorem ipsum é dolor \" sit ".repeat(10 + i % 7)
+            ));
+            if i % 9 == 4 {
+                items[i / 2] = format!("edited {i}");
+            }
+            bodies.push(serde_json::to_string(&serde_json::json!({ "input": items })).unwrap());
+        }
+        let lines = write_log(&path, &bodies);
+        let stored = lines.iter().filter(|l| l.contains("\"parts\"")).count();
+        assert!(stored > 70, "{stored} bodies stored as parts");
+        assert_eq!(decode_all(&path, &lines, CACHE_BYTES), bodies);
+        assert_eq!(decode_all(&path, &lines, 0), bodies);
+    }
+
+    /// The example in the format docs decodes to the body it claims.
+    #[test]
+    fn the_documented_example_decodes() {
+        let docs = include_str!("../format.rs");
+        let example: Vec<&str> = docs
+            .lines()
+            .filter(|l| {
+                l.starts_with("//! {\"seq\":6,") && l.contains("\"bytes\":36,")
+                    || l.starts_with("//! {\"seq\":9,") && l.contains("\"parts\"")
+            })
+            .map(|l| &l[4..])
+            .collect();
+        assert_eq!(example.len(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let mut expander = Expander::new(&dir.path().join("trace.jsonl"));
+        let first = Record::parse(example[0]).unwrap();
+        let RecordBody::Payload { body, .. } = first.body else {
+            panic!("first is whole")
+        };
+        // Short bodies are not cached: give it to the cold path through a file.
+        std::fs::write(dir.path().join("trace.jsonl"), format!("{}\n", example[0])).unwrap();
+        expander.remember(6, 0, example[0].len() as u64, body.get());
+        let second = Record::parse(example[1]).unwrap();
+        let RecordBody::PayloadParts {
+            len, parts, bytes, ..
+        } = second.body
+        else {
+            panic!("second is parts")
+        };
+        let whole = expander.expand(9, len, parts).unwrap();
+        assert_eq!(whole.len() as u64, bytes);
+        assert_eq!(
+            whole,
+            r#"{"input":[{"role":"user","c":"hi"},{"role":"assistant","c":"hello"}]}"#
+        );
+    }
+
+    #[test]
+    fn a_reference_forward_or_outside_its_body_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let body = "x".repeat(300);
+        let line = format!("{{\"seq\":1,\"t\":0,\"ns\":0,\"type\":\"payload\",\"span\":1,\"role\":\"r\",\"bytes\":302,\"body\":\"{body}\"}}");
+        std::fs::write(&path, format!("{line}\n")).unwrap();
+        let mut expander = Expander::new(&path);
+        expander.remember(1, 0, line.len() as u64, &format!("\"{body}\""));
+        let parts = |s: &str| serde_json::from_str::<Box<RawValue>>(s).unwrap();
+        let e = expander.expand(2, 10, &parts("[[2,0,10]]")).unwrap_err();
+        assert!(e.contains("not an earlier record"), "{e}");
+        let e = expander.expand(2, 10, &parts("[[1,295,10]]")).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        let e = expander.expand(2, 11, &parts("[[1,0,10]]")).unwrap_err();
+        assert!(e.contains("`len` says 11"), "{e}");
+        // A damaged record asking for far more than its `len` stops at the first excess.
+        let many = format!("[{}]", vec!["[1,0,300]"; 100_000].join(","));
+        let e = expander.expand(2, 5, &parts(&many)).unwrap_err();
+        assert!(e.contains("more than the 5 bytes"), "{e}");
+        assert_eq!(
+            expander.expand(2, 12, &parts("[[1,0,10],\"ab\"]")).unwrap(),
+            format!("\"{}ab", "x".repeat(9))
+        );
+    }
+}
