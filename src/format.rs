@@ -114,6 +114,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::vocab;
+
 /// The value of `format` in `manifest.json` and `bundle_started`.
 pub const FORMAT: &str = "tracing-rollout";
 
@@ -160,14 +162,14 @@ impl SpanKind {
     /// The kind a `tracing` span name selects, or `None` for spans this crate ignores.
     pub fn from_span_name(name: &str) -> Option<SpanKind> {
         Some(match name {
-            "rollout" => SpanKind::Rollout,
-            "rollout.thread" => SpanKind::Thread,
-            "rollout.turn" => SpanKind::Turn,
-            "rollout.inference" => SpanKind::Inference,
-            "rollout.tool" => SpanKind::Tool,
-            "rollout.code_cell" => SpanKind::CodeCell,
-            "rollout.terminal" => SpanKind::Terminal,
-            "rollout.compaction" => SpanKind::Compaction,
+            vocab::ROLLOUT => SpanKind::Rollout,
+            vocab::THREAD => SpanKind::Thread,
+            vocab::TURN => SpanKind::Turn,
+            vocab::INFERENCE => SpanKind::Inference,
+            vocab::TOOL => SpanKind::Tool,
+            vocab::CODE_CELL => SpanKind::CodeCell,
+            vocab::TERMINAL => SpanKind::Terminal,
+            vocab::COMPACTION => SpanKind::Compaction,
             _ => return None,
         })
     }
@@ -189,14 +191,14 @@ impl SpanKind {
     /// The `tracing` span name that selects this kind.
     pub fn span_name(self) -> &'static str {
         match self {
-            SpanKind::Rollout => "rollout",
-            SpanKind::Thread => "rollout.thread",
-            SpanKind::Turn => "rollout.turn",
-            SpanKind::Inference => "rollout.inference",
-            SpanKind::Tool => "rollout.tool",
-            SpanKind::CodeCell => "rollout.code_cell",
-            SpanKind::Terminal => "rollout.terminal",
-            SpanKind::Compaction => "rollout.compaction",
+            SpanKind::Rollout => vocab::ROLLOUT,
+            SpanKind::Thread => vocab::THREAD,
+            SpanKind::Turn => vocab::TURN,
+            SpanKind::Inference => vocab::INFERENCE,
+            SpanKind::Tool => vocab::TOOL,
+            SpanKind::CodeCell => vocab::CODE_CELL,
+            SpanKind::Terminal => vocab::TERMINAL,
+            SpanKind::Compaction => vocab::COMPACTION,
         }
     }
 }
@@ -208,32 +210,41 @@ impl fmt::Display for SpanKind {
 }
 
 /// Event name of raw evidence attached to the enclosing span.
-pub const PAYLOAD_EVENT: &str = "rollout.payload";
+pub const PAYLOAD_EVENT: &str = vocab::PAYLOAD_EVENT;
 /// Event name of a child thread's result delivered to its parent.
-pub const AGENT_RESULT_EVENT: &str = "rollout.agent_result";
+pub const AGENT_RESULT_EVENT: &str = vocab::AGENT_RESULT_EVENT;
 
-/// Maps an accepted field alias (OpenTelemetry GenAI conventions) to the canonical field name
+/// Maps an accepted field alias (OpenTelemetry GenAI conventions, listed in
+/// [`vocab::genai::ALIASES`](crate::vocab::genai::ALIASES)) to the canonical field name
 /// written to `trace.jsonl`; any other name is returned unchanged.
 pub fn canonical_field_name(name: &str) -> &str {
     if !name.starts_with("gen_ai.") {
-        return name;
+        return if name == "error.type" {
+            vocab::field::ERROR
+        } else {
+            name
+        };
     }
     match name {
-        "gen_ai.request.model" => "model",
-        "gen_ai.provider.name" | "gen_ai.system" => "provider",
-        "gen_ai.response.id" => "response_id",
-        "gen_ai.usage.input_tokens" => "input_tokens",
-        "gen_ai.usage.output_tokens" => "output_tokens",
+        "gen_ai.request.model" | "gen_ai.response.model" => vocab::field::MODEL,
+        "gen_ai.provider.name" | "gen_ai.system" => vocab::field::PROVIDER,
+        "gen_ai.response.id" => vocab::field::RESPONSE_ID,
+        "gen_ai.response.finish_reasons" => vocab::field::FINISH_REASONS,
+        "gen_ai.usage.input_tokens" => vocab::field::INPUT_TOKENS,
+        "gen_ai.usage.output_tokens" => vocab::field::OUTPUT_TOKENS,
         "gen_ai.usage.cached_input_tokens" | "gen_ai.usage.cache_read.input_tokens" => {
-            "cached_input_tokens"
+            vocab::field::CACHED_INPUT_TOKENS
         }
+        "gen_ai.usage.cache_creation.input_tokens" => vocab::field::CACHE_CREATION_INPUT_TOKENS,
         "gen_ai.usage.reasoning_tokens" | "gen_ai.usage.reasoning.output_tokens" => {
-            "reasoning_tokens"
+            vocab::field::REASONING_TOKENS
         }
-        "gen_ai.tool.name" => "tool",
-        "gen_ai.tool.call.id" => "call_id",
-        "gen_ai.conversation.id" => "thread_id",
-        "gen_ai.agent.name" => "nickname",
+        "gen_ai.tool.name" => vocab::field::TOOL,
+        "gen_ai.tool.call.id" => vocab::field::CALL_ID,
+        "gen_ai.tool.type" => vocab::field::KIND,
+        "gen_ai.conversation.id" => vocab::field::THREAD_ID,
+        "gen_ai.agent.id" => vocab::field::AGENT_ID,
+        "gen_ai.agent.name" => vocab::field::NICKNAME,
         other => other,
     }
 }
@@ -781,6 +792,21 @@ mod encoder_tests {
             assert_eq!(word, format!("\"{}\"", kind.as_str()));
         }
         assert_eq!(SpanKind::from_span_name("rollout.other"), None);
+    }
+
+    #[test]
+    fn canonical_field_name_maps_exactly_the_listed_genai_aliases() {
+        for (alias, ours) in vocab::genai::ALIASES {
+            assert_eq!(canonical_field_name(alias), ours, "{alias}");
+        }
+        for other in [
+            "gen_ai.operation.name",
+            "gen_ai.input.messages",
+            "error",
+            "tool",
+        ] {
+            assert_eq!(canonical_field_name(other), other);
+        }
     }
 
     fn line(seq: u64, body: impl FnOnce(&mut Vec<u8>)) -> String {
