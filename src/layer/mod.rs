@@ -9,6 +9,7 @@
 
 mod builder;
 mod fields;
+mod genai;
 
 pub use builder::{InitError, RolloutLayerBuilder};
 
@@ -19,7 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
@@ -85,6 +87,7 @@ struct LiveThread {
 /// layer can read or clobber it).
 struct SpanState {
     key: u64,
+    kind: SpanKind,
     bundle: Arc<BundleHandle>,
     thread: Option<u64>,
     turn: Option<u64>,
@@ -92,6 +95,8 @@ struct SpanState {
     live_thread_id: Option<String>,
     /// Present on the span that started the bundle: what its final status will be.
     root: Option<RootStatus>,
+    /// Present on a GenAI agent invocation: the turn the layer records for it.
+    agent_turn: Option<genai::AgentTurn>,
 }
 
 #[derive(Default)]
@@ -103,6 +108,7 @@ struct RootStatus {
 /// The nearest recorded ancestor of a new span.
 struct Ancestor {
     key: u64,
+    kind: SpanKind,
     bundle: Arc<BundleHandle>,
     thread: Option<u64>,
     turn: Option<u64>,
@@ -280,6 +286,23 @@ impl Inner {
         }
     }
 
+    /// The visitor that sends a span's content attributes as payloads.
+    fn content_payloads<'a>(
+        &'a self,
+        bufs: &'a mut Bufs,
+        span: u64,
+        bundle: &'a BundleHandle,
+    ) -> genai::ContentPayloads<'a> {
+        genai::ContentPayloads {
+            rec: &mut bufs.rec,
+            scratch: &mut bufs.scratch,
+            span,
+            options: self.payload,
+            writer: &self.writer,
+            bundle,
+        }
+    }
+
     fn unregister_thread(&self, thread_id: &str) {
         let mut live = lock(&self.live_threads);
         if let Some(entry) = live.get_mut(thread_id) {
@@ -300,6 +323,7 @@ where
         if let Some(state) = span.extensions().get::<SpanState>() {
             return Some(Ancestor {
                 key: state.key,
+                kind: state.kind,
                 bundle: Arc::clone(&state.bundle),
                 thread: state.thread,
                 turn: state.turn,
@@ -313,10 +337,17 @@ impl<S> Layer<S> for RolloutLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    /// Notes whether the callsite's spans are GenAI candidates (see `genai`), and stays as
+    /// permissive as the default: this layer never filters.
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        genai::register_callsite(metadata);
+        Interest::always()
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let name = attrs.metadata().name();
-        let Some(kind) = SpanKind::from_span_name(name) else {
+        let Some((kind, dialect)) = genai::recognise(attrs) else {
             return;
         };
         if inner.writer.is_finished() {
@@ -332,6 +363,10 @@ where
             attrs.record(&mut routing);
         }
         let key = NEXT_SPAN_KEY.fetch_add(1, Ordering::Relaxed);
+        let spawned_by = ancestor
+            .as_ref()
+            .filter(|a| a.kind == SpanKind::Tool && dialect.nesting_is_spawn())
+            .map(|a| a.key);
         let trace_id = routing.trace_id.as_deref();
         let (bundle, parent, thread, turn, is_root) = match (kind, ancestor) {
             (SpanKind::Rollout, _) => {
@@ -367,67 +402,100 @@ where
         };
 
         let mut root = is_root.then(RootStatus::default);
+        let agent_turn = kind == SpanKind::Thread && dialect.opens_turn();
+        let agent_turn = agent_turn.then(|| genai::AgentTurn::new(&NEXT_SPAN_KEY));
+        let turn = agent_turn.as_ref().map_or(turn, |t| Some(t.key));
         with_bufs(|bufs| {
             bundle.begin(&mut bufs.rec, Op::Record);
             format::begin_span_started(&mut bufs.rec, key, parent, thread, turn, kind, name);
             let mut fields = FieldWriter::new(&mut bufs.rec);
+            let mut fields = genai::WithoutContent::new(&mut fields);
             attrs.record(&mut fields);
+            let saw_content = fields.saw_content;
             if let Some(root) = root.as_mut() {
-                root.status = fields.status.take();
-                root.error = fields.error;
+                root.status = fields.fields.status.take();
+                root.error = fields.fields.error;
             }
             format::end_fields(&mut bufs.rec);
             inner.writer.send_record(&mut bufs.rec, &bundle);
+            if saw_content {
+                attrs.record(&mut inner.content_payloads(bufs, key, &bundle));
+            }
+            if let Some(tool) = spawned_by {
+                bundle.begin(&mut bufs.rec, Op::Record);
+                format::encode_link(&mut bufs.rec, key, tool);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            }
+            if let Some(agent_turn) = &agent_turn {
+                bundle.begin(&mut bufs.rec, Op::Record);
+                agent_turn.encode_started(&mut bufs.rec, key, name);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            }
         });
 
         span.extensions_mut().replace(SpanState {
             key,
+            kind,
             bundle,
             thread,
             turn,
             live_thread_id,
             root,
+            agent_turn,
         });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let Some(span) = ctx.span(id) else { return };
-        if SpanKind::from_span_name(span.name()).is_none()
-            || values.is_empty()
-            || inner.writer.is_finished()
-        {
+        if !genai::may_record(span.metadata()) || values.is_empty() || inner.writer.is_finished() {
             return;
         }
         // Copy what is needed and release the extensions lock before formatting values: a
         // field's Debug impl may touch this span again.
-        let (key, bundle, is_root) = {
+        let (key, bundle, is_root, has_turn) = {
             let extensions = span.extensions();
             let Some(state) = extensions.get::<SpanState>() else {
                 return;
             };
-            (state.key, Arc::clone(&state.bundle), state.root.is_some())
+            let has_turn = state.agent_turn.is_some();
+            (
+                state.key,
+                Arc::clone(&state.bundle),
+                state.root.is_some(),
+                has_turn,
+            )
         };
         let mut status = None;
         let mut error = false;
         with_bufs(|bufs| {
             bundle.begin(&mut bufs.rec, Op::Record);
             format::begin_span_recorded(&mut bufs.rec, key);
+            let empty = bufs.rec.len();
             let mut fields = FieldWriter::new(&mut bufs.rec);
+            let mut fields = genai::WithoutContent::new(&mut fields);
             values.record(&mut fields);
-            status = fields.status.take();
-            error = fields.error;
-            format::end_fields(&mut bufs.rec);
-            inner.writer.send_record(&mut bufs.rec, &bundle);
+            let saw_content = fields.saw_content;
+            status = fields.fields.status.take();
+            error = fields.fields.error;
+            // Values that were all content make no `span_recorded`.
+            if bufs.rec.len() > empty || !saw_content {
+                format::end_fields(&mut bufs.rec);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            }
+            if saw_content {
+                values.record(&mut inner.content_payloads(bufs, key, &bundle));
+            }
         });
-        if is_root && (status.is_some() || error) {
-            if let Some(root) = span
-                .extensions_mut()
-                .get_mut::<SpanState>()
-                .and_then(|state| state.root.as_mut())
-            {
-                root.status = status.or(root.status.take());
-                root.error |= error;
+        if (is_root || has_turn) && (status.is_some() || error) {
+            if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+                if let Some(root) = state.root.as_mut() {
+                    root.status = status.clone().or(root.status.take());
+                    root.error |= error;
+                }
+                if let Some(turn) = state.agent_turn.as_mut() {
+                    turn.noted(status, error);
+                }
             }
         }
     }
@@ -436,7 +504,7 @@ where
         let Some(inner) = &self.inner else { return };
         let key_of = |id: &Id| {
             let span = ctx.span(id)?;
-            SpanKind::from_span_name(span.name())?;
+            genai::may_record(span.metadata()).then_some(())?;
             let extensions = span.extensions();
             let state = extensions.get::<SpanState>()?;
             Some((state.key, Arc::clone(&state.bundle)))
@@ -502,7 +570,7 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let Some(span) = ctx.span(&id) else { return };
-        if SpanKind::from_span_name(span.name()).is_none() {
+        if !genai::may_record(span.metadata()) {
             return;
         }
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {
@@ -517,6 +585,9 @@ where
         let panicking = std::thread::panicking();
         let bundle = state.bundle;
         with_bufs(|bufs| {
+            if let Some(turn) = &state.agent_turn {
+                turn.end(bufs, panicking, &inner.writer, &bundle);
+            }
             bundle.begin(&mut bufs.rec, Op::Record);
             format::encode_span_ended(&mut bufs.rec, state.key, panicking);
             inner.writer.send_record(&mut bufs.rec, &bundle);
