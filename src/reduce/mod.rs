@@ -21,6 +21,7 @@ mod bodies;
 mod calls;
 mod conversation;
 mod edges;
+mod genai;
 mod providers;
 mod raw;
 mod reader;

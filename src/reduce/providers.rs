@@ -43,6 +43,8 @@ pub(crate) enum PayloadFormat {
     OpenAiChat,
     /// Anthropic Messages (`system` / `messages` / `content` blocks).
     AnthropicMessages,
+    /// OpenTelemetry GenAI messages (`[{"role", "parts"}]`; see `genai`).
+    OtelGenAi,
 }
 
 impl PayloadFormat {
@@ -52,6 +54,7 @@ impl PayloadFormat {
             PayloadFormat::OpenAiResponses => "openai_responses",
             PayloadFormat::OpenAiChat => "openai_chat",
             PayloadFormat::AnthropicMessages => "anthropic_messages",
+            PayloadFormat::OtelGenAi => "otel_genai",
         }
     }
 }
@@ -118,6 +121,9 @@ pub(crate) fn parse_request(
     provider_hint: Option<&str>,
 ) -> Result<ModelRequest, ShapeError> {
     let root = parse_body(body, "request")?;
+    if let Some(request) = super::genai::request(&root) {
+        return request;
+    }
     let obj = as_payload_object(&root, "request")?;
     request(Object::full(obj), provider_hint, &mut ItemMemo::default())
 }
@@ -133,6 +139,9 @@ pub(crate) fn parse_response(
     provider_hint: Option<&str>,
 ) -> Result<ModelResponse, ShapeError> {
     let root = parse_body(body, "response")?;
+    if let Some(response) = super::genai::response(&root) {
+        return response;
+    }
     let obj = as_payload_object(&root, "response")?;
     response(Object::full(obj), provider_hint, &mut ItemMemo::default())
 }
