@@ -24,7 +24,9 @@ use std::rc::Rc;
 
 use serde_json::{json, Map, Value};
 
-use super::providers::{parse_items, ModelRequest, ModelResponse, PayloadFormat, ShapeError};
+use super::providers::{
+    parse_items, ModelItem, ModelRequest, ModelResponse, PayloadFormat, ShapeError,
+};
 
 /// A request body (`gen_ai.input.messages`) as a model request; `None` when the body is not
 /// an array of GenAI messages.
@@ -57,7 +59,9 @@ pub(crate) fn response(root: &Value) -> Option<Result<ModelResponse, ShapeError>
 }
 
 /// Puts the system instructions (`gen_ai.system_instructions`: an array of parts, or plain
-/// text) before a request's items, as one `system` message.
+/// text) before a request's items, as one `system` message, unless the request already
+/// starts with that very message: the conventions keep in-history system messages out of the
+/// instructions, but some instrumentations (rig 0.44) record the preamble in both.
 pub(crate) fn prepend_instructions(
     request: &mut ModelRequest,
     instructions: &str,
@@ -79,6 +83,16 @@ pub(crate) fn prepend_instructions(
     };
     let message = json!({"role": "system", "parts": parts});
     let mut items = items_of(std::slice::from_ref(&message), "system_instructions")?;
+    let hashes = |items: &[Rc<ModelItem>]| {
+        items
+            .iter()
+            .map(|item| item.content_hash)
+            .collect::<Vec<_>>()
+    };
+    if request.items.len() >= items.len() && hashes(&request.items[..items.len()]) == hashes(&items)
+    {
+        return Ok(());
+    }
     items.append(&mut request.items);
     request.items = items;
     Ok(())

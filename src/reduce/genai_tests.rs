@@ -213,6 +213,17 @@ fn the_conventions_system_instructions_become_a_leading_system_message() -> Test
             item(ItemKind::Message, "user", None, None, "hi"),
         ]
     );
+    // Instructions the request already starts with (rig records its preamble in both) are
+    // not repeated.
+    let mut request = parse_request(&json!([
+        {"role": "system", "parts": [{"type": "text", "content": "You are a helpful bot"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "hi"}]}
+    ]))?;
+    prepend_instructions(
+        &mut request,
+        r#"[{"type": "text", "content": "You are a helpful bot"}]"#,
+    )?;
+    assert_eq!(request.items.len(), 2);
     // Plain text instructions (a payload that was not JSON is stored as a JSON string).
     let mut request = parse_request(&json!([]))?;
     prepend_instructions(&mut request, "\"Be brief.\"")?;

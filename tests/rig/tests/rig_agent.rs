@@ -1,0 +1,323 @@
+//! A real rig agent (rig-agent 0.44 over rig-core's OpenAI Responses wire) with one tool,
+//! against a mock of the OpenAI Responses API on 127.0.0.1, content telemetry on, recorded
+//! by `RolloutLayer` with no change to the agent: the bundle must reduce to one thread and
+//! turn, two inference calls with model, provider and the mock's usage, one tool call linked
+//! by the mock's call id to the first inference and to the second request's output item,
+//! the conversation in order, and no diagnostics above info.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, ensure, Context as _, Result};
+use rig_agent::prelude::*;
+use rig_agent::tool::{Tool, ToolContext};
+use rig_core::providers::openai::OpenAIConfig;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing_rollout::reduce::{reduce_bundle, DiagnosticLevel, Requester};
+use tracing_rollout::RolloutLayer;
+use tracing_subscriber::prelude::*;
+
+const MODEL: &str = "gpt-mock";
+const CALL_ID: &str = "call_mock_weather_1";
+const FIRST_USAGE: (u64, u64) = (31, 7);
+const SECOND_USAGE: (u64, u64) = (52, 9);
+const ANSWER: &str = "It is rainy in Paris, 14°C.";
+const TOOL_RESULT: &str = "rainy, 14°C";
+
+/// The one tool.
+#[derive(Debug)]
+struct Weather;
+
+#[derive(Debug, serde::Deserialize)]
+struct WeatherArgs {
+    city: String,
+}
+
+impl Tool for Weather {
+    const NAME: &'static str = "get_weather";
+    type Args = WeatherArgs;
+    type Output = String;
+    type Error = std::io::Error;
+
+    fn description(&self) -> String {
+        "The current weather in a city".to_owned()
+    }
+
+    fn parameters(&self) -> Value {
+        json!({
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city"}},
+            "required": ["city"],
+        })
+    }
+
+    async fn call(&self, _context: &mut ToolContext, args: WeatherArgs) -> std::io::Result<String> {
+        if args.city != "Paris" {
+            return Err(std::io::Error::other(format!(
+                "no weather for {}",
+                args.city
+            )));
+        }
+        Ok(TOOL_RESULT.to_owned())
+    }
+}
+
+/// The mock's reply to a request: a tool call until the request carries the tool's output,
+/// then the answer.
+fn reply(request: &Value) -> Value {
+    let answered = request["input"].as_array().is_some_and(|items| {
+        items
+            .iter()
+            .any(|item| item["type"] == "function_call_output")
+    });
+    let usage = |(input, output): (u64, u64)| {
+        json!({
+            "input_tokens": input,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input + output,
+        })
+    };
+    let (id, output, usage) = if answered {
+        let message = json!({
+            "type": "message", "id": "msg_mock_2", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": ANSWER, "annotations": []}],
+        });
+        ("resp_mock_2", message, usage(SECOND_USAGE))
+    } else {
+        let call = json!({
+            "type": "function_call", "id": "fc_mock_1", "status": "completed",
+            "call_id": CALL_ID, "name": "get_weather", "arguments": "{\"city\":\"Paris\"}",
+        });
+        ("resp_mock_1", call, usage(FIRST_USAGE))
+    };
+    json!({
+        "id": id, "object": "response", "created_at": 1_760_000_000, "status": "completed",
+        "model": MODEL, "output": [output], "usage": usage,
+        "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
+    })
+}
+
+/// Serves one HTTP/1.1 request per connection: reads it whole, answers with [`reply`].
+async fn serve(stream: &mut TcpStream, seen: &Mutex<Vec<Value>>) -> Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (head_end, body_len) = loop {
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "connection closed before the request ended");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse::<usize>())
+                .transpose()?
+                .unwrap_or(0);
+            break (end + 4, len);
+        }
+    };
+    while buf.len() < head_end + body_len {
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "connection closed inside the request body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let (status, body) = if head.starts_with("POST ") && head.contains("/responses ") {
+        let request: Value = serde_json::from_slice(&buf[head_end..head_end + body_len])?;
+        let body = reply(&request);
+        seen.lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .push(request);
+        ("200 OK", body.to_string())
+    } else {
+        (
+            "404 Not Found",
+            json!({"error": {"message": head}}).to_string(),
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
+
+/// Starts the mock on a free loopback port; it lives as long as the runtime.
+async fn mock_responses_api(seen: Arc<Mutex<Vec<Value>>>) -> Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            if let Err(e) = serve(&mut stream, &seen).await {
+                eprintln!("mock responses api: {e:#}");
+            }
+        }
+    });
+    Ok(format!("http://{address}/v1"))
+}
+
+#[test]
+fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let answer = tracing::subscriber::with_default(subscriber, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let base_url = mock_responses_api(Arc::clone(&seen)).await?;
+            let model = OpenAIConfig::new("sk-test")
+                .with_base_url(base_url)
+                .client()
+                .responses(MODEL);
+            let agent = AgentBuilder::new(model)
+                .name("weather-bot")
+                .preamble("Answer in one short sentence.")
+                .tool(Weather)
+                .record_content_telemetry(true)
+                .build();
+            let response = agent
+                .prompt("What is the weather in Paris?")
+                .max_turns(4)
+                .await?;
+            anyhow::Ok(response.output().to_owned())
+        })
+    })?;
+    assert_eq!(answer, ANSWER);
+    let stats = guard.finish()?;
+    ensure!(stats.bundles.len() == 1, "bundles: {:?}", stats.bundles);
+    let bundle = &stats.bundles[0];
+    let state = reduce_bundle(bundle)?;
+    let trace = std::fs::read_to_string(bundle.join("trace.jsonl"))?;
+    let check = || -> Result<()> {
+        let loud: Vec<_> = state
+            .diagnostics
+            .iter()
+            .filter(|d| d.level != DiagnosticLevel::Info)
+            .collect();
+        ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
+        ensure!(
+            state.threads.len() == 1,
+            "threads: {:?}",
+            state.threads.keys()
+        );
+        let thread = state.threads.values().next().context("no thread")?;
+        assert_eq!(thread.nickname.as_deref(), Some("weather-bot"));
+        ensure!(
+            thread.turns.len() == 1 && state.turns.len() == 1,
+            "turns: {:?}",
+            state.turns.keys()
+        );
+        let turn = &state.turns[&thread.turns[0]];
+
+        let calls: Vec<_> = turn
+            .inference_calls
+            .iter()
+            .map(|id| &state.inference_calls[id])
+            .collect();
+        ensure!(
+            calls.len() == 2,
+            "inference calls: {:?}",
+            turn.inference_calls
+        );
+        for call in &calls {
+            assert_eq!(call.model.as_deref(), Some(MODEL));
+            assert_eq!(call.provider.as_deref(), Some("openai"));
+            assert_eq!(call.payload_format.as_deref(), Some("otel_genai"));
+        }
+        let usage: Vec<_> = calls
+            .iter()
+            .map(|c| c.usage.as_ref().map(|u| (u.input_tokens, u.output_tokens)))
+            .collect();
+        assert_eq!(usage, vec![Some(FIRST_USAGE), Some(SECOND_USAGE)]);
+        let ids: Vec<_> = calls.iter().map(|c| c.response_id.as_deref()).collect();
+        assert_eq!(ids, vec![Some("resp_mock_1"), Some("resp_mock_2")]);
+
+        ensure!(
+            state.tool_calls.len() == 1,
+            "tool calls: {:?}",
+            state.tool_calls.keys()
+        );
+        let tool = state.tool_calls.values().next().context("no tool call")?;
+        assert_eq!(tool.tool.as_deref(), Some("get_weather"));
+        assert_eq!(tool.call_id.as_deref(), Some(CALL_ID));
+        assert_eq!(tool.turn_id.as_ref(), Some(&turn.turn_id));
+        assert_eq!(
+            tool.requester,
+            Requester::Model {
+                inference_call_id: Some(calls[0].inference_call_id.clone())
+            }
+        );
+        assert_eq!(calls[0].tool_calls, vec![tool.tool_call_id.clone()]);
+        ensure!(
+            tool.output_items.len() == 1,
+            "output items: {:?}",
+            tool.output_items
+        );
+        ensure!(
+            calls[1].request_items.contains(&tool.output_items[0]),
+            "the second request does not carry the tool's output"
+        );
+        let output = &state.conversation_items[&tool.output_items[0]];
+        assert_eq!(
+            (output.call_id.as_deref(), output.text.as_str()),
+            (Some(CALL_ID), TOOL_RESULT)
+        );
+
+        let conversation: Vec<_> = thread
+            .conversation
+            .iter()
+            .map(|id| {
+                let item = &state.conversation_items[id];
+                (
+                    item.role.clone().unwrap_or_default(),
+                    item.call_id.clone(),
+                    item.text.clone(),
+                )
+            })
+            .collect();
+        let call = Some(CALL_ID.to_owned());
+        assert_eq!(
+            conversation,
+            vec![
+                (
+                    "system".to_owned(),
+                    None,
+                    "Answer in one short sentence.".to_owned()
+                ),
+                (
+                    "user".to_owned(),
+                    None,
+                    "What is the weather in Paris?".to_owned()
+                ),
+                (
+                    "assistant".to_owned(),
+                    call.clone(),
+                    r#"{"city":"Paris"}"#.to_owned()
+                ),
+                ("tool".to_owned(), call, TOOL_RESULT.to_owned()),
+                ("assistant".to_owned(), None, ANSWER.to_owned()),
+            ]
+        );
+        // What the mock was sent agrees: two requests, the second carrying the output.
+        let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        ensure!(seen.len() == 2, "the mock saw {} requests", seen.len());
+        Ok(())
+    };
+    // Failed checks print the whole trace, so a changed rig release is diagnosable from CI.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!("{e:#}\n--- trace.jsonl ---\n{trace}"),
+        Err(panic) => {
+            eprintln!("--- trace.jsonl ---\n{trace}");
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
