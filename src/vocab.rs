@@ -321,3 +321,34 @@ pub mod genai {
         (COMPLETION, super::role::COMPLETION),
     ];
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::SpanKind;
+    use crate::reduce::Status;
+
+    #[test]
+    fn every_span_name_selects_its_kind_and_every_status_parses_to_itself() {
+        let names: Vec<_> = SpanKind::ALL.iter().map(|kind| kind.span_name()).collect();
+        let ours = [
+            ROLLOUT, THREAD, TURN, INFERENCE, TOOL, CODE_CELL, TERMINAL, COMPACTION,
+        ];
+        assert_eq!(names, ours);
+        for word in status::ALL {
+            assert_eq!(Status::parse(word).map(Status::as_str), Some(word));
+        }
+        assert_eq!(crate::format::PAYLOAD_EVENT, PAYLOAD_EVENT);
+        assert!(
+            PAYLOAD_EVENT.starts_with(EVENT_PREFIX) && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
+        );
+    }
+
+    #[test]
+    fn every_content_attribute_has_a_listed_role_and_no_alias() {
+        for (attribute, role) in genai::CONTENT {
+            assert!(role::ALL.contains(&role), "{attribute} → {role}");
+            assert!(genai::ALIASES.iter().all(|(alias, _)| *alias != attribute));
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! [`RolloutLayer`]: the `tracing_subscriber::Layer` that turns rollout spans and events into
 //! framed messages for the writer thread.
 //!
-//! Invariant: a callback for anything outside the rollout vocabulary costs one name check and
-//! returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
+//! Invariant: a callback for anything outside the rollout vocabulary costs one name check
+//! and one lookup of what its callsite declared (see `genai`), and returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
 //! while it does, emits no `tracing` events, and hands exactly one message to the writer.
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
@@ -43,10 +43,13 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// Build it with [`RolloutLayer::builder`] (or [`RolloutLayer::from_env`]) and add it to a
 /// `tracing_subscriber::registry()`. Only spans named in the rollout vocabulary (`rollout`,
 /// `rollout.thread`, `rollout.turn`, `rollout.inference`, `rollout.tool`,
-/// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`) and events named
-/// `rollout.*` are recorded; other spans cost one name comparison and are skipped (rollout
-/// spans below them still attach to their nearest rollout ancestor). The layer never
-/// filters: other layers see every span and event as before.
+/// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`; constants in
+/// [`vocab`](crate::vocab)), spans carrying an OpenTelemetry GenAI `gen_ai.operation.name`
+/// this crate maps (see the README's "Already using OpenTelemetry GenAI conventions?"), and
+/// events named `rollout.*` are recorded; other spans cost one name match and one lock-free
+/// callsite lookup and are skipped (rollout spans below them still attach to their nearest
+/// rollout ancestor). The layer never filters: other layers see every span and event as
+/// before.
 ///
 /// Where a span is recorded:
 /// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
@@ -528,7 +531,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let name = event.metadata().name();
-        if !name.starts_with("rollout.") || inner.writer.is_finished() {
+        if !name.starts_with(crate::vocab::EVENT_PREFIX) || inner.writer.is_finished() {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else {
