@@ -215,7 +215,7 @@ pub const PAYLOAD_EVENT: &str = vocab::PAYLOAD_EVENT;
 pub const AGENT_RESULT_EVENT: &str = vocab::AGENT_RESULT_EVENT;
 
 /// Maps an accepted field alias (OpenTelemetry GenAI conventions, listed in
-/// [`vocab::genai::ALIASES`](crate::vocab::genai::ALIASES)) to the canonical field name
+/// [`crate::vocab::genai::ALIASES`]) to the canonical field name
 /// written to `trace.jsonl`; any other name is returned unchanged.
 pub fn canonical_field_name(name: &str) -> &str {
     if !name.starts_with("gen_ai.") {

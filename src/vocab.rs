@@ -64,7 +64,7 @@ pub const EVENT_PREFIX: &str = "rollout.";
 
 /// Field names, by the span kind that reads them (every kind reads [`STATUS`](field::STATUS)
 /// and [`ERROR`](field::ERROR)). The OpenTelemetry GenAI aliases a field also accepts are
-/// named in each constant's docs; see [`genai`](super::genai) for the full list.
+/// named in each constant's docs; see [`genai`] for the full list.
 pub mod field {
     /// `rollout`: names the bundle directory (sanitised).
     pub const ROLLOUT_ID: &str = "rollout_id";
