@@ -405,8 +405,9 @@ where
         };
 
         let mut root = is_root.then(RootStatus::default);
-        let agent_turn = kind == SpanKind::Thread && dialect.opens_turn();
-        let agent_turn = agent_turn.then(|| genai::AgentTurn::new(&NEXT_SPAN_KEY));
+        let agent_turn = dialect
+            .opens_turn()
+            .then(|| genai::AgentTurn::new(&NEXT_SPAN_KEY));
         let turn = agent_turn.as_ref().map_or(turn, |t| Some(t.key));
         with_bufs(|bufs| {
             bundle.begin(&mut bufs.rec, Op::Record);
