@@ -14,7 +14,8 @@ use rig_core::providers::openai::OpenAIConfig;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing_rollout::reduce::{reduce_bundle, DiagnosticLevel, Requester};
+use tracing::Instrument;
+use tracing_rollout::reduce::{reduce_bundle, DiagnosticLevel, Requester, RolloutState};
 use tracing_rollout::RolloutLayer;
 use tracing_subscriber::prelude::*;
 
@@ -161,8 +162,17 @@ async fn mock_responses_api(seen: Arc<Mutex<Vec<Value>>>) -> Result<String> {
     Ok(format!("http://{address}/v1"))
 }
 
-#[test]
-fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
+/// How the agent is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Around {
+    /// Outside any span: rig opens its own `invoke_agent` span.
+    Nothing,
+    /// Inside a `rollout.thread` and `rollout.turn` of the program's: rig adopts the turn.
+    OurThreadAndTurn,
+}
+
+/// Runs the agent once, recorded; returns the bundle's graph, its trace and what the mock saw.
+fn record(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
     let root = tempfile::tempdir()?;
     let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
     let subscriber = tracing_subscriber::registry().with(layer);
@@ -183,10 +193,19 @@ fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
                 .tool(Weather)
                 .record_content_telemetry(true)
                 .build();
-            let response = agent
-                .prompt("What is the weather in Paris?")
-                .max_turns(4)
-                .await?;
+            let run = agent.prompt("What is the weather in Paris?").max_turns(4);
+            let response = match around {
+                Around::Nothing => run.await?,
+                Around::OurThreadAndTurn => {
+                    let thread = tracing::info_span!("rollout.thread", thread_id = "main");
+                    let turn =
+                        thread.in_scope(|| tracing::info_span!("rollout.turn", turn_id = "t1"));
+                    async move { run.await }
+                        .instrument(turn)
+                        .instrument(thread)
+                        .await?
+                }
+            };
             anyhow::Ok(response.output().to_owned())
         })
     })?;
@@ -196,123 +215,145 @@ fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
     let bundle = &stats.bundles[0];
     let state = reduce_bundle(bundle)?;
     let trace = std::fs::read_to_string(bundle.join("trace.jsonl"))?;
-    let check = || -> Result<()> {
-        let loud: Vec<_> = state
-            .diagnostics
-            .iter()
-            .filter(|d| d.level != DiagnosticLevel::Info)
-            .collect();
-        ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
-        ensure!(
-            state.threads.len() == 1,
-            "threads: {:?}",
-            state.threads.keys()
-        );
-        let thread = state.threads.values().next().context("no thread")?;
-        assert_eq!(thread.nickname.as_deref(), Some("weather-bot"));
-        ensure!(
-            thread.turns.len() == 1 && state.turns.len() == 1,
-            "turns: {:?}",
-            state.turns.keys()
-        );
-        let turn = &state.turns[&thread.turns[0]];
+    let seen = seen
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    Ok((state, trace, seen))
+}
 
-        let calls: Vec<_> = turn
-            .inference_calls
-            .iter()
-            .map(|id| &state.inference_calls[id])
-            .collect();
-        ensure!(
-            calls.len() == 2,
-            "inference calls: {:?}",
-            turn.inference_calls
-        );
-        for call in &calls {
-            assert_eq!(call.model.as_deref(), Some(MODEL));
-            assert_eq!(call.provider.as_deref(), Some("openai"));
-            assert_eq!(call.payload_format.as_deref(), Some("otel_genai"));
+/// The graph the run must reduce to, whichever spans were around it.
+fn check(state: &RolloutState, seen: &[Value], around: Around) -> Result<()> {
+    let loud: Vec<_> = state
+        .diagnostics
+        .iter()
+        .filter(|d| d.level != DiagnosticLevel::Info)
+        .collect();
+    ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
+    ensure!(
+        state.threads.len() == 1,
+        "threads: {:?}",
+        state.threads.keys()
+    );
+    let thread = state.threads.values().next().context("no thread")?;
+    match around {
+        Around::Nothing => assert_eq!(thread.nickname.as_deref(), Some("weather-bot")),
+        Around::OurThreadAndTurn => assert_eq!(thread.thread_id, "main"),
+    }
+    ensure!(
+        thread.turns.len() == 1 && state.turns.len() == 1,
+        "turns: {:?}",
+        state.turns.keys()
+    );
+    let turn = &state.turns[&thread.turns[0]];
+
+    let calls: Vec<_> = turn
+        .inference_calls
+        .iter()
+        .map(|id| &state.inference_calls[id])
+        .collect();
+    ensure!(
+        calls.len() == 2,
+        "inference calls: {:?}",
+        turn.inference_calls
+    );
+    for call in &calls {
+        assert_eq!(call.model.as_deref(), Some(MODEL));
+        assert_eq!(call.provider.as_deref(), Some("openai"));
+        assert_eq!(call.payload_format.as_deref(), Some("otel_genai"));
+    }
+    let usage: Vec<_> = calls
+        .iter()
+        .map(|c| c.usage.as_ref().map(|u| (u.input_tokens, u.output_tokens)))
+        .collect();
+    assert_eq!(usage, vec![Some(FIRST_USAGE), Some(SECOND_USAGE)]);
+    let ids: Vec<_> = calls.iter().map(|c| c.response_id.as_deref()).collect();
+    assert_eq!(ids, vec![Some("resp_mock_1"), Some("resp_mock_2")]);
+
+    ensure!(
+        state.tool_calls.len() == 1,
+        "tool calls: {:?}",
+        state.tool_calls.keys()
+    );
+    let tool = state.tool_calls.values().next().context("no tool call")?;
+    assert_eq!(tool.tool.as_deref(), Some("get_weather"));
+    assert_eq!(tool.call_id.as_deref(), Some(CALL_ID));
+    assert_eq!(tool.turn_id.as_ref(), Some(&turn.turn_id));
+    assert_eq!(
+        tool.requester,
+        Requester::Model {
+            inference_call_id: Some(calls[0].inference_call_id.clone())
         }
-        let usage: Vec<_> = calls
-            .iter()
-            .map(|c| c.usage.as_ref().map(|u| (u.input_tokens, u.output_tokens)))
-            .collect();
-        assert_eq!(usage, vec![Some(FIRST_USAGE), Some(SECOND_USAGE)]);
-        let ids: Vec<_> = calls.iter().map(|c| c.response_id.as_deref()).collect();
-        assert_eq!(ids, vec![Some("resp_mock_1"), Some("resp_mock_2")]);
+    );
+    assert_eq!(calls[0].tool_calls, vec![tool.tool_call_id.clone()]);
+    ensure!(
+        tool.output_items.len() == 1,
+        "output items: {:?}",
+        tool.output_items
+    );
+    ensure!(
+        calls[1].request_items.contains(&tool.output_items[0]),
+        "the second request does not carry the tool's output"
+    );
+    let output = &state.conversation_items[&tool.output_items[0]];
+    assert_eq!(
+        (output.call_id.as_deref(), output.text.as_str()),
+        (Some(CALL_ID), TOOL_RESULT)
+    );
 
-        ensure!(
-            state.tool_calls.len() == 1,
-            "tool calls: {:?}",
-            state.tool_calls.keys()
-        );
-        let tool = state.tool_calls.values().next().context("no tool call")?;
-        assert_eq!(tool.tool.as_deref(), Some("get_weather"));
-        assert_eq!(tool.call_id.as_deref(), Some(CALL_ID));
-        assert_eq!(tool.turn_id.as_ref(), Some(&turn.turn_id));
-        assert_eq!(
-            tool.requester,
-            Requester::Model {
-                inference_call_id: Some(calls[0].inference_call_id.clone())
-            }
-        );
-        assert_eq!(calls[0].tool_calls, vec![tool.tool_call_id.clone()]);
-        ensure!(
-            tool.output_items.len() == 1,
-            "output items: {:?}",
-            tool.output_items
-        );
-        ensure!(
-            calls[1].request_items.contains(&tool.output_items[0]),
-            "the second request does not carry the tool's output"
-        );
-        let output = &state.conversation_items[&tool.output_items[0]];
-        assert_eq!(
-            (output.call_id.as_deref(), output.text.as_str()),
-            (Some(CALL_ID), TOOL_RESULT)
-        );
-
-        let conversation: Vec<_> = thread
-            .conversation
+    let conversation: Vec<_> = thread
+        .conversation
+        .iter()
+        .map(|id| {
+            let item = &state.conversation_items[id];
+            (
+                item.role.clone().unwrap_or_default(),
+                item.call_id.clone(),
+                item.text.clone(),
+            )
+        })
+        .collect();
+    let call = Some(CALL_ID.to_owned());
+    assert_eq!(
+        conversation,
+        vec![
+            (
+                "system".to_owned(),
+                None,
+                "Answer in one short sentence.".to_owned()
+            ),
+            (
+                "user".to_owned(),
+                None,
+                "What is the weather in Paris?".to_owned()
+            ),
+            (
+                "assistant".to_owned(),
+                call.clone(),
+                r#"{"city":"Paris"}"#.to_owned()
+            ),
+            ("tool".to_owned(), call, TOOL_RESULT.to_owned()),
+            ("assistant".to_owned(), None, ANSWER.to_owned()),
+        ]
+    );
+    // What the mock was sent agrees: two requests, the second carrying the output.
+    ensure!(seen.len() == 2, "the mock saw {} requests", seen.len());
+    let sent_output = seen[1]["input"].as_array().is_some_and(|items| {
+        items
             .iter()
-            .map(|id| {
-                let item = &state.conversation_items[id];
-                (
-                    item.role.clone().unwrap_or_default(),
-                    item.call_id.clone(),
-                    item.text.clone(),
-                )
-            })
-            .collect();
-        let call = Some(CALL_ID.to_owned());
-        assert_eq!(
-            conversation,
-            vec![
-                (
-                    "system".to_owned(),
-                    None,
-                    "Answer in one short sentence.".to_owned()
-                ),
-                (
-                    "user".to_owned(),
-                    None,
-                    "What is the weather in Paris?".to_owned()
-                ),
-                (
-                    "assistant".to_owned(),
-                    call.clone(),
-                    r#"{"city":"Paris"}"#.to_owned()
-                ),
-                ("tool".to_owned(), call, TOOL_RESULT.to_owned()),
-                ("assistant".to_owned(), None, ANSWER.to_owned()),
-            ]
-        );
-        // What the mock was sent agrees: two requests, the second carrying the output.
-        let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        ensure!(seen.len() == 2, "the mock saw {} requests", seen.len());
-        Ok(())
-    };
-    // Failed checks print the whole trace, so a changed rig release is diagnosable from CI.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+            .any(|i| i["call_id"] == CALL_ID && i["type"] == "function_call_output")
+    });
+    ensure!(sent_output, "the second request sent: {}", seen[1]);
+    Ok(())
+}
+
+/// Records, checks, and on failure prints the whole trace, so a changed rig release is
+/// diagnosable from the CI log.
+fn record_and_check(around: Around) -> Result<()> {
+    let (state, trace, seen) = record(around)?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check(&state, &seen, around)
+    })) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("{e:#}\n--- trace.jsonl ---\n{trace}"),
         Err(panic) => {
@@ -320,4 +361,14 @@ fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
             std::panic::resume_unwind(panic)
         }
     }
+}
+
+#[test]
+fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
+    record_and_check(Around::Nothing)
+}
+
+#[test]
+fn a_rig_agent_inside_our_own_thread_and_turn_spans_reduces_to_the_same_graph() -> Result<()> {
+    record_and_check(Around::OurThreadAndTurn)
 }
