@@ -56,9 +56,13 @@
 //! `true` when the span closed while its OS thread was unwinding a panic).
 //!
 //! ## `payload`
-//! Raw evidence from a `rollout.payload` event. Keys: `span` (the enclosing recorded span),
+//! Raw evidence from a `rollout.payload` event, or from an OpenTelemetry GenAI content
+//! attribute of a recorded span (`gen_ai.input.messages` and the others in
+//! [`vocab::genai::CONTENT`](crate::vocab::genai::CONTENT), with the role listed there; such
+//! attributes never appear among the span's `fields`). Keys: `span` (the enclosing recorded span),
 //! `role` (`request`, `response`, `args`, `result`, `output`, `source`, `checkpoint`,
-//! `metadata`, or anything else the program wrote), `bytes` (size of the payload as given,
+//! `metadata`, the GenAI roles `system_instructions`, `prompt`, `completion`, or anything
+//! else the program wrote), `bytes` (size of the payload as given,
 //! before truncation), `truncated` (present and `true` when cut), `cut_bytes` (how many
 //! bytes were cut), `omitted` (present and `true` when `capture_payloads(false)` dropped the
 //! body), and last `body`: the payload as inline JSON. A payload that was not valid JSON is
