@@ -58,7 +58,7 @@
 //! ## `payload`
 //! Raw evidence from a `rollout.payload` event, or from an OpenTelemetry GenAI content
 //! attribute of a recorded span (`gen_ai.input.messages` and the others in
-//! [`vocab::genai::CONTENT`](crate::vocab::genai::CONTENT), with the role listed there; such
+//! [`vocab::genai::CONTENT`], with the role listed there; such
 //! attributes never appear among the span's `fields`). Keys: `span` (the enclosing recorded span),
 //! `role` (`request`, `response`, `args`, `result`, `output`, `source`, `checkpoint`,
 //! `metadata`, the GenAI roles `system_instructions`, `prompt`, `completion`, or anything
