@@ -429,3 +429,81 @@ fn other_shapes_are_not_mistaken_for_genai_messages() {
     assert!(request(&json!({"input": []})).is_none());
     assert!(response(&json!({"output": []})).is_none());
 }
+
+/// JSON shaped like GenAI messages, with every field possibly of the wrong type.
+fn message_like() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let scalar = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        "[a-z_]{0,6}".prop_map(Value::String),
+    ];
+    let part_type = prop_oneof![
+        Just("text"),
+        Just("tool_call"),
+        Just("tool_call_response"),
+        Just("reasoning"),
+        Just("server_tool_call"),
+        Just("server_tool_call_response"),
+        Just("blob"),
+        Just("file"),
+        Just("uri"),
+        Just("thinking"),
+        Just("tool_use"),
+        Just("other"),
+    ];
+    let value = scalar.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z_]{1,9}", inner, 0..4)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    });
+    let keys = prop_oneof![
+        Just("content"),
+        Just("id"),
+        Just("name"),
+        Just("arguments"),
+        Just("response"),
+        Just("text"),
+        Just("data"),
+        Just("input"),
+        Just("thinking"),
+    ];
+    let part = (
+        part_type,
+        proptest::collection::vec((keys, value.clone()), 0..4),
+    )
+        .prop_map(|(kind, fields)| {
+            let mut part: serde_json::Map<String, Value> =
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            part.insert("type".to_owned(), Value::String(kind.to_owned()));
+            Value::Object(part)
+        });
+    let role = prop_oneof![
+        Just("user"),
+        Just("assistant"),
+        Just("tool"),
+        Just("system")
+    ];
+    let message = (
+        role,
+        proptest::collection::vec(prop_oneof![part, value], 0..5),
+    )
+        .prop_map(|(role, parts)| json!({"role": role, "parts": parts}));
+    proptest::collection::vec(message, 0..4).prop_map(Value::Array)
+}
+
+proptest::proptest! {
+    /// Whatever a GenAI body holds, parsing it returns items or a shape error, never a panic,
+    /// and prepending any body as system instructions to a parsed request does not panic either.
+    #[test]
+    fn any_message_like_body_parses_or_is_a_shape_error(body in message_like()) {
+        let request = parse_request(&body);
+        let _ = parse_response(&body);
+        if let Ok(mut request) = request {
+            let _ = prepend_instructions(&mut request, &body.to_string());
+        }
+    }
+}
