@@ -2,8 +2,10 @@
 //! framed messages for the writer thread.
 //!
 //! Invariant: a callback for anything outside the rollout vocabulary costs one name check
-//! and one lookup of what its callsite declared (see `genai`), and returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
-//! while it does, emits no `tracing` events, and hands exactly one message to the writer.
+//! and one lookup of what its callsite declared (see `genai`), and returns; a recorded
+//! callback serialises into a reused thread-local buffer, holds no lock while it does, emits
+//! no `tracing` events, and hands the writer one message per record (one, except when a span's
+//! GenAI content attributes, spawn link or agent turn follow its own record).
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
 
