@@ -246,6 +246,8 @@ pub fn canonical_field_name(name: &str) -> &str {
         "gen_ai.tool.name" => vocab::field::TOOL,
         "gen_ai.tool.call.id" => vocab::field::CALL_ID,
         "gen_ai.tool.type" => vocab::field::KIND,
+        // rig 0.44's name for a failed tool's error kind (not in the conventions).
+        "gen_ai.tool.error.type" => vocab::field::ERROR,
         "gen_ai.conversation.id" => vocab::field::THREAD_ID,
         "gen_ai.agent.id" => vocab::field::AGENT_ID,
         "gen_ai.agent.name" => vocab::field::NICKNAME,

@@ -145,7 +145,8 @@ pub mod field {
     pub const COMPACTION_ID: &str = "compaction_id";
     /// Every kind: how it ended, one of [`status`](super::status).
     pub const STATUS: &str = "status";
-    /// Every kind: error text; implies `failed` (alias `error.type`).
+    /// Every kind: error text; implies `failed` (aliases `error.type`, and rig's
+    /// `gen_ai.tool.error.type`).
     pub const ERROR: &str = "error";
     /// `rollout.payload`: the payload value.
     pub const PAYLOAD: &str = "payload";
@@ -269,7 +270,7 @@ pub mod genai {
     pub const COMPLETION: &str = "gen_ai.completion";
 
     /// Every GenAI field alias and the field of ours it is written as.
-    pub const ALIASES: [(&str, &str); 20] = [
+    pub const ALIASES: [(&str, &str); 21] = [
         ("gen_ai.conversation.id", super::field::THREAD_ID),
         ("gen_ai.agent.id", super::field::AGENT_ID),
         ("gen_ai.agent.name", super::field::NICKNAME),
@@ -308,6 +309,7 @@ pub mod genai {
         ("gen_ai.tool.call.id", super::field::CALL_ID),
         ("gen_ai.tool.type", super::field::KIND),
         ("error.type", super::field::ERROR),
+        ("gen_ai.tool.error.type", super::field::ERROR),
     ];
 
     /// Every content attribute and the payload role it is recorded with.

@@ -441,3 +441,46 @@ fn genai_thread_identity_comes_from_the_conversation_id_then_the_agent_id() -> R
     );
     Ok(())
 }
+
+#[test]
+fn error_type_fails_the_span_it_is_recorded_on() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+        let _agent = info_span!("invoke_agent", gen_ai.operation.name = "invoke_agent").entered();
+        for (name, error) in [
+            ("a", "error.type"),
+            ("b", "gen_ai.tool.error.type"),
+            ("c", ""),
+        ] {
+            let tool = info_span!(
+                "execute_tool",
+                gen_ai.operation.name = "execute_tool",
+                gen_ai.tool.name = name,
+                error.type = Empty,
+                gen_ai.tool.error.type = Empty,
+            );
+            if !error.is_empty() {
+                tool.record(error, "timeout");
+            }
+        }
+    })?;
+    let state = only_bundle(&stats)?;
+    let mut statuses: Vec<_> = state
+        .tool_calls
+        .values()
+        .map(|t| {
+            (
+                t.tool.clone().unwrap_or_default(),
+                t.execution.status.as_str(),
+            )
+        })
+        .collect();
+    statuses.sort();
+    let expected = [("a", "failed"), ("b", "failed"), ("c", "completed")];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(n, s)| ((*n).to_owned(), *s))
+        .collect();
+    assert_eq!(statuses, expected);
+    Ok(())
+}
