@@ -261,19 +261,24 @@ pub(super) fn register_callsite(metadata: &'static Metadata<'static>) {
 
 /// Whether spans of this callsite declare `gen_ai.operation.name` (and are not ours).
 fn is_genai_callsite(metadata: &'static Metadata<'static>) -> bool {
+    // Not registered with this layer (or the window was full): decide from the fields.
+    registered(metadata).unwrap_or_else(|| declares_operation(metadata))
+}
+
+/// What the table holds for a callsite, if it holds it.
+fn registered(metadata: &'static Metadata<'static>) -> Option<bool> {
     let address = metadata as *const Metadata<'static> as usize;
     let start = slot_of(address);
     for probe in 0..PROBES {
         let entry = CALLSITES[(start + probe) & (TABLE_SLOTS - 1)].load(Ordering::Acquire);
         if entry == 0 {
-            break;
+            return None;
         }
         if entry & !1 == address {
-            return entry & 1 == 1;
+            return Some(entry & 1 == 1);
         }
     }
-    // Not registered with this layer (or the window was full): decide from the fields.
-    declares_operation(metadata)
+    None
 }
 
 // ---- content attributes ----
@@ -497,6 +502,41 @@ mod tests {
             None,
         ];
         assert_eq!(kinds, expected);
+    }
+
+    #[test]
+    fn the_callsite_table_answers_like_a_scan_of_the_field_names() {
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
+        tracing::dispatcher::with_default(&dispatch, || {
+            let spans = [
+                (
+                    tracing::info_span!("llm", gen_ai.operation.name = "chat"),
+                    true,
+                ),
+                (
+                    tracing::info_span!("http", gen_ai.request.model = "m"),
+                    false,
+                ),
+                // Ours by name: never a GenAI candidate.
+                (
+                    tracing::info_span!("rollout.tool", gen_ai.operation.name = "chat"),
+                    false,
+                ),
+            ];
+            for (span, expected) in spans {
+                let Some(metadata) = span.metadata() else {
+                    panic!("span disabled");
+                };
+                // This subscriber is not ours, so the fallback decides (unless a test running
+                // beside this one set a dispatcher with our layer, which registers every
+                // callsite again: either answer must be the same).
+                assert_eq!(is_genai_callsite(metadata), expected);
+                register_callsite(metadata);
+                register_callsite(metadata);
+                assert_eq!(registered(metadata), Some(expected));
+                assert_eq!(is_genai_callsite(metadata), expected);
+            }
+        });
     }
 
     #[test]
