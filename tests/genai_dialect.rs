@@ -25,6 +25,10 @@ fn user_asks() -> Value {
     json!([{"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}])
 }
 
+fn forecaster_asked() -> Value {
+    json!([{"role": "user", "parts": [{"type": "text", "content": "Forecast for Paris?"}]}])
+}
+
 fn model_calls_the_tool() -> Value {
     json!([{"role": "assistant", "parts": [
         {"type": "tool_call", "id": CALL_ID, "name": "get_weather", "arguments": {"city": "Paris"}}
@@ -73,7 +77,18 @@ fn chat(input: &Value, output: &Value, usage: (u64, u64)) {
 }
 
 /// The tool span, a sibling of the chat spans; its call id arrives late.
-fn execute_tool(spawn_sub_agent: bool) {
+/// How the tool works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToolBody {
+    /// Plain code.
+    Code,
+    /// An agent of its own, with its own `invoke_agent` span.
+    Agent,
+    /// Model calls straight inside the tool span (rig runs an agent used as a tool this way).
+    ModelCalls,
+}
+
+fn execute_tool(body: ToolBody) {
     let tool = info_span!(
         "execute_tool",
         gen_ai.operation.name = "execute_tool",
@@ -90,19 +105,33 @@ fn execute_tool(spawn_sub_agent: bool) {
         "gen_ai.tool.call.arguments",
         r#"{"city":"Paris","api_key":"sk-secret"}"#,
     );
-    if spawn_sub_agent {
-        let helper = info_span!(
-            "invoke_agent",
-            gen_ai.operation.name = "invoke_agent",
-            gen_ai.agent.name = "forecaster",
-        );
-        helper.in_scope(|| chat(&user_asks(), &model_answers(), (3, 1)));
+    match body {
+        ToolBody::Code => {}
+        ToolBody::Agent => {
+            let helper = info_span!(
+                "invoke_agent",
+                gen_ai.operation.name = "invoke_agent",
+                gen_ai.agent.name = "forecaster",
+            );
+            helper.in_scope(|| chat(&forecaster_asked(), &model_answers(), (3, 1)));
+        }
+        ToolBody::ModelCalls => {
+            chat(&forecaster_asked(), &model_answers(), (3, 1));
+            let follow_up = json!([
+                {"role": "user", "parts": [{"type": "text", "content": "Forecast for Paris?"}]},
+                {"role": "assistant", "parts": [{"type": "text", "content": "Rainy, 14°C."}]},
+                {"role": "user", "parts": [{"type": "text", "content": "And tomorrow?"}]}
+            ]);
+            let sunny =
+                json!([{"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}]}]);
+            chat(&follow_up, &sunny, (4, 1));
+        }
     }
     tool.record("gen_ai.tool.call.result", "rainy, 14°C");
 }
 
 /// A whole agent run, as an agent framework instrumented with the conventions emits it.
-fn agent(spawn_sub_agent: bool) {
+fn agent(tool: ToolBody) {
     let agent = info_span!(
         "invoke_agent",
         gen_ai.operation.name = "invoke_agent",
@@ -111,7 +140,7 @@ fn agent(spawn_sub_agent: bool) {
     );
     let _entered = agent.enter();
     chat(&user_asks(), &model_calls_the_tool(), (10, 5));
-    execute_tool(spawn_sub_agent);
+    execute_tool(tool);
     chat(&second_request(), &model_answers(), (20, 6));
     agent.record("gen_ai.usage.input_tokens", 30_u64);
 }
@@ -134,7 +163,9 @@ fn no_warnings(state: &RolloutState) -> Result<()> {
 #[test]
 fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || agent(false))?;
+    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+        agent(ToolBody::Code)
+    })?;
     let state = only_bundle(&stats)?;
     no_warnings(&state)?;
     assert!(state.complete);
@@ -225,7 +256,9 @@ fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool
 #[test]
 fn content_attributes_are_payload_records_never_fields() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || agent(false))?;
+    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+        agent(ToolBody::Code)
+    })?;
     let mut roles = Vec::new();
     for line in trace_lines(&stats.bundles[0])? {
         match Record::parse(&line)?.body {
@@ -259,7 +292,7 @@ fn capture_payloads_false_max_payload_bytes_and_redaction_apply_to_content_attri
 {
     let bodies = |builder: tracing_rollout::RolloutLayerBuilder| -> Result<Vec<Value>> {
         let root = tempfile::tempdir()?;
-        let stats = record_into(root.path(), builder, || agent(false))?;
+        let stats = record_into(root.path(), builder, || agent(ToolBody::Code))?;
         let mut out = Vec::new();
         for line in trace_lines(&stats.bundles[0])? {
             let mut record: Value = serde_json::from_str(&line)?;
@@ -300,7 +333,9 @@ fn capture_payloads_false_max_payload_bytes_and_redaction_apply_to_content_attri
 #[test]
 fn an_agent_invoked_inside_a_tool_call_is_a_sub_agent_spawned_by_that_tool() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || agent(true))?;
+    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+        agent(ToolBody::Agent)
+    })?;
     let state = only_bundle(&stats)?;
     no_warnings(&state)?;
     assert_eq!(state.threads.len(), 2);
@@ -327,6 +362,62 @@ fn an_agent_invoked_inside_a_tool_call_is_a_sub_agent_spawned_by_that_tool() -> 
     };
     assert_eq!(state.conversation_items[item].thread_id, child.thread_id);
     assert_eq!(state.conversation_items[item].role.as_deref(), Some("user"));
+    Ok(())
+}
+
+#[test]
+fn model_calls_inside_a_tool_call_are_a_sub_agent_of_that_tool_not_the_callers_conversation(
+) -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+        agent(ToolBody::ModelCalls)
+    })?;
+    let state = only_bundle(&stats)?;
+    no_warnings(&state)?;
+    assert_eq!(state.threads.len(), 2);
+    let parent = &state.threads[state.root_thread_id.as_deref().context("no root")?];
+    let child = state
+        .threads
+        .values()
+        .find(|t| t.thread_id != parent.thread_id)
+        .context("no sub-agent")?;
+    assert_eq!(
+        child.parent_thread_id.as_deref(),
+        Some(parent.thread_id.as_str())
+    );
+    let tool = state.tool_calls.values().next().context("no tool")?;
+    assert_eq!(tool.spawned_threads, vec![child.thread_id.clone()]);
+    // Each thread has its own turn and its own calls.
+    let calls = |thread: &tracing_rollout::reduce::Thread| -> Result<usize> {
+        ensure!(
+            thread.turns.len() == 1,
+            "turns of {}: {:?}",
+            thread.thread_id,
+            thread.turns
+        );
+        Ok(state.turns[&thread.turns[0]].inference_calls.len())
+    };
+    assert_eq!((calls(parent)?, calls(child)?), (2, 2));
+    let texts = |thread: &tracing_rollout::reduce::Thread| -> Vec<String> {
+        let items = thread
+            .conversation
+            .iter()
+            .map(|id| &state.conversation_items[id]);
+        items.map(|item| item.text.clone()).collect()
+    };
+    assert!(
+        !texts(parent).contains(&"Forecast for Paris?".to_owned()),
+        "{:?}",
+        texts(parent)
+    );
+    let expected = [
+        "Be brief.",
+        "Forecast for Paris?",
+        "Rainy, 14°C.",
+        "And tomorrow?",
+        "Sunny.",
+    ];
+    assert_eq!(texts(child), expected);
     Ok(())
 }
 

@@ -86,6 +86,14 @@ impl Dialect {
         self == Dialect::GenAi(Operation::Invoke)
     }
 
+    /// Whether an inference span of this dialect whose nearest recorded ancestor is a tool call
+    /// belongs to a sub-agent of that tool rather than to the calling agent's conversation
+    /// (rig runs an agent used as a tool inside the `execute_tool` span, with no
+    /// `invoke_agent` of its own; a tool that asks a model something is the same case).
+    pub(super) fn inference_in_tool_is_sub_agent(self) -> bool {
+        self == Dialect::GenAi(Operation::Inference)
+    }
+
     /// Whether a thread of this dialect nested in a tool call was spawned by that tool (the
     /// conventions express sub-agents by nesting `invoke_agent` in `execute_tool`; ours ask for
     /// `follows_from`).
@@ -203,6 +211,70 @@ impl AgentTurn {
         }
         bundle.begin(&mut bufs.rec, Op::Record);
         format::encode_span_ended(&mut bufs.rec, self.key, panicking);
+        writer.send_record(&mut bufs.rec, bundle);
+    }
+}
+
+/// The thread (and its one turn) the layer records for model calls made inside a tool call,
+/// when no agent span of their own encloses them: a child thread spawned by the tool (a
+/// `link` from it, as `follows_from` would make), started with the first such call and ended
+/// just before the tool span.
+#[derive(Debug)]
+pub(super) struct SubAgent {
+    pub(super) thread: u64,
+    pub(super) turn: AgentTurn,
+}
+
+impl SubAgent {
+    /// A thread and turn with freshly minted keys.
+    pub(super) fn new(keys: &AtomicU64) -> SubAgent {
+        SubAgent {
+            thread: keys.fetch_add(1, Ordering::Relaxed),
+            turn: AgentTurn::new(keys),
+        }
+    }
+
+    /// Sends the thread's start, its link to the tool span `tool`, and its turn's start.
+    pub(super) fn send_started(
+        &self,
+        bufs: &mut Bufs,
+        tool: u64,
+        name: &str,
+        writer: &Writer,
+        bundle: &BundleHandle,
+    ) {
+        let thread = self.thread;
+        bundle.begin(&mut bufs.rec, Op::Record);
+        format::begin_span_started(
+            &mut bufs.rec,
+            thread,
+            Some(tool),
+            Some(thread),
+            None,
+            SpanKind::Thread,
+            name,
+        );
+        format::end_fields(&mut bufs.rec);
+        writer.send_record(&mut bufs.rec, bundle);
+        bundle.begin(&mut bufs.rec, Op::Record);
+        format::encode_link(&mut bufs.rec, thread, tool);
+        writer.send_record(&mut bufs.rec, bundle);
+        bundle.begin(&mut bufs.rec, Op::Record);
+        self.turn.encode_started(&mut bufs.rec, thread, name);
+        writer.send_record(&mut bufs.rec, bundle);
+    }
+
+    /// Sends the end of the turn and of the thread.
+    pub(super) fn end(
+        &self,
+        bufs: &mut Bufs,
+        panicking: bool,
+        writer: &Writer,
+        bundle: &BundleHandle,
+    ) {
+        self.turn.end(bufs, panicking, writer, bundle);
+        bundle.begin(&mut bufs.rec, Op::Record);
+        format::encode_span_ended(&mut bufs.rec, self.thread, panicking);
         writer.send_record(&mut bufs.rec, bundle);
     }
 }

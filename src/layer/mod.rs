@@ -102,6 +102,8 @@ struct SpanState {
     root: Option<RootStatus>,
     /// Present on a GenAI agent invocation: the turn the layer records for it.
     agent_turn: Option<genai::AgentTurn>,
+    /// Present on a tool call that GenAI model calls were made in: their thread.
+    sub_agent: Option<genai::SubAgent>,
 }
 
 #[derive(Default)]
@@ -291,6 +293,36 @@ impl Inner {
         }
     }
 
+    /// The ancestor a GenAI model call inside the tool call `tool` attaches to: the tool's
+    /// sub-agent thread, opened with the first such call (see `genai::SubAgent`).
+    fn sub_agent<'a, R>(&self, span: &SpanRef<'a, R>, tool: Ancestor) -> Option<Ancestor>
+    where
+        R: LookupSpan<'a>,
+    {
+        let tool_span = span.scope().skip(1).find(|s| {
+            s.extensions()
+                .get::<SpanState>()
+                .is_some_and(|state| state.key == tool.key)
+        })?;
+        let mut extensions = tool_span.extensions_mut();
+        let state = extensions.get_mut::<SpanState>()?;
+        if state.sub_agent.is_none() {
+            let sub_agent = genai::SubAgent::new(&NEXT_SPAN_KEY);
+            with_bufs(|bufs| {
+                let name = tool_span.name();
+                sub_agent.send_started(bufs, state.key, name, &self.writer, &tool.bundle);
+            });
+            state.thread = Some(sub_agent.thread);
+            state.turn = Some(sub_agent.turn.key);
+            state.sub_agent = Some(sub_agent);
+        }
+        Some(Ancestor {
+            thread: state.thread,
+            turn: state.turn,
+            ..tool
+        })
+    }
+
     /// The visitor that sends a span's content attributes as payloads.
     fn content_payloads<'a>(
         &'a self,
@@ -362,6 +394,12 @@ where
         let ancestor = span
             .parent()
             .and_then(|parent| nearest_recorded(parent.scope()));
+        let ancestor = match ancestor {
+            Some(a) if a.kind == SpanKind::Tool && dialect.inference_in_tool_is_sub_agent() => {
+                inner.sub_agent(&span, a)
+            }
+            other => other,
+        };
 
         let mut routing = Routing::default();
         if matches!(kind, SpanKind::Rollout | SpanKind::Thread) {
@@ -448,6 +486,7 @@ where
             live_thread_id,
             root,
             agent_turn,
+            sub_agent: None,
         });
     }
 
@@ -591,6 +630,9 @@ where
         let panicking = std::thread::panicking();
         let bundle = state.bundle;
         with_bufs(|bufs| {
+            if let Some(sub_agent) = &state.sub_agent {
+                sub_agent.end(bufs, panicking, &inner.writer, &bundle);
+            }
             if let Some(turn) = &state.agent_turn {
                 turn.end(bufs, panicking, &inner.writer, &bundle);
             }

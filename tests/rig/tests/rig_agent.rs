@@ -25,6 +25,10 @@ const FIRST_USAGE: (u64, u64) = (31, 7);
 const SECOND_USAGE: (u64, u64) = (52, 9);
 const ANSWER: &str = "It is rainy in Paris, 14°C.";
 const TOOL_RESULT: &str = "rainy, 14°C";
+/// The lead agent's one tool: the weather agent.
+const LEAD_TOOL: &str = "forecaster";
+const LEAD_CALL_ID: &str = "call_mock_lead_1";
+const LEAD_ANSWER: &str = "Take an umbrella.";
 
 /// The one tool.
 #[derive(Debug)]
@@ -67,6 +71,11 @@ impl Tool for Weather {
 /// The mock's reply to a request: a tool call until the request carries the tool's output,
 /// then the answer.
 fn reply(request: &Value) -> Value {
+    let offers = |name: &str| {
+        request["tools"]
+            .as_array()
+            .is_some_and(|tools| tools.iter().any(|tool| tool["name"] == name))
+    };
     let answered = request["input"].as_array().is_some_and(|items| {
         items
             .iter()
@@ -81,7 +90,22 @@ fn reply(request: &Value) -> Value {
             "total_tokens": input + output,
         })
     };
-    let (id, output, usage) = if answered {
+    let (id, output, usage) = if offers(LEAD_TOOL) {
+        if answered {
+            let message = json!({
+                "type": "message", "id": "msg_lead_2", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": LEAD_ANSWER, "annotations": []}],
+            });
+            ("resp_lead_2", message, usage((70, 5)))
+        } else {
+            let arguments = json!({"prompt": "What is the weather in Paris?"}).to_string();
+            let call = json!({
+                "type": "function_call", "id": "fc_lead_1", "status": "completed",
+                "call_id": LEAD_CALL_ID, "name": LEAD_TOOL, "arguments": arguments,
+            });
+            ("resp_lead_1", call, usage((40, 8)))
+        }
+    } else if answered {
         let message = json!({
             "type": "message", "id": "msg_mock_2", "status": "completed", "role": "assistant",
             "content": [{"type": "output_text", "text": ANSWER, "annotations": []}],
@@ -169,6 +193,9 @@ enum Around {
     Nothing,
     /// Inside a `rollout.thread` and `rollout.turn` of the program's: rig adopts the turn.
     OurThreadAndTurn,
+    /// As the tool of a lead agent (`Agent::into_tool`): rig runs it inside the lead's
+    /// `execute_tool` span, with no `invoke_agent` of its own.
+    ToolOfALead,
 }
 
 /// Runs the agent once, recorded; returns the bundle's graph, its trace and what the mock saw.
@@ -183,19 +210,40 @@ fn record(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
             .build()?;
         runtime.block_on(async {
             let base_url = mock_responses_api(Arc::clone(&seen)).await?;
-            let model = OpenAIConfig::new("sk-test")
+            let client = OpenAIConfig::new("sk-test")
                 .with_base_url(base_url)
-                .client()
-                .responses(MODEL);
-            let agent = AgentBuilder::new(model)
+                .client();
+            let agent = AgentBuilder::new(client.responses(MODEL))
                 .name("weather-bot")
                 .preamble("Answer in one short sentence.")
                 .tool(Weather)
                 .record_content_telemetry(true)
                 .build();
-            let run = agent.prompt("What is the weather in Paris?").max_turns(4);
+            let run = agent
+                .clone()
+                .prompt("What is the weather in Paris?")
+                .max_turns(4);
             let response = match around {
                 Around::Nothing => run.await?,
+                Around::ToolOfALead => {
+                    drop(run);
+                    let forecaster = AgentBuilder::new(client.responses(MODEL))
+                        .name(LEAD_TOOL)
+                        .preamble("Answer in one short sentence.")
+                        .tool(Weather)
+                        .record_content_telemetry(true)
+                        .default_max_turns(4)
+                        .build();
+                    let lead = AgentBuilder::new(client.responses(MODEL))
+                        .name("lead")
+                        .preamble("Delegate weather questions.")
+                        .dynamic_tool(forecaster.into_tool()?)
+                        .record_content_telemetry(true)
+                        .build();
+                    lead.prompt("Do I need an umbrella in Paris?")
+                        .max_turns(4)
+                        .await?
+                }
                 Around::OurThreadAndTurn => {
                     let thread = tracing::info_span!("rollout.thread", thread_id = "main");
                     let turn =
@@ -209,7 +257,12 @@ fn record(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
             anyhow::Ok(response.output().to_owned())
         })
     })?;
-    assert_eq!(answer, ANSWER);
+    let expected = if around == Around::ToolOfALead {
+        LEAD_ANSWER
+    } else {
+        ANSWER
+    };
+    assert_eq!(answer, expected);
     let stats = guard.finish()?;
     ensure!(stats.bundles.len() == 1, "bundles: {:?}", stats.bundles);
     let bundle = &stats.bundles[0];
@@ -239,6 +292,7 @@ fn check(state: &RolloutState, seen: &[Value], around: Around) -> Result<()> {
     match around {
         Around::Nothing => assert_eq!(thread.nickname.as_deref(), Some("weather-bot")),
         Around::OurThreadAndTurn => assert_eq!(thread.thread_id, "main"),
+        Around::ToolOfALead => bail!("the lead's graph is checked by check_lead"),
     }
     ensure!(
         thread.turns.len() == 1 && state.turns.len() == 1,
@@ -366,6 +420,98 @@ fn record_and_check(around: Around) -> Result<()> {
 #[test]
 fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
     record_and_check(Around::Nothing)
+}
+
+/// The lead's graph: the weather agent is a child thread spawned by the lead's tool call,
+/// with its own turn, inference calls, tool call and conversation.
+fn check_lead(state: &RolloutState) -> Result<()> {
+    let loud: Vec<_> = state
+        .diagnostics
+        .iter()
+        .filter(|d| d.level != DiagnosticLevel::Info)
+        .collect();
+    ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
+    ensure!(
+        state.threads.len() == 2,
+        "threads: {:?}",
+        state.threads.keys()
+    );
+    let lead = &state.threads[state.root_thread_id.as_deref().context("no root thread")?];
+    assert_eq!(lead.nickname.as_deref(), Some("lead"));
+    let child = state
+        .threads
+        .values()
+        .find(|t| t.thread_id != lead.thread_id)
+        .context("no child thread")?;
+    assert_eq!(
+        child.parent_thread_id.as_deref(),
+        Some(lead.thread_id.as_str())
+    );
+    let delegation = state
+        .tool_calls
+        .values()
+        .find(|t| t.call_id.as_deref() == Some(LEAD_CALL_ID))
+        .context("no delegation tool call")?;
+    assert_eq!(delegation.thread_id.as_ref(), Some(&lead.thread_id));
+    assert_eq!(delegation.spawned_threads, vec![child.thread_id.clone()]);
+    let weather = state
+        .tool_calls
+        .values()
+        .find(|t| t.call_id.as_deref() == Some(CALL_ID))
+        .context("no weather tool call")?;
+    assert_eq!(weather.thread_id.as_ref(), Some(&child.thread_id));
+    for (thread, calls) in [(lead, 2), (child, 2)] {
+        ensure!(
+            thread.turns.len() == 1,
+            "turns of {}: {:?}",
+            thread.thread_id,
+            thread.turns
+        );
+        let turn = &state.turns[&thread.turns[0]];
+        assert_eq!(turn.inference_calls.len(), calls, "{}", thread.thread_id);
+    }
+    let texts = |thread: &tracing_rollout::reduce::Thread| -> Vec<String> {
+        let items = thread
+            .conversation
+            .iter()
+            .map(|id| &state.conversation_items[id]);
+        items.map(|item| item.text.clone()).collect()
+    };
+    let prompt = json!({"prompt": "What is the weather in Paris?"}).to_string();
+    assert_eq!(
+        texts(lead),
+        vec![
+            "Delegate weather questions.".to_owned(),
+            "Do I need an umbrella in Paris?".to_owned(),
+            prompt,
+            ANSWER.to_owned(),
+            LEAD_ANSWER.to_owned(),
+        ]
+    );
+    assert_eq!(
+        texts(child),
+        vec![
+            "Answer in one short sentence.".to_owned(),
+            "What is the weather in Paris?".to_owned(),
+            r#"{"city":"Paris"}"#.to_owned(),
+            TOOL_RESULT.to_owned(),
+            ANSWER.to_owned(),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_rig_agent_used_as_a_tool_is_a_child_thread_spawned_by_that_tool_call() -> Result<()> {
+    let (state, trace, _) = record(Around::ToolOfALead)?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_lead(&state))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!("{e:#}\n--- trace.jsonl ---\n{trace}"),
+        Err(panic) => {
+            eprintln!("--- trace.jsonl ---\n{trace}");
+            std::panic::resume_unwind(panic)
+        }
+    }
 }
 
 #[test]
