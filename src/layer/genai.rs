@@ -17,6 +17,10 @@
 //!   value becomes one `payload` record of its role, after the record that carries the span's
 //!   other fields, so redaction, `capture_payloads(false)` and `max_payload_bytes` apply to it
 //!   exactly as to a `rollout.payload` event.
+//! - The structure the conventions leave implicit is recorded as ordinary records with keys
+//!   minted like any span's: a turn per agent invocation ([`AgentTurn`]), a child thread for
+//!   model calls made inside a tool call ([`SubAgent`]), and a `link` from a tool call to the
+//!   agent nested in it, so the reducer needs no knowledge of the dialect to build the graph.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
