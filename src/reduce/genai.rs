@@ -10,15 +10,18 @@
 //! `function_call_output`, `reasoning` is a reasoning item. Parts split a message the way
 //! Anthropic blocks do: text and media parts (`blob`, `file`, `uri`, any other `type`, each
 //! kept whole; a generic part whose type another shape knows, such as Anthropic's
-//! `redacted_thinking`, means what it means there) form message items; `tool_call`, `tool_call_response`, `reasoning`,
-//! `server_tool_call` and `server_tool_call_response` are items of their own, in part order.
+//! `redacted_thinking`, means what it means there) form message items; `tool_call`,
+//! `tool_call_response`, `reasoning`, `server_tool_call` and `server_tool_call_response` are
+//! items of their own, in part order.
 //! What has no counterpart (server tool calls, a call or response without an `id`, text in a
 //! `tool` message) is an `other` item identified by its whole JSON.
 //!
 //! The interface is narrow on purpose: [`request`] and [`response`] take the parsed body and
 //! return `None` when it is not this shape, and [`prepend_instructions`] adds the system
 //! instructions that arrive as a payload of their own. The rewrite builds one `Value` per
-//! body, outside the element memo (bodies of this shape are small: one call's messages).
+//! body, outside the element memo: every request is parsed whole, history included, which is
+//! linear in its bytes like the other shapes' shallow parse but with a larger constant
+//! (memoising messages like list elements needs a list kind of their own in the memo).
 
 use std::rc::Rc;
 
