@@ -304,6 +304,8 @@ impl Inner {
                 .get::<SpanState>()
                 .is_some_and(|state| state.key == tool.key)
         })?;
+        // The lock is held while the thread's records are sent, so a model call starting in
+        // the same tool on another thread cannot refer to the thread before it exists.
         let mut extensions = tool_span.extensions_mut();
         let state = extensions.get_mut::<SpanState>()?;
         if state.sub_agent.is_none() {
