@@ -398,6 +398,9 @@ fn model_calls_inside_a_tool_call_are_a_sub_agent_of_that_tool_not_the_callers_c
         Ok(state.turns[&thread.turns[0]].inference_calls.len())
     };
     assert_eq!((calls(parent)?, calls(child)?), (2, 2));
+    // One spawn edge, and no other: the model calls inside the tool link nothing else.
+    let kinds: Vec<_> = state.edges.values().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EdgeKind::Spawn]);
     let texts = |thread: &tracing_rollout::reduce::Thread| -> Vec<String> {
         let items = thread
             .conversation

@@ -98,11 +98,11 @@ impl Dialect {
         self == Dialect::GenAi(Operation::Inference)
     }
 
-    /// Whether a thread of this dialect nested in a tool call was spawned by that tool (the
-    /// conventions express sub-agents by nesting `invoke_agent` in `execute_tool`; ours ask for
-    /// `follows_from`).
-    pub(super) fn nesting_is_spawn(self) -> bool {
-        matches!(self, Dialect::GenAi(_))
+    /// Whether a span of this dialect and kind nested in a tool call was spawned by that tool:
+    /// a GenAI thread (the conventions express sub-agents by nesting `invoke_agent` in
+    /// `execute_tool`; ours ask for `follows_from`).
+    pub(super) fn nesting_is_spawn(self, kind: SpanKind) -> bool {
+        matches!(self, Dialect::GenAi(_)) && kind == SpanKind::Thread
     }
 }
 

@@ -410,7 +410,7 @@ where
         let key = NEXT_SPAN_KEY.fetch_add(1, Ordering::Relaxed);
         let spawned_by = ancestor
             .as_ref()
-            .filter(|a| a.kind == SpanKind::Tool && dialect.nesting_is_spawn())
+            .filter(|a| a.kind == SpanKind::Tool && dialect.nesting_is_spawn(kind))
             .map(|a| a.key);
         let trace_id = routing.trace_id.as_deref();
         let (bundle, parent, thread, turn, is_root) = match (kind, ancestor) {
