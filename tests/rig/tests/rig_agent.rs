@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
-use tracing_rollout::reduce::{reduce_bundle, DiagnosticLevel, Requester, RolloutState};
+use tracing_rollout::reduce::{
+    reduce_bundle, Anchor, DiagnosticLevel, EdgeKind, Requester, RolloutState,
+};
 use tracing_rollout::RolloutLayer;
 use tracing_subscriber::prelude::*;
 
@@ -454,6 +456,16 @@ fn check_lead(state: &RolloutState) -> Result<()> {
         .context("no delegation tool call")?;
     assert_eq!(delegation.thread_id.as_ref(), Some(&lead.thread_id));
     assert_eq!(delegation.spawned_threads, vec![child.thread_id.clone()]);
+    let spawns: Vec<_> = state
+        .edges
+        .values()
+        .filter(|e| e.kind == EdgeKind::Spawn)
+        .map(|e| e.from.clone())
+        .collect();
+    assert_eq!(
+        spawns,
+        vec![Anchor::ToolCall(delegation.tool_call_id.clone())]
+    );
     let weather = state
         .tool_calls
         .values()
