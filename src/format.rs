@@ -215,6 +215,11 @@ impl fmt::Display for SpanKind {
 
 /// Event name of raw evidence attached to the enclosing span.
 pub const PAYLOAD_EVENT: &str = vocab::PAYLOAD_EVENT;
+
+/// The payload roles of the vocabulary (SPEC §3, and the GenAI content attributes' roles:
+/// [`vocab::role::ALL`]); the reducer reports any other as a diagnostic and keeps the payload
+/// as raw evidence.
+pub const PAYLOAD_ROLES: &[&str] = &vocab::role::ALL;
 /// Event name of a child thread's result delivered to its parent.
 pub const AGENT_RESULT_EVENT: &str = vocab::AGENT_RESULT_EVENT;
 
