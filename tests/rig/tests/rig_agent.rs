@@ -405,11 +405,12 @@ fn check(state: &RolloutState, seen: &[Value], around: Around) -> Result<()> {
 
 /// Records, checks, and on failure prints the whole trace, so a changed rig release is
 /// diagnosable from the CI log.
-fn record_and_check(around: Around) -> Result<()> {
+fn record_and_check(
+    around: Around,
+    check: impl FnOnce(&RolloutState, &[Value]) -> Result<()>,
+) -> Result<()> {
     let (state, trace, seen) = record(around)?;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        check(&state, &seen, around)
-    })) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&state, &seen))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("{e:#}\n--- trace.jsonl ---\n{trace}"),
         Err(panic) => {
@@ -421,7 +422,9 @@ fn record_and_check(around: Around) -> Result<()> {
 
 #[test]
 fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
-    record_and_check(Around::Nothing)
+    record_and_check(Around::Nothing, |state, seen| {
+        check(state, seen, Around::Nothing)
+    })
 }
 
 /// The lead's graph: the weather agent is a child thread spawned by the lead's tool call,
@@ -515,18 +518,12 @@ fn check_lead(state: &RolloutState) -> Result<()> {
 
 #[test]
 fn a_rig_agent_used_as_a_tool_is_a_child_thread_spawned_by_that_tool_call() -> Result<()> {
-    let (state, trace, _) = record(Around::ToolOfALead)?;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_lead(&state))) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => bail!("{e:#}\n--- trace.jsonl ---\n{trace}"),
-        Err(panic) => {
-            eprintln!("--- trace.jsonl ---\n{trace}");
-            std::panic::resume_unwind(panic)
-        }
-    }
+    record_and_check(Around::ToolOfALead, |state, _| check_lead(state))
 }
 
 #[test]
 fn a_rig_agent_inside_our_own_thread_and_turn_spans_reduces_to_the_same_graph() -> Result<()> {
-    record_and_check(Around::OurThreadAndTurn)
+    record_and_check(Around::OurThreadAndTurn, |state, seen| {
+        check(state, seen, Around::OurThreadAndTurn)
+    })
 }
