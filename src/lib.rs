@@ -12,13 +12,15 @@
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
 //! - [`vocab`]: span, event, field, role, status and collab names as constants, and the
 //!   OpenTelemetry GenAI names the layer also reads;
-//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree.
+//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree;
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
 //!
 //! The README follows.
 //!
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod export;
 pub mod format;
 pub mod reduce;
 pub mod vocab;

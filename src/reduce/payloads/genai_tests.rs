@@ -7,9 +7,9 @@ use std::rc::Rc;
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
 
-use super::super::providers::{self, ModelItem, PayloadFormat};
-use super::super::state::ItemKind;
+use super::super::{self as providers, ModelItem, PayloadFormat};
 use super::*;
+use crate::reduce::ItemKind;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

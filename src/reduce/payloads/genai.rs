@@ -4,7 +4,7 @@
 //!
 //! Invariant: a GenAI message means exactly what the same content means in the other shapes.
 //! Each message is rewritten as the equivalent OpenAI Responses items and parsed by the one
-//! item parser every shape shares (`providers::parse_items`), so an item's identity (its
+//! item parser every shape shares (`payloads::parse_items`), so an item's identity (its
 //! canonical hash) is the same whichever shape carried it: a `text` part is a text part, a
 //! `tool_call` is a `function_call` (arguments compared as JSON), a `tool_call_response` is a
 //! `function_call_output`, `reasoning` is a reasoning item. Parts split a message the way
@@ -27,9 +27,7 @@ use std::rc::Rc;
 
 use serde_json::{json, Map, Value};
 
-use super::providers::{
-    parse_items, ModelItem, ModelRequest, ModelResponse, PayloadFormat, ShapeError,
-};
+use super::{parse_items, ModelItem, ModelRequest, ModelResponse, PayloadFormat, ShapeError};
 
 /// A request body (`gen_ai.input.messages`) as a model request; `None` when the body is not
 /// an array of GenAI messages.
@@ -57,6 +55,8 @@ pub(crate) fn response(root: &Value) -> Option<Result<ModelResponse, ShapeError>
             items,
             response_id: None,
             usage: None,
+            error: None,
+            ended_early: false,
         }),
     )
 }
@@ -114,10 +114,7 @@ fn messages_of(root: &Value) -> Option<&[Value]> {
 }
 
 /// Every message's items, in order.
-fn items_of(
-    messages: &[Value],
-    list: &str,
-) -> Result<Vec<Rc<super::providers::ModelItem>>, ShapeError> {
+fn items_of(messages: &[Value], list: &str) -> Result<Vec<Rc<ModelItem>>, ShapeError> {
     let mut rewritten = Vec::new();
     for (index, message) in messages.iter().enumerate() {
         rewrite_message(message, &format!("{list}[{index}]"), &mut rewritten)?;
