@@ -57,9 +57,13 @@
 //! `true` when the span closed while its OS thread was unwinding a panic).
 //!
 //! ## `payload`
-//! Raw evidence from a `rollout.payload` event. Keys: `span` (the enclosing recorded span),
+//! Raw evidence from a `rollout.payload` event, or from an OpenTelemetry GenAI content
+//! attribute of a recorded span (`gen_ai.input.messages` and the others in
+//! [`vocab::genai::CONTENT`], with the role listed there; such
+//! attributes never appear among the span's `fields`). Keys: `span` (the enclosing recorded span),
 //! `role` (`request`, `response`, `args`, `result`, `output`, `source`, `checkpoint`,
-//! `metadata`, or anything else the program wrote), `bytes` (size of the payload as given,
+//! `metadata`, the GenAI roles `system_instructions`, `prompt`, `completion`, or anything
+//! else the program wrote), `bytes` (size of the payload as given,
 //! before truncation), `truncated` (present and `true` when cut), `cut_bytes` (how many
 //! bytes were cut), `omitted` (present and `true` when `capture_payloads(false)` dropped the
 //! body), and last `body`: the payload as inline JSON. A payload that was not valid JSON is
@@ -165,6 +169,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::vocab;
+
 /// The value of `format` in `manifest.json` and `bundle_started`.
 pub const FORMAT: &str = "tracing-rollout";
 
@@ -215,14 +221,14 @@ impl SpanKind {
     /// The kind a `tracing` span name selects, or `None` for spans this crate ignores.
     pub fn from_span_name(name: &str) -> Option<SpanKind> {
         Some(match name {
-            "rollout" => SpanKind::Rollout,
-            "rollout.thread" => SpanKind::Thread,
-            "rollout.turn" => SpanKind::Turn,
-            "rollout.inference" => SpanKind::Inference,
-            "rollout.tool" => SpanKind::Tool,
-            "rollout.code_cell" => SpanKind::CodeCell,
-            "rollout.terminal" => SpanKind::Terminal,
-            "rollout.compaction" => SpanKind::Compaction,
+            vocab::ROLLOUT => SpanKind::Rollout,
+            vocab::THREAD => SpanKind::Thread,
+            vocab::TURN => SpanKind::Turn,
+            vocab::INFERENCE => SpanKind::Inference,
+            vocab::TOOL => SpanKind::Tool,
+            vocab::CODE_CELL => SpanKind::CodeCell,
+            vocab::TERMINAL => SpanKind::Terminal,
+            vocab::COMPACTION => SpanKind::Compaction,
             _ => return None,
         })
     }
@@ -244,14 +250,14 @@ impl SpanKind {
     /// The `tracing` span name that selects this kind.
     pub fn span_name(self) -> &'static str {
         match self {
-            SpanKind::Rollout => "rollout",
-            SpanKind::Thread => "rollout.thread",
-            SpanKind::Turn => "rollout.turn",
-            SpanKind::Inference => "rollout.inference",
-            SpanKind::Tool => "rollout.tool",
-            SpanKind::CodeCell => "rollout.code_cell",
-            SpanKind::Terminal => "rollout.terminal",
-            SpanKind::Compaction => "rollout.compaction",
+            SpanKind::Rollout => vocab::ROLLOUT,
+            SpanKind::Thread => vocab::THREAD,
+            SpanKind::Turn => vocab::TURN,
+            SpanKind::Inference => vocab::INFERENCE,
+            SpanKind::Tool => vocab::TOOL,
+            SpanKind::CodeCell => vocab::CODE_CELL,
+            SpanKind::Terminal => vocab::TERMINAL,
+            SpanKind::Compaction => vocab::COMPACTION,
         }
     }
 }
@@ -263,45 +269,48 @@ impl fmt::Display for SpanKind {
 }
 
 /// Event name of raw evidence attached to the enclosing span.
-pub const PAYLOAD_EVENT: &str = "rollout.payload";
+pub const PAYLOAD_EVENT: &str = vocab::PAYLOAD_EVENT;
 
-/// The payload roles of the vocabulary (SPEC §3); the reducer reports any other as a
-/// diagnostic and keeps the payload as raw evidence.
-pub const PAYLOAD_ROLES: &[&str] = &[
-    "request",
-    "response",
-    "args",
-    "result",
-    "output",
-    "source",
-    "checkpoint",
-    "metadata",
-];
+/// The payload roles of the vocabulary (SPEC §3, and the GenAI content attributes' roles:
+/// [`vocab::role::ALL`]); the reducer reports any other as a diagnostic and keeps the payload
+/// as raw evidence.
+pub const PAYLOAD_ROLES: &[&str] = &vocab::role::ALL;
 /// Event name of a child thread's result delivered to its parent.
-pub const AGENT_RESULT_EVENT: &str = "rollout.agent_result";
+pub const AGENT_RESULT_EVENT: &str = vocab::AGENT_RESULT_EVENT;
 
-/// Maps an accepted field alias (OpenTelemetry GenAI conventions) to the canonical field name
+/// Maps an accepted field alias (OpenTelemetry GenAI conventions, listed in
+/// [`crate::vocab::genai::ALIASES`]) to the canonical field name
 /// written to `trace.jsonl`; any other name is returned unchanged.
 pub fn canonical_field_name(name: &str) -> &str {
     if !name.starts_with("gen_ai.") {
-        return name;
+        return if name == "error.type" {
+            vocab::field::ERROR
+        } else {
+            name
+        };
     }
     match name {
-        "gen_ai.request.model" => "model",
-        "gen_ai.provider.name" | "gen_ai.system" => "provider",
-        "gen_ai.response.id" => "response_id",
-        "gen_ai.usage.input_tokens" => "input_tokens",
-        "gen_ai.usage.output_tokens" => "output_tokens",
+        "gen_ai.request.model" | "gen_ai.response.model" => vocab::field::MODEL,
+        "gen_ai.provider.name" | "gen_ai.system" => vocab::field::PROVIDER,
+        "gen_ai.response.id" => vocab::field::RESPONSE_ID,
+        "gen_ai.response.finish_reasons" => vocab::field::FINISH_REASONS,
+        "gen_ai.usage.input_tokens" => vocab::field::INPUT_TOKENS,
+        "gen_ai.usage.output_tokens" => vocab::field::OUTPUT_TOKENS,
         "gen_ai.usage.cached_input_tokens" | "gen_ai.usage.cache_read.input_tokens" => {
-            "cached_input_tokens"
+            vocab::field::CACHED_INPUT_TOKENS
         }
+        "gen_ai.usage.cache_creation.input_tokens" => vocab::field::CACHE_CREATION_INPUT_TOKENS,
         "gen_ai.usage.reasoning_tokens" | "gen_ai.usage.reasoning.output_tokens" => {
-            "reasoning_tokens"
+            vocab::field::REASONING_TOKENS
         }
-        "gen_ai.tool.name" => "tool",
-        "gen_ai.tool.call.id" => "call_id",
-        "gen_ai.conversation.id" => "thread_id",
-        "gen_ai.agent.name" => "nickname",
+        "gen_ai.tool.name" => vocab::field::TOOL,
+        "gen_ai.tool.call.id" => vocab::field::CALL_ID,
+        "gen_ai.tool.type" => vocab::field::KIND,
+        // rig 0.44's name for a failed tool's error kind (not in the conventions).
+        "gen_ai.tool.error.type" => vocab::field::ERROR,
+        "gen_ai.conversation.id" => vocab::field::THREAD_ID,
+        "gen_ai.agent.id" => vocab::field::AGENT_ID,
+        "gen_ai.agent.name" => vocab::field::NICKNAME,
         other => other,
     }
 }
@@ -908,6 +917,21 @@ mod encoder_tests {
             assert_eq!(word, format!("\"{}\"", kind.as_str()));
         }
         assert_eq!(SpanKind::from_span_name("rollout.other"), None);
+    }
+
+    #[test]
+    fn canonical_field_name_maps_exactly_the_listed_genai_aliases() {
+        for (alias, ours) in vocab::genai::ALIASES {
+            assert_eq!(canonical_field_name(alias), ours, "{alias}");
+        }
+        for other in [
+            "gen_ai.operation.name",
+            "gen_ai.input.messages",
+            "error",
+            "tool",
+        ] {
+            assert_eq!(canonical_field_name(other), other);
+        }
     }
 
     fn line(seq: u64, body: impl FnOnce(&mut Vec<u8>)) -> String {

@@ -10,6 +10,8 @@
 //! - `writer`: the byte budget, the message framing and queue, the writer thread (`worker`),
 //!   bundle directories, redaction and the public guard;
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
+//! - [`vocab`]: span, event, field, role, status and collab names as constants, and the
+//!   OpenTelemetry GenAI names the layer also reads;
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree;
 //! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
 //!
@@ -21,6 +23,7 @@
 pub mod export;
 pub mod format;
 pub mod reduce;
+pub mod vocab;
 
 mod json_check;
 mod layer;

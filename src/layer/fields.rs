@@ -13,6 +13,7 @@ use tracing::field::{Field, Visit};
 
 use crate::format::{canonical_field_name, push_escaped, push_json_str, push_u64};
 use crate::payload::{self, json_state, set_json_state, JsonState, PayloadOptions};
+use crate::vocab::field;
 use crate::writer::Header;
 
 /// Writes every visited field as a `"name":value` pair (names mapped by
@@ -49,7 +50,7 @@ impl<'a> FieldWriter<'a> {
         let name = canonical_field_name(field.name());
         push_json_str(self.out, name);
         self.out.push(b':');
-        if name == "error" {
+        if name == field::ERROR {
             self.error = true;
         }
         name
@@ -97,7 +98,7 @@ impl Visit for FieldWriter<'_> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.key(field) == "status" {
+        if self.key(field) == field::STATUS {
             self.status = Some(value.to_owned());
         }
         push_json_str(self.out, value);
@@ -132,7 +133,7 @@ impl Visit for FieldWriter<'_> {
         let name = self.key(field);
         let start = self.out.len();
         write_debug_value(self.out, value);
-        if name == "status" {
+        if name == field::STATUS {
             // Strip the quotes of the JSON string just written (`status = %s` is the usual
             // spelling); anything else is kept as its JSON text.
             let written = &self.out[start..];
@@ -239,10 +240,10 @@ pub(crate) struct Routing {
 impl Routing {
     fn slot(&mut self, field: &Field) -> Option<&mut Option<String>> {
         match canonical_field_name(field.name()) {
-            "rollout_id" => Some(&mut self.rollout_id),
-            "trace_id" => Some(&mut self.trace_id),
-            "thread_id" => Some(&mut self.thread_id),
-            "parent_thread_id" => Some(&mut self.parent_thread_id),
+            field::ROLLOUT_ID => Some(&mut self.rollout_id),
+            field::TRACE_ID => Some(&mut self.trace_id),
+            field::THREAD_ID => Some(&mut self.thread_id),
+            field::PARENT_THREAD_ID => Some(&mut self.parent_thread_id),
             _ => None,
         }
     }
@@ -268,13 +269,13 @@ pub(crate) struct Role(pub(crate) Option<String>);
 
 impl Visit for Role {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "role" {
+        if field.name() == field::ROLE {
             self.0 = Some(value.to_owned());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "role" {
+        if field.name() == field::ROLE {
             self.0 = Some(format!("{value:?}"));
         }
     }
@@ -293,7 +294,7 @@ pub(crate) struct PayloadWriter<'a> {
 
 impl PayloadWriter<'_> {
     fn take(&mut self, field: &Field) -> bool {
-        let take = field.name() == "payload" && !self.written;
+        let take = field.name() == field::PAYLOAD && !self.written;
         self.written |= take;
         take
     }

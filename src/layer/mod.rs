@@ -1,14 +1,18 @@
 //! [`RolloutLayer`]: the `tracing_subscriber::Layer` that turns rollout spans and events into
 //! framed messages for the writer thread.
 //!
-//! Invariant: a callback for anything outside the rollout vocabulary costs one name check (in
-//! `on_record` and `on_close` after the registry lookup that yields the name) and returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
-//! while it does, emits no `tracing` events, and hands exactly one message to the writer.
+//! Invariant: a callback for anything outside the rollout vocabulary costs one name check
+//! and one lookup of what its callsite declared (see `genai`) — in `on_record` and
+//! `on_close` after the registry lookup that yields the name — and returns; a recorded
+//! callback serialises into a reused thread-local buffer, holds no lock while it does, emits
+//! no `tracing` events, and hands the writer one message per record (one, except when a span's
+//! GenAI content attributes, spawn link or agent turn follow its own record).
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
 
 mod builder;
 mod fields;
+mod genai;
 
 pub use builder::{InitError, RolloutLayerBuilder};
 
@@ -19,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
@@ -41,11 +46,14 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// Build it with [`RolloutLayer::builder`] (or [`RolloutLayer::from_env`]) and add it to a
 /// `tracing_subscriber::registry()`. Only spans named in the rollout vocabulary (`rollout`,
 /// `rollout.thread`, `rollout.turn`, `rollout.inference`, `rollout.tool`,
-/// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`) and events named
-/// `rollout.*` are recorded; other spans are skipped (rollout spans below them still attach
-/// to their nearest rollout ancestor), at the cost of a name comparison when they start and
-/// a registry lookup plus that comparison when a field is recorded into them or they close.
-/// The layer never filters: other layers see every span and event as before.
+/// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`; constants in
+/// [`vocab`](crate::vocab)), spans carrying an OpenTelemetry GenAI `gen_ai.operation.name`
+/// this crate maps (see the README's "Already using OpenTelemetry GenAI conventions?"), and
+/// events named `rollout.*` are recorded; other spans are skipped (rollout spans below them
+/// still attach to their nearest rollout ancestor), at the cost of a name comparison and a
+/// lock-free callsite lookup when they start, and a registry lookup plus those checks when a
+/// field is recorded into them or they close. The layer never filters: other layers see every
+/// span and event as before.
 ///
 /// Where a span is recorded:
 /// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
@@ -130,6 +138,7 @@ enum ParentThread {
 /// layer can read or clobber it).
 struct SpanState {
     key: u64,
+    kind: SpanKind,
     bundle: Arc<BundleHandle>,
     thread: Option<u64>,
     turn: Option<u64>,
@@ -137,6 +146,10 @@ struct SpanState {
     live_thread_id: Option<String>,
     /// Present on the span that started the bundle: what its final status will be.
     root: Option<RootStatus>,
+    /// Present on a GenAI agent invocation: the turn the layer records for it.
+    agent_turn: Option<genai::AgentTurn>,
+    /// Present on a tool call that GenAI model calls were made in: their thread.
+    sub_agent: Option<genai::SubAgent>,
 }
 
 #[derive(Default)]
@@ -148,6 +161,7 @@ struct RootStatus {
 /// The nearest recorded ancestor of a new span.
 struct Ancestor {
     key: u64,
+    kind: SpanKind,
     bundle: Arc<BundleHandle>,
     thread: Option<u64>,
     turn: Option<u64>,
@@ -339,6 +353,55 @@ impl Inner {
         }
     }
 
+    /// The ancestor a GenAI model call inside the tool call `tool` attaches to: the tool's
+    /// sub-agent thread, opened with the first such call (see `genai::SubAgent`).
+    fn sub_agent<'a, R>(&self, span: &SpanRef<'a, R>, tool: Ancestor) -> Option<Ancestor>
+    where
+        R: LookupSpan<'a>,
+    {
+        let tool_span = span.scope().skip(1).find(|s| {
+            s.extensions()
+                .get::<SpanState>()
+                .is_some_and(|state| state.key == tool.key)
+        })?;
+        // The lock is held while the thread's records are sent, so a model call starting in
+        // the same tool on another thread cannot refer to the thread before it exists.
+        let mut extensions = tool_span.extensions_mut();
+        let state = extensions.get_mut::<SpanState>()?;
+        if state.sub_agent.is_none() {
+            let sub_agent = genai::SubAgent::new(&NEXT_SPAN_KEY);
+            with_bufs(|bufs| {
+                let name = tool_span.name();
+                sub_agent.send_started(bufs, state.key, name, &self.writer, &tool.bundle);
+            });
+            state.thread = Some(sub_agent.thread);
+            state.turn = Some(sub_agent.turn.key);
+            state.sub_agent = Some(sub_agent);
+        }
+        Some(Ancestor {
+            thread: state.thread,
+            turn: state.turn,
+            ..tool
+        })
+    }
+
+    /// The visitor that sends a span's content attributes as payloads.
+    fn content_payloads<'a>(
+        &'a self,
+        bufs: &'a mut Bufs,
+        span: u64,
+        bundle: &'a BundleHandle,
+    ) -> genai::ContentPayloads<'a> {
+        genai::ContentPayloads {
+            rec: &mut bufs.rec,
+            scratch: &mut bufs.scratch,
+            span,
+            options: self.payload,
+            writer: &self.writer,
+            bundle,
+        }
+    }
+
     fn unregister_thread(&self, thread_id: &str, bundle: u64) {
         let mut live = lock(&self.live_threads);
         if let Some(entries) = live.get_mut(thread_id) {
@@ -376,6 +439,7 @@ where
         if let Some(state) = span.extensions().get::<SpanState>() {
             return Some(Ancestor {
                 key: state.key,
+                kind: state.kind,
                 bundle: Arc::clone(&state.bundle),
                 thread: state.thread,
                 turn: state.turn,
@@ -399,12 +463,12 @@ where
         }
     }
 
-    fn register_callsite(
-        &self,
-        metadata: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
+    /// Notes whether the callsite's spans are GenAI candidates (see `genai`), and stays as
+    /// permissive as the default: this layer never filters.
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        genai::register_callsite(metadata);
         // Once per callsite: counted so that `finish` can say when a filter in front of this
-        // layer disabled every rollout span. The layer itself never filters.
+        // layer disabled every rollout span.
         if let Some(inner) = &self.inner {
             if metadata.is_span()
                 && !std::ptr::eq(metadata, &PROBE_METADATA)
@@ -416,13 +480,13 @@ where
                 inner.writer.rollout_callsite();
             }
         }
-        tracing::subscriber::Interest::always()
+        Interest::always()
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let name = attrs.metadata().name();
-        let Some(kind) = SpanKind::from_span_name(name) else {
+        let Some((kind, dialect)) = genai::recognise(attrs) else {
             return;
         };
         if inner.writer.is_finished() {
@@ -432,12 +496,22 @@ where
         let ancestor = span
             .parent()
             .and_then(|parent| nearest_recorded(parent.scope()));
+        let ancestor = match ancestor {
+            Some(a) if a.kind == SpanKind::Tool && dialect.inference_in_tool_is_sub_agent() => {
+                inner.sub_agent(&span, a)
+            }
+            other => other,
+        };
 
         let mut routing = Routing::default();
         if matches!(kind, SpanKind::Rollout | SpanKind::Thread) {
             attrs.record(&mut routing);
         }
         let key = NEXT_SPAN_KEY.fetch_add(1, Ordering::Relaxed);
+        let spawned_by = ancestor
+            .as_ref()
+            .filter(|a| a.kind == SpanKind::Tool && dialect.nesting_is_spawn(kind))
+            .map(|a| a.key);
         let trace_id = routing.trace_id.as_deref();
         let (bundle, parent, thread, turn, is_root) = match (kind, ancestor) {
             (SpanKind::Rollout, _) => {
@@ -490,67 +564,102 @@ where
         };
 
         let mut root = is_root.then(RootStatus::default);
+        let agent_turn = dialect
+            .opens_turn()
+            .then(|| genai::AgentTurn::new(&NEXT_SPAN_KEY));
+        let turn = agent_turn.as_ref().map_or(turn, |t| Some(t.key));
         with_bufs(|bufs| {
             bundle.begin(&mut bufs.rec, Op::Record);
             format::begin_span_started(&mut bufs.rec, key, parent, thread, turn, kind, name);
             let mut fields = FieldWriter::new(&mut bufs.rec);
+            let mut fields = genai::WithoutContent::new(&mut fields);
             attrs.record(&mut fields);
+            let saw_content = fields.saw_content;
             if let Some(root) = root.as_mut() {
-                root.status = fields.status.take();
-                root.error = fields.error;
+                root.status = fields.fields.status.take();
+                root.error = fields.fields.error;
             }
             format::end_fields(&mut bufs.rec);
             inner.writer.send_record(&mut bufs.rec, &bundle);
+            if saw_content {
+                attrs.record(&mut inner.content_payloads(bufs, key, &bundle));
+            }
+            if let Some(tool) = spawned_by {
+                bundle.begin(&mut bufs.rec, Op::Record);
+                format::encode_link(&mut bufs.rec, key, tool);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            }
+            if let Some(agent_turn) = &agent_turn {
+                bundle.begin(&mut bufs.rec, Op::Record);
+                agent_turn.encode_started(&mut bufs.rec, key, name);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            }
         });
 
         span.extensions_mut().replace(SpanState {
             key,
+            kind,
             bundle,
             thread,
             turn,
             live_thread_id,
             root,
+            agent_turn,
+            sub_agent: None,
         });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let Some(span) = ctx.span(id) else { return };
-        if SpanKind::from_span_name(span.name()).is_none()
-            || values.is_empty()
-            || inner.writer.is_finished()
-        {
+        if !genai::may_record(span.metadata()) || values.is_empty() || inner.writer.is_finished() {
             return;
         }
         // Copy what is needed and release the extensions lock before formatting values: a
         // field's Debug impl may touch this span again.
-        let (key, bundle, is_root) = {
+        let (key, bundle, is_root, has_turn) = {
             let extensions = span.extensions();
             let Some(state) = extensions.get::<SpanState>() else {
                 return;
             };
-            (state.key, Arc::clone(&state.bundle), state.root.is_some())
+            let has_turn = state.agent_turn.is_some();
+            (
+                state.key,
+                Arc::clone(&state.bundle),
+                state.root.is_some(),
+                has_turn,
+            )
         };
         let mut status = None;
         let mut error = false;
         with_bufs(|bufs| {
             bundle.begin(&mut bufs.rec, Op::Record);
             format::begin_span_recorded(&mut bufs.rec, key);
+            let empty = bufs.rec.len();
             let mut fields = FieldWriter::new(&mut bufs.rec);
+            let mut fields = genai::WithoutContent::new(&mut fields);
             values.record(&mut fields);
-            status = fields.status.take();
-            error = fields.error;
-            format::end_fields(&mut bufs.rec);
-            inner.writer.send_record(&mut bufs.rec, &bundle);
+            let saw_content = fields.saw_content;
+            status = fields.fields.status.take();
+            error = fields.fields.error;
+            // Values that were all content make no `span_recorded`.
+            if bufs.rec.len() > empty || !saw_content {
+                format::end_fields(&mut bufs.rec);
+                inner.writer.send_record(&mut bufs.rec, &bundle);
+            }
+            if saw_content {
+                values.record(&mut inner.content_payloads(bufs, key, &bundle));
+            }
         });
-        if is_root && (status.is_some() || error) {
-            if let Some(root) = span
-                .extensions_mut()
-                .get_mut::<SpanState>()
-                .and_then(|state| state.root.as_mut())
-            {
-                root.status = status.or(root.status.take());
-                root.error |= error;
+        if (is_root || has_turn) && (status.is_some() || error) {
+            if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+                if let Some(root) = state.root.as_mut() {
+                    root.status = status.clone().or(root.status.take());
+                    root.error |= error;
+                }
+                if let Some(turn) = state.agent_turn.as_mut() {
+                    turn.noted(status, error);
+                }
             }
         }
     }
@@ -559,7 +668,7 @@ where
         let Some(inner) = &self.inner else { return };
         let key_of = |id: &Id| {
             let span = ctx.span(id)?;
-            SpanKind::from_span_name(span.name())?;
+            genai::may_record(span.metadata()).then_some(())?;
             let extensions = span.extensions();
             let state = extensions.get::<SpanState>()?;
             Some((state.key, Arc::clone(&state.bundle)))
@@ -599,7 +708,7 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let name = event.metadata().name();
-        if !name.starts_with("rollout.") || inner.writer.is_finished() {
+        if !name.starts_with(crate::vocab::EVENT_PREFIX) || inner.writer.is_finished() {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else {
@@ -641,7 +750,7 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let Some(span) = ctx.span(&id) else { return };
-        if SpanKind::from_span_name(span.name()).is_none() {
+        if !genai::may_record(span.metadata()) {
             return;
         }
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {
@@ -656,6 +765,12 @@ where
         let panicking = std::thread::panicking();
         let bundle = state.bundle;
         with_bufs(|bufs| {
+            if let Some(sub_agent) = &state.sub_agent {
+                sub_agent.end(bufs, panicking, &inner.writer, &bundle);
+            }
+            if let Some(turn) = &state.agent_turn {
+                turn.end(bufs, panicking, &inner.writer, &bundle);
+            }
             bundle.begin(&mut bufs.rec, Op::Record);
             format::encode_span_ended(&mut bufs.rec, state.key, panicking);
             inner.writer.send_record(&mut bufs.rec, &bundle);

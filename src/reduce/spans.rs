@@ -13,6 +13,7 @@ use super::{
     Thread, ToolCall, Turn, Usage,
 };
 use crate::format::SpanKind;
+use crate::vocab::{field, genai, role};
 
 /// The graph anchor of a span's entity.
 pub(super) fn anchor(kind: SpanKind, id: &str, key: u64) -> Anchor {
@@ -274,7 +275,9 @@ impl Reducer {
         fields: &Map<String, Value>,
         enclosing_thread: Option<String>,
     ) -> String {
-        let id = field_str(fields, "thread_id").unwrap_or_else(|| format!("thread:{key}"));
+        let id = field_str(fields, field::THREAD_ID)
+            .or_else(|| field_str(fields, field::AGENT_ID))
+            .unwrap_or_else(|| format!("thread:{key}"));
         *self.live_threads.entry(id.clone()).or_insert(0) += 1;
         if let Some(thread) = self.state.threads.get_mut(&id) {
             // A resume: the same thread attached again.
@@ -541,6 +544,12 @@ impl Reducer {
                 let call_id = s("call_id");
                 if t.call_id.is_none() && call_id.is_some() {
                     t.call_id = call_id;
+                    // A call id recorded after creation still means the model asked for it.
+                    if t.requester == Requester::Runtime {
+                        t.requester = Requester::Model {
+                            inference_call_id: None,
+                        };
+                    }
                     self.tool_call_id_known(&id)?;
                 }
                 self.collab_tool_changed(&id, s("message"));
@@ -794,11 +803,34 @@ impl Reducer {
         let hint = field_str(&entry.fields, "provider");
         let seq = self.seq;
         match (kind, role) {
-            (SpanKind::Inference, "request") => {
+            (SpanKind::Inference, role::SYSTEM_INSTRUCTIONS) => {
+                // Joins the request that follows (GenAI spans record both apart).
+                if let Some(entry) = self.spans.get_mut(&key) {
+                    let body = Value::String(body.to_owned());
+                    entry
+                        .fields
+                        .insert(genai::SYSTEM_INSTRUCTIONS.to_owned(), body);
+                }
+            }
+            (SpanKind::Inference, role::REQUEST) => {
                 if let Some(c) = self.state.inference_calls.get_mut(&id) {
                     c.request_payload = Some(seq);
                 }
-                match self.memo.request(body, hint.as_deref()) {
+                let instructions = self
+                    .spans
+                    .get_mut(&key)
+                    .and_then(|entry| entry.fields.remove(genai::SYSTEM_INSTRUCTIONS));
+                let request = self
+                    .memo
+                    .request(body, hint.as_deref())
+                    .and_then(
+                        |mut request| match instructions.as_ref().and_then(Value::as_str) {
+                            Some(text) => super::payloads::prepend_instructions(&mut request, text)
+                                .map(|()| request),
+                            None => Ok(request),
+                        },
+                    );
+                match request {
                     Ok(request) => match thread {
                         Some(thread) => self.model_request(&id, &thread, turn, request)?,
                         None => self.warn(format!(

@@ -52,6 +52,7 @@
 mod anthropic;
 mod chat;
 mod error;
+mod genai;
 mod hosted;
 mod item;
 pub(crate) mod memo;
@@ -67,6 +68,7 @@ use serde_json::Value;
 use super::state::Usage;
 
 pub(crate) use error::ApiError;
+pub(crate) use genai::prepend_instructions;
 pub(crate) use hosted::is_provider_run;
 pub(crate) use item::{kind_tag, ModelItem, SharedItems};
 pub(crate) use memo::ItemMemo;
@@ -84,6 +86,8 @@ pub(crate) enum PayloadFormat {
     OpenAiChat,
     /// Anthropic Messages (`system` / `messages` / `content` blocks).
     AnthropicMessages,
+    /// OpenTelemetry GenAI messages (`[{"role", "parts"}]`; see `genai`).
+    OtelGenAi,
 }
 
 impl PayloadFormat {
@@ -93,6 +97,7 @@ impl PayloadFormat {
             PayloadFormat::OpenAiResponses => "openai_responses",
             PayloadFormat::OpenAiChat => "openai_chat",
             PayloadFormat::AnthropicMessages => "anthropic_messages",
+            PayloadFormat::OtelGenAi => "otel_genai",
         }
     }
 }
@@ -141,6 +146,9 @@ pub(crate) fn parse_request(
     provider_hint: Option<&str>,
 ) -> Result<ModelRequest, ShapeError> {
     let root = parse_body(body, "request")?;
+    if let Some(request) = genai::request(&root) {
+        return request;
+    }
     let obj = as_payload_object(&root, "request")?;
     request(Object::full(obj), provider_hint, &mut Uncached::default())
 }
@@ -158,6 +166,9 @@ pub(crate) fn parse_response(
     provider_hint: Option<&str>,
 ) -> Result<ModelResponse, ShapeError> {
     let root = parse_body(body, "response")?;
+    if let Some(response) = genai::response(&root) {
+        return response;
+    }
     if stream::is_stream(&root) {
         let assembled = stream::assemble(stream::events(root)?)?;
         let obj = as_payload_object(&assembled.body, "assembled stream")?;
