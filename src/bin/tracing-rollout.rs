@@ -39,6 +39,10 @@ enum Command {
     Summary {
         /// The bundle directory.
         bundle: PathBuf,
+        /// Keep reading as the bundle grows and reprint the tree on new records, until the
+        /// bundle ends (or Ctrl-C).
+        #[arg(long)]
+        follow: bool,
     },
 }
 
@@ -125,7 +129,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(e) => Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display()))),
         },
-        Command::Summary { bundle } => {
+        Command::Summary {
+            bundle,
+            follow: true,
+        } => {
+            reduce::follow_summary(&bundle, &mut stdout, std::time::Duration::from_millis(250))
+                .with_context(|| format!("follow {}", bundle.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summary { bundle, .. } => {
             let state = reduce::reduce_bundle(&bundle)
                 .with_context(|| format!("reduce {}", bundle.display()))?;
             stdout.write_all(reduce::render_summary(&state).as_bytes())?;
