@@ -10,7 +10,9 @@
 //! - `writer`: the byte budget, the message framing and queue, the writer thread (`worker`),
 //!   bundle directories, redaction and the public guard;
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
-//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree.
+//! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
+//!   incremental reducer ([`reduce::Replay`]);
+//! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server.
 //!
 //! The README follows.
 //!
@@ -19,6 +21,7 @@
 
 pub mod format;
 pub mod reduce;
+pub mod view;
 
 mod json_check;
 mod layer;
