@@ -8,6 +8,7 @@
 //! `<script type="application/json">` elements, so the page parses one only when an inspector
 //! opens it.
 
+mod data;
 #[cfg(feature = "cli")]
 mod serve;
 
@@ -149,24 +150,23 @@ fn bundle_name(dir: &Path) -> String {
         .unwrap_or_else(|| "bundle".to_owned())
 }
 
-/// The template with its styles, script and data put in.
-fn page(
-    title: &str,
-    config: &PageConfig<'_>,
-    state: Option<&RolloutState>,
-    bodies: &str,
-) -> String {
+/// The template with its styles, script and data put in: the config, then (static page) the
+/// skeleton, every shard and every embedded body, each in its own inert script element.
+fn page(title: &str, config: &PageConfig<'_>, state: Option<&RolloutState>, bodies: &str) -> String {
     let mut data = String::new();
     data.push_str("<script type=\"application/json\" id=\"config\">");
-    push_script_json(
-        &mut data,
-        &serde_json::to_string(config).unwrap_or_default(),
-    );
+    push_script_json(&mut data, &serde_json::to_string(config).unwrap_or_default());
     data.push_str("</script>\n");
     if let Some(state) = state {
-        data.push_str("<script type=\"application/json\" id=\"state\">");
-        push_script_json(&mut data, &serde_json::to_string(state).unwrap_or_default());
+        data.push_str("<script type=\"application/json\" id=\"skeleton\">");
+        let skeleton = serde_json::to_string(&data::skeleton(state)).unwrap_or_default();
+        push_script_json(&mut data, &skeleton);
         data.push_str("</script>\n");
+        for (map, key, json) in data::shards(state) {
+            let _ = write!(data, "<script type=\"application/json\" id=\"s:{map}:{key}\">");
+            push_script_json(&mut data, &json);
+            data.push_str("</script>\n");
+        }
     }
     data.push_str(bodies);
     let mut out = String::with_capacity(TEMPLATE.len() + STYLE.len() + SCRIPT.len() + data.len());
@@ -190,6 +190,22 @@ fn page(
         rest = &rest[start + len + 2..];
     }
     out.push_str(rest);
+    out
+}
+
+/// What a served page polls: `{"version", "skeleton", "shards": {"map:key": {...}}}`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn live_json(version: u64, state: &RolloutState) -> String {
+    let mut out = format!("{{\"version\":{version},\"skeleton\":");
+    out.push_str(&serde_json::to_string(&data::skeleton(state)).unwrap_or_default());
+    out.push_str(",\"shards\":{");
+    for (i, (map, key, json)) in data::shards(state).into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{map}:{key}\":{json}");
+    }
+    out.push_str("}}");
     out
 }
 

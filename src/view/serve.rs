@@ -236,11 +236,7 @@ impl Watched {
                 None => reduce::reduce_bundle(&self.dir)?,
             }
         };
-        let json = serde_json::to_string(&state).map_err(|e| ReduceError::Io {
-            action: "serialise",
-            path: self.dir.clone(),
-            source: e.into(),
-        })?;
+        let json = super::live_json(version, &state);
         let current = (version, Arc::new(json), Row::of(path, &state));
         self.current = Some(current.clone());
         Ok(current)
@@ -312,12 +308,8 @@ impl Server {
                     let mut watched = watched.borrow_mut();
                     match watched.state(&key) {
                         Ok((version, _, _)) if Some(version) == after => text(204, ""),
-                        Ok((version, json, _)) => {
-                            let mut out =
-                                format!("{{\"version\":{version},\"state\":").into_bytes();
-                            out.extend_from_slice(json.as_bytes());
-                            out.push(b'}');
-                            body(200, "application/json", out)
+                        Ok((_, json, _)) => {
+                            body(200, "application/json", json.as_bytes().to_vec())
                         }
                         Err(e) => text(500, &e.to_string()),
                     }

@@ -12,7 +12,7 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var config = JSON.parse($('config').textContent);
-  var S = null;          // the rollout graph
+  var K = null;          // the skeleton: rollout facts, threads, edges, diagnostics, timeline rows
   var M = null;          // what the viewer derived from it
   var version = -1;      // served page: the server's line count of the graph we hold
   var bodyCache = new Map();
@@ -77,41 +77,77 @@
 
   // ---------------------------------------------------------------- model
 
-  // Finds what an id names: [kind, entity].
+  // Shards: the full entities, parsed on first use (static page: inert script elements;
+  // served page: objects from the poll). The shard of an id is computed as src/view/data.rs does.
+  var liveShards = null, shardCache = {};
+  function shardKey(id) {
+    var m = /^([a-z_]+):([0-9]{1,15})$/.exec(id);
+    if (m) return 'n' + Math.floor(Number(m[2]) / 512);
+    var h = 0x811c9dc5;
+    for (var i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+    return 'h' + (h % 64);
+  }
+  function shard(name) {
+    var s = shardCache[name];
+    if (s === undefined) {
+      if (liveShards) s = liveShards[name] || {};
+      else { var el = document.getElementById('s:' + name); s = el ? JSON.parse(el.textContent) : {}; }
+      shardCache[name] = s;
+    }
+    return s;
+  }
+  function get(map, id) {
+    if (id == null) return undefined;
+    return shard(map + ':' + shardKey(String(id)))[id];
+  }
+  // Calls fn(id, entity) for every entity of `map` (parses all its shards).
+  function each(map, fn) {
+    var names = liveShards ? Object.keys(liveShards).filter(function (k) { return k.indexOf(map + ':') === 0; }) :
+      Array.prototype.map.call(document.querySelectorAll('script[id^="s:' + map + ':"]'), function (el) { return el.id.slice(2); });
+    names.forEach(function (name) { var s = shard(name); Object.keys(s).forEach(function (k) { fn(k, s[k]); }); });
+  }
+  var E = {
+    inference: function (id) { return get('inference_calls', id); },
+    tool: function (id) { return get('tool_calls', id); },
+    cell: function (id) { return get('code_cells', id); },
+    terminal: function (id) { return get('terminal_operations', id); },
+    item: function (id) { return get('conversation_items', id); },
+    turn: function (id) { return get('turns', id); },
+    compaction: function (id) { return get('compactions', id); },
+    payload: function (seq) { return get('payloads', 'payload:' + seq); },
+    thread: function (id) { return K.threads[id]; },
+    edge: function (id) { return K.edges[id]; }
+  };
+
+  // Finds what a viewer id names: [kind, entity].
   function lookup(id) {
-    if (!S || !id) return null;
-    if (S.inference_calls[id]) return ['inference', S.inference_calls[id]];
-    if (S.tool_calls[id]) return ['tool', S.tool_calls[id]];
-    if (S.code_cells[id]) return ['cell', S.code_cells[id]];
-    if (S.terminal_operations[id]) return ['terminal', S.terminal_operations[id]];
-    if (S.conversation_items[id]) return ['item', S.conversation_items[id]];
-    if (S.edges[id]) return ['edge', S.edges[id]];
+    if (!K || !id) return null;
     var slash = id.indexOf('/');
     if (slash > 0) {
-      var kind = id.slice(0, slash), rest = id.slice(slash + 1);
-      var map = { turn: S.turns, thread: S.threads, compaction: S.compactions, diagnostic: null }[kind];
-      if (map && map[rest]) return [kind, map[rest]];
-      if (kind === 'diagnostic' && S.diagnostics[+rest]) return ['diagnostic', S.diagnostics[+rest]];
+      var kind = id.slice(0, slash), rest = id.slice(slash + 1), x = null;
+      if (kind === 'turn') x = E.turn(rest);
+      else if (kind === 'thread') x = K.threads[rest];
+      else if (kind === 'compaction') x = E.compaction(rest);
+      else if (kind === 'diagnostic') x = K.diagnostics[+rest];
+      if (x) return [kind, x];
     }
-    if (S.turns[id]) return ['turn', S.turns[id]];
-    if (S.threads[id]) return ['thread', S.threads[id]];
-    if (S.compactions[id]) return ['compaction', S.compactions[id]];
+    var colon = id.indexOf(':'), prefix = colon > 0 ? id.slice(0, colon) : '';
+    var kinds = { inference: 'inference', tool: 'tool', code_cell: 'cell', terminal_op: 'terminal', item: 'item', edge: 'edge' };
+    var k = kinds[prefix];
+    if (k) { var e = E[k](id); if (e) return [k, e]; }
+    if (K.threads[id]) return ['thread', K.threads[id]];
+    var t = E.turn(id); if (t) return ['turn', t];
+    var c = E.compaction(id); if (c) return ['compaction', c];
+    if (K.edges[id]) return ['edge', K.edges[id]];
     return null;
   }
 
-  function buildModel(state) {
-    var m = { lanes: [], laneOf: {}, place: {}, edges: [], diagsOf: {}, diagMarks: [], search: null };
-    var t0 = state.started_at_unix_ms || 0, tEnd = t0;
+  function buildModel(k) {
+    var m = { lanes: [], laneOf: {}, place: {}, edges: [], diagsOf: {}, diagMarks: [], search: null, prevRequest: {} };
+    var t0 = k.started_at_unix_ms || 0, tEnd = 0;
     function rel(ms) { return ms - t0; }
-    function span(e) {
-      var a = rel(e.started_at_unix_ms), d = durMs(e);
-      var b = d != null ? a + d : null;
-      if (b != null && b > tEnd - t0) tEnd = t0 + b;
-      if (a > tEnd - t0) tEnd = t0 + a;
-      return [a, b];
-    }
     // Lanes: the thread tree, depth first, children in start order.
-    var threads = Object.keys(state.threads).map(function (k) { return state.threads[k]; });
+    var threads = Object.keys(k.threads).map(function (id) { return k.threads[id]; });
     threads.sort(function (x, y) { return x.started_at_unix_ms - y.started_at_unix_ms || (x.thread_id < y.thread_id ? -1 : 1); });
     var seen = {};
     function visit(t, depth) {
@@ -120,9 +156,9 @@
       var lane = { thread: t, depth: depth, rows: [], turns: [], inferences: [], index: m.lanes.length };
       m.laneOf[t.thread_id] = lane;
       m.lanes.push(lane);
-      (t.children || []).forEach(function (c) { if (state.threads[c]) visit(state.threads[c], depth + 1); });
+      (t.children || []).forEach(function (c) { if (k.threads[c]) visit(k.threads[c], depth + 1); });
     }
-    threads.forEach(function (t) { if (!t.parent_thread_id || !state.threads[t.parent_thread_id]) visit(t, 0); });
+    threads.forEach(function (t) { if (!t.parent_thread_id || !k.threads[t.parent_thread_id]) visit(t, 0); });
     threads.forEach(function (t) { visit(t, 0); });
     function laneFor(threadId) {
       if (threadId != null && m.laneOf[threadId]) return m.laneOf[threadId];
@@ -134,18 +170,10 @@
       return m.laneOf[''];
     }
     function row(lane, name) {
-      var r = lane[name];
-      if (!r) { r = lane[name] = { name: name, items: [], maxDur: 0 }; }
-      return r;
-    }
-    function add(r, id, kind, e, label) {
-      var ab = span(e);
-      var it = { id: id, kind: kind, a: ab[0], b: ab[1], status: e.status, label: label };
-      r.items.push(it);
-      return it;
+      return lane[name] || (lane[name] = { name: name, items: [], maxDur: 0 });
     }
     // Packs items onto as many rows as they need: calls that overlap, or start together, get rows of their own.
-    function pack(lane, base, list) {
+    function pack(base, list) {
       list.sort(function (x, y) { return x.a - y.a; });
       var rows = [];
       list.forEach(function (it) {
@@ -153,65 +181,43 @@
         for (var i = 0; i < rows.length; i++) {
           if (rows[i].end <= it.a && rows[i].start < it.a) break;
         }
-        if (i === rows.length) rows.push({ name: base + i, items: [], maxDur: 0, end: 0, start: -Infinity });
+        if (i === rows.length) rows.push({ name: base, items: [], maxDur: 0, end: 0, start: -Infinity });
         rows[i].items.push(it);
         rows[i].end = end;
         rows[i].start = it.a;
       });
       return rows;
     }
-    Object.keys(state.turns).forEach(function (k) {
-      var t = state.turns[k], lane = laneFor(t.thread_id);
-      var it = add(row(lane, 'turnRow'), 'turn/' + k, 'turn', t, k);
-      lane.turns.push(it);
+    var cellTools = {}, plainTools = {}, terms = {};
+    k.timeline.forEach(function (r) {
+      var kind = r[0], id = r[1], lane = laneFor(r[2]);
+      var a = rel(r[3]), b = r[4] != null ? a + r[4] / 1e6 : null;
+      if (a > tEnd) tEnd = a;
+      if (b != null && b > tEnd) tEnd = b;
+      var it = { id: id, kind: kind, a: a, b: b, status: r[5], label: r[6] || kind };
+      if (kind === 'turn') { row(lane, 'turnRow').items.push(it); lane.turns.push(it); }
+      else if (kind === 'compaction') row(lane, 'turnRow').items.push(it);
+      else if (kind === 'inference') { row(lane, 'infRow').items.push(it); lane.inferences.push(it); m.prevRequest[id] = r[7] || null; }
+      else if (kind === 'cell') { it.label = (r[6] || 'code') + ' cell'; row(lane, 'cellRow').items.push(it); }
+      else if (kind === 'tool') { var bucket = r[7] === 'cell' ? cellTools : plainTools; (bucket[lane.index] = bucket[lane.index] || []).push(it); }
+      else if (kind === 'terminal') (terms[lane.index] = terms[lane.index] || []).push(it);
     });
-    Object.keys(state.compactions).forEach(function (k) {
-      var c = state.compactions[k], lane = laneFor(c.thread_id);
-      var it = add(row(lane, 'turnRow'), 'compaction/' + k, 'compaction', c, 'compaction');
-      lane.compactions = lane.compactions || [];
-      lane.compactions.push(it);
-    });
-    Object.keys(state.inference_calls).forEach(function (k) {
-      var c = state.inference_calls[k], lane = laneFor(c.thread_id);
-      var it = add(row(lane, 'infRow'), k, 'inference', c, c.model || 'inference');
-      lane.inferences.push(it);
-    });
-    var cellTools = {}, plainTools = {};
-    Object.keys(state.code_cells).forEach(function (k) {
-      var c = state.code_cells[k], lane = laneFor(c.thread_id);
-      add(row(lane, 'cellRow'), k, 'cell', c, (c.language || 'code') + ' cell');
-    });
-    Object.keys(state.tool_calls).forEach(function (k) {
-      var c = state.tool_calls[k], lane = laneFor(c.thread_id);
-      var it = { id: k, kind: 'tool', a: 0, b: 0, status: c.status, label: c.tool || c.kind || 'tool' };
-      var ab = span(c); it.a = ab[0]; it.b = ab[1];
-      var bucket = c.requester && c.requester.type === 'code_cell' ? cellTools : plainTools;
-      (bucket[lane.index] = bucket[lane.index] || []).push(it);
-    });
-    var terms = {};
-    Object.keys(state.terminal_operations).forEach(function (k) {
-      var o = state.terminal_operations[k], lane = laneFor(o.thread_id);
-      var it = { id: k, kind: 'terminal', status: o.status, label: o.command || o.op || 'terminal' };
-      var ab = span(o); it.a = ab[0]; it.b = ab[1];
-      (terms[lane.index] = terms[lane.index] || []).push(it);
-    });
-    if (state.ended_at_unix_ms != null && state.ended_at_unix_ms > tEnd) tEnd = state.ended_at_unix_ms;
+    if (k.ended_at_unix_ms != null && rel(k.ended_at_unix_ms) > tEnd) tEnd = rel(k.ended_at_unix_ms);
     m.t0 = t0;
-    m.span = Math.max(1, tEnd - t0);
+    m.span = Math.max(1, tEnd);
     m.lanes.forEach(function (lane) {
       var rows = [];
-      if (lane.turnRow) rows.push(lane.turnRow);
-      if (lane.infRow) rows.push(lane.infRow);
-      if (lane.cellRow) rows.push(lane.cellRow);
-      rows = rows.concat(pack(lane, 'cellTools', cellTools[lane.index] || []));
-      rows = rows.concat(pack(lane, 'tools', plainTools[lane.index] || []));
-      rows = rows.concat(pack(lane, 'terminal', terms[lane.index] || []));
+      if (lane.turnRow) { lane.turnRow.label = 'turns'; rows.push(lane.turnRow); }
+      if (lane.infRow) { lane.infRow.label = 'inference'; rows.push(lane.infRow); }
+      if (lane.cellRow) { lane.cellRow.label = 'code cells'; rows.push(lane.cellRow); }
+      var ct = pack('cell tools', cellTools[lane.index] || []), pt = pack('tools', plainTools[lane.index] || []), tt = pack('terminal', terms[lane.index] || []);
+      [[ct, 'cell tools'], [pt, 'tools'], [tt, 'terminal']].forEach(function (g) { if (g[0].length) g[0][0].label = g[1]; rows = rows.concat(g[0]); });
       rows.forEach(function (r, ri) {
         r.items.sort(function (x, y) { return x.a - y.a; });
         r.maxDur = 0;
         r.items.forEach(function (it) {
-          var b = it.b == null ? m.span : it.b;
-          if (b - it.a > r.maxDur) r.maxDur = b - it.a;
+          if (it.b == null) { it.b = m.span; it.open = true; }
+          if (it.b - it.a > r.maxDur) r.maxDur = it.b - it.a;
           it.lane = lane.index; it.row = ri;
           m.place[it.id] = it;
         });
@@ -220,67 +226,33 @@
       lane.turns.sort(function (x, y) { return x.a - y.a; });
       lane.inferences.sort(function (x, y) { return x.a - y.a; });
     });
-    // Every open item ends at the end of what is known.
-    Object.keys(m.place).forEach(function (k) { var it = m.place[k]; if (it.b == null) { it.b = m.span; it.open = true; } });
     // Edges: both ends on a lane, at a time.
     function endOf(anchor, edge) {
       if (!anchor) return null;
       var id = anchorId(anchor), it = id && m.place[id];
       if (it) return { lane: it.lane, row: it.row, t: it.a };
-      if (anchor.type === 'conversation_item') {
-        var item = state.conversation_items[anchor.id];
-        if (item) {
-          var lane = laneFor(item.thread_id);
-          return { lane: lane.index, row: lane.infRow ? lane.rows.indexOf(lane.infRow) : 0, t: rel(item.first_seen_at_unix_ms) };
-        }
+      if (anchor.type === 'conversation_item' && k.edge_items[anchor.id]) {
+        var at = k.edge_items[anchor.id], lane = laneFor(at[0]);
+        return { lane: lane.index, row: lane.infRow ? lane.rows.indexOf(lane.infRow) : 0, t: rel(at[1]) };
       }
       if (anchor.type === 'thread' && m.laneOf[anchor.id]) return { lane: m.laneOf[anchor.id].index, row: 0, t: rel(edge.started_at_unix_ms) };
       return null;
     }
-    Object.keys(state.edges).forEach(function (k) {
-      var e = state.edges[k];
+    Object.keys(k.edges).forEach(function (id) {
+      var e = k.edges[id];
       var from = endOf(e.from, e), to = endOf(e.to, e);
       if (!from && !to) return;
       if (!from) from = { lane: to.lane, row: 0, t: rel(e.started_at_unix_ms) };
       if (!to) to = { lane: from.lane, row: 0, t: rel(e.started_at_unix_ms) };
-      m.edges.push({ id: k, kind: e.kind, delivered: e.delivered, from: from, to: to });
+      m.edges.push({ id: id, kind: e.kind, delivered: e.delivered, from: from, to: to });
     });
     // Diagnostics: at the entity whose record they concern.
-    var seqs = [];
-    function seqOf(id, e) {
-      if (e.started_seq != null) seqs.push([e.started_seq, id]);
-      if (e.ended_seq != null) seqs.push([e.ended_seq, id]);
-    }
-    Object.keys(m.place).forEach(function (id) { var l = lookup(id); if (l) seqOf(id, l[1]); });
-    Object.keys(state.payloads).forEach(function (seq) {
-      var id = anchorId(state.payloads[seq].owner);
-      if (id) seqs.push([+seq, id]);
-    });
-    seqs.sort(function (x, y) { return x[0] - y[0]; });
-    state.diagnostics.forEach(function (d, i) {
-      if (d.seq == null || !seqs.length) return;
-      var at = lowerBound(seqs, d.seq + 1, function (s) { return s[0]; }) - 1;
-      if (at < 0) at = 0;
-      var id = seqs[at][1];
+    k.diagnostics.forEach(function (d, i) {
+      var id = k.diagnostic_at[i];
+      if (!id) return;
       (m.diagsOf[id] = m.diagsOf[id] || []).push(i);
       var it = m.place[id];
       if (it) m.diagMarks.push({ lane: it.lane, t: it.a, index: i, id: id, level: d.level });
-    });
-    // Items each inference call saw for the first time (relative to its thread's previous request).
-    m.prevRequest = {};
-    var byThread = {};
-    Object.keys(state.inference_calls).forEach(function (k) {
-      var c = state.inference_calls[k];
-      (byThread[c.thread_id] = byThread[c.thread_id] || []).push(c);
-    });
-    Object.keys(byThread).forEach(function (t) {
-      var calls = byThread[t];
-      calls.sort(function (x, y) { return x.started_seq - y.started_seq; });
-      var prev = null;
-      calls.forEach(function (c) {
-        m.prevRequest[c.inference_call_id] = prev;
-        if (c.request_items && c.request_items.length) prev = c.inference_call_id;
-      });
     });
     return m;
   }
@@ -289,32 +261,20 @@
     if (M.search) return M.search;
     var idx = [];
     function push(id, kind, text) { if (text) idx.push({ id: id, kind: kind, text: String(text), low: null }); }
-    Object.keys(S.threads).forEach(function (k) {
-      var t = S.threads[k];
-      push('thread/' + k, 'thread', [k, t.nickname, t.role, t.agent_path, t.model].filter(Boolean).join(' · '));
+    Object.keys(K.threads).forEach(function (id) {
+      var t = K.threads[id];
+      push('thread/' + id, 'thread', [id, t.nickname, t.role, t.agent_path, t.model].filter(Boolean).join(' · '));
     });
-    Object.keys(S.turns).forEach(function (k) { push('turn/' + k, 'turn', k); });
-    Object.keys(S.conversation_items).forEach(function (k) {
-      var it = S.conversation_items[k];
-      push(k, (it.role || it.kind), [it.name, it.call_id, it.text].filter(Boolean).join(' · '));
+    K.timeline.forEach(function (r) { if (r[0] === 'turn') push(r[1], 'turn', r[6]); });
+    each('conversation_items', function (id, it) { push(id, (it.role || it.kind), [it.name, it.call_id, it.text].filter(Boolean).join(' · ')); });
+    each('tool_calls', function (id, c) { push(id, 'tool', [c.tool, c.kind, c.call_id, c.mcp_server, c.error].filter(Boolean).join(' · ')); });
+    each('inference_calls', function (id, c) { push(id, 'inference', [id, c.model, c.provider, c.response_id, c.upstream_request_id, c.error].filter(Boolean).join(' · ')); });
+    each('terminal_operations', function (id, o) { push(id, 'terminal', [o.op, o.command, o.cwd].filter(Boolean).join(' · ')); });
+    Object.keys(K.edges).forEach(function (id) {
+      var e = K.edges[id];
+      push(id, e.kind + ' edge', [id, e.message, e.delivered ? '' : 'undelivered'].filter(Boolean).join(' · '));
     });
-    Object.keys(S.tool_calls).forEach(function (k) {
-      var c = S.tool_calls[k];
-      push(k, 'tool', [c.tool, c.kind, c.call_id, c.mcp_server, c.error].filter(Boolean).join(' · '));
-    });
-    Object.keys(S.inference_calls).forEach(function (k) {
-      var c = S.inference_calls[k];
-      push(k, 'inference', [k, c.model, c.provider, c.response_id, c.upstream_request_id, c.error].filter(Boolean).join(' · '));
-    });
-    Object.keys(S.terminal_operations).forEach(function (k) {
-      var o = S.terminal_operations[k];
-      push(k, 'terminal', [o.op, o.command, o.cwd].filter(Boolean).join(' · '));
-    });
-    Object.keys(S.edges).forEach(function (k) {
-      var e = S.edges[k];
-      push(k, e.kind + ' edge', [k, e.message, e.delivered ? '' : 'undelivered'].filter(Boolean).join(' · '));
-    });
-    S.diagnostics.forEach(function (d, i) { push('diagnostic/' + i, d.level, d.message); });
+    K.diagnostics.forEach(function (d, i) { push('diagnostic/' + i, d.level, d.message); });
     M.search = idx;
     return idx;
   }
@@ -687,7 +647,7 @@
     var list = M.diagsOf[id];
     if (!list || !list.length) return '';
     return '<h3>Diagnostics</h3>' + list.map(function (i) {
-      var d = S.diagnostics[i];
+      var d = K.diagnostics[i];
       return '<div class="diag ' + esc(d.level) + '">' + esc(d.level) + (d.seq != null ? ' (seq ' + d.seq + ')' : '') + ': ' + esc(d.message) + '</div>';
     }).join('');
   }
@@ -696,7 +656,7 @@
       ['duration', fmtMs(durMs(e))], ['error', e.error]];
   }
   function itemHtml(id, cls) {
-    var it = S.conversation_items[id];
+    var it = E.item(id);
     if (!it) return '<div class="item">' + esc(id) + ' (unknown item)</div>';
     var meta = '<b>' + esc(it.role || '') + '</b> ' + esc(it.kind) + (it.name ? ' · ' + esc(it.name) : '') + (it.call_id ? ' · ' + esc(it.call_id) : '') +
       ' · ' + link(id);
@@ -723,7 +683,7 @@
 
   var renderers = {
     inference: function (id, c) {
-      var prevId = M.prevRequest[id], prev = prevId && S.inference_calls[prevId];
+      var prevId = M.prevRequest[id], prev = prevId && E.inference(prevId);
       var before = new Set(prev ? prev.request_items : []);
       var isNew = function (i) { return !before.has(i); };
       var fresh = c.request_items.filter(isNew).length;
@@ -742,7 +702,7 @@
       h += transcript(c.request_items, isNew, 'request');
       h += '<h3>Response: ' + c.response_items.length + ' items</h3>';
       h += transcript(c.response_items, function () { return false; }, 'response');
-      if (c.tool_calls.length) h += '<h3>Tool calls it started</h3><div>' + c.tool_calls.map(function (t) { return link(t, (S.tool_calls[t] && S.tool_calls[t].tool || t) + ' (' + t + ')'); }).join(' · ') + '</div>';
+      if (c.tool_calls.length) h += '<h3>Tool calls it started</h3><div>' + c.tool_calls.map(function (t) { return link(t, (E.tool(t) && E.tool(t).tool || t) + ' (' + t + ')'); }).join(' · ') + '</div>';
       h += '<h3>Raw JSON</h3>' + rawButton(c.request_payload, 'request') + rawButton(c.response_payload, 'response');
       return h;
     },
@@ -760,7 +720,7 @@
       h += bodyBlock(c.args_payload, 'Arguments') + bodyBlock(c.result_payload, 'Result');
       if (c.terminal_operations.length) {
         h += '<h3>Terminal operations</h3>' + c.terminal_operations.map(function (o) {
-          var op = S.terminal_operations[o] || {};
+          var op = E.terminal(o) || {};
           return '<div>' + link(o, (op.op || 'op') + ': ' + (op.command || '')) + (op.exit_code != null ? ' → exit ' + op.exit_code : '') + ' ' + badge(op.status || '') + '</div>';
         }).join('');
       }
@@ -777,7 +737,7 @@
         ['turn', c.turn_id && link('turn/' + c.turn_id, c.turn_id), true], ['source item', c.source_item && link(c.source_item), true]
       ].concat(execFacts(c)));
       h += diagsHtml(id);
-      if (c.tool_calls.length) h += '<h3>Nested tool calls</h3>' + c.tool_calls.map(function (t) { var tc = S.tool_calls[t] || {}; return '<div>' + link(t, (tc.tool || t) + ' (' + t + ')') + ' ' + badge(tc.status || '') + '</div>'; }).join('');
+      if (c.tool_calls.length) h += '<h3>Nested tool calls</h3>' + c.tool_calls.map(function (t) { var tc = E.tool(t) || {}; return '<div>' + link(t, (tc.tool || t) + ' (' + t + ')') + ' ' + badge(tc.status || '') + '</div>'; }).join('');
       h += bodyBlock(c.source_payload, 'Source') + bodyBlock(c.output_payload, 'Output');
       return h;
     },
@@ -787,15 +747,15 @@
         ['tool call', o.tool_call_id && link(o.tool_call_id), true], ['thread', o.thread_id && link('thread/' + o.thread_id, o.thread_id), true]
       ].concat(execFacts(o)));
       h += diagsHtml(id);
-      h += (o.payloads || []).map(function (s) { return bodyBlock(s, (S.payloads[s] || {}).role || 'payload'); }).join('');
+      h += (o.payloads || []).map(function (s) { return bodyBlock(s, (E.payload(s) || {}).role || 'payload'); }).join('');
       return h;
     },
     turn: function (id, t) {
       var h = '<h2>Turn ' + esc(t.turn_id) + ' ' + badge(t.status) + '</h2>' + facts([
         ['thread', link('thread/' + t.thread_id, t.thread_id), true]].concat(execFacts(t)));
       h += diagsHtml('turn/' + t.turn_id);
-      h += '<h3>Inference calls</h3>' + (t.inference_calls.map(function (c) { var ic = S.inference_calls[c] || {}; return '<div>' + link(c) + ' ' + esc(ic.model || '') + ' ' + badge(ic.status || '') + '</div>'; }).join('') || '<p class="hint">none</p>');
-      if (t.tool_calls.length) h += '<h3>Tool calls</h3>' + t.tool_calls.map(function (c) { var tc = S.tool_calls[c] || {}; return '<div>' + link(c, (tc.tool || c) + ' (' + c + ')') + ' ' + badge(tc.status || '') + '</div>'; }).join('');
+      h += '<h3>Inference calls</h3>' + (t.inference_calls.map(function (c) { var ic = E.inference(c) || {}; return '<div>' + link(c) + ' ' + esc(ic.model || '') + ' ' + badge(ic.status || '') + '</div>'; }).join('') || '<p class="hint">none</p>');
+      if (t.tool_calls.length) h += '<h3>Tool calls</h3>' + t.tool_calls.map(function (c) { var tc = E.tool(c) || {}; return '<div>' + link(c, (tc.tool || c) + ' (' + c + ')') + ' ' + badge(tc.status || '') + '</div>'; }).join('');
       if (t.code_cells.length) h += '<h3>Code cells</h3>' + t.code_cells.map(function (c) { return '<div>' + link(c) + '</div>'; }).join('');
       if (t.compactions.length) h += '<h3>Compactions</h3>' + t.compactions.map(function (c) { return '<div>' + link('compaction/' + c, c) + '</div>'; }).join('');
       var edges = edgesTouching(['turn/' + t.turn_id]);
@@ -808,7 +768,7 @@
         ['parent', t.parent_thread_id && link('thread/' + t.parent_thread_id, t.parent_thread_id), true], ['attachments', t.attachments]
       ].concat(t.execution || t.started_at_unix_ms != null ? execFacts(t) : []));
       if (t.children && t.children.length) h += '<h3>Children</h3>' + t.children.map(function (c) { return link('thread/' + c, c); }).join(' · ');
-      h += '<h3>Turns (' + (t.turns || []).length + ')</h3>' + (t.turns || []).slice(0, 500).map(function (x) { var tt = S.turns[x] || {}; return '<div>' + link('turn/' + x, x) + ' ' + badge(tt.status || '') + '</div>'; }).join('');
+      h += '<h3>Turns (' + (t.turns || []).length + ')</h3>' + (t.turns || []).slice(0, 500).map(function (x) { var tt = E.turn(x) || {}; return '<div>' + link('turn/' + x, x) + ' ' + badge(tt.status || '') + '</div>'; }).join('');
       var edges = edgesTouching(['thread/' + t.thread_id]);
       if (edges.length) h += '<h3>Edges</h3>' + edges.map(edgeLine).join('');
       return h;
@@ -838,7 +798,7 @@
         ['id', id], ['from', anchorLink(e.from), true], ['to', anchorLink(e.to), true], ['observed', fmtMs(e.started_at_unix_ms - M.t0) + ' after start'],
         ['delivered', e.delivered ? 'yes: the recipient\'s model saw it' : 'NO: no item of the recipient carries it', false]]);
       if (e.message) h += '<h3>Message</h3><div class="item"><div class="text">' + esc(e.message) + '</div></div>';
-      h += e.payloads.map(function (s) { return bodyBlock(s, (S.payloads[s] || {}).role || 'payload'); }).join('');
+      h += e.payloads.map(function (s) { return bodyBlock(s, (E.payload(s) || {}).role || 'payload'); }).join('');
       return h;
     },
     diagnostic: function (id, d) {
@@ -850,14 +810,14 @@
 
   function edgesTouching(ids) {
     var set = new Set(ids), out = [];
-    Object.keys(S.edges).forEach(function (k) {
-      var e = S.edges[k];
+    Object.keys(K.edges).forEach(function (k) {
+      var e = K.edges[k];
       if (set.has(anchorId(e.from)) || set.has(anchorId(e.to))) out.push(k);
     });
     return out;
   }
   function edgeLine(k) {
-    var e = S.edges[k];
+    var e = K.edges[k];
     return '<div>' + link(k, e.kind) + ' ' + anchorLink(e.from) + ' → ' + anchorLink(e.to) + (e.delivered ? '' : ' <span class="undelivered">⚠ undelivered</span>') + '</div>';
   }
 
@@ -899,7 +859,7 @@
       var l = lookup(inspector.dataset.id);
       if (l && l[0] === 'inference') {
         var n = +unfold.dataset.unfold, ids = l[1].request_items.slice(0, n), html = '';
-        var prevId = M.prevRequest[l[1].inference_call_id], before = new Set(prevId ? S.inference_calls[prevId].request_items : []);
+        var prevId = M.prevRequest[l[1].inference_call_id], before = new Set(prevId ? E.inference(prevId).request_items : []);
         ids.slice(Math.max(0, n - 400)).forEach(function (i) { html += itemHtml(i, before.has(i) ? '' : 'is-new'); });
         unfold.outerHTML = (n > 400 ? '<a class="more">… ' + (n - 400) + ' earlier items not shown</a>' : '') + html;
       }
@@ -940,12 +900,12 @@
   $('list-close').addEventListener('click', function () { $('list-pane').hidden = true; });
 
   function showDiagnostics() {
-    var rows = S.diagnostics.map(function (d, i) {
+    var rows = K.diagnostics.map(function (d, i) {
       var at = null;
       Object.keys(M.diagsOf).some(function (k) { if (M.diagsOf[k].indexOf(i) >= 0) { at = k; return true; } return false; });
       return { id: 'diagnostic/' + i, kind: d.level + (d.seq != null ? ' seq ' + d.seq : ''), html: esc(d.message) + (at ? ' <span class="k">@ ' + esc(at) + '</span>' : '') };
     });
-    showList(S.diagnostics.length + ' diagnostics', rows);
+    showList(K.diagnostics.length + ' diagnostics', rows);
   }
   $('show-diags').addEventListener('click', showDiagnostics);
 
@@ -1017,23 +977,24 @@
   // ---------------------------------------------------------------- data in
 
   function header() {
-    var u = { i: 0, o: 0 };
-    Object.keys(S.inference_calls).forEach(function (k) { var x = S.inference_calls[k].usage; if (x) { u.i += x.input_tokens; u.o += x.output_tokens; } });
-    $('rollout-id').textContent = S.rollout_id || config.bundle;
+    var c = K.counts, u = { i: c.usage.input_tokens, o: c.usage.output_tokens };
+    $('rollout-id').textContent = K.rollout_id || config.bundle;
     var st = $('rollout-status');
-    st.textContent = S.status + (S.complete ? '' : ' · incomplete evidence');
-    st.className = 'badge ' + S.status;
-    var dur = S.ended_at_unix_ms != null && S.started_at_unix_ms != null ? fmtMs(S.ended_at_unix_ms - S.started_at_unix_ms) : 'running';
-    $('rollout-facts').textContent = dur + ' · ' + Object.keys(S.threads).length + ' agents · ' + Object.keys(S.turns).length + ' turns · ' +
-      Object.keys(S.inference_calls).length + ' inference · ' + Object.keys(S.tool_calls).length + ' tools · tokens in ' + u.i + ' out ' + u.o;
-    var warn = S.diagnostics.filter(function (d) { return d.level === 'warning'; }).length;
-    $('diag-count').textContent = S.diagnostics.length + (warn ? ' (' + warn + ' ⚠)' : '');
-    document.title = (S.rollout_id || config.bundle) + ' · tracing-rollout';
+    st.textContent = K.status + (K.complete ? '' : ' · incomplete evidence');
+    st.className = 'badge ' + K.status;
+    var dur = K.ended_at_unix_ms != null && K.started_at_unix_ms != null ? fmtMs(K.ended_at_unix_ms - K.started_at_unix_ms) : 'running';
+    $('rollout-facts').textContent = dur + ' · ' + Object.keys(K.threads).length + ' agents · ' + c.turns + ' turns · ' +
+      c.inference_calls + ' inference · ' + c.tool_calls + ' tools · tokens in ' + u.i + ' out ' + u.o;
+    var warn = K.diagnostics.filter(function (d) { return d.level === 'warning'; }).length;
+    $('diag-count').textContent = K.diagnostics.length + (warn ? ' (' + warn + ' ⚠)' : '');
+    document.title = (K.rollout_id || config.bundle) + ' · tracing-rollout';
   }
 
-  function load(state) {
-    S = state;
-    M = buildModel(state);
+  function load(skeleton, shards) {
+    K = skeleton;
+    liveShards = shards || null;
+    shardCache = {};
+    M = buildModel(skeleton);
     layout();
     header();
   }
@@ -1044,11 +1005,12 @@
   }
   window.addEventListener('hashchange', openHash);
 
-  function start(state) {
-    load(state);
+  function start(skeleton, shards) {
+    load(skeleton, shards);
     fit();
     openHash();
     draw();
+    window.rolloutView.readyAt = performance.now();
     window.rolloutView.ready = true;
     document.body.dataset.ready = '1';
   }
@@ -1061,10 +1023,10 @@
     }).then(function (reply) {
       if (reply) {
         version = reply.version;
-        var first = !S;
+        var first = !K;
         var wasFitted = view.fitted;
-        if (first) { start(reply.state); } else {
-          load(reply.state);
+        if (first) { start(reply.skeleton, reply.shards); } else {
+          load(reply.skeleton, reply.shards);
           if (wasFitted) fit();
           if (view.selected && lookup(view.selected)) select(view.selected, { scroll: false });
           redraw();
@@ -1075,7 +1037,7 @@
       $('rollout-facts').textContent = 'cannot reach the server: ' + e.message;
     }).then(function () {
       // A served rollout is polled until it has ended.
-      setTimeout(poll, !S || S.status === 'running' ? 700 : 5000);
+      setTimeout(poll, !K || K.status === 'running' ? 700 : 5000);
     });
   }
 
@@ -1095,5 +1057,5 @@
   };
 
   if (config.state_url) poll();
-  else start(JSON.parse($('state').textContent));
+  else start(JSON.parse($('skeleton').textContent));
 })();
