@@ -11,9 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::reduce::{
-    Diagnostic, Edge, Execution, Requester, RolloutState, Status, Thread, Usage,
-};
+use crate::reduce::{Diagnostic, Edge, Execution, Requester, RolloutState, Status, Thread, Usage};
 
 /// Entities per numbered shard.
 const NUMBERED: u64 = 512;
@@ -24,7 +22,8 @@ const HASHED: u32 = 64;
 /// exact in JavaScript), else `h<FNV-1a of the UTF-16 code units mod 64>`.
 pub(super) fn shard_key(id: &str) -> String {
     if let Some((prefix, number)) = id.split_once(':') {
-        let word = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        let word =
+            !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
         let digits =
             !number.is_empty() && number.len() <= 15 && number.bytes().all(|b| b.is_ascii_digit());
         if word && digits {
@@ -155,18 +154,39 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
     }
     for (id, t) in &state.turns {
         let e = &t.execution;
-        let row = ("turn", format!("turn/{id}"), Some(t.thread_id.as_str()), e.started_at_unix_ms, e.duration_ns, e.status, Some(id.as_str()), None);
+        let row = (
+            "turn",
+            format!("turn/{id}"),
+            Some(t.thread_id.as_str()),
+            e.started_at_unix_ms,
+            e.duration_ns,
+            e.status,
+            Some(id.as_str()),
+            None,
+        );
         push(row, e, &mut timeline, &mut seqs);
     }
     for (id, c) in &state.compactions {
         let e = &c.execution;
-        let row = ("compaction", format!("compaction/{id}"), c.thread_id.as_deref(), e.started_at_unix_ms, e.duration_ns, e.status, Some("compaction"), None);
+        let row = (
+            "compaction",
+            format!("compaction/{id}"),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            e.duration_ns,
+            e.status,
+            Some("compaction"),
+            None,
+        );
         push(row, e, &mut timeline, &mut seqs);
     }
     // Each inference call's previous request in its thread (by start).
     let mut by_thread: HashMap<Option<&str>, Vec<&crate::reduce::InferenceCall>> = HashMap::new();
     for call in state.inference_calls.values() {
-        by_thread.entry(call.thread_id.as_deref()).or_default().push(call);
+        by_thread
+            .entry(call.thread_id.as_deref())
+            .or_default()
+            .push(call);
     }
     let mut previous: HashMap<&str, &str> = HashMap::new();
     for calls in by_thread.values_mut() {
@@ -183,25 +203,61 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
     }
     for (id, c) in &state.inference_calls {
         let e = &c.execution;
-        let row = ("inference", id.clone(), c.thread_id.as_deref(), e.started_at_unix_ms, e.duration_ns, e.status, c.model.as_deref(), previous.get(id.as_str()).copied());
+        let row = (
+            "inference",
+            id.clone(),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            e.duration_ns,
+            e.status,
+            c.model.as_deref(),
+            previous.get(id.as_str()).copied(),
+        );
         push(row, e, &mut timeline, &mut seqs);
     }
     for (id, c) in &state.code_cells {
         let e = &c.execution;
-        let row = ("cell", id.clone(), c.thread_id.as_deref(), e.started_at_unix_ms, e.duration_ns, e.status, c.language.as_deref(), None);
+        let row = (
+            "cell",
+            id.clone(),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            e.duration_ns,
+            e.status,
+            c.language.as_deref(),
+            None,
+        );
         push(row, e, &mut timeline, &mut seqs);
     }
     for (id, c) in &state.tool_calls {
         let e = &c.execution;
         let by_cell = matches!(c.requester, Requester::CodeCell { .. }).then_some("cell");
         let label = c.tool.as_deref().or(c.kind.as_deref());
-        let row = ("tool", id.clone(), c.thread_id.as_deref(), e.started_at_unix_ms, e.duration_ns, e.status, label, by_cell);
+        let row = (
+            "tool",
+            id.clone(),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            e.duration_ns,
+            e.status,
+            label,
+            by_cell,
+        );
         push(row, e, &mut timeline, &mut seqs);
     }
     for (id, o) in &state.terminal_operations {
         let e = &o.execution;
         let label = o.command.as_deref().or(o.op.as_deref());
-        let row = ("terminal", id.clone(), o.thread_id.as_deref(), e.started_at_unix_ms, e.duration_ns, e.status, label, None);
+        let row = (
+            "terminal",
+            id.clone(),
+            o.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            e.duration_ns,
+            e.status,
+            label,
+            None,
+        );
         push(row, e, &mut timeline, &mut seqs);
     }
     for (seq, p) in &state.payloads {
@@ -224,7 +280,10 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
         for anchor in [&edge.from, &edge.to] {
             if let crate::reduce::Anchor::ConversationItem(id) = anchor {
                 if let Some(item) = state.conversation_items.get(id) {
-                    edge_items.insert(id.as_str(), (item.thread_id.as_str(), item.first_seen_at_unix_ms));
+                    edge_items.insert(
+                        id.as_str(),
+                        (item.thread_id.as_str(), item.first_seen_at_unix_ms),
+                    );
                 }
             }
         }
@@ -289,13 +348,44 @@ pub(super) fn shards(state: &RolloutState) -> Vec<(&'static str, String, String)
         }
     }
     let mut out = Vec::new();
-    group("turns", state.turns.iter().map(|(k, v)| (k.clone(), v)), &mut out);
-    group("inference_calls", state.inference_calls.iter().map(|(k, v)| (k.clone(), v)), &mut out);
-    group("tool_calls", state.tool_calls.iter().map(|(k, v)| (k.clone(), v)), &mut out);
-    group("code_cells", state.code_cells.iter().map(|(k, v)| (k.clone(), v)), &mut out);
-    group("terminal_operations", state.terminal_operations.iter().map(|(k, v)| (k.clone(), v)), &mut out);
-    group("compactions", state.compactions.iter().map(|(k, v)| (k.clone(), v)), &mut out);
-    group("conversation_items", state.conversation_items.iter().map(|(k, v)| (k.clone(), v)), &mut out);
+    group(
+        "turns",
+        state.turns.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "inference_calls",
+        state.inference_calls.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "tool_calls",
+        state.tool_calls.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "code_cells",
+        state.code_cells.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "terminal_operations",
+        state
+            .terminal_operations
+            .iter()
+            .map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "compactions",
+        state.compactions.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "conversation_items",
+        state.conversation_items.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
     let payloads: Vec<(String, PayloadLite<'_>)> = state
         .payloads
         .iter()
@@ -311,7 +401,11 @@ pub(super) fn shards(state: &RolloutState) -> Vec<(&'static str, String, String)
             )
         })
         .collect();
-    group("payloads", payloads.iter().map(|(k, v)| (k.clone(), v)), &mut out);
+    group(
+        "payloads",
+        payloads.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
     out
 }
 

@@ -152,10 +152,18 @@ fn bundle_name(dir: &Path) -> String {
 
 /// The template with its styles, script and data put in: the config, then (static page) the
 /// skeleton, every shard and every embedded body, each in its own inert script element.
-fn page(title: &str, config: &PageConfig<'_>, state: Option<&RolloutState>, bodies: &str) -> String {
+fn page(
+    title: &str,
+    config: &PageConfig<'_>,
+    state: Option<&RolloutState>,
+    bodies: &str,
+) -> String {
     let mut data = String::new();
     data.push_str("<script type=\"application/json\" id=\"config\">");
-    push_script_json(&mut data, &serde_json::to_string(config).unwrap_or_default());
+    push_script_json(
+        &mut data,
+        &serde_json::to_string(config).unwrap_or_default(),
+    );
     data.push_str("</script>\n");
     if let Some(state) = state {
         data.push_str("<script type=\"application/json\" id=\"skeleton\">");
@@ -163,7 +171,10 @@ fn page(title: &str, config: &PageConfig<'_>, state: Option<&RolloutState>, bodi
         push_script_json(&mut data, &skeleton);
         data.push_str("</script>\n");
         for (map, key, json) in data::shards(state) {
-            let _ = write!(data, "<script type=\"application/json\" id=\"s:{map}:{key}\">");
+            let _ = write!(
+                data,
+                "<script type=\"application/json\" id=\"s:{map}:{key}\">"
+            );
             push_script_json(&mut data, &json);
             data.push_str("</script>\n");
         }

@@ -308,9 +308,7 @@ impl Server {
                     let mut watched = watched.borrow_mut();
                     match watched.state(&key) {
                         Ok((version, _, _)) if Some(version) == after => text(204, ""),
-                        Ok((_, json, _)) => {
-                            body(200, "application/json", json.as_bytes().to_vec())
-                        }
+                        Ok((_, json, _)) => body(200, "application/json", json.as_bytes().to_vec()),
                         Err(e) => text(500, &e.to_string()),
                     }
                 }

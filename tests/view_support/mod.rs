@@ -226,9 +226,8 @@ impl Browser {
         let deadline = Instant::now() + limit;
         loop {
             let v = self.eval(expression)?;
-            let truthy = !matches!(v, Value::Null | Value::Bool(false))
-                && v != json!(0)
-                && v != json!("");
+            let truthy =
+                !matches!(v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             if truthy {
                 return Ok(v);
             }
@@ -286,7 +285,9 @@ impl Browser {
             .events
             .iter()
             .filter_map(|e| match e["method"].as_str() {
-                Some("Runtime.exceptionThrown") => Some(e["params"]["exceptionDetails"].to_string()),
+                Some("Runtime.exceptionThrown") => {
+                    Some(e["params"]["exceptionDetails"].to_string())
+                }
                 Some("Runtime.consoleAPICalled") if e["params"]["type"] == "error" => {
                     Some(e["params"]["args"].to_string())
                 }

@@ -842,7 +842,7 @@
   }
 
   inspector.addEventListener('click', function (ev) {
-    var a = ev.target.closest('[data-id]');
+    var a = ev.target.closest('a[data-id]');
     if (a) { ev.preventDefault(); select(a.dataset.id, { scroll: true }); return; }
     var raw = ev.target.closest('button.raw');
     if (raw) {
@@ -1044,6 +1044,8 @@
   window.rolloutView = {
     ready: false,
     stats: function () { return Object.assign({}, stats); },
+    // The rollout's status and totals as the page holds them.
+    facts: function () { return K && { status: K.status, counts: K.counts, lanes: M.lanes.length, edges: Object.keys(K.edges).length }; },
     select: function (id) { select(id, { scroll: true }); },
     // Where the entity `id` was last drawn, in CSS pixels relative to the viewport.
     rectOf: function (id) {
