@@ -4,6 +4,7 @@
 //!
 //! Without Chromium at `/usr/bin/chromium` (or `$CHROMIUM`) each test prints SKIPPED and
 //! passes, except under CI (env `CI` set), where it fails.
+#![cfg(feature = "cli")]
 
 mod view_support;
 
