@@ -1,9 +1,11 @@
 //! Viewer measurements for BENCHMARKS.md: renders a bundle's page (`view::render_html`), opens
 //! it in headless Chromium (`/usr/bin/chromium`, or `$CHROMIUM`) and prints the HTML size and
 //! the time to first render: from navigation start to the first frame of the timeline
-//! (`performance.now()` when the viewer is ready), median of REPEATS fresh loads.
+//! (`performance.now()` in the animation frame after the first draw), and to the end of
+//! parsing (every shard and body in; the page is drawn and usable before), medians of REPEATS
+//! fresh browsers.
 //!
-//! `cargo run --release --example view_bench -- BUNDLE [REPEATS]`
+//! `cargo run --release --example view_bench -- BUNDLE|PAGE.html [REPEATS]`
 
 #[path = "../tests/view_support/mod.rs"]
 mod view_support;
@@ -19,9 +21,15 @@ fn main() -> anyhow::Result<()> {
     let repeats: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
     let dir = tempfile::tempdir()?;
     let page = dir.path().join("view.html");
-    let html = render_html(&bundle, &ViewOptions::default())?;
+    // A page already written (`tracing-rollout view … -o X.html`) is opened as it is.
+    let html = if bundle.ends_with(".html") {
+        std::fs::read_to_string(&bundle)?
+    } else {
+        render_html(&bundle, &ViewOptions::default())?
+    };
     std::fs::write(&page, &html)?;
     let mut times = Vec::new();
+    let mut completes = Vec::new();
     for _ in 0..repeats {
         let mut browser = view_support::Browser::launch(&view_support::chromium_path())?;
         browser.goto(&view_support::file_url(&page))?;
@@ -30,16 +38,24 @@ fn main() -> anyhow::Result<()> {
             Duration::from_secs(300),
         )?;
         times.push(ready.as_f64().unwrap_or(f64::NAN));
+        let complete =
+            browser.wait_for("window.rolloutView.completeAt", Duration::from_secs(300))?;
+        completes.push(complete.as_f64().unwrap_or(f64::NAN));
+        let script = browser.eval("window.rolloutView.scriptAt")?;
+        let timings = browser.eval("window.rolloutView.timings")?;
+        eprintln!("  script started at {script} ms, first frame at {ready} ms, parsed at {complete} ms; {timings}");
         let errors = browser.js_errors()?;
         anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:?}");
     }
     times.sort_by(f64::total_cmp);
+    completes.sort_by(f64::total_cmp);
     println!(
-        "{bundle}: HTML {:.1} MiB, first render median {:.0} ms (min {:.0}, max {:.0}) over {repeats} loads",
+        "{bundle}: HTML {:.1} MiB, first render median {:.0} ms (min {:.0}, max {:.0}), every shard parsed median {:.0} ms, over {repeats} loads",
         html.len() as f64 / (1 << 20) as f64,
         times[times.len() / 2],
         times[0],
-        times[times.len() - 1]
+        times[times.len() - 1],
+        completes[completes.len() / 2],
     );
     Ok(())
 }

@@ -57,7 +57,10 @@ pub(super) struct Skeleton<'a> {
     edges: &'a BTreeMap<String, Edge>,
     /// Thread and first-seen time of the items edges point at.
     edge_items: BTreeMap<&'a str, (&'a str, u64)>,
-    /// One row per timed entity: kind, viewer id, thread, start (ms), duration (ns), status,
+    /// Role of the payloads edges and terminal operations carry (by seq).
+    payload_roles: BTreeMap<u64, &'a str>,
+    /// One row per timed entity: kind, viewer id, thread, start and end (wall clock, ms: one
+    /// clock for both ends, so rows never overlap by clock skew), status,
     /// label, extra (`cell` for a tool a code cell asked for; an inference call's previous
     /// request in its thread).
     timeline: Vec<Row<'a>>,
@@ -120,16 +123,6 @@ impl<'a> ThreadLite<'a> {
     }
 }
 
-/// A payload's index entry as the page needs it.
-#[derive(Debug, Serialize)]
-struct PayloadLite<'a> {
-    role: &'a str,
-    owner: &'a crate::reduce::Anchor,
-    bytes: u64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    truncated: bool,
-}
-
 /// The skeleton of `state`.
 pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
     let mut usage = Usage::default();
@@ -159,7 +152,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             format!("turn/{id}"),
             Some(t.thread_id.as_str()),
             e.started_at_unix_ms,
-            e.duration_ns,
+            end_ms(e),
             e.status,
             Some(id.as_str()),
             None,
@@ -173,7 +166,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             format!("compaction/{id}"),
             c.thread_id.as_deref(),
             e.started_at_unix_ms,
-            e.duration_ns,
+            end_ms(e),
             e.status,
             Some("compaction"),
             None,
@@ -208,7 +201,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             id.clone(),
             c.thread_id.as_deref(),
             e.started_at_unix_ms,
-            e.duration_ns,
+            end_ms(e),
             e.status,
             c.model.as_deref(),
             previous.get(id.as_str()).copied(),
@@ -222,7 +215,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             id.clone(),
             c.thread_id.as_deref(),
             e.started_at_unix_ms,
-            e.duration_ns,
+            end_ms(e),
             e.status,
             c.language.as_deref(),
             None,
@@ -238,7 +231,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             id.clone(),
             c.thread_id.as_deref(),
             e.started_at_unix_ms,
-            e.duration_ns,
+            end_ms(e),
             e.status,
             label,
             by_cell,
@@ -253,7 +246,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             id.clone(),
             o.thread_id.as_deref(),
             e.started_at_unix_ms,
-            e.duration_ns,
+            end_ms(e),
             e.status,
             label,
             None,
@@ -288,6 +281,17 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             }
         }
     }
+    let mut payload_roles = BTreeMap::new();
+    let carried = state
+        .edges
+        .values()
+        .flat_map(|e| &e.payloads)
+        .chain(state.terminal_operations.values().flat_map(|o| &o.payloads));
+    for seq in carried {
+        if let Some(p) = state.payloads.get(seq) {
+            payload_roles.insert(*seq, p.role.as_str());
+        }
+    }
     Skeleton {
         rollout_id: &state.rollout_id,
         trace_id: state.trace_id.as_deref(),
@@ -313,8 +317,15 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             .collect(),
         edges: &state.edges,
         edge_items,
+        payload_roles,
         timeline,
     }
+}
+
+/// Where an entity ends on the wall clock: its end, else its start plus its duration.
+fn end_ms(e: &Execution) -> Option<u64> {
+    e.ended_at_unix_ms
+        .or_else(|| Some(e.started_at_unix_ms + e.duration_ns? / 1_000_000))
 }
 
 /// The viewer id of an anchor (`None` for a bare span).
@@ -384,26 +395,6 @@ pub(super) fn shards(state: &RolloutState) -> Vec<(&'static str, String, String)
     group(
         "conversation_items",
         state.conversation_items.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    let payloads: Vec<(String, PayloadLite<'_>)> = state
-        .payloads
-        .iter()
-        .map(|(seq, p)| {
-            (
-                format!("payload:{seq}"),
-                PayloadLite {
-                    role: &p.role,
-                    owner: &p.owner,
-                    bytes: p.bytes,
-                    truncated: p.truncated,
-                },
-            )
-        })
-        .collect();
-    group(
-        "payloads",
-        payloads.iter().map(|(k, v)| (k.clone(), v)),
         &mut out,
     );
     out

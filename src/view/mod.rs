@@ -150,8 +150,9 @@ fn bundle_name(dir: &Path) -> String {
         .unwrap_or_else(|| "bundle".to_owned())
 }
 
-/// The template with its styles, script and data put in: the config, then (static page) the
-/// skeleton, every shard and every embedded body, each in its own inert script element.
+/// The template with its styles, script and data put in: the config and (static page) the
+/// skeleton before the script, every shard and embedded body after it, each in its own inert
+/// script element.
 fn page(
     title: &str,
     config: &PageConfig<'_>,
@@ -170,17 +171,22 @@ fn page(
         let skeleton = serde_json::to_string(&data::skeleton(state)).unwrap_or_default();
         push_script_json(&mut data, &skeleton);
         data.push_str("</script>\n");
+    }
+    let mut shards = String::new();
+    if let Some(state) = state {
         for (map, key, json) in data::shards(state) {
             let _ = write!(
-                data,
+                shards,
                 "<script type=\"application/json\" id=\"s:{map}:{key}\">"
             );
-            push_script_json(&mut data, &json);
-            data.push_str("</script>\n");
+            push_script_json(&mut shards, &json);
+            shards.push_str("</script>\n");
         }
     }
-    data.push_str(bodies);
-    let mut out = String::with_capacity(TEMPLATE.len() + STYLE.len() + SCRIPT.len() + data.len());
+    shards.push_str(bodies);
+    let mut out = String::with_capacity(
+        TEMPLATE.len() + STYLE.len() + SCRIPT.len() + data.len() + shards.len(),
+    );
     let mut rest = TEMPLATE;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
@@ -192,6 +198,7 @@ fn page(
             "STYLE" => out.push_str(STYLE),
             "SCRIPT" => out.push_str(SCRIPT),
             "DATA" => out.push_str(&data),
+            "SHARDS" => out.push_str(&shards),
             other => {
                 out.push_str("{{");
                 out.push_str(other);

@@ -10,6 +10,8 @@
 (function () {
   'use strict';
 
+  var scriptAt = performance.now();
+  var timings = {};
   var $ = function (id) { return document.getElementById(id); };
   var config = JSON.parse($('config').textContent);
   var K = null;          // the skeleton: rollout facts, threads, edges, diagnostics, timeline rows
@@ -87,11 +89,17 @@
     for (var i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
     return 'h' + (h % 64);
   }
+  // The parser is still reading the shards and bodies that follow the script.
+  function loading() { return !liveShards && document.readyState === 'loading'; }
   function shard(name) {
     var s = shardCache[name];
     if (s === undefined) {
       if (liveShards) s = liveShards[name] || {};
-      else { var el = document.getElementById('s:' + name); s = el ? JSON.parse(el.textContent) : {}; }
+      else {
+        var el = document.getElementById('s:' + name);
+        if (!el && loading()) return {}; // not parsed yet: ask again later
+        s = el ? JSON.parse(el.textContent) : {};
+      }
       shardCache[name] = s;
     }
     return s;
@@ -114,7 +122,6 @@
     item: function (id) { return get('conversation_items', id); },
     turn: function (id) { return get('turns', id); },
     compaction: function (id) { return get('compactions', id); },
-    payload: function (seq) { return get('payloads', 'payload:' + seq); },
     thread: function (id) { return K.threads[id]; },
     edge: function (id) { return K.edges[id]; }
   };
@@ -191,7 +198,7 @@
     var cellTools = {}, plainTools = {}, terms = {};
     k.timeline.forEach(function (r) {
       var kind = r[0], id = r[1], lane = laneFor(r[2]);
-      var a = rel(r[3]), b = r[4] != null ? a + r[4] / 1e6 : null;
+      var a = rel(r[3]), b = r[4] != null ? rel(r[4]) : null;
       if (a > tEnd) tEnd = a;
       if (b != null && b > tEnd) tEnd = b;
       var it = { id: id, kind: kind, a: a, b: b, status: r[5], label: r[6] || kind };
@@ -282,7 +289,7 @@
   // ---------------------------------------------------------------- timeline
 
   var canvas = $('timeline'), ctx = canvas.getContext('2d');
-  var AXIS_H = 26, LABEL_W = 168, ROW_H = 14, ROW_GAP = 3, LANE_PAD = 7, LANE_HEAD = 16;
+  var AXIS_H = 26, LABEL_W = 200, ROW_H = 14, ROW_GAP = 3, LANE_PAD = 7, LANE_HEAD = 16;
   var view = { a: 0, b: 1, scrollY: 0, fitted: true, selected: null, lane: 0 };
   var hits = [];
   var stats = { lanes: 0, lanesDrawn: 0, edges: 0, undelivered: 0, items: 0, frames: 0 };
@@ -306,8 +313,10 @@
     M.height = y;
   }
   function rowY(lane, ri) { return lane.y + LANE_HEAD + LANE_PAD + ri * (ROW_H + ROW_GAP); }
-  function plotW() { return canvas.clientWidth - LABEL_W - 12; }
-  function xOf(t) { return LABEL_W + (t - view.a) / (view.b - view.a) * plotW(); }
+  // The plot's width, read from the layout once per frame (reading it per item forces layout).
+  var plotWidth = 0;
+  function plotW() { return plotWidth || (plotWidth = canvas.clientWidth - LABEL_W - 12); }
+  function xOf(t) { return LABEL_W + (t - view.a) / (view.b - view.a) * plotWidth; }
   function tOf(x) { return view.a + (x - LABEL_W) / plotW() * (view.b - view.a); }
 
   function fill(it) {
@@ -333,6 +342,7 @@
   function draw() {
     if (!M) return;
     var dpr = window.devicePixelRatio || 1, W = canvas.clientWidth, H = canvas.clientHeight;
+    plotWidth = W - LABEL_W - 12;
     if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
       canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
     }
@@ -463,13 +473,20 @@
       var t = lane.thread, x = 8 + lane.depth * 10;
       ctx.fillStyle = colors.fg;
       ctx.font = 'bold 12px system-ui, sans-serif';
-      ctx.fillText(t.nickname || t.thread_id, x, lane.y + 12);
+      var room = 118 - lane.depth * 10;
+      ctx.fillText(t.nickname || t.thread_id, x, lane.y + 12, room);
       ctx.font = '11px system-ui, sans-serif';
       ctx.fillStyle = colors.muted;
-      ctx.fillText([t.role, t.model].filter(Boolean).join(' · '), x, lane.y + 26);
+      ctx.fillText([t.role, t.model].filter(Boolean).join(' · '), x, lane.y + 26, room);
       var status = t.status || '';
       ctx.fillStyle = status === 'failed' ? colors.failed : status === 'completed' ? colors.tool : status === 'running' ? colors.running : colors.incomplete;
-      ctx.fillText(status, x, lane.y + 39);
+      ctx.fillText(status, x, lane.y + 39, room);
+      // Row names, right-aligned in the gutter.
+      ctx.fillStyle = colors.muted;
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.textAlign = 'right';
+      lane.rows.forEach(function (r, ri) { if (r.label) ctx.fillText(r.label, LABEL_W - 8, rowY(lane, ri) + ROW_H / 2, 62); });
+      ctx.textAlign = 'left';
       hits.push({ x: 0, y: lane.y - top, w: LABEL_W - 4, h: lane.h, id: 'thread/' + t.thread_id });
     }
   }
@@ -484,7 +501,7 @@
     for (var t = Math.ceil(view.a / step) * step; t <= view.b; t += step) {
       var x = xOf(t);
       ctx.beginPath(); ctx.moveTo(x, AXIS_H - 6); ctx.lineTo(x, AXIS_H); ctx.stroke();
-      ctx.fillText('+' + fmtMs(t), x + 2, AXIS_H / 2);
+      ctx.fillText(t === 0 ? '0' : '+' + fmtMs(t), x + 2, AXIS_H / 2);
     }
     ctx.fillStyle = colors.fg;
     ctx.fillText('agents (' + M.lanes.length + ')', 8, AXIS_H / 2);
@@ -583,7 +600,7 @@
     }
     zoom(Math.pow(1.0015, ev.deltaY), ev.clientX - r.left);
   }, { passive: false });
-  window.addEventListener('resize', redraw);
+  window.addEventListener('resize', function () { plotWidth = 0; redraw(); });
 
   function tipText(id) {
     var l = lookup(id);
@@ -610,8 +627,9 @@
     if (config.payload_url) {
       p = fetch(config.payload_url + seq).then(function (r) { return r.ok ? r.text() : null; }).catch(function () { return null; });
     } else {
-      var el = document.getElementById('p' + seq);
-      p = Promise.resolve(el ? el.textContent : null);
+      p = new Promise(function (resolve) {
+        afterLoad(function () { var el = document.getElementById('p' + seq); resolve(el ? el.textContent : null); });
+      });
     }
     bodyCache.set(seq, p);
     return p;
@@ -747,7 +765,7 @@
         ['tool call', o.tool_call_id && link(o.tool_call_id), true], ['thread', o.thread_id && link('thread/' + o.thread_id, o.thread_id), true]
       ].concat(execFacts(o)));
       h += diagsHtml(id);
-      h += (o.payloads || []).map(function (s) { return bodyBlock(s, (E.payload(s) || {}).role || 'payload'); }).join('');
+      h += (o.payloads || []).map(function (s) { return bodyBlock(s, K.payload_roles[s] || 'payload'); }).join('');
       return h;
     },
     turn: function (id, t) {
@@ -798,7 +816,7 @@
         ['id', id], ['from', anchorLink(e.from), true], ['to', anchorLink(e.to), true], ['observed', fmtMs(e.started_at_unix_ms - M.t0) + ' after start'],
         ['delivered', e.delivered ? 'yes: the recipient\'s model saw it' : 'NO: no item of the recipient carries it', false]]);
       if (e.message) h += '<h3>Message</h3><div class="item"><div class="text">' + esc(e.message) + '</div></div>';
-      h += e.payloads.map(function (s) { return bodyBlock(s, (E.payload(s) || {}).role || 'payload'); }).join('');
+      h += e.payloads.map(function (s) { return bodyBlock(s, K.payload_roles[s] || 'payload'); }).join('');
       return h;
     },
     diagnostic: function (id, d) {
@@ -824,6 +842,11 @@
   function select(id, opts) {
     opts = opts || {};
     var l = lookup(id);
+    if (!l && loading()) {
+      inspector.innerHTML = '<p class="hint">Reading the rest of the page… ' + esc(id) + ' opens when it is in.</p>';
+      afterLoad(function () { select(id, opts); });
+      return;
+    }
     if (!l) {
       inspector.innerHTML = '<p class="hint">Nothing called ' + esc(id) + ' in this rollout.</p>';
       return;
@@ -913,6 +936,7 @@
   function runSearch() {
     var q = $('search').value.trim().toLowerCase();
     if (!q) { $('list-pane').hidden = true; return; }
+    if (loading()) { showList('searching when the page has been read…', []); afterLoad(runSearch); return; }
     var idx = searchIndex(), rows = [];
     for (var i = 0; i < idx.length; i++) {
       var e = idx[i];
@@ -994,14 +1018,19 @@
     K = skeleton;
     liveShards = shards || null;
     shardCache = {};
+    var t = performance.now();
     M = buildModel(skeleton);
+    timings.model = performance.now() - t;
     layout();
     header();
   }
 
+  function afterLoad(fn) {
+    if (loading()) document.addEventListener('DOMContentLoaded', fn, { once: true }); else fn();
+  }
   function openHash() {
     var id = decodeURIComponent(location.hash.slice(1));
-    if (id && lookup(id)) select(id, { scroll: true });
+    if (id) select(id, { scroll: true });
   }
   window.addEventListener('hashchange', openHash);
 
@@ -1009,10 +1038,18 @@
     load(skeleton, shards);
     fit();
     openHash();
+    var t = performance.now();
     draw();
-    window.rolloutView.readyAt = performance.now();
-    window.rolloutView.ready = true;
-    document.body.dataset.ready = '1';
+    timings.draw = performance.now() - t;
+    window.rolloutView.scriptAt = scriptAt;
+    window.rolloutView.timings = timings;
+    // Ready once the first frame is on its way to the screen; complete once every shard is in.
+    requestAnimationFrame(function () {
+      window.rolloutView.readyAt = performance.now();
+      window.rolloutView.ready = true;
+      document.body.dataset.ready = '1';
+    });
+    afterLoad(function () { window.rolloutView.completeAt = performance.now(); });
   }
 
   function poll() {
@@ -1059,5 +1096,10 @@
   };
 
   if (config.state_url) poll();
-  else start(JSON.parse($('skeleton').textContent));
+  else {
+    var parseAt = performance.now();
+    var skeleton = JSON.parse($('skeleton').textContent);
+    timings.parse = performance.now() - parseAt;
+    start(skeleton);
+  }
 })();
