@@ -30,6 +30,8 @@ fn main() -> anyhow::Result<()> {
     std::fs::write(&page, &html)?;
     let mut times = Vec::new();
     let mut completes = Vec::new();
+    let mut redraws = Vec::new();
+    let mut inspects = Vec::new();
     for _ in 0..repeats {
         let mut browser = view_support::Browser::launch(&view_support::chromium_path())?;
         browser.goto(&view_support::file_url(&page))?;
@@ -43,19 +45,33 @@ fn main() -> anyhow::Result<()> {
         completes.push(complete.as_f64().unwrap_or(f64::NAN));
         let script = browser.eval("window.rolloutView.scriptAt")?;
         let timings = browser.eval("window.rolloutView.timings")?;
-        eprintln!("  script started at {script} ms, first frame at {ready} ms, parsed at {complete} ms; {timings}");
+        // Responsiveness once loaded: a whole-rollout redraw, and opening the inspector of the
+        // last inference call (its request transcript; shards parsed on the way).
+        let redraw = browser.eval(
+            "(() => { const t = performance.now(); for (let i = 0; i < 5; i++) window.rolloutView.redrawNow(); return (performance.now() - t) / 5; })()",
+        )?;
+        let inspect = browser.eval(
+            "(() => { const ids = window.rolloutView.ids('inference'); const t = performance.now(); window.rolloutView.select(ids[ids.length - 1]); return performance.now() - t; })()",
+        )?;
+        redraws.push(redraw.as_f64().unwrap_or(f64::NAN));
+        inspects.push(inspect.as_f64().unwrap_or(f64::NAN));
+        eprintln!("  script started at {script} ms, first frame at {ready} ms, parsed at {complete} ms; {timings}; redraw {redraw} ms, inspector {inspect} ms");
         let errors = browser.js_errors()?;
         anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:?}");
     }
     times.sort_by(f64::total_cmp);
     completes.sort_by(f64::total_cmp);
+    redraws.sort_by(f64::total_cmp);
+    inspects.sort_by(f64::total_cmp);
     println!(
-        "{bundle}: HTML {:.1} MiB, first render median {:.0} ms (min {:.0}, max {:.0}), every shard parsed median {:.0} ms, over {repeats} loads",
+        "{bundle}: HTML {:.1} MiB, first render median {:.0} ms (min {:.0}, max {:.0}), every shard parsed median {:.0} ms, whole-rollout redraw median {:.1} ms, inspector median {:.1} ms, over {repeats} loads",
         html.len() as f64 / (1 << 20) as f64,
         times[times.len() / 2],
         times[0],
         times[times.len() - 1],
         completes[completes.len() / 2],
+        redraws[redraws.len() / 2],
+        inspects[inspects.len() / 2],
     );
     Ok(())
 }

@@ -174,6 +174,9 @@ impl Replay {
     }
 }
 
+/// Bytes read from `trace.jsonl` at a time by [`LiveBundle::poll`].
+const CHUNK: usize = 1 << 20;
+
 /// A bundle being written, tailed into a [`Replay`]: each [`poll`](Self::poll) reads what was
 /// appended to `trace.jsonl` since the last one and applies its complete lines.
 ///
@@ -237,13 +240,18 @@ impl LiveBundle {
         }
         file.seek(SeekFrom::Start(self.read))
             .map_err(|e| io("seek", e))?;
-        let mut chunk = Vec::with_capacity((len - self.read) as usize);
-        file.take(len - self.read)
-            .read_to_end(&mut chunk)
-            .map_err(|e| io("read", e))?;
-        self.read += chunk.len() as u64;
         let before = self.replay.lines();
-        self.replay.feed(&chunk)?;
+        // In pieces: a big bundle opened late is not read into memory at once.
+        let mut chunk = vec![0u8; CHUNK.min((len - self.read) as usize)];
+        while self.read < len {
+            let want = CHUNK.min((len - self.read) as usize);
+            let n = file.read(&mut chunk[..want]).map_err(|e| io("read", e))?;
+            if n == 0 {
+                break;
+            }
+            self.read += n as u64;
+            self.replay.feed(&chunk[..n])?;
+        }
         Ok(self.replay.lines() > before)
     }
 

@@ -380,7 +380,7 @@
       var y1 = rowY(fl, e.from.row) + ROW_H / 2, y2 = rowY(tl, e.to.row) + ROW_H / 2;
       if (Math.max(y1, y2) < top || Math.min(y1, y2) > bottom) return;
       var sel = view.selected === e.id;
-      ctx.strokeStyle = e.delivered ? (edgeColors[e.kind] || colors.edge) : colors.undelivered;
+      ctx.strokeStyle = e.delivered ? (edgeColors[e.kind] || colors.edge) : K.status === 'running' ? colors.incomplete : colors.undelivered;
       ctx.lineWidth = sel ? 3 : 1.5;
       ctx.setLineDash(e.delivered ? [] : [5, 4]);
       ctx.beginPath();
@@ -398,7 +398,9 @@
       if (!e.delivered) {
         undelivered++;
         ctx.font = 'bold 11px system-ui, sans-serif';
-        ctx.fillText('⚠ undelivered ' + e.kind, x2 + 6, y2 - 8);
+        // While the rollout runs, the recipient may still read it: pending, not yet lost.
+        if (K.status === 'running') { ctx.fillStyle = colors.incomplete; ctx.fillText('… pending ' + e.kind, x2 + 6, y2 - 8); }
+        else ctx.fillText('⚠ undelivered ' + e.kind, x2 + 6, y2 - 8);
         ctx.font = '11px system-ui, sans-serif';
       }
       hits.push({ x: Math.min(x1, x2) - 3, y: Math.min(y1, y2) - top - 3, w: Math.abs(x2 - x1) + 6, h: Math.abs(y2 - y1) + 6, id: e.id, edge: true,
@@ -1092,7 +1094,9 @@
       }
       return null;
     },
-    redrawNow: function () { draw(); return Object.assign({}, stats); }
+    redrawNow: function () { draw(); return Object.assign({}, stats); },
+    // Viewer ids of the timeline's entities of one kind, in start order.
+    ids: function (kind) { return K.timeline.filter(function (r) { return r[0] === kind; }).sort(function (x, y) { return x[3] - y[3]; }).map(function (r) { return r[1]; }); }
   };
 
   if (config.state_url) poll();
