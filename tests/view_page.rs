@@ -251,6 +251,14 @@ fn an_undelivered_edge_is_flagged_on_the_timeline_and_in_its_inspector() -> anyh
     assert_eq!(stats["edges"], 11, "{stats}");
     let flagged = browser.eval("document.querySelector('#inspector .badge.warn').textContent")?;
     assert_eq!(flagged, "undelivered");
+    let diagnostic = browser.eval("document.querySelector('#inspector .diag').textContent")?;
+    assert!(
+        diagnostic
+            .as_str()
+            .unwrap_or_default()
+            .contains("never delivered"),
+        "the reducer's diagnostic is shown with the edge: {diagnostic}"
+    );
     browser.screenshot("view-undelivered")?;
     no_js_errors(&mut browser)
 }

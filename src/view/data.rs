@@ -263,7 +263,11 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
         .diagnostics
         .iter()
         .map(|d| {
-            let seq = d.seq?;
+            let Some(seq) = d.seq else {
+                // An end-of-log finding about an edge names it first.
+                let first = d.message.split_whitespace().next()?;
+                return state.edges.contains_key(first).then(|| first.to_owned());
+            };
             let at = seqs.partition_point(|(s, _)| *s <= seq);
             seqs.get(at.checked_sub(1)?).map(|(_, id)| id.clone())
         })

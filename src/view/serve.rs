@@ -23,6 +23,11 @@ use tiny_http::{Header, Method, Request, Response};
 use crate::reduce::{self, payload_body, LiveBundle, ReduceError, RolloutState, Status};
 
 const INDEX: &str = include_str!("assets/index.html");
+
+/// A response with its body in memory.
+type Reply = Response<std::io::Cursor<Vec<u8>>>;
+/// A bundle the server watches.
+type Shared = Rc<RefCell<Watched>>;
 /// Directories below the root searched for bundles, at most.
 const MAX_DEPTH: usize = 8;
 /// Bundles listed, at most.
@@ -59,7 +64,7 @@ pub struct Server {
     http: tiny_http::Server,
     addr: SocketAddr,
     root: PathBuf,
-    bundles: RefCell<HashMap<String, Rc<RefCell<Watched>>>>,
+    bundles: RefCell<HashMap<String, Shared>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -91,7 +96,7 @@ pub fn serve(root: impl AsRef<Path>, addr: &str) -> Result<Server, ServeError> {
     if !canonical.is_dir() {
         return Err(ServeError::Root {
             path: root.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            source: std::io::Error::other("not a directory"),
         });
     }
     let http = tiny_http::Server::http(addr).map_err(|e| ServeError::Bind {
@@ -268,7 +273,7 @@ impl Server {
         let _ = request.respond(response);
     }
 
-    fn route(&self, request: &Request) -> Response<std::io::Cursor<Vec<u8>>> {
+    fn route(&self, request: &Request) -> Reply {
         if *request.method() != Method::Get && *request.method() != Method::Head {
             return text(405, "only GET");
         }
@@ -338,7 +343,7 @@ impl Server {
     }
 
     /// The index: every bundle under the root with its figures.
-    fn index(&self) -> Response<std::io::Cursor<Vec<u8>>> {
+    fn index(&self) -> Reply {
         let found = self.rescan();
         let mut rows = Vec::new();
         for (key, watched) in found {
@@ -373,7 +378,7 @@ impl Server {
     }
 
     /// Walks the root for bundles; returns them all, keeping the reducers already made.
-    fn rescan(&self) -> Vec<(String, Rc<RefCell<Watched>>)> {
+    fn rescan(&self) -> Vec<(String, Shared)> {
         let mut found = Vec::new();
         find_bundles(&self.root, &self.root, 0, &mut found);
         let mut bundles = self.bundles.borrow_mut();
@@ -389,11 +394,7 @@ impl Server {
     }
 
     /// The bundle a URL path segment names (percent-encoded, relative to the root).
-    #[allow(clippy::result_large_err)]
-    fn bundle(
-        &self,
-        encoded: &str,
-    ) -> Result<(String, Rc<RefCell<Watched>>), Response<std::io::Cursor<Vec<u8>>>> {
+    fn bundle(&self, encoded: &str) -> Result<(String, Shared), Reply> {
         let Some(rel) = decode_path(encoded) else {
             return Err(text(403, "refused: not a path inside the root"));
         };
@@ -532,7 +533,7 @@ fn loopback_host(request: &Request) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn body(status: u16, content_type: &str, data: Vec<u8>) -> Response<std::io::Cursor<Vec<u8>>> {
+fn body(status: u16, content_type: &str, data: Vec<u8>) -> Reply {
     let mut response = Response::from_data(data).with_status_code(status);
     for (name, value) in [
         ("Content-Type", content_type),
@@ -547,7 +548,7 @@ fn body(status: u16, content_type: &str, data: Vec<u8>) -> Response<std::io::Cur
     response
 }
 
-fn text(status: u16, message: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+fn text(status: u16, message: &str) -> Reply {
     body(
         status,
         "text/plain; charset=utf-8",

@@ -253,12 +253,14 @@
       if (!to) to = { lane: from.lane, row: 0, t: rel(e.started_at_unix_ms) };
       m.edges.push({ id: id, kind: e.kind, delivered: e.delivered, from: from, to: to });
     });
-    // Diagnostics: at the entity whose record they concern.
+    // Diagnostics: at the entity whose record they concern (an edge's: at its far end).
+    var edgeEnds = {};
+    m.edges.forEach(function (e) { edgeEnds[e.id] = { lane: e.to.lane, a: e.to.t }; });
     k.diagnostics.forEach(function (d, i) {
       var id = k.diagnostic_at[i];
       if (!id) return;
       (m.diagsOf[id] = m.diagsOf[id] || []).push(i);
-      var it = m.place[id];
+      var it = m.place[id] || edgeEnds[id];
       if (it) m.diagMarks.push({ lane: it.lane, t: it.a, index: i, id: id, level: d.level });
     });
     return m;
@@ -817,6 +819,7 @@
       var h = '<h2>' + esc(e.kind) + ' edge ' + (e.delivered ? badge('completed').replace('completed', 'delivered') : '<span class="badge warn">undelivered</span>') + '</h2>' + facts([
         ['id', id], ['from', anchorLink(e.from), true], ['to', anchorLink(e.to), true], ['observed', fmtMs(e.started_at_unix_ms - M.t0) + ' after start'],
         ['delivered', e.delivered ? 'yes: the recipient\'s model saw it' : 'NO: no item of the recipient carries it', false]]);
+      h += diagsHtml(id);
       if (e.message) h += '<h3>Message</h3><div class="item"><div class="text">' + esc(e.message) + '</div></div>';
       h += e.payloads.map(function (s) { return bodyBlock(s, K.payload_roles[s] || 'payload'); }).join('');
       return h;
