@@ -401,8 +401,10 @@
         undelivered++;
         ctx.font = 'bold 11px system-ui, sans-serif';
         // While the rollout runs, the recipient may still read it: pending, not yet lost.
-        if (K.status === 'running') { ctx.fillStyle = colors.incomplete; ctx.fillText('… pending ' + e.kind, x2 + 6, y2 - 8); }
-        else ctx.fillText('⚠ undelivered ' + e.kind, x2 + 6, y2 - 8);
+        var running = K.status === 'running', label = running ? '… pending ' + e.kind : '⚠ undelivered ' + e.kind;
+        var lw = ctx.measureText(label).width, lx = x2 + 6 + lw > W ? x2 - 6 - lw : x2 + 6;
+        if (running) ctx.fillStyle = colors.incomplete;
+        ctx.fillText(label, lx, y2 - 8);
         ctx.font = '11px system-ui, sans-serif';
       }
       hits.push({ x: Math.min(x1, x2) - 3, y: Math.min(y1, y2) - top - 3, w: Math.abs(x2 - x1) + 6, h: Math.abs(y2 - y1) + 6, id: e.id, edge: true,
