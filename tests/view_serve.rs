@@ -291,3 +291,42 @@ fn summary_follow_prints_as_lines_land_and_ends_with_the_final_tree() -> anyhow:
     assert_eq!(last_print, golden);
     Ok(())
 }
+
+#[test]
+fn view_writes_one_page_and_leaves_bodies_out_past_the_budget() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let page = dir.path().join("demo.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
+        .args(["view", DEMO, "-o"])
+        .arg(&page)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout)?.trim(),
+        page.display().to_string()
+    );
+    let html = std::fs::read_to_string(&page)?;
+    assert!(html.contains(r#"id="skeleton""#) && html.contains(r#"id="p6""#));
+    assert!(html.contains(r#""omitted_bodies":0"#));
+    let lean = dir.path().join("lean.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
+        .args(["view", DEMO, "--max-body-bytes", "0", "-o"])
+        .arg(&lean)
+        .output()?;
+    assert!(out.status.success());
+    let html = std::fs::read_to_string(&lean)?;
+    assert!(!html.contains(r#"id="p6""#), "no body embedded");
+    let payloads = tracing_rollout::reduce::reduce_bundle(DEMO)?.payloads.len();
+    assert!(html.contains(&format!(r#""omitted_bodies":{payloads}"#)));
+    // A missing bundle is an I/O error: exit 2, the path in the message.
+    let out = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
+        .args(["view", "/nonexistent/bundle"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bundle"));
+    Ok(())
+}
