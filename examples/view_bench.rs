@@ -32,6 +32,8 @@ fn main() -> anyhow::Result<()> {
     let mut completes = Vec::new();
     let mut redraws = Vec::new();
     let mut inspects = Vec::new();
+    let mut searches = Vec::new();
+    let mut searches_again = Vec::new();
     for _ in 0..repeats {
         let mut browser = view_support::Browser::launch(&view_support::chromium_path())?;
         browser.goto(&view_support::file_url(&page))?;
@@ -53,6 +55,12 @@ fn main() -> anyhow::Result<()> {
         let inspect = browser.eval(
             "(() => { const ids = window.rolloutView.ids('inference'); const t = performance.now(); window.rolloutView.select(ids[ids.length - 1]); return performance.now() - t; })()",
         )?;
+        // Search: the first one parses every shard of text; the second reuses the index.
+        let search = browser.eval(
+            "(() => { const t0 = performance.now(); const n = window.rolloutView.search('retry'); const t1 = performance.now(); window.rolloutView.search('timeout'); return [n, t1 - t0, performance.now() - t1]; })()",
+        )?;
+        searches.push(search[1].as_f64().unwrap_or(f64::NAN));
+        searches_again.push(search[2].as_f64().unwrap_or(f64::NAN));
         redraws.push(redraw.as_f64().unwrap_or(f64::NAN));
         inspects.push(inspect.as_f64().unwrap_or(f64::NAN));
         eprintln!("  script started at {script} ms, first frame at {ready} ms, parsed at {complete} ms; {timings}; redraw {redraw} ms, inspector {inspect} ms");
@@ -63,8 +71,10 @@ fn main() -> anyhow::Result<()> {
     completes.sort_by(f64::total_cmp);
     redraws.sort_by(f64::total_cmp);
     inspects.sort_by(f64::total_cmp);
+    searches.sort_by(f64::total_cmp);
+    searches_again.sort_by(f64::total_cmp);
     println!(
-        "{bundle}: HTML {:.1} MiB, first render median {:.0} ms (min {:.0}, max {:.0}), every shard parsed median {:.0} ms, whole-rollout redraw median {:.1} ms, inspector median {:.1} ms, over {repeats} loads",
+        "{bundle}: HTML {:.1} MiB, first render median {:.0} ms (min {:.0}, max {:.0}), every shard parsed median {:.0} ms, whole-rollout redraw median {:.1} ms, inspector median {:.1} ms, first search {:.0} ms, next search {:.0} ms, over {repeats} loads",
         html.len() as f64 / (1 << 20) as f64,
         times[times.len() / 2],
         times[0],
@@ -72,6 +82,8 @@ fn main() -> anyhow::Result<()> {
         completes[completes.len() / 2],
         redraws[redraws.len() / 2],
         inspects[inspects.len() / 2],
+        searches[searches.len() / 2],
+        searches_again[searches_again.len() / 2],
     );
     Ok(())
 }

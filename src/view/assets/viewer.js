@@ -916,6 +916,11 @@
     var html = '';
     for (var i = from; i < to; i++) {
       var r = listRows[i];
+      if (r.html == null) {
+        // A search hit: its snippet is made when it scrolls into view.
+        var t = r.entry.text, s0 = Math.max(0, r.at - 40);
+        r.html = (s0 > 0 ? '…' : '') + esc(t.slice(s0, r.at)) + '<mark>' + esc(t.slice(r.at, r.at + r.len)) + '</mark>' + esc(t.slice(r.at + r.len, r.at + r.len + 120));
+      }
       html += '<div class="row" data-id="' + esc(r.id) + '"><span class="k">' + esc(r.kind) + '</span>' + r.html + '</div>';
     }
     var rows = $('list-rows');
@@ -950,9 +955,7 @@
       if (e.low == null) e.low = e.text.toLowerCase();
       var at = e.low.indexOf(q);
       if (at < 0) continue;
-      var s = Math.max(0, at - 40);
-      var html = (s > 0 ? '…' : '') + esc(e.text.slice(s, at)) + '<mark>' + esc(e.text.slice(at, at + q.length)) + '</mark>' + esc(e.text.slice(at + q.length, at + q.length + 120));
-      rows.push({ id: e.id, kind: e.kind, html: html });
+      rows.push({ id: e.id, kind: e.kind, entry: e, at: at, len: q.length });
     }
     showList(rows.length + ' matches for “' + q + '”', rows);
   }
@@ -1100,6 +1103,8 @@
       return null;
     },
     redrawNow: function () { draw(); return Object.assign({}, stats); },
+    // Runs a search now (as typing would after its pause); returns the number of matches.
+    search: function (q) { $('search').value = q; runSearch(); return listRows.length; },
     // Viewer ids of the timeline's entities of one kind, in start order.
     ids: function (kind) { return K.timeline.filter(function (r) { return r[0] === kind; }).sort(function (x, y) { return x[3] - y[3]; }).map(function (r) { return r[1]; }); }
   };
