@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
     let only = args.next();
     let size: Option<u64> = args.next().map(|a| a.parse()).transpose()?;
     let sizes = |default: [u64; 3]| size.map_or(default.to_vec(), |size| vec![size]);
-    let run = |name: &str| only.as_deref().map_or(true, |only| only == name);
+    let run = |name: &str| only.as_deref().is_none_or(|only| only == name);
     if let Some(only) = only.as_deref() {
         anyhow::ensure!(
             ["synthetic", "agent", "fanout"].contains(&only),

@@ -209,6 +209,19 @@ impl fmt::Display for SpanKind {
 
 /// Event name of raw evidence attached to the enclosing span.
 pub const PAYLOAD_EVENT: &str = "rollout.payload";
+
+/// The payload roles of the vocabulary (SPEC §3); the reducer reports any other as a
+/// diagnostic and keeps the payload as raw evidence.
+pub const PAYLOAD_ROLES: &[&str] = &[
+    "request",
+    "response",
+    "args",
+    "result",
+    "output",
+    "source",
+    "checkpoint",
+    "metadata",
+];
 /// Event name of a child thread's result delivered to its parent.
 pub const AGENT_RESULT_EVENT: &str = "rollout.agent_result";
 

@@ -42,12 +42,19 @@ fn rollout(id: &str) -> u64 {
 
 #[test]
 fn eight_threads_with_two_rollouts_each_lose_nothing_with_a_64_kib_budget() -> Result<()> {
+    sixteen_rollouts(RolloutLayer::builder().max_buffered_bytes(64 * 1024))
+}
+
+/// One open file for sixteen interleaved rollouts: every record closes one log and reopens
+/// another, and every file is still exactly what it would have been.
+#[test]
+fn sixteen_rollouts_through_one_open_file_are_each_written_whole() -> Result<()> {
+    sixteen_rollouts(RolloutLayer::builder().max_open_files(1))
+}
+
+fn sixteen_rollouts(builder: tracing_rollout::RolloutLayerBuilder) -> Result<()> {
     let root = tempfile::tempdir()?;
-    let (dispatch, guard) = dispatch(
-        RolloutLayer::builder()
-            .root_dir(root.path())
-            .max_buffered_bytes(64 * 1024),
-    )?;
+    let (dispatch, guard) = dispatch(builder.root_dir(root.path()))?;
     let start = Barrier::new(OS_THREADS);
     let emitted: Vec<u64> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..OS_THREADS)

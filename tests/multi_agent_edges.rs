@@ -236,7 +236,7 @@ fn messages_tasks_and_closes_target_the_named_threads() -> anyhow::Result<()> {
 fn child_result(i: usize) -> String {
     match i {
         _ if i % 25 == 24 => format!("Lost {i}."),
-        _ if i % 3 == 0 => "Done.".to_owned(),
+        _ if i.is_multiple_of(3) => "Done.".to_owned(),
         _ => format!("Result {i}."),
     }
 }

@@ -7,28 +7,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing_appender::non_blocking::NonBlockingBuilder;
-
 use super::RolloutLayer;
 use crate::payload::PayloadOptions;
 use crate::writer::redact::Redact;
-use crate::writer::worker::Sink;
+use crate::writer::worker::{FileLimits, Sink};
 use crate::writer::{Budget, RolloutGuard, Shared, Writer};
 
 const DEFAULT_ROOT: &str = "traces";
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Capacity of tracing-appender's channel, which carries only wake-ups: records wait in
-/// `writer::Parcels`, bounded by the byte budget alone. A wake-up is sent only when `Parcels`
-/// has none pending, and only the writer thread's drain clears that, which runs on receiving
-/// a wake-up, so the next one is sent only after the previous one left the channel: at most
-/// one is ever in it. The other slot is for the `Shutdown` that dropping tracing-appender's
-/// `WorkerGuard` sends with a 100 ms timeout, so it gets in at once even beside a waiting
-/// wake-up while the writer thread is stuck. With `lossy(false)` a wake-up would wait for
-/// room (never needed) rather than be dropped; it fails only once the writer thread is gone.
-const WAKE_CHANNEL_CAPACITY: usize = 2;
+const DEFAULT_MAX_OPEN_FILES: usize = 64;
 
 /// Configures a [`RolloutLayer`]; made by [`RolloutLayer::builder`].
 #[derive(Debug, Clone)]
@@ -41,6 +30,7 @@ pub struct RolloutLayerBuilder {
     capture_payloads: bool,
     finish_timeout: Duration,
     redact: Option<Redact>,
+    max_open_files: usize,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -53,6 +43,7 @@ impl Default for RolloutLayerBuilder {
             capture_payloads: true,
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             redact: None,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
         }
     }
 }
@@ -67,6 +58,13 @@ pub enum InitError {
     CreateRootDir {
         /// The root directory as configured.
         path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The writer thread could not be started (the operating system refused a thread).
+    #[error("start the rollout writer thread")]
+    StartWriter {
         /// The underlying error.
         #[source]
         source: std::io::Error,
@@ -95,11 +93,13 @@ impl RolloutLayerBuilder {
         self
     }
 
-    /// Memory bound for records on their way to disk, in bytes (records are counted at their
-    /// encoded size). A single record larger than the bound is still accepted when nothing
-    /// else is in flight.
+    /// Memory bound for records on their way to disk, in bytes: the records queued for the
+    /// writer thread (counted at their encoded size) plus the buffers of the open
+    /// `trace.jsonl` files, which take at most a quarter of it (one buffer of 4–128 KiB per
+    /// file, [`max_open_files`](Self::max_open_files) of them). A single record larger than
+    /// the bound is still accepted when nothing else is in flight.
     ///
-    /// Default: 16 MiB.
+    /// Default: 16 MiB (64 open files × 64 KiB of buffers, 12 MiB of queue).
     pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes.max(1);
         self
@@ -137,6 +137,19 @@ impl RolloutLayerBuilder {
         self
     }
 
+    /// How many bundles' `trace.jsonl` files the writer keeps open at once. With more
+    /// rollouts open than this, the least recently written file is flushed and closed, and
+    /// reopened (append mode) when its next record arrives: the files are the same, the
+    /// process holds at most this many descriptors for bundle logs (plus two, briefly, while
+    /// a manifest is rewritten). When the process runs out of descriptors anyway, the writer
+    /// closes half of its open files, lowers this limit to what remains, and tries again.
+    ///
+    /// Default: 64.
+    pub fn max_open_files(mut self, files: usize) -> Self {
+        self.max_open_files = files.max(1);
+        self
+    }
+
     /// Replaces the values of secret keys with `"[REDACTED]"` before any byte reaches the
     /// disk: span and event fields with a matching name, and matching JSON object keys at any
     /// depth inside field values and payload bodies (see [`Redact`] for exactly what is
@@ -169,12 +182,9 @@ impl RolloutLayerBuilder {
     ///
     /// # Errors
     ///
-    /// [`InitError::CreateRootDir`] when the root directory cannot be created.
-    ///
-    /// # Panics
-    ///
-    /// When the operating system refuses to start the writer thread (as
-    /// `tracing_appender::non_blocking` does).
+    /// [`InitError::CreateRootDir`] when the root directory cannot be created;
+    /// [`InitError::StartWriter`] when the operating system refuses to start the writer
+    /// thread. It never panics.
     ///
     /// # Examples
     ///
@@ -195,13 +205,11 @@ impl RolloutLayerBuilder {
                 path: self.root_dir.clone(),
                 source,
             })?;
-        let shared = Arc::new(Shared::new(Budget::new(self.max_buffered_bytes)));
-        let sink = Sink::new(Arc::clone(&shared), root).with_redact(self.redact.clone());
-        let (nb, worker) = NonBlockingBuilder::default()
-            .lossy(false)
-            .buffered_lines_limit(WAKE_CHANNEL_CAPACITY)
-            .thread_name("tracing-rollout")
-            .finish(sink);
+        let (limits, queue_bytes) = FileLimits::new(self.max_open_files, self.max_buffered_bytes);
+        let shared = Arc::new(Shared::new(Budget::new(queue_bytes)));
+        let sink = Sink::new(Arc::clone(&shared), root, limits).with_redact(self.redact.clone());
+        let (nb, worker) = crate::writer::appender::start(sink)
+            .map_err(|source| InitError::StartWriter { source })?;
         let writer = Writer::new(nb.clone(), Arc::clone(&shared), self.lossy);
         let payload = PayloadOptions {
             max_bytes: self.max_payload_bytes,

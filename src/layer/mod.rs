@@ -49,9 +49,15 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// Where a span is recorded:
 /// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
 ///   with (or a generated `rollout-<unix ms>-<n>`), and ended when the span closes;
-/// - a `rollout.thread` span inside a recorded span joins that span's bundle; without one, it
-///   joins the bundle of the live thread named by its `parent_thread_id`, or else starts a
-///   bundle of its own (named by its `thread_id`) that ends when it closes;
+/// - a `rollout.thread` span inside a recorded span joins that span's bundle; one made by
+///   [`child_thread_span`](crate::child_thread_span) joins the bundle of its spawning tool
+///   span. With no such tie, its bare `parent_thread_id` decides: it joins the one bundle in
+///   which a thread of that id is live; where none is, it starts a bundle of its own (named
+///   by its `thread_id`) that ends when it closes; and where several concurrent rollouts have
+///   that thread live (a batch of rollouts of one agent reuses thread ids), it is not guessed
+///   into one: it starts a bundle of its own, counted in
+///   [`FinishStats::ambiguous_threads`](crate::FinishStats::ambiguous_threads) and reported
+///   once on stderr;
 /// - any other rollout span joins the bundle of its nearest recorded ancestor, and is
 ///   ignored without one.
 ///
@@ -62,7 +68,34 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 ///
 /// Records for a bundle that already ended (a thread that joined by `parent_thread_id` and
 /// outlived the root) are not written; they are counted in
-/// [`FinishStats::dropped_records`](crate::FinishStats::dropped_records).
+/// [`FinishStats::late_records`](crate::FinishStats::late_records) (and `dropped_records`)
+/// and reported once on stderr.
+///
+/// The layer must see the rollout spans: a filter applied to the whole subscriber
+/// (`registry().with(EnvFilter::from_default_env())` under `RUST_LOG=warn`, a global
+/// `LevelFilter`) disables the `info` rollout spans for every layer. Filter the other layers
+/// instead (`fmt::layer().with_filter(EnvFilter::from_default_env())`) and add this one
+/// unfiltered. When rollout span callsites were registered but no rollout was recorded,
+/// finishing says so once on stderr and in
+/// [`FinishStats::warnings`](crate::FinishStats::warnings).
+///
+/// ```
+/// use tracing_subscriber::filter::LevelFilter;
+/// use tracing_subscriber::prelude::*;
+///
+/// let root = tempfile::tempdir()?;
+/// let (layer, guard) = tracing_rollout::RolloutLayer::builder().root_dir(root.path()).build()?;
+/// let subscriber = tracing_subscriber::registry()
+///     .with(layer) // unfiltered: sees every rollout span
+///     .with(tracing_subscriber::fmt::layer().with_filter(LevelFilter::WARN)); // e.g. EnvFilter
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _rollout = tracing::info_span!("rollout", rollout_id = "r1").entered();
+/// });
+/// let stats = guard.finish()?;
+/// assert_eq!(stats.bundles.len(), 1);
+/// assert!(stats.warnings.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct RolloutLayer {
     inner: Option<Arc<Inner>>,
@@ -71,14 +104,24 @@ pub struct RolloutLayer {
 struct Inner {
     writer: Writer,
     payload: PayloadOptions,
-    /// `thread_id` → the bundle it is recorded in and how many of its spans are open.
-    /// Touched only when thread spans start or close.
-    live_threads: Mutex<HashMap<String, LiveThread>>,
+    /// `thread_id` → every bundle it is live in (concurrent rollouts reuse thread ids) and how
+    /// many of its spans are open there. Touched only when thread spans start or close.
+    live_threads: Mutex<HashMap<String, Vec<LiveThread>>>,
 }
 
 struct LiveThread {
     bundle: Arc<BundleHandle>,
     open_spans: usize,
+}
+
+/// Where a bare `parent_thread_id` leads (see [`Inner::resolve_parent`]).
+enum ParentThread {
+    /// Live in exactly one bundle.
+    One(Arc<BundleHandle>),
+    /// Not live anywhere.
+    None,
+    /// Live in several bundles: nothing says which one is meant.
+    Ambiguous(usize),
 }
 
 /// What the layer keeps in each recorded span's extensions (a private type, so no other
@@ -258,37 +301,53 @@ impl Inner {
         bundle
     }
 
-    fn live_bundle(&self, thread_id: &str) -> Option<Arc<BundleHandle>> {
-        lock(&self.live_threads)
-            .get(thread_id)
-            .map(|live| Arc::clone(&live.bundle))
+    /// The bundle of the live thread `thread_id`, if exactly one bundle has it live.
+    fn resolve_parent(&self, thread_id: &str) -> ParentThread {
+        match lock(&self.live_threads).get(thread_id).map(Vec::as_slice) {
+            None | Some([]) => ParentThread::None,
+            Some([one]) => ParentThread::One(Arc::clone(&one.bundle)),
+            Some(many) => ParentThread::Ambiguous(many.len()),
+        }
     }
 
     fn register_thread(&self, thread_id: &str, bundle: &Arc<BundleHandle>) {
         let mut live = lock(&self.live_threads);
-        match live.get_mut(thread_id) {
+        let entries = live.entry(thread_id.to_owned()).or_default();
+        match entries.iter_mut().find(|e| e.bundle.id == bundle.id) {
             Some(entry) => entry.open_spans += 1,
-            None => {
-                live.insert(
-                    thread_id.to_owned(),
-                    LiveThread {
-                        bundle: Arc::clone(bundle),
-                        open_spans: 1,
-                    },
-                );
-            }
+            None => entries.push(LiveThread {
+                bundle: Arc::clone(bundle),
+                open_spans: 1,
+            }),
         }
     }
 
-    fn unregister_thread(&self, thread_id: &str) {
+    fn unregister_thread(&self, thread_id: &str, bundle: u64) {
         let mut live = lock(&self.live_threads);
-        if let Some(entry) = live.get_mut(thread_id) {
-            entry.open_spans = entry.open_spans.saturating_sub(1);
-            if entry.open_spans == 0 {
+        if let Some(entries) = live.get_mut(thread_id) {
+            if let Some(pos) = entries.iter().position(|e| e.bundle.id == bundle) {
+                entries[pos].open_spans = entries[pos].open_spans.saturating_sub(1);
+                if entries[pos].open_spans == 0 {
+                    entries.swap_remove(pos);
+                }
+            }
+            if entries.is_empty() {
                 live.remove(thread_id);
             }
         }
     }
+}
+
+/// The recorded span that `spawner` names, as an ancestor (see `spawn::take_spawner`).
+fn spawner_ancestor<S>(spawner: crate::spawn::Spawner, ctx: &Context<'_, S>) -> Option<Ancestor>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = ctx.span(&spawner.span_id())?;
+    if !std::ptr::eq(span.metadata(), spawner.metadata) {
+        return None;
+    }
+    nearest_recorded(span.scope())
 }
 
 /// The key and bundle of the nearest span in `scope` that this layer records.
@@ -313,6 +372,25 @@ impl<S> Layer<S> for RolloutLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Once per callsite: counted so that `finish` can say when a filter in front of this
+        // layer disabled every rollout span. The layer itself never filters.
+        if let Some(inner) = &self.inner {
+            if metadata.is_span()
+                && matches!(
+                    SpanKind::from_span_name(metadata.name()),
+                    Some(SpanKind::Rollout | SpanKind::Thread)
+                )
+            {
+                inner.writer.rollout_callsite();
+            }
+        }
+        tracing::subscriber::Interest::always()
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let name = attrs.metadata().name();
@@ -340,10 +418,27 @@ where
             }
             (SpanKind::Thread, Some(a)) => (a.bundle, Some(a.key), Some(key), None, false),
             (SpanKind::Thread, None) => {
-                let joined = routing
-                    .parent_thread_id
-                    .as_deref()
-                    .and_then(|parent| inner.live_bundle(parent));
+                // A child thread made by `child_thread_span` joins the rollout of its
+                // spawning tool span; only a thread with no such tie is routed by its bare
+                // `parent_thread_id`, and only when exactly one rollout has that thread live.
+                let spawner = crate::spawn::take_spawner()
+                    .and_then(|spawner| spawner_ancestor(spawner, &ctx));
+                let joined = match (spawner, routing.parent_thread_id.as_deref()) {
+                    (Some(a), _) => Some(a.bundle),
+                    (None, Some(parent)) => match inner.resolve_parent(parent) {
+                        ParentThread::One(bundle) => Some(bundle),
+                        ParentThread::None => None,
+                        ParentThread::Ambiguous(n) => {
+                            inner.writer.ambiguous_thread(
+                                routing.thread_id.as_deref().unwrap_or(""),
+                                parent,
+                                n,
+                            );
+                            None
+                        }
+                    },
+                    (None, None) => None,
+                };
                 match joined {
                     Some(bundle) => (bundle, None, Some(key), None, false),
                     None => {
@@ -445,9 +540,25 @@ where
             return;
         };
         let Some((follows, follows_bundle)) = key_of(follows) else {
+            // A recorded span follows one that is gone (closed), or a rollout span that is
+            // not recorded: say so. Following a span outside the vocabulary is not a loss.
+            let outside = ctx
+                .span(follows)
+                .is_some_and(|s| SpanKind::from_span_name(s.name()).is_none());
+            if !outside && !inner.writer.is_finished() {
+                inner
+                    .writer
+                    .unlinked_follows("the span it follows has closed or is not recorded");
+            }
             return;
         };
-        if bundle.id != follows_bundle.id || inner.writer.is_finished() {
+        if inner.writer.is_finished() {
+            return;
+        }
+        if bundle.id != follows_bundle.id {
+            inner
+                .writer
+                .unlinked_follows("the two spans are in different rollouts");
             return;
         }
         with_bufs(|bufs| {
@@ -509,7 +620,7 @@ where
             return;
         };
         if let Some(thread_id) = &state.live_thread_id {
-            inner.unregister_thread(thread_id);
+            inner.unregister_thread(thread_id, state.bundle.id);
         }
         if inner.writer.is_finished() {
             return;

@@ -21,7 +21,7 @@ use super::{
 const NO_POSITION: usize = usize::MAX;
 
 /// Longest `text` preview kept in `state.json`, in bytes.
-const PREVIEW_BYTES: usize = 2000;
+pub(super) const PREVIEW_BYTES: usize = 2000;
 
 /// Replay state of one thread's conversation. Items are held by number (the `N` of `item:N`,
 /// see [`item_id`]); their id strings are made only for the graph.

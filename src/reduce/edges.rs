@@ -8,16 +8,24 @@
 //! `delivered: false` and a diagnostic.
 //!
 //! Matching is a substring search, which no index keyed by id can answer, so each recipient
-//! thread keeps what is still unmatched ([`Deliveries`], in its replay state): its *open* items (listed, able to receive a
-//! delivery, none completed yet), in conversation order, and its pending deliveries, in queue
-//! order. A new delivery looks back over the open items only (skipping nothing a scan of the
-//! whole conversation could choose, so the first match is the same item), and a new item
-//! looks at the pending deliveries. Each comparison checks a length and a byte set first and
-//! reads the text only when those allow a match. Items that never receive a delivery (user
-//! prompts, ordinary tool outputs) stay open and deliveries that never land stay pending, so
-//! the work per delivery, and per new item, is still linear in them: cheap, but not bounded.
+//! thread keeps what is still unmatched ([`Deliveries`], in its replay state): its *open*
+//! items (listed, able to receive a delivery, none completed yet), in conversation order, and
+//! its pending deliveries, in queue order. A new delivery looks back over the open items only
+//! (skipping nothing a scan of the whole conversation could choose, so the first match is the
+//! same item), and a new item looks at the pending deliveries. Each comparison checks a length
+//! and a byte set first and reads the text only when those allow a match. Items that never
+//! receive a delivery (user prompts, ordinary tool outputs) stay open and deliveries that
+//! never land stay pending, so the work per delivery, and per new item, is still linear in
+//! them: cheap, but not bounded.
+//!
+//! Delivery truth does not depend on record order: both directions match the *full* text of
+//! the item. A new item is matched against pending deliveries with its full text at hand; a
+//! look-back matches open items on their full text too, which each thread keeps for its
+//! latest [`LOOKBACK_ITEMS`] open items longer than the stored preview, up to
+//! [`LOOKBACK_BYTES`] (older ones fall back to the preview, and a delivery that then finds no
+//! item says so in its diagnostic). Memory stays bounded per thread, work linear per lookup.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::{Map, Value};
 
@@ -29,6 +37,11 @@ use super::{
 };
 use crate::format::SpanKind;
 
+/// Open items whose full text (longer than the preview) a thread keeps for look-backs.
+pub(super) const LOOKBACK_ITEMS: usize = 64;
+/// Bytes of full text a thread keeps for look-backs.
+pub(super) const LOOKBACK_BYTES: usize = 4 << 20;
+
 /// What is still unmatched in one recipient thread (kept in its `ThreadReplay`).
 #[derive(Debug, Default)]
 pub(super) struct Deliveries {
@@ -37,6 +50,13 @@ pub(super) struct Deliveries {
     /// The thread's listed items that receive deliveries, in conversation order, less those
     /// seen to have completed one (dropped lazily, when a look-back meets them).
     open: Vec<Open>,
+    /// Full texts of the latest open items longer than their preview, by item number, and
+    /// their order (oldest first) and total size, bounded by the `LOOKBACK_*` constants.
+    full: HashMap<u64, (String, Shape)>,
+    full_order: VecDeque<u64>,
+    full_bytes: usize,
+    /// Open items whose full text was let go: a look-back saw only their preview.
+    evicted: u64,
 }
 
 #[derive(Debug)]
@@ -105,7 +125,7 @@ impl Needle {
     fn found_in(&self, text: &str) -> bool {
         self.text
             .as_deref()
-            .map_or(true, |needle| text.contains(needle))
+            .is_none_or(|needle| text.contains(needle))
     }
 }
 
@@ -138,8 +158,42 @@ impl Deliveries {
         });
     }
 
-    /// The first open item that carries `needle` (on its stored preview), taken out of the
-    /// open list; items found in `delivered` on the way are dropped.
+    /// Item number `n` was just created from `text`, its full text: kept for look-backs if
+    /// its preview is shorter and it is open (see the module comment for the bound).
+    pub(super) fn created(&mut self, n: u64, text: &str, role: Option<&str>) {
+        let is_open = self.open.last().is_some_and(|o| o.item == n);
+        if !is_open
+            || text.len() <= super::conversation::PREVIEW_BYTES
+            || text.len() > LOOKBACK_BYTES
+        {
+            return;
+        }
+        self.full
+            .insert(n, (text.to_owned(), Shape::of(text, role)));
+        self.full_order.push_back(n);
+        self.full_bytes += text.len();
+        while self.full_order.len() > LOOKBACK_ITEMS || self.full_bytes > LOOKBACK_BYTES {
+            let Some(old) = self.full_order.pop_front() else {
+                break;
+            };
+            if let Some((text, _)) = self.full.remove(&old) {
+                self.full_bytes -= text.len();
+                self.evicted += 1;
+            }
+        }
+    }
+
+    /// Lets go of an item's full text (it completed a delivery).
+    fn forget(&mut self, n: u64) {
+        if let Some((text, _)) = self.full.remove(&n) {
+            self.full_bytes -= text.len();
+            self.full_order.retain(|&m| m != n);
+        }
+    }
+
+    /// The first open item that carries `needle` (on its full text while the thread holds
+    /// it, else its stored preview), taken out of the open list; items found in `delivered`
+    /// on the way are dropped.
     fn take_open(
         &mut self,
         needle: &Needle,
@@ -147,23 +201,35 @@ impl Deliveries {
         items: &BTreeMap<String, ConversationItem>,
     ) -> Option<u64> {
         let mut found = None;
+        let full = &self.full;
         // Linear in the open items (see the module comment): the length and bytes first, so
-        // rejecting one reads only its `Open`.
+        // rejecting one reads only its `Open` (and its full text's shape, when held).
         self.open.retain(|o| {
-            if found.is_some() || !needle.fits(o.shape) {
+            if found.is_some() {
+                return true;
+            }
+            let held = full.get(&o.item);
+            let shape = held.map_or(o.shape, |(_, shape)| *shape);
+            if !needle.fits(shape) {
                 return true;
             }
             if delivered.contains(&o.item) {
                 return false;
             }
-            let carried = items
-                .get(&item_id(o.item))
-                .is_some_and(|i| needle.found_in(&i.text));
+            let carried = match held {
+                Some((text, _)) => needle.found_in(text),
+                None => items
+                    .get(&item_id(o.item))
+                    .is_some_and(|i| needle.found_in(&i.text)),
+            };
             if carried {
                 found = Some(o.item);
             }
             !carried
         });
+        if let Some(n) = found {
+            self.forget(n);
+        }
         found
     }
 }
@@ -192,8 +258,8 @@ impl Reducer {
     }
 
     /// Sends a delivery edge to `thread`: resolved now if an item there already carries the
-    /// text (matched on its stored preview, as the full text is no longer held), else queued
-    /// until one appears (matched on its full text).
+    /// text (matched on its full text while the thread holds it, see [`LOOKBACK_ITEMS`]),
+    /// else queued until one appears (matched on its full text).
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
         let needle = Needle::new(text);
         let thread = self.thread(thread);
@@ -226,18 +292,24 @@ impl Reducer {
 
     /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
     pub(super) fn item_for_delivery(&mut self, thread: ThreadRef<'_>, id: u64, item: &ModelItem) {
-        let queue = &mut self.replays[thread.no].deliveries.pending;
-        if queue.is_empty() || !receives_deliveries(item.kind, item.role.as_deref()) {
+        let role = item.role.as_deref();
+        if !receives_deliveries(item.kind, role) {
             return;
         }
+        let deliveries = &mut self.replays[thread.no].deliveries;
         // Linear in the thread's pending deliveries; the item's bytes are read once here.
-        let shape = Shape::of(&item.text, item.role.as_deref());
-        if let Some(pos) = queue
+        let shape = Shape::of(&item.text, role);
+        let pos = deliveries
+            .pending
             .iter()
-            .position(|p| p.needle.fits(shape) && p.needle.found_in(&item.text))
-        {
-            let pending = queue.remove(pos);
-            self.resolve(&pending.edge_id, id);
+            .position(|p| p.needle.fits(shape) && p.needle.found_in(&item.text));
+        match pos {
+            Some(pos) => {
+                let pending = deliveries.pending.remove(pos);
+                self.resolve(&pending.edge_id, id);
+            }
+            // Still open: keep its full text for later look-backs.
+            None => deliveries.created(id, &item.text, role),
         }
     }
 
@@ -418,12 +490,24 @@ impl Reducer {
         waiting.sort();
         for (edge, thread) in waiting {
             let known = self.state.threads.contains_key(&thread);
+            let evicted = self
+                .thread_numbers
+                .get(&thread)
+                .map_or(0, |&no| self.replays[no].deliveries.evicted);
             self.warn_at_end(format!(
-                "{edge} was never delivered: no item of thread {thread}{} carries its text",
+                "{edge} was never delivered: no item of thread {thread}{} carries its text{}",
                 if known {
                     ""
                 } else {
                     " (a thread absent from this bundle)"
+                },
+                if evicted > 0 {
+                    format!(
+                        " ({evicted} older items were compared on their preview only: the \
+                         look-back keeps the full text of the latest {LOOKBACK_ITEMS})"
+                    )
+                } else {
+                    String::new()
                 }
             ));
         }

@@ -22,6 +22,7 @@
 mod bodies;
 mod calls;
 mod conversation;
+mod deep;
 mod edges;
 mod providers;
 mod raw;
@@ -207,9 +208,54 @@ pub fn write_state_to(state: &RolloutState, path: &Path) -> Result<(), ReduceErr
     })
 }
 
-fn read_manifest(dir: &Path) -> Option<Manifest> {
-    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
-    serde_json::from_str(&text).ok()
+impl Reducer {
+    /// A line the parser rejects only for its nesting (see `deep`): applied with its
+    /// deepest values replaced by a marker, and a diagnostic; the full text stays in
+    /// `trace.jsonl` as evidence.
+    fn apply_too_deep(
+        &mut self,
+        number: u64,
+        offset: u64,
+        text: &str,
+        error: &crate::format::RecordError,
+    ) -> Result<(), ReduceError> {
+        let marker = format!(
+            "[nested deeper than {} levels: see line {number} of trace.jsonl]",
+            deep::KEEP_DEPTH
+        );
+        let parse_error = |message: String| ReduceError::Parse {
+            path: self.path.clone(),
+            line: number,
+            message,
+        };
+        let Some((flat, replaced)) = deep::flatten(text, &marker) else {
+            return Err(parse_error(error.to_string()));
+        };
+        let record = Record::parse(&flat).map_err(|e| parse_error(e.to_string()))?;
+        self.apply(&record, number, offset, text)?;
+        self.warn(format!(
+            "line {number} nests deeper than {} levels: {replaced} value(s) below that \
+                 depth are kept only in trace.jsonl (bytes {offset}..{} of the file), \
+                 replaced in the graph by a marker",
+            deep::KEEP_DEPTH,
+            offset + text.len() as u64
+        ));
+        Ok(())
+    }
+}
+
+/// The bundle's manifest: `Ok(None)` when there is none (the reducer does not depend on it),
+/// `Err` with what is wrong when it exists but cannot be read or parsed.
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
+    let path = dir.join("manifest.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}; ignored", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("cannot parse {}: {e}; ignored", path.display()))
 }
 
 /// What the reducer keeps about one span while replaying.
@@ -506,7 +552,13 @@ impl Reducer {
             RecordBody::BundleEnded { status, .. } => {
                 self.ended = true;
                 self.state.ended_at_unix_ms = Some(self.t);
-                self.state.status = Status::parse(status).unwrap_or(Status::Completed);
+                self.state.status = Status::parse(status).unwrap_or_else(|| {
+                    self.warn(format!(
+                        "`bundle_ended` has status `{status}`, which is not a known status; \
+                         recorded as completed"
+                    ));
+                    Status::Completed
+                });
             }
             RecordBody::Unknown { record_type } => {
                 let message = format!("unknown record type `{record_type}`; ignored");
@@ -517,8 +569,12 @@ impl Reducer {
     }
 
     /// End of log: close what never ended, resolve what can still be resolved, report the rest.
-    fn finish(mut self, manifest: Option<Manifest>) -> RolloutState {
+    fn finish(mut self, manifest: Result<Option<Manifest>, String>) -> RolloutState {
         self.seq = 0;
+        let manifest = manifest.unwrap_or_else(|why| {
+            self.warn_at_end(why);
+            None
+        });
         self.spans_never_ended();
         self.edges_at_end();
         if !self.ended {

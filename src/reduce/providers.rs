@@ -261,8 +261,8 @@ impl<'v, 'a> Object<'v, 'a> {
     /// The field `key`, a value or a raw list.
     fn get(&self, key: &str) -> Option<Field<'v, 'a>> {
         debug_assert!(
-            self.keys.map_or(true, |keys| keys.lists.contains(&key)
-                || keys.fields.contains(&key)),
+            self.keys
+                .is_none_or(|keys| keys.lists.contains(&key) || keys.fields.contains(&key)),
             "`{key}` is not in the payload kind's `Keys`"
         );
         match self.lists.iter().find(|(name, _)| *name == key) {

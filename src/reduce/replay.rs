@@ -120,6 +120,9 @@ impl Replay {
         }
         match Record::parse(text) {
             Ok(record) => self.reducer.apply(&record, number, offset, text),
+            Err(e) if super::deep::is_too_deep(&e) && !unterminated => {
+                self.reducer.apply_too_deep(number, offset, text, &e)
+            }
             Err(_) if unterminated => {
                 self.torn_tail(number, text.len());
                 Ok(())

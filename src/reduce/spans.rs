@@ -541,10 +541,20 @@ impl Reducer {
         }
         entry.ended = true;
         let (status, evidenced) = end_status(&entry.fields, panicking);
+        let unknown_status = field_str(&entry.fields, "status")
+            .filter(|word| Status::parse(word).is_none())
+            .map(|word| (word, entry.kind, entry.id.clone()));
         // Nothing reads an ended span's fields again but a spawn link's `message`: keep the
         // graph's memory proportional to entities, not to every field ever recorded.
         entry.fields.retain(|name, _| name == "message");
         let (kind, id, start_ns) = (entry.kind, entry.id.clone(), entry.start_ns);
+        if let Some((word, kind, id)) = unknown_status {
+            self.warn(format!(
+                "{kind} {id} ended with status `{word}`, which is not a known status; recorded \
+                 as {}",
+                status.as_str()
+            ));
+        }
         if kind == SpanKind::Thread {
             let live = self.live_threads.entry(id.clone()).or_insert(1);
             *live = live.saturating_sub(1);
@@ -745,6 +755,15 @@ impl Reducer {
                 if let Some(op) = self.state.terminal_operations.get_mut(&id) {
                     op.payloads.push(seq);
                 }
+            }
+            // A role outside the vocabulary: kept, but said, since a misspelt `reponse`
+            // would otherwise vanish from the graph.
+            (_, role) if !crate::format::PAYLOAD_ROLES.contains(&role) => {
+                self.warn(format!(
+                    "payload {seq} of {kind} {id} has role `{role}`, which is not one of {}; \
+                     kept as raw evidence only",
+                    crate::format::PAYLOAD_ROLES.join(", ")
+                ));
             }
             // Everything else (thread metadata, compaction requests, …) stays raw evidence,
             // reachable through the payload index.

@@ -2,9 +2,12 @@
 //!
 //! Every map is keyed by the entity's id and every cross-reference is an id into one of these
 //! maps (or a payload `seq`), so the graph is a plain tree of values: it serialises without
-//! cycles and a reader can follow any link with one lookup. Ids of entities the program named
-//! (threads, turns, tool calls with a `call_id`, …) are the program's own ids; the others are
-//! minted by the reducer from the span key (`inference:12`) and are stable for one bundle.
+//! cycles and a reader can follow any link with one lookup. Threads and turns are keyed by the
+//! program's own ids (`thread_id`, `turn_id`) and the rollout by its `rollout_id`; every other
+//! entity — tool calls included, whatever their `call_id` — by an id the reducer mints from
+//! the span key (`inference:12`, `tool:7`, `code_cell:9`, `terminal_op:4`), stable for one
+//! bundle. A tool call's model-visible id is its `call_id` field, not its key (call ids repeat
+//! across threads and rollouts).
 
 use std::collections::BTreeMap;
 

@@ -110,7 +110,7 @@ pub fn render_summary(state: &RolloutState) -> String {
         .filter(|t| {
             t.parent_thread_id
                 .as_ref()
-                .map_or(true, |p| !state.threads.contains_key(p))
+                .is_none_or(|p| !state.threads.contains_key(p))
         })
         .map(|t| &t.thread_id)
         .collect();

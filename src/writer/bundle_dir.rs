@@ -87,6 +87,11 @@ pub(crate) fn create_file(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
+/// Reopens a bundle's log (created by [`create_file`]) to append to it.
+pub(crate) fn reopen_for_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).open(path)
+}
+
 /// Writes `manifest.json` atomically: a temporary file is written and synced, then renamed
 /// over the old manifest and the directory synced, so a reader sees the old or the new
 /// manifest, never a torn one, and the new one survives a power loss once this returns.

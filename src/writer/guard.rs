@@ -31,6 +31,24 @@ pub struct FinishStats {
     pub io_errors: u64,
     /// Every bundle directory created, in creation order.
     pub bundles: Vec<PathBuf>,
+    /// `rollout.thread` spans with no span tying them to a rollout whose bare
+    /// `parent_thread_id` named a thread live in several rollouts at once: each was recorded
+    /// as a rollout of its own rather than guessed into one (the first is also reported on
+    /// stderr and in [`warnings`](Self::warnings)).
+    pub ambiguous_threads: u64,
+    /// Records that arrived for a bundle that had already ended (a thread joined by
+    /// `parent_thread_id` that outlived its rollout's root span); also counted in
+    /// [`dropped_records`](Self::dropped_records).
+    pub late_records: u64,
+    /// `Span::follows_from` calls between rollout spans that could not be recorded: one of
+    /// the spans had already closed, was never recorded, or belongs to another bundle.
+    pub unlinked_follows: u64,
+    /// Values that redaction could not scan (JSON text held in strings nested more than 16
+    /// levels deep) and so replaced by a marker, plus records it could not scan at all and
+    /// so did not write (a `dropped` record stands in their place). Redaction fails closed.
+    pub redaction_failures: u64,
+    /// Everything the layer reported on stderr, once per kind, in order.
+    pub warnings: Vec<String>,
 }
 
 /// Why [`RolloutGuard::finish`] could not confirm that everything is on disk.
@@ -146,6 +164,8 @@ impl RolloutGuard {
     /// assert_eq!(stats.bundles, vec![root.path().canonicalize()?.join("demo")]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    // The error carries the statistics (as large as the success value); `finish` runs once.
+    #[allow(clippy::result_large_err)]
     pub fn finish(mut self) -> Result<FinishStats, FinishError> {
         match self.inner.take() {
             Some(inner) => inner.finish(),
@@ -155,6 +175,7 @@ impl RolloutGuard {
 }
 
 impl GuardInner {
+    #[allow(clippy::result_large_err)]
     fn finish(mut self) -> Result<FinishStats, FinishError> {
         let started = Instant::now();
         // `Duration::MAX` overflows the deadline: wait for as long as it takes.
@@ -176,9 +197,10 @@ impl GuardInner {
         // Nothing is written after the barrier: wake senders still waiting for room.
         self.shared.budget.close();
         // After a completed barrier the channel is empty, so this returns at once; after a
-        // timeout it waits at most ~1.1 s (tracing-appender's own bound).
+        // timeout it waits at most ~1.1 s (see `writer::appender`, point 4).
         drop(self.worker.take());
 
+        self.shared.warn_if_nothing_recorded();
         let stats = self.shared.stats();
         match outcome {
             Ok(()) => Ok(stats),

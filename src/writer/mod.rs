@@ -7,6 +7,7 @@
 //! `non_blocking` worker, woken through its channel — is the only one that takes messages
 //! from the queue and the only one that touches bundle files.
 
+pub(crate) mod appender;
 mod budget;
 pub(crate) mod bundle_dir;
 mod guard;
@@ -40,6 +41,22 @@ pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Things that are reported once per process on stderr (and in [`FinishStats::warnings`]),
+/// then only counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Warning {
+    /// A thread span's bare `parent_thread_id` was live in several rollouts.
+    AmbiguousThread,
+    /// Records arrived for a bundle that had already ended.
+    LateRecords,
+    /// A `follows_from` could not be recorded.
+    UnlinkedFollows,
+    /// Rollout callsites exist but no rollout was ever recorded (a global filter).
+    NothingRecorded,
+    /// A value could not be scanned for redaction and was replaced.
+    RedactionFailedClosed,
 }
 
 // ---- per-bundle state shared by the layer and the writer thread ----
@@ -85,6 +102,23 @@ pub(crate) struct Shared {
     pub(crate) io_errors: AtomicU64,
     /// Whether the first I/O error was printed already.
     pub(crate) io_error_reported: AtomicBool,
+    /// Thread spans whose bare `parent_thread_id` was live in several rollouts.
+    pub(crate) ambiguous_threads: AtomicU64,
+    /// Records that arrived for a bundle that had already ended (also in `dropped_records`).
+    pub(crate) late_records: AtomicU64,
+    /// Values (or whole records) that redaction could not scan and replaced.
+    pub(crate) redaction_failures: AtomicU64,
+    /// `follows_from` calls that could not be recorded (see [`FinishStats::unlinked_follows`]).
+    pub(crate) unlinked_follows: AtomicU64,
+    /// Rollout and thread span callsites registered with the layer (a filter may have
+    /// disabled them all: see [`Shared::warn_if_nothing_recorded`]).
+    pub(crate) rollout_callsites: AtomicU64,
+    /// Bundles opened so far.
+    pub(crate) bundles_opened: AtomicU64,
+    /// Which [`Warning`]s were reported already (one bit each).
+    warned: std::sync::atomic::AtomicU32,
+    /// Every warning printed, for [`FinishStats::warnings`].
+    warnings: Mutex<Vec<String>>,
     pub(crate) bundle_dirs: Mutex<Vec<PathBuf>>,
     /// Bundles opened and not yet closed, so the writer thread can collect drops that no
     /// later message carried.
@@ -105,12 +139,56 @@ impl Shared {
             dropped_records: AtomicU64::new(0),
             io_errors: AtomicU64::new(0),
             io_error_reported: AtomicBool::new(false),
+            ambiguous_threads: AtomicU64::new(0),
+            late_records: AtomicU64::new(0),
+            unlinked_follows: AtomicU64::new(0),
+            redaction_failures: AtomicU64::new(0),
+            rollout_callsites: AtomicU64::new(0),
+            bundles_opened: AtomicU64::new(0),
+            warned: std::sync::atomic::AtomicU32::new(0),
+            warnings: Mutex::new(Vec::new()),
             bundle_dirs: Mutex::new(Vec::new()),
             open_bundles: Mutex::new(HashMap::new()),
             parcels: Parcels::default(),
             barrier_done: Mutex::new(false),
             barrier_cv: Condvar::new(),
         }
+    }
+
+    /// Prints `message` to stderr and keeps it for [`FinishStats::warnings`], the first time
+    /// `kind` happens (later ones are only counted where they are counted).
+    pub(crate) fn warn_once(&self, kind: Warning, message: impl FnOnce() -> String) {
+        let bit = 1u32 << kind as u32;
+        if self.warned.fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+            return;
+        }
+        let message = message();
+        eprintln!("tracing-rollout: {message}");
+        lock(&self.warnings).push(message);
+    }
+
+    /// At finish: when rollout spans exist in the program (or the global maximum level
+    /// disables `info` spans) but not one rollout was recorded, a filter in front of the
+    /// layer disabled them, and a new user would otherwise find an empty traces folder
+    /// without a word.
+    pub(crate) fn warn_if_nothing_recorded(&self) {
+        if self.bundles_opened.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        let callsites = self.rollout_callsites.load(Ordering::SeqCst);
+        let max = tracing::level_filters::LevelFilter::current();
+        if callsites == 0 && max >= tracing::level_filters::LevelFilter::INFO {
+            return;
+        }
+        self.warn_once(Warning::NothingRecorded, || {
+            format!(
+                "no rollout was recorded although {callsites} rollout span callsite(s) were \
+                 registered (maximum enabled level: {max}): a filter applied to every layer \
+                 disables the rollout spans; filter the other layers instead, e.g. \
+                 `fmt::layer().with_filter(EnvFilter::from_default_env())`, and add the \
+                 rollout layer unfiltered"
+            )
+        });
     }
 
     /// Called by the writer thread once the barrier is handled.
@@ -149,6 +227,11 @@ impl Shared {
             dropped_records: self.dropped_records.load(Ordering::SeqCst),
             io_errors: self.io_errors.load(Ordering::SeqCst),
             bundles: lock(&self.bundle_dirs).clone(),
+            ambiguous_threads: self.ambiguous_threads.load(Ordering::SeqCst),
+            late_records: self.late_records.load(Ordering::SeqCst),
+            unlinked_follows: self.unlinked_follows.load(Ordering::SeqCst),
+            redaction_failures: self.redaction_failures.load(Ordering::SeqCst),
+            warnings: lock(&self.warnings).clone(),
         }
     }
 }
@@ -176,6 +259,40 @@ impl Writer {
         self.shared.finished.load(Ordering::Relaxed)
     }
 
+    /// Counts a rollout or thread span callsite (see [`Shared::warn_if_nothing_recorded`]).
+    pub(crate) fn rollout_callsite(&self) {
+        self.shared
+            .rollout_callsites
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts (and reports once) a `follows_from` between rollout spans that is not recorded.
+    pub(crate) fn unlinked_follows(&self, why: &'static str) {
+        self.shared.unlinked_follows.fetch_add(1, Ordering::Relaxed);
+        self.shared.warn_once(Warning::UnlinkedFollows, || {
+            format!(
+                "a follows_from between rollout spans was not recorded: {why} (further cases \
+                 are counted in FinishStats::unlinked_follows)"
+            )
+        });
+    }
+
+    /// Counts (and reports once) a thread span whose bare `parent_thread_id` named a thread
+    /// live in `live_in` rollouts: it is recorded as a rollout of its own.
+    pub(crate) fn ambiguous_thread(&self, thread_id: &str, parent: &str, live_in: usize) {
+        self.shared
+            .ambiguous_threads
+            .fetch_add(1, Ordering::Relaxed);
+        self.shared.warn_once(Warning::AmbiguousThread, || {
+            format!(
+                "thread {thread_id:?} names parent thread {parent:?}, which is live in \
+                 {live_in} rollouts, and no span ties it to one: recorded as a rollout of its \
+                 own (create it inside the parent's span, or with child_thread_span; further \
+                 cases are counted in FinishStats::ambiguous_threads)"
+            )
+        });
+    }
+
     /// Mints a bundle and registers it as open. The caller sends its [`Op::Open`] next.
     pub(crate) fn new_bundle(&self) -> Arc<BundleHandle> {
         let handle = Arc::new(BundleHandle {
@@ -186,6 +303,7 @@ impl Writer {
             dropped_bytes: AtomicU64::new(0),
         });
         lock(&self.shared.open_bundles).insert(handle.id, Arc::clone(&handle));
+        self.shared.bundles_opened.fetch_add(1, Ordering::Relaxed);
         handle
     }
 

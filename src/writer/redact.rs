@@ -14,10 +14,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
-use serde_json::Value;
-
 use crate::format::push_json_str;
 
 /// The text that replaces a redacted value.
@@ -153,116 +149,287 @@ fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// The top-level keys of a record body, in their order, with unparsed values.
-struct OrderedPairs<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// The marker that replaces a string holding JSON text nested in JSON text more than
+/// [`MAX_TEXT_NESTING`] times: too deep to scan, so it fails closed.
+pub(crate) const UNSCANNABLE_TEXT: &str = "[REDACTED: JSON text nested too deep to scan]";
 
-impl<'de> Deserialize<'de> for OrderedPairs<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PairsVisitor;
-        impl<'de> Visitor<'de> for PairsVisitor {
-            type Value = OrderedPairs<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(pair) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
-                    pairs.push(pair);
-                }
-                Ok(OrderedPairs(pairs))
-            }
-        }
-        deserializer.deserialize_map(PairsVisitor)
-    }
+/// How many levels of JSON text held in a string (held in a string …) are scanned. Each
+/// level at least doubles the escaping, so real data never comes close.
+const MAX_TEXT_NESTING: u32 = 8;
+
+/// What [`redact_body`] made of a record body.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Redacted {
+    /// Nothing to redact: write the body as it is.
+    Unchanged,
+    /// Write this instead; `unscannable` values were replaced by a marker (fail closed).
+    Rewritten { body: Vec<u8>, unscannable: u64 },
+    /// The body is not a JSON object this module can scan (the layer never writes one): it
+    /// must not be written.
+    Unscannable,
 }
 
-/// Redacts a record body (`"type":…}` without its opening brace, as the layer frames it).
-/// Returns `None` when nothing was redacted: the body is written as it is.
-pub(crate) fn redact_body(redact: &Redact, body: &[u8]) -> Option<Vec<u8>> {
+/// Redacts a record body (`"type":…}` without its opening brace, as the layer frames it):
+/// the values of `fields` and `body`, at any depth. The scan is iterative (nesting lives in
+/// a `Vec`, not on the call stack), so no depth makes it fail open or overflow the stack;
+/// everything that is not redacted is copied byte for byte.
+pub(crate) fn redact_body(redact: &Redact, body: &[u8]) -> Redacted {
     if !redact.may_match(body) {
-        return None;
+        return Redacted::Unchanged;
     }
     let mut object = Vec::with_capacity(body.len() + 1);
     object.push(b'{');
     object.extend_from_slice(body);
-    let pairs: OrderedPairs<'_> = serde_json::from_slice(&object).ok()?;
-    let mut changed = false;
-    let mut out = Vec::with_capacity(body.len());
-    for (i, (key, raw)) in pairs.0.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        push_json_str(&mut out, key);
-        out.push(b':');
-        let rewritten = match key.as_ref() {
-            // Field names are keys of `fields`; payload bodies may be any JSON value.
-            "fields" | "body" => serde_json::from_str::<Value>(raw.get())
-                .ok()
-                .and_then(|mut value| redact_value(redact, &mut value).then_some(value)),
-            _ => None,
-        };
-        match rewritten {
-            Some(value) => {
-                changed = true;
-                // Serialising a `Value` into a Vec cannot fail; serde_json escapes every
-                // control character, so the line stays one line.
-                if serde_json::to_writer(&mut out, &value).is_err() {
-                    return None;
-                }
+    let mut out = Vec::new();
+    let mut scan = Scan {
+        redact,
+        text_nesting: 0,
+        unscannable: 0,
+    };
+    match scan.walk(&object, &mut out, true) {
+        Ok(false) => Redacted::Unchanged,
+        Ok(true) => {
+            // Drop the brace added above: the writer frames the body without it.
+            out.remove(0);
+            Redacted::Rewritten {
+                body: out,
+                unscannable: scan.unscannable,
             }
-            None => out.extend_from_slice(raw.get().as_bytes()),
         }
+        Err(_) => Redacted::Unscannable,
     }
-    out.push(b'}');
-    changed.then_some(out)
 }
 
-/// Redacts `value` in place; returns whether anything changed.
-fn redact_value(redact: &Redact, value: &mut Value) -> bool {
-    match value {
-        Value::Object(map) => {
-            let mut changed = false;
-            for (key, v) in map.iter_mut() {
-                if redact.matches(key) {
-                    if v.as_str() != Some(REDACTED) {
-                        *v = Value::String(REDACTED.to_owned());
-                        changed = true;
+/// One redaction pass: the matcher, how deep in JSON-text-in-strings it is, and how many
+/// values it had to replace unscanned.
+struct Scan<'r> {
+    redact: &'r Redact,
+    text_nesting: u32,
+    unscannable: u64,
+}
+
+/// Why a text is not JSON (it is then treated as free text, or, for a record, not written).
+#[derive(Debug)]
+struct NotJson;
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string starting at `b[i] == b'"'`.
+fn string_end(b: &[u8], i: usize) -> Result<usize, NotJson> {
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return Ok(j + 1),
+            _ => j += 1,
+        }
+    }
+    Err(NotJson)
+}
+
+/// The index just past a number, `true`, `false` or `null` starting at `i`.
+fn scalar_end(b: &[u8], i: usize) -> Result<usize, NotJson> {
+    let mut j = i;
+    while j < b.len() && !matches!(b[j], b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r') {
+        if matches!(b[j], b'"' | b'[' | b'{' | b':') {
+            return Err(NotJson);
+        }
+        j += 1;
+    }
+    if j == i {
+        return Err(NotJson);
+    }
+    Ok(j)
+}
+
+/// The index just past the value starting at `i`, without recursion.
+fn skip_value(b: &[u8], i: usize) -> Result<usize, NotJson> {
+    match b.get(i) {
+        Some(b'"') => string_end(b, i),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
                     }
-                } else {
-                    changed |= redact_value(redact, v);
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Ok(j + 1);
+                        }
+                    }
+                    _ => {}
                 }
+                j += 1;
             }
-            changed
+            Err(NotJson)
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |changed, v| redact_value(redact, v) | changed),
-        Value::String(text) => match redact_text(redact, text) {
-            Some(new) => {
-                *text = new;
-                true
-            }
-            None => false,
-        },
-        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        Some(_) => scalar_end(b, i),
+        None => Err(NotJson),
     }
 }
 
-/// Redacts a string: JSON text held in the string is walked as JSON (and re-serialised only
-/// if something inside was redacted); any other text is scanned for `key: value` pairs.
-fn redact_text(redact: &Redact, text: &str) -> Option<String> {
-    if !redact.may_match(text.as_bytes()) {
-        return None;
-    }
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(mut inner) = serde_json::from_str::<Value>(text) {
-            return redact_value(redact, &mut inner)
-                .then(|| serde_json::to_string(&inner).ok())
-                .flatten();
+/// Where the walk is in the JSON text.
+enum At {
+    Value,
+    Key,
+    AfterValue,
+}
+
+impl Scan<'_> {
+    /// Walks the JSON text `b`, appending to `out` a copy in which every value under a
+    /// matching key is `"[REDACTED]"` and every string is redacted as text; returns whether
+    /// anything changed (`out` is complete either way). With `record`, `b` is a record: only
+    /// its `fields` and `body` values are walked, its other keys are the format's own.
+    fn walk(&mut self, b: &[u8], out: &mut Vec<u8>, record: bool) -> Result<bool, NotJson> {
+        let start = out.len();
+        // Bytes of `b` before `copied` are in `out` already.
+        let mut copied = 0;
+        let mut changed = false;
+        let replace =
+            |out: &mut Vec<u8>, copied: &mut usize, from: usize, to: usize, with: &[u8]| {
+                out.extend_from_slice(&b[*copied..from]);
+                out.extend_from_slice(with);
+                *copied = to;
+            };
+        // Open containers, innermost last.
+        let mut stack: Vec<u8> = Vec::new();
+        let mut at = At::Value;
+        let mut i = 0;
+        loop {
+            i = skip_ws(b, i);
+            match at {
+                At::Value => match b.get(i) {
+                    Some(&c @ (b'{' | b'[')) => {
+                        stack.push(c);
+                        i = skip_ws(b, i + 1);
+                        let close = if c == b'{' { b'}' } else { b']' };
+                        if b.get(i) == Some(&close) {
+                            stack.pop();
+                            i += 1;
+                            at = At::AfterValue;
+                        } else {
+                            at = if c == b'{' { At::Key } else { At::Value };
+                        }
+                    }
+                    Some(b'"') => {
+                        let end = string_end(b, i)?;
+                        if let Some(new) = self.redact_string(&b[i..end]) {
+                            replace(out, &mut copied, i, end, &new);
+                            changed = true;
+                        }
+                        i = end;
+                        at = At::AfterValue;
+                    }
+                    Some(_) => {
+                        i = scalar_end(b, i)?;
+                        at = At::AfterValue;
+                    }
+                    None => return Err(NotJson),
+                },
+                At::Key => {
+                    if b.get(i) != Some(&b'"') {
+                        return Err(NotJson);
+                    }
+                    let end = string_end(b, i)?;
+                    let key: Cow<'_, str> =
+                        serde_json::from_slice(&b[i..end]).map_err(|_| NotJson)?;
+                    i = skip_ws(b, end);
+                    if b.get(i) != Some(&b':') {
+                        return Err(NotJson);
+                    }
+                    i = skip_ws(b, i + 1);
+                    let top = record && stack.len() == 1;
+                    if top && !matches!(key.as_ref(), "fields" | "body") {
+                        i = skip_value(b, i)?;
+                        at = At::AfterValue;
+                    } else if !top && self.redact.matches(&key) {
+                        let end = skip_value(b, i)?;
+                        let marker = b"\"[REDACTED]\"";
+                        if &b[i..end] != marker.as_slice() {
+                            replace(out, &mut copied, i, end, marker);
+                            changed = true;
+                        }
+                        i = end;
+                        at = At::AfterValue;
+                    } else {
+                        at = At::Value;
+                    }
+                }
+                At::AfterValue => match (stack.last(), b.get(i)) {
+                    (None, None) => break,
+                    (None, Some(_)) => return Err(NotJson),
+                    (Some(b'{'), Some(b',')) => {
+                        i += 1;
+                        at = At::Key;
+                    }
+                    (Some(b'['), Some(b',')) => {
+                        i += 1;
+                        at = At::Value;
+                    }
+                    (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => {
+                        stack.pop();
+                        i += 1;
+                    }
+                    _ => return Err(NotJson),
+                },
+            }
         }
+        if !changed {
+            out.truncate(start);
+            return Ok(false);
+        }
+        out.extend_from_slice(&b[copied..]);
+        Ok(true)
     }
-    scrub_pairs(redact, text)
+
+    /// Redacts a JSON string (`raw`, with its quotes): JSON text held in it is walked as JSON,
+    /// any other text is scanned for `key: value` pairs. Returns the new JSON string, or
+    /// `None` when nothing changed.
+    fn redact_string(&mut self, raw: &[u8]) -> Option<Vec<u8>> {
+        if !self.redact.may_match(raw) {
+            return None;
+        }
+        let Ok(text) = serde_json::from_slice::<Cow<'_, str>>(raw) else {
+            // Not a valid string (the layer never writes one): fail closed.
+            self.unscannable += 1;
+            let mut out = Vec::new();
+            push_json_str(&mut out, UNSCANNABLE_TEXT);
+            return Some(out);
+        };
+        let trimmed = text.trim_start();
+        let new = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            if self.text_nesting >= MAX_TEXT_NESTING {
+                self.unscannable += 1;
+                Some(UNSCANNABLE_TEXT.to_owned())
+            } else {
+                self.text_nesting += 1;
+                let mut inner = Vec::new();
+                let walked = self.walk(text.as_bytes(), &mut inner, false);
+                self.text_nesting -= 1;
+                match walked {
+                    Ok(true) => String::from_utf8(inner).ok(),
+                    Ok(false) => None,
+                    // Truncated or otherwise not JSON: free text.
+                    Err(NotJson) => scrub_pairs(self.redact, &text),
+                }
+            }
+        } else {
+            scrub_pairs(self.redact, &text)
+        }?;
+        let mut out = Vec::with_capacity(new.len() + 2);
+        push_json_str(&mut out, &new);
+        Some(out)
+    }
 }
 
 fn is_key_byte(b: u8) -> bool {
@@ -291,6 +458,11 @@ fn scrub_pairs(redact: &Redact, text: &str) -> Option<String> {
         }
         let key_end = i;
         let mut j = key_end;
+        // A closing quote, escaped any number of times (JSON text held in a string, held in
+        // a string, …, then cut off: it no longer parses, so it is scanned as text here).
+        while j < bytes.len() && bytes[j] == b'\\' {
+            j += 1;
+        }
         if j < bytes.len() && (bytes[j] == b'"' || bytes[j] == b'\'') {
             j += 1;
         }
@@ -312,7 +484,41 @@ fn scrub_pairs(redact: &Redact, text: &str) -> Option<String> {
         while j < bytes.len() && (bytes[j] == b' ' || bytes[j] == b'\t') {
             j += 1;
         }
+        // An escaped opening quote: `n` backslashes, then the quote.
+        let escapes = bytes[j..].iter().take_while(|&&b| b == b'\\').count();
+        let escaped_quote = escapes > 0 && matches!(bytes.get(j + escapes), Some(b'"' | b'\''));
         let (value_start, value_end, quote) = match bytes.get(j) {
+            Some(b'\\') if escaped_quote => {
+                // The value ends at the same quote escaped the same way: a quote preceded
+                // by exactly `escapes` backslashes. Quotes inside the value are escaped more
+                // often, so they do not end it; when in doubt this redacts too much, never
+                // too little (up to the end of the text if no such quote follows).
+                let q = bytes[j + escapes];
+                let mut k = j + escapes + 1;
+                let closed = loop {
+                    if k >= bytes.len() {
+                        break None;
+                    }
+                    if bytes[k] == q {
+                        let run = bytes[..k].iter().rev().take_while(|&&b| b == b'\\').count();
+                        if run == escapes {
+                            break Some(k);
+                        }
+                    }
+                    k += 1;
+                };
+                out.push_str(&text[copied..j + escapes + 1]);
+                out.push_str(REDACTED);
+                copied = match closed {
+                    Some(quote) => {
+                        out.push_str(&text[quote - escapes..=quote]);
+                        quote + 1
+                    }
+                    None => bytes.len(),
+                };
+                i = copied.max(key_end);
+                continue;
+            }
             Some(&q @ (b'"' | b'\'')) => {
                 let mut k = j + 1;
                 while k < bytes.len() && bytes[k] != q {
@@ -364,9 +570,11 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     fn body(redact: &Redact, body: &str) -> String {
-        redact_body(redact, body.as_bytes())
-            .map(|b| String::from_utf8(b).unwrap())
-            .unwrap_or_else(|| body.to_owned())
+        match redact_body(redact, body.as_bytes()) {
+            Redacted::Rewritten { body, .. } => String::from_utf8(body).unwrap(),
+            Redacted::Unchanged => body.to_owned(),
+            Redacted::Unscannable => panic!("unscannable: {body}"),
+        }
     }
 
     #[test]
@@ -385,12 +593,12 @@ mod tests {
     fn records_without_a_matching_key_are_left_byte_for_byte() {
         let r = Redact::keys(["api_key"]);
         let text = r#""type":"payload","span":2,"role":"args","bytes":9,"body":{"b":1,"a":2}}"#;
-        assert_eq!(redact_body(&r, text.as_bytes()), None);
+        assert_eq!(redact_body(&r, text.as_bytes()), Redacted::Unchanged);
         let named =
             r#""type":"payload","span":2,"role":"args","bytes":9,"body":{"b":1,"a":"api_key"}}"#;
         assert_eq!(
             redact_body(&r, named.as_bytes()),
-            None,
+            Redacted::Unchanged,
             "a value is not a key"
         );
     }

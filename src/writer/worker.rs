@@ -6,7 +6,7 @@
 //! It never returns an error to tracing-appender (whose worker would swallow it): failures
 //! are counted in the shared statistics and the first is printed to stderr.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -16,22 +16,76 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
-use super::redact::{self, Redact};
-use super::{lock, unix_ms, Header, Message, Op, Queued, Shared};
+use super::redact::{self, Redact, Redacted};
+use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning};
 use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 
-/// Buffer of each open `trace.jsonl`; payloads larger than this bypass it. Large enough that
-/// the kernel's per-`write` cost is paid rarely (measured with `dd`: writing 66 MiB in 32 KiB
-/// writes took ~1.3× as long as in 128 KiB writes; larger buffers gained nothing more).
-const FILE_BUFFER: usize = 128 * 1024;
+/// Largest buffer of an open `trace.jsonl`; payloads larger than its buffer bypass it. Large
+/// enough that the kernel's per-`write` cost is paid rarely (measured with `dd`: writing
+/// 66 MiB in 32 KiB writes took ~1.3× as long as in 128 KiB writes; larger buffers gained
+/// nothing more). The buffer actually used is [`FileLimits::buffer`], taken out of
+/// `max_buffered_bytes`.
+pub(crate) const MAX_FILE_BUFFER: usize = 128 * 1024;
+/// Smallest buffer of an open `trace.jsonl`.
+pub(crate) const MIN_FILE_BUFFER: usize = 4 * 1024;
+
+/// How many bundle logs the writer keeps open at once, and the buffer of each.
+///
+/// Invariant: at most `max_open` `trace.jsonl` files are open (and buffered) at any time; a
+/// bundle whose file was closed to make room is reopened in append mode when its next record
+/// arrives, after its buffer was flushed, so the file is the same as if it had stayed open.
+/// The buffers are part of `max_buffered_bytes` (see [`FileLimits::new`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileLimits {
+    pub(crate) max_open: usize,
+    pub(crate) buffer: usize,
+}
+
+impl FileLimits {
+    /// Splits `max_buffered_bytes` between the queue (the byte budget, returned) and the file
+    /// buffers: a quarter for `max_open` buffers of 4–128 KiB each. A budget too small for
+    /// `max_open` buffers of 4 KiB keeps fewer files open (at least one, whose 4 KiB is then
+    /// the only memory beyond the budget).
+    pub(crate) fn new(max_open: usize, max_buffered_bytes: usize) -> (FileLimits, usize) {
+        let quarter = max_buffered_bytes / 4;
+        let max_open = max_open.clamp(1, (quarter / MIN_FILE_BUFFER).max(1));
+        let buffer = (quarter / max_open).clamp(MIN_FILE_BUFFER, MAX_FILE_BUFFER);
+        let reserved = (buffer * max_open).min(quarter);
+        (
+            FileLimits { max_open, buffer },
+            max_buffered_bytes.saturating_sub(reserved).max(1),
+        )
+    }
+}
+
+/// EMFILE and ENFILE (the same numbers on Linux and macOS): out of file descriptors.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    cfg!(unix) && matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// The open bundle logs, least recently written first.
+#[derive(Debug)]
+struct OpenFiles {
+    limits: FileLimits,
+    /// Tick of last use → bundle id, for the bundles whose file is open.
+    lru: BTreeMap<u64, u64>,
+    tick: u64,
+}
+
+impl OpenFiles {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+}
 
 /// The `io::Write` handed to `tracing_appender::non_blocking`.
 ///
-/// tracing-appender's worker blocks on one receive, drains whatever else is queued, calls
-/// `write_all` once per channel message and `flush` once per batch. The channel carries only
-/// wake-ups (see `writer::post`): [`Sink::write`] takes every message queued in `Parcels`
-/// and handles them in order (it always reports the full length written, so one `write`
-/// here is one wake-up). `flush` pushes every open bundle's buffer to the kernel.
+/// The worker calls `write` once per channel message and `flush` once per batch (pinned in
+/// `writer::appender`). The channel carries only wake-ups (see `writer::post`):
+/// [`Sink::write`] takes every message queued in `Parcels` and handles them in order (it
+/// always reports the full length written, so one `write` here is one wake-up). `flush`
+/// pushes every open bundle's buffer to the kernel.
 pub(crate) struct Sink {
     out: Out,
     root: PathBuf,
@@ -47,6 +101,8 @@ pub(crate) struct Sink {
     batch: usize,
     /// The queue taken from `Parcels` on a wake-up (kept to reuse its allocation).
     queued: Queued,
+    /// Which bundle logs are open (at most `limits.max_open`).
+    files: OpenFiles,
 }
 
 /// A batch smaller than this makes the writer linger before it next waits for a message.
@@ -68,9 +124,14 @@ struct OpenBundle {
     /// Whether `dir` was created for this bundle (false: creating it failed, so nothing may
     /// be written there, not even a manifest).
     created: bool,
-    /// `None` once the bundle failed to open or a write failed: later records are counted as
-    /// I/O errors instead of being appended after a hole.
+    /// The open log, or `None`: closed to make room (reopened on demand) or, with `failed`,
+    /// for good.
     file: Option<BufWriter<File>>,
+    /// Set once the log failed to open or a write failed: later records are counted as I/O
+    /// errors instead of being appended after a hole.
+    failed: bool,
+    /// Key of this bundle in `OpenFiles::lru` while its file is open.
+    last_used: u64,
     /// Seq of the last record written.
     seq: u64,
     manifest: Manifest,
@@ -84,7 +145,7 @@ struct OpenBody {
 }
 
 impl Sink {
-    pub(crate) fn new(shared: Arc<Shared>, root: PathBuf) -> Sink {
+    pub(crate) fn new(shared: Arc<Shared>, root: PathBuf, limits: FileLimits) -> Sink {
         Sink {
             out: Out {
                 shared,
@@ -97,7 +158,95 @@ impl Sink {
             redact: None,
             batch: 0,
             queued: Queued::default(),
+            files: OpenFiles {
+                limits,
+                lru: BTreeMap::new(),
+                tick: 0,
+            },
         }
+    }
+
+    /// Closes the least recently written log (flushing its buffer first); false if none is
+    /// open.
+    fn evict_one(&mut self) -> bool {
+        let Some((_, id)) = self.files.lru.pop_first() else {
+            return false;
+        };
+        if let Some(bundle) = self.bundles.get_mut(&id) {
+            if let Some(mut file) = bundle.file.take() {
+                if let Err(e) = file.flush() {
+                    bundle.failed = true;
+                    self.out.io_error("flush", &bundle.dir.join(TRACE_FILE), &e);
+                }
+            }
+        }
+        true
+    }
+
+    /// Opens a log with `open`, first closing others until fewer than `max_open` are open;
+    /// when the process is out of descriptors anyway, closes half of the open logs, lowers
+    /// `max_open` to what remains and tries once more.
+    fn open_log(&mut self, open: impl Fn() -> io::Result<File>) -> io::Result<BufWriter<File>> {
+        while self.files.lru.len() >= self.files.limits.max_open && self.evict_one() {}
+        let file = match open() {
+            Err(e) if out_of_descriptors(&e) => {
+                let keep = self.files.lru.len() / 2;
+                while self.files.lru.len() > keep && self.evict_one() {}
+                self.files.limits.max_open = keep.max(1);
+                open()?
+            }
+            other => other?,
+        };
+        Ok(BufWriter::with_capacity(self.files.limits.buffer, file))
+    }
+
+    /// Makes bundle `id`'s log ready for appending: marks it most recently used, and reopens
+    /// it (append mode) if it was closed to make room. On failure the bundle is `failed`.
+    fn writable(&mut self, id: u64) {
+        let Some(bundle) = self.bundles.get(&id) else {
+            return;
+        };
+        if bundle.failed || !bundle.created {
+            return;
+        }
+        if bundle.file.is_some() {
+            if bundle.last_used != self.files.tick {
+                let old = bundle.last_used;
+                let tick = self.files.next_tick();
+                self.files.lru.remove(&old);
+                self.files.lru.insert(tick, id);
+                if let Some(bundle) = self.bundles.get_mut(&id) {
+                    bundle.last_used = tick;
+                }
+            }
+            return;
+        }
+        let path = bundle.dir.join(TRACE_FILE);
+        let opened = self.open_log(|| bundle_dir::reopen_for_append(&path));
+        let tick = self.files.next_tick();
+        let Some(bundle) = self.bundles.get_mut(&id) else {
+            return;
+        };
+        match opened {
+            Ok(file) => {
+                bundle.file = Some(file);
+                bundle.last_used = tick;
+                self.files.lru.insert(tick, id);
+            }
+            Err(e) => {
+                bundle.failed = true;
+                self.out.io_error("reopen", &path, &e);
+            }
+        }
+    }
+
+    /// Takes bundle `id` out of the map and the open files, to finalise it.
+    fn take_bundle(&mut self, id: u64) -> Option<OpenBundle> {
+        let bundle = self.bundles.remove(&id)?;
+        if bundle.file.is_some() {
+            self.files.lru.remove(&bundle.last_used);
+        }
+        Some(bundle)
     }
 
     /// Redacts every record body with `redact` before writing it.
@@ -158,6 +307,8 @@ impl Sink {
                     dir: path,
                     created: false,
                     file: None,
+                    failed: true,
+                    last_used: 0,
                     seq: 0,
                     manifest,
                 };
@@ -171,17 +322,23 @@ impl Sink {
                 .io_error("write manifest", &dir.join(MANIFEST_FILE), &e);
         }
         let trace = dir.join(TRACE_FILE);
-        let file = match bundle_dir::create_file(&trace) {
-            Ok(f) => Some(BufWriter::with_capacity(FILE_BUFFER, f)),
+        let file = match self.open_log(|| bundle_dir::create_file(&trace)) {
+            Ok(f) => Some(f),
             Err(e) => {
                 self.out.io_error("create", &trace, &e);
                 None
             }
         };
+        let last_used = self.files.next_tick();
+        if file.is_some() {
+            self.files.lru.insert(last_used, header.bundle);
+        }
         let mut bundle = OpenBundle {
             dir,
             created: true,
+            failed: file.is_none(),
             file,
+            last_used,
             seq: 0,
             manifest,
         };
@@ -192,30 +349,51 @@ impl Sink {
     }
 
     fn record(&mut self, header: Header, body: &[u8]) {
+        self.writable(header.bundle);
         let Some(bundle) = self.bundles.get_mut(&header.bundle) else {
             // The bundle already ended (a thread that joined it outlived its root span).
-            self.out
-                .shared
+            let shared = &self.out.shared;
+            shared
                 .dropped_records
                 .fetch_add(1 + header.dropped_records, Ordering::Relaxed);
+            shared.late_records.fetch_add(1, Ordering::Relaxed);
+            shared.warn_once(Warning::LateRecords, || {
+                "records arrived for a rollout whose root span had already closed (a thread \
+                 that outlived it); they are not written (counted in \
+                 FinishStats::late_records and dropped_records)"
+                    .to_owned()
+            });
             return;
         };
         self.out
             .append_dropped(bundle, header, header.dropped_records, header.dropped_bytes);
-        let redacted = self
-            .redact
-            .as_ref()
-            .and_then(|r| redact::redact_body(r, body));
-        self.out.append(
-            bundle,
-            header.t,
-            header.ns,
-            redacted.as_deref().unwrap_or(body),
-        );
+        let redacted = match &self.redact {
+            Some(r) => redact::redact_body(r, body),
+            None => Redacted::Unchanged,
+        };
+        match redacted {
+            Redacted::Unchanged => self.out.append(bundle, header.t, header.ns, body),
+            Redacted::Rewritten { body, unscannable } => {
+                if unscannable > 0 {
+                    self.out
+                        .redaction_failed(unscannable, "a value was replaced by a marker");
+                }
+                self.out.append(bundle, header.t, header.ns, &body);
+            }
+            Redacted::Unscannable => {
+                // Fail closed: a record that cannot be scanned is not written; its place
+                // holds a `dropped` record, so the loss is visible where it happened.
+                self.out
+                    .redaction_failed(1, "a record was dropped in its place");
+                self.out
+                    .append_dropped(bundle, header, 1, body.len() as u64);
+            }
+        }
     }
 
     fn close(&mut self, header: Header, body: &[u8]) {
-        let Some(mut bundle) = self.bundles.remove(&header.bundle) else {
+        self.writable(header.bundle);
+        let Some(mut bundle) = self.take_bundle(header.bundle) else {
             return;
         };
         let (late_records, late_bytes) = self.take_unreported_drops(header.bundle);
@@ -241,7 +419,7 @@ impl Sink {
         let now = unix_ms();
         let ids: Vec<u64> = self.bundles.keys().copied().collect();
         for id in ids {
-            if let Some(mut bundle) = self.bundles.remove(&id) {
+            if let Some(mut bundle) = self.take_bundle(id) {
                 // No `dropped` record here: the file must stay a prefix of what would have
                 // been written, and the manifest already carries the total.
                 let (records, _) = self.take_unreported_drops(id);
@@ -308,6 +486,7 @@ impl Out {
             }
             Err(e) => {
                 bundle.file = None;
+                bundle.failed = true;
                 self.io_error("write", &bundle.dir.join(TRACE_FILE), &e);
             }
         }
@@ -315,11 +494,17 @@ impl Out {
 
     /// Flushes and syncs the bundle's log, then rewrites its manifest with final counts.
     fn finalise(&mut self, mut bundle: OpenBundle, status: String, ended_at: u64) {
-        if let Some(mut file) = bundle.file.take() {
-            let synced = file.flush().and_then(|()| file.get_ref().sync_data());
-            if let Err(e) = synced {
-                self.io_error("flush", &bundle.dir.join(TRACE_FILE), &e);
+        let trace = bundle.dir.join(TRACE_FILE);
+        let synced = match bundle.file.take() {
+            Some(mut file) => file.flush().and_then(|()| file.get_ref().sync_data()),
+            // Closed to make room (its buffer was flushed then): reopen it to sync it.
+            None if !bundle.failed => {
+                bundle_dir::reopen_for_append(&trace).and_then(|f| f.sync_data())
             }
+            None => Ok(()),
+        };
+        if let Err(e) = synced {
+            self.io_error("flush", &trace, &e);
         }
         bundle.manifest.status = status;
         bundle.manifest.ended_at_unix_ms = Some(ended_at);
@@ -329,6 +514,19 @@ impl Out {
                 self.io_error("write manifest", &bundle.dir.join(MANIFEST_FILE), &e);
             }
         }
+    }
+
+    /// Counts values (or records) that redaction could not scan and so replaced.
+    fn redaction_failed(&self, n: u64, what: &'static str) {
+        self.shared
+            .redaction_failures
+            .fetch_add(n, Ordering::Relaxed);
+        self.shared.warn_once(Warning::RedactionFailedClosed, || {
+            format!(
+                "redaction could not scan a value, so {what} (fail closed; counted in \
+                 FinishStats::redaction_failures)"
+            )
+        });
     }
 
     fn io_error(&self, what: &str, path: &Path, e: &io::Error) {
@@ -390,14 +588,23 @@ impl Write for Sink {
 
     fn flush(&mut self) -> io::Result<()> {
         let mut failed = Vec::new();
-        for bundle in self.bundles.values_mut() {
+        for id in self.files.lru.values() {
+            let Some(bundle) = self.bundles.get_mut(id) else {
+                continue;
+            };
             if let Some(file) = bundle.file.as_mut() {
                 if let Err(e) = file.flush() {
                     bundle.file = None;
+                    bundle.failed = true;
                     failed.push((bundle.dir.join(TRACE_FILE), e));
                 }
             }
         }
+        self.files.lru.retain(|_, id| {
+            self.bundles
+                .get(id)
+                .is_some_and(|bundle| bundle.file.is_some())
+        });
         for (path, e) in failed {
             self.out.io_error("flush", &path, &e);
         }
@@ -405,5 +612,38 @@ impl Write for Sink {
             std::thread::sleep(LINGER);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file buffers and the queue together never exceed the budget (beyond one 4 KiB
+    /// buffer for a budget under 16 KiB).
+    #[test]
+    fn file_buffers_are_taken_out_of_the_budget() {
+        for max in [1, 100, 16 << 10, 64 << 10, 1 << 20, 16 << 20, 1 << 30] {
+            for files in [1, 8, 64, 1000] {
+                let (limits, queue) = FileLimits::new(files, max);
+                let total = queue + limits.max_open * limits.buffer;
+                let bound = if max >= 4 * MIN_FILE_BUFFER {
+                    max
+                } else {
+                    max + MIN_FILE_BUFFER
+                };
+                assert!(
+                    total <= bound,
+                    "{max} bytes, {files} files: {limits:?} + queue {queue} = {total}"
+                );
+                assert!(limits.max_open >= 1 && limits.max_open <= files);
+                assert!((MIN_FILE_BUFFER..=MAX_FILE_BUFFER).contains(&limits.buffer));
+            }
+        }
+        let (limits, queue) = FileLimits::new(64, 16 << 20);
+        assert_eq!(
+            (limits.max_open, limits.buffer, queue),
+            (64, 64 << 10, 12 << 20)
+        );
     }
 }

@@ -1,0 +1,74 @@
+//! A filter applied to the whole subscriber disables the `info` rollout spans for every layer;
+//! finishing then says so (stderr and `FinishStats::warnings`) instead of leaving an empty
+//! traces folder without a word. Filtering the other layers per layer records as usual.
+//!
+//! One test function: the global maximum level is process-wide, so no other test may run
+//! beside these cases.
+
+use anyhow::{ensure, Result};
+use tracing::info_span;
+use tracing_rollout::RolloutLayer;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::prelude::*;
+
+fn rollout() {
+    let _r = info_span!("rollout", rollout_id = "filtered").entered();
+    let _t = info_span!("rollout.thread", thread_id = "main").entered();
+    tracing::warn!("a warning other layers see");
+}
+
+#[test]
+fn a_global_filter_that_disables_rollout_spans_is_reported_and_a_per_layer_filter_is_not(
+) -> Result<()> {
+    // Filter first, then the rollout layer: the rollout callsites reach the layer, the spans
+    // never do.
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
+    let subscriber = tracing_subscriber::registry()
+        .with(LevelFilter::WARN)
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, rollout);
+    let stats = guard.finish()?;
+    ensure!(stats.bundles.is_empty(), "{:?}", stats.bundles);
+    ensure!(
+        stats
+            .warnings
+            .iter()
+            .any(|w| w.contains("no rollout was recorded")),
+        "filter, then layer: {:?}",
+        stats.warnings
+    );
+
+    // The rollout layer first, then the filter: the layer never hears of the callsites, but
+    // the maximum level gives it away.
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(LevelFilter::WARN);
+    tracing::subscriber::with_default(subscriber, rollout);
+    let stats = guard.finish()?;
+    ensure!(stats.bundles.is_empty(), "{:?}", stats.bundles);
+    ensure!(
+        stats
+            .warnings
+            .iter()
+            .any(|w| w.contains("maximum enabled level: warn")),
+        "layer, then filter: {:?}",
+        stats.warnings
+    );
+
+    // The composition that works: the filter on the other layer only.
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
+    let subscriber = tracing_subscriber::registry().with(layer).with(
+        tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(LevelFilter::WARN),
+    );
+    tracing::subscriber::with_default(subscriber, rollout);
+    let stats = guard.finish()?;
+    assert_eq!(stats.bundles.len(), 1);
+    assert_eq!(stats.warnings, Vec::<String>::new());
+    Ok(())
+}
