@@ -36,7 +36,9 @@ pub fn browser_or_skip(test: &str) -> anyhow::Result<Option<Browser>> {
                 path.display()
             );
         }
-        eprintln!(
+        // Straight to stderr: the harness captures `eprintln!` of passing tests.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: {test} because Chromium is not installed at {} (apt-get install -y chromium)",
             path.display()
         );
