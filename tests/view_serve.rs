@@ -330,3 +330,23 @@ fn view_writes_one_page_and_leaves_bodies_out_past_the_budget() -> anyhow::Resul
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bundle"));
     Ok(())
 }
+
+#[test]
+fn a_root_that_is_itself_a_bundle_is_served_under_its_empty_name() -> anyhow::Result<()> {
+    let serve = Serve::start(Path::new(DEMO))?;
+    let host = format!("127.0.0.1:{}", serve.port);
+    let (status, index) = serve.get("/api/bundles", &host)?;
+    assert_eq!(status, 200);
+    assert!(index.contains(r#""path":".""#), "{index}");
+    let (status, page) = serve.get("/b/", &host)?;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#""payload_url":"/api/payload//""#),
+        "a browser keeps these URLs"
+    );
+    let (status, body) = serve.get("/api/payload//6", &host)?;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"input\""), "{body}");
+    assert_eq!(serve.get("/b/..", &host)?.0, 403);
+    Ok(())
+}

@@ -292,7 +292,13 @@ impl Server {
             let rel = rest.strip_suffix('/').unwrap_or(rest);
             return match self.bundle(rel) {
                 Ok((key, _)) => {
-                    let enc = encode_path(&key);
+                    // The root itself is `.`, which a browser drops from a path: its URLs
+                    // name it by nothing (`/api/state/`, `/api/payload//6`).
+                    let enc = if key == "." {
+                        String::new()
+                    } else {
+                        encode_path(&key)
+                    };
                     let page = super::live_page(
                         &key,
                         &format!("/api/state/{enc}"),
@@ -395,9 +401,12 @@ impl Server {
 
     /// The bundle a URL path segment names (percent-encoded, relative to the root).
     fn bundle(&self, encoded: &str) -> Result<(String, Shared), Reply> {
-        let Some(rel) = decode_path(encoded) else {
+        let Some(mut rel) = decode_path(encoded) else {
             return Err(text(403, "refused: not a path inside the root"));
         };
+        if rel.is_empty() {
+            rel = ".".to_owned();
+        }
         if !is_plain_relative(&rel) {
             return Err(text(403, "refused: not a path inside the root"));
         }
