@@ -238,6 +238,23 @@ fn a_rollout_still_being_written_appears_and_its_new_turns_show_without_a_reload
             .contains("cargo test -p net"),
         "{args}"
     );
+    // Opened again once it has ended, the rollout comes as a whole page (no polling).
+    browser.goto("about:blank")?;
+    browser.goto(&serve.url("/b/live/#tool:11"))?;
+    browser.wait_for("window.rolloutView && window.rolloutView.ready", WAIT)?;
+    let config = browser.eval("JSON.parse(document.getElementById('config').textContent)")?;
+    assert!(config.get("state_url").is_none(), "{config}");
+    assert_eq!(browser.eval("window.rolloutView.facts().counts.turns")?, 6);
+    let args = browser.wait_for(
+        "(t => t !== 'loading…' && t)((document.querySelector('#inspector pre.body') || {}).textContent)",
+        WAIT,
+    )?;
+    assert!(
+        args.as_str()
+            .unwrap_or_default()
+            .contains("cargo test -p net"),
+        "{args}"
+    );
     let errors = browser.js_errors()?;
     anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:#?}");
     Ok(())

@@ -140,6 +140,19 @@ fn live_page(name: &str, state_url: &str, payload_url: &str) -> String {
     page(name, &config, None, "")
 }
 
+/// A served page of a graph that no longer changes: the static page (skeleton and shards
+/// inline, parsed as it loads), its bodies fetched from `payload_url` + seq.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn final_page(name: &str, payload_url: &str, state: &RolloutState) -> String {
+    let config = PageConfig {
+        bundle: name,
+        state_url: None,
+        payload_url: Some(payload_url),
+        omitted_bodies: 0,
+    };
+    page(name, &config, Some(state), "")
+}
+
 fn bundle_name(dir: &Path) -> String {
     std::fs::canonicalize(dir)
         .ok()

@@ -122,6 +122,8 @@ struct Watched {
     live: Option<LiveBundle>,
     /// The graph as last served: version, JSON, and the index row.
     current: Option<(u64, Arc<String>, Row)>,
+    /// Once the graph is final: its static page, which opens faster than polling the JSON.
+    page: Option<Arc<String>>,
     last_growth: Instant,
     /// The error that stopped reduction, if any (shown in the index).
     error: Option<String>,
@@ -188,6 +190,7 @@ impl Watched {
             dir,
             live: None,
             current: None,
+            page: None,
             last_growth: Instant::now(),
             error: None,
         }
@@ -242,6 +245,10 @@ impl Watched {
             }
         };
         let json = super::live_json(version, &state);
+        self.page = (ended || idle).then(|| {
+            let payload_url = format!("/api/payload/{}/", url_name(path));
+            Arc::new(super::final_page(path, &payload_url, &state))
+        });
         let current = (version, Arc::new(json), Row::of(path, &state));
         self.current = Some(current.clone());
         Ok(current)
@@ -291,14 +298,14 @@ impl Server {
         if let Some(rest) = path.strip_prefix("/b/") {
             let rel = rest.strip_suffix('/').unwrap_or(rest);
             return match self.bundle(rel) {
-                Ok((key, _)) => {
-                    // The root itself is `.`, which a browser drops from a path: its URLs
-                    // name it by nothing (`/api/state/`, `/api/payload//6`).
-                    let enc = if key == "." {
-                        String::new()
-                    } else {
-                        encode_path(&key)
-                    };
+                Ok((key, watched)) => {
+                    let mut watched = watched.borrow_mut();
+                    if watched.state(&key).is_ok() {
+                        if let Some(page) = &watched.page {
+                            return body(200, "text/html; charset=utf-8", page.as_bytes().to_vec());
+                        }
+                    }
+                    let enc = url_name(&key);
                     let page = super::live_page(
                         &key,
                         &format!("/api/state/{enc}"),
@@ -505,6 +512,16 @@ fn decode_path(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// A bundle's name in URLs: the root itself is `.`, which a browser drops from a path, so
+/// its URLs name it by nothing (`/api/state/`, `/api/payload//6`).
+fn url_name(key: &str) -> String {
+    if key == "." {
+        String::new()
+    } else {
+        encode_path(key)
+    }
 }
 
 /// Percent-encodes each path segment, keeping `/` between them.
