@@ -12,13 +12,15 @@
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
 //!   incremental reducer ([`reduce::Replay`]);
-//! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server.
+//! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
 //!
 //! The README follows.
 //!
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod export;
 pub mod format;
 pub mod reduce;
 pub mod view;
