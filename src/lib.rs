@@ -12,7 +12,9 @@
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
 //! - [`vocab`]: span, event, field, role, status and collab names as constants, and the
 //!   OpenTelemetry GenAI names the layer also reads;
-//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree;
+//! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
+//!   incremental reducer ([`reduce::Replay`]);
+//! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
 //! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
 //!
 //! The README follows.
@@ -23,6 +25,7 @@
 pub mod export;
 pub mod format;
 pub mod reduce;
+pub mod view;
 pub mod vocab;
 
 mod json_check;

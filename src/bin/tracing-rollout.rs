@@ -41,6 +41,29 @@ enum Command {
     Summary {
         /// The bundle directory.
         bundle: PathBuf,
+        /// Keep reading as the bundle grows and reprint the tree on new records, until the
+        /// bundle ends (or Ctrl-C).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Write the bundle's viewer: one self-contained HTML file (default `<bundle>/view.html`).
+    View {
+        /// The bundle directory.
+        bundle: PathBuf,
+        /// Where to write the page.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Payload bodies to embed, at most, in bytes (later ones are left out; 0: none).
+        #[arg(long, default_value_t = tracing_rollout::view::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: u64,
+    },
+    /// Serve an index of every bundle under a root and each one's viewer, live while written.
+    Serve {
+        /// The directory holding bundles (searched recursively, symlinks not followed).
+        root: PathBuf,
+        /// Address to listen on (loopback by default; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8040")]
+        addr: String,
     },
     /// Print the whole body of one payload record (JSON text), whatever the bundle format.
     Payload {
@@ -174,7 +197,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(e) => Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display()))),
         },
-        Command::Summary { bundle } => {
+        Command::Summary {
+            bundle,
+            follow: true,
+        } => {
+            reduce::follow_summary(&bundle, &mut stdout, std::time::Duration::from_millis(250))
+                .with_context(|| format!("follow {}", bundle.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::View {
+            bundle,
+            output,
+            max_body_bytes,
+        } => {
+            let options = tracing_rollout::view::ViewOptions { max_body_bytes };
+            let path = tracing_rollout::view::write_html(&bundle, output.as_deref(), &options)
+                .with_context(|| format!("view {}", bundle.display()))?;
+            writeln!(stdout, "{}", path.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { root, addr } => {
+            let server = tracing_rollout::view::serve(&root, &addr)?;
+            if !server.addr().ip().is_loopback() {
+                eprintln!("warning: serving on {}, which is not loopback: anyone who can reach it can read every bundle under {}", server.addr(), root.display());
+            }
+            writeln!(
+                stdout,
+                "serving {} at http://{}/",
+                server.root().display(),
+                server.addr()
+            )?;
+            stdout.flush()?;
+            drop(stdout);
+            server.run();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Summary { bundle, .. } => {
             let state = reduce::reduce_bundle(&bundle)
                 .with_context(|| format!("reduce {}", bundle.display()))?;
             stdout.write_all(reduce::render_summary(&state).as_bytes())?;

@@ -15,7 +15,9 @@
 //! inference calls, tools, code cells, terminals and compactions; `conversation` turns
 //! model-facing payloads into conversation items; `calls` links items, tools, code cells and
 //! inference calls through the model-visible call id; `edges` builds spawn, message, task,
-//! result, close and link edges; `summary` renders the readable tree.
+//! result, close and link edges; `summary` renders the readable tree; `replay` is the
+//! incremental form ([`Replay`], fed lines as a bundle grows), which [`reduce_bundle`] runs
+//! over the whole file.
 
 mod bodies;
 mod calls;
@@ -24,6 +26,7 @@ mod deep;
 mod edges;
 mod payloads;
 mod reader;
+mod replay;
 mod spans;
 mod state;
 mod summary;
@@ -38,6 +41,7 @@ use serde_json::{Map, Value};
 use crate::format::{Expander, Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
 
 pub use bodies::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
+pub use replay::{follow_summary, LiveBundle, Replay};
 pub use state::*;
 pub use summary::render_summary;
 
@@ -111,41 +115,21 @@ pub enum ReduceError {
 /// ```
 pub fn reduce_bundle(dir: impl AsRef<Path>) -> Result<RolloutState, ReduceError> {
     let dir = dir.as_ref();
-    let manifest = read_manifest(dir);
     let mut reader = TraceReader::open(&dir.join("trace.jsonl"))?;
-    let mut reducer = Reducer::new(reader.path().to_path_buf());
+    let mut replay = Replay::new(dir);
     loop {
         match reader.next_line()? {
             Next::End => break,
             Next::TornTail { number, len } => {
-                reducer.torn_tail(number, len);
+                replay.torn_tail(number, len);
                 break;
             }
             Next::Line(line) => {
-                if line.text.trim().is_empty() {
-                    continue;
-                }
-                match Record::parse(line.text) {
-                    Ok(record) => reducer.apply(&record, line.number, line.offset, line.text)?,
-                    Err(e) if deep::is_too_deep(&e) && !line.unterminated => {
-                        reducer.apply_too_deep(line.number, line.offset, line.text, &e)?;
-                    }
-                    Err(_) if line.unterminated => {
-                        reducer.torn_tail(line.number, line.text.len());
-                        break;
-                    }
-                    Err(e) => {
-                        return Err(ReduceError::Parse {
-                            path: reducer.path.clone(),
-                            line: line.number,
-                            message: e.to_string(),
-                        })
-                    }
-                }
+                replay.apply_line(line.number, line.offset, line.text, line.unterminated)?
             }
         }
     }
-    Ok(reducer.finish(manifest))
+    replay.finish()
 }
 
 /// Reduces the bundle in `dir` and writes `<dir>/state.json` atomically (temp file + rename;

@@ -1,0 +1,423 @@
+//! What a viewer page is given: a small skeleton it parses at once (rollout facts, threads,
+//! edges, diagnostics, one row per timed entity) and the full entities in shards it parses only
+//! when an inspector or a search needs one.
+//!
+//! Invariant: an entity's shard is a pure function of its map and its id ([`shard_key`]),
+//! computed identically by `assets/viewer.js`, so the page finds any entity by parsing one
+//! shard; numbered ids (`item:123`) fall in shards of consecutive numbers, so a transcript's
+//! items share a few shards.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::reduce::{Diagnostic, Edge, Execution, Requester, RolloutState, Status, Thread, Usage};
+
+/// Entities per numbered shard.
+const NUMBERED: u64 = 512;
+/// Shards of ids that are not `prefix:number`.
+const HASHED: u32 = 64;
+
+/// The shard of `id` in its map: `n<number / 512>` for `word:number` ids (at most 15 digits,
+/// exact in JavaScript), else `h<FNV-1a of the UTF-16 code units mod 64>`.
+pub(super) fn shard_key(id: &str) -> String {
+    if let Some((prefix, number)) = id.split_once(':') {
+        let word =
+            !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        let digits =
+            !number.is_empty() && number.len() <= 15 && number.bytes().all(|b| b.is_ascii_digit());
+        if word && digits {
+            if let Ok(n) = number.parse::<u64>() {
+                return format!("n{}", n / NUMBERED);
+            }
+        }
+    }
+    let mut h: u32 = 0x811c_9dc5;
+    for unit in id.encode_utf16() {
+        h = (h ^ u32::from(unit)).wrapping_mul(0x0100_0193);
+    }
+    format!("h{}", h % HASHED)
+}
+
+/// The skeleton of a page.
+#[derive(Debug, Serialize)]
+pub(super) struct Skeleton<'a> {
+    rollout_id: &'a str,
+    trace_id: Option<&'a str>,
+    status: Status,
+    complete: bool,
+    started_at_unix_ms: Option<u64>,
+    ended_at_unix_ms: Option<u64>,
+    root_thread_id: Option<&'a str>,
+    counts: Counts,
+    diagnostics: &'a [Diagnostic],
+    /// Per diagnostic, the viewer id of the entity whose record it concerns.
+    diagnostic_at: Vec<Option<String>>,
+    threads: BTreeMap<&'a str, ThreadLite<'a>>,
+    edges: &'a BTreeMap<String, Edge>,
+    /// Thread and first-seen time of the items edges point at.
+    edge_items: BTreeMap<&'a str, (&'a str, u64)>,
+    /// Role of the payloads edges and terminal operations carry (by seq).
+    payload_roles: BTreeMap<u64, &'a str>,
+    /// One row per timed entity: kind, viewer id, thread, start and end (wall clock, ms: one
+    /// clock for both ends, so rows never overlap by clock skew), status,
+    /// label, extra (`cell` for a tool a code cell asked for; an inference call's previous
+    /// request in its thread).
+    timeline: Vec<Row<'a>>,
+}
+
+type Row<'a> = (
+    &'static str,
+    String,
+    Option<&'a str>,
+    u64,
+    Option<u64>,
+    Status,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
+/// Totals for the header and the index.
+#[derive(Debug, Serialize)]
+struct Counts {
+    turns: usize,
+    inference_calls: usize,
+    tool_calls: usize,
+    code_cells: usize,
+    items: usize,
+    usage: Usage,
+}
+
+/// A thread without its (long) conversation list.
+#[derive(Debug, Serialize)]
+struct ThreadLite<'a> {
+    thread_id: &'a str,
+    agent_path: Option<&'a str>,
+    parent_thread_id: Option<&'a str>,
+    nickname: Option<&'a str>,
+    role: Option<&'a str>,
+    model: Option<&'a str>,
+    #[serde(flatten)]
+    execution: &'a Execution,
+    turns: &'a [String],
+    conversation_items: usize,
+    attachments: u32,
+    children: &'a [String],
+}
+
+impl<'a> ThreadLite<'a> {
+    fn of(t: &'a Thread) -> ThreadLite<'a> {
+        ThreadLite {
+            thread_id: &t.thread_id,
+            agent_path: t.agent_path.as_deref(),
+            parent_thread_id: t.parent_thread_id.as_deref(),
+            nickname: t.nickname.as_deref(),
+            role: t.role.as_deref(),
+            model: t.model.as_deref(),
+            execution: &t.execution,
+            turns: &t.turns,
+            conversation_items: t.conversation.len(),
+            attachments: t.attachments,
+            children: &t.children,
+        }
+    }
+}
+
+/// The skeleton of `state`.
+pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
+    let mut usage = Usage::default();
+    for call in state.inference_calls.values() {
+        if let Some(u) = &call.usage {
+            usage.add(u);
+        }
+    }
+    let mut timeline: Vec<Row<'_>> = Vec::new();
+    let mut seqs: Vec<(u64, String)> = Vec::new();
+    fn push<'a>(
+        row: Row<'a>,
+        ex: &Execution,
+        timeline: &mut Vec<Row<'a>>,
+        seqs: &mut Vec<(u64, String)>,
+    ) {
+        seqs.push((ex.started_seq, row.1.clone()));
+        if let Some(end) = ex.ended_seq {
+            seqs.push((end, row.1.clone()));
+        }
+        timeline.push(row);
+    }
+    for (id, t) in &state.turns {
+        let e = &t.execution;
+        let row = (
+            "turn",
+            format!("turn/{id}"),
+            Some(t.thread_id.as_str()),
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            Some(id.as_str()),
+            None,
+        );
+        push(row, e, &mut timeline, &mut seqs);
+    }
+    for (id, c) in &state.compactions {
+        let e = &c.execution;
+        let row = (
+            "compaction",
+            format!("compaction/{id}"),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            Some("compaction"),
+            None,
+        );
+        push(row, e, &mut timeline, &mut seqs);
+    }
+    // Each inference call's previous request in its thread (by start).
+    let mut by_thread: HashMap<Option<&str>, Vec<&crate::reduce::InferenceCall>> = HashMap::new();
+    for call in state.inference_calls.values() {
+        by_thread
+            .entry(call.thread_id.as_deref())
+            .or_default()
+            .push(call);
+    }
+    let mut previous: HashMap<&str, &str> = HashMap::new();
+    for calls in by_thread.values_mut() {
+        calls.sort_by_key(|c| c.execution.started_seq);
+        let mut prev: Option<&str> = None;
+        for c in calls.iter() {
+            if let Some(p) = prev {
+                previous.insert(&c.inference_call_id, p);
+            }
+            if !c.request_items.is_empty() {
+                prev = Some(&c.inference_call_id);
+            }
+        }
+    }
+    for (id, c) in &state.inference_calls {
+        let e = &c.execution;
+        let row = (
+            "inference",
+            id.clone(),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            c.model.as_deref(),
+            previous.get(id.as_str()).copied(),
+        );
+        push(row, e, &mut timeline, &mut seqs);
+    }
+    for (id, c) in &state.code_cells {
+        let e = &c.execution;
+        let row = (
+            "cell",
+            id.clone(),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            c.language.as_deref(),
+            None,
+        );
+        push(row, e, &mut timeline, &mut seqs);
+    }
+    for (id, c) in &state.tool_calls {
+        let e = &c.execution;
+        let by_cell = matches!(c.requester, Requester::CodeCell { .. }).then_some("cell");
+        let label = c.tool.as_deref().or(c.kind.as_deref());
+        let row = (
+            "tool",
+            id.clone(),
+            c.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            label,
+            by_cell,
+        );
+        push(row, e, &mut timeline, &mut seqs);
+    }
+    for (id, o) in &state.terminal_operations {
+        let e = &o.execution;
+        let label = o.command.as_deref().or(o.op.as_deref());
+        let row = (
+            "terminal",
+            id.clone(),
+            o.thread_id.as_deref(),
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            label,
+            None,
+        );
+        push(row, e, &mut timeline, &mut seqs);
+    }
+    for (seq, p) in &state.payloads {
+        if let Some(id) = anchor_id(&p.owner) {
+            seqs.push((*seq, id));
+        }
+    }
+    seqs.sort();
+    let diagnostic_at = state
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let Some(seq) = d.seq else {
+                // An end-of-log finding about an edge names it first.
+                let first = d.message.split_whitespace().next()?;
+                return state.edges.contains_key(first).then(|| first.to_owned());
+            };
+            let at = seqs.partition_point(|(s, _)| *s <= seq);
+            seqs.get(at.checked_sub(1)?).map(|(_, id)| id.clone())
+        })
+        .collect();
+    let mut edge_items = BTreeMap::new();
+    for edge in state.edges.values() {
+        for anchor in [&edge.from, &edge.to] {
+            if let crate::reduce::Anchor::ConversationItem(id) = anchor {
+                if let Some(item) = state.conversation_items.get(id) {
+                    edge_items.insert(
+                        id.as_str(),
+                        (item.thread_id.as_str(), item.first_seen_at_unix_ms),
+                    );
+                }
+            }
+        }
+    }
+    let mut payload_roles = BTreeMap::new();
+    let carried = state
+        .edges
+        .values()
+        .flat_map(|e| &e.payloads)
+        .chain(state.terminal_operations.values().flat_map(|o| &o.payloads));
+    for seq in carried {
+        if let Some(p) = state.payloads.get(seq) {
+            payload_roles.insert(*seq, p.role.as_str());
+        }
+    }
+    Skeleton {
+        rollout_id: &state.rollout_id,
+        trace_id: state.trace_id.as_deref(),
+        status: state.status,
+        complete: state.complete,
+        started_at_unix_ms: state.started_at_unix_ms,
+        ended_at_unix_ms: state.ended_at_unix_ms,
+        root_thread_id: state.root_thread_id.as_deref(),
+        counts: Counts {
+            turns: state.turns.len(),
+            inference_calls: state.inference_calls.len(),
+            tool_calls: state.tool_calls.len(),
+            code_cells: state.code_cells.len(),
+            items: state.conversation_items.len(),
+            usage,
+        },
+        diagnostics: &state.diagnostics,
+        diagnostic_at,
+        threads: state
+            .threads
+            .iter()
+            .map(|(k, t)| (k.as_str(), ThreadLite::of(t)))
+            .collect(),
+        edges: &state.edges,
+        edge_items,
+        payload_roles,
+        timeline,
+    }
+}
+
+/// Where an entity ends on the wall clock: its end, else its start plus its duration.
+fn end_ms(e: &Execution) -> Option<u64> {
+    e.ended_at_unix_ms
+        .or_else(|| Some(e.started_at_unix_ms + e.duration_ns? / 1_000_000))
+}
+
+/// The viewer id of an anchor (`None` for a bare span).
+fn anchor_id(anchor: &crate::reduce::Anchor) -> Option<String> {
+    use crate::reduce::Anchor;
+    Some(match anchor {
+        Anchor::ToolCall(id)
+        | Anchor::ConversationItem(id)
+        | Anchor::InferenceCall(id)
+        | Anchor::CodeCell(id) => id.clone(),
+        Anchor::Thread(id) => format!("thread/{id}"),
+        Anchor::Turn(id) => format!("turn/{id}"),
+        Anchor::Span(_) => return None,
+    })
+}
+
+/// Every shard of `state`: (map, shard key, JSON object of id → entity), in a stable order.
+pub(super) fn shards(state: &RolloutState) -> Vec<(&'static str, String, String)> {
+    fn group<'a, V: Serialize + 'a>(
+        map: &'static str,
+        entries: impl Iterator<Item = (String, &'a V)>,
+        out: &mut Vec<(&'static str, String, String)>,
+    ) {
+        let mut shards: BTreeMap<String, BTreeMap<String, &V>> = BTreeMap::new();
+        for (id, v) in entries {
+            shards.entry(shard_key(&id)).or_default().insert(id, v);
+        }
+        for (key, entries) in shards {
+            let json = serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_owned());
+            out.push((map, key, json));
+        }
+    }
+    let mut out = Vec::new();
+    group(
+        "turns",
+        state.turns.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "inference_calls",
+        state.inference_calls.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "tool_calls",
+        state.tool_calls.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "code_cells",
+        state.code_cells.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "terminal_operations",
+        state
+            .terminal_operations
+            .iter()
+            .map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "compactions",
+        state.compactions.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    group(
+        "conversation_items",
+        state.conversation_items.iter().map(|(k, v)| (k.clone(), v)),
+        &mut out,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_key;
+
+    #[test]
+    fn numbered_ids_share_shards_and_others_hash() {
+        assert_eq!(shard_key("item:0"), "n0");
+        assert_eq!(shard_key("item:511"), "n0");
+        assert_eq!(shard_key("item:512"), "n1");
+        assert_eq!(shard_key("tool:1025"), "n2");
+        // Same values as viewer.js computes (FNV-1a over UTF-16 code units, mod 64).
+        assert_eq!(shard_key("lead-turn-1"), shard_key("lead-turn-1"));
+        assert!(shard_key("lead-turn-1").starts_with('h'));
+        assert!(shard_key("edge:spawn:tool:17").starts_with('h'));
+        assert!(shard_key("item:1234567890123456").starts_with('h'));
+    }
+}

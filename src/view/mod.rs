@@ -1,0 +1,281 @@
+//! The viewer: one self-contained HTML page per bundle (`tracing-rollout view`), and the local
+//! server that shows every bundle under a root live (`tracing-rollout serve`, feature `cli`).
+//!
+//! Invariant: the page is the plain files of `assets/` (embedded with `include_str!`, no build
+//! step) plus data, and nothing in it reaches the network: a static page carries the reduced
+//! graph and the payload bodies inline, a served page asks only the server it came from. Bodies
+//! come from the library's reader ([`BundleReader`]) and are embedded as separate inert
+//! `<script type="application/json">` elements, so the page parses one only when an inspector
+//! opens it.
+
+mod data;
+#[cfg(feature = "cli")]
+mod serve;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::format::RecordBody;
+use crate::reduce::{self, BundleReader, ReduceError, RolloutState};
+
+#[cfg(feature = "cli")]
+pub use serve::{serve, ServeError, Server};
+
+const TEMPLATE: &str = include_str!("assets/viewer.html");
+const STYLE: &str = include_str!("assets/viewer.css");
+const SCRIPT: &str = include_str!("assets/viewer.js");
+
+/// Payload bodies embedded in a static page, at most, by default (64 MiB): a bigger bundle's
+/// later bodies are left out, and the page says so where one is asked for.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 << 20;
+
+/// What [`render_html`] embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewOptions {
+    /// Payload bodies embedded, at most, in bytes, in seq order; the rest are listed as left
+    /// out. `0` embeds none.
+    pub max_body_bytes: u64,
+}
+
+impl Default for ViewOptions {
+    fn default() -> Self {
+        ViewOptions {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// What a page knows about where its data is.
+#[derive(Debug, serde::Serialize)]
+struct PageConfig<'a> {
+    /// The bundle's directory name, for the title.
+    bundle: &'a str,
+    /// Served page: where to poll the graph (`None` in a static page, which has it inline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_url: Option<&'a str>,
+    /// Served page: the URL a payload's seq is appended to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_url: Option<&'a str>,
+    /// Static page: bodies left out by [`ViewOptions::max_body_bytes`].
+    omitted_bodies: u64,
+}
+
+/// Reduces the bundle in `dir` and renders its viewer as one self-contained HTML page.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tracing_rollout::view::{render_html, ViewOptions};
+///
+/// let html = render_html("traces/demo", &ViewOptions::default())?;
+/// std::fs::write("demo.html", html).unwrap();
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<String, ReduceError> {
+    let dir = dir.as_ref();
+    let state = reduce::reduce_bundle(dir)?;
+    let mut bodies = String::new();
+    let mut embedded = 0u64;
+    let mut omitted = 0u64;
+    let mut reader = BundleReader::open(dir)?;
+    while let Some(expanded) = reader.next_record()? {
+        let record = expanded.record().map_err(|e| ReduceError::Parse {
+            path: reader.path(),
+            line: expanded.line,
+            message: e.to_string(),
+        })?;
+        if let RecordBody::Payload { body, .. } = record.body {
+            let body = body.get();
+            if embedded + body.len() as u64 > options.max_body_bytes {
+                omitted += 1;
+                continue;
+            }
+            embedded += body.len() as u64;
+            let _ = write!(
+                bodies,
+                "<script type=\"application/json\" id=\"p{}\">",
+                record.seq
+            );
+            push_script_json(&mut bodies, body);
+            bodies.push_str("</script>\n");
+        }
+    }
+    let name = bundle_name(dir);
+    let config = PageConfig {
+        bundle: &name,
+        state_url: None,
+        payload_url: None,
+        omitted_bodies: omitted,
+    };
+    Ok(page(&name, &config, Some(&state), &bodies))
+}
+
+/// Renders the viewer of `dir` to `out` (default `<dir>/view.html`); returns the path written.
+pub fn write_html(
+    dir: impl AsRef<Path>,
+    out: Option<&Path>,
+    options: &ViewOptions,
+) -> Result<PathBuf, ReduceError> {
+    let dir = dir.as_ref();
+    let html = render_html(dir, options)?;
+    let path = out.map_or_else(|| dir.join("view.html"), Path::to_path_buf);
+    std::fs::write(&path, html).map_err(|source| ReduceError::Io {
+        action: "write",
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// A served page: the same viewer, its data polled from `state_url` and bodies fetched from
+/// `payload_url` + seq.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn live_page(name: &str, state_url: &str, payload_url: &str) -> String {
+    let config = PageConfig {
+        bundle: name,
+        state_url: Some(state_url),
+        payload_url: Some(payload_url),
+        omitted_bodies: 0,
+    };
+    page(name, &config, None, "")
+}
+
+/// A served page of a graph that no longer changes: the static page (skeleton and shards
+/// inline, parsed as it loads), its bodies fetched from `payload_url` + seq.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn final_page(name: &str, payload_url: &str, state: &RolloutState) -> String {
+    let config = PageConfig {
+        bundle: name,
+        state_url: None,
+        payload_url: Some(payload_url),
+        omitted_bodies: 0,
+    };
+    page(name, &config, Some(state), "")
+}
+
+fn bundle_name(dir: &Path) -> String {
+    std::fs::canonicalize(dir)
+        .ok()
+        .as_deref()
+        .unwrap_or(dir)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".to_owned())
+}
+
+/// The template with its styles, script and data put in: the config and (static page) the
+/// skeleton before the script, every shard and embedded body after it, each in its own inert
+/// script element.
+fn page(
+    title: &str,
+    config: &PageConfig<'_>,
+    state: Option<&RolloutState>,
+    bodies: &str,
+) -> String {
+    let mut data = String::new();
+    data.push_str("<script type=\"application/json\" id=\"config\">");
+    push_script_json(
+        &mut data,
+        &serde_json::to_string(config).unwrap_or_default(),
+    );
+    data.push_str("</script>\n");
+    if let Some(state) = state {
+        data.push_str("<script type=\"application/json\" id=\"skeleton\">");
+        let skeleton = serde_json::to_string(&data::skeleton(state)).unwrap_or_default();
+        push_script_json(&mut data, &skeleton);
+        data.push_str("</script>\n");
+    }
+    let mut shards = String::new();
+    if let Some(state) = state {
+        for (map, key, json) in data::shards(state) {
+            let _ = write!(
+                shards,
+                "<script type=\"application/json\" id=\"s:{map}:{key}\">"
+            );
+            push_script_json(&mut shards, &json);
+            shards.push_str("</script>\n");
+        }
+    }
+    shards.push_str(bodies);
+    let mut out = String::with_capacity(
+        TEMPLATE.len() + STYLE.len() + SCRIPT.len() + data.len() + shards.len(),
+    );
+    let mut rest = TEMPLATE;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        match &rest[start + 2..start + len] {
+            "TITLE" => push_html_text(&mut out, title),
+            "STYLE" => out.push_str(STYLE),
+            "SCRIPT" => out.push_str(SCRIPT),
+            "DATA" => out.push_str(&data),
+            "SHARDS" => out.push_str(&shards),
+            other => {
+                out.push_str("{{");
+                out.push_str(other);
+                out.push_str("}}");
+            }
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a served page polls: `{"version", "skeleton", "shards": {"map:key": {...}}}`.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn live_json(version: u64, state: &RolloutState) -> String {
+    let mut out = format!("{{\"version\":{version},\"skeleton\":");
+    out.push_str(&serde_json::to_string(&data::skeleton(state)).unwrap_or_default());
+    out.push_str(",\"shards\":{");
+    for (i, (map, key, json)) in data::shards(state).into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{map}:{key}\":{json}");
+    }
+    out.push_str("}}");
+    out
+}
+
+/// JSON text made safe inside `<script>`: a `<` occurs only inside strings, where `\u003c`
+/// means the same, so no `</script>` or `<!--` can end the element early.
+fn push_script_json(out: &mut String, json: &str) {
+    let mut rest = json;
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        out.push_str("\\u003c");
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// Text escaped for HTML content and attribute values.
+fn push_html_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_never_closes_its_element() {
+        let mut out = String::new();
+        push_script_json(&mut out, r#"{"a":"</script><!--"}"#);
+        assert_eq!(out, r#"{"a":"\u003c/script>\u003c!--"}"#);
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        assert_eq!(back["a"], "</script><!--");
+    }
+}
