@@ -10,13 +10,15 @@
 //! - `writer`: the byte budget, the message framing and queue, the writer thread (`worker`),
 //!   bundle directories, redaction and the public guard;
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
-//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree.
+//! - [`reduce`]: a bundle → the rollout graph (`state.json`), and the summary tree;
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
 //!
 //! The README follows.
 //!
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod export;
 pub mod format;
 pub mod reduce;
 

@@ -2,7 +2,7 @@
 //!
 //! Thin by design: every command is one call into the library; this file only parses
 //! arguments, prints, and maps outcomes to exit codes (0 ok, 1 invalid bundle, 2 usage or I/O
-//! error). A closed stdout (`| head`) ends the program quietly with 0.
+//! error, 3 OTLP endpoint unreachable or refusing). A closed stdout (`| head`) ends the program quietly with 0.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_rollout::export::{chrome, otlp, ExportError};
 use tracing_rollout::reduce::{self, DiagnosticLevel, ReduceError};
 
 /// Reduce, validate and summarise tracing-rollout bundles.
@@ -39,6 +40,40 @@ enum Command {
     Summary {
         /// The bundle directory.
         bundle: PathBuf,
+    },
+    /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto).
+    #[command(subcommand)]
+    Export(Export),
+}
+
+#[derive(Debug, Subcommand)]
+enum Export {
+    /// OTLP traces with GenAI semantic conventions: an OTLP/JSON file (default
+    /// `<bundle>/otlp.jsonl`), or OTLP/HTTP protobuf to `<URL>/v1/traces`; exit 3 when the
+    /// endpoint is unreachable or refuses.
+    Otlp {
+        /// The bundle directory.
+        bundle: PathBuf,
+        /// Where to write the export: OTLP/JSON, or protobuf when FILE ends in `.pb`.
+        #[arg(short, long, conflicts_with = "endpoint")]
+        output: Option<PathBuf>,
+        /// Send to this OTLP/HTTP receiver instead (e.g. `http://127.0.0.1:6006`).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Leave out content: messages, tool arguments and results, code, delivered texts.
+        #[arg(long)]
+        no_content: bool,
+        /// Resource attribute `openinference.project.name` (the Phoenix project).
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Chrome Trace Event JSON for ui.perfetto.dev (default `<bundle>/trace.chrome.json`).
+    Chrome {
+        /// The bundle directory.
+        bundle: PathBuf,
+        /// Where to write the trace.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -129,6 +164,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = reduce::reduce_bundle(&bundle)
                 .with_context(|| format!("reduce {}", bundle.display()))?;
             stdout.write_all(reduce::render_summary(&state).as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(Export::Otlp {
+            bundle,
+            output,
+            endpoint,
+            no_content,
+            project,
+        }) => {
+            let mut options = otlp::OtlpOptions::new().content(!no_content);
+            if let Some(project) = project {
+                options = options.project_name(project);
+            }
+            match endpoint {
+                Some(url) => match otlp::export_otlp_endpoint(&bundle, &url, &options) {
+                    Ok(report) => {
+                        writeln!(
+                            stdout,
+                            "sent {} spans to {} (HTTP {}; {} rejected{})",
+                            report.spans,
+                            report.url,
+                            report.status,
+                            report.rejected_spans,
+                            if report.message.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", report.message)
+                            }
+                        )?;
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(e @ (ExportError::Unreachable { .. } | ExportError::Refused { .. })) => {
+                        eprintln!("error: export {}: {e}", bundle.display());
+                        Ok(ExitCode::from(3))
+                    }
+                    Err(e) => {
+                        Err(anyhow::Error::new(e).context(format!("export {}", bundle.display())))
+                    }
+                },
+                None => {
+                    let path = output.unwrap_or_else(|| bundle.join("otlp.jsonl"));
+                    let spans = otlp::export_otlp_file(&bundle, &path, &options)
+                        .with_context(|| format!("export {}", bundle.display()))?;
+                    writeln!(stdout, "{} ({spans} spans)", path.display())?;
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        Command::Export(Export::Chrome { bundle, output }) => {
+            let path = output.unwrap_or_else(|| bundle.join("trace.chrome.json"));
+            let slices = chrome::export_chrome_file(&bundle, &path)
+                .with_context(|| format!("export {}", bundle.display()))?;
+            writeln!(stdout, "{} ({slices} slices)", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
     }

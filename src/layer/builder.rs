@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::RolloutLayer;
 use crate::payload::PayloadOptions;
 use crate::writer::redact::Redact;
-use crate::writer::worker::{FileLimits, Sink};
+use crate::writer::worker::{BundleEndHook, FileLimits, Sink};
 use crate::writer::{Budget, RolloutGuard, Shared, Writer};
 
 const DEFAULT_ROOT: &str = "traces";
@@ -31,6 +31,7 @@ pub struct RolloutLayerBuilder {
     finish_timeout: Duration,
     redact: Option<Redact>,
     max_open_files: usize,
+    on_bundle_end: Option<BundleEndHook>,
 }
 
 impl Default for RolloutLayerBuilder {
@@ -44,6 +45,7 @@ impl Default for RolloutLayerBuilder {
             finish_timeout: DEFAULT_FINISH_TIMEOUT,
             redact: None,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
+            on_bundle_end: None,
         }
     }
 }
@@ -94,12 +96,14 @@ impl RolloutLayerBuilder {
     }
 
     /// Memory bound for records on their way to disk, in bytes: the records queued for the
-    /// writer thread (counted at their encoded size) plus the buffers of the open
-    /// `trace.jsonl` files, which take at most a quarter of it (one buffer of 4–128 KiB per
-    /// file, [`max_open_files`](Self::max_open_files) of them). A single record larger than
-    /// the bound is still accepted when nothing else is in flight.
+    /// writer thread (counted at their encoded size) get three quarters, the buffers of the
+    /// open `trace.jsonl` files (at most [`max_open_files`](Self::max_open_files) of them)
+    /// one quarter, shared: a file opened while `n` others are gets a quarter divided by
+    /// `n + 1`, 4–128 KiB. A single record larger than the bound is still accepted when
+    /// nothing else is in flight.
     ///
-    /// Default: 16 MiB (64 open files × 64 KiB of buffers, 12 MiB of queue).
+    /// Default: 16 MiB (12 MiB of queue; 4 MiB of file buffers: 128 KiB each for up to 32
+    /// open files, 64 KiB each for 64).
     pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes.max(1);
         self
@@ -177,6 +181,25 @@ impl RolloutLayerBuilder {
         self
     }
 
+    /// Calls `hook` with each bundle's directory as its rollout ends — on the writer thread,
+    /// after the bundle's last record is flushed and synced and its final `manifest.json`
+    /// written — so a program can reduce or export every bundle without a CLI step (see
+    /// [`export`](crate::export) for an example). Bundles still open when the guard finishes
+    /// get it too, as `incomplete`.
+    ///
+    /// Other bundles' records wait while it runs, and [`RolloutGuard::finish`] waits for it:
+    /// keep it short or hand the path to a thread of your own. A panic in it is caught and
+    /// reported on stderr.
+    ///
+    /// [`RolloutGuard::finish`]: crate::RolloutGuard::finish
+    pub fn on_bundle_end(
+        mut self,
+        hook: impl Fn(&std::path::Path) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_bundle_end = Some(BundleEndHook(Arc::new(hook)));
+        self
+    }
+
     /// Creates the root directory, starts the writer thread (named `tracing-rollout`) and
     /// returns the layer with the guard that finishes it.
     ///
@@ -207,7 +230,9 @@ impl RolloutLayerBuilder {
             })?;
         let (limits, queue_bytes) = FileLimits::new(self.max_open_files, self.max_buffered_bytes);
         let shared = Arc::new(Shared::new(Budget::new(queue_bytes)));
-        let sink = Sink::new(Arc::clone(&shared), root, limits).with_redact(self.redact.clone());
+        let sink = Sink::new(Arc::clone(&shared), root, limits)
+            .with_redact(self.redact.clone())
+            .with_bundle_end_hook(self.on_bundle_end.clone());
         let (nb, worker) = crate::writer::appender::start(sink)
             .map_err(|source| InitError::StartWriter { source })?;
         let writer = Writer::new(nb.clone(), Arc::clone(&shared), self.lossy);

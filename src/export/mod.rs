@@ -1,0 +1,84 @@
+//! Exports of a bundle into the systems teams already run: OpenTelemetry traces
+//! ([`otlp`], feature `otlp`; posting to a receiver needs `otlp-http`) and Chrome Trace Event
+//! JSON for Perfetto and `chrome://tracing` ([`chrome`]).
+//!
+//! Invariant: exporters read the rollout graph (the reducer's [`RolloutState`]) and bodies
+//! through the public reader, and add no interpretation of their own: both exports take the
+//! shape of a rollout (which span is whose child, where an edge starts and lands) from one
+//! place, `graph`.
+//!
+//! To export each bundle as its rollout ends, without a CLI step, give the layer a hook:
+//!
+//! ```no_run
+//! # #[cfg(feature = "otlp")] {
+//! use tracing_rollout::export::otlp::{export_otlp, write_otlp_json, OtlpOptions};
+//! use tracing_rollout::RolloutLayer;
+//!
+//! let (layer, guard) = RolloutLayer::builder()
+//!     .root_dir("traces")
+//!     .on_bundle_end(|bundle| {
+//!         // Runs on the writer thread once the bundle's manifest is written.
+//!         match export_otlp(bundle, &OtlpOptions::new()) {
+//!             Ok(request) => {
+//!                 let _ = write_otlp_json(&request, bundle.join("otlp.jsonl"));
+//!             }
+//!             Err(e) => eprintln!("export {}: {e}", bundle.display()),
+//!         }
+//!     })
+//!     .build()?;
+//! # drop((layer, guard)); }
+//! # Ok::<(), tracing_rollout::InitError>(())
+//! ```
+//!
+//! [`RolloutState`]: crate::reduce::RolloutState
+
+pub mod chrome;
+mod graph;
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod otlp;
+
+use std::path::PathBuf;
+
+use crate::reduce::ReduceError;
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The bundle could not be reduced or read.
+    #[error(transparent)]
+    Reduce(#[from] ReduceError),
+    /// The output could not be written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done (`write`, `create`, …).
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The export could not be serialised as JSON.
+    #[error("serialise the export as JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The OTLP endpoint could not be reached (connection refused, no such host, timeout).
+    #[error("reach OTLP endpoint {url}: {message}")]
+    Unreachable {
+        /// The URL posted to.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The OTLP endpoint answered with a non-2xx status.
+    #[error("send to OTLP endpoint {url}: refused with HTTP {status}: {body}")]
+    Refused {
+        /// The URL posted to.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
+}
