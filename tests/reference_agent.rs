@@ -513,13 +513,12 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
         .iter()
         .map(|id| {
             let i = &state.conversation_items[id];
-            let m = i
-                .agent_message
-                .clone()
-                .unwrap_or(tracing_rollout::reduce::AgentMessage {
+            let m = i.agent_message.as_deref().cloned().unwrap_or(
+                tracing_rollout::reduce::AgentMessage {
                     author: None,
                     recipient: None,
-                });
+                },
+            );
             (i.role.clone(), m.author, m.recipient)
         })
         .collect();

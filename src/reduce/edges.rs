@@ -273,7 +273,7 @@ impl Deliveries {
             }
             let meta = items
                 .get(&item_id(o.item))
-                .and_then(|i| i.agent_message.as_ref());
+                .and_then(|i| i.agent_message.as_deref());
             let carried = match held {
                 Some((text, _)) => needle.carried_by(text, meta),
                 None => items
@@ -375,7 +375,9 @@ impl Reducer {
         // Linear in the thread's pending deliveries; the item's bytes are read once here.
         let shape = Shape::of(&item.text, role);
         let pos = deliveries.pending.iter().position(|p| {
-            p.needle.fits(shape) && p.needle.carried_by(&item.text, item.agent_message.as_ref())
+            p.needle.fits(shape)
+                && p.needle
+                    .carried_by(&item.text, item.agent_message.as_deref())
         });
         match pos {
             Some(pos) => {

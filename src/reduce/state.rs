@@ -554,7 +554,7 @@ pub struct ConversationItem {
     /// For the reference agent's `agent_message` items (a message between agents, kind
     /// `message`, role `assistant`): who sent it and to whom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_message: Option<AgentMessage>,
+    pub agent_message: Option<Box<AgentMessage>>,
     /// Readable preview (capped).
     pub text: String,
     /// Wall clock when first seen.

@@ -39,8 +39,9 @@ pub(crate) struct ModelItem {
     pub(crate) content_hash: u128,
     /// The provider's status of a hosted tool item (never part of its identity).
     pub(crate) status: Option<String>,
-    /// Author and recipient of an `agent_message` item.
-    pub(crate) agent_message: Option<AgentMessage>,
+    /// Author and recipient of an `agent_message` item (boxed: rare, and every item pays
+    /// for the field).
+    pub(crate) agent_message: Option<Box<AgentMessage>>,
 }
 
 /// Items in order, shared: the memo hands out the same items for every element it

@@ -299,10 +299,10 @@ fn agent_message_item(obj: &Map<String, Value>, loc: Loc) -> Result<ModelItem, S
         text,
     );
     Ok(ModelItem {
-        agent_message: Some(AgentMessage {
+        agent_message: Some(Box::new(AgentMessage {
             author: field("author").map(str::to_owned),
             recipient: field("recipient").map(str::to_owned),
-        }),
+        })),
         ..item
     })
 }
