@@ -698,7 +698,10 @@ fn split_payload(record: &[u8]) -> Option<(&[u8], &[u8])> {
     // Before `body` come only numbers and escaped strings, in which `,"` cannot occur: the
     // first `,"body":` is the key.
     let at = record.windows(BODY.len()).position(|w| w == BODY)?;
-    Some((&record[..at], &record[at + BODY.len()..record.len() - 1]))
+    // A `&str` payload is copied as given, whitespace around the value included; readers see
+    // the value without it (`RawValue`), so offsets and lengths are of the trimmed value.
+    let body = record[at + BODY.len()..record.len() - 1].trim_ascii();
+    Some((&record[..at], body))
 }
 
 #[cfg(test)]
