@@ -155,7 +155,8 @@ fn the_demo_rollout_reduces_to_the_expected_multi_agent_graph() -> anyhow::Resul
             input_tokens: 8586,
             output_tokens: 588,
             cached_input_tokens: 3881,
-            reasoning_tokens: 105
+            reasoning_tokens: 105,
+            cache_write_input_tokens: 0,
         }
     );
     Ok(())

@@ -77,7 +77,8 @@ fn response_items_join_the_thread_and_the_next_request_reuses_them() -> anyhow::
             input_tokens: 10,
             output_tokens: 2,
             cached_input_tokens: 0,
-            reasoning_tokens: 0
+            reasoning_tokens: 0,
+            cache_write_input_tokens: 0,
         })
     );
     Ok(())
@@ -420,7 +421,8 @@ fn chat_completions_payloads_link_tools_and_usage() -> anyhow::Result<()> {
             input_tokens: 20,
             output_tokens: 7,
             cached_input_tokens: 4,
-            reasoning_tokens: 0
+            reasoning_tokens: 0,
+            cache_write_input_tokens: 0,
         })
     );
     let tool = state.tool_calls.values().next().expect("tool");
@@ -474,7 +476,8 @@ fn anthropic_messages_payloads_link_tools_and_usage() -> anyhow::Result<()> {
             input_tokens: 42,
             output_tokens: 9,
             cached_input_tokens: 12,
-            reasoning_tokens: 0
+            reasoning_tokens: 0,
+            cache_write_input_tokens: 0,
         })
     );
     let tool = state.tool_calls.values().next().expect("tool");
@@ -518,7 +521,8 @@ fn openai_responses_usage_is_overridden_by_span_fields() -> anyhow::Result<()> {
             input_tokens: 11,
             output_tokens: 6,
             cached_input_tokens: 0,
-            reasoning_tokens: 0
+            reasoning_tokens: 0,
+            cache_write_input_tokens: 0,
         })
     );
     Ok(())

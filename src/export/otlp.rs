@@ -956,10 +956,16 @@ impl Builder<'_, '_> {
 fn finish_reason(status: Status, response: &[&ConversationItem], ended: bool) -> &'static str {
     if status == Status::Failed {
         "error"
-    } else if response
-        .iter()
-        .any(|i| matches!(i.kind, ItemKind::FunctionCall | ItemKind::CustomToolCall))
-    {
+    } else if response.iter().any(|i| {
+        matches!(
+            i.kind,
+            ItemKind::FunctionCall
+                | ItemKind::CustomToolCall
+                | ItemKind::ComputerCall
+                | ItemKind::LocalShellCall
+                | ItemKind::McpApprovalRequest
+        )
+    }) {
         "tool_call"
     } else if !ended {
         "length"
@@ -984,6 +990,28 @@ fn part(item: &ConversationItem) -> Option<Value> {
         ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput => {
             json!({"type": "tool_call_response", "id": item.call_id, "response": item.text})
         }
+        // Calls the program runs for the model, and what it sent back.
+        ItemKind::ComputerCall | ItemKind::LocalShellCall | ItemKind::McpApprovalRequest => {
+            json!({"type": "tool_call", "id": item.call_id, "name": item.name, "arguments": item.text})
+        }
+        ItemKind::ComputerCallOutput
+        | ItemKind::LocalShellCallOutput
+        | ItemKind::McpApprovalResponse => {
+            json!({"type": "tool_call_response", "id": item.call_id, "response": item.text})
+        }
+        // Tools the provider ran (GenAI 1.42 `server_tool_call` / `_response`).
+        ItemKind::WebSearchCall
+        | ItemKind::FileSearchCall
+        | ItemKind::CodeInterpreterCall
+        | ItemKind::ImageGenerationCall
+        | ItemKind::McpCall
+        | ItemKind::McpListTools
+        | ItemKind::ServerToolUse => {
+            json!({"type": "server_tool_call", "id": item.call_id, "name": item.name, "content": item.text})
+        }
+        ItemKind::ServerToolResult => {
+            json!({"type": "server_tool_call_response", "id": item.call_id, "response": item.text})
+        }
         ItemKind::CompactionMarker => json!({"type": "compaction", "content": item.text}),
         ItemKind::Other => json!({"type": "other", "content": item.text}),
     })
@@ -992,7 +1020,10 @@ fn part(item: &ConversationItem) -> Option<Value> {
 /// The role an item speaks in.
 fn role(item: &ConversationItem) -> &str {
     match item.kind {
-        ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput => "tool",
+        ItemKind::FunctionCallOutput
+        | ItemKind::CustomToolCallOutput
+        | ItemKind::ComputerCallOutput
+        | ItemKind::LocalShellCallOutput => "tool",
         ItemKind::FunctionCall | ItemKind::CustomToolCall | ItemKind::Reasoning => {
             item.role.as_deref().unwrap_or("assistant")
         }

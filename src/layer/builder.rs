@@ -96,12 +96,14 @@ impl RolloutLayerBuilder {
     }
 
     /// Memory bound for records on their way to disk, in bytes: the records queued for the
-    /// writer thread (counted at their encoded size) plus the buffers of the open
-    /// `trace.jsonl` files, which take at most a quarter of it (one buffer of 4–128 KiB per
-    /// file, [`max_open_files`](Self::max_open_files) of them). A single record larger than
-    /// the bound is still accepted when nothing else is in flight.
+    /// writer thread (counted at their encoded size) get three quarters, the buffers of the
+    /// open `trace.jsonl` files (at most [`max_open_files`](Self::max_open_files) of them)
+    /// one quarter, shared: a file opened while `n` others are gets a quarter divided by
+    /// `n + 1`, 4–128 KiB. A single record larger than the bound is still accepted when
+    /// nothing else is in flight.
     ///
-    /// Default: 16 MiB (64 open files × 64 KiB of buffers, 12 MiB of queue).
+    /// Default: 16 MiB (12 MiB of queue; 4 MiB of file buffers: 128 KiB each for up to 32
+    /// open files, 64 KiB each for 64).
     pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes.max(1);
         self

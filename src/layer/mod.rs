@@ -1,8 +1,8 @@
 //! [`RolloutLayer`]: the `tracing_subscriber::Layer` that turns rollout spans and events into
 //! framed messages for the writer thread.
 //!
-//! Invariant: a callback for anything outside the rollout vocabulary costs one name check and
-//! returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
+//! Invariant: a callback for anything outside the rollout vocabulary costs one name check (in
+//! `on_record` and `on_close` after the registry lookup that yields the name) and returns; a recorded callback serialises into a reused thread-local buffer, holds no lock
 //! while it does, emits no `tracing` events, and hands exactly one message to the writer.
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
@@ -42,9 +42,10 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// `tracing_subscriber::registry()`. Only spans named in the rollout vocabulary (`rollout`,
 /// `rollout.thread`, `rollout.turn`, `rollout.inference`, `rollout.tool`,
 /// `rollout.code_cell`, `rollout.terminal`, `rollout.compaction`) and events named
-/// `rollout.*` are recorded; other spans cost one name comparison and are skipped (rollout
-/// spans below them still attach to their nearest rollout ancestor). The layer never
-/// filters: other layers see every span and event as before.
+/// `rollout.*` are recorded; other spans are skipped (rollout spans below them still attach
+/// to their nearest rollout ancestor), at the cost of a name comparison when they start and
+/// a registry lookup plus that comparison when a field is recorded into them or they close.
+/// The layer never filters: other layers see every span and event as before.
 ///
 /// Where a span is recorded:
 /// - a `rollout` span starts a new bundle, named by the `rollout_id` field it is created
@@ -75,8 +76,9 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 /// (`registry().with(EnvFilter::from_default_env())` under `RUST_LOG=warn`, a global
 /// `LevelFilter`) disables the `info` rollout spans for every layer. Filter the other layers
 /// instead (`fmt::layer().with_filter(EnvFilter::from_default_env())`) and add this one
-/// unfiltered. When rollout span callsites were registered but no rollout was recorded,
-/// finishing says so once on stderr and in
+/// unfiltered. When no rollout was recorded and either the subscriber disables info-level
+/// `rollout` spans for every layer (asked once, when the layer is installed) or rollout span
+/// callsites reached the layer, finishing says so once on stderr and in
 /// [`FinishStats::warnings`](crate::FinishStats::warnings).
 ///
 /// ```
@@ -150,6 +152,21 @@ struct Ancestor {
     thread: Option<u64>,
     turn: Option<u64>,
 }
+
+/// A `rollout` span callsite at `info` that no code ever hits: [`RolloutLayer`] asks the
+/// subscriber it is installed in whether it would be enabled (`on_register_dispatch`).
+static PROBE_CALLSITE: tracing_core::callsite::DefaultCallsite =
+    tracing_core::callsite::DefaultCallsite::new(&PROBE_METADATA);
+static PROBE_METADATA: tracing::Metadata<'static> = tracing::Metadata::new(
+    "rollout",
+    "tracing_rollout::probe",
+    tracing::Level::INFO,
+    Some(file!()),
+    Some(line!()),
+    Some(module_path!()),
+    tracing_core::field::FieldSet::new(&[], tracing_core::identify_callsite!(&PROBE_CALLSITE)),
+    tracing_core::metadata::Kind::SPAN,
+);
 
 /// Per-thread buffers reused by every callback on that thread.
 #[derive(Default)]
@@ -372,6 +389,16 @@ impl<S> Layer<S> for RolloutLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        // Would an `info_span!("rollout")` reach this layer in that subscriber? Asked once,
+        // through the same path a real callsite takes, for a probe callsite no code hits.
+        if let Some(inner) = &self.inner {
+            if subscriber.register_callsite(&PROBE_METADATA).is_never() {
+                inner.writer.rollouts_disabled();
+            }
+        }
+    }
+
     fn register_callsite(
         &self,
         metadata: &'static tracing::Metadata<'static>,
@@ -380,6 +407,7 @@ where
         // layer disabled every rollout span. The layer itself never filters.
         if let Some(inner) = &self.inner {
             if metadata.is_span()
+                && !std::ptr::eq(metadata, &PROBE_METADATA)
                 && matches!(
                     SpanKind::from_span_name(metadata.name()),
                     Some(SpanKind::Rollout | SpanKind::Thread)

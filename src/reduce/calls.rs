@@ -9,8 +9,13 @@
 use std::collections::HashMap;
 
 use super::conversation::item_id;
-use super::providers::ModelItem;
-use super::{ItemKind, Producer, ReduceError, Reducer, Requester, ThreadRef};
+use super::payloads::{is_provider_run, kind_tag, ModelItem};
+use super::{
+    Execution, ItemKind, Producer, ReduceError, Reducer, Requester, Status, ThreadRef, ToolCall,
+};
+
+/// `runtime` of a tool call the provider ran (a hosted tool).
+pub(super) const PROVIDER_RUNTIME: &str = "provider";
 
 /// Everything known under one `(thread, call_id)`; the thread's [`super::ThreadReplay`]
 /// holds its slots by call id.
@@ -28,10 +33,25 @@ pub(super) struct CallSlot {
     inference: Option<String>,
 }
 
+/// Items joined by `(thread, call_id)`: calls the program runs and their outputs. Hosted
+/// items (see [`Reducer::hosted_item`]) carry call ids too but are identified by content.
+pub(super) fn is_call_kind(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCall
+            | ItemKind::CustomToolCall
+            | ItemKind::ComputerCall
+            | ItemKind::LocalShellCall
+    ) || is_output(kind)
+}
+
 fn is_output(kind: ItemKind) -> bool {
     matches!(
         kind,
-        ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput
+        ItemKind::FunctionCallOutput
+            | ItemKind::CustomToolCallOutput
+            | ItemKind::ComputerCallOutput
+            | ItemKind::LocalShellCallOutput
     )
 }
 
@@ -61,16 +81,7 @@ impl Reducer {
         item: &ModelItem,
         producer: Option<&Producer>,
     ) -> Result<Option<u64>, ReduceError> {
-        let (Some(call_id), true) = (
-            item.call_id.as_deref(),
-            matches!(
-                item.kind,
-                ItemKind::FunctionCall
-                    | ItemKind::CustomToolCall
-                    | ItemKind::FunctionCallOutput
-                    | ItemKind::CustomToolCallOutput
-            ),
-        ) else {
+        let (Some(call_id), true) = (item.call_id.as_deref(), is_call_kind(item.kind)) else {
             return Ok(None);
         };
         let Some(slot) = self.replays[thread.no].calls.get(call_id) else {
@@ -127,6 +138,145 @@ impl Reducer {
             }
         }
         self.link_slot(thread, call_id);
+    }
+
+    /// A hosted tool's item `n` in `thread`: a provider-run call in the response of
+    /// `inference` becomes (once) a tool call requested by that inference and run by the
+    /// provider, its item both the call and the output (Responses) or the call (Anthropic
+    /// `server_tool_use`); a server tool's result block, wherever it is seen, is that call's
+    /// output, and an error result fails it.
+    pub(super) fn hosted_item(
+        &mut self,
+        thread: ThreadRef<'_>,
+        turn: &Option<String>,
+        item: &ModelItem,
+        n: u64,
+        inference: Option<&str>,
+    ) {
+        let Some(call_id) = item.call_id.as_deref() else {
+            return;
+        };
+        let entry = (n, item.kind, item.content_hash);
+        if item.kind == ItemKind::ServerToolResult {
+            let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
+            slot.output_item.get_or_insert(entry);
+            if item.status.as_deref() == Some("failed") {
+                for tool in slot.tools.clone() {
+                    if let Some(t) = self.state.tool_calls.get_mut(&tool) {
+                        t.execution.status = Status::Failed;
+                    }
+                }
+            }
+            self.link_slot(thread, call_id);
+            return;
+        }
+        let (true, Some(inference)) = (is_provider_run(item.kind), inference) else {
+            return;
+        };
+        let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
+        slot.call_item.get_or_insert(entry);
+        if item.kind != ItemKind::ServerToolUse {
+            slot.output_item.get_or_insert(entry);
+        }
+        slot.inference.get_or_insert_with(|| inference.to_owned());
+        let tool_id = format!("tool:{inference}/{call_id}");
+        if !slot.tools.contains(&tool_id) {
+            slot.tools.push(tool_id.clone());
+            let failed_output = slot.output_item.is_some_and(|(out, kind, _)| {
+                kind == ItemKind::ServerToolResult
+                    && self
+                        .state
+                        .conversation_items
+                        .get(&item_id(out))
+                        .is_some_and(|i| i.status.as_deref() == Some("failed"))
+            });
+            let status = match item.status.as_deref() {
+                _ if failed_output => Status::Failed,
+                // Anthropic server tools carry no status: the response is their end.
+                None => Status::Completed,
+                Some(word) => match Status::parse(word) {
+                    Some(Status::Running) | None => Status::Incomplete,
+                    Some(status) => status,
+                },
+            };
+            if let Some(t) = turn.as_ref().and_then(|t| self.state.turns.get_mut(t)) {
+                t.tool_calls.push(tool_id.clone());
+            }
+            let call = ToolCall {
+                tool_call_id: tool_id.clone(),
+                thread_id: Some(thread.id.to_owned()),
+                turn_id: turn.clone(),
+                tool: item.name.clone(),
+                kind: Some(kind_tag(item.kind).to_owned()),
+                call_id: Some(call_id.to_owned()),
+                mcp_server: None,
+                target_thread_id: None,
+                requester: Requester::Model {
+                    inference_call_id: Some(inference.to_owned()),
+                },
+                runtime: Some(PROVIDER_RUNTIME.to_owned()),
+                execution: Execution {
+                    status,
+                    started_at_unix_ms: self.t,
+                    ended_at_unix_ms: Some(self.t),
+                    duration_ns: None,
+                    started_seq: self.seq,
+                    ended_seq: Some(self.seq),
+                    error: None,
+                },
+                call_items: Vec::new(),
+                output_items: Vec::new(),
+                args_payload: None,
+                result_payload: None,
+                terminal_operations: Vec::new(),
+                spawned_threads: Vec::new(),
+                waited_cell: None,
+            };
+            self.state.tool_calls.insert(tool_id, call);
+        }
+        self.link_slot(thread, call_id);
+    }
+
+    /// A tool call that may be a code-mode wait changed (its kind, name, `cell_id` field or
+    /// call item became known): a wait links to the latest cell of its thread with the runtime
+    /// cell id it names (`cell_field`, else its call's `cell_id` argument), once.
+    pub(super) fn wait_changed(&mut self, tool: &str, cell_field: Option<String>) {
+        let Some(t) = self.state.tool_calls.get(tool) else {
+            return;
+        };
+        let is_wait = t.kind.as_deref() == Some("wait") || t.tool.as_deref() == Some("wait");
+        let Some(thread) = t
+            .thread_id
+            .clone()
+            .filter(|_| is_wait && t.waited_cell.is_none())
+        else {
+            return;
+        };
+        let runtime_id = cell_field.or_else(|| {
+            let call = self.state.conversation_items.get(t.call_items.first()?)?;
+            match serde_json::from_str::<serde_json::Value>(&call.text)
+                .ok()?
+                .get("cell_id")?
+            {
+                serde_json::Value::String(id) => Some(id.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        });
+        let Some(cell) = runtime_id.and_then(|id| self.replay(&thread)?.cells.get(&id).cloned())
+        else {
+            return;
+        };
+        let outputs = t.output_items.clone();
+        if let Some(t) = self.state.tool_calls.get_mut(tool) {
+            t.waited_cell = Some(cell.clone());
+        }
+        if let Some(c) = self.state.code_cells.get_mut(&cell) {
+            push_unique(&mut c.waits, tool);
+            for item in &outputs {
+                push_unique(&mut c.output_items, item);
+            }
+        }
     }
 
     /// A tool call's `call_id` became known.
@@ -187,6 +337,14 @@ impl Reducer {
             }
             if let Some(item) = &output_item {
                 push_unique(&mut t.output_items, item);
+                // A wait's output is more output of the cell it waits on.
+                if let Some(c) = t
+                    .waited_cell
+                    .as_ref()
+                    .and_then(|c| self.state.code_cells.get_mut(c))
+                {
+                    push_unique(&mut c.output_items, item);
+                }
             }
             if let (Requester::Model { inference_call_id }, Some(inference)) =
                 (&mut t.requester, &inference)
@@ -211,6 +369,9 @@ impl Reducer {
                     item.produced_by.push(producer);
                 }
             }
+        }
+        for tool in &tools {
+            self.wait_changed(tool, None);
         }
         if let Some(c) = cell.as_ref().and_then(|c| self.state.code_cells.get_mut(c)) {
             if c.source_item.is_none() {

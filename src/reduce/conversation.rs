@@ -12,9 +12,10 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::providers::{ModelItem, ModelRequest, ModelResponse};
+use super::calls::is_call_kind;
+use super::payloads::{is_provider_run, ModelItem, ModelRequest, ModelResponse};
 use super::{
-    ConversationItem, ItemKind, Producer, ReduceError, Reducer, ThreadRef, U64Map, U64Set,
+    ConversationItem, ItemKind, Producer, ReduceError, Reducer, Status, ThreadRef, U64Map, U64Set,
 };
 
 /// End of a chain of baseline positions in `reconcile_against`.
@@ -57,16 +58,6 @@ pub(super) fn item_number(id: &str) -> Option<u64> {
 /// The ids of item numbers, for the graph.
 fn item_ids(numbers: &[u64]) -> Vec<String> {
     numbers.iter().map(|&n| item_id(n)).collect()
-}
-
-fn is_call_kind(kind: ItemKind) -> bool {
-    matches!(
-        kind,
-        ItemKind::FunctionCall
-            | ItemKind::CustomToolCall
-            | ItemKind::FunctionCallOutput
-            | ItemKind::CustomToolCallOutput
-    )
 }
 
 fn preview(text: &str) -> String {
@@ -150,6 +141,14 @@ impl Reducer {
             call.payload_format
                 .get_or_insert_with(|| response.format.as_str().to_owned());
             call.usage = response.usage.or(call.usage);
+            if response.ended_early && call.execution.status == Status::Running {
+                call.execution.status = Status::Cancelled;
+            }
+            if let Some(error) = &response.error {
+                call.execution.status = Status::Failed;
+                call.error_type = error.kind.clone();
+                call.execution.error.get_or_insert_with(|| error.describe());
+            }
             if call.response_id.is_none() {
                 if let Some(response_id) = response.response_id.clone() {
                     call.response_id = Some(response_id.clone());
@@ -162,7 +161,11 @@ impl Reducer {
         let producer = Producer::Inference(inference.to_owned());
         let mut ids = Vec::with_capacity(response.items.len());
         for item in &response.items {
-            ids.push(self.sight(thread, &turn, item, Some(&producer))?);
+            let n = self.sight(thread, &turn, item, Some(&producer))?;
+            if is_provider_run(item.kind) {
+                self.hosted_item(thread, &turn, item, n, Some(inference));
+            }
+            ids.push(n);
         }
         if let Some(call) = self.state.inference_calls.get_mut(inference) {
             call.response_items = item_ids(&ids);
@@ -192,6 +195,8 @@ impl Reducer {
             name: None,
             text: format!("compaction {compaction}"),
             content_hash: u128::from(self.next_item) << 64 | 0xC0,
+            status: None,
+            agent_message: None,
         };
         let marker_id = self.create_item(thread, &turn, &marker, Some(&producer));
         let mut replacement_ids = Vec::with_capacity(replacement.len());
@@ -287,6 +292,7 @@ impl Reducer {
                 Some(pos) => {
                     used[pos] = true;
                     let id = baseline[pos];
+                    self.enrich(id, item);
                     if is_call_kind(item.kind) && item.call_id.is_some() {
                         // Listed where a lookup by call id would list it.
                         self.list_in_thread(thread, &[id]);
@@ -317,7 +323,10 @@ impl Reducer {
                 .get(start + j)
                 .filter(|n| conversation.hashes.get(n) == Some(&item.content_hash));
             match at {
-                Some(&id) => ids.push(id),
+                Some(&id) => {
+                    self.enrich(id, item);
+                    ids.push(id);
+                }
                 None => ids.push(self.sight(thread, turn, item, None)?),
             }
         }
@@ -360,6 +369,8 @@ impl Reducer {
             role: item.role.clone(),
             call_id: item.call_id.clone(),
             name: item.name.clone(),
+            status: item.status.clone(),
+            agent_message: item.agent_message.clone(),
             text: preview(&item.text),
             first_seen_at_unix_ms: self.t,
             first_seen_seq: self.seq,
@@ -368,8 +379,10 @@ impl Reducer {
         self.state.conversation_items.insert(id, conversation_item);
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.hashes.insert(n, item.content_hash);
-        let is_assistant_message =
-            item.kind == ItemKind::Message && item.role.as_deref() == Some("assistant");
+        // A message between agents is never a turn's answer (the source of a result edge).
+        let is_assistant_message = item.kind == ItemKind::Message
+            && item.role.as_deref() == Some("assistant")
+            && item.agent_message.is_none();
         if is_assistant_message && matches!(producer, Some(Producer::Inference(_))) {
             conversation.last_assistant.insert(turn.clone(), n);
         }
@@ -379,8 +392,25 @@ impl Reducer {
                 self.call_item_created(thread, call_id, item, n, producer);
             }
         }
+        if item.kind == ItemKind::ServerToolResult {
+            self.hosted_item(thread, turn, item, n, None);
+        }
         self.item_for_delivery(thread, n, item);
         n
+    }
+
+    /// Item `n` seen again as `item`: reasoning is identified by its encrypted content, and
+    /// clients often drop the readable summary when they send it back (or a later sighting
+    /// carries more), so the item keeps the richest readable text seen.
+    fn enrich(&mut self, n: u64, item: &ModelItem) {
+        if item.kind != ItemKind::Reasoning || item.text.is_empty() {
+            return;
+        }
+        if let Some(stored) = self.state.conversation_items.get_mut(&item_id(n)) {
+            if stored.text.len() < item.text.len().min(PREVIEW_BYTES) {
+                stored.text = preview(&item.text);
+            }
+        }
     }
 
     /// Appends items the thread has not listed yet to its `conversation`.

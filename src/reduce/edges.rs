@@ -30,10 +30,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use serde_json::{Map, Value};
 
 use super::conversation::item_id;
-use super::providers::ModelItem;
+use super::payloads::ModelItem;
 use super::{
-    field_str, spans, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer, Reducer,
-    ThreadRef, U64Set,
+    field_str, spans, AgentMessage, Anchor, ConversationItem, Edge, EdgeKind, ItemKind, Producer,
+    Reducer, ThreadRef, U64Set,
 };
 use crate::format::SpanKind;
 
@@ -103,13 +103,50 @@ impl Shape {
 struct Needle {
     text: Option<String>,
     bytes: ByteSet,
+    /// The sender's and the recipient's agent paths, when known: an `agent_message` item
+    /// carries a delivery only from that author to that recipient.
+    author: Option<String>,
+    recipient: Option<String>,
 }
 
 impl Needle {
-    fn new(text: Option<String>) -> Needle {
+    fn new(text: Option<String>, author: Option<String>, recipient: Option<String>) -> Needle {
         let text = text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
         let bytes = text.as_deref().map_or(0, byte_set);
-        Needle { text, bytes }
+        Needle {
+            text,
+            bytes,
+            author,
+            recipient,
+        }
+    }
+
+    /// Whether an item whose text is `text` and whose `agent_message` metadata is `meta` (none
+    /// for other items) carries this delivery: other items contain its text; an agent message
+    /// is from the delivery's sender to its recipient (as far as both sides name them) and
+    /// carries its text exactly, whole or as one line (the ciphertext under an envelope
+    /// header).
+    fn carried_by(&self, text: &str, meta: Option<&AgentMessage>) -> bool {
+        if meta.is_none() {
+            return self.found_in(text);
+        }
+        self.addressed_as(meta)
+            && self.text.as_deref().is_none_or(|needle| {
+                text.trim() == needle || text.lines().any(|line| line == needle)
+            })
+    }
+
+    /// Whether an item with this `agent_message` metadata (none for other items) is from the
+    /// delivery's sender to its recipient, as far as both sides name them.
+    fn addressed_as(&self, meta: Option<&AgentMessage>) -> bool {
+        let Some(meta) = meta else {
+            return true;
+        };
+        let same = |want: &Option<String>, got: &Option<String>| match (want, got) {
+            (Some(want), Some(got)) => want == got,
+            _ => true,
+        };
+        same(&self.author, &meta.author) && same(&self.recipient, &meta.recipient)
     }
 
     /// Whether an item of `shape` may carry this delivery: exact when it has no text, else
@@ -131,15 +168,32 @@ impl Needle {
 
 /// Items a delivery can land in: input the recipient model reads (non-assistant messages)
 /// and tool outputs (a `wait_agent` output carrying a child's result).
-fn receives_deliveries(kind: ItemKind, role: Option<&str>) -> bool {
+fn receives_deliveries(kind: ItemKind, role: Option<&str>, agent_message: bool) -> bool {
     match kind {
-        ItemKind::Message => role != Some("assistant"),
+        // The reference agent delivers messages between agents as `agent_message` items,
+        // which are assistant-role messages.
+        ItemKind::Message => role != Some("assistant") || agent_message,
         ItemKind::FunctionCallOutput | ItemKind::CustomToolCallOutput => true,
         ItemKind::Reasoning
         | ItemKind::FunctionCall
         | ItemKind::CustomToolCall
         | ItemKind::CompactionMarker
         | ItemKind::Other => false,
+        // Hosted and computer-use tool items carry what a tool saw, never a delivered text.
+        ItemKind::WebSearchCall
+        | ItemKind::FileSearchCall
+        | ItemKind::CodeInterpreterCall
+        | ItemKind::ImageGenerationCall
+        | ItemKind::McpCall
+        | ItemKind::McpListTools
+        | ItemKind::McpApprovalRequest
+        | ItemKind::McpApprovalResponse
+        | ItemKind::ComputerCall
+        | ItemKind::ComputerCallOutput
+        | ItemKind::LocalShellCall
+        | ItemKind::LocalShellCallOutput
+        | ItemKind::ServerToolUse
+        | ItemKind::ServerToolResult => false,
     }
 }
 
@@ -149,7 +203,8 @@ impl Deliveries {
     /// preview's, which is what a look-back matches.
     pub(super) fn listed(&mut self, n: u64, item: &ConversationItem, delivered: &U64Set) {
         let role = item.role.as_deref();
-        if !receives_deliveries(item.kind, role) || delivered.contains(&n) {
+        let agent = item.agent_message.is_some();
+        if !receives_deliveries(item.kind, role, agent) || delivered.contains(&n) {
             return;
         }
         self.open.push(Open {
@@ -216,11 +271,14 @@ impl Deliveries {
             if delivered.contains(&o.item) {
                 return false;
             }
+            let meta = items
+                .get(&item_id(o.item))
+                .and_then(|i| i.agent_message.as_ref());
             let carried = match held {
-                Some((text, _)) => needle.found_in(text),
+                Some((text, _)) => needle.carried_by(text, meta),
                 None => items
                     .get(&item_id(o.item))
-                    .is_some_and(|i| needle.found_in(&i.text)),
+                    .is_some_and(|i| needle.carried_by(&i.text, meta)),
             };
             if carried {
                 found = Some(o.item);
@@ -261,7 +319,24 @@ impl Reducer {
     /// text (matched on its full text while the thread holds it, see [`LOOKBACK_ITEMS`]),
     /// else queued until one appears (matched on its full text).
     fn deliver(&mut self, edge_id: &str, thread: &str, text: Option<String>) {
-        let needle = Needle::new(text);
+        let path = |state: &super::RolloutState, thread: Option<&str>| {
+            state.threads.get(thread?)?.agent_path.clone()
+        };
+        let sender = self.state.edges.get(edge_id).and_then(|e| match &e.from {
+            Anchor::ToolCall(t) => self.state.tool_calls.get(t)?.thread_id.clone(),
+            Anchor::ConversationItem(i) => {
+                Some(self.state.conversation_items.get(i)?.thread_id.clone())
+            }
+            Anchor::Thread(t) => Some(t.clone()),
+            Anchor::Turn(_) | Anchor::InferenceCall(_) | Anchor::CodeCell(_) | Anchor::Span(_) => {
+                None
+            }
+        });
+        let needle = Needle::new(
+            text,
+            path(&self.state, sender.as_deref()),
+            path(&self.state, Some(thread)),
+        );
         let thread = self.thread(thread);
         let deliveries = &mut self.replays[thread.no].deliveries;
         let found = deliveries.take_open(
@@ -293,16 +368,15 @@ impl Reducer {
     /// A new item of `thread`: the first queued delivery whose text it carries lands in it.
     pub(super) fn item_for_delivery(&mut self, thread: ThreadRef<'_>, id: u64, item: &ModelItem) {
         let role = item.role.as_deref();
-        if !receives_deliveries(item.kind, role) {
+        if !receives_deliveries(item.kind, role, item.agent_message.is_some()) {
             return;
         }
         let deliveries = &mut self.replays[thread.no].deliveries;
         // Linear in the thread's pending deliveries; the item's bytes are read once here.
         let shape = Shape::of(&item.text, role);
-        let pos = deliveries
-            .pending
-            .iter()
-            .position(|p| p.needle.fits(shape) && p.needle.found_in(&item.text));
+        let pos = deliveries.pending.iter().position(|p| {
+            p.needle.fits(shape) && p.needle.carried_by(&item.text, item.agent_message.as_ref())
+        });
         match pos {
             Some(pos) => {
                 let pending = deliveries.pending.remove(pos);
@@ -326,8 +400,9 @@ impl Reducer {
         let edge_kind = match kind.as_deref() {
             Some("spawn_agent") => EdgeKind::Spawn,
             Some("send_message") => EdgeKind::Message,
-            Some("assign_task") => EdgeKind::Task,
-            Some("close_agent") => EdgeKind::Close,
+            // The reference agent's newer names: `followup_task`, `interrupt_agent`.
+            Some("assign_task" | "followup_task") => EdgeKind::Task,
+            Some("close_agent" | "interrupt_agent") => EdgeKind::Close,
             _ => return,
         };
         let Some(target) = target else {

@@ -22,8 +22,7 @@ mod calls;
 mod conversation;
 mod deep;
 mod edges;
-mod providers;
-mod raw;
+mod payloads;
 mod reader;
 mod spans;
 mod state;
@@ -45,7 +44,7 @@ pub use summary::render_summary;
 use calls::CallSlot;
 use conversation::ThreadConversation;
 use edges::Deliveries;
-use raw::ItemMemo;
+use payloads::ItemMemo;
 use reader::{Next, TraceReader};
 
 /// Why a bundle could not be reduced.
@@ -288,6 +287,8 @@ struct SpanEntry {
     /// Every field value seen so far (creation, then each `span_recorded`).
     fields: Map<String, Value>,
     start_ns: u64,
+    /// Seq of the `span_started` record (names a compaction's attempt).
+    start_seq: u64,
     ended: bool,
 }
 
@@ -308,6 +309,8 @@ struct ThreadReplay {
     responses: HashMap<String, String>,
     /// Deliveries to this thread not matched yet, and its items that could take one.
     deliveries: Deliveries,
+    /// Runtime cell id → the latest code cell with it in this thread (waits name cells by it).
+    cells: HashMap<String, String>,
 }
 
 /// The private replay state behind [`reduce_bundle`].

@@ -8,9 +8,9 @@
 use serde_json::{Map, Value};
 
 use super::{
-    field_i64, field_str, field_u64, Anchor, CodeCell, Compaction, Execution, InferenceCall,
-    ReduceError, Reducer, Requester, SpanEntry, Status, Terminal, TerminalOperation, Thread,
-    ToolCall, Turn, Usage,
+    field_i64, field_str, field_u64, Anchor, CodeCell, Compaction, CompactionAttempt, Execution,
+    InferenceCall, ReduceError, Reducer, Requester, SpanEntry, Status, Terminal, TerminalOperation,
+    Thread, ToolCall, Turn, Usage,
 };
 use crate::format::SpanKind;
 
@@ -118,6 +118,7 @@ impl Reducer {
             code_cell: p_cell,
             fields: fields.clone(),
             start_ns: self.ns,
+            start_seq: self.seq,
             ended: false,
         };
         match kind {
@@ -149,6 +150,12 @@ impl Reducer {
             }
             SpanKind::CodeCell => {
                 entry.id = format!("code_cell:{key}");
+                // A cell that may outlive its turn is not the turn span's child (a parent
+                // span stays open while a child is): it names the turn it started in.
+                if entry.turn_id.is_none() {
+                    entry.turn_id = field_str(fields, "turn_id")
+                        .and_then(|turn| self.turn_named(&turn, entry.thread_id.as_deref()));
+                }
                 self.code_cell_started(&entry);
                 entry.code_cell = Some(entry.id.clone());
                 entry.tool = None;
@@ -177,11 +184,48 @@ impl Reducer {
             SpanKind::Compaction => {
                 let mut id = field_str(fields, "compaction_id")
                     .unwrap_or_else(|| format!("compaction:{key}"));
+                let scoped = format!("{}/{id}", entry.thread_id.as_deref().unwrap_or(""));
+                let retry_of = [&id, &scoped].into_iter().find(|k| {
+                    self.state
+                        .compactions
+                        .get(*k)
+                        .is_some_and(|c| c.thread_id == entry.thread_id)
+                });
+                if let Some(retried) = retry_of {
+                    id = retried.clone();
+                    entry.id = id.clone();
+                    let attempt = CompactionAttempt {
+                        model: None,
+                        execution: self.execution(),
+                    };
+                    if let Some(c) = self.state.compactions.get_mut(&id) {
+                        if c.attempts.is_empty() {
+                            c.attempts.push(CompactionAttempt {
+                                model: c.model.clone(),
+                                execution: c.execution.clone(),
+                            });
+                        }
+                        c.attempts.push(attempt);
+                        c.execution.status = Status::Running;
+                        c.execution.ended_at_unix_ms = None;
+                        c.execution.ended_seq = None;
+                        c.execution.duration_ns = None;
+                    }
+                    self.spans.insert(key, entry);
+                    return self.project_fields(key);
+                }
                 if self.state.compactions.contains_key(&id) {
-                    self.warn(format!(
-                        "compaction id `{id}` seen twice; the second is `{id}#{key}`"
-                    ));
-                    id = format!("{id}#{key}");
+                    // Another thread's compaction (programs may number them per thread): the
+                    // id is scoped by its thread, as turn ids are; only a clash within that
+                    // scope is worth a warning.
+                    id = if self.state.compactions.contains_key(&scoped) {
+                        self.warn(format!(
+                            "compaction id `{id}` seen twice; the second is `{id}#{key}`"
+                        ));
+                        format!("{id}#{key}")
+                    } else {
+                        scoped
+                    };
                 }
                 entry.id = id.clone();
                 if let Some(turn) = entry
@@ -201,12 +245,26 @@ impl Reducer {
                     marker_item: None,
                     replacement_items: Vec::new(),
                     checkpoint_payload: None,
+                    attempts: Vec::new(),
                 };
                 self.state.compactions.insert(id, compaction);
             }
         }
         self.spans.insert(key, entry);
         self.project_fields(key)
+    }
+
+    /// The id of the turn the program calls `turn` in `thread` (scoped `<thread>/<turn>` if
+    /// another thread used the id first), if it started.
+    fn turn_named(&self, turn: &str, thread: Option<&str>) -> Option<String> {
+        let thread = thread.unwrap_or_default();
+        match self.state.turns.get(turn) {
+            Some(t) if t.thread_id == thread => Some(turn.to_owned()),
+            _ => {
+                let scoped = format!("{thread}/{turn}");
+                self.state.turns.contains_key(&scoped).then_some(scoped)
+            }
+        }
     }
 
     /// Starts (or resumes) a thread; returns its id.
@@ -261,11 +319,9 @@ impl Reducer {
         let mut id = field_str(fields, "turn_id").unwrap_or_else(|| format!("turn:{key}"));
         if let Some(existing) = self.state.turns.get(&id) {
             if existing.thread_id.as_str() != thread.unwrap_or("") {
-                let unique = format!("{}/{id}", thread.unwrap_or(""));
-                self.warn(format!(
-                    "turn id `{id}` is used by two threads; this one is `{unique}`"
-                ));
-                id = unique;
+                // Programs number turns per thread (every child's turns are 0..n): the id is
+                // scoped by its thread, `<thread>/<turn>`, which is nothing to warn about.
+                id = format!("{}/{id}", thread.unwrap_or(""));
             } else {
                 self.note(format!("turn `{id}` started again; its spans are merged"));
             }
@@ -311,6 +367,7 @@ impl Reducer {
             response_id: None,
             previous_response_id: None,
             upstream_request_id: None,
+            error_type: None,
             payload_format: None,
             execution: self.execution(),
             usage: None,
@@ -357,6 +414,7 @@ impl Reducer {
             mcp_server: None,
             target_thread_id: None,
             requester,
+            runtime: None,
             execution: self.execution(),
             call_items: Vec::new(),
             output_items: Vec::new(),
@@ -364,6 +422,7 @@ impl Reducer {
             result_payload: None,
             terminal_operations: Vec::new(),
             spawned_threads: Vec::new(),
+            waited_cell: None,
         };
         self.state.tool_calls.insert(entry.id.clone(), call);
     }
@@ -387,6 +446,9 @@ impl Reducer {
             source_item: None,
             output_items: Vec::new(),
             tool_calls: Vec::new(),
+            yielded_at_unix_ms: None,
+            yielded_seq: None,
+            waits: Vec::new(),
             source_payload: None,
             output_payload: None,
         };
@@ -416,6 +478,7 @@ impl Reducer {
             return Ok(());
         };
         let (kind, id, f) = (entry.kind, entry.id.clone(), entry.fields.clone());
+        let start_seq = entry.start_seq;
         let thread = entry.thread_id.clone();
         let s = |name| field_str(&f, name);
         if let Some(error) = s("error") {
@@ -481,17 +544,33 @@ impl Reducer {
                     self.tool_call_id_known(&id)?;
                 }
                 self.collab_tool_changed(&id, s("message"));
+                self.wait_changed(&id, s("cell_id"));
             }
             SpanKind::CodeCell => {
                 let Some(c) = self.state.code_cells.get_mut(&id) else {
                     return Ok(());
                 };
+                let runtime_id = s("cell_id").filter(|_| c.cell_id.is_none());
                 c.cell_id = s("cell_id").or(c.cell_id.take());
                 c.language = s("language").or(c.language.take());
+                if s("status").as_deref() == Some("yielded") {
+                    // A runtime state, not an end: the span stays running.
+                    if c.yielded_at_unix_ms.is_none() {
+                        c.yielded_at_unix_ms = Some(self.t);
+                        c.yielded_seq = Some(self.seq);
+                    }
+                    if let Some(entry) = self.spans.get_mut(&key) {
+                        entry.fields.remove("status");
+                    }
+                }
                 let call_id = s("call_id");
                 if c.call_id.is_none() && call_id.is_some() {
                     c.call_id = call_id;
                     self.code_cell_call_id_known(&id);
+                }
+                if let (Some(cell_id), Some(thread)) = (runtime_id, thread.as_deref()) {
+                    let thread = self.thread(thread);
+                    self.replays[thread.no].cells.insert(cell_id, id.clone());
                 }
             }
             SpanKind::Terminal => {
@@ -523,6 +602,13 @@ impl Reducer {
             SpanKind::Compaction => {
                 if let Some(c) = self.state.compactions.get_mut(&id) {
                     c.model = s("model").or(c.model.take());
+                    if let Some(attempt) = c
+                        .attempts
+                        .iter_mut()
+                        .find(|a| a.execution.started_seq == start_seq)
+                    {
+                        attempt.model = s("model").or(attempt.model.take());
+                    }
                 }
             }
         }
@@ -548,6 +634,7 @@ impl Reducer {
         // graph's memory proportional to entities, not to every field ever recorded.
         entry.fields.retain(|name, _| name == "message");
         let (kind, id, start_ns) = (entry.kind, entry.id.clone(), entry.start_ns);
+        let start_seq = entry.start_seq;
         if let Some((word, kind, id)) = unknown_status {
             self.warn(format!(
                 "{kind} {id} ended with status `{word}`, which is not a known status; recorded \
@@ -563,20 +650,48 @@ impl Reducer {
                 return Ok(());
             }
         }
+        let no_response = kind == SpanKind::Inference
+            && self
+                .state
+                .inference_calls
+                .get(&id)
+                .is_some_and(|c| c.response_payload.is_none());
         let (t, seq, ns) = (self.t, self.seq, self.ns);
         if let Some(execution) = self.execution_mut(kind, &id) {
-            execution.status = status;
+            execution.status = match status {
+                // What the response said (an API error: failed; a stream that ended early:
+                // cancelled) or the turn's end already decided (a cell still running when its
+                // turn was cancelled: cancelled) stands, unless the program says otherwise.
+                _ if !evidenced
+                    && matches!(kind, SpanKind::Inference | SpanKind::CodeCell)
+                    && execution.status != Status::Running =>
+                {
+                    execution.status
+                }
+                // A request went out and the span closed with no response and no status:
+                // how it ended is unknown, not `completed`.
+                _ if !evidenced && no_response => Status::Incomplete,
+                status => status,
+            };
             execution.ended_at_unix_ms = Some(t);
             execution.ended_seq = Some(seq);
             execution.duration_ns = Some(ns.saturating_sub(start_ns));
         }
+        if kind == SpanKind::Compaction {
+            let attempt = self.state.compactions.get_mut(&id).and_then(|c| {
+                c.attempts
+                    .iter_mut()
+                    .find(|a| a.execution.started_seq == start_seq)
+            });
+            if let Some(attempt) = attempt {
+                attempt.execution.status = status;
+                attempt.execution.ended_at_unix_ms = Some(t);
+                attempt.execution.ended_seq = Some(seq);
+                attempt.execution.duration_ns = Some(ns.saturating_sub(start_ns));
+            }
+        }
         match kind {
             SpanKind::Inference => {
-                let no_response = self
-                    .state
-                    .inference_calls
-                    .get(&id)
-                    .is_some_and(|c| c.response_payload.is_none());
                 if !evidenced && no_response {
                     self.defaulted_inferences.insert(id);
                 }

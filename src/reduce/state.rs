@@ -79,7 +79,9 @@ pub enum Status {
     Cancelled,
     /// Stopped because something around it stopped.
     Aborted,
-    /// Never ended: the log stops before its end (crash, torn file, guard finished early).
+    /// Never ended: the log stops before its end (crash, torn file, guard finished early);
+    /// or an inference whose span closed with a request but neither a response nor a status,
+    /// so how it ended is unknown.
     Incomplete,
 }
 
@@ -210,6 +212,14 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     /// Reasoning tokens (part of the output).
     pub reasoning_tokens: u64,
+    /// Prompt tokens written to the provider's cache (Anthropic `cache_creation_input_tokens`,
+    /// part of `input_tokens`); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_input_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -219,6 +229,7 @@ impl Usage {
         self.output_tokens += other.output_tokens;
         self.cached_input_tokens += other.cached_input_tokens;
         self.reasoning_tokens += other.reasoning_tokens;
+        self.cache_write_input_tokens += other.cache_write_input_tokens;
     }
 }
 
@@ -241,6 +252,11 @@ pub struct InferenceCall {
     pub previous_response_id: Option<String>,
     /// HTTP request id from the provider.
     pub upstream_request_id: Option<String>,
+    /// The provider's error type (`invalid_request_error`, `overloaded_error`, …) when the
+    /// response body is an API error (`{"error": {…}}`): the call is `failed` and `error`
+    /// holds `type: message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
     /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`.
     pub payload_format: Option<String>,
     /// Lifetime.
@@ -299,6 +315,13 @@ pub struct ToolCall {
     pub target_thread_id: Option<String>,
     /// Who asked for it.
     pub requester: Requester,
+    /// Who ran it when not the program: `provider` for a hosted tool the provider ran
+    /// inside the inference (web search, file search, code interpreter, image generation,
+    /// MCP, Anthropic server tools). Such a call has no span: it is made from the response
+    /// item (`tool_call_id` = `tool:<inference>/<call_id>`), requested by that inference, and
+    /// its status is the item's. Absent for tools the program ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// Lifetime.
     #[serde(flatten)]
     pub execution: Execution,
@@ -314,6 +337,11 @@ pub struct ToolCall {
     pub terminal_operations: Vec<String>,
     /// Threads this call spawned.
     pub spawned_threads: Vec<String>,
+    /// For a code-mode wait (`kind = "wait"`, or the tool named `wait`): the code cell it
+    /// waits on, found by the runtime `cell_id` (the span's field, else the call's arguments)
+    /// in the call's thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_cell: Option<String>,
 }
 
 /// One code-mode cell.
@@ -340,6 +368,17 @@ pub struct CodeCell {
     pub output_items: Vec<String>,
     /// Tool calls the cell issued.
     pub tool_calls: Vec<String>,
+    /// When the cell first yielded control to the model before finishing (its span recorded
+    /// `status = "yielded"`; it stays `running`): its initial output is then an item the
+    /// model sees, and later output comes through waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yielded_at_unix_ms: Option<u64>,
+    /// Seq of the record that made the cell yield.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yielded_seq: Option<u64>,
+    /// Wait tool calls naming this cell, in start order (their outputs are in `output_items`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waits: Vec<String>,
     /// Seq of the source payload.
     pub source_payload: Option<u64>,
     /// Seq of the output payload.
@@ -405,6 +444,22 @@ pub struct Compaction {
     pub replacement_items: Vec<String>,
     /// Seq of the checkpoint payload.
     pub checkpoint_payload: Option<u64>,
+    /// Every attempt, in start order, when there was more than one: the reference agent
+    /// retries a failed compaction (often with another model) under the same
+    /// `compaction_id`, and that is one compaction. Empty for a single attempt, whose model
+    /// and lifetime are the compaction's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<CompactionAttempt>,
+}
+
+/// One attempt of a [`Compaction`] (one `rollout.compaction` span).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompactionAttempt {
+    /// Model used by this attempt.
+    pub model: Option<String>,
+    /// Lifetime and status of this attempt.
+    #[serde(flatten)]
+    pub execution: Execution,
 }
 
 /// Kind of a conversation item.
@@ -425,6 +480,35 @@ pub enum ItemKind {
     CustomToolCallOutput,
     /// The boundary a compaction left in the history.
     CompactionMarker,
+    /// A Responses `web_search_call`: a web search the provider ran (`call_id` = its `id`).
+    WebSearchCall,
+    /// A Responses `file_search_call`: a vector-store search the provider ran.
+    FileSearchCall,
+    /// A Responses `code_interpreter_call`: code the provider ran in its container.
+    CodeInterpreterCall,
+    /// A Responses `image_generation_call`: an image the provider generated.
+    ImageGenerationCall,
+    /// A Responses `mcp_call`: a remote MCP tool the provider called.
+    McpCall,
+    /// A Responses `mcp_list_tools`: the tools the provider listed on an MCP server.
+    McpListTools,
+    /// A Responses `mcp_approval_request`: the model asks the program to approve an MCP call.
+    McpApprovalRequest,
+    /// A Responses `mcp_approval_response`: the program's answer (`call_id` = the request's).
+    McpApprovalResponse,
+    /// A Responses `computer_call`: a computer action the program is to perform.
+    ComputerCall,
+    /// A Responses `computer_call_output`: the result (a screenshot) the program sent back.
+    ComputerCallOutput,
+    /// A Responses `local_shell_call`: a shell command the program is to run.
+    LocalShellCall,
+    /// A Responses `local_shell_call_output`: that command's output.
+    LocalShellCallOutput,
+    /// An Anthropic `server_tool_use` (or `mcp_tool_use`) block: a tool the provider ran.
+    ServerToolUse,
+    /// An Anthropic server tool's result block (`web_search_tool_result`,
+    /// `code_execution_tool_result`, `mcp_tool_result`, …; `call_id` = its `tool_use_id`).
+    ServerToolResult,
     /// An item of a type the reducer does not interpret (kept, compared by content).
     Other,
 }
@@ -463,6 +547,14 @@ pub struct ConversationItem {
     /// Tool name on call items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The status the provider gave a hosted tool item (`completed`, `searching`, `failed`,
+    /// …), as first seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// For the reference agent's `agent_message` items (a message between agents, kind
+    /// `message`, role `assistant`): who sent it and to whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_message: Option<AgentMessage>,
     /// Readable preview (capped).
     pub text: String,
     /// Wall clock when first seen.
@@ -471,6 +563,15 @@ pub struct ConversationItem {
     pub first_seen_seq: u64,
     /// What produced it (empty for input the model was given).
     pub produced_by: Vec<Producer>,
+}
+
+/// Author and recipient of an `agent_message` item (agent paths such as `/root/worker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentMessage {
+    /// The sending agent.
+    pub author: Option<String>,
+    /// The receiving agent.
+    pub recipient: Option<String>,
 }
 
 /// One end of an [`Edge`].

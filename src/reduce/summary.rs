@@ -253,6 +253,12 @@ fn render_tool(
     if !tool.terminal_operations.is_empty() {
         let _ = write!(extra, "  {} terminal ops", tool.terminal_operations.len());
     }
+    if let Some(runtime) = &tool.runtime {
+        let _ = write!(extra, "  run by the {runtime}");
+    }
+    if let Some(cell) = &tool.waited_cell {
+        let _ = write!(extra, "  waits on {cell}");
+    }
     if tool.execution.status == Status::Failed {
         if let Some(error) = &tool.execution.error {
             let _ = write!(extra, "  error: {error}");

@@ -115,6 +115,9 @@ pub(crate) struct Shared {
     pub(crate) rollout_callsites: AtomicU64,
     /// Bundles opened so far.
     pub(crate) bundles_opened: AtomicU64,
+    /// The layer was installed in a subscriber that disables `info` rollout spans for every
+    /// layer (see [`Shared::warn_if_nothing_recorded`]).
+    pub(crate) rollouts_disabled: AtomicBool,
     /// Which [`Warning`]s were reported already (one bit each).
     warned: std::sync::atomic::AtomicU32,
     /// Every warning printed, for [`FinishStats::warnings`].
@@ -145,6 +148,7 @@ impl Shared {
             redaction_failures: AtomicU64::new(0),
             rollout_callsites: AtomicU64::new(0),
             bundles_opened: AtomicU64::new(0),
+            rollouts_disabled: AtomicBool::new(false),
             warned: std::sync::atomic::AtomicU32::new(0),
             warnings: Mutex::new(Vec::new()),
             bundle_dirs: Mutex::new(Vec::new()),
@@ -167,24 +171,31 @@ impl Shared {
         lock(&self.warnings).push(message);
     }
 
-    /// At finish: when rollout spans exist in the program (or the global maximum level
-    /// disables `info` spans) but not one rollout was recorded, a filter in front of the
-    /// layer disabled them, and a new user would otherwise find an empty traces folder
+    /// At finish: when not one rollout was recorded although the subscriber the layer was
+    /// installed in disables `info` rollout spans for every layer, or rollout span callsites
+    /// reached the layer, say so: a new user would otherwise find an empty traces folder
     /// without a word.
     pub(crate) fn warn_if_nothing_recorded(&self) {
         if self.bundles_opened.load(Ordering::SeqCst) > 0 {
             return;
         }
         let callsites = self.rollout_callsites.load(Ordering::SeqCst);
-        let max = tracing::level_filters::LevelFilter::current();
-        if callsites == 0 && max >= tracing::level_filters::LevelFilter::INFO {
+        let disabled = self.rollouts_disabled.load(Ordering::SeqCst);
+        if callsites == 0 && !disabled {
             return;
         }
         self.warn_once(Warning::NothingRecorded, || {
+            let why = if disabled {
+                "the subscriber disables info-level `rollout` spans for every layer: a filter \
+                 applied to the whole subscriber (a global `LevelFilter` or `EnvFilter`)"
+                    .to_owned()
+            } else {
+                format!(
+                    "{callsites} rollout span callsite(s) were registered but none was recorded"
+                )
+            };
             format!(
-                "no rollout was recorded although {callsites} rollout span callsite(s) were \
-                 registered (maximum enabled level: {max}): a filter applied to every layer \
-                 disables the rollout spans; filter the other layers instead, e.g. \
+                "no rollout was recorded: {why}; filter the other layers instead, e.g. \
                  `fmt::layer().with_filter(EnvFilter::from_default_env())`, and add the \
                  rollout layer unfiltered"
             )
@@ -257,6 +268,11 @@ impl Writer {
 
     pub(crate) fn is_finished(&self) -> bool {
         self.shared.finished.load(Ordering::Relaxed)
+    }
+
+    /// The layer was installed in a subscriber that disables info-level rollout spans.
+    pub(crate) fn rollouts_disabled(&self) {
+        self.shared.rollouts_disabled.store(true, Ordering::SeqCst);
     }
 
     /// Counts a rollout or thread span callsite (see [`Shared::warn_if_nothing_recorded`]).

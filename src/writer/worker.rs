@@ -23,38 +23,45 @@ use crate::format::{self, Manifest, FORMAT, FORMAT_VERSION};
 /// Largest buffer of an open `trace.jsonl`; payloads larger than its buffer bypass it. Large
 /// enough that the kernel's per-`write` cost is paid rarely (measured with `dd`: writing
 /// 66 MiB in 32 KiB writes took ~1.3× as long as in 128 KiB writes; larger buffers gained
-/// nothing more). The buffer actually used is [`FileLimits::buffer`], taken out of
-/// `max_buffered_bytes`.
+/// nothing more). The buffers are taken out of `max_buffered_bytes` (see [`FileLimits`]).
 pub(crate) const MAX_FILE_BUFFER: usize = 128 * 1024;
 /// Smallest buffer of an open `trace.jsonl`.
 pub(crate) const MIN_FILE_BUFFER: usize = 4 * 1024;
 
-/// How many bundle logs the writer keeps open at once, and the buffer of each.
+/// How many bundle logs the writer keeps open at once, and how much their buffers may hold.
 ///
-/// Invariant: at most `max_open` `trace.jsonl` files are open (and buffered) at any time; a
-/// bundle whose file was closed to make room is reopened in append mode when its next record
-/// arrives, after its buffer was flushed, so the file is the same as if it had stayed open.
-/// The buffers are part of `max_buffered_bytes` (see [`FileLimits::new`]).
+/// Invariant: at most `max_open` `trace.jsonl` files are open (and buffered) at any time, and
+/// their buffers' capacities add up to at most `buffer_bytes` (beyond one 4 KiB buffer when
+/// the budget is smaller than that); a file is opened with a buffer of `buffer_bytes / n`
+/// for `n` open files (4–128 KiB), so one rollout gets the largest buffer and many share.
+/// A bundle whose file was closed to make room is reopened in append mode when its next
+/// record arrives, after its buffer was flushed, so the file is the same as if it had stayed
+/// open.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FileLimits {
     pub(crate) max_open: usize,
-    pub(crate) buffer: usize,
+    pub(crate) buffer_bytes: usize,
 }
 
 impl FileLimits {
     /// Splits `max_buffered_bytes` between the queue (the byte budget, returned) and the file
-    /// buffers: a quarter for `max_open` buffers of 4–128 KiB each. A budget too small for
-    /// `max_open` buffers of 4 KiB keeps fewer files open (at least one, whose 4 KiB is then
-    /// the only memory beyond the budget).
+    /// buffers, which get a quarter. A budget too small for `max_open` buffers of 4 KiB keeps
+    /// fewer files open (at least one).
     pub(crate) fn new(max_open: usize, max_buffered_bytes: usize) -> (FileLimits, usize) {
         let quarter = max_buffered_bytes / 4;
         let max_open = max_open.clamp(1, (quarter / MIN_FILE_BUFFER).max(1));
-        let buffer = (quarter / max_open).clamp(MIN_FILE_BUFFER, MAX_FILE_BUFFER);
-        let reserved = (buffer * max_open).min(quarter);
         (
-            FileLimits { max_open, buffer },
-            max_buffered_bytes.saturating_sub(reserved).max(1),
+            FileLimits {
+                max_open,
+                buffer_bytes: quarter,
+            },
+            max_buffered_bytes.saturating_sub(quarter).max(1),
         )
+    }
+
+    /// The buffer of a file opened while `open` others are.
+    fn buffer_for(self, open: usize) -> usize {
+        (self.buffer_bytes / (open + 1)).clamp(MIN_FILE_BUFFER, MAX_FILE_BUFFER)
     }
 }
 
@@ -70,6 +77,8 @@ struct OpenFiles {
     /// Tick of last use → bundle id, for the bundles whose file is open.
     lru: BTreeMap<u64, u64>,
     tick: u64,
+    /// Capacity of the open files' buffers, in all.
+    buffered: usize,
 }
 
 impl OpenFiles {
@@ -175,6 +184,7 @@ impl Sink {
                 limits,
                 lru: BTreeMap::new(),
                 tick: 0,
+                buffered: 0,
             },
         }
     }
@@ -187,6 +197,7 @@ impl Sink {
         };
         if let Some(bundle) = self.bundles.get_mut(&id) {
             if let Some(mut file) = bundle.file.take() {
+                self.files.buffered -= file.capacity();
                 if let Err(e) = file.flush() {
                     bundle.failed = true;
                     self.out.io_error("flush", &bundle.dir.join(TRACE_FILE), &e);
@@ -200,7 +211,14 @@ impl Sink {
     /// when the process is out of descriptors anyway, closes half of the open logs, lowers
     /// `max_open` to what remains and tries once more.
     fn open_log(&mut self, open: impl Fn() -> io::Result<File>) -> io::Result<BufWriter<File>> {
-        while self.files.lru.len() >= self.files.limits.max_open && self.evict_one() {}
+        let mut buffer = self.files.limits.buffer_for(self.files.lru.len());
+        while !self.files.lru.is_empty()
+            && (self.files.lru.len() >= self.files.limits.max_open
+                || self.files.buffered + buffer > self.files.limits.buffer_bytes)
+            && self.evict_one()
+        {
+            buffer = self.files.limits.buffer_for(self.files.lru.len());
+        }
         let file = match open() {
             Err(e) if out_of_descriptors(&e) => {
                 let keep = self.files.lru.len() / 2;
@@ -210,7 +228,9 @@ impl Sink {
             }
             other => other?,
         };
-        Ok(BufWriter::with_capacity(self.files.limits.buffer, file))
+        let file = BufWriter::with_capacity(buffer, file);
+        self.files.buffered += file.capacity();
+        Ok(file)
     }
 
     /// Makes bundle `id`'s log ready for appending: marks it most recently used, and reopens
@@ -256,8 +276,9 @@ impl Sink {
     /// Takes bundle `id` out of the map and the open files, to finalise it.
     fn take_bundle(&mut self, id: u64) -> Option<OpenBundle> {
         let bundle = self.bundles.remove(&id)?;
-        if bundle.file.is_some() {
+        if let Some(file) = &bundle.file {
             self.files.lru.remove(&bundle.last_used);
+            self.files.buffered -= file.capacity();
         }
         Some(bundle)
     }
@@ -630,11 +651,17 @@ impl Write for Sink {
                 }
             }
         }
-        self.files.lru.retain(|_, id| {
-            self.bundles
-                .get(id)
-                .is_some_and(|bundle| bundle.file.is_some())
-        });
+        // Files dropped after a failed write or flush are no longer open.
+        let bundles = &self.bundles;
+        self.files
+            .lru
+            .retain(|_, id| bundles.get(id).is_some_and(|b| b.file.is_some()));
+        self.files.buffered = self
+            .files
+            .lru
+            .values()
+            .filter_map(|id| bundles.get(id)?.file.as_ref().map(BufWriter::capacity))
+            .sum();
         for (path, e) in failed {
             self.out.io_error("flush", &path, &e);
         }
@@ -649,31 +676,36 @@ impl Write for Sink {
 mod tests {
     use super::*;
 
-    /// The file buffers and the queue together never exceed the budget (beyond one 4 KiB
-    /// buffer for a budget under 16 KiB).
+    /// The file buffers' share and the queue add up to the budget, and a file's buffer is
+    /// the share divided by the files open, within 4–128 KiB.
     #[test]
     fn file_buffers_are_taken_out_of_the_budget() {
         for max in [1, 100, 16 << 10, 64 << 10, 1 << 20, 16 << 20, 1 << 30] {
             for files in [1, 8, 64, 1000] {
                 let (limits, queue) = FileLimits::new(files, max);
-                let total = queue + limits.max_open * limits.buffer;
-                let bound = if max >= 4 * MIN_FILE_BUFFER {
-                    max
-                } else {
-                    max + MIN_FILE_BUFFER
-                };
-                assert!(
-                    total <= bound,
-                    "{max} bytes, {files} files: {limits:?} + queue {queue} = {total}"
-                );
+                assert_eq!(queue + limits.buffer_bytes, max);
                 assert!(limits.max_open >= 1 && limits.max_open <= files);
-                assert!((MIN_FILE_BUFFER..=MAX_FILE_BUFFER).contains(&limits.buffer));
+                // A budget of at least 16 KiB holds max_open buffers of 4 KiB.
+                if max >= 4 * MIN_FILE_BUFFER {
+                    assert!(limits.max_open * MIN_FILE_BUFFER <= limits.buffer_bytes);
+                }
             }
         }
         let (limits, queue) = FileLimits::new(64, 16 << 20);
+        // The default budget: 12 MiB of queue, 4 MiB of file buffers.
         assert_eq!(
-            (limits.max_open, limits.buffer, queue),
-            (64, 64 << 10, 12 << 20)
+            (limits.max_open, limits.buffer_bytes, queue),
+            (64, 4 << 20, 12 << 20)
+        );
+        assert_eq!(
+            limits.buffer_for(0),
+            MAX_FILE_BUFFER,
+            "one rollout: the largest buffer"
+        );
+        assert_eq!(limits.buffer_for(63), 64 << 10, "64 rollouts share 4 MiB");
+        assert_eq!(
+            FileLimits::new(64, 1 << 20).0.buffer_for(0),
+            MAX_FILE_BUFFER
         );
     }
 }

@@ -2,7 +2,7 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::*;
-use crate::reduce::providers::{parse_checkpoint, parse_request, parse_response, PayloadFormat};
+use crate::reduce::payloads::{parse_checkpoint, parse_request, parse_response, PayloadFormat};
 use crate::reduce::ItemKind;
 
 /// Entries held, both generations.
@@ -197,6 +197,22 @@ fn responses_of_every_shape_parse_as_the_full_parse_does() {
         json!({"content": [{"type": "text", "text": "a"}]}).to_string(),
         json!({"output": "not a list"}).to_string(),
         json!({"result": "hi"}).to_string(),
+        // Error bodies, hosted tools, streams (an event array, SSE text).
+        json!({"error": {"type": "invalid_request_error", "message": "no"}}).to_string(),
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+            .to_string(),
+        json!({"id": "r", "status": "failed", "error": {"code": "server_error"}, "output": []})
+            .to_string(),
+        json!({"id": "r", "error": null, "output": [
+            {"id": "ws_1", "type": "web_search_call", "status": "completed",
+             "action": {"type": "search", "query": "q"}}]})
+        .to_string(),
+        json!([{"type": "message_start", "message": {"id": "m", "role": "assistant", "content": []}},
+               {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+               {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hi"}}])
+        .to_string(),
+        json!("data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+            .to_string(),
     ];
     let mut memo = ItemMemo::default();
     for body in &bodies {

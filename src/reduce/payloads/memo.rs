@@ -3,11 +3,11 @@
 //! recognised by its JSON text afterwards, and no `serde_json::Value` is built for the body.
 //!
 //! Invariants:
-//! - Same result as the full parse (`providers::parse_request` and friends: one `Value` per
+//! - Same result as the full parse (`parse_request` and friends: one `Value` per
 //!   body), or the full parse itself. A shallow parse reads the body's top-level object once:
 //!   the item lists ([`Keys::lists`]) split into raw elements, the fields the shape logic reads
 //!   ([`Keys::fields`]) as values, every other field only validated in place, as strictly as
-//!   the full parse would. The shape logic is the full parse's own (`providers::request`, …).
+//!   the full parse would. The shape logic is the full parse's own (`payloads::request`, …).
 //!   Anything unusual (not an object, a list that is not an array, a repeated list key, a key
 //!   serde_json treats specially) and every error, shape or JSON, reruns the full parse, which
 //!   decides and names it.
@@ -33,11 +33,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::providers::{
-    self, Histories, Keys, ListKind, ModelRequest, ModelResponse, Object, Parsed, ShapeError,
+use super::{
+    checkpoint, parse_checkpoint, parse_request, parse_response, request, response, ElementCache,
+    Histories, Keys, ListKind, ModelRequest, ModelResponse, Object, Parsed, ShapeError,
     CHECKPOINT_KEYS, REQUEST_KEYS, RESPONSE_KEYS,
 };
-use super::U64Map;
+use crate::reduce::U64Map;
 
 /// Smallest budget per generation.
 const MIN_GENERATION_BYTES: usize = 1 << 20;
@@ -81,7 +82,7 @@ struct Entry {
 }
 
 impl ItemMemo {
-    /// [`providers::parse_request`], memoised.
+    /// [`parse_request`], memoised.
     pub(crate) fn request(
         &mut self,
         body: &str,
@@ -89,11 +90,11 @@ impl ItemMemo {
     ) -> Result<ModelRequest, ShapeError> {
         self.begin_body(body);
         Shallow::parse(body, &REQUEST_KEYS)
-            .and_then(|shallow| providers::request(shallow.object(), provider_hint, self))
-            .or_else(|_| providers::parse_request(body, provider_hint))
+            .and_then(|shallow| request(shallow.object(), provider_hint, self))
+            .or_else(|_| parse_request(body, provider_hint))
     }
 
-    /// [`providers::parse_response`], memoised.
+    /// [`parse_response`], memoised.
     pub(crate) fn response(
         &mut self,
         body: &str,
@@ -101,11 +102,11 @@ impl ItemMemo {
     ) -> Result<ModelResponse, ShapeError> {
         self.begin_body(body);
         Shallow::parse(body, &RESPONSE_KEYS)
-            .and_then(|shallow| providers::response(shallow.object(), provider_hint, self))
-            .or_else(|_| providers::parse_response(body, provider_hint))
+            .and_then(|shallow| response(shallow.object(), provider_hint, self))
+            .or_else(|_| parse_response(body, provider_hint))
     }
 
-    /// [`providers::parse_checkpoint`], memoised.
+    /// [`parse_checkpoint`], memoised.
     pub(crate) fn checkpoint(
         &mut self,
         body: &str,
@@ -113,10 +114,10 @@ impl ItemMemo {
     ) -> Option<Histories> {
         self.begin_body(body);
         match Shallow::parse(body, &CHECKPOINT_KEYS)
-            .and_then(|shallow| providers::checkpoint(shallow.object(), self))
+            .and_then(|shallow| checkpoint(shallow.object(), self))
         {
             Ok((input, replacement)) => Some((Ok(input), Ok(replacement))),
-            Err(_) => providers::parse_checkpoint(body, provider_hint),
+            Err(_) => parse_checkpoint(body, provider_hint),
         }
     }
 
@@ -125,14 +126,15 @@ impl ItemMemo {
         self.body_cost = 0;
         self.largest_body = self.largest_body.max(body.len());
     }
+}
 
-    /// What `element`, an element of a list of `kind`, parses to: the memoised result, or
-    /// `parse` of its value, remembered when it succeeds.
-    pub(crate) fn element(
+impl ElementCache for ItemMemo {
+    /// The memoised result, or `parse` of the element's value, remembered when it succeeds.
+    fn element(
         &mut self,
         element: &RawValue,
         kind: ListKind,
-        parse: impl FnOnce(&Value) -> Result<Parsed, ShapeError>,
+        parse: &dyn Fn(&Value) -> Result<Parsed, ShapeError>,
     ) -> Result<&Parsed, ShapeError> {
         let text = element.get();
         let hash = text_hash(text.as_bytes());
@@ -407,5 +409,5 @@ impl<'de> Visitor<'de> for Valid {
 }
 
 #[cfg(test)]
-#[path = "raw_tests.rs"]
+#[path = "memo_tests.rs"]
 mod tests;

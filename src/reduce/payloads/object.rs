@@ -1,0 +1,324 @@
+//! A body's top-level object as the shape logic reads it, and its item lists.
+//!
+//! Invariant: the shapes read a body only through [`Object`] (every field a value in a full
+//! parse; in a shallow parse the item lists as raw elements beside the fields [`Keys`] names,
+//! checked in debug builds), and raw elements only through an [`ElementCache`]: the memo
+//! implements it, so it depends on the shapes and they never name it.
+
+use std::fmt;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::message::Evidence;
+use super::{parse_element, ShapeError, SharedItems};
+
+/// Where the raw elements of a shallow parse's item lists are parsed: the reducer's memo,
+/// or [`Uncached`].
+pub(crate) trait ElementCache {
+    /// What `element`, an element of a list of `kind`, parses to: a remembered result for
+    /// the same text and kind, or `parse` of its value.
+    fn element(
+        &mut self,
+        element: &RawValue,
+        kind: ListKind,
+        parse: &dyn Fn(&Value) -> Result<Parsed, ShapeError>,
+    ) -> Result<&Parsed, ShapeError>;
+}
+
+/// An [`ElementCache`] that remembers nothing (the full parse, which holds no raw lists).
+#[derive(Debug, Default)]
+pub(super) struct Uncached(Option<Parsed>);
+
+impl ElementCache for Uncached {
+    fn element(
+        &mut self,
+        element: &RawValue,
+        _kind: ListKind,
+        parse: &dyn Fn(&Value) -> Result<Parsed, ShapeError>,
+    ) -> Result<&Parsed, ShapeError> {
+        let value: Value =
+            serde_json::from_str(element.get()).map_err(|e| ShapeError(e.to_string()))?;
+        Ok(self.0.insert(parse(&value)?))
+    }
+}
+
+/// The top-level keys the shape logic reads from one kind of payload.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    /// Item lists: a shallow parse splits them into raw elements.
+    pub(crate) lists: &'static [&'static str],
+    /// Every other key the shape logic looks at.
+    pub(crate) fields: &'static [&'static str],
+}
+
+/// A payload's top-level object as the shape logic sees it: every field as a value (the full
+/// parse), or the item lists as raw elements beside the fields named in [`Keys`] (a shallow
+/// parse, see `memo.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Object<'v, 'a> {
+    /// Fields held as values.
+    pub(super) fields: &'v Map<String, Value>,
+    /// Item lists held as raw elements (shallow parses only).
+    lists: &'v [(&'static str, Vec<&'a RawValue>)],
+    /// The keys a shallow parse kept; `None` for a full parse, which kept them all.
+    keys: Option<&'static Keys>,
+}
+
+/// One top-level field.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Field<'v, 'a> {
+    /// A field held as a value.
+    Value(&'v Value),
+    /// An item list held as raw elements.
+    Raw(&'v [&'a RawValue]),
+}
+
+impl<'v, 'a> Object<'v, 'a> {
+    /// An object whose every field is a value.
+    pub(super) fn full(fields: &'v Map<String, Value>) -> Object<'v, 'a> {
+        Object {
+            fields,
+            lists: &[],
+            keys: None,
+        }
+    }
+
+    /// A shallow parse's object.
+    pub(crate) fn shallow(
+        fields: &'v Map<String, Value>,
+        lists: &'v [(&'static str, Vec<&'a RawValue>)],
+        keys: &'static Keys,
+    ) -> Object<'v, 'a> {
+        Object {
+            fields,
+            lists,
+            keys: Some(keys),
+        }
+    }
+
+    /// The field `key`, a value or a raw list.
+    pub(super) fn get(&self, key: &str) -> Option<Field<'v, 'a>> {
+        debug_assert!(
+            self.keys
+                .is_none_or(|keys| keys.lists.contains(&key) || keys.fields.contains(&key)),
+            "`{key}` is not in the payload kind's `Keys`"
+        );
+        match self.lists.iter().find(|(name, _)| *name == key) {
+            Some((_, elements)) => Some(Field::Raw(elements)),
+            None => self.fields.get(key).map(Field::Value),
+        }
+    }
+
+    /// The field `key` when it is held as a value.
+    pub(super) fn value(&self, key: &str) -> Option<&'v Value> {
+        match self.get(key)? {
+            Field::Value(value) => Some(value),
+            Field::Raw(_) => None,
+        }
+    }
+
+    /// Whether the object has the key `key`.
+    pub(super) fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+/// Which parser the elements of an item list go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListKind {
+    /// Responses items or messages of any shape (`input`, `output`, checkpoint histories).
+    Items,
+    /// Chat or Anthropic messages (`messages`).
+    Messages,
+}
+
+/// What one list element parses to; a function of the element's JSON and the list kind alone.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    /// The element's items, in order.
+    pub(crate) items: SharedItems,
+    /// What the element says about the shape of a `messages` list.
+    pub(crate) evidence: Evidence,
+}
+
+/// Parses the list `list` (named `name` in errors) of `kind` into `out`; returns what its
+/// elements say about the shape. Raw elements go through `cache`.
+pub(super) fn parse_list(
+    list: Field<'_, '_>,
+    name: &'static str,
+    kind: ListKind,
+    cache: &mut dyn ElementCache,
+    out: &mut SharedItems,
+) -> Result<Evidence, ShapeError> {
+    let mut evidence = Evidence::default();
+    match list {
+        Field::Value(Value::Array(list)) => {
+            out.reserve(list.len());
+            for (index, element) in list.iter().enumerate() {
+                let parsed = parse_element(element, kind, Loc::at(name, index))?;
+                evidence = evidence.or(parsed.evidence);
+                out.extend(parsed.items);
+            }
+        }
+        Field::Value(other) => {
+            return Err(ShapeError(format!(
+                "`{name}` is {}; expected an array of items",
+                json_kind(other)
+            )))
+        }
+        Field::Raw(elements) => {
+            out.reserve(elements.len());
+            for (index, element) in elements.iter().enumerate() {
+                let parsed = cache.element(element, kind, &|element| {
+                    parse_element(element, kind, Loc::at(name, index))
+                })?;
+                evidence = evidence.or(parsed.evidence);
+                out.extend(parsed.items.iter().cloned());
+            }
+        }
+    }
+    Ok(evidence)
+}
+
+/// Where in the payload a piece sits, for error messages (`input[3]`, `choices[0].message`).
+/// Formatted only when an error is built.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Loc {
+    /// The list or field name.
+    name: &'static str,
+    /// Index into the list, if `name` is a list.
+    index: Option<usize>,
+}
+
+impl Loc {
+    /// Element `index` of the list `name`.
+    pub(super) fn at(name: &'static str, index: usize) -> Loc {
+        Loc {
+            name,
+            index: Some(index),
+        }
+    }
+
+    /// A single field.
+    pub(super) fn field(name: &'static str) -> Loc {
+        Loc { name, index: None }
+    }
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)?;
+        match self.index {
+            Some(index) => write!(f, "[{index}]"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parses a payload body as JSON.
+pub(super) fn parse_body(body: &str, what: &str) -> Result<Value, ShapeError> {
+    serde_json::from_str(body)
+        .map_err(|error| ShapeError(format!("parse {what} payload as json: {error}")))
+}
+
+/// The payload's top-level object.
+pub(super) fn as_payload_object<'a>(
+    root: &'a Value,
+    what: &str,
+) -> Result<&'a Map<String, Value>, ShapeError> {
+    root.as_object().ok_or_else(|| {
+        ShapeError(format!(
+            "{what} payload is {}; expected a json object",
+            json_kind(root)
+        ))
+    })
+}
+
+/// A required string field of an item.
+pub(super) fn required_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    loc: Loc,
+    what: &str,
+) -> Result<&'a str, ShapeError> {
+    match obj.get(key) {
+        Some(Value::String(value)) => Ok(value),
+        _ => Err(ShapeError(format!("{loc} ({what}) has no string `{key}`"))),
+    }
+}
+
+/// A content block or part as an object.
+pub(super) fn block_object<'a>(
+    block: &'a Value,
+    at: &dyn Fn() -> String,
+) -> Result<&'a Map<String, Value>, ShapeError> {
+    block.as_object().ok_or_else(|| {
+        ShapeError(format!(
+            "{} is {}; expected an object",
+            at(),
+            json_kind(block)
+        ))
+    })
+}
+
+/// A required string field of a content block or part.
+pub(super) fn block_str<'a>(
+    block: &'a Map<String, Value>,
+    key: &str,
+    at: &dyn Fn() -> String,
+    what: &str,
+) -> Result<&'a str, ShapeError> {
+    match block.get(key) {
+        Some(Value::String(value)) => Ok(value),
+        _ => Err(ShapeError(format!(
+            "{} ({what}) has no string `{key}`",
+            at()
+        ))),
+    }
+}
+
+/// An optional string field, owned.
+pub(super) fn string_field(obj: Object<'_, '_>, key: &str) -> Option<String> {
+    obj.value(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The first of `keys` that holds an object (a `null` usage is no usage).
+pub(super) fn usage_object<'v>(obj: Object<'v, '_>, keys: &[&str]) -> Option<&'v Value> {
+    keys.iter()
+        .filter_map(|key| obj.value(key))
+        .find(|usage| usage.is_object())
+}
+
+/// The first counter found at one of `paths`; missing, negative or non-numeric counts are 0.
+pub(super) fn counter(usage: &Value, paths: &[&[&str]]) -> u64 {
+    paths
+        .iter()
+        .find_map(|path| {
+            path.iter()
+                .try_fold(usage, |value, key| value.get(key))
+                .and_then(|value| match value {
+                    Value::Number(number) => Some(number),
+                    _ => None,
+                })
+        })
+        .map_or(0, |number| {
+            number.as_u64().unwrap_or_else(|| match number.as_f64() {
+                // Float counts (some proxies send `12.0`) truncate; negatives clamp to 0.
+                Some(float) if float.is_finite() && float > 0.0 => float as u64,
+                _ => 0,
+            })
+        })
+}
+
+/// `a string`, `an array`, … for error messages.
+pub(super) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
