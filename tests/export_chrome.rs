@@ -200,3 +200,39 @@ fn parallel_tool_calls_get_their_own_lanes_and_still_nest() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn an_undelivered_edge_keeps_its_arrow_and_says_so() -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let rollout = info_span!("rollout", rollout_id = "undelivered");
+        let _r = rollout.enter();
+        let lead = info_span!("rollout.thread", thread_id = "lead", agent_path = "/lead");
+        let _l = lead.enter();
+        let tool = info_span!(
+            "rollout.tool",
+            tool = "spawn_agent",
+            kind = "spawn_agent",
+            call_id = "call_spawn",
+            target_thread_id = "worker",
+            message = "Count the lines of main.rs."
+        );
+        let child = tracing_rollout::child_thread_span("worker", "lead", "/lead/worker", &tool);
+        child.in_scope(|| info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {}));
+    });
+    let stats = guard.finish()?;
+    let trace = export_chrome(stats.bundles.first().context("a bundle")?)?;
+    assert_eq!(check_structure(&trace)?, 1);
+    let start = trace["traceEvents"]
+        .as_array()
+        .context("events")?
+        .iter()
+        .find(|e| e["ph"] == "s")
+        .context("the flow")?;
+    assert_eq!(start["name"], "spawn (undelivered)");
+    assert_eq!(start["args"]["delivered"], false);
+    assert_eq!(start["args"]["message"], "Count the lines of main.rs.");
+    Ok(())
+}
