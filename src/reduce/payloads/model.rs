@@ -4,7 +4,7 @@
 //!
 //! Invariant: these are plain data that every file of `payloads` builds or returns, so they sit
 //! at the bottom: this file imports nothing of its siblings but the item list ([`SharedItems`]),
-//! and reads no JSON (`error.rs` reads an [`ApiError`], the shapes build the rest).
+//! and reads no JSON (`object.rs` reads an [`ApiError`], the shapes build the rest).
 
 use super::item::SharedItems;
 use crate::reduce::state::Usage;

@@ -10,7 +10,7 @@
 //! `.failed`, a Chat `finish_reason` or `[DONE]`, Anthropic `message_stop`) ended early — the
 //! agent dropped it — and assembles into the items it had delivered, marked
 //! [`Assembled::ended_early`]: the inference is then `cancelled`, as the reference does. An error
-//! event becomes the body's `error` object (see `error.rs`).
+//! event becomes the body's `error` object (read as any body's, `object::api_error`).
 //!
 //! Imports only `model.rs`: it rebuilds JSON, and `mod.rs` hands the body to the shapes.
 
