@@ -428,20 +428,10 @@ fn place<'s>(
     };
     let mut ordered: Vec<(usize, &Pending<'s>)> =
         pending.iter().map(|p| (depth(&p.key), p)).collect();
-    ordered.sort_by(|(da, a), (db, b)| {
-        (
-            da,
-            a.execution.started_at_unix_ms,
-            a.execution.started_seq,
-            &a.key,
-        )
-            .cmp(&(
-                db,
-                b.execution.started_at_unix_ms,
-                b.execution.started_seq,
-                &b.key,
-            ))
-    });
+    let order = |(d, p): &(usize, &Pending<'s>)| {
+        (*d, p.execution.started_at_unix_ms, p.execution.started_seq)
+    };
+    ordered.sort_by(|a, b| order(a).cmp(&order(b)).then_with(|| a.1.key.cmp(&b.1.key)));
     let mut index: HashMap<NodeKey, usize> = HashMap::new();
     index.insert(NodeKey::Rollout, 0);
     for (_, p) in ordered {
