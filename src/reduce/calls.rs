@@ -270,27 +270,20 @@ impl Reducer {
     /// `id`.
     pub(super) fn call_payload(&mut self, id: &str, which: CallPayload, seq: u64) {
         let s = &mut self.state;
-        match which {
-            CallPayload::ToolArgs => {
-                let tool = s.tool_calls.get_mut(id);
-                tool.into_iter().for_each(|t| t.args_payload = Some(seq));
-            }
-            CallPayload::ToolResult => {
-                let tool = s.tool_calls.get_mut(id);
-                tool.into_iter().for_each(|t| t.result_payload = Some(seq));
-            }
-            CallPayload::CellSource => {
-                let cell = s.code_cells.get_mut(id);
-                cell.into_iter().for_each(|c| c.source_payload = Some(seq));
-            }
-            CallPayload::CellOutput => {
-                let cell = s.code_cells.get_mut(id);
-                cell.into_iter().for_each(|c| c.output_payload = Some(seq));
-            }
+        let slot = match which {
+            CallPayload::ToolArgs => s.tool_calls.get_mut(id).map(|t| &mut t.args_payload),
+            CallPayload::ToolResult => s.tool_calls.get_mut(id).map(|t| &mut t.result_payload),
+            CallPayload::CellSource => s.code_cells.get_mut(id).map(|c| &mut c.source_payload),
+            CallPayload::CellOutput => s.code_cells.get_mut(id).map(|c| &mut c.output_payload),
             CallPayload::Terminal => {
-                let op = s.terminal_operations.get_mut(id);
-                op.into_iter().for_each(|op| op.payloads.push(seq));
+                if let Some(op) = s.terminal_operations.get_mut(id) {
+                    op.payloads.push(seq);
+                }
+                return;
             }
+        };
+        if let Some(slot) = slot {
+            *slot = Some(seq);
         }
     }
 

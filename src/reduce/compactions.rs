@@ -5,8 +5,6 @@
 //! Invariant: a compaction id is scoped by its thread, as turn ids are; the same id started
 //! again in the same thread is another attempt of that compaction, never a second one.
 
-use serde_json::{Map, Value};
-
 use super::fields::field_str;
 use super::reducer::{Reducer, SpanEntry};
 use super::spans::reopen;
@@ -37,14 +35,9 @@ impl Reducer {
 
     /// Starts a compaction, or another attempt of one (the same `compaction_id` again in the
     /// same thread); returns its id.
-    pub(super) fn compaction_started(
-        &mut self,
-        key: u64,
-        entry: &SpanEntry,
-        fields: &Map<String, Value>,
-    ) -> String {
-        let mut id =
-            field_str(fields, field::COMPACTION_ID).unwrap_or_else(|| format!("compaction:{key}"));
+    pub(super) fn compaction_started(&mut self, key: u64, entry: &SpanEntry) -> String {
+        let mut id = field_str(&entry.fields, field::COMPACTION_ID)
+            .unwrap_or_else(|| format!("compaction:{key}"));
         let scoped = format!("{}/{id}", entry.thread_id.as_deref().unwrap_or(""));
         let retry_of = [&id, &scoped].into_iter().find(|k| {
             self.state

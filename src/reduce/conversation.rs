@@ -16,7 +16,8 @@ use super::error::ReduceError;
 use super::payloads::{is_provider_run, ModelItem, ModelRequest, ModelResponse};
 use super::reducer::{Reducer, ThreadRef};
 use super::state::{
-    is_call_kind, item_id, item_number, ConversationItem, ItemKind, Producer, PREVIEW_BYTES,
+    is_call_kind, item_id, item_number, preview, ConversationItem, ItemKind, Producer,
+    PREVIEW_BYTES,
 };
 
 /// End of a chain of baseline positions in `reconcile_against`.
@@ -27,15 +28,31 @@ fn item_ids(numbers: &[u64]) -> Vec<String> {
     numbers.iter().map(|&n| item_id(n)).collect()
 }
 
-fn preview(text: &str) -> String {
-    if text.len() <= PREVIEW_BYTES {
-        return text.to_owned();
+/// `item` as the graph stores it: item `n` of `thread`, first seen in `turn` at `seen` (wall
+/// clock and seq), produced by `producer` (none for input the model was given).
+pub(super) fn stored_item(
+    n: u64,
+    thread: &str,
+    turn: Option<String>,
+    item: &ModelItem,
+    (t, seq): (u64, u64),
+    producer: Option<&Producer>,
+) -> ConversationItem {
+    ConversationItem {
+        item_id: item_id(n),
+        thread_id: thread.to_owned(),
+        turn_id: turn,
+        kind: item.kind,
+        role: item.role.clone(),
+        call_id: item.call_id.clone(),
+        name: item.name.clone(),
+        status: item.status.clone(),
+        agent_message: item.agent_message.clone(),
+        text: preview(&item.text),
+        first_seen_at_unix_ms: t,
+        first_seen_seq: seq,
+        produced_by: producer.cloned().into_iter().collect(),
     }
-    let mut end = PREVIEW_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 impl Reducer {
@@ -295,23 +312,11 @@ impl Reducer {
     ) -> u64 {
         self.next_item += 1;
         let n = self.next_item;
-        let id = item_id(n);
-        let conversation_item = ConversationItem {
-            item_id: id.clone(),
-            thread_id: thread.id.to_owned(),
-            turn_id: turn.clone(),
-            kind: item.kind,
-            role: item.role.clone(),
-            call_id: item.call_id.clone(),
-            name: item.name.clone(),
-            status: item.status.clone(),
-            agent_message: item.agent_message.clone(),
-            text: preview(&item.text),
-            first_seen_at_unix_ms: self.t,
-            first_seen_seq: self.seq,
-            produced_by: producer.cloned().into_iter().collect(),
-        };
-        self.state.conversation_items.insert(id, conversation_item);
+        let seen = (self.t, self.seq);
+        let stored = stored_item(n, thread.id, turn.clone(), item, seen, producer);
+        self.state
+            .conversation_items
+            .insert(stored.item_id.clone(), stored);
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.hashes.insert(n, item.content_hash);
         // A message between agents is never a turn's answer (the source of a result edge).

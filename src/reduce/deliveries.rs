@@ -341,3 +341,7 @@ impl Deliveries {
         self.evicted
     }
 }
+
+#[cfg(test)]
+#[path = "deliveries_tests.rs"]
+mod tests;

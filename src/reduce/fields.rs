@@ -222,3 +222,7 @@ impl Reducer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "fields_tests.rs"]
+mod tests;

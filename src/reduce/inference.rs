@@ -2,11 +2,9 @@
 //! (model, provider, usage, response id), its payloads, how its response says it ended, and
 //! the tool calls its response started.
 //!
-//! Invariant: a thread's response ids ([`ThreadReplay::responses`]) name the inference call
+//! Invariant: a thread's response ids (its replay state's `responses`) name the inference call
 //! that produced each, so an incremental request (`previous_response_id`) finds the history
 //! it continues with one lookup; the first response id a call is given stands.
-//!
-//! [`ThreadReplay::responses`]: super::reducer::ThreadReplay
 
 use super::fields::InferenceFields;
 use super::payloads::{ModelRequest, ModelResponse};

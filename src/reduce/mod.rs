@@ -39,6 +39,8 @@ mod route;
 mod spans;
 mod state;
 mod summary;
+#[cfg(test)]
+mod test_support;
 mod threads;
 mod u64_map;
 

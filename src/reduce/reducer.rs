@@ -20,8 +20,9 @@
 //! lifetime, which its span's records decide, so `spans.rs` sets it for every kind, borrowing
 //! it from the owner (`thread_execution_mut`, `inference_execution_mut`,
 //! `compaction_execution_mut`, `call_execution_mut`). The owners set it only when they create
-//! an entity, resume one (a thread attached again, a compaction retried), or when the model's
-//! own evidence says how it ended (a response's error, a hosted tool's status).
+//! an entity, start it again (a thread attached again, a turn started again, a compaction
+//! retried), or when the model's own evidence says how it ended (a response's error, a hosted
+//! tool's status).
 //!
 //! | `Reducer` | written by |
 //! |---|---|
@@ -32,7 +33,7 @@
 //! | a thread's `conversation`, `next_item` | `conversation.rs` |
 //! | a thread's `deliveries`, `delivered_items` | `edges.rs` (through [`Deliveries`]' methods) |
 //! | `memo` | `route.rs` |
-//! | the record being applied (`line`, `seq`, `t`, `ns`), `lossy`, `ended`, `stores_parts`, `expander`, the thread numbering (`replays`, `thread_numbers`) | `reducer.rs` |
+//! | the record being applied (`line`, `offset`, `line_len`, `seq`, `t`, `ns`), `lossy`, `ended`, `stores_parts`, `expander`, the thread numbering (`replays`, `thread_numbers`) | `reducer.rs` |
 //!
 //! The other files write no state of their own: `fields.rs` reads span fields for the owners,
 //! `deliveries.rs` is the matching the edges use, `replay.rs` feeds lines to

@@ -109,7 +109,7 @@ impl Reducer {
                 entry.id = format!("terminal_op:{key}");
                 self.terminal_started(&entry);
             }
-            SpanKind::Compaction => entry.id = self.compaction_started(key, &entry, fields),
+            SpanKind::Compaction => entry.id = self.compaction_started(key, &entry),
         }
         self.spans.insert(key, entry);
         self.project_fields(key)

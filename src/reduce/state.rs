@@ -574,6 +574,19 @@ pub struct ConversationItem {
 /// Longest `text` preview a [`ConversationItem`] keeps, in bytes.
 pub(super) const PREVIEW_BYTES: usize = 2000;
 
+/// `text` as a [`ConversationItem`] keeps it: whole up to [`PREVIEW_BYTES`], else cut there
+/// (on a character boundary) and marked with `…`.
+pub(super) fn preview(text: &str) -> String {
+    if text.len() <= PREVIEW_BYTES {
+        return text.to_owned();
+    }
+    let mut end = PREVIEW_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// The id of item number `n` (the reducer numbers items in first-seen order): `item:N`.
 pub(super) fn item_id(n: u64) -> String {
     let mut digits = itoa::Buffer::new();
