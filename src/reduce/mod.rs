@@ -12,14 +12,15 @@
 //! it applies.
 //!
 //! The work is split by concern over one private state (`reducer`, which also says which file
-//! writes which part of it): `spans` maps span records to threads, turns, inference calls and
-//! compactions, and ends every entity; `fields` reads span fields; `route` indexes payloads
-//! and sends them where they are read; `calls` keeps tool calls, code cells and terminal
-//! operations and links them through the model-visible call id; `conversation` turns
-//! model-facing payloads into conversation items; `edges` builds spawn, message, task,
-//! result, close and link edges (`deliveries` matches delivered texts); `summary` renders the
-//! readable tree; `replay` is the incremental form ([`Replay`], fed lines as a bundle grows),
-//! which [`reduce_bundle`] runs over the whole file.
+//! writes which part of it): `spans` turns span records into entities and ends them; `fields`
+//! reads span fields; `threads` keeps threads and turns, `inference` inference calls,
+//! `compactions` compactions; `calls` keeps tool calls, code cells and terminal operations and
+//! links them through the model-visible call id; `route` indexes payloads and sends them where
+//! they are read; `conversation` turns model-facing payloads into conversation items; `edges`
+//! builds spawn, message, task, result, close and link edges (`deliveries` matches delivered
+//! texts); `state` is the graph's schema; `summary` renders the readable tree; `replay` is
+//! the incremental form ([`Replay`], fed lines as a bundle grows), which [`reduce_bundle`] runs
+//! over the whole file.
 
 mod bodies;
 mod calls;
@@ -52,6 +53,7 @@ pub use error::ReduceError;
 pub use replay::{follow_summary, LiveBundle, Replay};
 pub use state::*;
 pub use summary::render_summary;
+// The payload memo keys its caches by hashes it computes.
 pub(crate) use u64_map::U64Map;
 
 use reader::{Next, TraceReader};
