@@ -65,7 +65,20 @@ impl Reducer {
         if self.spans.contains_key(&key) {
             return Err(self.contradiction(format!("span {key} started twice")));
         }
-        let mut entry = self.span_entry(key, parent, thread, turn, kind, fields)?;
+        let [thread_id, turn_id, tool, code_cell] = self.span_context(key, parent, thread, turn)?;
+        // Its id is set by its kind.
+        let mut entry = SpanEntry {
+            kind,
+            id: String::new(),
+            thread_id,
+            turn_id,
+            tool,
+            code_cell,
+            fields: fields.clone(),
+            start_ns: self.ns,
+            start_seq: self.seq,
+            ended: false,
+        };
         match kind {
             SpanKind::Rollout => {
                 entry.id = field_str(fields, field::ROLLOUT_ID).unwrap_or_else(|| format!("{key}"));
@@ -115,17 +128,15 @@ impl Reducer {
         self.project_fields(key)
     }
 
-    /// A new span's entry, with the thread, turn, tool and code cell it runs in (its own
-    /// `thread`/`turn` context spans first, else its parent's); its id is set by its kind.
-    fn span_entry(
+    /// The thread, turn, tool call and code cell (by id) a new span `key` runs in: its own
+    /// `thread`/`turn` context spans first, else its parent's.
+    fn span_context(
         &mut self,
         key: u64,
         parent: Option<u64>,
         thread: Option<u64>,
         turn: Option<u64>,
-        kind: SpanKind,
-        fields: &Map<String, Value>,
-    ) -> Result<SpanEntry, ReduceError> {
+    ) -> Result<[Option<String>; 4], ReduceError> {
         let (p_thread, p_turn, p_tool, p_cell) = match parent {
             Some(p) => match self.span_ref(p, "span_started (parent)")? {
                 Some(e) => (
@@ -143,18 +154,9 @@ impl Reducer {
                 .and_then(|k| reducer.spans.get(&k))
                 .map(|e| e.id.clone())
         };
-        Ok(SpanEntry {
-            kind,
-            id: String::new(),
-            thread_id: context_id(self, thread).or(p_thread),
-            turn_id: context_id(self, turn).or(p_turn),
-            tool: p_tool,
-            code_cell: p_cell,
-            fields: fields.clone(),
-            start_ns: self.ns,
-            start_seq: self.seq,
-            ended: false,
-        })
+        let thread_id = context_id(self, thread).or(p_thread);
+        let turn_id = context_id(self, turn).or(p_turn);
+        Ok([thread_id, turn_id, p_tool, p_cell])
     }
 
     pub(super) fn span_recorded(
