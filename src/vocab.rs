@@ -208,6 +208,11 @@ pub mod status {
 
     /// Every status a program may record.
     pub const ALL: [&str; 4] = [COMPLETED, FAILED, CANCELLED, ABORTED];
+
+    // Added for the reducer (issue 20): statuses it compares that are not ends.
+    /// `rollout.code_cell`: the cell handed control back to the model and still runs (a
+    /// runtime state, not an end: the span stays `running`); not in [`ALL`].
+    pub const YIELDED: &str = "yielded";
 }
 
 /// Collab tool kinds: the `kind` of a `rollout.tool` that acts on another thread.
@@ -231,6 +236,23 @@ pub mod collab {
         WAIT_AGENT,
         CLOSE_AGENT,
     ];
+
+    // Added for the reducer (issue 20): the reference agent's newer names, read as their
+    // older equivalents; not in [`ALL`].
+    /// Assigns a follow-up task to a thread (read as [`ASSIGN_TASK`]).
+    pub const FOLLOWUP_TASK: &str = "followup_task";
+    /// Interrupts a thread (read as [`CLOSE_AGENT`]).
+    pub const INTERRUPT_AGENT: &str = "interrupt_agent";
+}
+
+/// Code mode: model-authored code cells (`rollout.code_cell`) and the tool that waits on them.
+pub mod code_mode {
+    /// The `kind` (or the name) of a `rollout.tool` that waits on a running code cell; its
+    /// output is more output of that cell.
+    pub const WAIT: &str = "wait";
+    /// The argument of a `wait` call naming the cell it waits on: the runtime's cell id, as
+    /// in the cell span's [`CELL_ID`](super::field::CELL_ID) field.
+    pub const WAIT_CELL_ID: &str = "cell_id";
 }
 
 /// The OpenTelemetry GenAI semantic conventions' names that the layer reads (see the README's

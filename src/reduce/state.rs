@@ -8,10 +8,16 @@
 //! the span key (`inference:12`, `tool:7`, `code_cell:9`, `terminal_op:4`), stable for one
 //! bundle. A tool call's model-visible id is its `call_id` field, not its key (call ids repeat
 //! across threads and rollouts).
+//!
+//! The item id scheme (`item:N`) and the item predicates the reducer's files share
+//! (`item_id`, `is_call_kind`, …) live here too, beside the types they read, so no two of
+//! those files import each other for them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::vocab::status;
 
 /// Value of `format` in `state.json`.
 pub const STATE_FORMAT: &str = "tracing-rollout/state";
@@ -90,10 +96,10 @@ impl Status {
     pub fn parse(word: &str) -> Option<Status> {
         Some(match word {
             "running" => Status::Running,
-            "completed" | "complete" | "ok" | "success" | "succeeded" => Status::Completed,
-            "failed" | "error" | "failure" => Status::Failed,
-            "cancelled" | "canceled" | "interrupted" => Status::Cancelled,
-            "aborted" => Status::Aborted,
+            status::COMPLETED | "complete" | "ok" | "success" | "succeeded" => Status::Completed,
+            status::FAILED | "error" | "failure" => Status::Failed,
+            status::CANCELLED | "canceled" | "interrupted" => Status::Cancelled,
+            status::ABORTED => Status::Aborted,
             "incomplete" => Status::Incomplete,
             _ => return None,
         })
@@ -103,10 +109,10 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-            Status::Aborted => "aborted",
+            Status::Completed => status::COMPLETED,
+            Status::Failed => status::FAILED,
+            Status::Cancelled => status::CANCELLED,
+            Status::Aborted => status::ABORTED,
             Status::Incomplete => "incomplete",
         }
     }
@@ -563,6 +569,60 @@ pub struct ConversationItem {
     pub first_seen_seq: u64,
     /// What produced it (empty for input the model was given).
     pub produced_by: Vec<Producer>,
+}
+
+/// Longest `text` preview a [`ConversationItem`] keeps, in bytes.
+pub(super) const PREVIEW_BYTES: usize = 2000;
+
+/// `text` as a [`ConversationItem`] keeps it: whole up to [`PREVIEW_BYTES`], else cut there
+/// (on a character boundary) and marked with `…`.
+pub(super) fn preview(text: &str) -> String {
+    if text.len() <= PREVIEW_BYTES {
+        return text.to_owned();
+    }
+    let mut end = PREVIEW_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The id of item number `n` (the reducer numbers items in first-seen order): `item:N`.
+pub(super) fn item_id(n: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut id = String::with_capacity("item:".len() + digits.len());
+    id.push_str("item:");
+    id.push_str(digits);
+    id
+}
+
+/// The number of an item id made by [`item_id`].
+pub(super) fn item_number(id: &str) -> Option<u64> {
+    id.strip_prefix("item:")?.parse().ok()
+}
+
+/// Items joined by `(thread, call_id)`: calls the program runs and their outputs. Hosted
+/// items (run by the provider) carry call ids too but are identified by content.
+pub(super) fn is_call_kind(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCall
+            | ItemKind::CustomToolCall
+            | ItemKind::ComputerCall
+            | ItemKind::LocalShellCall
+    ) || is_call_output(kind)
+}
+
+/// The outputs among the [call kinds](is_call_kind).
+pub(super) fn is_call_output(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCallOutput
+            | ItemKind::CustomToolCallOutput
+            | ItemKind::ComputerCallOutput
+            | ItemKind::LocalShellCallOutput
+    )
 }
 
 /// Author and recipient of an `agent_message` item (agent paths such as `/root/worker`).
