@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_rollout::export::{chrome, otlp, ExportError};
-use tracing_rollout::reduce::{self, DiagnosticLevel, ReduceError};
+use tracing_rollout::reduce::{self, ReduceError};
 use tracing_rollout::view;
 
 /// Reduce, validate and summarise tracing-rollout bundles.
@@ -249,11 +249,7 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display())))
         }
     };
-    let warnings = state
-        .diagnostics
-        .iter()
-        .filter(|d| d.level == DiagnosticLevel::Warning)
-        .count();
+    let warnings = state.warning_count();
     writeln!(
         out,
         "valid: {} threads, {} inference calls, {} tool calls; complete: {}; {} warnings",

@@ -13,12 +13,9 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::graph::{
-    anchor_text, delivered_text, edge_word, preview, thread_name, Entity, ExportGraph, Node,
-    NodeKey,
-};
+use super::graph::{anchor_text, delivered_text, thread_name, Entity, ExportGraph, Node, NodeKey};
 use super::{write_json, ExportError};
-use crate::reduce::{reduce_bundle, DiagnosticLevel, RolloutState, Status};
+use crate::reduce::{preview_within, reduce_bundle, DiagnosticLevel, RolloutState, Status};
 
 /// Longest text preview in an event's `args`, in bytes.
 const PREVIEW_BYTES: usize = 200;
@@ -217,14 +214,14 @@ fn push_flows(graph: &ExportGraph<'_>, slices: &[Slice], clock: Clock, events: &
         let (Some(&from), Some(&to)) = (slice_of.get(&from), slice_of.get(&to)) else {
             continue;
         };
-        let kind = edge_word(edge.kind);
+        let kind = edge.kind.as_str();
         let mut args = Map::new();
         args.insert("edge_id".into(), json!(edge.edge_id));
         args.insert("from".into(), json!(anchor_text(&edge.from)));
         args.insert("to".into(), json!(anchor_text(&edge.to)));
         args.insert("delivered".into(), json!(edge.delivered));
         if let Some(text) = delivered_text(graph.state, edge) {
-            args.insert("message".into(), json!(preview(text, PREVIEW_BYTES)));
+            args.insert("message".into(), json!(preview_within(text, PREVIEW_BYTES)));
         }
         let name = if edge.delivered {
             kind.to_owned()
@@ -403,11 +400,11 @@ fn slice_args(graph: &ExportGraph<'_>, node: &Node<'_>) -> Value {
 
 /// What a slice's entity is, with previews of the texts it saw and wrote.
 fn entity_args(state: &RolloutState, entity: Entity<'_>, a: &mut Map<String, Value>) {
-    let item_text = |id: &String| {
+    let item_text = |id: &str| {
         state
             .conversation_items
             .get(id)
-            .map(|item| preview(&item.text, PREVIEW_BYTES))
+            .map(|item| preview_within(&item.text, PREVIEW_BYTES))
     };
     match entity {
         Entity::Rollout => {
@@ -437,21 +434,26 @@ fn entity_args(state: &RolloutState, entity: Entity<'_>, a: &mut Map<String, Val
                 a.insert("output_tokens".into(), json!(u.output_tokens));
                 a.insert("reasoning_tokens".into(), json!(u.reasoning_tokens));
             }
-            a.insert("request_items".into(), json!(c.request_items.len()));
-            if let Some(last) = c.request_items.last().and_then(item_text) {
+            let request = state.request_items(c);
+            a.insert("request_items".into(), json!(request.len()));
+            if let Some(last) = request.last().and_then(|id| item_text(id)) {
                 a.insert("last_input".into(), json!(last));
             }
-            let out: Vec<String> = c.response_items.iter().filter_map(item_text).collect();
+            let out: Vec<String> = c
+                .response_items
+                .iter()
+                .filter_map(|id| item_text(id))
+                .collect();
             a.insert("output".into(), json!(out));
         }
         Entity::Tool(t) => {
             a.insert("tool".into(), json!(t.tool));
             a.insert("call_id".into(), json!(t.call_id));
             a.insert("kind".into(), json!(t.kind));
-            if let Some(args) = t.call_items.first().and_then(item_text) {
+            if let Some(args) = t.call_items.first().and_then(|id| item_text(id)) {
                 a.insert("arguments".into(), json!(args));
             }
-            if let Some(out) = t.output_items.first().and_then(item_text) {
+            if let Some(out) = t.output_items.first().and_then(|id| item_text(id)) {
                 a.insert("result".into(), json!(out));
             }
             if !t.spawned_threads.is_empty() {
@@ -461,7 +463,7 @@ fn entity_args(state: &RolloutState, entity: Entity<'_>, a: &mut Map<String, Val
         Entity::CodeCell(c) => {
             a.insert("cell_id".into(), json!(c.cell_id));
             a.insert("language".into(), json!(c.language));
-            if let Some(code) = c.source_item.as_ref().and_then(item_text) {
+            if let Some(code) = c.source_item.as_ref().and_then(|id| item_text(id)) {
                 a.insert("code".into(), json!(code));
             }
         }

@@ -191,9 +191,9 @@ impl<'s> ExportGraph<'s> {
         calls_by_start.sort_by_key(|c| (c.execution.started_at_unix_ms, c.execution.started_seq));
         let mut first_consumer = HashMap::new();
         for call in &calls_by_start {
-            for item in &call.request_items {
+            for item in state.request_items(call) {
                 first_consumer
-                    .entry(item.as_str())
+                    .entry(item)
                     .or_insert(call.inference_call_id.as_str());
             }
         }
@@ -472,18 +472,6 @@ pub(crate) fn anchor_text(anchor: &Anchor) -> String {
     }
 }
 
-/// The word of an edge kind, as in `state.json`.
-pub(crate) fn edge_word(kind: EdgeKind) -> &'static str {
-    match kind {
-        EdgeKind::Spawn => "spawn",
-        EdgeKind::Message => "message",
-        EdgeKind::Task => "task",
-        EdgeKind::Result => "result",
-        EdgeKind::Close => "close",
-        EdgeKind::Link => "link",
-    }
-}
-
 /// The text an edge delivered: its message, else the recipient item's preview.
 pub(crate) fn delivered_text<'a>(state: &'a RolloutState, edge: &'a Edge) -> Option<&'a str> {
     edge.message.as_deref().or_else(|| match &edge.to {
@@ -556,18 +544,6 @@ fn horizon_ns(state: &RolloutState, pending: &[Pending<'_>]) -> u64 {
         last = last.max(edge.started_at_unix_ms * NS_PER_MS);
     }
     last
-}
-
-/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub(crate) fn preview(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// The display name of a thread: its nickname, else its agent path, else its id.

@@ -71,6 +71,34 @@ pub struct RolloutState {
     pub payloads: BTreeMap<u64, PayloadRef>,
 }
 
+impl RolloutState {
+    /// The ids of the conversation items an inference call's request carried, in order: what
+    /// the model saw. Readers go through this accessor rather than the field, so that the
+    /// schema may store each call's list as a change against an earlier call's.
+    pub fn request_items<'a>(&'a self, call: &'a InferenceCall) -> Vec<&'a str> {
+        call.request_items.iter().map(String::as_str).collect()
+    }
+
+    /// The tokens of every inference call, summed.
+    pub fn total_usage(&self) -> Usage {
+        let mut usage = Usage::default();
+        for call in self.inference_calls.values() {
+            if let Some(u) = &call.usage {
+                usage.add(u);
+            }
+        }
+        usage
+    }
+
+    /// How many diagnostics are warnings (evidence missing or unresolved).
+    pub fn warning_count(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == DiagnosticLevel::Warning)
+            .count()
+    }
+}
+
 /// How an entity (or the whole rollout) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -577,10 +605,15 @@ pub(super) const PREVIEW_BYTES: usize = 2000;
 /// `text` as a [`ConversationItem`] keeps it: whole up to [`PREVIEW_BYTES`], else cut there
 /// (on a character boundary) and marked with `…`.
 pub(super) fn preview(text: &str) -> String {
-    if text.len() <= PREVIEW_BYTES {
+    preview_within(text, PREVIEW_BYTES)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub(crate) fn preview_within(text: &str, max: usize) -> String {
+    if text.len() <= max {
         return text.to_owned();
     }
-    let mut end = PREVIEW_BYTES;
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -670,6 +703,20 @@ pub enum EdgeKind {
     Close,
     /// `Span::follows_from` between two spans.
     Link,
+}
+
+impl EdgeKind {
+    /// The word used in `state.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Spawn => "spawn",
+            EdgeKind::Message => "message",
+            EdgeKind::Task => "task",
+            EdgeKind::Result => "result",
+            EdgeKind::Close => "close",
+            EdgeKind::Link => "link",
+        }
+    }
 }
 
 /// A causal connection between threads, tool calls and items.

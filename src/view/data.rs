@@ -149,7 +149,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             tool_calls: state.tool_calls.len(),
             code_cells: state.code_cells.len(),
             items: state.conversation_items.len(),
-            usage: total_usage(state),
+            usage: state.total_usage(),
         },
         diagnostics: &state.diagnostics,
         diagnostic_at: diagnostic_at(state, &seqs),
@@ -163,17 +163,6 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
         payload_roles: payload_roles(state),
         timeline: rows,
     }
-}
-
-/// The tokens of every inference call, summed.
-pub(super) fn total_usage(state: &RolloutState) -> Usage {
-    let mut usage = Usage::default();
-    for call in state.inference_calls.values() {
-        if let Some(u) = &call.usage {
-            usage.add(u);
-        }
-    }
-    usage
 }
 
 /// The timeline's rows, and the seqs at which each row's entity started and ended, with its
@@ -287,7 +276,7 @@ fn previous_requests(state: &RolloutState) -> HashMap<&str, &str> {
             if let Some(p) = prev {
                 previous.insert(&c.inference_call_id, p);
             }
-            if !c.request_items.is_empty() {
+            if !state.request_items(c).is_empty() {
                 prev = Some(&c.inference_call_id);
             }
         }

@@ -153,7 +153,7 @@ struct Row {
 
 impl Row {
     fn of(path: &str, state: &RolloutState) -> Row {
-        let usage = data::total_usage(state);
+        let usage = state.total_usage();
         Row {
             path: path.to_owned(),
             rollout_id: state.rollout_id.clone(),
@@ -170,11 +170,7 @@ impl Row {
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
             diagnostics: state.diagnostics.len(),
-            warnings: state
-                .diagnostics
-                .iter()
-                .filter(|d| d.level == reduce::DiagnosticLevel::Warning)
-                .count(),
+            warnings: state.warning_count(),
             error: None,
         }
     }

@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use super::spans::span_count;
-use crate::export::graph::preview;
+
 use crate::export::ExportError;
 
 /// What a receiver answered to [`post_otlp`].
@@ -70,7 +70,7 @@ pub fn post_otlp(
         return Err(ExportError::Refused {
             url,
             status,
-            body: preview(&String::from_utf8_lossy(&bytes), 500),
+            body: crate::reduce::preview_within(&String::from_utf8_lossy(&bytes), 500),
         });
     }
     let partial = ExportTraceServiceResponse::decode(&bytes[..])

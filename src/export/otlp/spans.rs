@@ -19,12 +19,11 @@ use serde_json::Value;
 
 use super::genai::{finish_reason, messages, output_messages};
 use crate::export::graph::{
-    anchor_text, delivered_text, edge_word, preview, thread_name, Entity, ExportGraph, Node,
-    NodeKey,
+    anchor_text, delivered_text, thread_name, Entity, ExportGraph, Node, NodeKey,
 };
 use crate::reduce::{
-    CodeCell, Compaction, ConversationItem, DiagnosticLevel, InferenceCall, ItemKind, Requester,
-    RolloutState, Status, TerminalOperation, Thread, ToolCall, Turn, Usage,
+    preview_within, CodeCell, Compaction, ConversationItem, DiagnosticLevel, InferenceCall,
+    ItemKind, Requester, RolloutState, Status, TerminalOperation, Thread, ToolCall, Turn, Usage,
 };
 
 /// The payload bodies the spans show as content: tool arguments and results, code cells'
@@ -359,14 +358,15 @@ impl Builder<'_, '_> {
         a: &mut Attrs,
     ) {
         let state = self.graph.state;
-        let request: Vec<&ConversationItem> = call
-            .request_items
+        let request: Vec<&ConversationItem> = state
+            .request_items(call)
             .iter()
-            .filter_map(|i| state.conversation_items.get(i))
+            .filter_map(|i| state.conversation_items.get(*i))
             .collect();
         // Anthropic carries the system prompt outside the messages: its leading system
         // items are `gen_ai.system_instructions`; elsewhere system text is in history.
-        let split_system = call.payload_format.as_deref() == Some("anthropic_messages");
+        let split_system = call.payload_format.as_deref()
+            == Some(crate::vocab::payload_format::ANTHROPIC_MESSAGES);
         let max = self.content.max_bytes;
         let (system, input, dropped) = messages(&request, split_system, max);
         if !system.is_empty() {
@@ -382,7 +382,7 @@ impl Builder<'_, '_> {
         a.s("gen_ai.input.messages", &input);
         a.s("input.value", &input);
         a.s("input.mime_type", "application/json");
-        let output = preview(&output_messages(response, finish).to_string(), max);
+        let output = preview_within(&output_messages(response, finish).to_string(), max);
         a.s("gen_ai.output.messages", &output);
         a.s("output.value", &output);
         a.s("output.mime_type", "application/json");
@@ -473,7 +473,7 @@ impl Builder<'_, '_> {
                 .filter_map(|seq| self.body(Some(*seq), a))
                 .collect();
             if !texts.is_empty() {
-                let text = preview(&texts.join("\n"), self.content.max_bytes);
+                let text = preview_within(&texts.join("\n"), self.content.max_bytes);
                 a.s("output.value", &text);
             }
         }
@@ -526,13 +526,13 @@ impl Builder<'_, '_> {
             .filter(|i| i.kind == ItemKind::Message);
         let max = self.content.max_bytes;
         if let Some(first) = messages.clone().find(|i| i.role.as_deref() == Some("user")) {
-            a.s("input.value", &preview(&first.text, max));
+            a.s("input.value", &preview_within(&first.text, max));
         }
         if let Some(last) = messages
             .rev()
             .find(|i| i.role.as_deref() == Some("assistant"))
         {
-            a.s("output.value", &preview(&last.text, max));
+            a.s("output.value", &preview_within(&last.text, max));
         }
     }
 
@@ -548,7 +548,7 @@ impl Builder<'_, '_> {
             if !a.0.iter().any(|kv| kv.key == "rollout.content_truncated") {
                 a.b("rollout.content_truncated", true);
             }
-            return Some(preview(&text, self.content.max_bytes));
+            return Some(preview_within(&text, self.content.max_bytes));
         }
         Some(text)
     }
@@ -577,7 +577,7 @@ impl Builder<'_, '_> {
         let state = self.graph.state;
         for placed in self.graph.edges() {
             let (edge, from, to) = (placed.edge, placed.from, placed.to);
-            let kind = edge_word(edge.kind);
+            let kind = edge.kind.as_str();
             let mut ea = Attrs::default();
             ea.s("rollout.edge.id", &edge.edge_id);
             ea.s("rollout.edge.kind", kind);
@@ -591,7 +591,7 @@ impl Builder<'_, '_> {
                 if let Some(text) = delivered_text(state, edge) {
                     ea.s(
                         "rollout.edge.delivered_text",
-                        &preview(text, self.content.max_bytes),
+                        &preview_within(text, self.content.max_bytes),
                     );
                 }
             }
