@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{ensure, Context, Result};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::Value;
@@ -30,6 +31,23 @@ fn spans(request: &ExportTraceServiceRequest) -> Vec<&Span> {
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans)
         .collect()
+}
+
+/// The span named `name`.
+fn named<'a>(spans: &[&'a Span], name: &str) -> Result<&'a Span> {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .copied()
+        .with_context(|| format!("no span named {name}"))
+}
+
+/// The event `name` of `span`.
+fn event<'a>(span: &'a Span, name: &str) -> Result<&'a Event> {
+    span.events
+        .iter()
+        .find(|e| e.name == name)
+        .with_context(|| format!("no event {name} on {}", span.name))
 }
 
 fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Any> {
@@ -194,16 +212,10 @@ fn check_inferences(spans: &[&Span]) -> Result<()> {
 /// Tools carry arguments and results; terminal operations and a code cell's tools nest.
 fn check_tools(spans: &[&Span], by_id: &BTreeMap<&[u8], &Span>) -> Result<()> {
     // Tools carry arguments and results; the exec tool has its terminal operation inside.
-    let exec = spans
-        .iter()
-        .find(|s| s.name == "execute_tool exec_command")
-        .context("exec_command")?;
+    let exec = named(spans, "execute_tool exec_command")?;
     assert!(str_attr(exec, "gen_ai.tool.call.arguments").is_some_and(|a| a.contains("cargo test")));
     assert!(str_attr(exec, "gen_ai.tool.call.result").is_some());
-    let terminal = spans
-        .iter()
-        .find(|s| s.name == "terminal exec")
-        .context("terminal exec")?;
+    let terminal = named(spans, "terminal exec")?;
     assert_eq!(parent_of(by_id, terminal).span_id, exec.span_id);
     assert_eq!(
         str_attr(terminal, "process.command_line"),
@@ -211,10 +223,7 @@ fn check_tools(spans: &[&Span], by_id: &BTreeMap<&[u8], &Span>) -> Result<()> {
     );
 
     // Code-cell tools nest in the cell.
-    let grep = spans
-        .iter()
-        .find(|s| s.name == "execute_tool grep")
-        .context("grep")?;
+    let grep = named(spans, "execute_tool grep")?;
     assert_eq!(parent_of(by_id, grep).name, "code_cell cell-1");
 
     Ok(())
@@ -222,15 +231,8 @@ fn check_tools(spans: &[&Span], by_id: &BTreeMap<&[u8], &Span>) -> Result<()> {
 
 /// A message edge is an event on the sending tool and a link on the receiver.
 fn check_message_edge(spans: &[&Span]) -> Result<()> {
-    let send = spans
-        .iter()
-        .find(|s| s.name == "execute_tool send_message")
-        .context("send_message")?;
-    let event = send
-        .events
-        .iter()
-        .find(|e| e.name == "rollout.edge.message")
-        .context("the message event")?;
+    let send = named(spans, "execute_tool send_message")?;
+    let event = event(send, "rollout.edge.message")?;
     assert!(event
         .attributes
         .iter()
@@ -465,10 +467,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
     let bundle = record(undelivered_spawn)?;
     let request = export_otlp(&bundle.path, &OtlpOptions::new())?;
     let spans = spans(&request);
-    let tool = spans
-        .iter()
-        .find(|s| s.name == "execute_tool spawn_agent")
-        .context("the tool")?;
+    let tool = named(&spans, "execute_tool spawn_agent")?;
     let worker = spans
         .iter()
         .find(|s| str_attr(s, "gen_ai.agent.id") == Some("worker"))
@@ -477,11 +476,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
         worker.parent_span_id, tool.span_id,
         "nested under its spawning tool"
     );
-    let event = tool
-        .events
-        .iter()
-        .find(|e| e.name == "rollout.edge.spawn")
-        .context("the spawn event")?;
+    let spawn = event(tool, "rollout.edge.spawn")?;
     let delivered = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
         attrs
             .iter()
@@ -489,7 +484,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
             .and_then(|kv| kv.value.as_ref())
             .and_then(|v| v.value.clone())
     };
-    assert_eq!(delivered(&event.attributes), Some(Any::BoolValue(false)));
+    assert_eq!(delivered(&spawn.attributes), Some(Any::BoolValue(false)));
     let link = worker
         .links
         .iter()
@@ -500,11 +495,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
         .iter()
         .find(|s| s.parent_span_id.is_empty())
         .context("root")?;
-    let diagnostic = root
-        .events
-        .iter()
-        .find(|e| e.name == "rollout.diagnostic")
-        .context("the never-delivered diagnostic")?;
+    let diagnostic = event(root, "rollout.diagnostic")?;
     assert!(format!("{:?}", diagnostic.attributes).contains("never delivered"));
     Ok(())
 }
@@ -527,10 +518,7 @@ fn a_failed_tool_is_an_error_span_with_its_message() -> Result<()> {
     })?;
     let request = export_otlp(&bundle.path, &OtlpOptions::new())?;
     let spans = spans(&request);
-    let tool = spans
-        .iter()
-        .find(|s| s.name == "execute_tool rm")
-        .context("the tool")?;
+    let tool = named(&spans, "execute_tool rm")?;
     let status = tool.status.as_ref().context("status")?;
     assert_eq!(
         (status.code, status.message.as_str()),
@@ -538,10 +526,7 @@ fn a_failed_tool_is_an_error_span_with_its_message() -> Result<()> {
     );
     assert_eq!(str_attr(tool, "error.type"), Some("_OTHER"));
     assert_eq!(str_attr(tool, "rollout.status"), Some("failed"));
-    let thread = spans
-        .iter()
-        .find(|s| s.name == "invoke_agent main")
-        .context("the thread")?;
+    let thread = named(&spans, "invoke_agent main")?;
     assert_eq!(thread.status.as_ref().map(|s| s.code), Some(0), "UNSET");
     Ok(())
 }

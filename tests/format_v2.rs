@@ -94,6 +94,16 @@ fn growing(n: usize, seed: u64, len: usize) -> Vec<Payload> {
     payloads
 }
 
+/// A bundle of `bytes` stores the repeated `history` about once: at most 1.2 times its size
+/// and 10 000 bytes of records around it.
+fn stored_about_once(bytes: u64, history: &Payload) {
+    assert!(
+        (bytes as f64) < 1.2 * history.text.len() as f64 + 10_000.0,
+        "{bytes} bytes for a {} byte history",
+        history.text.len()
+    );
+}
+
 /// The text of each payload, in order.
 fn texts(payloads: &[Payload]) -> Vec<String> {
     payloads.iter().map(|p| p.text.clone()).collect()
@@ -238,11 +248,7 @@ fn a_sub_agent_request_carrying_its_parents_history_refers_to_it() -> Result<()>
             .to_string(),
     };
     let (_, bytes) = round_trip(root.path(), &[parent.clone(), child])?;
-    assert!(
-        (bytes as f64) < 1.2 * parent.text.len() as f64 + 10_000.0,
-        "{bytes} bytes for a {} byte history",
-        parent.text.len()
-    );
+    stored_about_once(bytes, &parent);
     Ok(())
 }
 
@@ -289,11 +295,7 @@ fn a_compaction_checkpoint_repeating_the_history_refers_to_it() -> Result<()> {
     };
     let after = request(&[summary.clone(), item(1001, "next question")]);
     let (_, bytes) = round_trip(root.path(), &[last.clone(), checkpoint, after])?;
-    assert!(
-        (bytes as f64) < 1.2 * last.text.len() as f64 + 10_000.0,
-        "{bytes} bytes for a {} byte history",
-        last.text.len()
-    );
+    stored_about_once(bytes, &last);
     Ok(())
 }
 

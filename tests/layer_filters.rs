@@ -31,6 +31,20 @@ where
     Ok(guard.finish()?)
 }
 
+/// No bundle was written, and a warning says the filter disables the rollout spans.
+fn disabled_and_said_so(stats: &FinishStats, composition: &str) -> Result<()> {
+    ensure!(stats.bundles.is_empty(), "{:?}", stats.bundles);
+    ensure!(
+        stats
+            .warnings
+            .iter()
+            .any(|w| w.contains("disables info-level `rollout` spans")),
+        "{composition}: {:?}",
+        stats.warnings
+    );
+    Ok(())
+}
+
 #[test]
 fn a_global_filter_that_disables_rollout_spans_is_reported_and_a_per_layer_filter_is_not(
 ) -> Result<()> {
@@ -41,15 +55,7 @@ fn a_global_filter_that_disables_rollout_spans_is_reported_and_a_per_layer_filte
             .with(LevelFilter::WARN)
             .with(layer)
     })?;
-    ensure!(stats.bundles.is_empty(), "{:?}", stats.bundles);
-    ensure!(
-        stats
-            .warnings
-            .iter()
-            .any(|w| w.contains("disables info-level `rollout` spans")),
-        "filter, then layer: {:?}",
-        stats.warnings
-    );
+    disabled_and_said_so(&stats, "filter, then layer")?;
 
     // The rollout layer first, then the filter: the layer never hears of the callsites; the
     // subscriber says so when asked at installation.
@@ -58,15 +64,7 @@ fn a_global_filter_that_disables_rollout_spans_is_reported_and_a_per_layer_filte
             .with(layer)
             .with(LevelFilter::WARN)
     })?;
-    ensure!(stats.bundles.is_empty(), "{:?}", stats.bundles);
-    ensure!(
-        stats
-            .warnings
-            .iter()
-            .any(|w| w.contains("disables info-level `rollout` spans")),
-        "layer, then filter: {:?}",
-        stats.warnings
-    );
+    disabled_and_said_so(&stats, "layer, then filter")?;
 
     // The composition that works: the filter on the other layer only.
     let stats = record_composed(|layer| {

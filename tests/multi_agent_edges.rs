@@ -6,53 +6,57 @@ mod support;
 
 use pretty_assertions::assert_eq;
 use support::graph::{edges_of, messages};
-use support::layer::{record, reduce};
+use support::layer::reduce;
 use support::payloads::infer;
 use support::responses::{call, msg, output, request, response};
 use support::spans::{in_agent, in_rollout, in_thread, in_turn, spawn_agent};
 use tracing::info_span;
-use tracing_rollout::reduce::{Anchor, EdgeKind, Status};
+use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status};
 
-/// A lead thread spawning `child` through a `spawn_agent` tool; `child_work` runs inside the
-/// child's thread span on another OS thread, then `lead_after` in the lead's turn.
-fn lead_spawning(child: &'static str, task: &'static str, child_work: fn(), lead_after: fn()) {
-    in_rollout("edges", || {
-        in_agent("lead", "/lead", || {
-            in_turn("lead-1", || {
-                let (_tool, span) = spawn_agent("call_spawn", child, task);
-                let dispatch = tracing::dispatcher::get_default(Clone::clone);
-                std::thread::spawn(move || {
-                    tracing::dispatcher::with_default(&dispatch, || span.in_scope(child_work));
+/// The graph of a lead thread spawning `worker` with `task` through a `spawn_agent` tool;
+/// `child_work` runs inside the worker's thread span on another OS thread, then `lead_after`
+/// in the lead's turn.
+fn lead_spawning(
+    task: &'static str,
+    child_work: fn(),
+    lead_after: fn(),
+) -> anyhow::Result<RolloutState> {
+    reduce(|| {
+        in_rollout("edges", || {
+            in_agent("lead", "/lead", || {
+                in_turn("lead-1", || {
+                    let (_tool, span) = spawn_agent("call_spawn", "worker", task);
+                    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+                    std::thread::spawn(move || {
+                        tracing::dispatcher::with_default(&dispatch, || span.in_scope(child_work));
+                    })
+                    .join()
+                    .unwrap_or_else(|_| panic!("the child thread panicked"));
+                    lead_after();
                 })
-                .join()
-                .unwrap_or_else(|_| panic!("the child thread panicked"));
-                lead_after();
             })
         })
-    });
+    })
 }
 
 #[test]
 fn a_child_on_an_os_thread_gets_a_spawn_edge_to_the_item_carrying_its_task() -> anyhow::Result<()> {
-    let state = reduce(|| {
-        lead_spawning(
-            "worker",
-            "Count the lines of main.rs.",
-            || {
-                info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {
-                infer(
-                    &request(&[msg("system", "You count."), msg("user", "Count the lines of main.rs.")]),
-                    Some(&response("r1", &[msg("assistant", "42 lines.")], 5, 2)),
-                );
-                tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead", message = "42 lines.");
-            });
-            },
-            || {
-                // The lead reads the result in its next request.
-                infer(&request(&[msg("user", "Child says: 42 lines.")]), None);
-            },
-        );
-    })?;
+    let state = lead_spawning(
+        "Count the lines of main.rs.",
+        || {
+            info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {
+            infer(
+                &request(&[msg("system", "You count."), msg("user", "Count the lines of main.rs.")]),
+                Some(&response("r1", &[msg("assistant", "42 lines.")], 5, 2)),
+            );
+            tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead", message = "42 lines.");
+        });
+        },
+        || {
+            // The lead reads the result in its next request.
+            infer(&request(&[msg("user", "Child says: 42 lines.")]), None);
+        },
+    )?;
     assert_eq!(
         state.threads["worker"].parent_thread_id.as_deref(),
         Some("lead")
@@ -85,18 +89,15 @@ fn a_child_on_an_os_thread_gets_a_spawn_edge_to_the_item_carrying_its_task() -> 
 
 #[test]
 fn a_task_that_never_reaches_the_child_points_at_the_thread_undelivered() -> anyhow::Result<()> {
-    let state = reduce(|| {
-        lead_spawning(
-            "worker",
-            "Count the lines of main.rs.",
-            || {
-                // The child's model never sees the task text.
-                info_span!("rollout.turn", turn_id = "worker-1")
-                    .in_scope(|| infer(&request(&[msg("user", "something else")]), None));
-            },
-            || {},
-        );
-    })?;
+    let state = lead_spawning(
+        "Count the lines of main.rs.",
+        || {
+            // The child's model never sees the task text.
+            info_span!("rollout.turn", turn_id = "worker-1")
+                .in_scope(|| infer(&request(&[msg("user", "something else")]), None));
+        },
+        || {},
+    )?;
     let spawn = edges_of(&state, EdgeKind::Spawn);
     assert_eq!(spawn[0].to, Anchor::Thread("worker".into()));
     assert!(!spawn[0].delivered);
@@ -107,29 +108,24 @@ fn a_task_that_never_reaches_the_child_points_at_the_thread_undelivered() -> any
 
 #[test]
 fn a_result_from_a_child_with_no_answer_comes_from_the_child_thread() -> anyhow::Result<()> {
-    let state = reduce(|| {
-        lead_spawning(
-            "worker",
-            "Try.",
-            || {
-                info_span!("rollout.turn", turn_id = "worker-1", status = "failed").in_scope(
-                    || {
-                        tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
-                    message = "worker failed: no model available", status = "failed");
-                    },
-                );
-            },
-            || {
-                infer(
-                    &request(&[msg(
-                        "user",
-                        "Notification: worker failed: no model available",
-                    )]),
-                    None,
-                );
-            },
-        );
-    })?;
+    let state = lead_spawning(
+        "Try.",
+        || {
+            info_span!("rollout.turn", turn_id = "worker-1", status = "failed").in_scope(|| {
+                tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
+                message = "worker failed: no model available", status = "failed");
+            });
+        },
+        || {
+            infer(
+                &request(&[msg(
+                    "user",
+                    "Notification: worker failed: no model available",
+                )]),
+                None,
+            );
+        },
+    )?;
     let result = edges_of(&state, EdgeKind::Result);
     assert_eq!(result[0].from, Anchor::Thread("worker".into()));
     assert!(result[0].delivered);
@@ -139,18 +135,14 @@ fn a_result_from_a_child_with_no_answer_comes_from_the_child_thread() -> anyhow:
 
 #[test]
 fn a_child_ending_does_not_end_the_rollout() -> anyhow::Result<()> {
-    let bundle = record(|| {
-        // The lead keeps working after its child ended.
-        lead_spawning(
-            "worker",
-            "Try.",
-            || {},
-            || {
-                infer(&request(&[msg("user", "still here")]), None);
-            },
-        );
-    })?;
-    let state = bundle.reduce()?;
+    // The lead keeps working after its child ended.
+    let state = lead_spawning(
+        "Try.",
+        || {},
+        || {
+            infer(&request(&[msg("user", "still here")]), None);
+        },
+    )?;
     let worker = &state.threads["worker"];
     let lead = &state.threads["lead"];
     assert_eq!(worker.execution.status, Status::Completed);

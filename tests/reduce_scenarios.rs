@@ -24,6 +24,17 @@ fn scenario(f: impl FnOnce()) -> anyhow::Result<RolloutState> {
     Ok(scenario_bundle(f)?.reduce()?)
 }
 
+/// What a call reports: `input` tokens (`cached` of them read from the cache) and `output`
+/// tokens, no reasoning tokens, no cache writes.
+fn usage(input: u64, output: u64, cached: u64) -> Option<Usage> {
+    Some(Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cached_input_tokens: cached,
+        ..Usage::default()
+    })
+}
+
 fn texts(state: &RolloutState, ids: &[String]) -> Vec<String> {
     ids.iter()
         .map(|id| state.conversation_items[id].text.clone())
@@ -70,14 +81,7 @@ fn response_items_join_the_thread_and_the_next_request_reuses_them() -> anyhow::
         state.conversation_items["item:2"].produced_by,
         vec![Producer::Inference(calls[0].inference_call_id.clone())]
     );
-    assert_eq!(
-        calls[0].usage,
-        Some(Usage {
-            input_tokens: 10,
-            output_tokens: 2,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(calls[0].usage, usage(10, 2, /*cached*/ 0));
     Ok(())
 }
 
@@ -385,15 +389,7 @@ fn chat_completions_payloads_link_tools_and_usage() -> anyhow::Result<()> {
     })?;
     let calls: Vec<_> = state.inference_calls.values().collect();
     assert_eq!(calls[0].payload_format.as_deref(), Some("openai_chat"));
-    assert_eq!(
-        calls[0].usage,
-        Some(Usage {
-            input_tokens: 20,
-            output_tokens: 7,
-            cached_input_tokens: 4,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(calls[0].usage, usage(20, 7, /*cached*/ 4));
     let tool = state.tool_calls.values().next().expect("tool");
     assert_eq!(tool.requester, model_of(calls[0]));
     assert_eq!(tool.call_items, calls[0].response_items);
@@ -445,15 +441,7 @@ fn anthropic_messages_payloads_link_tools_and_usage() -> anyhow::Result<()> {
     );
     // Anthropic counts cache reads apart from `input_tokens`; the graph uses OpenAI's
     // convention (input includes cached) so totals compare across providers.
-    assert_eq!(
-        calls[0].usage,
-        Some(Usage {
-            input_tokens: 42,
-            output_tokens: 9,
-            cached_input_tokens: 12,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(calls[0].usage, usage(42, 9, /*cached*/ 12));
     let tool = state.tool_calls.values().next().expect("tool");
     assert_eq!(tool.requester, model_of(calls[0]));
     assert_eq!(tool.output_items.len(), 1);
@@ -482,14 +470,7 @@ fn openai_responses_usage_is_overridden_by_span_fields() -> anyhow::Result<()> {
     })?;
     let call = state.inference_calls.values().next().expect("call");
     assert_eq!(call.payload_format.as_deref(), Some("openai_responses"));
-    assert_eq!(
-        call.usage,
-        Some(Usage {
-            input_tokens: 11,
-            output_tokens: 6,
-            ..Usage::default()
-        })
-    );
+    assert_eq!(call.usage, usage(11, 6, /*cached*/ 0));
     Ok(())
 }
 

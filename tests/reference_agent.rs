@@ -13,11 +13,23 @@ use support::layer::reduce;
 use support::payloads::{inference, payload};
 use support::spans::{in_agent, in_rollout, in_thread, in_turn};
 use tracing::info_span;
-use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status, Usage};
+use tracing_rollout::reduce::{Anchor, CodeCell, EdgeKind, RolloutState, Status, Usage};
 
 /// Runs `f` in turn `t1` of thread `main`.
 fn main_turn(f: impl FnOnce()) {
     in_thread("main", || in_turn("t1", f));
+}
+
+/// Records `f(thread)` in thread `lead`, then in thread `helper`, of rollout `rollout_id`,
+/// and reduces the bundle.
+fn in_lead_then_helper(rollout_id: &str, f: impl Fn(&str)) -> anyhow::Result<RolloutState> {
+    reduce(|| {
+        in_rollout(rollout_id, || {
+            for thread in ["lead", "helper"] {
+                in_thread(thread, || f(thread));
+            }
+        })
+    })
 }
 
 fn infer(provider: &str, request: &Value, response: Option<&Value>) {
@@ -27,6 +39,14 @@ fn infer(provider: &str, request: &Value, response: Option<&Value>) {
         &request.to_string(),
         response.map(Value::to_string).as_deref(),
     );
+}
+
+fn first_cell(state: &RolloutState) -> anyhow::Result<&CodeCell> {
+    state
+        .code_cells
+        .values()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no code cell"))
 }
 
 fn user(text: &str) -> Value {
@@ -355,11 +375,7 @@ fn a_yielded_code_cell_lists_its_waits_and_outputs_in_order_and_outlives_its_tur
             });
         })
     })?;
-    let cell = state
-        .code_cells
-        .values()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no code cell"))?;
+    let cell = first_cell(&state)?;
     let text = |id: &String| state.conversation_items[id].text.clone();
     assert_eq!(
         cell.output_items.iter().map(text).collect::<Vec<_>>(),
@@ -408,11 +424,7 @@ fn a_cell_still_running_when_its_turn_is_cancelled_ends_cancelled() -> anyhow::R
             drop(cell);
         })
     })?;
-    let cell = state
-        .code_cells
-        .values()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no code cell"))?;
+    let cell = first_cell(&state)?;
     assert_eq!(cell.execution.status, Status::Cancelled);
     Ok(())
 }
@@ -422,22 +434,16 @@ fn runtime_cell_ids_repeat_across_threads_as_two_cells_each_with_its_own_waits(
 ) -> anyhow::Result<()> {
     // The reference's `runtime_code_cell_ids_can_repeat_across_threads`: every thread's
     // runtime numbers its cells from 1.
-    let state = reduce(|| {
-        in_rollout("cells", || {
-            for thread in ["lead", "helper"] {
-                in_thread(thread, || {
-                    info_span!("rollout.turn", turn_id = format!("{thread}-1")).in_scope(|| {
-                        info_span!("rollout.code_cell", cell_id = "1").in_scope(|| {});
-                        info_span!(
-                            "rollout.tool",
-                            kind = "wait",
-                            cell_id = "1",
-                            call_id = format!("w-{thread}")
-                        )
-                        .in_scope(|| {});
-                    })
-                });
-            }
+    let state = in_lead_then_helper("cells", |thread| {
+        info_span!("rollout.turn", turn_id = format!("{thread}-1")).in_scope(|| {
+            info_span!("rollout.code_cell", cell_id = "1").in_scope(|| {});
+            info_span!(
+                "rollout.tool",
+                kind = "wait",
+                cell_id = "1",
+                call_id = format!("w-{thread}")
+            )
+            .in_scope(|| {});
         })
     })?;
     assert_eq!(state.code_cells.len(), 2);
@@ -536,17 +542,10 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
 #[test]
 fn compaction_ids_every_thread_numbers_alike_are_scoped_and_retries_stay_in_their_thread(
 ) -> anyhow::Result<()> {
-    let state = reduce(|| {
-        in_rollout("compactions", || {
-            for thread in ["lead", "helper"] {
-                in_thread(thread, || {
-                    for model in ["gpt-5", "gpt-5-mini"] {
-                        info_span!("rollout.compaction", compaction_id = "c0", model = model)
-                            .in_scope(|| {});
-                    }
-                });
-            }
-        })
+    let state = in_lead_then_helper("compactions", |_| {
+        for model in ["gpt-5", "gpt-5-mini"] {
+            info_span!("rollout.compaction", compaction_id = "c0", model = model).in_scope(|| {});
+        }
     })?;
     let ids: Vec<_> = state.compactions.keys().cloned().collect();
     assert_eq!(ids, vec!["c0", "helper/c0"]);
