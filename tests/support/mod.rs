@@ -1,13 +1,18 @@
 //! The one module of helpers every test binary shares (`mod support;` at the top of a test
-//! file), one submodule per concern: recording through the real layer, span scaffolds,
-//! provider payloads, readers of the reduced graph, the demo fixture, files on disk, tasks
-//! on a tokio runtime, the command-line binary, a headless browser and the viewer it drives,
-//! and the synthetic bundle generator. Helpers set up and read; the assertions stay in the
-//! tests.
+//! file), one submodule per concern: `layer` (recording through the real layer, and the
+//! readers every bundle must satisfy), `spans` (the rollout, thread, turn and spawn scaffolds
+//! scenarios run in), `payloads` and `responses` (provider bodies), `graph` (readers of the
+//! reduced graph, shared with `tests/rig`), `fixtures` (the demo bundle), `files`, `tasks`
+//! (rollouts on a tokio runtime), `cli` (the binary), `receiver` (a one-shot OTLP/HTTP
+//! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
+//! the viewer page), and `synthetic` (bundles written directly, for scale). Helpers set up and
+//! read; the assertions stay in the tests.
 //!
 //! Each test binary compiles the whole module and uses only the part it needs, so items
 //! unused in one binary are expected: that is what the `allow` below is for (and `pub` here
-//! means "for the test files", never an API, hence `unreachable_pub`).
+//! means "for the test files", never an API, hence `unreachable_pub`). `browser.rs` and
+//! `synthetic.rs` are also compiled into examples (`#[path]`), so they import nothing from
+//! their siblings.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
