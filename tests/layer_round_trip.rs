@@ -1,7 +1,7 @@
 //! Round trip through the real layer and files: every span kind, every payload role, late
 //! fields, links and events come back from `trace.jsonl` exactly.
 
-mod layer_support;
+mod support;
 
 use anyhow::{Context as _, Result};
 use pretty_assertions::assert_eq;
@@ -12,7 +12,7 @@ use tracing::{info, info_span};
 use tracing_rollout::format::{Record, RecordBody, FORMAT_VERSION};
 use tracing_rollout::RolloutLayer;
 
-use layer_support::{manifest, normalized, only_bundle, record_into, trace_lines};
+use support::layer::{manifest, normalized, only_bundle, record_into, trace_lines};
 
 #[derive(Serialize)]
 struct Response {
