@@ -30,20 +30,19 @@ pub mod vocab;
 
 mod json_check;
 mod layer;
-mod payload;
 mod spawn;
 mod writer;
 
+/// Marks a `serde::Serialize` value to be recorded as JSON.
+pub use layer::payload::json;
+/// The `Debug`-as-JSON wrapper returned by [`json`].
+pub use layer::payload::Json;
 /// Why building a [`RolloutLayer`] failed.
 pub use layer::InitError;
 /// The `tracing_subscriber::Layer` that records rollouts into bundles.
 pub use layer::RolloutLayer;
 /// Configures a [`RolloutLayer`]; made by [`RolloutLayer::builder`].
 pub use layer::RolloutLayerBuilder;
-/// Marks a `serde::Serialize` value to be recorded as JSON.
-pub use payload::json;
-/// The `Debug`-as-JSON wrapper returned by [`json`].
-pub use payload::Json;
 /// The span of a child agent thread, joined to its parent and its spawning tool call.
 pub use spawn::child_thread_span;
 /// Which keys' values are replaced by `"[REDACTED]"` before records reach the disk.

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use opentelemetry_proto::tonic::common::v1::{
@@ -36,8 +37,8 @@ use super::graph::{
 use super::ExportError;
 use crate::format::RecordBody;
 use crate::reduce::{
-    reduce_bundle, BundleReader, ConversationItem, DiagnosticLevel, ItemKind, ReduceError,
-    Requester, RolloutState, Status,
+    reduce_bundle, ConversationItem, DiagnosticLevel, ItemKind, ReduceError, Requester,
+    RolloutState, Status,
 };
 
 /// What an OTLP export includes.
@@ -350,23 +351,18 @@ fn collect_bodies(dir: &Path, seqs: &BTreeSet<u64>) -> Result<BTreeMap<u64, Stri
     if seqs.is_empty() {
         return Ok(bodies);
     }
-    let mut reader = BundleReader::open(dir)?;
-    while let Some(expanded) = reader.next_record()? {
-        let record = expanded.record().map_err(|e| ReduceError::Parse {
-            path: reader.path(),
-            line: expanded.line,
-            message: e.to_string(),
-        })?;
+    crate::format::visit_records(dir, |record| {
         if !seqs.contains(&record.seq) {
-            continue;
+            return ControlFlow::Continue(());
         }
         if let RecordBody::Payload { body, .. } = record.body {
             bodies.insert(record.seq, body.get().to_owned());
         }
         if bodies.len() == seqs.len() {
-            break;
+            return ControlFlow::Break(());
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(bodies)
 }
 

@@ -19,7 +19,6 @@
 //! incremental form ([`Replay`], fed lines as a bundle grows), which [`reduce_bundle`] runs
 //! over the whole file.
 
-mod bodies;
 mod calls;
 mod conversation;
 mod deep;
@@ -38,9 +37,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::format::{Expander, Manifest, Record, RecordBody, SpanKind, FORMAT_VERSION};
+use crate::format::{
+    Expander, Manifest, PayloadHead, Record, RecordBody, SpanKind, FORMAT_VERSION,
+};
 
-pub use bodies::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
+pub use reader::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
 pub use replay::{follow_summary, LiveBundle, Replay};
 pub use state::*;
 pub use summary::render_summary;
@@ -506,32 +507,14 @@ impl Reducer {
             } => self.span_started(*span, *parent, *thread, *turn, *kind, fields)?,
             RecordBody::SpanRecorded { span, fields } => self.span_recorded(*span, fields)?,
             RecordBody::SpanEnded { span, panicking } => self.span_ended(*span, *panicking)?,
-            RecordBody::Payload {
-                span,
-                role,
-                bytes,
-                truncated,
-                cut_bytes: _,
-                omitted,
-                body,
-            } => {
+            RecordBody::Payload { head, body } => {
                 if self.stores_parts {
                     let len = text.len() as u64;
                     self.expander.remember(self.seq, offset, len, body.get());
                 }
-                let head = (*span, &**role, *bytes, *truncated, *omitted);
                 self.payload_record(head, offset, text.len() as u64, body.get())?;
             }
-            RecordBody::PayloadParts {
-                span,
-                role,
-                bytes,
-                truncated,
-                cut_bytes: _,
-                omitted,
-                len,
-                parts,
-            } => {
+            RecordBody::PayloadParts { head, len, parts } => {
                 let body = self
                     .expander
                     .expand(self.seq, *len, parts)
@@ -540,7 +523,6 @@ impl Reducer {
                         line,
                         message,
                     })?;
-                let head = (*span, &**role, *bytes, *truncated, *omitted);
                 let done = self.payload_record(head, offset, text.len() as u64, &body);
                 self.expander
                     .remember_decoded(self.seq, offset, text.len() as u64, body);
@@ -550,7 +532,7 @@ impl Reducer {
                 if self.span_ref(*span, "event")?.is_none() {
                     return Ok(());
                 }
-                if name == crate::format::AGENT_RESULT_EVENT {
+                if name == crate::vocab::AGENT_RESULT_EVENT {
                     self.agent_result(*span, fields);
                 }
             }
@@ -588,14 +570,22 @@ impl Reducer {
         Ok(())
     }
 
-    /// A payload record with its whole body: `head` is span, role, bytes, truncated, omitted.
+    /// A payload record with its whole body.
     fn payload_record(
         &mut self,
-        (span, role, bytes, truncated, omitted): (u64, &str, u64, bool, bool),
+        head: &PayloadHead<'_>,
         offset: u64,
         len: u64,
         body: &str,
     ) -> Result<(), ReduceError> {
+        let PayloadHead {
+            span,
+            bytes,
+            truncated,
+            omitted,
+            ..
+        } = *head;
+        let role: &str = &head.role;
         let Some(owner) = self.span_ref(span, "payload")? else {
             return Ok(());
         };

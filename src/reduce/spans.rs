@@ -905,11 +905,11 @@ impl Reducer {
             }
             // A role outside the vocabulary: kept, but said, since a misspelt `reponse`
             // would otherwise vanish from the graph.
-            (_, role) if !crate::format::PAYLOAD_ROLES.contains(&role) => {
+            (_, role) if !crate::vocab::role::ALL.contains(&role) => {
                 self.warn(format!(
                     "payload {seq} of {kind} {id} has role `{role}`, which is not one of {}; \
                      kept as raw evidence only",
-                    crate::format::PAYLOAD_ROLES.join(", ")
+                    crate::vocab::role::ALL.join(", ")
                 ));
             }
             // Everything else (thread metadata, compaction requests, …) stays raw evidence,
