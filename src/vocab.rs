@@ -350,6 +350,27 @@ pub mod genai {
     }
 }
 
+/// Values of an inference call's `payload_format` in `state.json`: the shape the reducer
+/// understood its request and response payloads as.
+pub mod payload_format {
+    /// OpenAI Responses (`input` / `output` items).
+    pub const OPENAI_RESPONSES: &str = "openai_responses";
+    /// OpenAI Chat Completions (`messages` / `choices`).
+    pub const OPENAI_CHAT: &str = "openai_chat";
+    /// Anthropic Messages (`system` / `messages` / `content` blocks).
+    pub const ANTHROPIC_MESSAGES: &str = "anthropic_messages";
+    /// The OpenTelemetry GenAI message JSON (`[{"role", "parts"}]`).
+    pub const OTEL_GENAI: &str = "otel_genai";
+}
+
+/// The keys of a compaction's [`checkpoint`](role::CHECKPOINT) payload, each an array of items.
+pub mod checkpoint {
+    /// The history before the compaction.
+    pub const INPUT_HISTORY: &str = "input_history";
+    /// The history that replaced it.
+    pub const REPLACEMENT_HISTORY: &str = "replacement_history";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,11 @@
 //! come from the library's reader ([`BundleReader`](crate::format::BundleReader)) and are
 //! embedded as separate inert `<script type="application/json">` elements, so the page parses
 //! one only when an inspector opens it.
+//!
+//! This file owns the page (the template filled with styles, script and data, escaped for
+//! `<script>` and HTML) and the static page's embedded bodies; `data` owns what the page is
+//! given of the graph (skeleton and shards); `serve` owns the server and the forms of the page
+//! it serves.
 
 mod data;
 #[cfg(feature = "cli")]
@@ -123,32 +128,6 @@ pub fn write_html(
     Ok(path)
 }
 
-/// A served page: the same viewer, its data polled from `state_url` and bodies fetched from
-/// `payload_url` + seq.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-fn live_page(name: &str, state_url: &str, payload_url: &str) -> String {
-    let config = PageConfig {
-        bundle: name,
-        state_url: Some(state_url),
-        payload_url: Some(payload_url),
-        omitted_bodies: 0,
-    };
-    page(name, &config, None, "")
-}
-
-/// A served page of a graph that no longer changes: the static page (skeleton and shards
-/// inline, parsed as it loads), its bodies fetched from `payload_url` + seq.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-fn final_page(name: &str, payload_url: &str, state: &RolloutState) -> String {
-    let config = PageConfig {
-        bundle: name,
-        state_url: None,
-        payload_url: Some(payload_url),
-        omitted_bodies: 0,
-    };
-    page(name, &config, Some(state), "")
-}
-
 fn bundle_name(dir: &Path) -> String {
     std::fs::canonicalize(dir)
         .ok()
@@ -217,22 +196,6 @@ fn page(
         rest = &rest[start + len + 2..];
     }
     out.push_str(rest);
-    out
-}
-
-/// What a served page polls: `{"version", "skeleton", "shards": {"map:key": {...}}}`.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-fn live_json(version: u64, state: &RolloutState) -> String {
-    let mut out = format!("{{\"version\":{version},\"skeleton\":");
-    out.push_str(&serde_json::to_string(&data::skeleton(state)).unwrap_or_default());
-    out.push_str(",\"shards\":{");
-    for (i, (map, key, json)) in data::shards(state).into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "\"{map}:{key}\":{json}");
-    }
-    out.push_str("}}");
     out
 }
 
