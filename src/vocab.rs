@@ -344,6 +344,32 @@ pub mod genai {
         (PROMPT, super::role::PROMPT),
         (COMPLETION, super::role::COMPLETION),
     ];
+
+    /// Maps an accepted field alias (one of [`ALIASES`]) to the field of ours it is written
+    /// as in `trace.jsonl`; any other name is returned unchanged. The layer calls it for
+    /// every field it records.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_rollout::vocab::{field, genai};
+    /// assert_eq!(genai::canonical_field_name("gen_ai.request.model"), field::MODEL);
+    /// assert_eq!(genai::canonical_field_name("model"), "model");
+    /// ```
+    #[inline]
+    pub fn canonical_field_name(name: &str) -> &str {
+        // Every alias but `error.type` starts with `gen_ai.`: any other name costs one prefix
+        // test and one comparison.
+        if !name.starts_with("gen_ai.") && name != "error.type" {
+            return name;
+        }
+        for &(alias, ours) in &ALIASES {
+            if alias == name {
+                return ours;
+            }
+        }
+        name
+    }
 }
 
 /// Values of an inference call's `payload_format` in `state.json`: the shape the reducer
@@ -383,7 +409,6 @@ mod tests {
         for word in status::ALL {
             assert_eq!(Status::parse(word).map(Status::as_str), Some(word));
         }
-        assert_eq!(crate::format::PAYLOAD_EVENT, PAYLOAD_EVENT);
         assert!(
             PAYLOAD_EVENT.starts_with(EVENT_PREFIX) && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
         );
@@ -394,6 +419,21 @@ mod tests {
         for (attribute, role) in genai::CONTENT {
             assert!(role::ALL.contains(&role), "{attribute} → {role}");
             assert!(genai::ALIASES.iter().all(|(alias, _)| *alias != attribute));
+        }
+    }
+
+    #[test]
+    fn canonical_field_name_maps_exactly_the_listed_genai_aliases() {
+        for (alias, ours) in genai::ALIASES {
+            assert_eq!(genai::canonical_field_name(alias), ours, "{alias}");
+        }
+        for other in [
+            "gen_ai.operation.name",
+            "gen_ai.input.messages",
+            "error",
+            "tool",
+        ] {
+            assert_eq!(genai::canonical_field_name(other), other);
         }
     }
 }

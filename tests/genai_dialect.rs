@@ -229,7 +229,7 @@ fn content_attributes_are_payload_records_never_fields() -> Result<()> {
                     "content in fields: {content:?} in {line}"
                 );
             }
-            RecordBody::Payload { role, .. } => roles.push(role.into_owned()),
+            RecordBody::Payload { head, .. } => roles.push(head.role.into_owned()),
             _ => {}
         }
     }

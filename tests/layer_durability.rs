@@ -36,9 +36,9 @@ fn a_200_mb_payload_backlog_is_entirely_on_disk_when_finish_returns() -> Result<
     let mut payloads = 0;
     let mut body_bytes = 0;
     for line in &lines {
-        if let RecordBody::Payload { body, bytes, .. } = Record::parse(line)?.body {
+        if let RecordBody::Payload { head, body } = Record::parse(line)?.body {
             ensure!(
-                bytes == SIZE as u64 && body.get().len() == SIZE + 2,
+                head.bytes == SIZE as u64 && body.get().len() == SIZE + 2,
                 "payload cut short"
             );
             payloads += 1;

@@ -160,8 +160,8 @@ fn every_span_kind_payload_role_link_and_late_field_round_trips_through_the_file
     // Payload bodies, byte for byte as they stand in the file.
     let mut bodies = Vec::new();
     for line in &lines {
-        if let RecordBody::Payload { role, body, .. } = Record::parse(line)?.body {
-            bodies.push((role.into_owned(), body.get().to_owned()));
+        if let RecordBody::Payload { head, body } = Record::parse(line)?.body {
+            bodies.push((head.role.into_owned(), body.get().to_owned()));
         }
     }
     let quoted = |s: &str| serde_json::to_string(s).context("quote");

@@ -131,13 +131,12 @@ fn capture_payloads_false_keeps_the_structure_without_any_body() -> Result<()> {
     let payloads: Vec<(String, u64, bool, String)> = text
         .lines()
         .filter_map(|l| match Record::parse(l).ok()?.body {
-            RecordBody::Payload {
-                role,
-                bytes,
-                omitted,
-                body,
-                ..
-            } => Some((role.into_owned(), bytes, omitted, body.get().to_owned())),
+            RecordBody::Payload { head, body } => Some((
+                head.role.into_owned(),
+                head.bytes,
+                head.omitted,
+                body.get().to_owned(),
+            )),
             _ => None,
         })
         .collect();
@@ -178,13 +177,8 @@ fn max_payload_bytes_caps_every_payload() -> Result<()> {
     let mut reader = tracing_rollout::reduce::BundleReader::open(&stats.bundles[0])?;
     let mut seen = 0;
     while let Some(expanded) = reader.next_record()? {
-        if let RecordBody::Payload {
-            body,
-            bytes,
-            truncated,
-            ..
-        } = expanded.record()?.body
-        {
+        if let RecordBody::Payload { head, body } = expanded.record()?.body {
+            let (bytes, truncated) = (head.bytes, head.truncated);
             seen += 1;
             let stored: Value = serde_json::from_str(body.get())?;
             let stored_len = match &stored {

@@ -22,7 +22,6 @@
 //! the incremental form ([`Replay`], fed lines as a bundle grows), which [`reduce_bundle`] runs
 //! over the whole file.
 
-mod bodies;
 mod calls;
 mod compactions;
 mod conversation;
@@ -48,8 +47,8 @@ mod u64_map;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use bodies::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
 pub use error::ReduceError;
+pub use reader::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
 pub use replay::{follow_summary, LiveBundle, Replay};
 pub use state::*;
 pub use summary::render_summary;

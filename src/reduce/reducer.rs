@@ -54,7 +54,7 @@ use super::state::{
 };
 use super::u64_map::{U64Map, U64Set};
 use crate::format::{
-    Expander, Manifest, Record, RecordBody, RecordError, SpanKind, FORMAT_VERSION,
+    Expander, Manifest, PayloadHead, Record, RecordBody, RecordError, SpanKind, FORMAT_VERSION,
 };
 use crate::vocab;
 
@@ -146,19 +146,6 @@ pub(super) struct CallSlot {
     pub(super) code_cell: Option<String>,
     /// The inference whose response carried the call item.
     pub(super) inference: Option<String>,
-}
-
-/// What a payload record says about itself, whichever form (inline or stored as parts) its
-/// body takes.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct PayloadHead<'a> {
-    /// The span the payload belongs to.
-    pub(super) span: u64,
-    pub(super) role: &'a str,
-    /// Size of the payload as the program gave it.
-    pub(super) bytes: u64,
-    pub(super) truncated: bool,
-    pub(super) omitted: bool,
 }
 
 /// The private replay state behind [`reduce_bundle`](super::reduce_bundle).
@@ -367,34 +354,15 @@ impl Reducer {
             RecordBody::SpanRecorded { span, fields } => self.span_recorded(*span, fields)?,
             RecordBody::SpanEnded { span, panicking } => self.span_ended(*span, *panicking)?,
             // `cut_bytes` says how much truncation cut; a truncated body is not interpreted.
-            RecordBody::Payload {
-                span,
-                role,
-                bytes,
-                truncated,
-                omitted,
-                body,
-                ..
-            } => {
+            RecordBody::Payload { head, body } => {
                 if self.stores_parts {
                     let (seq, len) = (self.seq, self.line_len);
                     self.expander.remember(seq, offset, len, body.get());
                 }
-                let head = PayloadHead::new(*span, role, *bytes, *truncated, *omitted);
-                self.payload_record(&head, body.get())?
+                self.payload_record(head, body.get())?
             }
-            RecordBody::PayloadParts {
-                span,
-                role,
-                bytes,
-                truncated,
-                omitted,
-                len: body_len,
-                parts,
-                ..
-            } => {
-                let head = PayloadHead::new(*span, role, *bytes, *truncated, *omitted);
-                self.stored_payload(&head, *body_len, parts)?
+            RecordBody::PayloadParts { head, len, parts } => {
+                self.stored_payload(head, *len, parts)?
             }
             RecordBody::Event { span, name, fields } => self.event(*span, name, fields)?,
             RecordBody::Link { span, follows } => self.link_record(*span, *follows)?,
@@ -575,17 +543,5 @@ impl Reducer {
         }
         self.root_thread_at_end();
         self.state
-    }
-}
-
-impl<'a> PayloadHead<'a> {
-    fn new(span: u64, role: &'a str, bytes: u64, truncated: bool, omitted: bool) -> Self {
-        PayloadHead {
-            span,
-            role,
-            bytes,
-            truncated,
-            omitted,
-        }
     }
 }

@@ -15,8 +15,9 @@ use super::calls::CallPayload;
 use super::error::ReduceError;
 use super::fields::field_str;
 use super::payloads::prepend_instructions;
-use super::reducer::{PayloadHead, Reducer};
+use super::reducer::Reducer;
 use super::state::PayloadRef;
+use crate::format::PayloadHead;
 use crate::format::SpanKind;
 use crate::vocab::{field, genai, role};
 
@@ -45,16 +46,17 @@ impl Reducer {
     ) -> Result<(), ReduceError> {
         let PayloadHead {
             span,
-            role,
+            ref role,
             bytes,
             truncated,
             omitted,
+            cut_bytes: _,
         } = *head;
         let Some(owner) = self.span_ref(span, "payload")? else {
             return Ok(());
         };
         let payload = PayloadRef {
-            role: role.to_owned(),
+            role: role.to_string(),
             owner: owner.anchor(span),
             bytes,
             offset: self.offset,

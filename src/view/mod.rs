@@ -4,9 +4,9 @@
 //! Invariant: the page is the plain files of `assets/` (embedded with `include_str!`, no build
 //! step) plus data, and nothing in it reaches the network: a static page carries the reduced
 //! graph and the payload bodies inline, a served page asks only the server it came from. Bodies
-//! come from the library's reader ([`BundleReader`]) and are embedded as separate inert
-//! `<script type="application/json">` elements, so the page parses one only when an inspector
-//! opens it.
+//! come from the library's reader ([`BundleReader`](crate::format::BundleReader)) and are
+//! embedded as separate inert `<script type="application/json">` elements, so the page parses
+//! one only when an inspector opens it.
 //!
 //! This file owns the page (the template filled with styles, script and data, escaped for
 //! `<script>` and HTML) and the static page's embedded bodies; `data` owns what the page is
@@ -18,10 +18,11 @@ mod data;
 mod serve;
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::format::RecordBody;
-use crate::reduce::{self, BundleReader, ReduceError, RolloutState};
+use crate::reduce::{self, ReduceError, RolloutState};
 
 #[cfg(feature = "cli")]
 pub use serve::{serve, ServeError, Server};
@@ -82,18 +83,12 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
     let mut bodies = String::new();
     let mut embedded = 0u64;
     let mut omitted = 0u64;
-    let mut reader = BundleReader::open(dir)?;
-    while let Some(expanded) = reader.next_record()? {
-        let record = expanded.record().map_err(|e| ReduceError::Parse {
-            path: reader.path(),
-            line: expanded.line,
-            message: e.to_string(),
-        })?;
+    crate::format::visit_records(dir, |record| {
         if let RecordBody::Payload { body, .. } = record.body {
             let body = body.get();
             if embedded + body.len() as u64 > options.max_body_bytes {
                 omitted += 1;
-                continue;
+                return ControlFlow::Continue(());
             }
             embedded += body.len() as u64;
             let _ = write!(
@@ -104,7 +99,8 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
             push_script_json(&mut bodies, body);
             bodies.push_str("</script>\n");
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     let name = bundle_name(dir);
     let config = PageConfig {
         bundle: &name,

@@ -21,6 +21,7 @@ mod http;
 mod spans;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -37,7 +38,7 @@ pub use spans::span_count;
 use super::graph::ExportGraph;
 use super::{write_json, ExportError};
 use crate::format::RecordBody;
-use crate::reduce::{reduce_bundle, BundleReader, ReduceError, RolloutState};
+use crate::reduce::{reduce_bundle, ReduceError, RolloutState};
 use spans::{Attrs, Content};
 
 /// What an OTLP export includes.
@@ -243,22 +244,17 @@ fn collect_bodies(dir: &Path, seqs: &BTreeSet<u64>) -> Result<BTreeMap<u64, Stri
     if seqs.is_empty() {
         return Ok(bodies);
     }
-    let mut reader = BundleReader::open(dir)?;
-    while let Some(expanded) = reader.next_record()? {
-        let record = expanded.record().map_err(|e| ReduceError::Parse {
-            path: reader.path(),
-            line: expanded.line,
-            message: e.to_string(),
-        })?;
+    crate::format::visit_records(dir, |record| {
         if !seqs.contains(&record.seq) {
-            continue;
+            return ControlFlow::Continue(());
         }
         if let RecordBody::Payload { body, .. } = record.body {
             bodies.insert(record.seq, body.get().to_owned());
         }
         if bodies.len() == seqs.len() {
-            break;
+            return ControlFlow::Break(());
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     Ok(bodies)
 }
