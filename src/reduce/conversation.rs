@@ -72,10 +72,11 @@ impl Reducer {
                     .get(&previous)
                     .and_then(|id| self.state.inference_calls.get(id))
                     .map(|c| {
-                        c.request_items
-                            .iter()
-                            .chain(&c.response_items)
-                            .filter_map(|id| item_number(id))
+                        self.state
+                            .request_items(c)
+                            .into_iter()
+                            .chain(c.response_items.iter().map(String::as_str))
+                            .filter_map(item_number)
                             .collect::<Vec<_>>()
                     });
                 if found.is_none() {
@@ -95,7 +96,7 @@ impl Reducer {
             }
             None => self.reconcile_full(thread, &turn, &request.items)?,
         };
-        self.inference_request_items(inference, item_ids(&ids));
+        self.inference_request_items(inference, thread, ids.clone());
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.snapshot = ids;
         conversation.baseline_override = None;

@@ -18,7 +18,8 @@
 //! links them through the model-visible call id; `route` indexes payloads and sends them where
 //! they are read; `conversation` turns model-facing payloads into conversation items; `edges`
 //! builds spawn, message, task, result, close and link edges (`deliveries` matches delivered
-//! texts); `state` is the graph's schema; `summary` renders the readable tree; `replay` is
+//! texts); `state` is the graph's schema, `requests` the linear form of a call's request items
+//! in it; `summary` renders the readable tree; `replay` is
 //! the incremental form ([`Replay`], fed lines as a bundle grows), which [`reduce_bundle`] runs
 //! over the whole file.
 
@@ -35,6 +36,7 @@ mod payloads;
 mod reader;
 mod reducer;
 mod replay;
+mod requests;
 mod route;
 mod spans;
 mod state;

@@ -28,7 +28,7 @@
 //! |---|---|
 //! | `spans` (every span's entry and fields), `defaulted_inferences` | `spans.rs` |
 //! | `live_threads`, `thread_turns` | `threads.rs` |
-//! | a thread's `responses` | `inference.rs` |
+//! | a thread's `responses` and `requests` (its latest request list), `request_dependents` | `inference.rs` |
 //! | a thread's `calls` (call slots) and `cells` | `calls.rs` |
 //! | a thread's `conversation`, `next_item` | `conversation.rs` |
 //! | a thread's `deliveries`, `delivered_items` | `edges.rs` (through [`Deliveries`]' methods) |
@@ -113,6 +113,19 @@ pub(super) struct ThreadReplay {
     pub(super) deliveries: Deliveries,
     /// Runtime cell id → the latest code cell with it in this thread (waits name cells by it).
     pub(super) cells: HashMap<String, String>,
+    /// The thread's latest request list: the base of the next one's stored form.
+    pub(super) requests: Option<RequestChain>,
+}
+
+/// A thread's latest request list as `inference.rs` stores the next one against it.
+#[derive(Debug)]
+pub(super) struct RequestChain {
+    /// The inference call it belongs to.
+    pub(super) call: String,
+    /// Its items, by number.
+    pub(super) items: Vec<u64>,
+    /// What walking from it back to the last list stored whole costs (`inference.rs`).
+    pub(super) cost: usize,
 }
 
 /// Replay state of one thread's conversation (written by `conversation.rs`). Items are held
@@ -181,6 +194,8 @@ pub(super) struct Reducer {
     pub(super) next_item: u64,
     /// Parsed payload items by their JSON text (snapshots repeat them).
     pub(super) memo: ItemMemo,
+    /// Inference call → the calls whose request items are stored against its own.
+    pub(super) request_dependents: HashMap<String, Vec<String>>,
     /// The bundle is format v2: payload bodies may be stored as references to earlier ones.
     stores_parts: bool,
     /// Decodes v2 bodies (and keeps recent bodies for the references that follow).
@@ -230,6 +245,7 @@ impl Reducer {
             delivered_items: U64Set::default(),
             next_item: 0,
             memo: ItemMemo::default(),
+            request_dependents: HashMap::new(),
             stores_parts: false,
             expander: Expander::new(&path),
             path,

@@ -126,6 +126,32 @@
     edge: function (id) { return K.edges[id]; }
   };
 
+  // An inference call's request items, whole. State format 2 stores most lists as an earlier
+  // call's list changed, {base, parts} with parts [start, length] (a range of the base's
+  // list) or an item id; resolved with an explicit stack, as RolloutState::request_items does
+  // (src/reduce/requests.rs). A chain is followed at most as many steps as there are calls.
+  function requestItems(c) {
+    var out = [], stack = [[c && c.request_items, 0, Infinity, 0]];
+    var maxDepth = K && K.counts ? K.counts.inference_calls : 0;
+    while (stack.length) {
+      var t = stack.pop(), r = t[0], from = t[1], to = t[2], depth = t[3];
+      if (typeof r === 'string') { out.push(r); continue; }
+      if (!r) continue;
+      if (Array.isArray(r)) { for (var i = from, n = Math.min(to, r.length); i < n; i++) out.push(r[i]); continue; }
+      var base = depth < maxDepth ? E.inference(r.base) : null, parts = r.parts || [], end = 0, j;
+      for (j = 0; j < parts.length; j++) end += typeof parts[j] === 'string' ? 1 : parts[j][1];
+      // The parts overlapping from..to, pushed last first so they pop in order.
+      for (j = parts.length - 1; j >= 0; j--) {
+        var p = parts[j], start = end - (typeof p === 'string' ? 1 : p[1]), stop = end;
+        end = start;
+        if (start >= to || stop <= from) continue;
+        if (typeof p === 'string') stack.push([p]);
+        else if (base) stack.push([base.request_items, p[0] + Math.max(0, from - start), p[0] + Math.min(to, stop) - start, depth + 1]);
+      }
+    }
+    return out;
+  }
+
   // Finds what a viewer id names: [kind, entity].
   function lookup(id) {
     if (!K || !id) return null;
@@ -708,9 +734,9 @@
   var renderers = {
     inference: function (id, c) {
       var prevId = M.prevRequest[id], prev = prevId && E.inference(prevId);
-      var before = new Set(prev ? prev.request_items : []);
+      var before = new Set(prev ? requestItems(prev) : []), request = requestItems(c);
       var isNew = function (i) { return !before.has(i); };
-      var fresh = c.request_items.filter(isNew).length;
+      var fresh = request.filter(isNew).length;
       var u = c.usage;
       var h = '<h2>Inference ' + esc(id) + ' ' + badge(c.status) + '</h2>' + facts([
         ['thread', c.thread_id && link('thread/' + c.thread_id, c.thread_id), true], ['turn', c.turn_id && link('turn/' + c.turn_id, c.turn_id), true],
@@ -718,12 +744,12 @@
         ['previous response', c.previous_response_id], ['upstream request', c.upstream_request_id]
       ].concat(execFacts(c)).concat([
         ['usage', u ? 'in ' + u.input_tokens + ' (cached ' + u.cached_input_tokens + ') · out ' + u.output_tokens + ' (reasoning ' + u.reasoning_tokens + ')' : null],
-        ['context', c.request_items.length + ' items' + (u ? ' · ' + u.input_tokens + ' input tokens' : '')],
+        ['context', request.length + ' items' + (u ? ' · ' + u.input_tokens + ' input tokens' : '')],
         ['previous request', prevId ? link(prevId) : 'none (first request of the thread)', true]
       ]));
       h += diagsHtml(id);
-      h += '<h3>Request: ' + c.request_items.length + ' items, <span class="new-count">' + fresh + '</span> new since ' + (prevId ? esc(prevId) : 'the start') + '</h3>';
-      h += transcript(c.request_items, isNew, 'request');
+      h += '<h3>Request: ' + request.length + ' items, <span class="new-count">' + fresh + '</span> new since ' + (prevId ? esc(prevId) : 'the start') + '</h3>';
+      h += transcript(request, isNew, 'request');
       h += '<h3>Response: ' + c.response_items.length + ' items</h3>';
       h += transcript(c.response_items, function () { return false; }, 'response');
       if (c.tool_calls.length) h += '<h3>Tool calls it started</h3><div>' + c.tool_calls.map(function (t) { return link(t, (E.tool(t) && E.tool(t).tool || t) + ' (' + t + ')'); }).join(' · ') + '</div>';
@@ -888,8 +914,8 @@
     if (unfold) {
       var l = lookup(inspector.dataset.id);
       if (l && l[0] === 'inference') {
-        var n = +unfold.dataset.unfold, ids = l[1].request_items.slice(0, n), html = '';
-        var prevId = M.prevRequest[l[1].inference_call_id], before = new Set(prevId ? E.inference(prevId).request_items : []);
+        var n = +unfold.dataset.unfold, ids = requestItems(l[1]).slice(0, n), html = '';
+        var prevId = M.prevRequest[l[1].inference_call_id], before = new Set(prevId ? requestItems(E.inference(prevId)) : []);
         ids.slice(Math.max(0, n - 400)).forEach(function (i) { html += itemHtml(i, before.has(i) ? '' : 'is-new'); });
         unfold.outerHTML = (n > 400 ? '<a class="more">… ' + (n - 400) + ' earlier items not shown</a>' : '') + html;
       }
