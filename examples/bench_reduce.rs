@@ -17,7 +17,7 @@
 //! `payload_dedup(false)` writes: `expand_bundle`'s output), each reduced `REPEATS` times
 //! interleaved; it checks that both give the same graph (the payload index aside: its
 //! offsets are each file's own) and prints the ratio, each reduction's peak heap and each
-//! `state.json`'s size. Under callgrind, `--toggle-collect='*reduce_v2*'` (or `v1`) counts
+//! `state.json`'s size (`BENCH_KEEP=1` keeps them). Under callgrind, `--toggle-collect='*reduce_v2*'` (or `v1`) counts
 //! one side: `valgrind --tool=callgrind --toggle-collect='*reduce_v2*'
 //! target/release/examples/bench_reduce 1 formats`.
 //!
@@ -176,11 +176,19 @@ fn without_payload_index(mut state: RolloutState) -> RolloutState {
     state
 }
 
-/// Size of the `state.json` the reducer writes for `bundle` (deleted afterwards).
+/// `BENCH_KEEP=1`: the `formats` workload keeps its bundles and their `state.json`.
+fn keep() -> bool {
+    std::env::var_os("BENCH_KEEP").is_some()
+}
+
+/// Size of the `state.json` the reducer writes for `bundle` (deleted afterwards unless
+/// [`keep`]).
 fn state_bytes(bundle: &Path) -> anyhow::Result<u64> {
     let path = tracing_rollout::reduce::write_state(bundle)?;
     let bytes = std::fs::metadata(&path)?.len();
-    std::fs::remove_file(path)?;
+    if !keep() {
+        std::fs::remove_file(path)?;
+    }
     Ok(bytes)
 }
 
@@ -241,8 +249,10 @@ fn formats_rows(
             mib(state_bytes(&v2)?),
             mib(state_bytes(&v1)?),
         );
-        std::fs::remove_dir_all(dir.join(format!("{name}-v2")))?;
-        std::fs::remove_dir_all(dir.join(format!("{name}-v1")))?;
+        if !keep() {
+            std::fs::remove_dir_all(dir.join(format!("{name}-v2")))?;
+            std::fs::remove_dir_all(dir.join(format!("{name}-v1")))?;
+        }
     }
     println!();
     Ok(())
@@ -365,9 +375,16 @@ fn main() -> anyhow::Result<()> {
              formats-uncapped)"
         );
     }
-    let dir = tempfile::Builder::new()
+    let mut dir = tempfile::Builder::new()
         .prefix("bench-reduce-")
         .tempdir_in(std::env::current_dir()?)?;
+    if keep() {
+        dir.disable_cleanup(true);
+        eprintln!(
+            "keeping the formats workload's bundles under {}",
+            dir.path().display()
+        );
+    }
     if run("synthetic") {
         synthetic_rows(dir.path(), repeats, &sizes([5_000, 10_000, 20_000]))?;
     }

@@ -173,7 +173,7 @@ pub(crate) use encode::{
     encode_bundle_started, encode_dropped, encode_envelope, encode_link, encode_span_ended,
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
-pub(crate) use expand::Expander;
+pub(crate) use expand::{shared_ranges, Expander, Shared};
 pub(crate) use read::{visit_records, Next, TraceReader};
 pub(crate) use store::{Index as PayloadIndex, Keys as PayloadKeys};
 

@@ -33,7 +33,7 @@
 //! | a thread's `conversation`, `next_item` | `conversation.rs` |
 //! | a thread's `deliveries`, `delivered_items` | `edges.rs` (through [`Deliveries`]' methods) |
 //! | `memo` | `route.rs` |
-//! | the record being applied (`line`, `offset`, `line_len`, `seq`, `t`, `ns`), `lossy`, `ended`, `stores_parts`, `expander`, the thread numbering (`replays`, `thread_numbers`) | `reducer.rs` |
+//! | the record being applied (`line`, `offset`, `line_len`, `seq`, `t`, `ns`, `shared`), `lossy`, `ended`, `stores_parts`, `expander`, the thread numbering (`replays`, `thread_numbers`) | `reducer.rs` |
 //!
 //! The other files write no state of their own: `fields.rs` reads span fields for the owners,
 //! `deliveries.rs` is the matching the edges use, `replay.rs` feeds lines to
@@ -54,7 +54,8 @@ use super::state::{
 };
 use super::u64_map::{U64Map, U64Set};
 use crate::format::{
-    Expander, Manifest, PayloadHead, Record, RecordBody, RecordError, SpanKind, FORMAT_VERSION,
+    shared_ranges, Expander, Manifest, PayloadHead, Record, RecordBody, RecordError, Shared,
+    SpanKind, FORMAT_VERSION,
 };
 use crate::vocab;
 
@@ -197,7 +198,10 @@ pub(super) struct Reducer {
     /// Inference call → the calls whose request items are stored against its own.
     pub(super) request_dependents: HashMap<String, Vec<String>>,
     /// The bundle is format v2: payload bodies may be stored as references to earlier ones.
-    stores_parts: bool,
+    pub(super) stores_parts: bool,
+    /// The payload record being applied, when stored as parts: the stretches of its body
+    /// that are references to earlier bodies (the item memo reuses what it read there).
+    pub(super) shared: Vec<Shared>,
     /// Decodes v2 bodies (and keeps recent bodies for the references that follow).
     expander: Expander,
 }
@@ -247,6 +251,7 @@ impl Reducer {
             memo: ItemMemo::default(),
             request_dependents: HashMap::new(),
             stores_parts: false,
+            shared: Vec::new(),
             expander: Expander::new(&path),
             path,
         }
@@ -449,7 +454,9 @@ impl Reducer {
                 line: self.line,
                 message,
             })?;
+        self.shared = shared_ranges(parts).unwrap_or_default();
         let done = self.payload_record(head, &body);
+        self.shared.clear();
         let (seq, offset, len) = (self.seq, self.offset, self.line_len);
         self.expander.remember_decoded(seq, offset, len, body);
         done
