@@ -15,7 +15,8 @@
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
-//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
+//! - [`import`]: other systems' recordings (OpenAI Codex rollout traces) → bundles of ours.
 //!
 //! The README follows.
 //!
@@ -24,6 +25,7 @@
 
 pub mod export;
 pub mod format;
+pub mod import;
 pub mod reduce;
 pub mod view;
 pub mod vocab;

@@ -1,0 +1,38 @@
+//! Other systems' recordings turned into bundles of ours: [`codex`] reads OpenAI Codex's
+//! rollout-trace bundles.
+//!
+//! Invariant: an importer writes records the reducer already understands — spans of our
+//! kinds with our field names, payloads with our roles — through the format's encoders and
+//! its v2 payload store, exactly as the layer does; the reducer, the viewer and the exporters
+//! never learn another system's dialect.
+
+pub mod codex;
+mod sink;
+
+use std::path::PathBuf;
+
+/// Why an import failed. What the source *says* never fails an import (it becomes a
+/// diagnostic); only a source that is not of the imported kind, or I/O, does.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The source is not (and holds no) bundle of the system imported.
+    #[error("{} is not a Codex rollout-trace bundle: {why}", path.display())]
+    NotACodexBundle {
+        /// The source.
+        path: PathBuf,
+        /// What is missing.
+        why: String,
+    },
+    /// A file could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
