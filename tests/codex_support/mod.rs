@@ -10,6 +10,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod facts;
+pub mod synth;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

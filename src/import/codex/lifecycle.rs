@@ -67,8 +67,7 @@ impl Mapper {
         Ok(Fate::Mapped)
     }
 
-    /// `bundle_ended`, once the rollout ended (at `recording_completed`, or at the end of a
-    /// finished log that has none).
+    /// `bundle_ended` at the end of the import, if the rollout ended.
     pub(super) fn finish_bundle(&mut self) -> io::Result<()> {
         match self.rollout_ended {
             Some(status) if !self.sink.ended() => self.sink.end(status),

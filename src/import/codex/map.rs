@@ -69,6 +69,10 @@ pub(crate) struct Mapper {
     newer_schema_noted: bool,
     /// The rollout's status once `rollout_ended` was applied.
     pub(super) rollout_ended: Option<&'static str>,
+    /// `recording_completed` was applied (schema 2's last event).
+    recording_completed: bool,
+    /// The raw schema of the last event.
+    schema: u32,
 }
 
 /// The status word of ours for a Codex status (a `terminated` cell is a cancelled one).
@@ -106,6 +110,8 @@ impl Mapper {
             last_seq: 0,
             newer_schema_noted: false,
             rollout_ended: None,
+            recording_completed: false,
+            schema: 0,
         };
         let fields = Fields::new()
             .put(field::ROLLOUT_ID, rollout_id.to_owned())
@@ -166,7 +172,11 @@ impl Mapper {
                 envelope.seq, self.last_seq
             ))?;
         }
+        if self.recording_completed {
+            self.diagnose("an event follows `recording_completed`".to_owned())?;
+        }
         self.last_seq = envelope.seq;
+        self.schema = envelope.schema_version;
         self.sink.clock(envelope.wall_time_unix_ms);
         let event_type = envelope
             .payload
@@ -228,7 +238,7 @@ impl Mapper {
             Event::HistoryItemAccepted(e) => self.history_item(e, (thread, turn)),
             Event::RecordingCompleted => {
                 self.evidence("recording_completed", self.rollout, &Fields::new())?;
-                self.finish_bundle()?;
+                self.recording_completed = true;
                 Ok(Fate::Evidence)
             }
             Event::Other => {
@@ -397,6 +407,12 @@ impl Mapper {
         }
         self.finish_bundle()?;
         self.sink.flush()
+    }
+
+    /// Whether Codex finished the recording: `recording_completed` (schema 2), or the
+    /// rollout's end in a schema that has no such event.
+    pub(crate) fn recording_done(&self) -> bool {
+        self.recording_completed || (self.schema < 2 && self.rollout_ended.is_some())
     }
 
     /// Flushes what was written so far (a live import between polls).

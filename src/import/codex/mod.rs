@@ -282,10 +282,10 @@ impl Importer {
         self.mapper.sink.dir()
     }
 
-    /// Whether the Codex recording ended (its rollout ended and the bundle of ours has its
-    /// `bundle_ended`): polling again reads nothing new.
+    /// Whether Codex finished the recording (`recording_completed`; the rollout's end in raw
+    /// schema 1): [`finish`](Importer::finish) may follow.
     pub fn ended(&self) -> bool {
-        self.mapper.sink.ended()
+        self.mapper.recording_done()
     }
 
     /// Applies every whole line Codex appended since the last poll; returns how many.
@@ -322,15 +322,6 @@ impl Importer {
         for line in whole[..last].split(|&b| b == b'\n') {
             self.line += 1;
             applied += 1;
-            if self.ended() {
-                // Nothing may follow `bundle_ended`: counted, not written.
-                self.mapper.ledger.event("line", ledger::Fate::Diagnosed);
-                self.mapper.ledger.diagnostics.push(format!(
-                    "line {}: follows `recording_completed`; ignored",
-                    self.line
-                ));
-                continue;
-            }
             let text = String::from_utf8_lossy(line);
             self.mapper
                 .apply_line(self.line, &text)
@@ -357,7 +348,7 @@ impl Importer {
             path: dir.clone(),
             source,
         };
-        if !self.partial.is_empty() && !self.ended() {
+        if !self.partial.is_empty() {
             self.line += 1;
             let text = String::from_utf8_lossy(&self.partial).into_owned();
             if serde_json::from_str::<raw::Envelope>(&text).is_ok() {
