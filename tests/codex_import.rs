@@ -8,7 +8,7 @@ mod codex_support;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 use tracing_rollout::import::codex::{self, Importer};
-use tracing_rollout::import::ImportError;
+use tracing_rollout::import::{resolve_bundle_in, ImportError, LiveImports};
 use tracing_rollout::reduce::{reduce_bundle, Requester, RolloutState, Status};
 
 use codex_support::synth::{self, ROOT, TURN};
@@ -29,7 +29,11 @@ fn ids_usage_and_calls_survive_the_import() -> anyhow::Result<()> {
     let src = dir.path().join("codex");
     synth::web_search_rollout(&src, 2).write(None);
     let (imported, state) = import_one(&src)?;
-    assert!(imported.ledger.diagnostics.is_empty(), "{:?}", imported.ledger.diagnostics);
+    assert!(
+        imported.ledger.diagnostics.is_empty(),
+        "{:?}",
+        imported.ledger.diagnostics
+    );
     assert_eq!((state.status, state.complete), (Status::Completed, true));
     assert_eq!(state.rollout_id, ROOT);
     assert_eq!(state.trace_id.as_deref(), Some("trace-1"));
@@ -37,14 +41,25 @@ fn ids_usage_and_calls_survive_the_import() -> anyhow::Result<()> {
     assert_eq!(thread.agent_path.as_deref(), Some("/root"));
     assert_eq!(thread.turns, [TURN]);
     let turn = &state.turns[TURN];
-    let calls: Vec<_> = turn.inference_calls.iter().map(|id| &state.inference_calls[id]).collect();
+    let calls: Vec<_> = turn
+        .inference_calls
+        .iter()
+        .map(|id| &state.inference_calls[id])
+        .collect();
     let ids: Vec<_> = calls.iter().map(|c| c.response_id.as_deref()).collect();
     assert_eq!(ids, [Some("resp_1"), Some("resp_2")]);
-    let upstream: Vec<_> = calls.iter().map(|c| c.upstream_request_id.as_deref()).collect();
+    let upstream: Vec<_> = calls
+        .iter()
+        .map(|c| c.upstream_request_id.as_deref())
+        .collect();
     assert_eq!(upstream, [Some("req_1"), Some("req_2")]);
     let usage = calls[0].usage.unwrap_or_default();
     assert_eq!(
-        (usage.input_tokens, usage.cached_input_tokens, usage.cache_write_input_tokens),
+        (
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.cache_write_input_tokens
+        ),
         (10, 2, 3)
     );
     let date = state
@@ -54,10 +69,15 @@ fn ids_usage_and_calls_survive_the_import() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no call_date"))?;
     assert_eq!(date.kind.as_deref(), Some("exec_command"));
     let op = &state.terminal_operations[&date.terminal_operations[0]];
-    assert_eq!((op.command.as_deref(), op.exit_code), (Some("bash -lc date"), Some(0)));
+    assert_eq!(
+        (op.command.as_deref(), op.exit_code),
+        (Some("bash -lc date"), Some(0))
+    );
     assert_eq!(
         date.requester,
-        Requester::Model { inference_call_id: Some(turn.inference_calls[0].clone()) }
+        Requester::Model {
+            inference_call_id: Some(turn.inference_calls[0].clone())
+        }
     );
     Ok(())
 }
@@ -79,7 +99,9 @@ fn a_hosted_web_search_in_a_codex_response_is_a_tool_call_the_provider_ran() -> 
     let first = &state.turns[TURN].inference_calls[0];
     assert_eq!(
         search[0].requester,
-        Requester::Model { inference_call_id: Some(first.clone()) }
+        Requester::Model {
+            inference_call_id: Some(first.clone())
+        }
     );
     Ok(())
 }
@@ -92,7 +114,11 @@ fn a_raw_schema_1_bundle_imports_to_the_same_graph_as_schema_2() -> anyhow::Resu
     synth::web_search_rollout(&two, 2).write(None);
     let (imported, one) = import_one(&one)?;
     let (_, two) = import_one(&two)?;
-    assert!(imported.ledger.diagnostics.is_empty(), "{:?}", imported.ledger.diagnostics);
+    assert!(
+        imported.ledger.diagnostics.is_empty(),
+        "{:?}",
+        imported.ledger.diagnostics
+    );
     let facts = |s: &RolloutState| {
         let mut f = codex_support::facts::our_facts(s);
         f.retain(|(entity, _), _| !entity.starts_with("rollout"));
@@ -104,12 +130,17 @@ fn a_raw_schema_1_bundle_imports_to_the_same_graph_as_schema_2() -> anyhow::Resu
 }
 
 #[test]
-fn unknown_event_types_and_payload_kinds_are_diagnostics_and_kept_as_evidence() -> anyhow::Result<()> {
+fn unknown_event_types_and_payload_kinds_are_diagnostics_and_kept_as_evidence() -> anyhow::Result<()>
+{
     let dir = tempfile::tempdir()?;
     let src = dir.path().join("codex");
     let mut s = synth::web_search_rollout(&src, 2);
     let frame = s.payload("wire_frame", json!({"bytes": 12}));
-    s.event(None, None, json!({"type": "frame_observed", "frame_payload": frame}));
+    s.event(
+        None,
+        None,
+        json!({"type": "frame_observed", "frame_payload": frame}),
+    );
     s.event(None, None, json!({"type": "thread_ended"}));
     s.raw_line("not json at all");
     s.write(None);
@@ -119,10 +150,16 @@ fn unknown_event_types_and_payload_kinds_are_diagnostics_and_kept_as_evidence() 
     let has = |needle: &str| diags.iter().any(|d| d.contains(needle));
     assert!(has("unknown raw event type `frame_observed`"), "{diags:#?}");
     assert!(has("payload kind `wire_frame`"), "{diags:#?}");
-    assert!(has("`thread_ended` event does not fit its schema"), "{diags:#?}");
+    assert!(
+        has("`thread_ended` event does not fit its schema"),
+        "{diags:#?}"
+    );
     assert!(has("not a Codex raw event"), "{diags:#?}");
     assert!(has("an event follows `recording_completed`"), "{diags:#?}");
-    assert!(has("payloads/99.json is referenced by no event"), "{diags:#?}");
+    assert!(
+        has("payloads/99.json is referenced by no event"),
+        "{diags:#?}"
+    );
     // Everything counted; the graph is the same rollout.
     assert_eq!(imported.ledger.events_total(), s.lines() as u64);
     let files = std::fs::read_dir(src.join("payloads"))?.count() as u64;
@@ -144,12 +181,20 @@ fn a_torn_last_line_is_reported_and_everything_before_it_imported() -> anyhow::R
     std::fs::write(src.join("trace.jsonl"), trace)?;
     let (imported, state) = import_one(&src)?;
     assert!(
-        imported.ledger.diagnostics.iter().any(|d| d.contains("torn line")),
+        imported
+            .ledger
+            .diagnostics
+            .iter()
+            .any(|d| d.contains("torn line")),
         "{:?}",
         imported.ledger.diagnostics
     );
     assert_eq!(state.status, Status::Incomplete);
-    assert_eq!(state.tool_calls.len(), 2, "the search and the started command");
+    assert_eq!(
+        state.tool_calls.len(),
+        2,
+        "the search and the started command"
+    );
     Ok(())
 }
 
@@ -187,8 +232,13 @@ fn what_is_not_a_codex_bundle_is_refused_with_the_reason() -> anyhow::Result<()>
     let src = dir.path().join("codex");
     synth::web_search_rollout(&src, 2).write(None);
     let (imported, _) = import_one(&src)?;
-    let err = codex::import(&imported.bundle, &out).unwrap_err().to_string();
-    assert!(err.contains("is a bundle of tracing-rollout, not of Codex"), "{err}");
+    let err = codex::import(&imported.bundle, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is a bundle of tracing-rollout, not of Codex"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -202,13 +252,29 @@ fn every_raw_event_and_payload_of_the_corpus_is_accounted_for() -> anyhow::Resul
     anyhow::ensure!(bundles.len() >= 13, "{} bundles", bundles.len());
     for bundle in bundles {
         let imported = codex::import(&bundle, out.path())?.remove(0);
-        let lines = std::fs::read_to_string(bundle.join("trace.jsonl"))?.lines().count();
+        let lines = std::fs::read_to_string(bundle.join("trace.jsonl"))?
+            .lines()
+            .count();
         let files = std::fs::read_dir(bundle.join("payloads"))?.count();
         let ledger = &imported.ledger;
         assert_eq!(ledger.events_total(), lines as u64, "{}", bundle.display());
-        assert_eq!(ledger.payloads_total(), files as u64, "{}\n{ledger}", bundle.display());
-        assert!(ledger.diagnostics.is_empty(), "{}\n{ledger}", bundle.display());
-        let diagnosed: u64 = ledger.events.values().chain(ledger.payloads.values()).map(|t| t.diagnosed).sum();
+        assert_eq!(
+            ledger.payloads_total(),
+            files as u64,
+            "{}\n{ledger}",
+            bundle.display()
+        );
+        assert!(
+            ledger.diagnostics.is_empty(),
+            "{}\n{ledger}",
+            bundle.display()
+        );
+        let diagnosed: u64 = ledger
+            .events
+            .values()
+            .chain(ledger.payloads.values())
+            .map(|t| t.diagnosed)
+            .sum();
         assert_eq!(diagnosed, 0, "{ledger}");
     }
     Ok(())
@@ -227,9 +293,67 @@ fn re_sent_history_is_stored_once_a_fifth_of_codexs_bytes_at_most() -> anyhow::R
     }
     let imported = codex::import(&bundle, out.path())?.remove(0);
     let ours = std::fs::metadata(imported.bundle.join("trace.jsonl"))?.len();
-    assert!(ours * 5 <= codex_bytes, "ours {ours} bytes, Codex's {codex_bytes}");
+    assert!(
+        ours * 5 <= codex_bytes,
+        "ours {ours} bytes, Codex's {codex_bytes}"
+    );
     // And every body comes back whole.
     let state = reduce_bundle(&imported.bundle)?;
     assert_eq!(state.inference_calls.len(), 61);
+    Ok(())
+}
+
+#[test]
+fn a_codex_bundle_resolves_to_a_cached_import_reused_until_codex_writes_more() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let (src, cache) = (dir.path().join("codex"), dir.path().join("cache"));
+    let s = synth::web_search_rollout(&src, 2);
+    s.write(Some(9));
+    let first = resolve_bundle_in(&src, &cache)?;
+    assert_eq!(first.codex, Some(std::fs::canonicalize(&src)?));
+    assert!(first.bundle.starts_with(cache.join("codex")));
+    let before = std::fs::metadata(first.bundle.join("trace.jsonl"))?.modified()?;
+    let again = resolve_bundle_in(&src, &cache)?;
+    assert_eq!(again, first);
+    assert_eq!(
+        std::fs::metadata(again.bundle.join("trace.jsonl"))?.modified()?,
+        before
+    );
+    assert_eq!(reduce_bundle(&again.bundle)?.status, Status::Incomplete);
+    s.write(None);
+    let done = resolve_bundle_in(&src, &cache)?;
+    assert_eq!(done.bundle, first.bundle);
+    assert_eq!(reduce_bundle(&done.bundle)?.status, Status::Completed);
+    // The source is never written to, and a bundle of ours resolves to itself.
+    assert!(!src.join("state.json").exists());
+    let ours = resolve_bundle_in(&done.bundle, &cache)?;
+    assert_eq!((ours.bundle, ours.codex), (done.bundle, None));
+    Ok(())
+}
+
+#[test]
+fn live_imports_append_what_codex_wrote_since_the_last_refresh() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (src, cache) = (dir.path().join("codex"), dir.path().join("cache"));
+    let s = synth::web_search_rollout(&src, 2);
+    s.write(Some(5));
+    let mut live = LiveImports::in_dir(&cache);
+    let bundle = live.refresh(&src)?;
+    let lines = |p: &std::path::Path| {
+        std::fs::read_to_string(p.join("trace.jsonl")).map(|t| t.lines().count())
+    };
+    let early = lines(&bundle)?;
+    assert_eq!(reduce_bundle(&bundle)?.threads.len(), 1);
+    s.write(None);
+    assert_eq!(live.refresh(&src)?, bundle);
+    assert!(lines(&bundle)? > early);
+    let state = reduce_bundle(&bundle)?;
+    assert_eq!((state.status, state.complete), (Status::Completed, true));
+    drop(live);
+    assert!(
+        !bundle.exists(),
+        "live imports are removed with their owner"
+    );
     Ok(())
 }

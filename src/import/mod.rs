@@ -1,5 +1,6 @@
 //! Other systems' recordings turned into bundles of ours: [`codex`] reads OpenAI Codex's
-//! rollout-trace bundles.
+//! rollout-trace bundles, and [`resolve_bundle`] is the one entry every command that takes a
+//! bundle goes through, so each of them also takes a Codex bundle.
 //!
 //! Invariant: an importer writes records the reducer already understands — spans of our
 //! kinds with our field names, payloads with our roles — through the format's encoders and
@@ -7,7 +8,11 @@
 //! never learn another system's dialect.
 
 pub mod codex;
+mod resolve;
 mod sink;
+
+/// A bundle of ours for any bundle path, importing a Codex bundle on the fly.
+pub use resolve::{cache_dir, resolve_bundle, resolve_bundle_in, LiveImports, Resolved};
 
 use std::path::PathBuf;
 

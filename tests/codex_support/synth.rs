@@ -83,12 +83,26 @@ impl Synth {
 pub fn web_search_rollout(dir: &Path, schema: u32) -> Synth {
     let mut s = Synth::new(dir, schema);
     let (root, turn) = (Some(ROOT), Some(TURN));
-    s.event(None, None, json!({"type": "rollout_started", "trace_id": "trace-1", "root_thread_id": ROOT}));
-    let meta = s.payload("session_metadata", json!({"thread_id": ROOT, "agent_path": "/root", "model": "gpt-5", "nickname": null}));
+    s.event(
+        None,
+        None,
+        json!({"type": "rollout_started", "trace_id": "trace-1", "root_thread_id": ROOT}),
+    );
+    let meta = s.payload(
+        "session_metadata",
+        json!({"thread_id": ROOT, "agent_path": "/root", "model": "gpt-5", "nickname": null}),
+    );
     s.event(None, None, json!({"type": "thread_started", "thread_id": ROOT, "agent_path": "/root", "metadata_payload": meta}));
-    s.event(root, turn, json!({"type": "codex_turn_started", "codex_turn_id": TURN, "thread_id": ROOT}));
+    s.event(
+        root,
+        turn,
+        json!({"type": "codex_turn_started", "codex_turn_id": TURN, "thread_id": ROOT}),
+    );
     let user = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is new?"}]});
-    let request = s.payload("inference_request", json!({"model": "gpt-5", "input": [user]}));
+    let request = s.payload(
+        "inference_request",
+        json!({"model": "gpt-5", "input": [user]}),
+    );
     s.event(root, turn, json!({"type": "inference_started", "inference_call_id": "inf-1", "thread_id": ROOT, "codex_turn_id": TURN, "model": "gpt-5", "provider_name": "openai", "request_payload": request}));
     let search = json!({"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "news"}});
     let call = json!({"type": "function_call", "id": "fc_1", "name": "exec_command", "arguments": "{\"cmd\":\"date\"}", "call_id": "call_date"});
@@ -96,7 +110,11 @@ pub fn web_search_rollout(dir: &Path, schema: u32) -> Synth {
     let response = s.payload("inference_response", json!({"response_id": "resp_1", "upstream_request_id": "req_1", "token_usage": usage, "output_items": [search, call]}));
     s.event(root, turn, json!({"type": "inference_completed", "inference_call_id": "inf-1", "response_id": "resp_1", "upstream_request_id": "req_1", "response_payload": response}));
     if schema >= 2 {
-        s.event(root, turn, json!({"type": "history_item_accepted", "item_id": "fc_1"}));
+        s.event(
+            root,
+            turn,
+            json!({"type": "history_item_accepted", "item_id": "fc_1"}),
+        );
     }
     let invocation = s.payload("tool_invocation", json!({"tool_name": "exec_command", "tool_namespace": null, "payload": {"type": "function", "arguments": "{\"cmd\":\"date\"}"}}));
     s.event(root, turn, json!({"type": "tool_call_started", "tool_call_id": "call_date", "model_visible_call_id": "call_date", "code_mode_runtime_tool_id": null, "requester": {"type": "model"}, "kind": {"type": "exec_command"}, "summary": {"type": "generic", "label": "exec_command"}, "invocation_payload": invocation}));
@@ -106,19 +124,41 @@ pub fn web_search_rollout(dir: &Path, schema: u32) -> Synth {
         runtime["kind"] = json!({"type": "exec_command"});
     }
     s.event(root, turn, runtime);
-    let end = s.payload("tool_runtime_event", json!({"call_id": "call_date", "exit_code": 0, "stdout": "today\n"}));
+    let end = s.payload(
+        "tool_runtime_event",
+        json!({"call_id": "call_date", "exit_code": 0, "stdout": "today\n"}),
+    );
     s.event(root, turn, json!({"type": "tool_call_runtime_ended", "tool_call_id": "call_date", "status": "completed", "runtime_payload": end}));
-    let output = json!({"type": "function_call_output", "call_id": "call_date", "output": "today\n"});
-    let result = s.payload("tool_result", json!({"type": "direct_response", "response_item": output}));
+    let output =
+        json!({"type": "function_call_output", "call_id": "call_date", "output": "today\n"});
+    let result = s.payload(
+        "tool_result",
+        json!({"type": "direct_response", "response_item": output}),
+    );
     s.event(root, turn, json!({"type": "tool_call_ended", "tool_call_id": "call_date", "status": "completed", "result_payload": result}));
     let answer = json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "It is today."}]});
-    let request = s.payload("inference_request", json!({"model": "gpt-5", "input": [user, search, call, output]}));
+    let request = s.payload(
+        "inference_request",
+        json!({"model": "gpt-5", "input": [user, search, call, output]}),
+    );
     s.event(root, turn, json!({"type": "inference_started", "inference_call_id": "inf-2", "thread_id": ROOT, "codex_turn_id": TURN, "model": "gpt-5", "provider_name": "openai", "request_payload": request}));
     let response = s.payload("inference_response", json!({"response_id": "resp_2", "upstream_request_id": "req_2", "token_usage": usage, "output_items": [answer]}));
     s.event(root, turn, json!({"type": "inference_completed", "inference_call_id": "inf-2", "response_id": "resp_2", "upstream_request_id": "req_2", "response_payload": response}));
-    s.event(root, turn, json!({"type": "codex_turn_ended", "codex_turn_id": TURN, "status": "completed"}));
-    s.event(None, None, json!({"type": "thread_ended", "thread_id": ROOT, "status": "completed"}));
-    s.event(None, None, json!({"type": "rollout_ended", "status": "completed"}));
+    s.event(
+        root,
+        turn,
+        json!({"type": "codex_turn_ended", "codex_turn_id": TURN, "status": "completed"}),
+    );
+    s.event(
+        None,
+        None,
+        json!({"type": "thread_ended", "thread_id": ROOT, "status": "completed"}),
+    );
+    s.event(
+        None,
+        None,
+        json!({"type": "rollout_ended", "status": "completed"}),
+    );
     if schema >= 2 {
         s.event(None, None, json!({"type": "recording_completed"}));
     }

@@ -1,0 +1,259 @@
+//! Any bundle a command is given → a bundle of ours: a bundle of ours as it is, a Codex
+//! rollout-trace bundle imported on the fly into the import cache ([`resolve_bundle`]), or
+//! followed while Codex is still writing it ([`LiveImports`]).
+//!
+//! Invariant: the source is never written to (Codex's `state.json` stays Codex's); a cached
+//! import is reused only while the Codex bundle's `trace.jsonl` has the length and
+//! modification time it was imported at, and is replaced whole (imported beside it, then
+//! renamed over it), so a reader never sees half an import.
+//!
+//! The cache is `$TRACING_ROLLOUT_CACHE`, else `$XDG_CACHE_HOME/tracing-rollout`, else
+//! `~/.cache/tracing-rollout`, else `tracing-rollout-cache` in the system's temporary
+//! directory; imports live in its `codex/` directory (owner-only), one per Codex bundle,
+//! named after the bundle's directory and a hash of its path.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+
+use super::codex::{self, Importer};
+use super::ImportError;
+use crate::writer::bundle_dir;
+
+/// A bundle of ours standing for the path a command was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The bundle of ours to read.
+    pub bundle: PathBuf,
+    /// The Codex bundle it was imported from, if it was.
+    pub codex: Option<PathBuf>,
+}
+
+/// What a cached import was made from.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    source: PathBuf,
+    trace_len: u64,
+    trace_modified_ns: u128,
+    writer: String,
+}
+
+impl Stamp {
+    fn of(source: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(source.join("trace.jsonl")).ok()?;
+        let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+        Some(Stamp {
+            source: source.to_path_buf(),
+            trace_len: meta.len(),
+            trace_modified_ns: modified.as_nanos(),
+            writer: crate::format::WRITER.to_owned(),
+        })
+    }
+}
+
+/// The import cache's root (see the module docs).
+pub fn cache_dir() -> PathBuf {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("TRACING_ROLLOUT_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("tracing-rollout")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/tracing-rollout")))
+        .unwrap_or_else(|| std::env::temp_dir().join("tracing-rollout-cache"))
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.to_path_buf();
+    move |source| ImportError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Creates `dir` and its parents, owner-only.
+fn create_private_dir(dir: &Path) -> Result<(), ImportError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io("create", dir))
+}
+
+/// `codex/<name>-<hash>` under `root` for the Codex bundle `source` (canonical).
+fn entry_name(source: &Path) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut hasher);
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{}-{:016x}", bundle_dir::sanitize(&name), hasher.finish())
+}
+
+/// The bundle of ours for `path`: `path` itself unless it is a Codex rollout-trace bundle,
+/// which is imported into the cache (or its up-to-date import reused).
+///
+/// # Errors
+///
+/// [`ImportError::Io`] when the cache cannot be written.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tracing_rollout::import::resolve_bundle;
+/// // A Codex bundle (under CODEX_ROLLOUT_TRACE_ROOT) or one of ours: either reduces.
+/// let resolved = resolve_bundle("codex-traces/trace-1234-abcd")?;
+/// let state = tracing_rollout::reduce::reduce_bundle(&resolved.bundle)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn resolve_bundle(path: impl AsRef<Path>) -> Result<Resolved, ImportError> {
+    resolve_bundle_in(path, &cache_dir())
+}
+
+/// [`resolve_bundle`] with the import cache at `cache` instead of [`cache_dir`].
+///
+/// # Errors
+///
+/// [`ImportError::Io`] when the cache cannot be written.
+pub fn resolve_bundle_in(path: impl AsRef<Path>, cache: &Path) -> Result<Resolved, ImportError> {
+    let path = path.as_ref();
+    if !codex::is_codex_bundle(path) {
+        return Ok(Resolved {
+            bundle: path.to_path_buf(),
+            codex: None,
+        });
+    }
+    let source = std::fs::canonicalize(path).map_err(io("resolve", path))?;
+    let root = cache.join("codex");
+    create_private_dir(&root)?;
+    let entry = entry_name(&source);
+    let bundle = root.join(&entry);
+    let stamp_path = root.join(format!("{entry}.stamp"));
+    let stamp = Stamp::of(&source);
+    let cached = std::fs::read(&stamp_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Stamp>(&b).ok());
+    if stamp.is_some() && cached == stamp && bundle.join("trace.jsonl").is_file() {
+        return Ok(Resolved {
+            bundle,
+            codex: Some(source),
+        });
+    }
+    // Imported beside the old import, then renamed over it.
+    let fresh = root.join(format!("{entry}.importing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&fresh);
+    create_private_dir(&fresh)?;
+    let imported = Importer::start(&source, &fresh).and_then(|mut i| {
+        i.poll()?;
+        i.finish()
+    });
+    if let Err(e) = imported {
+        let _ = std::fs::remove_dir_all(&fresh);
+        return Err(e);
+    }
+    let _ = std::fs::remove_dir_all(&bundle);
+    std::fs::rename(&fresh, &bundle).map_err(io("rename", &fresh))?;
+    if let Some(stamp) = stamp {
+        let text = serde_json::to_vec(&stamp).unwrap_or_default();
+        std::fs::write(&stamp_path, text).map_err(io("write", &stamp_path))?;
+    }
+    Ok(Resolved {
+        bundle,
+        codex: Some(source),
+    })
+}
+
+/// Codex bundles followed while Codex writes them: each [`refresh`](LiveImports::refresh)
+/// appends to the bundle of ours what Codex wrote since the last one. The bundles live in
+/// the cache's `codex-live/` directory and are removed when this is dropped.
+#[derive(Debug)]
+pub struct LiveImports {
+    cache: PathBuf,
+    live: HashMap<PathBuf, Live>,
+}
+
+impl Default for LiveImports {
+    fn default() -> LiveImports {
+        LiveImports::in_dir(&cache_dir())
+    }
+}
+
+#[derive(Debug)]
+enum Live {
+    Importing(Box<Importer>),
+    Done(PathBuf),
+}
+
+impl LiveImports {
+    /// No imports yet; they will live in [`cache_dir`].
+    pub fn new() -> LiveImports {
+        LiveImports::default()
+    }
+
+    /// No imports yet; they will live in `cache` (its `codex-live/` directory).
+    pub fn in_dir(cache: &Path) -> LiveImports {
+        LiveImports {
+            cache: cache.to_path_buf(),
+            live: HashMap::new(),
+        }
+    }
+
+    /// The bundle of ours for the Codex bundle `source`, with everything Codex has written
+    /// so far (imported on the first call, appended to on later ones, ended once Codex
+    /// ended the recording).
+    ///
+    /// # Errors
+    ///
+    /// [`ImportError::NotACodexBundle`] and I/O errors.
+    pub fn refresh(&mut self, source: &Path) -> Result<PathBuf, ImportError> {
+        let source = std::fs::canonicalize(source).map_err(io("resolve", source))?;
+        let live = match self.live.remove(&source) {
+            Some(live) => live,
+            None => {
+                let root = self.cache.join("codex-live");
+                create_private_dir(&root)?;
+                let name = format!("{}-{}", entry_name(&source), std::process::id());
+                let dest = root.join(name);
+                let _ = std::fs::remove_dir_all(&dest);
+                create_private_dir(&dest)?;
+                Live::Importing(Box::new(Importer::start(&source, &dest)?))
+            }
+        };
+        let (live, bundle) = match live {
+            Live::Done(bundle) => (Live::Done(bundle.clone()), bundle),
+            Live::Importing(mut importer) => {
+                importer.poll()?;
+                if importer.ended() {
+                    let bundle = importer.finish()?.bundle;
+                    (Live::Done(bundle.clone()), bundle)
+                } else {
+                    let bundle = importer.bundle().to_path_buf();
+                    (Live::Importing(importer), bundle)
+                }
+            }
+        };
+        self.live.insert(source, live);
+        Ok(bundle)
+    }
+}
+
+impl Drop for LiveImports {
+    fn drop(&mut self) {
+        for live in self.live.values() {
+            let dir = match live {
+                Live::Importing(importer) => importer.bundle(),
+                Live::Done(dir) => dir,
+            };
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
