@@ -8,7 +8,7 @@ mod codex_support;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 use tracing_rollout::import::codex::{self, Importer};
-use tracing_rollout::import::{resolve_bundle_in, ImportError, LiveImports};
+use tracing_rollout::import::{resolve_bundle_in, ImportError, LiveImport};
 use tracing_rollout::reduce::{reduce_bundle, Requester, RolloutState, Status};
 
 use codex_support::synth::{self, ROOT, TURN};
@@ -333,27 +333,28 @@ fn a_codex_bundle_resolves_to_a_cached_import_reused_until_codex_writes_more() -
 }
 
 #[test]
-fn live_imports_append_what_codex_wrote_since_the_last_refresh() -> anyhow::Result<()> {
+fn a_live_import_appends_what_codex_wrote_since_the_last_refresh() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (src, cache) = (dir.path().join("codex"), dir.path().join("cache"));
     let s = synth::web_search_rollout(&src, 2);
     s.write(Some(5));
-    let mut live = LiveImports::in_dir(&cache);
-    let bundle = live.refresh(&src)?;
+    assert!(
+        LiveImport::open_in(&cache, &cache)?.is_none(),
+        "not a Codex bundle"
+    );
+    let mut live = LiveImport::open_in(&src, &cache)?.ok_or_else(|| anyhow::anyhow!("none"))?;
+    let bundle = live.refresh()?.to_path_buf();
     let lines = |p: &std::path::Path| {
         std::fs::read_to_string(p.join("trace.jsonl")).map(|t| t.lines().count())
     };
     let early = lines(&bundle)?;
     assert_eq!(reduce_bundle(&bundle)?.threads.len(), 1);
     s.write(None);
-    assert_eq!(live.refresh(&src)?, bundle);
+    assert_eq!(live.refresh()?, bundle);
     assert!(lines(&bundle)? > early);
     let state = reduce_bundle(&bundle)?;
     assert_eq!((state.status, state.complete), (Status::Completed, true));
     drop(live);
-    assert!(
-        !bundle.exists(),
-        "live imports are removed with their owner"
-    );
+    assert!(!bundle.exists(), "a live import is removed with its owner");
     Ok(())
 }

@@ -68,7 +68,11 @@ fn a_fresh_multi_agent_recording_agrees_with_codexs_own_reduction() -> anyhow::R
         recorded.status,
         String::from_utf8_lossy(&recorded.stdout),
         String::from_utf8_lossy(&recorded.stderr),
-        ENTRIES.iter().map(|e| log(e)).collect::<Vec<_>>().join("\n")
+        ENTRIES
+            .iter()
+            .map(|e| log(e))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let mut tables = String::new();
     let mut unexpected = 0;
@@ -84,6 +88,9 @@ fn a_fresh_multi_agent_recording_agrees_with_codexs_own_reduction() -> anyhow::R
     }
     println!("{tables}");
     anyhow::ensure!(bundles == ENTRIES.len(), "{bundles} bundles recorded");
-    anyhow::ensure!(unexpected == 0, "{unexpected} unexpected differences:\n{tables}");
+    anyhow::ensure!(
+        unexpected == 0,
+        "{unexpected} unexpected differences:\n{tables}"
+    );
     Ok(())
 }

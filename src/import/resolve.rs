@@ -1,6 +1,6 @@
 //! Any bundle a command is given → a bundle of ours: a bundle of ours as it is, a Codex
 //! rollout-trace bundle imported on the fly into the import cache ([`resolve_bundle`]), or
-//! followed while Codex is still writing it ([`LiveImports`]).
+//! followed while Codex is still writing it ([`LiveImport`]).
 //!
 //! Invariant: the source is never written to (Codex's `state.json` stays Codex's); a cached
 //! import is reused only while the Codex bundle's `trace.jsonl` has the length and
@@ -12,7 +12,6 @@
 //! directory; imports live in its `codex/` directory (owner-only), one per Codex bundle,
 //! named after the bundle's directory and a hash of its path.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -172,88 +171,75 @@ pub fn resolve_bundle_in(path: impl AsRef<Path>, cache: &Path) -> Result<Resolve
     })
 }
 
-/// Codex bundles followed while Codex writes them: each [`refresh`](LiveImports::refresh)
-/// appends to the bundle of ours what Codex wrote since the last one. The bundles live in
-/// the cache's `codex-live/` directory and are removed when this is dropped.
+/// A Codex bundle followed while Codex writes it: each [`refresh`](LiveImport::refresh)
+/// appends to the bundle of ours what Codex wrote since the last one, and ends it once Codex
+/// ended the recording. The bundle lives in the cache's `codex-live/` directory and is
+/// removed when this is dropped.
 #[derive(Debug)]
-pub struct LiveImports {
-    cache: PathBuf,
-    live: HashMap<PathBuf, Live>,
+pub struct LiveImport {
+    dir: PathBuf,
+    /// `None` once the import finished.
+    importer: Option<Box<Importer>>,
 }
 
-impl Default for LiveImports {
-    fn default() -> LiveImports {
-        LiveImports::in_dir(&cache_dir())
-    }
-}
-
-#[derive(Debug)]
-enum Live {
-    Importing(Box<Importer>),
-    Done(PathBuf),
-}
-
-impl LiveImports {
-    /// No imports yet; they will live in [`cache_dir`].
-    pub fn new() -> LiveImports {
-        LiveImports::default()
-    }
-
-    /// No imports yet; they will live in `cache` (its `codex-live/` directory).
-    pub fn in_dir(cache: &Path) -> LiveImports {
-        LiveImports {
-            cache: cache.to_path_buf(),
-            live: HashMap::new(),
-        }
-    }
-
-    /// The bundle of ours for the Codex bundle `source`, with everything Codex has written
-    /// so far (imported on the first call, appended to on later ones, ended once Codex
-    /// ended the recording).
+impl LiveImport {
+    /// Starts following `source` if it is a Codex bundle (`Ok(None)` if it is not), with
+    /// the bundle of ours in [`cache_dir`].
     ///
     /// # Errors
     ///
-    /// [`ImportError::NotACodexBundle`] and I/O errors.
-    pub fn refresh(&mut self, source: &Path) -> Result<PathBuf, ImportError> {
+    /// I/O errors.
+    pub fn open(source: &Path) -> Result<Option<LiveImport>, ImportError> {
+        LiveImport::open_in(source, &cache_dir())
+    }
+
+    /// [`LiveImport::open`] with the cache at `cache`.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn open_in(source: &Path, cache: &Path) -> Result<Option<LiveImport>, ImportError> {
+        if !codex::is_codex_bundle(source) {
+            return Ok(None);
+        }
         let source = std::fs::canonicalize(source).map_err(io("resolve", source))?;
-        let live = match self.live.remove(&source) {
-            Some(live) => live,
-            None => {
-                let root = self.cache.join("codex-live");
-                create_private_dir(&root)?;
-                let name = format!("{}-{}", entry_name(&source), std::process::id());
-                let dest = root.join(name);
-                let _ = std::fs::remove_dir_all(&dest);
-                create_private_dir(&dest)?;
-                Live::Importing(Box::new(Importer::start(&source, &dest)?))
-            }
-        };
-        let (live, bundle) = match live {
-            Live::Done(bundle) => (Live::Done(bundle.clone()), bundle),
-            Live::Importing(mut importer) => {
-                importer.poll()?;
-                if importer.ended() {
-                    let bundle = importer.finish()?.bundle;
-                    (Live::Done(bundle.clone()), bundle)
-                } else {
-                    let bundle = importer.bundle().to_path_buf();
-                    (Live::Importing(importer), bundle)
+        let root = cache.join("codex-live");
+        create_private_dir(&root)?;
+        let dir = root.join(format!("{}-{}", entry_name(&source), std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        create_private_dir(&dir)?;
+        let importer = Importer::start(&source, &dir)?;
+        Ok(Some(LiveImport {
+            dir,
+            importer: Some(Box::new(importer)),
+        }))
+    }
+
+    /// The bundle of ours.
+    pub fn bundle(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Imports what Codex wrote since the last refresh; returns the bundle of ours.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn refresh(&mut self) -> Result<&Path, ImportError> {
+        if let Some(importer) = self.importer.as_mut() {
+            importer.poll()?;
+            if importer.ended() {
+                if let Some(importer) = self.importer.take() {
+                    importer.finish()?;
                 }
             }
-        };
-        self.live.insert(source, live);
-        Ok(bundle)
+        }
+        Ok(&self.dir)
     }
 }
 
-impl Drop for LiveImports {
+impl Drop for LiveImport {
     fn drop(&mut self) {
-        for live in self.live.values() {
-            let dir = match live {
-                Live::Importing(importer) => importer.bundle(),
-                Live::Done(dir) => dir,
-            };
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
