@@ -254,6 +254,15 @@ fn raw_write(bytes: u64, dir: &Path) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
+/// A budget's verdict.
+fn check(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
 fn fmt_pair(v: (Duration, Duration)) -> String {
     format!("{:.0} / {:.0}", ms(v.0), ms(v.1))
 }
@@ -283,14 +292,13 @@ fn main() -> anyhow::Result<()> {
         Shape::capped()
     };
     let workload = Workload::generate_shaped(turns, shape);
-    let payload_bytes = workload.payload_bytes();
     let unique = workload.unique_bytes;
-    let spans = workload.spans();
     println!(
-        "Workload ({}): {turns} turns, {spans} rollout spans, {} payload events, {:.1} MiB of payload JSON, {:.2} MiB of it unique; {repeats} repetitions after 1 warm-up.\n",
+        "Workload ({}): {turns} turns, {} rollout spans, {} payload events, {:.1} MiB of payload JSON, {:.2} MiB of it unique; {repeats} repetitions after 1 warm-up.\n",
         if uncapped { "uncapped" } else { "capped" },
+        workload.spans(),
         workload.payload_events(),
-        mib(payload_bytes),
+        mib(workload.payload_bytes()),
         mib(unique),
     );
 
@@ -301,7 +309,45 @@ fn main() -> anyhow::Result<()> {
         root.disable_cleanup(true);
         eprintln!("keeping runs under {}", root.path().display());
     }
-    let modes = [Mode::Str, Mode::Json];
+    let mut runs = run_all(&workload, root.path(), repeats, &only)?;
+    let medians = print_tables(&runs.samples, unique);
+    if !only.is_empty() {
+        return Ok(());
+    }
+    print_budgets(&medians, &mut runs, &workload, uncapped)?;
+    if let [Some(v2), Some(v1)] = &runs.kept {
+        print_reduce_comparison(v2, v1, repeats)?;
+    }
+    let rollout = medians[0][4];
+    let raw = median_min(&mut runs.raw);
+    println!(
+        "\nRaw write + sync_data of {:.1} MiB: {} ms (median / min).",
+        mib(rollout.bytes),
+        fmt_pair(raw)
+    );
+    Ok(())
+}
+
+const MODES: [Mode; 2] = [Mode::Str, Mode::Json];
+
+/// What the repetitions measured: samples by mode and configuration (the warm-up left out),
+/// the raw-write floor of each repetition, and the last repetition's v2 and v1 bundles
+/// (string payloads) for the reduce comparison.
+struct Runs {
+    samples: Vec<Vec<Vec<Sample>>>,
+    raw: Vec<Duration>,
+    kept: [Option<std::path::PathBuf>; 2],
+}
+
+/// One warm-up round and `repeats` repetitions of every selected configuration and mode,
+/// interleaved, each writing below `root`.
+fn run_all(
+    workload: &Workload,
+    root: &Path,
+    repeats: usize,
+    only: &[String],
+) -> anyhow::Result<Runs> {
+    let modes = MODES;
     let mut samples = vec![vec![Vec::<Sample>::new(); CONFIGS.len()]; modes.len()];
     let mut raw = Vec::new();
     let mut run_no = 0;
@@ -316,14 +362,14 @@ fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 run_no += 1;
-                let dir = root.path().join(format!("run-{run_no}"));
+                let dir = root.join(format!("run-{run_no}"));
                 let slot = match config {
                     Config::RolloutLossless => Some(0),
                     Config::RolloutWhole => Some(1),
                     _ => None,
                 };
                 let keep = rep == repeats && m == 0 && slot.is_some();
-                let sample = run(config, mode, &workload, &dir, keep)?;
+                let sample = run(config, mode, workload, &dir, keep)?;
                 if keep {
                     if let Some(slot) = slot {
                         // The bundle directory below the root (its sanitised rollout id).
@@ -342,10 +388,15 @@ fn main() -> anyhow::Result<()> {
         // The floor for writing what the lossless rollout wrote.
         let bytes = samples[0][4].last().map_or(0, |s| s.bytes);
         if rep > 0 {
-            raw.push(raw_write(bytes, &root.path().join("raw"))?);
+            raw.push(raw_write(bytes, &root.join("raw"))?);
         }
     }
+    Ok(Runs { samples, raw, kept })
+}
 
+/// Prints a table per payload mode; returns the medians by mode and configuration.
+fn print_tables(samples: &[Vec<Vec<Sample>>], unique: u64) -> Vec<Vec<Sample>> {
+    let modes = MODES;
     let mut medians = vec![vec![Sample::default(); CONFIGS.len()]; modes.len()];
     for (m, mode) in modes.iter().enumerate() {
         println!("### Payloads as {}\n", mode.name());
@@ -411,11 +462,17 @@ fn main() -> anyhow::Result<()> {
         }
         println!();
     }
+    medians
+}
 
-    if !only.is_empty() {
-        return Ok(());
-    }
-    // Budgets, from the medians with string payloads.
+/// The budgets, from the medians with string payloads.
+fn print_budgets(
+    medians: &[Vec<Sample>],
+    runs: &mut Runs,
+    workload: &Workload,
+    uncapped: bool,
+) -> anyhow::Result<()> {
+    let (samples, unique, spans) = (&runs.samples, workload.unique_bytes, workload.spans());
     let s = &medians[0];
     let (fmt, rollout, lossy, whole, lossy_whole) = (s[2], s[4], s[5], s[7], s[8]);
     // Overheads subtract the no-subscriber minimum: its median is mostly scheduling noise.
@@ -430,8 +487,7 @@ fn main() -> anyhow::Result<()> {
         .min()
         .unwrap_or_default();
     let overhead = |x: Sample| x.emit.saturating_sub(none_min).as_secs_f64();
-    let raw = median_min(&mut raw);
-    let check = |ok: bool| if ok { "met" } else { "**missed**" };
+    let raw = median_min(&mut runs.raw);
     println!("### Budgets (string payloads, lossless RolloutLayer, medians)\n");
     println!("| budget | measured | |");
     println!("|---|---|---|");
@@ -502,31 +558,30 @@ fn main() -> anyhow::Result<()> {
         lossy_whole.lost,
         check(lossy.lost == 0)
     );
-    if let [Some(v2), Some(v1)] = &kept {
-        let (v2_time, v2_peak, v1_time, v1_peak) = reduce_pair(v2, v1, repeats.max(3))?;
-        println!(
-            "| reducing the v2 bundle ≤ 0.5 × the time of the v1 bundle | {:.0} ms vs {:.0} ms ({:.2}×); peak heap {:.1} MiB vs {:.1} MiB | {} |",
-            ms(v2_time),
-            ms(v1_time),
-            v2_time.as_secs_f64() / v1_time.as_secs_f64(),
-            mib(v2_peak as u64),
-            mib(v1_peak as u64),
-            check(v2_time.as_secs_f64() <= 0.5 * v1_time.as_secs_f64())
-        );
-        let state = |dir: &Path| -> anyhow::Result<u64> {
-            let path = tracing_rollout::reduce::write_state(dir)?;
-            Ok(std::fs::metadata(path)?.len())
-        };
-        println!(
-            "\nstate.json: {:.1} MiB from the v2 bundle, {:.1} MiB from the v1 bundle.",
-            mib(state(v2)?),
-            mib(state(v1)?)
-        );
-    }
+    Ok(())
+}
+
+/// The last row of the budgets: reducing the v2 bundle against the v1 bundle of the same
+/// rollout; and the size of each one's `state.json`.
+fn print_reduce_comparison(v2: &Path, v1: &Path, repeats: usize) -> anyhow::Result<()> {
+    let (v2_time, v2_peak, v1_time, v1_peak) = reduce_pair(v2, v1, repeats.max(3))?;
     println!(
-        "\nRaw write + sync_data of {:.1} MiB: {} ms (median / min).",
-        mib(rollout.bytes),
-        fmt_pair(raw)
+        "| reducing the v2 bundle ≤ 0.5 × the time of the v1 bundle | {:.0} ms vs {:.0} ms ({:.2}×); peak heap {:.1} MiB vs {:.1} MiB | {} |",
+        ms(v2_time),
+        ms(v1_time),
+        v2_time.as_secs_f64() / v1_time.as_secs_f64(),
+        mib(v2_peak as u64),
+        mib(v1_peak as u64),
+        check(v2_time.as_secs_f64() <= 0.5 * v1_time.as_secs_f64())
+    );
+    let state = |dir: &Path| -> anyhow::Result<u64> {
+        let path = tracing_rollout::reduce::write_state(dir)?;
+        Ok(std::fs::metadata(path)?.len())
+    };
+    println!(
+        "\nstate.json: {:.1} MiB from the v2 bundle, {:.1} MiB from the v1 bundle.",
+        mib(state(v2)?),
+        mib(state(v1)?)
     );
     Ok(())
 }

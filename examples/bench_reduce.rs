@@ -55,6 +55,24 @@ fn record(root: &Path, emit: impl FnOnce()) -> anyhow::Result<PathBuf> {
     Ok(root.join("bench"))
 }
 
+/// The row of size `count` for a rollout `emit` records under `dir/name` (what it captures is
+/// dropped once it has run, before anything is measured); `check` runs on every reduced
+/// state. The recording is deleted afterwards.
+fn recorded_row(
+    dir: &Path,
+    name: String,
+    count: u64,
+    repeats: usize,
+    emit: impl FnOnce(),
+    check: impl Fn(&RolloutState) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let root = dir.join(name);
+    let bundle = record(&root, emit)?;
+    row(count, &bundle, repeats, check)?;
+    std::fs::remove_dir_all(&root)?;
+    Ok(())
+}
+
 /// Measures floor and reduce on `bundle`, `repeats` times interleaved, and prints the row of
 /// size `count`; `check` runs on every reduced state, untimed.
 fn row(
@@ -129,15 +147,18 @@ fn agent_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> {
         "turns",
     );
     for &turns in sizes {
-        let root = dir.join(format!("agent-{turns}"));
-        let (bundle, calls) = {
-            let workload = Workload::generate(turns);
-            let bundle = record(&root, || workload.emit(Mode::Str))?;
-            let children = workload.turns.iter().filter(|t| t.child.is_some()).count();
-            (bundle, turns + children as u64)
-        };
-        row(turns, &bundle, repeats, |state| has_calls(state, calls))?;
-        std::fs::remove_dir_all(&root)?;
+        let workload = Workload::generate(turns);
+        let children = workload.turns.iter().filter(|t| t.child.is_some()).count();
+        let calls = turns + children as u64;
+        let emit = move || workload.emit(Mode::Str);
+        recorded_row(
+            dir,
+            format!("agent-{turns}"),
+            turns,
+            repeats,
+            emit,
+            |state| has_calls(state, calls),
+        )?;
     }
     println!();
     Ok(())
@@ -170,14 +191,20 @@ fn fanout_rows(dir: &Path, repeats: usize, sizes: &[u64]) -> anyhow::Result<()> 
         "children",
     );
     for &children in sizes {
-        let root = dir.join(format!("fanout-{children}"));
         let fanout = Fanout { children };
-        let bundle = record(&root, || fanout.emit())?;
-        row(children, &bundle, repeats, |state| {
-            has_calls(state, fanout.inference_calls())?;
-            all_delivered(state, children)
-        })?;
-        std::fs::remove_dir_all(&root)?;
+        let calls = fanout.inference_calls();
+        let emit = move || fanout.emit();
+        recorded_row(
+            dir,
+            format!("fanout-{children}"),
+            children,
+            repeats,
+            emit,
+            |state| {
+                has_calls(state, calls)?;
+                all_delivered(state, children)
+            },
+        )?;
     }
     println!();
     Ok(())

@@ -7,8 +7,8 @@
 //!
 //! `cargo run --release --example view_bench -- BUNDLE|PAGE.html [REPEATS]`
 
-#[path = "../tests/view_support/mod.rs"]
-mod view_support;
+#[path = "../tests/support/browser.rs"]
+mod browser;
 
 use std::time::Duration;
 
@@ -35,8 +35,8 @@ fn main() -> anyhow::Result<()> {
     let mut searches = Vec::new();
     let mut searches_again = Vec::new();
     for _ in 0..repeats {
-        let mut browser = view_support::Browser::launch(&view_support::chromium_path())?;
-        browser.goto(&view_support::file_url(&page))?;
+        let mut browser = browser::Browser::launch(&browser::chromium_path())?;
+        browser.goto(&browser::file_url(&page))?;
         let ready = browser.wait_for(
             "window.rolloutView && window.rolloutView.readyAt",
             Duration::from_secs(300),
@@ -64,8 +64,7 @@ fn main() -> anyhow::Result<()> {
         redraws.push(redraw.as_f64().unwrap_or(f64::NAN));
         inspects.push(inspect.as_f64().unwrap_or(f64::NAN));
         eprintln!("  script started at {script} ms, first frame at {ready} ms, parsed at {complete} ms; {timings}; redraw {redraw} ms, inspector {inspect} ms");
-        let errors = browser.js_errors()?;
-        anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:?}");
+        browser.no_js_errors()?;
     }
     times.sort_by(f64::total_cmp);
     completes.sort_by(f64::total_cmp);

@@ -2,16 +2,18 @@
 //! bundles, and reduce a bundle into the rollout graph.
 //!
 //! Where things live:
-//! - [`format`](mod@format): the on-disk bundle format — a spec, with its hot-path encoders
-//!   and the parser;
-//! - `layer`: spans and events → records, on the instrumented program's threads;
-//! - `payload` and `json_check`: payload values captured as JSON, and the exact validator
-//!   for JSON text (its 64-byte masks, the crate's only `unsafe`, in `json_check/masks.rs`);
+//! - [`format`](mod@format): the on-disk bundle format — a spec, with its hot-path encoders,
+//!   the parser, the readers ([`format::BundleReader`]) and format v2's payload store;
+//! - `layer`: spans and events → records, on the instrumented program's threads, and payload
+//!   capture ([`json`] values, Debug text) in `layer/payload.rs`;
+//! - `json_check`: the exact validator for JSON text (its 64-byte masks, the crate's only
+//!   `unsafe`, in `json_check/masks.rs`) and the one iterative depth scanner
+//!   (`json_check/scan.rs`);
 //! - `writer`: the byte budget, the message framing and queue, the writer thread (`worker`),
-//!   bundle directories, redaction and the public guard;
+//!   the check of payload text, bundle directories, redaction and the public guard;
 //! - `spawn`: the multi-agent helper [`child_thread_span`];
 //! - [`vocab`]: span, event, field, role, status and collab names as constants, and the
-//!   OpenTelemetry GenAI names the layer also reads;
+//!   OpenTelemetry GenAI names (and field aliases) the layer also reads;
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
@@ -32,20 +34,19 @@ pub mod vocab;
 
 mod json_check;
 mod layer;
-mod payload;
 mod spawn;
 mod writer;
 
+/// Marks a `serde::Serialize` value to be recorded as JSON.
+pub use layer::payload::json;
+/// The `Debug`-as-JSON wrapper returned by [`json`].
+pub use layer::payload::Json;
 /// Why building a [`RolloutLayer`] failed.
 pub use layer::InitError;
 /// The `tracing_subscriber::Layer` that records rollouts into bundles.
 pub use layer::RolloutLayer;
 /// Configures a [`RolloutLayer`]; made by [`RolloutLayer::builder`].
 pub use layer::RolloutLayerBuilder;
-/// Marks a `serde::Serialize` value to be recorded as JSON.
-pub use payload::json;
-/// The `Debug`-as-JSON wrapper returned by [`json`].
-pub use payload::Json;
 /// The span of a child agent thread, joined to its parent and its spawning tool call.
 pub use spawn::child_thread_span;
 /// Which keys' values are replaced by `"[REDACTED]"` before records reach the disk.

@@ -208,6 +208,11 @@ pub mod status {
 
     /// Every status a program may record.
     pub const ALL: [&str; 4] = [COMPLETED, FAILED, CANCELLED, ABORTED];
+
+    // Added for the reducer (issue 20): statuses it compares that are not ends.
+    /// `rollout.code_cell`: the cell handed control back to the model and still runs (a
+    /// runtime state, not an end: the span stays `running`); not in [`ALL`].
+    pub const YIELDED: &str = "yielded";
 }
 
 /// Collab tool kinds: the `kind` of a `rollout.tool` that acts on another thread.
@@ -231,6 +236,23 @@ pub mod collab {
         WAIT_AGENT,
         CLOSE_AGENT,
     ];
+
+    // Added for the reducer (issue 20): the reference agent's newer names, read as their
+    // older equivalents; not in [`ALL`].
+    /// Assigns a follow-up task to a thread (read as [`ASSIGN_TASK`]).
+    pub const FOLLOWUP_TASK: &str = "followup_task";
+    /// Interrupts a thread (read as [`CLOSE_AGENT`]).
+    pub const INTERRUPT_AGENT: &str = "interrupt_agent";
+}
+
+/// Code mode: model-authored code cells (`rollout.code_cell`) and the tool that waits on them.
+pub mod code_mode {
+    /// The `kind` (or the name) of a `rollout.tool` that waits on a running code cell; its
+    /// output is more output of that cell.
+    pub const WAIT: &str = "wait";
+    /// The argument of a `wait` call naming the cell it waits on: the runtime's cell id, as
+    /// in the cell span's [`CELL_ID`](super::field::CELL_ID) field.
+    pub const WAIT_CELL_ID: &str = "cell_id";
 }
 
 /// The OpenTelemetry GenAI semantic conventions' names that the layer reads (see the README's
@@ -322,6 +344,53 @@ pub mod genai {
         (PROMPT, super::role::PROMPT),
         (COMPLETION, super::role::COMPLETION),
     ];
+
+    /// Maps an accepted field alias (one of [`ALIASES`]) to the field of ours it is written
+    /// as in `trace.jsonl`; any other name is returned unchanged. The layer calls it for
+    /// every field it records.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_rollout::vocab::{field, genai};
+    /// assert_eq!(genai::canonical_field_name("gen_ai.request.model"), field::MODEL);
+    /// assert_eq!(genai::canonical_field_name("model"), "model");
+    /// ```
+    #[inline]
+    pub fn canonical_field_name(name: &str) -> &str {
+        // Every alias but `error.type` starts with `gen_ai.`: any other name costs one prefix
+        // test and one comparison.
+        if !name.starts_with("gen_ai.") && name != "error.type" {
+            return name;
+        }
+        for &(alias, ours) in &ALIASES {
+            if alias == name {
+                return ours;
+            }
+        }
+        name
+    }
+}
+
+/// Values of an inference call's `payload_format` in `state.json`: the shape the reducer
+/// understood its request and response payloads as.
+pub mod payload_format {
+    /// OpenAI Responses (`input` / `output` items).
+    pub const OPENAI_RESPONSES: &str = "openai_responses";
+    /// OpenAI Chat Completions (`messages` / `choices`).
+    pub const OPENAI_CHAT: &str = "openai_chat";
+    /// Anthropic Messages (`system` / `messages` / `content` blocks).
+    pub const ANTHROPIC_MESSAGES: &str = "anthropic_messages";
+    /// The OpenTelemetry GenAI message JSON (`[{"role", "parts"}]`).
+    pub const OTEL_GENAI: &str = "otel_genai";
+}
+
+/// The keys of a compaction's [`checkpoint`](role::CHECKPOINT) payload, each an array of items.
+pub mod checkpoint {
+    /// The history before the compaction.
+    pub const INPUT_HISTORY: &str = "input_history";
+    /// The history that replaced it.
+    pub const REPLACEMENT_HISTORY: &str = "replacement_history";
 }
 
 #[cfg(test)]
@@ -340,7 +409,6 @@ mod tests {
         for word in status::ALL {
             assert_eq!(Status::parse(word).map(Status::as_str), Some(word));
         }
-        assert_eq!(crate::format::PAYLOAD_EVENT, PAYLOAD_EVENT);
         assert!(
             PAYLOAD_EVENT.starts_with(EVENT_PREFIX) && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
         );
@@ -351,6 +419,21 @@ mod tests {
         for (attribute, role) in genai::CONTENT {
             assert!(role::ALL.contains(&role), "{attribute} → {role}");
             assert!(genai::ALIASES.iter().all(|(alias, _)| *alias != attribute));
+        }
+    }
+
+    #[test]
+    fn canonical_field_name_maps_exactly_the_listed_genai_aliases() {
+        for (alias, ours) in genai::ALIASES {
+            assert_eq!(genai::canonical_field_name(alias), ours, "{alias}");
+        }
+        for other in [
+            "gen_ai.operation.name",
+            "gen_ai.input.messages",
+            "error",
+            "tool",
+        ] {
+            assert_eq!(genai::canonical_field_name(other), other);
         }
     }
 }

@@ -1,13 +1,14 @@
 //! The public reader: every record in the v1 layout, whole payload bodies by seq.
 
+mod support;
+
+use support::fixtures::{demo_trace, DEMO};
 use tracing_rollout::format::RecordBody;
 use tracing_rollout::reduce::{payload_body, BundleReader, ReduceError};
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
-
 #[test]
 fn reader_yields_every_line_of_a_v1_bundle_and_bodies_by_seq() -> anyhow::Result<()> {
-    let file = std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?;
+    let file = demo_trace()?;
     let mut reader = BundleReader::open(DEMO)?;
     let mut lines = file.lines();
     let mut payloads = 0;

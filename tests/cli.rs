@@ -1,29 +1,16 @@
 //! The `tracing-rollout` binary: exit codes, outputs, and error messages.
 #![cfg(feature = "cli")]
 
-use std::process::Command;
+mod support;
 
 use pretty_assertions::assert_eq;
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
-
-fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
-}
-
-/// A copy of the demo bundle the test may damage.
-fn demo_copy() -> anyhow::Result<tempfile::TempDir> {
-    let dir = tempfile::tempdir()?;
-    for file in ["trace.jsonl", "manifest.json"] {
-        std::fs::copy(format!("{DEMO}/{file}"), dir.path().join(file))?;
-    }
-    Ok(dir)
-}
+use support::cli::{cli, succeeded};
+use support::fixtures::{demo_copy, DEMO};
 
 #[test]
 fn summary_prints_the_golden_tree() -> anyhow::Result<()> {
     let out = cli().args(["summary", DEMO]).output()?;
-    assert_eq!(out.status.code(), Some(0));
+    succeeded(&out)?;
     let expected = std::fs::read_to_string(format!("{DEMO}/summary.txt"))?;
     assert_eq!(String::from_utf8(out.stdout)?, expected);
     Ok(())
@@ -33,12 +20,7 @@ fn summary_prints_the_golden_tree() -> anyhow::Result<()> {
 fn reduce_writes_state_json_beside_the_trace_or_where_told() -> anyhow::Result<()> {
     let dir = demo_copy()?;
     let out = cli().arg("reduce").arg(dir.path()).output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out)?;
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("state.json"))?)?;
     assert_eq!(state["rollout_id"], "multi-agent-demo");
@@ -49,7 +31,7 @@ fn reduce_writes_state_json_beside_the_trace_or_where_told() -> anyhow::Result<(
         .arg("-o")
         .arg(&other)
         .output()?;
-    assert_eq!(out.status.code(), Some(0));
+    succeeded(&out)?;
     assert!(other.exists());
     Ok(())
 }
@@ -104,11 +86,6 @@ fn a_closed_stdout_is_not_an_error() -> anyhow::Result<()> {
         .spawn()?;
     drop(child.stdout.take());
     let out = child.wait_with_output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out)?;
     Ok(())
 }

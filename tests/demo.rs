@@ -8,8 +8,11 @@ mod agent;
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
 use pretty_assertions::assert_eq;
-use tracing_rollout::reduce::{reduce_bundle, Anchor, EdgeKind, Requester, Status, Usage};
+use tracing_rollout::reduce::{
+    reduce_bundle, Anchor, EdgeKind, Requester, RolloutState, Status, Usage,
+};
 use tracing_rollout::RolloutLayer;
 use tracing_subscriber::prelude::*;
 
@@ -35,7 +38,14 @@ fn the_demo_rollout_reduces_to_the_expected_multi_agent_graph() -> anyhow::Resul
     assert_eq!(state.root_thread_id.as_deref(), Some("lead"));
     assert_eq!(state.trace_id.as_deref(), Some("demo-trace-0001"));
 
-    // Threads and their parents.
+    check_threads(&state);
+    check_edges(&state);
+    check_tools(&state)?;
+    check_sessions_and_usage(&state)
+}
+
+/// Threads and their parents.
+fn check_threads(state: &RolloutState) {
     let parents: BTreeMap<&str, Option<&str>> = state
         .threads
         .values()
@@ -61,8 +71,10 @@ fn the_demo_rollout_reduces_to_the_expected_multi_agent_graph() -> anyhow::Resul
     }
     assert_eq!(state.threads["researcher"].turns.len(), 2);
     assert_eq!(state.threads["fixer"].turns.len(), 2);
+}
 
-    // Every edge kind, delivered to the item that carries its text.
+/// Every edge kind, delivered to the item that carries its text.
+fn check_edges(state: &RolloutState) {
     let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for edge in state.edges.values() {
         let entry = kinds.entry(format!("{:?}", edge.kind)).or_default();
@@ -99,8 +111,10 @@ fn the_demo_rollout_reduces_to_the_expected_multi_agent_graph() -> anyhow::Resul
         .filter(|e| e.kind == EdgeKind::Result)
         .all(|e| matches!(&e.from, Anchor::ConversationItem(i) if state.conversation_items[i].thread_id != "lead"));
     assert!(result_sources_are_child_items);
+}
 
-    // Tool requesters: the model for direct calls, the code cell for its nested calls.
+/// Tool requesters: the model for direct calls, the code cell for its nested calls.
+fn check_tools(state: &RolloutState) -> anyhow::Result<()> {
     let mut requesters: BTreeMap<&str, usize> = BTreeMap::new();
     for tool in state.tool_calls.values() {
         let key = match &tool.requester {
@@ -120,10 +134,14 @@ fn the_demo_rollout_reduces_to_the_expected_multi_agent_graph() -> anyhow::Resul
         requesters,
         BTreeMap::from([("code_cell", 2), ("model", 10)])
     );
-    let cell = state.code_cells.values().next().expect("one code cell");
+    let cell = state.code_cells.values().next().context("one code cell")?;
     assert!(cell.source_item.is_some());
     assert_eq!(cell.output_items.len(), 1);
+    Ok(())
+}
 
+/// One terminal session, one compaction, both provider shapes, and the token totals.
+fn check_sessions_and_usage(state: &RolloutState) -> anyhow::Result<()> {
     // One terminal session, an exec then a write.
     let terminal = &state.terminals["pty-1"];
     let ops: Vec<_> = terminal
@@ -147,7 +165,7 @@ fn the_demo_rollout_reduces_to_the_expected_multi_agent_graph() -> anyhow::Resul
     // Token totals: the lead's canned usage plus four Anthropic turns.
     let mut total = Usage::default();
     for call in state.inference_calls.values() {
-        total.add(call.usage.as_ref().expect("every call has usage"));
+        total.add(call.usage.as_ref().context("every call has usage")?);
     }
     assert_eq!(
         total,

@@ -2,16 +2,18 @@
 //! a rollout recorded through the layer with parallel tool calls): slices nest strictly on
 //! every track, every flow event binds to a slice that exists, and each edge has one arrow.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
+use support::fixtures::demo;
+use support::layer::record;
+use support::spans::undelivered_spawn;
 use tracing::info_span;
 use tracing_rollout::export::chrome::{chrome_trace, export_chrome, export_chrome_file};
 use tracing_rollout::reduce::reduce_bundle;
-use tracing_rollout::RolloutLayer;
-use tracing_subscriber::prelude::*;
 
 const EPS: f64 = 1e-6;
 
@@ -111,14 +113,14 @@ fn thread_names(trace: &Value) -> Result<BTreeMap<u64, String>> {
 
 #[test]
 fn the_demo_trace_nests_per_track_and_draws_one_bound_arrow_per_edge() -> Result<()> {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo");
+    let demo = demo();
     let out = tempfile::tempdir()?;
     let file = out.path().join("demo.trace.json");
-    let slices_written = export_chrome_file(&demo, &file)?;
+    let slices_written = export_chrome_file(demo, &file)?;
     let trace: Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
     assert_eq!(slices_written, 39);
     let flows = check_structure(&trace)?;
-    let state = reduce_bundle(&demo)?;
+    let state = reduce_bundle(demo)?;
     assert_eq!(flows, state.edges.len(), "one arrow per edge");
 
     let names = thread_names(&trace)?;
@@ -155,11 +157,8 @@ fn the_demo_trace_nests_per_track_and_draws_one_bound_arrow_per_edge() -> Result
 
 #[test]
 fn parallel_tool_calls_get_their_own_lanes_and_still_nest() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let pause = || std::thread::sleep(std::time::Duration::from_millis(3));
-    tracing::dispatcher::with_default(&dispatch, || {
+    let bundle = record(|| {
         let rollout = info_span!("rollout", rollout_id = "parallel");
         let thread = info_span!(parent: &rollout, "rollout.thread", thread_id = "main", agent_path = "/main");
         let turn = info_span!(parent: &thread, "rollout.turn", turn_id = "t1");
@@ -178,12 +177,10 @@ fn parallel_tool_calls_get_their_own_lanes_and_still_nest() -> Result<()> {
         drop(turn);
         drop(thread);
         drop(rollout);
-    });
-    let stats = guard.finish()?;
-    let bundle = stats.bundles.first().context("a bundle")?;
-    let state = reduce_bundle(bundle)?;
+    })?;
+    let state = bundle.reduce()?;
     assert_eq!(state.tool_calls.len(), 3);
-    let trace = export_chrome(bundle)?;
+    let trace = export_chrome(&bundle.path)?;
     assert_eq!(trace, chrome_trace(&state));
     check_structure(&trace)?;
     let tracks = slices(&trace)?;
@@ -203,27 +200,8 @@ fn parallel_tool_calls_get_their_own_lanes_and_still_nest() -> Result<()> {
 
 #[test]
 fn an_undelivered_edge_keeps_its_arrow_and_says_so() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || {
-        let rollout = info_span!("rollout", rollout_id = "undelivered");
-        let _r = rollout.enter();
-        let lead = info_span!("rollout.thread", thread_id = "lead", agent_path = "/lead");
-        let _l = lead.enter();
-        let tool = info_span!(
-            "rollout.tool",
-            tool = "spawn_agent",
-            kind = "spawn_agent",
-            call_id = "call_spawn",
-            target_thread_id = "worker",
-            message = "Count the lines of main.rs."
-        );
-        let child = tracing_rollout::child_thread_span("worker", "lead", "/lead/worker", &tool);
-        child.in_scope(|| info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {}));
-    });
-    let stats = guard.finish()?;
-    let trace = export_chrome(stats.bundles.first().context("a bundle")?)?;
+    let bundle = record(undelivered_spawn)?;
+    let trace = export_chrome(&bundle.path)?;
     assert_eq!(check_structure(&trace)?, 1);
     let start = trace["traceEvents"]
         .as_array()

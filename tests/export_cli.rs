@@ -2,32 +2,19 @@
 //! code 3 with the URL and the cause when an OTLP endpoint is unreachable or refuses.
 #![cfg(feature = "cli")]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::process::Command;
+mod support;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::Value;
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
-
-fn cli() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
-}
+use support::cli::{cli, succeeded};
+use support::fixtures::{demo_copy, DEMO};
+use support::receiver::{unused_port, Receiver};
 
 #[test]
 fn export_otlp_and_chrome_write_their_files_beside_the_trace_or_where_told() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    for file in ["trace.jsonl", "manifest.json"] {
-        std::fs::copy(format!("{DEMO}/{file}"), dir.path().join(file))?;
-    }
+    let dir = demo_copy()?;
     let out = cli().args(["export", "otlp"]).arg(dir.path()).output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out)?;
     let file = dir.path().join("otlp.jsonl");
     assert_eq!(
         String::from_utf8(out.stdout)?,
@@ -43,12 +30,7 @@ fn export_otlp_and_chrome_write_their_files_beside_the_trace_or_where_told() -> 
         .arg("-o")
         .arg(&chrome)
         .output()?;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out)?;
     let trace: Value = serde_json::from_str(&std::fs::read_to_string(&chrome)?)?;
     assert!(trace["traceEvents"]
         .as_array()
@@ -58,7 +40,7 @@ fn export_otlp_and_chrome_write_their_files_beside_the_trace_or_where_told() -> 
         .args(["export", "otlp", "--no-content", DEMO, "-o"])
         .arg(dir.path().join("bare.jsonl"))
         .output()?;
-    assert_eq!(out.status.code(), Some(0));
+    succeeded(&out)?;
     assert!(
         !std::fs::read_to_string(dir.path().join("bare.jsonl"))?.contains("gen_ai.input.messages")
     );
@@ -67,8 +49,7 @@ fn export_otlp_and_chrome_write_their_files_beside_the_trace_or_where_told() -> 
 
 #[test]
 fn an_unreachable_or_refusing_endpoint_exits_3_naming_the_url() -> Result<()> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = format!("http://127.0.0.1:{}", unused_port()?);
     let out = cli()
         .args(["export", "otlp", DEMO, "--endpoint", &url])
         .output()?;
@@ -81,44 +62,11 @@ fn an_unreachable_or_refusing_endpoint_exits_3_naming_the_url() -> Result<()> {
         "{stderr}"
     );
 
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let server = std::thread::spawn(move || -> Result<()> {
-        let (mut stream, _) = listener.accept()?;
-        // Read the request head and body (the Content-Length is known from the head).
-        let mut seen = Vec::new();
-        let mut buf = [0; 65536];
-        loop {
-            let n = stream.read(&mut buf)?;
-            seen.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&seen);
-            if let Some(head_end) = text.find("\r\n\r\n") {
-                let length: usize = text[..head_end]
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_owned())
-                    })
-                    .context("content-length")?
-                    .parse()?;
-                if seen.len() >= head_end + 4 + length {
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-        }
-        stream.write_all(b"HTTP/1.1 415 Unsupported Media Type\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")?;
-        Ok(())
-    });
+    let receiver = Receiver::start("415 Unsupported Media Type", "nope")?;
     let out = cli()
-        .args(["export", "otlp", DEMO, "--endpoint", &url])
+        .args(["export", "otlp", DEMO, "--endpoint", &receiver.url])
         .output()?;
-    server
-        .join()
-        .map_err(|_| anyhow::anyhow!("server panicked"))??;
+    receiver.received()?;
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8(out.stderr)?;
     assert!(stderr.contains("refused with HTTP 415: nope"), "{stderr}");

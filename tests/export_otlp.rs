@@ -4,25 +4,25 @@
 //! against a loopback receiver that accepts, refuses, or is not there.
 #![cfg(feature = "otlp-http")]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::Value;
+use support::fixtures::demo;
+use support::layer::record;
+use support::receiver::{unused_port, Receiver};
+use support::spans::undelivered_spawn;
 use tracing_rollout::export::otlp::{
     export_otlp, export_otlp_file, post_otlp, to_otlp_json, to_otlp_protobuf, write_otlp_json,
     ExportTraceServiceRequest, OtlpOptions,
 };
 use tracing_rollout::export::ExportError;
-
-fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo")
-}
 
 fn spans(request: &ExportTraceServiceRequest) -> Vec<&Span> {
     request
@@ -31,6 +31,23 @@ fn spans(request: &ExportTraceServiceRequest) -> Vec<&Span> {
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans)
         .collect()
+}
+
+/// The span named `name`.
+fn named<'a>(spans: &[&'a Span], name: &str) -> Result<&'a Span> {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .copied()
+        .with_context(|| format!("no span named {name}"))
+}
+
+/// The event `name` of `span`.
+fn event<'a>(span: &'a Span, name: &str) -> Result<&'a Event> {
+    span.events
+        .iter()
+        .find(|e| e.name == name)
+        .with_context(|| format!("no event {name} on {}", span.name))
 }
 
 fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Any> {
@@ -55,10 +72,9 @@ fn int_attr(span: &Span, key: &str) -> Option<i64> {
     }
 }
 
-#[test]
-fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_tools() -> Result<()> {
-    let request = export_otlp(demo(), &OtlpOptions::new())?;
-    let spans = spans(&request);
+/// The spans by id, after checking they form one tree: one trace, one root, every parent
+/// present, no span ending before it starts.
+fn span_tree<'a>(spans: &[&'a Span]) -> Result<BTreeMap<&'a [u8], &'a Span>> {
     // 1 rollout + 3 threads + 6 turns + 13 inference + 12 tools + 1 code cell + 2 terminal
     // operations + 1 compaction.
     assert_eq!(spans.len(), 39);
@@ -72,7 +88,7 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
         .collect();
     assert_eq!(roots.len(), 1);
     assert_eq!(roots[0].name, "invoke_workflow rollout");
-    for span in &spans {
+    for span in spans {
         assert_eq!(&span.trace_id, trace_id);
         assert!(
             span.end_time_unix_nano >= span.start_time_unix_nano,
@@ -87,8 +103,16 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
             );
         }
     }
-    let parent = |s: &Span| by_id[&s.parent_span_id[..]];
+    Ok(by_id)
+}
 
+/// The span's parent in `by_id`.
+fn parent_of<'a>(by_id: &BTreeMap<&[u8], &'a Span>, span: &Span) -> &'a Span {
+    by_id[&span.parent_span_id[..]]
+}
+
+/// Each sub-agent's span hangs under the tool that spawned it, and links to it.
+fn check_sub_agents(spans: &[&Span], by_id: &BTreeMap<&[u8], &Span>) -> Result<()> {
     for (agent, call_id) in [("researcher", "call_spawn_r"), ("fixer", "call_spawn_f")] {
         let thread = spans
             .iter()
@@ -100,7 +124,7 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
             Some("invoke_agent")
         );
         assert_eq!(str_attr(thread, "gen_ai.conversation.id"), Some(agent));
-        let tool = parent(thread);
+        let tool = parent_of(by_id, thread);
         assert_eq!(tool.name, "execute_tool spawn_agent");
         assert_eq!(str_attr(tool, "gen_ai.tool.call.id"), Some(call_id));
         assert!(
@@ -109,6 +133,12 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
         );
     }
 
+    Ok(())
+}
+
+/// Inference calls: CLIENT `chat {model}` spans with the usage (there and nowhere else), the
+/// messages and the finish reason.
+fn check_inferences(spans: &[&Span]) -> Result<()> {
     // Inference: CLIENT `chat {model}`, usage there and nowhere else.
     let chats: Vec<&&Span> = spans
         .iter()
@@ -116,7 +146,7 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
         .collect();
     assert_eq!(chats.len(), 13);
     let mut input_total = 0;
-    for span in &spans {
+    for span in spans {
         let usage = int_attr(span, "gen_ai.usage.input_tokens");
         if span.name.starts_with("chat ") {
             assert_eq!(span.kind, 3, "CLIENT");
@@ -176,40 +206,33 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
     )?;
     assert_eq!(system[0]["type"], "text");
 
+    Ok(())
+}
+
+/// Tools carry arguments and results; terminal operations and a code cell's tools nest.
+fn check_tools(spans: &[&Span], by_id: &BTreeMap<&[u8], &Span>) -> Result<()> {
     // Tools carry arguments and results; the exec tool has its terminal operation inside.
-    let exec = spans
-        .iter()
-        .find(|s| s.name == "execute_tool exec_command")
-        .context("exec_command")?;
+    let exec = named(spans, "execute_tool exec_command")?;
     assert!(str_attr(exec, "gen_ai.tool.call.arguments").is_some_and(|a| a.contains("cargo test")));
     assert!(str_attr(exec, "gen_ai.tool.call.result").is_some());
-    let terminal = spans
-        .iter()
-        .find(|s| s.name == "terminal exec")
-        .context("terminal exec")?;
-    assert_eq!(parent(terminal).span_id, exec.span_id);
+    let terminal = named(spans, "terminal exec")?;
+    assert_eq!(parent_of(by_id, terminal).span_id, exec.span_id);
     assert_eq!(
         str_attr(terminal, "process.command_line"),
         Some("cargo test -p net")
     );
 
     // Code-cell tools nest in the cell.
-    let grep = spans
-        .iter()
-        .find(|s| s.name == "execute_tool grep")
-        .context("grep")?;
-    assert_eq!(parent(grep).name, "code_cell cell-1");
+    let grep = named(spans, "execute_tool grep")?;
+    assert_eq!(parent_of(by_id, grep).name, "code_cell cell-1");
 
-    // Edges: a message edge is an event on the sending tool and a link on the receiver.
-    let send = spans
-        .iter()
-        .find(|s| s.name == "execute_tool send_message")
-        .context("send_message")?;
-    let event = send
-        .events
-        .iter()
-        .find(|e| e.name == "rollout.edge.message")
-        .context("the message event")?;
+    Ok(())
+}
+
+/// A message edge is an event on the sending tool and a link on the receiver.
+fn check_message_edge(spans: &[&Span]) -> Result<()> {
+    let send = named(spans, "execute_tool send_message")?;
+    let event = event(send, "rollout.edge.message")?;
     assert!(event
         .attributes
         .iter()
@@ -224,6 +247,17 @@ fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_too
         Some("fixer")
     );
     Ok(())
+}
+
+#[test]
+fn the_demo_exports_one_span_per_entity_with_sub_agents_under_their_spawning_tools() -> Result<()> {
+    let request = export_otlp(demo(), &OtlpOptions::new())?;
+    let spans = spans(&request);
+    let by_id = span_tree(&spans)?;
+    check_sub_agents(&spans, &by_id)?;
+    check_inferences(&spans)?;
+    check_tools(&spans, &by_id)?;
+    check_message_edge(&spans)
 }
 
 #[test]
@@ -371,65 +405,30 @@ fn without_content_no_message_or_argument_leaves_the_bundle() -> Result<()> {
     Ok(())
 }
 
-/// A one-shot HTTP receiver on a free loopback port: answers `status` and returns the body
-/// it was sent.
-fn receiver(status: &'static str) -> Result<(String, std::thread::JoinHandle<Result<Vec<u8>>>)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let handle = std::thread::spawn(move || -> Result<Vec<u8>> {
-        let (stream, _) = listener.accept()?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut length = 0;
-        let mut request_line = String::new();
-        reader.read_line(&mut request_line)?;
-        ensure!(
-            request_line.starts_with("POST /v1/traces "),
-            "{request_line}"
-        );
-        let mut content_type = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse()?;
-            }
-            if let Some(v) = lower.strip_prefix("content-type:") {
-                content_type = v.trim().to_owned();
-            }
-            if line.trim().is_empty() {
-                break;
-            }
-        }
-        ensure!(content_type == "application/x-protobuf", "{content_type}");
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        let mut stream = stream;
-        let answer = if status.starts_with("200") {
-            ""
-        } else {
-            "bad spans"
-        };
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-            answer.len()
-        )?;
-        Ok(body)
-    });
-    Ok((url, handle))
+/// The body the receiver got, after checking it came as a protobuf POST to `/v1/traces`.
+fn posted_body(receiver: Receiver) -> Result<Vec<u8>> {
+    let got = receiver.received()?;
+    ensure!(
+        got.request_line.starts_with("POST /v1/traces "),
+        "{}",
+        got.request_line
+    );
+    ensure!(
+        got.content_type == "application/x-protobuf",
+        "{}",
+        got.content_type
+    );
+    Ok(got.body)
 }
 
 #[test]
 fn posting_sends_the_protobuf_request_to_v1_traces() -> Result<()> {
     let request = export_otlp(demo(), &OtlpOptions::new())?;
-    let (url, handle) = receiver("200 OK")?;
-    let report = post_otlp(&request, &url)?;
+    let receiver = Receiver::start("200 OK", "")?;
+    let report = post_otlp(&request, &receiver.url)?;
     assert_eq!(report.status, 200);
     assert_eq!(report.spans, 39);
-    let body = handle
-        .join()
-        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    let body = posted_body(receiver)?;
     assert_eq!(ExportTraceServiceRequest::decode(&body[..])?, request);
     Ok(())
 }
@@ -437,20 +436,18 @@ fn posting_sends_the_protobuf_request_to_v1_traces() -> Result<()> {
 #[test]
 fn a_refusing_or_absent_receiver_is_a_clear_error() -> Result<()> {
     let request = export_otlp(demo(), &OtlpOptions::new())?;
-    let (url, handle) = receiver("400 Bad Request")?;
-    match post_otlp(&request, &url) {
+    let receiver = Receiver::start("400 Bad Request", "bad spans")?;
+    match post_otlp(&request, &receiver.url) {
         Err(ExportError::Refused { status, body, .. }) => {
             assert_eq!(status, 400);
             assert_eq!(body, "bad spans");
         }
         other => anyhow::bail!("expected a refusal, got {other:?}"),
     }
-    handle
-        .join()
-        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    posted_body(receiver)?;
 
-    // A port nothing listens on (bound, then released).
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // A port nothing listens on.
+    let port = unused_port()?;
     match post_otlp(&request, &format!("http://127.0.0.1:{port}")) {
         Err(e @ ExportError::Unreachable { .. }) => {
             assert!(
@@ -466,39 +463,11 @@ fn a_refusing_or_absent_receiver_is_a_clear_error() -> Result<()> {
 
 #[test]
 fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
-    use tracing::info_span;
-    use tracing_subscriber::prelude::*;
-
-    let root = tempfile::tempdir()?;
-    let (layer, guard) = tracing_rollout::RolloutLayer::builder()
-        .root_dir(root.path())
-        .build()?;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || {
-        let rollout = info_span!("rollout", rollout_id = "undelivered");
-        let _r = rollout.enter();
-        let lead = info_span!("rollout.thread", thread_id = "lead", agent_path = "/lead");
-        let _l = lead.enter();
-        let tool = info_span!(
-            "rollout.tool",
-            tool = "spawn_agent",
-            kind = "spawn_agent",
-            call_id = "call_spawn",
-            target_thread_id = "worker",
-            message = "Count the lines of main.rs."
-        );
-        let child = tracing_rollout::child_thread_span("worker", "lead", "/lead/worker", &tool);
-        // The child runs a turn but its model never sees the task.
-        child.in_scope(|| info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {}));
-    });
-    let stats = guard.finish()?;
-    let bundle = stats.bundles.first().context("a bundle")?;
-    let request = export_otlp(bundle, &OtlpOptions::new())?;
+    // The child runs a turn but its model never sees the task.
+    let bundle = record(undelivered_spawn)?;
+    let request = export_otlp(&bundle.path, &OtlpOptions::new())?;
     let spans = spans(&request);
-    let tool = spans
-        .iter()
-        .find(|s| s.name == "execute_tool spawn_agent")
-        .context("the tool")?;
+    let tool = named(&spans, "execute_tool spawn_agent")?;
     let worker = spans
         .iter()
         .find(|s| str_attr(s, "gen_ai.agent.id") == Some("worker"))
@@ -507,11 +476,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
         worker.parent_span_id, tool.span_id,
         "nested under its spawning tool"
     );
-    let event = tool
-        .events
-        .iter()
-        .find(|e| e.name == "rollout.edge.spawn")
-        .context("the spawn event")?;
+    let spawn = event(tool, "rollout.edge.spawn")?;
     let delivered = |attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue]| {
         attrs
             .iter()
@@ -519,7 +484,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
             .and_then(|kv| kv.value.as_ref())
             .and_then(|v| v.value.clone())
     };
-    assert_eq!(delivered(&event.attributes), Some(Any::BoolValue(false)));
+    assert_eq!(delivered(&spawn.attributes), Some(Any::BoolValue(false)));
     let link = worker
         .links
         .iter()
@@ -530,11 +495,7 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
         .iter()
         .find(|s| s.parent_span_id.is_empty())
         .context("root")?;
-    let diagnostic = root
-        .events
-        .iter()
-        .find(|e| e.name == "rollout.diagnostic")
-        .context("the never-delivered diagnostic")?;
+    let diagnostic = event(root, "rollout.diagnostic")?;
     assert!(format!("{:?}", diagnostic.attributes).contains("never delivered"));
     Ok(())
 }
@@ -542,14 +503,8 @@ fn an_undelivered_spawn_is_marked_on_its_event_and_link() -> Result<()> {
 #[test]
 fn a_failed_tool_is_an_error_span_with_its_message() -> Result<()> {
     use tracing::info_span;
-    use tracing_subscriber::prelude::*;
 
-    let root = tempfile::tempdir()?;
-    let (layer, guard) = tracing_rollout::RolloutLayer::builder()
-        .root_dir(root.path())
-        .build()?;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || {
+    let bundle = record(|| {
         let rollout = info_span!("rollout", rollout_id = "failing");
         let thread = info_span!(parent: &rollout, "rollout.thread", thread_id = "main");
         let _tool = info_span!(
@@ -560,17 +515,10 @@ fn a_failed_tool_is_an_error_span_with_its_message() -> Result<()> {
             status = "failed",
             error = "permission denied"
         );
-    });
-    let stats = guard.finish()?;
-    let request = export_otlp(
-        stats.bundles.first().context("a bundle")?,
-        &OtlpOptions::new(),
-    )?;
+    })?;
+    let request = export_otlp(&bundle.path, &OtlpOptions::new())?;
     let spans = spans(&request);
-    let tool = spans
-        .iter()
-        .find(|s| s.name == "execute_tool rm")
-        .context("the tool")?;
+    let tool = named(&spans, "execute_tool rm")?;
     let status = tool.status.as_ref().context("status")?;
     assert_eq!(
         (status.code, status.message.as_str()),
@@ -578,10 +526,7 @@ fn a_failed_tool_is_an_error_span_with_its_message() -> Result<()> {
     );
     assert_eq!(str_attr(tool, "error.type"), Some("_OTHER"));
     assert_eq!(str_attr(tool, "rollout.status"), Some("failed"));
-    let thread = spans
-        .iter()
-        .find(|s| s.name == "invoke_agent main")
-        .context("the thread")?;
+    let thread = named(&spans, "invoke_agent main")?;
     assert_eq!(thread.status.as_ref().map(|s| s.code), Some(0), "UNSET");
     Ok(())
 }

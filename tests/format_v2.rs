@@ -2,47 +2,54 @@
 //! that blow up whole-body bundles stay linear, a torn tail loses at most one line, lossy
 //! bundles never refer to what was dropped, and redaction happens before any byte is shared.
 
-mod layer_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context as _, Result};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use support::layer::{only_bundle, record_into};
+use support::spans::{in_agent, in_rollout, in_turn};
 use tracing::info;
 use tracing_rollout::format::{Record, RecordBody};
 use tracing_rollout::reduce::{self, payload_body, BundleReader};
 use tracing_rollout::{Redact, RolloutLayer, RolloutLayerBuilder};
-use tracing_subscriber::prelude::*;
 
-/// Records one rollout whose inference payloads are `bodies` (JSON text, in order, each in
-/// its own inference span of thread `main`; a body given as `(thread, body)` in `children`
-/// goes to a child thread span instead), and returns the bundle directory.
+/// Records one rollout whose payloads are `bodies` (JSON text, in order, each in a turn of
+/// its own of thread `main`, in an inference span or, for a checkpoint, a compaction span),
+/// and returns the bundle directory.
 fn record(root: &Path, builder: RolloutLayerBuilder, bodies: &[Payload]) -> Result<PathBuf> {
-    let (layer, guard) = builder.root_dir(root).build()?;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || {
-        let rollout = tracing::info_span!("rollout", rollout_id = "v2");
-        let _r = rollout.enter();
-        let thread =
-            tracing::info_span!("rollout.thread", thread_id = "main", agent_path = "/main");
-        let _t = thread.enter();
-        for (i, p) in bodies.iter().enumerate() {
-            let turn_id = format!("turn-{i}");
-            let turn = tracing::info_span!("rollout.turn", turn_id = turn_id.as_str());
-            let _turn = turn.enter();
-            let span = match p.kind {
-                Kind::Checkpoint => tracing::info_span!("rollout.compaction"),
-                _ => tracing::info_span!("rollout.inference", model = "gpt-5", provider = "openai"),
-            };
-            let _s = span.enter();
-            info!(name: "rollout.payload", role = p.role(), payload = p.text.as_str());
-        }
-    });
-    drop(dispatch);
-    let stats = guard.finish()?;
-    ensure!(stats.bundles.len() == 1, "one bundle: {stats:?}");
-    Ok(stats.bundles[0].clone())
+    let stats = record_into(root, builder, || {
+        in_rollout("v2", || {
+            in_agent("main", "/main", || {
+                for (i, p) in bodies.iter().enumerate() {
+                    in_turn(&format!("turn-{i}"), || {
+                        let span = match p.kind {
+                            Kind::Checkpoint => tracing::info_span!("rollout.compaction"),
+                            _ => tracing::info_span!(
+                                "rollout.inference",
+                                model = "gpt-5",
+                                provider = "openai"
+                            ),
+                        };
+                        let _s = span.enter();
+                        info!(name: "rollout.payload", role = p.role(), payload = p.text.as_str());
+                    });
+                }
+            })
+        })
+    })?;
+    only_bundle(&stats)
+}
+
+/// Records `payloads` with the default builder, checks that every body reads back exactly,
+/// and returns the bundle directory and the size of its `trace.jsonl`.
+fn round_trip(root: &Path, payloads: &[Payload]) -> Result<(PathBuf, u64)> {
+    let dir = record(root, RolloutLayer::builder(), payloads)?;
+    assert_eq!(bodies(&dir)?, texts(payloads));
+    let bytes = trace_bytes(&dir)?;
+    Ok((dir, bytes))
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +80,33 @@ fn request(input: &[Value]) -> Payload {
         kind: Kind::Request,
         text: json!({"model": "gpt-5", "input": input}).to_string(),
     }
+}
+
+/// `n` requests of a history that grows by one item of `len` bytes of filler each (filler
+/// seeds from `seed` up).
+fn growing(n: usize, seed: u64, len: usize) -> Vec<Payload> {
+    let mut history = Vec::new();
+    let mut payloads = Vec::new();
+    for i in 0..n {
+        history.push(item(i, &filler(seed + i as u64, len)));
+        payloads.push(request(&history));
+    }
+    payloads
+}
+
+/// A bundle of `bytes` stores the repeated `history` about once: at most 1.2 times its size
+/// and 10 000 bytes of records around it.
+fn stored_about_once(bytes: u64, history: &Payload) {
+    assert!(
+        (bytes as f64) < 1.2 * history.text.len() as f64 + 10_000.0,
+        "{bytes} bytes for a {} byte history",
+        history.text.len()
+    );
+}
+
+/// The text of each payload, in order.
+fn texts(payloads: &[Payload]) -> Vec<String> {
+    payloads.iter().map(|p| p.text.clone()).collect()
 }
 
 /// Every payload body the public reader yields, in order, and checks that `payload_body`
@@ -125,7 +159,7 @@ fn same_as_whole_bodies(v2: &Path, v1: &Path) -> Result<()> {
         while let Some(r) = reader.next_record()? {
             lines.push(r.text);
         }
-        let mut out = layer_support::normalized(&lines)?;
+        let mut out = support::layer::normalized(&lines)?;
         for v in &mut out {
             v.as_object_mut()
                 .context("object")?
@@ -179,7 +213,7 @@ fn append_only_growth_is_stored_once_and_reads_back_byte_for_byte() -> Result<()
         RolloutLayer::builder().payload_dedup(false),
         &payloads,
     )?;
-    let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
+    let texts = texts(&payloads);
     assert_eq!(bodies(&v2)?, texts);
     assert_eq!(bodies(&v1)?, texts);
     let (b2, b1) = (trace_bytes(&v2)?, trace_bytes(&v1)?);
@@ -213,18 +247,8 @@ fn a_sub_agent_request_carrying_its_parents_history_refers_to_it() -> Result<()>
         text: json!({"model": "gpt-5-mini", "instructions": "be brief", "input": child_input})
             .to_string(),
     };
-    let dir = record(
-        root.path(),
-        RolloutLayer::builder(),
-        &[parent.clone(), child.clone()],
-    )?;
-    assert_eq!(bodies(&dir)?, vec![parent.text.clone(), child.text.clone()]);
-    let bytes = trace_bytes(&dir)?;
-    assert!(
-        (bytes as f64) < 1.2 * parent.text.len() as f64 + 10_000.0,
-        "{bytes} bytes for a {} byte history",
-        parent.text.len()
-    );
+    let (_, bytes) = round_trip(root.path(), &[parent.clone(), child])?;
+    stored_about_once(bytes, &parent);
     Ok(())
 }
 
@@ -249,10 +273,7 @@ fn a_large_image_re_sent_in_every_request_is_stored_once() -> Result<()> {
         history.push(item(i, &filler(300 + i as u64, 300)));
         payloads.push(request(&history));
     }
-    let dir = record(root.path(), RolloutLayer::builder(), &payloads)?;
-    let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
-    assert_eq!(bodies(&dir)?, texts);
-    let bytes = trace_bytes(&dir)?;
+    let (_, bytes) = round_trip(root.path(), &payloads)?;
     assert!(
         bytes < 300 * 1024,
         "{bytes} bytes for one 200 KiB image sent 20 times"
@@ -273,28 +294,15 @@ fn a_compaction_checkpoint_repeating_the_history_refers_to_it() -> Result<()> {
         text: json!({"input_history": history, "replacement_history": [summary]}).to_string(),
     };
     let after = request(&[summary.clone(), item(1001, "next question")]);
-    let payloads = [last.clone(), checkpoint.clone(), after.clone()];
-    let dir = record(root.path(), RolloutLayer::builder(), &payloads)?;
-    let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
-    assert_eq!(bodies(&dir)?, texts);
-    let bytes = trace_bytes(&dir)?;
-    assert!(
-        (bytes as f64) < 1.2 * last.text.len() as f64 + 10_000.0,
-        "{bytes} bytes for a {} byte history",
-        last.text.len()
-    );
+    let (_, bytes) = round_trip(root.path(), &[last.clone(), checkpoint, after])?;
+    stored_about_once(bytes, &last);
     Ok(())
 }
 
 #[test]
 fn every_prefix_of_a_v2_log_cut_at_a_line_reads_and_a_torn_tail_loses_one_line() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let mut history = Vec::new();
-    let mut payloads = Vec::new();
-    for i in 0..12 {
-        history.push(item(i, &filler(900 + i as u64, 700)));
-        payloads.push(request(&history));
-    }
+    let payloads = growing(12, 900, 700);
     let dir = record(
         &root.path().join("full"),
         RolloutLayer::builder(),
@@ -335,19 +343,14 @@ fn every_prefix_of_a_v2_log_cut_at_a_line_reads_and_a_torn_tail_loses_one_line()
 #[test]
 fn a_lossy_bundle_never_refers_to_a_dropped_record() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let mut history = Vec::new();
-    let mut payloads = Vec::new();
-    for i in 0..150 {
-        history.push(item(i, &filler(2000 + i as u64, 1500)));
-        payloads.push(request(&history));
-    }
+    let payloads = growing(150, 2000, 1500);
     // A buffer smaller than one late request: records are dropped while the writer works.
     let builder = RolloutLayer::builder()
         .lossy(true)
         .max_buffered_bytes(64 * 1024);
     let dir = record(root.path(), builder, &payloads)?;
     let got = bodies(&dir)?;
-    let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
+    let texts = texts(&payloads);
     // What was kept is a subsequence of what was sent, each body exact.
     let mut sent = texts.iter();
     for body in &got {
@@ -407,12 +410,7 @@ fn redaction_runs_before_dedup_so_no_secret_reaches_the_disk() -> Result<()> {
 #[test]
 fn payload_body_by_seq_decodes_a_v2_body() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let mut history = Vec::new();
-    let mut payloads = Vec::new();
-    for i in 0..10 {
-        history.push(item(i, &filler(7000 + i as u64, 600)));
-        payloads.push(request(&history));
-    }
+    let payloads = growing(10, 7000, 600);
     let dir = record(root.path(), RolloutLayer::builder(), &payloads)?;
     let text = std::fs::read_to_string(dir.join("trace.jsonl"))?;
     let mut found = 0;
@@ -501,7 +499,6 @@ proptest! {
             payloads.push(Payload { kind, text: json!({"n": n % 2, "input": items}).to_string() });
         }
         let dir = record(root.path(), RolloutLayer::builder(), &payloads).unwrap();
-        let texts: Vec<String> = payloads.iter().map(|p| p.text.clone()).collect();
-        prop_assert_eq!(bodies(&dir).unwrap(), texts);
+        prop_assert_eq!(bodies(&dir).unwrap(), texts(&payloads));
     }
 }

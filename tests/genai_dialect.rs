@@ -4,20 +4,20 @@
 //! the conversation, and the structure such agents emit (tools beside inferences, no turn
 //! spans, sub-agents nested in tools).
 
-mod layer_support;
+mod support;
 
 use anyhow::{ensure, Context as _, Result};
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
+use support::graph::{
+    conversation, edges_of, model_of, no_warnings, only_turn, other_thread, texts, turn_calls,
+};
+use support::layer::{record, record_with, reduce, trace_lines};
 use tracing::field::Empty;
 use tracing::info_span;
 use tracing_rollout::format::{Record, RecordBody};
-use tracing_rollout::reduce::{
-    reduce_bundle, Anchor, DiagnosticLevel, EdgeKind, Requester, RolloutState,
-};
+use tracing_rollout::reduce::{Anchor, EdgeKind};
 use tracing_rollout::{vocab, Redact, RolloutLayer};
-
-use layer_support::{record_into, trace_lines};
 
 const CALL_ID: &str = "call_weather_1";
 
@@ -145,28 +145,9 @@ fn agent(tool: ToolBody) {
     agent.record("gen_ai.usage.input_tokens", 30_u64);
 }
 
-fn only_bundle(stats: &tracing_rollout::FinishStats) -> Result<RolloutState> {
-    ensure!(stats.bundles.len() == 1, "bundles: {:?}", stats.bundles);
-    Ok(reduce_bundle(&stats.bundles[0])?)
-}
-
-fn no_warnings(state: &RolloutState) -> Result<()> {
-    let loud: Vec<_> = state
-        .diagnostics
-        .iter()
-        .filter(|d| d.level != DiagnosticLevel::Info)
-        .collect();
-    ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
-    Ok(())
-}
-
 #[test]
 fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
-        agent(ToolBody::Code)
-    })?;
-    let state = only_bundle(&stats)?;
+    let state = reduce(|| agent(ToolBody::Code))?;
     no_warnings(&state)?;
     assert!(state.complete);
 
@@ -180,11 +161,7 @@ fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool
     assert_eq!(thread.turns.len(), 1, "one turn per agent invocation");
     let turn = &state.turns[&thread.turns[0]];
 
-    let calls: Vec<_> = turn
-        .inference_calls
-        .iter()
-        .map(|id| &state.inference_calls[id])
-        .collect();
+    let calls = turn_calls(&state, turn);
     assert_eq!(calls.len(), 2);
     for call in &calls {
         assert_eq!(call.model.as_deref(), Some("gpt-test"));
@@ -207,12 +184,7 @@ fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool
     assert_eq!(tool.tool.as_deref(), Some("get_weather"));
     assert_eq!(tool.call_id.as_deref(), Some(CALL_ID));
     assert_eq!(tool.kind.as_deref(), Some("function"));
-    assert_eq!(
-        tool.requester,
-        Requester::Model {
-            inference_call_id: Some(calls[0].inference_call_id.clone())
-        }
-    );
+    assert_eq!(tool.requester, model_of(calls[0]));
     assert!(tool.args_payload.is_some() && tool.result_payload.is_some());
     let output = tool
         .output_items
@@ -223,21 +195,9 @@ fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool
         "the second request carries the output"
     );
 
-    let conversation: Vec<_> = thread
-        .conversation
-        .iter()
-        .map(|id| {
-            let item = &state.conversation_items[id];
-            (
-                item.role.clone().unwrap_or_default(),
-                item.call_id.clone(),
-                item.text.clone(),
-            )
-        })
-        .collect();
     let call_id = Some(CALL_ID.to_owned());
     assert_eq!(
-        conversation,
+        conversation(&state, thread),
         vec![
             ("system".to_owned(), None, "Be brief.".to_owned()),
             ("user".to_owned(), None, "Weather in Paris?".to_owned()),
@@ -255,12 +215,9 @@ fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool
 
 #[test]
 fn content_attributes_are_payload_records_never_fields() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
-        agent(ToolBody::Code)
-    })?;
+    let bundle = record(|| agent(ToolBody::Code))?;
     let mut roles = Vec::new();
-    for line in trace_lines(&stats.bundles[0])? {
+    for line in trace_lines(&bundle.path)? {
         match Record::parse(&line)?.body {
             RecordBody::SpanStarted { fields, .. } | RecordBody::SpanRecorded { fields, .. } => {
                 let content: Vec<_> = fields
@@ -272,7 +229,7 @@ fn content_attributes_are_payload_records_never_fields() -> Result<()> {
                     "content in fields: {content:?} in {line}"
                 );
             }
-            RecordBody::Payload { role, .. } => roles.push(role.into_owned()),
+            RecordBody::Payload { head, .. } => roles.push(head.role.into_owned()),
             _ => {}
         }
     }
@@ -291,10 +248,9 @@ fn content_attributes_are_payload_records_never_fields() -> Result<()> {
 fn capture_payloads_false_max_payload_bytes_and_redaction_apply_to_content_attributes() -> Result<()>
 {
     let bodies = |builder: tracing_rollout::RolloutLayerBuilder| -> Result<Vec<Value>> {
-        let root = tempfile::tempdir()?;
-        let stats = record_into(root.path(), builder, || agent(ToolBody::Code))?;
+        let bundle = record_with(builder, || agent(ToolBody::Code))?;
         let mut out = Vec::new();
-        for line in trace_lines(&stats.bundles[0])? {
+        for line in trace_lines(&bundle.path)? {
             let mut record: Value = serde_json::from_str(&line)?;
             if record["type"] == "payload" && record["role"] == "args" {
                 for key in ["seq", "t", "ns", "span"] {
@@ -332,11 +288,7 @@ fn capture_payloads_false_max_payload_bytes_and_redaction_apply_to_content_attri
 
 #[test]
 fn an_agent_invoked_inside_a_tool_call_is_a_sub_agent_spawned_by_that_tool() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
-        agent(ToolBody::Agent)
-    })?;
-    let state = only_bundle(&stats)?;
+    let state = reduce(|| agent(ToolBody::Agent))?;
     no_warnings(&state)?;
     assert_eq!(state.threads.len(), 2);
     let parent = state.root_thread_id.clone().context("no root thread")?;
@@ -349,11 +301,7 @@ fn an_agent_invoked_inside_a_tool_call_is_a_sub_agent_spawned_by_that_tool() -> 
     assert_eq!(child.turns.len(), 1);
     let tool = state.tool_calls.values().next().context("no tool")?;
     assert_eq!(tool.spawned_threads, vec![child.thread_id.clone()]);
-    let spawns: Vec<_> = state
-        .edges
-        .values()
-        .filter(|e| e.kind == EdgeKind::Spawn)
-        .collect();
+    let spawns = edges_of(&state, EdgeKind::Spawn);
     assert_eq!(spawns.len(), 1);
     assert_eq!(spawns[0].from, Anchor::ToolCall(tool.tool_call_id.clone()));
     // Delivered: the spawn lands in the sub-agent's first input.
@@ -368,19 +316,11 @@ fn an_agent_invoked_inside_a_tool_call_is_a_sub_agent_spawned_by_that_tool() -> 
 #[test]
 fn model_calls_inside_a_tool_call_are_a_sub_agent_of_that_tool_not_the_callers_conversation(
 ) -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
-        agent(ToolBody::ModelCalls)
-    })?;
-    let state = only_bundle(&stats)?;
+    let state = reduce(|| agent(ToolBody::ModelCalls))?;
     no_warnings(&state)?;
     assert_eq!(state.threads.len(), 2);
     let parent = &state.threads[state.root_thread_id.as_deref().context("no root")?];
-    let child = state
-        .threads
-        .values()
-        .find(|t| t.thread_id != parent.thread_id)
-        .context("no sub-agent")?;
+    let child = other_thread(&state, parent)?;
     assert_eq!(
         child.parent_thread_id.as_deref(),
         Some(parent.thread_id.as_str())
@@ -388,30 +328,15 @@ fn model_calls_inside_a_tool_call_are_a_sub_agent_of_that_tool_not_the_callers_c
     let tool = state.tool_calls.values().next().context("no tool")?;
     assert_eq!(tool.spawned_threads, vec![child.thread_id.clone()]);
     // Each thread has its own turn and its own calls.
-    let calls = |thread: &tracing_rollout::reduce::Thread| -> Result<usize> {
-        ensure!(
-            thread.turns.len() == 1,
-            "turns of {}: {:?}",
-            thread.thread_id,
-            thread.turns
-        );
-        Ok(state.turns[&thread.turns[0]].inference_calls.len())
-    };
+    let calls = |thread| -> Result<usize> { Ok(only_turn(&state, thread)?.inference_calls.len()) };
     assert_eq!((calls(parent)?, calls(child)?), (2, 2));
     // One spawn edge, and no other: the model calls inside the tool link nothing else.
     let kinds: Vec<_> = state.edges.values().map(|e| e.kind).collect();
     assert_eq!(kinds, vec![EdgeKind::Spawn]);
-    let texts = |thread: &tracing_rollout::reduce::Thread| -> Vec<String> {
-        let items = thread
-            .conversation
-            .iter()
-            .map(|id| &state.conversation_items[id]);
-        items.map(|item| item.text.clone()).collect()
-    };
     assert!(
-        !texts(parent).contains(&"Forecast for Paris?".to_owned()),
+        !texts(&state, parent).contains(&"Forecast for Paris?".to_owned()),
         "{:?}",
-        texts(parent)
+        texts(&state, parent)
     );
     let expected = [
         "Be brief.",
@@ -420,14 +345,13 @@ fn model_calls_inside_a_tool_call_are_a_sub_agent_of_that_tool_not_the_callers_c
         "And tomorrow?",
         "Sunny.",
     ];
-    assert_eq!(texts(child), expected);
+    assert_eq!(texts(&state, child), expected);
     Ok(())
 }
 
 #[test]
 fn a_tool_span_before_the_response_that_asked_for_it_still_links_to_it() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+    let state = reduce(|| {
         let _agent = info_span!("invoke_agent", gen_ai.operation.name = "invoke_agent").entered();
         let first = info_span!(
             "chat",
@@ -446,7 +370,6 @@ fn a_tool_span_before_the_response_that_asked_for_it_still_links_to_it() -> Resu
         drop(first);
         chat(&second_request(), &model_answers(), (1, 1));
     })?;
-    let state = only_bundle(&stats)?;
     no_warnings(&state)?;
     let tool = state.tool_calls.values().next().context("no tool")?;
     let first = state
@@ -454,12 +377,7 @@ fn a_tool_span_before_the_response_that_asked_for_it_still_links_to_it() -> Resu
         .values()
         .find(|c| c.tool_calls.contains(&tool.tool_call_id))
         .context("no inference lists the tool")?;
-    assert_eq!(
-        tool.requester,
-        Requester::Model {
-            inference_call_id: Some(first.inference_call_id.clone())
-        }
-    );
+    assert_eq!(tool.requester, model_of(first));
     assert_eq!((tool.call_items.len(), tool.output_items.len()), (1, 1));
     Ok(())
 }
@@ -467,8 +385,7 @@ fn a_tool_span_before_the_response_that_asked_for_it_still_links_to_it() -> Resu
 #[test]
 fn our_names_win_other_operations_are_not_recorded_and_a_late_operation_name_records_nothing(
 ) -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+    let bundle = record(|| {
         let _thread = info_span!("rollout.thread", thread_id = "main").entered();
         // Ours wins over the operation it also names.
         drop(info_span!(
@@ -489,7 +406,7 @@ fn our_names_win_other_operations_are_not_recorded_and_a_late_operation_name_rec
         drop(late);
     })?;
     let mut started = Vec::new();
-    for line in trace_lines(&stats.bundles[0])? {
+    for line in trace_lines(&bundle.path)? {
         if let RecordBody::SpanStarted { kind, name, .. } = Record::parse(&line)?.body {
             started.push((kind.as_str(), name.into_owned()));
         }
@@ -507,8 +424,7 @@ fn our_names_win_other_operations_are_not_recorded_and_a_late_operation_name_rec
 
 #[test]
 fn genai_thread_identity_comes_from_the_conversation_id_then_the_agent_id() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+    let state = reduce(|| {
         let _outer = info_span!("rollout", rollout_id = "ids").entered();
         drop(info_span!(
             "invoke_agent",
@@ -522,7 +438,6 @@ fn genai_thread_identity_comes_from_the_conversation_id_then_the_agent_id() -> R
             gen_ai.agent.id = "asst-2"
         ));
     })?;
-    let state = only_bundle(&stats)?;
     let ids: Vec<_> = state.threads.keys().cloned().collect();
     assert_eq!(ids, vec!["asst-2".to_owned(), "conv-1".to_owned()]);
     // `create_agent` makes a thread, not a turn.
@@ -538,8 +453,7 @@ fn genai_thread_identity_comes_from_the_conversation_id_then_the_agent_id() -> R
 
 #[test]
 fn error_type_fails_the_span_it_is_recorded_on() -> Result<()> {
-    let root = tempfile::tempdir()?;
-    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+    let state = reduce(|| {
         let _agent = info_span!("invoke_agent", gen_ai.operation.name = "invoke_agent").entered();
         for (name, error) in [
             ("a", "error.type"),
@@ -558,7 +472,6 @@ fn error_type_fails_the_span_it_is_recorded_on() -> Result<()> {
             }
         }
     })?;
-    let state = only_bundle(&stats)?;
     let mut statuses: Vec<_> = state
         .tool_calls
         .values()

@@ -1,7 +1,7 @@
 //! Bundle directories: hostile rollout ids stay inside the root, names never collide,
 //! permissions are owner-only, and file-system failures never reach the host.
 
-mod layer_support;
+mod support;
 
 use std::collections::HashSet;
 
@@ -10,7 +10,7 @@ use pretty_assertions::assert_eq;
 use tracing::{info, info_span};
 use tracing_rollout::{InitError, RolloutLayer};
 
-use layer_support::{dispatch, manifest, record_into, trace_lines};
+use support::layer::{dispatch, manifest, record_into, trace_lines};
 
 #[test]
 fn hostile_rollout_ids_stay_inside_the_root_in_distinct_directories() -> Result<()> {

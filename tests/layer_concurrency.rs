@@ -1,7 +1,7 @@
 //! Many OS threads recording at once: bundles stay separate and complete in lossless mode,
 //! and lossy mode accounts for every record as written or dropped.
 
-mod layer_support;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::Barrier;
@@ -12,7 +12,7 @@ use tracing::{info, info_span};
 use tracing_rollout::format::{Record, RecordBody};
 use tracing_rollout::RolloutLayer;
 
-use layer_support::{dispatch, manifest, trace_lines, type_counts};
+use support::layer::{dispatch, manifest, trace_lines, type_counts};
 
 const OS_THREADS: usize = 8;
 const ROLLOUTS_PER_THREAD: usize = 2;

@@ -1,7 +1,7 @@
 //! Nothing is lost at the end: `finish` (or dropping the guard) returns only when the whole
 //! backlog is in the files, and any prefix of a trace is a valid trace.
 
-mod layer_support;
+mod support;
 
 use anyhow::{ensure, Result};
 use pretty_assertions::assert_eq;
@@ -9,7 +9,7 @@ use tracing::{info, info_span};
 use tracing_rollout::format::{Record, RecordBody};
 use tracing_rollout::RolloutLayer;
 
-use layer_support::{dispatch, manifest, only_bundle, record_into, trace_lines};
+use support::layer::{dispatch, manifest, only_bundle, record_into, trace_lines};
 
 #[test]
 fn a_200_mb_payload_backlog_is_entirely_on_disk_when_finish_returns() -> Result<()> {
@@ -36,9 +36,9 @@ fn a_200_mb_payload_backlog_is_entirely_on_disk_when_finish_returns() -> Result<
     let mut payloads = 0;
     let mut body_bytes = 0;
     for line in &lines {
-        if let RecordBody::Payload { body, bytes, .. } = Record::parse(line)?.body {
+        if let RecordBody::Payload { head, body } = Record::parse(line)?.body {
             ensure!(
-                bytes == SIZE as u64 && body.get().len() == SIZE + 2,
+                head.bytes == SIZE as u64 && body.get().len() == SIZE + 2,
                 "payload cut short"
             );
             payloads += 1;

@@ -12,24 +12,22 @@ use std::sync::{Arc, Barrier};
 
 use anyhow::{ensure, Context as _, Result};
 use pretty_assertions::assert_eq;
+use support::layer::dispatch;
+use support::payloads::{infer, payload};
 use support::responses::{msg, request, response};
-use support::{infer, payload};
+use support::tasks::run_tasks;
 use tracing::{info_span, Dispatch, Instrument as _, Span};
 use tracing_rollout::reduce::{reduce_bundle, Anchor, EdgeKind, RolloutState, Status};
 use tracing_rollout::{FinishStats, RolloutLayer};
-use tracing_subscriber::prelude::*;
 
 const ROLLOUTS: usize = 8;
 
 fn layer(root: &std::path::Path) -> Result<(Dispatch, tracing_rollout::RolloutGuard)> {
-    let (layer, guard) = RolloutLayer::builder()
-        .root_dir(root)
-        .max_buffered_bytes(64 * 1024)
-        .build()?;
-    Ok((
-        Dispatch::new(tracing_subscriber::registry().with(layer)),
-        guard,
-    ))
+    dispatch(
+        RolloutLayer::builder()
+            .root_dir(root)
+            .max_buffered_bytes(64 * 1024),
+    )
 }
 
 fn task(i: usize) -> String {
@@ -293,20 +291,10 @@ async fn task_rollout(i: usize, dispatch: Dispatch, barrier: Arc<tokio::sync::Ba
 fn eight_rollouts_on_tokio_tasks_with_the_same_thread_ids_stay_apart() -> Result<()> {
     let root = tempfile::tempdir()?;
     let (dispatch, guard) = layer(root.path())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .build()?;
-    runtime.block_on(async {
-        let all_open = Arc::new(tokio::sync::Barrier::new(ROLLOUTS));
-        let tasks: Vec<_> = (0..ROLLOUTS)
-            .map(|i| tokio::spawn(task_rollout(i, dispatch.clone(), Arc::clone(&all_open))))
-            .collect();
-        for t in tasks {
-            t.await.context("a rollout task panicked")?;
-        }
-        anyhow::Ok(())
+    let all_open = Arc::new(tokio::sync::Barrier::new(ROLLOUTS));
+    run_tasks(/*workers*/ 4, ROLLOUTS, |i| {
+        task_rollout(i, dispatch.clone(), Arc::clone(&all_open))
     })?;
-    drop(runtime);
     check_all(&guard.finish()?, ROLLOUTS)
 }
 

@@ -1,7 +1,7 @@
 //! Round trip through the real layer and files: every span kind, every payload role, late
 //! fields, links and events come back from `trace.jsonl` exactly.
 
-mod layer_support;
+mod support;
 
 use anyhow::{Context as _, Result};
 use pretty_assertions::assert_eq;
@@ -12,7 +12,7 @@ use tracing::{info, info_span};
 use tracing_rollout::format::{Record, RecordBody, FORMAT_VERSION};
 use tracing_rollout::RolloutLayer;
 
-use layer_support::{manifest, normalized, only_bundle, record_into, trace_lines};
+use support::layer::{manifest, normalized, only_bundle, record_into, trace_lines};
 
 #[derive(Serialize)]
 struct Response {
@@ -160,8 +160,8 @@ fn every_span_kind_payload_role_link_and_late_field_round_trips_through_the_file
     // Payload bodies, byte for byte as they stand in the file.
     let mut bodies = Vec::new();
     for line in &lines {
-        if let RecordBody::Payload { role, body, .. } = Record::parse(line)?.body {
-            bodies.push((role.into_owned(), body.get().to_owned()));
+        if let RecordBody::Payload { head, body } = Record::parse(line)?.body {
+            bodies.push((head.role.into_owned(), body.get().to_owned()));
         }
     }
     let quoted = |s: &str| serde_json::to_string(s).context("quote");

@@ -1,7 +1,7 @@
 //! Span identity and bundle routing: minted keys survive span-id reuse, threads find their
 //! rollout, and the root span decides the bundle's status.
 
-mod layer_support;
+mod support;
 
 use std::collections::HashSet;
 
@@ -13,7 +13,7 @@ use tracing::{info, info_span};
 use tracing_rollout::format::{Record, RecordBody};
 use tracing_rollout::RolloutLayer;
 
-use layer_support::{manifest, normalized, record_into, trace_lines};
+use support::layer::{manifest, normalized, record_into, trace_lines};
 
 #[test]
 fn span_keys_stay_distinct_when_tracing_reuses_span_ids() -> Result<()> {

@@ -2,7 +2,7 @@
 //! `valuable` feature; compiled to nothing otherwise).
 #![cfg(all(tracing_unstable, feature = "valuable"))]
 
-mod layer_support;
+mod support;
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tracing::{info, info_span};
 use tracing_rollout::RolloutLayer;
 
-use layer_support::{only_bundle, record_into, trace_lines};
+use support::layer::{only_bundle, record_into, trace_lines};
 
 #[test]
 fn valuable_payloads_and_fields_are_recorded_as_nested_json() -> Result<()> {

@@ -5,63 +5,58 @@
 mod support;
 
 use pretty_assertions::assert_eq;
+use support::graph::{edges_of, messages};
+use support::layer::reduce;
+use support::payloads::infer;
 use support::responses::{call, msg, output, request, response};
-use support::{infer, reduce};
+use support::spans::{in_agent, in_rollout, in_thread, in_turn, spawn_agent};
 use tracing::info_span;
 use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status};
 
-fn edges_of(state: &RolloutState, kind: EdgeKind) -> Vec<&tracing_rollout::reduce::Edge> {
-    state.edges.values().filter(|e| e.kind == kind).collect()
-}
-
-/// A lead thread spawning `child` through a `spawn_agent` tool; `child_work` runs inside the
-/// child's thread span on another OS thread, then `lead_after` in the lead's turn.
-fn lead_spawning(child: &'static str, task: &'static str, child_work: fn(), lead_after: fn()) {
-    let rollout = info_span!("rollout", rollout_id = "edges");
-    let _r = rollout.enter();
-    let lead = info_span!("rollout.thread", thread_id = "lead", agent_path = "/lead");
-    let _l = lead.enter();
-    let turn = info_span!("rollout.turn", turn_id = "lead-1");
-    let _t = turn.enter();
-    let tool = info_span!(
-        "rollout.tool",
-        tool = "spawn_agent",
-        kind = "spawn_agent",
-        call_id = "call_spawn",
-        target_thread_id = child,
-        message = task
-    );
-    let span = tracing_rollout::child_thread_span(child, "lead", &format!("/lead/{child}"), &tool);
-    let dispatch = tracing::dispatcher::get_default(Clone::clone);
-    std::thread::spawn(move || {
-        tracing::dispatcher::with_default(&dispatch, || span.in_scope(child_work));
+/// The graph of a lead thread spawning `worker` with `task` through a `spawn_agent` tool;
+/// `child_work` runs inside the worker's thread span on another OS thread, then `lead_after`
+/// in the lead's turn.
+fn lead_spawning(
+    task: &'static str,
+    child_work: fn(),
+    lead_after: fn(),
+) -> anyhow::Result<RolloutState> {
+    reduce(|| {
+        in_rollout("edges", || {
+            in_agent("lead", "/lead", || {
+                in_turn("lead-1", || {
+                    let (_tool, span) = spawn_agent("call_spawn", "worker", task);
+                    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+                    std::thread::spawn(move || {
+                        tracing::dispatcher::with_default(&dispatch, || span.in_scope(child_work));
+                    })
+                    .join()
+                    .unwrap_or_else(|_| panic!("the child thread panicked"));
+                    lead_after();
+                })
+            })
+        })
     })
-    .join()
-    .unwrap_or_else(|_| panic!("the child thread panicked"));
-    lead_after();
 }
 
 #[test]
 fn a_child_on_an_os_thread_gets_a_spawn_edge_to_the_item_carrying_its_task() -> anyhow::Result<()> {
-    let state = reduce(|| {
-        lead_spawning(
-            "worker",
-            "Count the lines of main.rs.",
-            || {
-                info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {
-                infer(
-                    &request(&[msg("system", "You count."), msg("user", "Count the lines of main.rs.")]),
-                    Some(&response("r1", &[msg("assistant", "42 lines.")], 5, 2)),
-                );
-                tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead", message = "42 lines.");
-            });
-            },
-            || {
-                // The lead reads the result in its next request.
-                infer(&request(&[msg("user", "Child says: 42 lines.")]), None);
-            },
-        );
-    })?;
+    let state = lead_spawning(
+        "Count the lines of main.rs.",
+        || {
+            info_span!("rollout.turn", turn_id = "worker-1").in_scope(|| {
+            infer(
+                &request(&[msg("system", "You count."), msg("user", "Count the lines of main.rs.")]),
+                Some(&response("r1", &[msg("assistant", "42 lines.")], 5, 2)),
+            );
+            tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead", message = "42 lines.");
+        });
+        },
+        || {
+            // The lead reads the result in its next request.
+            infer(&request(&[msg("user", "Child says: 42 lines.")]), None);
+        },
+    )?;
     assert_eq!(
         state.threads["worker"].parent_thread_id.as_deref(),
         Some("lead")
@@ -94,18 +89,15 @@ fn a_child_on_an_os_thread_gets_a_spawn_edge_to_the_item_carrying_its_task() -> 
 
 #[test]
 fn a_task_that_never_reaches_the_child_points_at_the_thread_undelivered() -> anyhow::Result<()> {
-    let state = reduce(|| {
-        lead_spawning(
-            "worker",
-            "Count the lines of main.rs.",
-            || {
-                // The child's model never sees the task text.
-                info_span!("rollout.turn", turn_id = "worker-1")
-                    .in_scope(|| infer(&request(&[msg("user", "something else")]), None));
-            },
-            || {},
-        );
-    })?;
+    let state = lead_spawning(
+        "Count the lines of main.rs.",
+        || {
+            // The child's model never sees the task text.
+            info_span!("rollout.turn", turn_id = "worker-1")
+                .in_scope(|| infer(&request(&[msg("user", "something else")]), None));
+        },
+        || {},
+    )?;
     let spawn = edges_of(&state, EdgeKind::Spawn);
     assert_eq!(spawn[0].to, Anchor::Thread("worker".into()));
     assert!(!spawn[0].delivered);
@@ -116,29 +108,24 @@ fn a_task_that_never_reaches_the_child_points_at_the_thread_undelivered() -> any
 
 #[test]
 fn a_result_from_a_child_with_no_answer_comes_from_the_child_thread() -> anyhow::Result<()> {
-    let state = reduce(|| {
-        lead_spawning(
-            "worker",
-            "Try.",
-            || {
-                info_span!("rollout.turn", turn_id = "worker-1", status = "failed").in_scope(
-                    || {
-                        tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
-                    message = "worker failed: no model available", status = "failed");
-                    },
-                );
-            },
-            || {
-                infer(
-                    &request(&[msg(
-                        "user",
-                        "Notification: worker failed: no model available",
-                    )]),
-                    None,
-                );
-            },
-        );
-    })?;
+    let state = lead_spawning(
+        "Try.",
+        || {
+            info_span!("rollout.turn", turn_id = "worker-1", status = "failed").in_scope(|| {
+                tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
+                message = "worker failed: no model available", status = "failed");
+            });
+        },
+        || {
+            infer(
+                &request(&[msg(
+                    "user",
+                    "Notification: worker failed: no model available",
+                )]),
+                None,
+            );
+        },
+    )?;
     let result = edges_of(&state, EdgeKind::Result);
     assert_eq!(result[0].from, Anchor::Thread("worker".into()));
     assert!(result[0].delivered);
@@ -148,18 +135,14 @@ fn a_result_from_a_child_with_no_answer_comes_from_the_child_thread() -> anyhow:
 
 #[test]
 fn a_child_ending_does_not_end_the_rollout() -> anyhow::Result<()> {
-    let bundle = support::record(|| {
-        // The lead keeps working after its child ended.
-        lead_spawning(
-            "worker",
-            "Try.",
-            || {},
-            || {
-                infer(&request(&[msg("user", "still here")]), None);
-            },
-        );
-    })?;
-    let state = bundle.reduce()?;
+    // The lead keeps working after its child ended.
+    let state = lead_spawning(
+        "Try.",
+        || {},
+        || {
+            infer(&request(&[msg("user", "still here")]), None);
+        },
+    )?;
     let worker = &state.threads["worker"];
     let lead = &state.threads["lead"];
     assert_eq!(worker.execution.status, Status::Completed);
@@ -170,44 +153,41 @@ fn a_child_ending_does_not_end_the_rollout() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A tool of `kind` that tells `target` the `message`, opened and closed at once.
+fn tell(kind: &str, target: &str, message: &str) {
+    info_span!(
+        "rollout.tool",
+        tool = kind,
+        kind = kind,
+        target_thread_id = target,
+        message = message
+    )
+    .in_scope(|| {});
+}
+
 #[test]
 fn messages_tasks_and_closes_target_the_named_threads() -> anyhow::Result<()> {
     let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "collab");
-        let _r = rollout.enter();
-        let lead = info_span!("rollout.thread", thread_id = "lead");
-        let _l = lead.enter();
-        {
-            let helper = info_span!("rollout.thread", thread_id = "helper");
-            let _h = helper.enter();
-            info_span!("rollout.turn", turn_id = "helper-1")
-                .in_scope(|| infer(&request(&[msg("user", "Hello helper")]), None));
-        }
-        info_span!("rollout.turn", turn_id = "lead-1").in_scope(|| {
-            info_span!(
-                "rollout.tool",
-                tool = "send_message",
-                kind = "send_message",
-                target_thread_id = "helper",
-                message = "Ping from lead"
-            )
-            .in_scope(|| {});
-            info_span!(
-                "rollout.tool",
-                tool = "assign_task",
-                kind = "assign_task",
-                target_thread_id = "helper",
-                message = "Hello helper"
-            )
-            .in_scope(|| {});
-            info_span!(
-                "rollout.tool",
-                tool = "close_agent",
-                kind = "close_agent",
-                target_thread_id = "ghost"
-            )
-            .in_scope(|| {});
-        });
+        in_rollout("collab", || {
+            in_thread("lead", || {
+                in_thread("helper", || {
+                    in_turn("helper-1", || {
+                        infer(&request(&[msg("user", "Hello helper")]), None)
+                    })
+                });
+                in_turn("lead-1", || {
+                    tell("send_message", "helper", "Ping from lead");
+                    tell("assign_task", "helper", "Hello helper");
+                    info_span!(
+                        "rollout.tool",
+                        tool = "close_agent",
+                        kind = "close_agent",
+                        target_thread_id = "ghost"
+                    )
+                    .in_scope(|| {});
+                });
+            })
+        })
     })?;
     // The task text was already in the helper's input: delivered at once. The message never
     // arrives: undelivered, on the thread. The close names a thread absent from the bundle.
@@ -218,11 +198,7 @@ fn messages_tasks_and_closes_target_the_named_threads() -> anyhow::Result<()> {
     assert_eq!(message[0].to, Anchor::Thread("helper".into()));
     let close = edges_of(&state, EdgeKind::Close);
     assert_eq!(close[0].to, Anchor::Thread("ghost".into()));
-    let messages: Vec<&str> = state
-        .diagnostics
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
+    let messages = messages(&state);
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(messages.iter().any(|m| m.contains("never delivered")));
     assert!(messages
@@ -241,94 +217,90 @@ fn child_result(i: usize) -> String {
     }
 }
 
+const CHILDREN: usize = 120;
+const BATCH: usize = 20;
+
+/// The lead spawns `CHILDREN` children in batches of `BATCH`, each child answering its task;
+/// every result but each 25th reaches the lead's next request.
+fn fan_out() {
+    in_rollout("fan-out", || {
+        in_thread("lead", || {
+            in_turn("lead-1", || {
+                let mut history = vec![msg("user", "Check every shard.")];
+                for (b, first) in (0..CHILDREN).step_by(BATCH).enumerate() {
+                    spawn_batch(b, first, &mut history);
+                }
+            })
+        })
+    });
+}
+
+/// Batch `b` of the fan-out: children `first..first + BATCH`.
+fn spawn_batch(b: usize, first: usize, history: &mut Vec<serde_json::Value>) {
+    // Even batches: each result is queued before the lead's item carrying it appears.
+    // Odd batches: the item is already there when the result comes (look-back).
+    let queued_first = b.is_multiple_of(2);
+    let batch: Vec<usize> = (first..first + BATCH).collect();
+    let calls: Vec<_> = batch
+        .iter()
+        .map(|i| call(&format!("call_{i}"), "spawn_agent", "{}"))
+        .collect();
+    infer(
+        &request(history),
+        Some(&response(&format!("r{b}"), &calls, 1, 1)),
+    );
+    history.extend(calls);
+    let mut children = Vec::new();
+    for &i in &batch {
+        let child = format!("child-{i}");
+        let task = format!("Check shard {i}.");
+        let (tool, span) = spawn_agent(&format!("call_{i}"), &child, &task);
+        let child_turn =
+            span.in_scope(|| info_span!("rollout.turn", turn_id = format!("{child}-1").as_str()));
+        span.in_scope(|| {
+            child_turn.in_scope(|| {
+                infer(
+                    &request(&[msg("user", &task)]),
+                    Some(&response(
+                        &format!("c{i}"),
+                        &[msg("assistant", &child_result(i))],
+                        1,
+                        1,
+                    )),
+                );
+            })
+        });
+        tool.in_scope(|| {});
+        // An ordinary tool output: it could receive a delivery, but never does.
+        history.push(output(&format!("call_{i}"), &format!("spawned {child}")));
+        children.push((i, span, child_turn));
+    }
+    let report = |children: &[(usize, tracing::Span, tracing::Span)]| {
+        for (i, span, child_turn) in children {
+            span.in_scope(|| {
+                child_turn.in_scope(|| {
+                    tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
+                    message = child_result(*i).as_str());
+                })
+            });
+        }
+    };
+    if queued_first {
+        report(&children);
+    }
+    for &i in batch.iter().filter(|i| *i % 25 != 24) {
+        history.push(msg("user", &format!("From child-{i}: {}", child_result(i))));
+    }
+    infer(&request(history), None);
+    if !queued_first {
+        report(&children);
+    }
+}
+
 #[test]
 fn many_deliveries_to_one_thread_land_on_their_items_first_queued_first_served(
 ) -> anyhow::Result<()> {
-    const CHILDREN: usize = 120;
-    const BATCH: usize = 20;
-    let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "fan-out");
-        let _r = rollout.enter();
-        let lead = info_span!("rollout.thread", thread_id = "lead");
-        let _l = lead.enter();
-        let turn = info_span!("rollout.turn", turn_id = "lead-1");
-        let _t = turn.enter();
-        let mut history = vec![msg("user", "Check every shard.")];
-        for (b, first) in (0..CHILDREN).step_by(BATCH).enumerate() {
-            // Even batches: each result is queued before the lead's item carrying it appears.
-            // Odd batches: the item is already there when the result comes (look-back).
-            let queued_first = b % 2 == 0;
-            let batch: Vec<usize> = (first..first + BATCH).collect();
-            let calls: Vec<_> = batch
-                .iter()
-                .map(|i| call(&format!("call_{i}"), "spawn_agent", "{}"))
-                .collect();
-            infer(
-                &request(&history),
-                Some(&response(&format!("r{b}"), &calls, 1, 1)),
-            );
-            history.extend(calls);
-            let mut children = Vec::new();
-            for &i in &batch {
-                let child = format!("child-{i}");
-                let task = format!("Check shard {i}.");
-                let tool = info_span!(
-                    "rollout.tool",
-                    tool = "spawn_agent",
-                    kind = "spawn_agent",
-                    call_id = format!("call_{i}").as_str(),
-                    target_thread_id = child.as_str(),
-                    message = task.as_str()
-                );
-                let span = tracing_rollout::child_thread_span(
-                    &child,
-                    "lead",
-                    &format!("/lead/{child}"),
-                    &tool,
-                );
-                let child_turn = span.in_scope(|| {
-                    info_span!("rollout.turn", turn_id = format!("{child}-1").as_str())
-                });
-                span.in_scope(|| {
-                    child_turn.in_scope(|| {
-                        infer(
-                            &request(&[msg("user", &task)]),
-                            Some(&response(
-                                &format!("c{i}"),
-                                &[msg("assistant", &child_result(i))],
-                                1,
-                                1,
-                            )),
-                        );
-                    })
-                });
-                tool.in_scope(|| {});
-                // An ordinary tool output: it could receive a delivery, but never does.
-                history.push(output(&format!("call_{i}"), &format!("spawned {child}")));
-                children.push((i, span, child_turn));
-            }
-            let report = |children: &[(usize, tracing::Span, tracing::Span)]| {
-                for (i, span, child_turn) in children {
-                    span.in_scope(|| {
-                        child_turn.in_scope(|| {
-                            tracing::info!(name: "rollout.agent_result", parent_thread_id = "lead",
-                            message = child_result(*i).as_str());
-                        })
-                    });
-                }
-            };
-            if queued_first {
-                report(&children);
-            }
-            for &i in batch.iter().filter(|i| *i % 25 != 24) {
-                history.push(msg("user", &format!("From child-{i}: {}", child_result(i))));
-            }
-            infer(&request(&history), None);
-            if !queued_first {
-                report(&children);
-            }
-        }
-    })?;
+    let state = reduce(fan_out)?;
 
     let lost: Vec<usize> = (0..CHILDREN).filter(|i| i % 25 == 24).collect();
     let mut delivered_to = std::collections::HashSet::new();
@@ -378,11 +350,7 @@ fn many_deliveries_to_one_thread_land_on_their_items_first_queued_first_served(
             }
         }
     }
-    let never: Vec<&str> = state
-        .diagnostics
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
+    let never = messages(&state);
     assert_eq!(never.len(), lost.len(), "{never:?}");
     assert!(never.iter().all(|m| m.contains("never delivered")));
     Ok(())

@@ -8,27 +8,21 @@ mod support;
 
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
-use support::{payload, reduce};
+use support::graph::model_of;
+use support::layer::reduce;
+use support::payloads::{inference, payload};
+use support::spans::in_main_turn;
 use tracing::info_span;
 use tracing_rollout::reduce::{ItemKind, Requester, RolloutState, Status};
 
-/// One thread, one turn, then `f`.
-fn in_turn(f: impl FnOnce()) {
-    let rollout = info_span!("rollout", rollout_id = "shapes");
-    let _r = rollout.enter();
-    let thread = info_span!("rollout.thread", thread_id = "main", agent_path = "/root");
-    let _t = thread.enter();
-    let turn = info_span!("rollout.turn", turn_id = "t1");
-    let _u = turn.enter();
-    f();
+/// Records `f` in one thread and one turn (rollout `shapes`) and reduces the bundle.
+fn shapes(f: impl FnOnce()) -> anyhow::Result<RolloutState> {
+    reduce(|| in_main_turn("shapes", f))
 }
 
 /// One inference span (provider `provider`) with these payload bodies, as `&str`.
 fn infer(provider: &str, request: &Value, response: &str) {
-    let span = info_span!("rollout.inference", model = "m", provider = provider);
-    let _enter = span.enter();
-    payload("request", &request.to_string());
-    payload("response", response);
+    inference("m", provider, &request.to_string(), Some(response));
 }
 
 /// The only inference call of a state.
@@ -73,14 +67,12 @@ fn an_api_error_body_fails_the_inference_with_the_providers_type_and_message() -
         ),
     ];
     for (provider, body, kind, message) in cases {
-        let state = reduce(|| {
-            in_turn(|| {
-                infer(
-                    provider,
-                    &json!({"model": "m", "messages": [{"role": "user", "content": "Hello"}]}),
-                    &body.to_string(),
-                )
-            })
+        let state = shapes(|| {
+            infer(
+                provider,
+                &json!({"model": "m", "messages": [{"role": "user", "content": "Hello"}]}),
+                &body.to_string(),
+            )
         })?;
         let call = only_inference(&state)?;
         assert_eq!(
@@ -107,16 +99,14 @@ fn an_api_error_body_fails_the_inference_with_the_providers_type_and_message() -
 fn a_status_the_program_records_wins_over_the_error_body() -> anyhow::Result<()> {
     // The corpus's chat/developer-role-error-400 body again; the program retried and says so.
     let body = json!({"error": {"code": "unsupported_value", "message": "no", "type": "invalid_request_error"}});
-    let state = reduce(|| {
-        in_turn(|| {
-            let span = info_span!(
-                "rollout.inference",
-                provider = "openai",
-                status = "cancelled"
-            );
-            let _enter = span.enter();
-            payload("response", &body.to_string());
-        })
+    let state = shapes(|| {
+        let span = info_span!(
+            "rollout.inference",
+            provider = "openai",
+            status = "cancelled"
+        );
+        let _enter = span.enter();
+        payload("response", &body.to_string());
     })?;
     assert_eq!(only_inference(&state)?.execution.status, Status::Cancelled);
     Ok(())
@@ -141,17 +131,15 @@ fn a_hosted_web_search_is_a_tool_call_the_inference_requested_and_the_provider_r
         {"id": "msg_1", "role": "assistant", "type": "message", "status": "completed",
          "content": [{"type": "output_text", "annotations": [], "text": "About $2,970."}]},
         {"role": "user", "content": "Thanks"}]});
-    let state = reduce(|| {
-        in_turn(|| {
-            infer(
-                "openai",
-                &json!({"model": "gpt-4o", "input": [user]}),
-                &response.to_string(),
-            );
-            let span = info_span!("rollout.inference", provider = "openai");
-            let _enter = span.enter();
-            payload("request", &replay.to_string());
-        })
+    let state = shapes(|| {
+        infer(
+            "openai",
+            &json!({"model": "gpt-4o", "input": [user]}),
+            &response.to_string(),
+        );
+        let span = info_span!("rollout.inference", provider = "openai");
+        let _enter = span.enter();
+        payload("request", &replay.to_string());
     })?;
     let mut calls: Vec<_> = state.inference_calls.values().collect();
     calls.sort_by_key(|c| c.execution.started_seq);
@@ -175,9 +163,7 @@ fn a_hosted_web_search_is_a_tool_call_the_inference_requested_and_the_provider_r
             Some("web_search_call"),
             Some("ws_0a79"),
             Some("provider"),
-            &Requester::Model {
-                inference_call_id: Some(first.inference_call_id.clone()),
-            },
+            &model_of(first),
             Status::Completed,
             &vec![item.clone()],
             &vec![item.clone()],
@@ -219,16 +205,14 @@ fn an_anthropic_server_tool_is_a_provider_run_tool_call_with_its_result_block_as
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 8984, "output_tokens": 520, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                   "server_tool_use": {"web_search_requests": 2}}});
-    let state = reduce(|| {
-        in_turn(|| {
-            infer(
-                "anthropic",
-                &json!({"model": "claude-sonnet-4-0", "max_tokens": 1024,
-                        "messages": [{"role": "user", "content": "What is the weather in San Francisco?"}],
-                        "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
-                &response.to_string(),
-            )
-        })
+    let state = shapes(|| {
+        infer(
+            "anthropic",
+            &json!({"model": "claude-sonnet-4-0", "max_tokens": 1024,
+                    "messages": [{"role": "user", "content": "What is the weather in San Francisco?"}],
+                    "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
+            &response.to_string(),
+        )
     })?;
     let call = only_inference(&state)?;
     let [use1, result1, use2, result2, _text] = &call.response_items[..] else {
@@ -280,24 +264,20 @@ fn a_computer_call_the_program_runs_links_like_a_function_call() -> anyhow::Resu
     let output = json!({"type": "computer_call_output", "call_id": "call_cu1",
         "output": {"type": "computer_screenshot", "image_url": "data:image/png;base64,iVBORw0KGgo="}});
     let user = json!({"role": "user", "content": "Open the docs"});
-    let state = reduce(|| {
-        in_turn(|| {
-            infer(
-                "openai",
-                &json!({"model": "computer-use-preview", "input": [user]}),
-                &json!({"id": "resp_1", "output": [call]}).to_string(),
-            );
-            let _tool =
-                info_span!("rollout.tool", call_id = "call_cu1", tool = "computer").entered();
-            drop(_tool);
-            let span = info_span!("rollout.inference", provider = "openai");
-            let _enter = span.enter();
-            payload(
-                "request",
-                &json!({"model": "computer-use-preview", "input": [user, call, output]})
-                    .to_string(),
-            );
-        })
+    let state = shapes(|| {
+        infer(
+            "openai",
+            &json!({"model": "computer-use-preview", "input": [user]}),
+            &json!({"id": "resp_1", "output": [call]}).to_string(),
+        );
+        let _tool = info_span!("rollout.tool", call_id = "call_cu1", tool = "computer").entered();
+        drop(_tool);
+        let span = info_span!("rollout.inference", provider = "openai");
+        let _enter = span.enter();
+        payload(
+            "request",
+            &json!({"model": "computer-use-preview", "input": [user, call, output]}).to_string(),
+        );
     })?;
     let tool = state
         .tool_calls
@@ -330,16 +310,14 @@ fn an_inference_closed_with_a_request_and_no_response_is_incomplete_not_complete
 ) -> anyhow::Result<()> {
     // The request of the corpus's responses/image-url-input pair, trimmed; the agent's future
     // was dropped before any response arrived and nothing recorded a status.
-    let state = reduce(|| {
-        in_turn(|| {
-            let span = info_span!("rollout.inference", provider = "openai");
-            let _enter = span.enter();
-            payload(
-                "request",
-                &json!({"model": "gpt-4o", "input": [{"role": "user", "content": "hello"}]})
-                    .to_string(),
-            );
-        })
+    let state = shapes(|| {
+        let span = info_span!("rollout.inference", provider = "openai");
+        let _enter = span.enter();
+        payload(
+            "request",
+            &json!({"model": "gpt-4o", "input": [{"role": "user", "content": "hello"}]})
+                .to_string(),
+        );
     })?;
     assert_eq!(only_inference(&state)?.execution.status, Status::Incomplete);
     Ok(())
@@ -360,15 +338,13 @@ event: content_block_delta\n\
 data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n\
 event: error\n\
 data: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
-    let state = reduce(|| {
-        in_turn(|| {
-            infer(
-                "anthropic",
-                &json!({"model": "claude-sonnet-4-0", "max_tokens": 64, "stream": true,
-                        "messages": [{"role": "user", "content": "Hi"}]}),
-                sse,
-            )
-        })
+    let state = shapes(|| {
+        infer(
+            "anthropic",
+            &json!({"model": "claude-sonnet-4-0", "max_tokens": 64, "stream": true,
+                    "messages": [{"role": "user", "content": "Hi"}]}),
+            sse,
+        )
     })?;
     let call = only_inference(&state)?;
     let texts: Vec<_> = call
@@ -413,14 +389,12 @@ event: response.function_call_arguments.delta\n\
 data: {\"type\":\"response.function_call_arguments.delta\",\"output_index\":1,\"delta\":\"{\\\"city\\\":\"}\n\n\
 event: response.function_call_arguments.delta\n\
 data: {\"type\":\"response.function_ca";
-    let state = reduce(|| {
-        in_turn(|| {
-            infer(
-                "openai",
-                &json!({"model": "gpt-4o", "stream": true, "input": "Weather in Paris?"}),
-                sse,
-            )
-        })
+    let state = shapes(|| {
+        infer(
+            "openai",
+            &json!({"model": "gpt-4o", "stream": true, "input": "Weather in Paris?"}),
+            sse,
+        )
     })?;
     let call = only_inference(&state)?;
     let items: Vec<_> = call

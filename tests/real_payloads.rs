@@ -23,6 +23,10 @@ use std::path::{Path, PathBuf};
 
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
+use support::layer::reduce;
+use support::payloads::inference;
+use support::skip::skipped;
+use support::spans::{in_agent, in_rollout};
 use tracing::info_span;
 use tracing_rollout::reduce::{ItemKind, Requester, RolloutState, Status, Usage};
 
@@ -77,12 +81,7 @@ fn corpus_or_skip(test: &str) -> anyhow::Result<Option<PathBuf>> {
     match corpus_dir() {
         Ok(dir) => Ok(Some(dir)),
         Err(why) => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {test} because {why}");
-            anyhow::ensure!(
-                std::env::var_os("CI").is_none(),
-                "the real-payload corpus is required in CI: {why}"
-            );
+            skipped(test, &why)?;
             Ok(None)
         }
     }
@@ -269,38 +268,33 @@ fn record_with(pairs: &[Pair], responses: &[&str]) -> anyhow::Result<RolloutStat
         requested.push(requested_calls(pair)?);
     }
     let first = &pairs[0];
-    let state = support::reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = first.name.as_str());
-        let _r = rollout.enter();
-        let thread = info_span!("rollout.thread", thread_id = "main", agent_path = "/root");
-        let _t = thread.enter();
-        for (turn, ((pair, calls), response)) in
-            pairs.iter().zip(&requested).zip(responses).enumerate()
-        {
-            let turn = info_span!("rollout.turn", turn_id = turn + 1);
-            let _u = turn.enter();
-            {
-                let inference = info_span!(
-                    "rollout.inference",
-                    model = "recorded",
-                    provider = pair.provider_field()
-                );
-                let _i = inference.enter();
-                // The bodies exactly as the agent sent and received them, as `&str`.
-                tracing::info!(name: "rollout.payload", role = "request", payload = pair.request.as_str());
-                tracing::info!(name: "rollout.payload", role = "response", payload = *response);
-            }
-            for call_id in calls {
-                let _tool = info_span!(
-                    "rollout.tool",
-                    call_id = call_id.as_str(),
-                    kind = "function"
-                )
-                .entered();
-            }
-        }
-    })?;
-    Ok(state)
+    reduce(|| {
+        in_rollout(&first.name, || {
+            in_agent("main", "/root", || {
+                for (turn, ((pair, calls), response)) in
+                    pairs.iter().zip(&requested).zip(responses).enumerate()
+                {
+                    let turn = info_span!("rollout.turn", turn_id = turn + 1);
+                    let _u = turn.enter();
+                    // The bodies exactly as the agent sent and received them, as `&str`.
+                    inference(
+                        "recorded",
+                        pair.provider_field(),
+                        &pair.request,
+                        Some(response),
+                    );
+                    for call_id in calls {
+                        let _tool = info_span!(
+                            "rollout.tool",
+                            call_id = call_id.as_str(),
+                            kind = "function"
+                        )
+                        .entered();
+                    }
+                }
+            })
+        })
+    })
 }
 
 /// What is wrong with one reduced conversation, as readable lines (empty: all holds).
@@ -478,156 +472,169 @@ fn pieces(text: &str, n: usize) -> Vec<String> {
 /// `chat.completion.chunk` object for Chat, Anthropic "Streaming Messages"), and the index
 /// of its first terminal event.
 fn stream_of(provider: &str, body: &Value) -> (Vec<Value>, usize) {
-    let mut events = Vec::new();
     match provider {
-        "responses" => {
-            let mut created = body.clone();
-            created["status"] = json!("in_progress");
-            created["output"] = json!([]);
-            created["usage"] = Value::Null;
-            events.push(json!({"type": "response.created", "response": created}));
-            let output = body["output"].as_array().cloned().unwrap_or_default();
-            for (i, item) in output.iter().enumerate() {
-                let mut added = item.clone();
-                match item["type"].as_str() {
-                    Some("message") => added["content"] = json!([]),
-                    Some("function_call") => added["arguments"] = json!(""),
-                    Some("reasoning") => added["summary"] = json!([]),
-                    _ => {}
-                }
+        "responses" => responses_stream(body),
+        "chat" => chat_stream(body),
+        _ => anthropic_stream(body),
+    }
+}
+
+/// [`stream_of`] a Responses body.
+fn responses_stream(body: &Value) -> (Vec<Value>, usize) {
+    let mut events = Vec::new();
+    let mut created = body.clone();
+    created["status"] = json!("in_progress");
+    created["output"] = json!([]);
+    created["usage"] = Value::Null;
+    events.push(json!({"type": "response.created", "response": created}));
+    let output = body["output"].as_array().cloned().unwrap_or_default();
+    for (i, item) in output.iter().enumerate() {
+        let mut added = item.clone();
+        match item["type"].as_str() {
+            Some("message") => added["content"] = json!([]),
+            Some("function_call") => added["arguments"] = json!(""),
+            Some("reasoning") => added["summary"] = json!([]),
+            _ => {}
+        }
+        events
+            .push(json!({"type": "response.output_item.added", "output_index": i, "item": added}));
+        for (j, part) in item["content"].as_array().into_iter().flatten().enumerate() {
+            let (kind, key) = match part["type"].as_str() {
+                Some("refusal") => ("response.refusal.delta", "refusal"),
+                _ => ("response.output_text.delta", "text"),
+            };
+            events.push(
+                json!({"type": "response.content_part.added", "output_index": i, "content_index": j,
+                "part": {"type": part["type"], key: ""}}),
+            );
+            for piece in pieces(part[key].as_str().unwrap_or_default(), 3) {
                 events.push(
-                    json!({"type": "response.output_item.added", "output_index": i, "item": added}),
-                );
-                for (j, part) in item["content"].as_array().into_iter().flatten().enumerate() {
-                    let (kind, key) = match part["type"].as_str() {
-                        Some("refusal") => ("response.refusal.delta", "refusal"),
-                        _ => ("response.output_text.delta", "text"),
-                    };
-                    events.push(json!({"type": "response.content_part.added", "output_index": i, "content_index": j,
-                        "part": {"type": part["type"], key: ""}}));
-                    for piece in pieces(part[key].as_str().unwrap_or_default(), 3) {
-                        events.push(json!({"type": kind, "output_index": i, "content_index": j, "delta": piece}));
-                    }
-                }
-                if let Some(arguments) = item["arguments"].as_str() {
-                    for piece in pieces(arguments, 2) {
-                        events.push(json!({"type": "response.function_call_arguments.delta", "output_index": i, "delta": piece}));
-                    }
-                }
-                for (j, part) in item["summary"].as_array().into_iter().flatten().enumerate() {
-                    for piece in pieces(part["text"].as_str().unwrap_or_default(), 2) {
-                        events.push(json!({"type": "response.reasoning_summary_text.delta", "output_index": i, "summary_index": j, "delta": piece}));
-                    }
-                }
-                events.push(
-                    json!({"type": "response.output_item.done", "output_index": i, "item": item}),
+                    json!({"type": kind, "output_index": i, "content_index": j, "delta": piece}),
                 );
             }
-            let terminal = if body["status"] == "incomplete" {
-                "response.incomplete"
-            } else {
-                "response.completed"
-            };
-            let at = events.len();
-            events.push(json!({"type": terminal, "response": body}));
-            (events, at)
         }
-        "chat" => {
-            let base = |choices: Value| {
-                json!({"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
-                       "model": body["model"], "choices": choices})
-            };
-            let message = &body["choices"][0]["message"];
-            let content = if message["content"].is_string() {
-                json!("")
-            } else {
-                Value::Null
-            };
-            events.push(base(json!([{"index": 0, "delta": {"role": "assistant", "content": content, "refusal": null}, "finish_reason": null}])));
-            for key in ["content", "refusal"] {
-                for piece in pieces(message[key].as_str().unwrap_or_default(), 3) {
-                    events.push(base(
-                        json!([{"index": 0, "delta": {key: piece}, "finish_reason": null}]),
+        if let Some(arguments) = item["arguments"].as_str() {
+            for piece in pieces(arguments, 2) {
+                events.push(json!({"type": "response.function_call_arguments.delta", "output_index": i, "delta": piece}));
+            }
+        }
+        for (j, part) in item["summary"].as_array().into_iter().flatten().enumerate() {
+            for piece in pieces(part["text"].as_str().unwrap_or_default(), 2) {
+                events.push(json!({"type": "response.reasoning_summary_text.delta", "output_index": i, "summary_index": j, "delta": piece}));
+            }
+        }
+        events.push(json!({"type": "response.output_item.done", "output_index": i, "item": item}));
+    }
+    let terminal = if body["status"] == "incomplete" {
+        "response.incomplete"
+    } else {
+        "response.completed"
+    };
+    let at = events.len();
+    events.push(json!({"type": terminal, "response": body}));
+    (events, at)
+}
+
+/// [`stream_of`] a Chat Completions body.
+fn chat_stream(body: &Value) -> (Vec<Value>, usize) {
+    let mut events = Vec::new();
+    let base = |choices: Value| {
+        json!({"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
+               "model": body["model"], "choices": choices})
+    };
+    let message = &body["choices"][0]["message"];
+    let content = if message["content"].is_string() {
+        json!("")
+    } else {
+        Value::Null
+    };
+    events.push(base(json!([{"index": 0, "delta": {"role": "assistant", "content": content, "refusal": null}, "finish_reason": null}])));
+    for key in ["content", "refusal"] {
+        for piece in pieces(message[key].as_str().unwrap_or_default(), 3) {
+            events.push(base(
+                json!([{"index": 0, "delta": {key: piece}, "finish_reason": null}]),
+            ));
+        }
+    }
+    for (j, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        events.push(base(json!([{"index": 0, "delta": {"tool_calls": [{"index": j, "id": call["id"], "type": call["type"],
+            "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": null}])));
+        for piece in pieces(
+            call["function"]["arguments"].as_str().unwrap_or_default(),
+            2,
+        ) {
+            events.push(base(json!([{"index": 0, "delta": {"tool_calls": [{"index": j, "function": {"arguments": piece}}]}, "finish_reason": null}])));
+        }
+    }
+    let at = events.len();
+    events.push(base(
+        json!([{"index": 0, "delta": {}, "finish_reason": body["choices"][0]["finish_reason"]}]),
+    ));
+    let mut usage = base(json!([]));
+    usage["usage"] = body["usage"].clone();
+    events.push(usage);
+    (events, at)
+}
+
+/// [`stream_of`] an Anthropic Messages body.
+fn anthropic_stream(body: &Value) -> (Vec<Value>, usize) {
+    let mut events = Vec::new();
+    let mut start = body.clone();
+    start["content"] = json!([]);
+    start["stop_reason"] = Value::Null;
+    start["stop_sequence"] = Value::Null;
+    let usage = &body["usage"];
+    start["usage"] = json!({"input_tokens": usage["input_tokens"], "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
+        "cache_read_input_tokens": usage["cache_read_input_tokens"], "output_tokens": 1});
+    events.push(json!({"type": "message_start", "message": start}));
+    for (i, block) in body["content"].as_array().into_iter().flatten().enumerate() {
+        let delta =
+            |delta: Value| json!({"type": "content_block_delta", "index": i, "delta": delta});
+        match block["type"].as_str() {
+            Some("text") => {
+                events.push(json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}));
+                for citation in block["citations"].as_array().into_iter().flatten() {
+                    events.push(delta(
+                        json!({"type": "citations_delta", "citation": citation}),
+                    ));
+                }
+                for piece in pieces(block["text"].as_str().unwrap_or_default(), 3) {
+                    events.push(delta(json!({"type": "text_delta", "text": piece})));
+                }
+            }
+            Some(kind @ ("tool_use" | "server_tool_use")) => {
+                events.push(json!({"type": "content_block_start", "index": i,
+                    "content_block": {"type": kind, "id": block["id"], "name": block["name"], "input": {}}}));
+                for piece in pieces(&block["input"].to_string(), 2) {
+                    events.push(delta(
+                        json!({"type": "input_json_delta", "partial_json": piece}),
                     ));
                 }
             }
-            for (j, call) in message["tool_calls"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                events.push(base(json!([{"index": 0, "delta": {"tool_calls": [{"index": j, "id": call["id"], "type": call["type"],
-                    "function": {"name": call["function"]["name"], "arguments": ""}}]}, "finish_reason": null}])));
-                for piece in pieces(
-                    call["function"]["arguments"].as_str().unwrap_or_default(),
-                    2,
-                ) {
-                    events.push(base(json!([{"index": 0, "delta": {"tool_calls": [{"index": j, "function": {"arguments": piece}}]}, "finish_reason": null}])));
+            Some("thinking") => {
+                events.push(json!({"type": "content_block_start", "index": i, "content_block": {"type": "thinking", "thinking": ""}}));
+                for piece in pieces(block["thinking"].as_str().unwrap_or_default(), 3) {
+                    events.push(delta(json!({"type": "thinking_delta", "thinking": piece})));
                 }
+                events.push(delta(
+                    json!({"type": "signature_delta", "signature": block["signature"]}),
+                ));
             }
-            let at = events.len();
-            events.push(base(json!([{"index": 0, "delta": {}, "finish_reason": body["choices"][0]["finish_reason"]}])));
-            let mut usage = base(json!([]));
-            usage["usage"] = body["usage"].clone();
-            events.push(usage);
-            (events, at)
+            _ => events
+                .push(json!({"type": "content_block_start", "index": i, "content_block": block})),
         }
-        _ => {
-            let mut start = body.clone();
-            start["content"] = json!([]);
-            start["stop_reason"] = Value::Null;
-            start["stop_sequence"] = Value::Null;
-            let usage = &body["usage"];
-            start["usage"] = json!({"input_tokens": usage["input_tokens"], "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
-                "cache_read_input_tokens": usage["cache_read_input_tokens"], "output_tokens": 1});
-            events.push(json!({"type": "message_start", "message": start}));
-            for (i, block) in body["content"].as_array().into_iter().flatten().enumerate() {
-                let delta = |delta: Value| json!({"type": "content_block_delta", "index": i, "delta": delta});
-                match block["type"].as_str() {
-                    Some("text") => {
-                        events.push(json!({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}));
-                        for citation in block["citations"].as_array().into_iter().flatten() {
-                            events.push(delta(
-                                json!({"type": "citations_delta", "citation": citation}),
-                            ));
-                        }
-                        for piece in pieces(block["text"].as_str().unwrap_or_default(), 3) {
-                            events.push(delta(json!({"type": "text_delta", "text": piece})));
-                        }
-                    }
-                    Some(kind @ ("tool_use" | "server_tool_use")) => {
-                        events.push(json!({"type": "content_block_start", "index": i,
-                            "content_block": {"type": kind, "id": block["id"], "name": block["name"], "input": {}}}));
-                        for piece in pieces(&block["input"].to_string(), 2) {
-                            events.push(delta(
-                                json!({"type": "input_json_delta", "partial_json": piece}),
-                            ));
-                        }
-                    }
-                    Some("thinking") => {
-                        events.push(json!({"type": "content_block_start", "index": i, "content_block": {"type": "thinking", "thinking": ""}}));
-                        for piece in pieces(block["thinking"].as_str().unwrap_or_default(), 3) {
-                            events
-                                .push(delta(json!({"type": "thinking_delta", "thinking": piece})));
-                        }
-                        events.push(delta(
-                            json!({"type": "signature_delta", "signature": block["signature"]}),
-                        ));
-                    }
-                    _ => events.push(
-                        json!({"type": "content_block_start", "index": i, "content_block": block}),
-                    ),
-                }
-                events.push(json!({"type": "content_block_stop", "index": i}));
-            }
-            events.push(json!({"type": "message_delta", "delta": {"stop_reason": body["stop_reason"], "stop_sequence": body["stop_sequence"]},
-                "usage": {"output_tokens": usage["output_tokens"]}}));
-            let at = events.len();
-            events.push(json!({"type": "message_stop"}));
-            (events, at)
-        }
+        events.push(json!({"type": "content_block_stop", "index": i}));
     }
+    events.push(json!({"type": "message_delta", "delta": {"stop_reason": body["stop_reason"], "stop_sequence": body["stop_sequence"]},
+        "usage": {"output_tokens": usage["output_tokens"]}}));
+    let at = events.len();
+    events.push(json!({"type": "message_stop"}));
+    (events, at)
 }
 
 /// A stream's events as a recorded body.

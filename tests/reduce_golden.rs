@@ -4,10 +4,11 @@
 //! To refresh after an intended change: `cargo run --features cli --bin tracing-rollout --
 //! summary tests/fixtures/demo > tests/fixtures/demo/summary.txt`, and review the diff.
 
-use pretty_assertions::assert_eq;
-use tracing_rollout::reduce::{reduce_bundle, render_summary, write_state_to, RolloutState};
+mod support;
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
+use pretty_assertions::assert_eq;
+use support::fixtures::DEMO;
+use tracing_rollout::reduce::{reduce_bundle, render_summary, write_state_to, RolloutState};
 
 #[test]
 fn the_demo_bundle_renders_the_golden_summary() -> anyhow::Result<()> {

@@ -2,11 +2,10 @@
 //! correctly. Timing and memory growth are measured by `examples/bench_reduce.rs` and
 //! recorded in BENCHMARKS.md, never asserted here.
 
-#[path = "support/synthetic.rs"]
-mod synthetic;
+mod support;
 
 use pretty_assertions::assert_eq;
-use synthetic::Synthetic;
+use support::synthetic::Synthetic;
 use tracing_rollout::reduce::{reduce_bundle, Requester, Status};
 
 #[test]

@@ -8,33 +8,45 @@ mod support;
 
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
-use support::{payload, reduce};
+use support::graph::messages;
+use support::layer::reduce;
+use support::payloads::{inference, payload};
+use support::spans::{in_agent, in_rollout, in_thread, in_turn};
 use tracing::info_span;
-use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState, Status, Usage};
+use tracing_rollout::reduce::{Anchor, CodeCell, EdgeKind, RolloutState, Status, Usage};
 
-fn in_thread(thread_id: &str, f: impl FnOnce()) {
-    let thread = info_span!("rollout.thread", thread_id = thread_id);
-    let _t = thread.enter();
-    f();
+/// Runs `f` in turn `t1` of thread `main`.
+fn main_turn(f: impl FnOnce()) {
+    in_thread("main", || in_turn("t1", f));
 }
 
-fn in_agent(thread_id: &str, agent_path: &str, f: impl FnOnce()) {
-    let thread = info_span!(
-        "rollout.thread",
-        thread_id = thread_id,
-        agent_path = agent_path
-    );
-    let _t = thread.enter();
-    f();
+/// Records `f(thread)` in thread `lead`, then in thread `helper`, of rollout `rollout_id`,
+/// and reduces the bundle.
+fn in_lead_then_helper(rollout_id: &str, f: impl Fn(&str)) -> anyhow::Result<RolloutState> {
+    reduce(|| {
+        in_rollout(rollout_id, || {
+            for thread in ["lead", "helper"] {
+                in_thread(thread, || f(thread));
+            }
+        })
+    })
 }
 
 fn infer(provider: &str, request: &Value, response: Option<&Value>) {
-    let span = info_span!("rollout.inference", model = "m", provider = provider);
-    let _enter = span.enter();
-    payload("request", &request.to_string());
-    if let Some(response) = response {
-        payload("response", &response.to_string());
-    }
+    inference(
+        "m",
+        provider,
+        &request.to_string(),
+        response.map(Value::to_string).as_deref(),
+    );
+}
+
+fn first_cell(state: &RolloutState) -> anyhow::Result<&CodeCell> {
+    state
+        .code_cells
+        .values()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no code cell"))
 }
 
 fn user(text: &str) -> Value {
@@ -52,37 +64,37 @@ fn followup_task_is_a_task_edge_and_interrupt_agent_a_close_edge() -> anyhow::Re
     // The reference maps `followup_task` to AssignAgentTask (#25267) and `interrupt_agent` to
     // CloseAgent (#27007).
     let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "agents");
-        let _r = rollout.enter();
-        in_thread("lead", || {
-            in_thread("helper", || {
-                info_span!("rollout.turn", turn_id = "h1").in_scope(|| {
-                    infer(
-                        "openai",
-                        &json!({"input": [user("Now check the tests")]}),
-                        None,
-                    )
-                })
-            });
-            info_span!("rollout.turn", turn_id = "l1").in_scope(|| {
-                for (kind, message) in [
-                    ("followup_task", Some("Now check the tests")),
-                    ("interrupt_agent", None),
-                ] {
-                    let span = info_span!(
-                        "rollout.tool",
-                        tool = kind,
-                        kind = kind,
-                        target_thread_id = "helper",
-                        message = tracing::field::Empty
-                    );
-                    if let Some(message) = message {
-                        span.record("message", message);
+        in_rollout("agents", || {
+            in_thread("lead", || {
+                in_thread("helper", || {
+                    in_turn("h1", || {
+                        infer(
+                            "openai",
+                            &json!({"input": [user("Now check the tests")]}),
+                            None,
+                        )
+                    })
+                });
+                in_turn("l1", || {
+                    for (kind, message) in [
+                        ("followup_task", Some("Now check the tests")),
+                        ("interrupt_agent", None),
+                    ] {
+                        let span = info_span!(
+                            "rollout.tool",
+                            tool = kind,
+                            kind = kind,
+                            target_thread_id = "helper",
+                            message = tracing::field::Empty
+                        );
+                        if let Some(message) = message {
+                            span.record("message", message);
+                        }
+                        span.in_scope(|| {});
                     }
-                    span.in_scope(|| {});
-                }
+                });
             });
-        });
+        })
     })?;
     let kinds: Vec<(EdgeKind, bool)> = {
         let mut edges: Vec<_> = state.edges.values().collect();
@@ -115,11 +127,9 @@ fn internal_metadata_and_additional_tools_do_not_change_or_add_items() -> anyhow
         user("again"),
     ]});
     let state = reduce(|| {
-        in_thread("main", || {
-            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
-                infer("openai", &first, None);
-                infer("openai", &second, None);
-            })
+        main_turn(|| {
+            infer("openai", &first, None);
+            infer("openai", &second, None);
         })
     })?;
     let calls = inferences(&state);
@@ -139,15 +149,13 @@ fn cache_write_tokens_are_counted_apart_and_in_the_input() -> anyhow::Result<()>
     let codex = json!({"response_id": "resp_1", "output_items": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}],
         "token_usage": {"input_tokens": 5000, "cached_input_tokens": 4000, "cache_write_input_tokens": 600, "output_tokens": 20, "reasoning_output_tokens": 5}});
     let state = reduce(|| {
-        in_thread("main", || {
-            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
-                infer(
-                    "anthropic",
-                    &json!({"messages": [{"role": "user", "content": "hi"}]}),
-                    Some(&anthropic),
-                );
-                infer("openai", &json!({"input": [user("hi")]}), Some(&codex));
-            })
+        main_turn(|| {
+            infer(
+                "anthropic",
+                &json!({"messages": [{"role": "user", "content": "hi"}]}),
+                Some(&anthropic),
+            );
+            infer("openai", &json!({"input": [user("hi")]}), Some(&codex));
         })
     })?;
     let usage: Vec<_> = inferences(&state).iter().map(|c| c.usage).collect();
@@ -158,8 +166,8 @@ fn cache_write_tokens_are_counted_apart_and_in_the_input() -> anyhow::Result<()>
                 input_tokens: 5198,
                 output_tokens: 350,
                 cached_input_tokens: 4597,
-                reasoning_tokens: 0,
                 cache_write_input_tokens: 598,
+                ..Usage::default()
             }),
             Some(Usage {
                 input_tokens: 5000,
@@ -179,29 +187,27 @@ fn a_compaction_retried_with_another_model_is_one_compaction_with_two_attempts(
     // #30319: a compaction retried with another model writes several requests under one
     // `compaction_id`.
     let state = reduce(|| {
-        in_thread("main", || {
-            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
-                info_span!(
-                    "rollout.compaction",
-                    compaction_id = "cmp-1",
-                    model = "gpt-5",
-                    error = "context_length_exceeded"
-                )
-                .in_scope(|| {});
-                info_span!(
-                    "rollout.compaction",
-                    compaction_id = "cmp-1",
-                    model = "gpt-5-mini"
-                )
-                .in_scope(|| {
-                    payload(
-                        "checkpoint",
-                        &json!({"input_history": [user("a long history")],
-                                "replacement_history": [user("summary")]})
-                        .to_string(),
-                    );
-                });
-            })
+        main_turn(|| {
+            info_span!(
+                "rollout.compaction",
+                compaction_id = "cmp-1",
+                model = "gpt-5",
+                error = "context_length_exceeded"
+            )
+            .in_scope(|| {});
+            info_span!(
+                "rollout.compaction",
+                compaction_id = "cmp-1",
+                model = "gpt-5-mini"
+            )
+            .in_scope(|| {
+                payload(
+                    "checkpoint",
+                    &json!({"input_history": [user("a long history")],
+                            "replacement_history": [user("summary")]})
+                    .to_string(),
+                );
+            });
         })
     })?;
     assert_eq!(state.compactions.len(), 1);
@@ -241,16 +247,14 @@ fn reasoning_is_identified_by_its_encrypted_content_and_keeps_the_richest_text(
     let rich = json!({"type": "reasoning", "id": "rs_1",
         "summary": [{"type": "summary_text", "text": "**Planning the lookup**"}], "encrypted_content": "gAAAAB-opaque"});
     let state = reduce(|| {
-        in_thread("main", || {
-            info_span!("rollout.turn", turn_id = "t1").in_scope(|| {
-                infer("openai", &json!({"input": [user("hi"), bare]}), None);
-                infer("openai", &json!({"input": [user("hi"), rich]}), None);
-                infer(
-                    "openai",
-                    &json!({"input": [user("hi"), bare, user("more")]}),
-                    None,
-                );
-            })
+        main_turn(|| {
+            infer("openai", &json!({"input": [user("hi"), bare]}), None);
+            infer("openai", &json!({"input": [user("hi"), rich]}), None);
+            infer(
+                "openai",
+                &json!({"input": [user("hi"), bare, user("more")]}),
+                None,
+            );
         })
     })?;
     let calls = inferences(&state);
@@ -268,17 +272,17 @@ fn reasoning_is_identified_by_its_encrypted_content_and_keeps_the_richest_text(
 fn turn_ids_every_thread_numbers_from_zero_are_scoped_without_a_warning() -> anyhow::Result<()> {
     // The reference numbers turns per thread: every child's turns are 0..n.
     let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "turns");
-        let _r = rollout.enter();
-        in_thread("lead", || {
-            info_span!("rollout.turn", turn_id = 0).in_scope(|| {});
-            for child in ["a", "b"] {
-                in_thread(child, || {
-                    info_span!("rollout.turn", turn_id = 0).in_scope(|| {});
-                    info_span!("rollout.turn", turn_id = 1).in_scope(|| {});
-                });
-            }
-        });
+        in_rollout("turns", || {
+            in_thread("lead", || {
+                info_span!("rollout.turn", turn_id = 0).in_scope(|| {});
+                for child in ["a", "b"] {
+                    in_thread(child, || {
+                        info_span!("rollout.turn", turn_id = 0).in_scope(|| {});
+                        info_span!("rollout.turn", turn_id = 1).in_scope(|| {});
+                    });
+                }
+            });
+        })
     })?;
     assert_eq!(state.threads["a"].turns, vec!["a/0", "1"]);
     assert_eq!(state.threads["b"].turns, vec!["b/0", "b/1"]);
@@ -348,7 +352,7 @@ fn a_yielded_code_cell_lists_its_waits_and_outputs_in_order_and_outlives_its_tur
                 info_span!("rollout.tool", tool = "wait", call_id = "call_w1").in_scope(|| {});
             });
             drop(turn1);
-            info_span!("rollout.turn", turn_id = "t2").in_scope(|| {
+            in_turn("t2", || {
                 infer(
                     "openai",
                     &json!({"input": [u, e, o1, w1, o2]}),
@@ -371,11 +375,7 @@ fn a_yielded_code_cell_lists_its_waits_and_outputs_in_order_and_outlives_its_tur
             });
         })
     })?;
-    let cell = state
-        .code_cells
-        .values()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no code cell"))?;
+    let cell = first_cell(&state)?;
     let text = |id: &String| state.conversation_items[id].text.clone();
     assert_eq!(
         cell.output_items.iter().map(text).collect::<Vec<_>>(),
@@ -424,11 +424,7 @@ fn a_cell_still_running_when_its_turn_is_cancelled_ends_cancelled() -> anyhow::R
             drop(cell);
         })
     })?;
-    let cell = state
-        .code_cells
-        .values()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no code cell"))?;
+    let cell = first_cell(&state)?;
     assert_eq!(cell.execution.status, Status::Cancelled);
     Ok(())
 }
@@ -438,23 +434,17 @@ fn runtime_cell_ids_repeat_across_threads_as_two_cells_each_with_its_own_waits(
 ) -> anyhow::Result<()> {
     // The reference's `runtime_code_cell_ids_can_repeat_across_threads`: every thread's
     // runtime numbers its cells from 1.
-    let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "cells");
-        let _r = rollout.enter();
-        for thread in ["lead", "helper"] {
-            in_thread(thread, || {
-                info_span!("rollout.turn", turn_id = format!("{thread}-1")).in_scope(|| {
-                    info_span!("rollout.code_cell", cell_id = "1").in_scope(|| {});
-                    info_span!(
-                        "rollout.tool",
-                        kind = "wait",
-                        cell_id = "1",
-                        call_id = format!("w-{thread}")
-                    )
-                    .in_scope(|| {});
-                })
-            });
-        }
+    let state = in_lead_then_helper("cells", |thread| {
+        info_span!("rollout.turn", turn_id = format!("{thread}-1")).in_scope(|| {
+            info_span!("rollout.code_cell", cell_id = "1").in_scope(|| {});
+            info_span!(
+                "rollout.tool",
+                kind = "wait",
+                cell_id = "1",
+                call_id = format!("w-{thread}")
+            )
+            .in_scope(|| {});
+        })
     })?;
     assert_eq!(state.code_cells.len(), 2);
     for cell in state.code_cells.values() {
@@ -483,30 +473,31 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
         "content": [{"type": "input_text", "text": "Message Type: MESSAGE\nFrom: /root"},
                     {"type": "encrypted_content", "encrypted_content": "gAAAAB-ciphertext-7f3a"}]});
     let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "v2");
-        let _r = rollout.enter();
-        in_agent("root", "/root", || {
-            info_span!("rollout.turn", turn_id = "r1").in_scope(|| {
-                // A prefix of the ciphertext is not its content: never delivered.
-                for (tool, message) in [
-                    ("send_message", "gAAAAB-ciphertext"),
-                    ("send_message", "Summarise the failing tests"),
-                    ("send_message", "gAAAAB-ciphertext-7f3a"),
-                ] {
-                    info_span!(
-                        "rollout.tool",
-                        kind = tool,
-                        target_thread_id = "worker",
-                        message = message
-                    )
-                    .in_scope(|| {});
-                }
+        in_rollout("v2", || {
+            in_agent("root", "/root", || {
+                in_turn("r1", || {
+                    // A prefix of the ciphertext is not its content: never delivered.
+                    for (tool, message) in [
+                        ("send_message", "gAAAAB-ciphertext"),
+                        ("send_message", "Summarise the failing tests"),
+                        ("send_message", "gAAAAB-ciphertext-7f3a"),
+                    ] {
+                        info_span!(
+                            "rollout.tool",
+                            kind = tool,
+                            target_thread_id = "worker",
+                            message = message
+                        )
+                        .in_scope(|| {});
+                    }
+                });
+                in_agent("worker", "/root/worker", || {
+                    in_turn("w1", || {
+                        infer("openai", &json!({"input": [decoy, plain, sealed]}), None)
+                    })
+                });
             });
-            in_agent("worker", "/root/worker", || {
-                info_span!("rollout.turn", turn_id = "w1")
-                    .in_scope(|| infer("openai", &json!({"input": [decoy, plain, sealed]}), None))
-            });
-        });
+        })
     })?;
     let items = &inferences(&state)[0].request_items[1..];
     let meta: Vec<_> = items
@@ -539,11 +530,7 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
             (true, Anchor::ConversationItem(items[1].clone()))
         ]
     );
-    let diagnostics: Vec<_> = state
-        .diagnostics
-        .iter()
-        .map(|d| d.message.as_str())
-        .collect();
+    let diagnostics = messages(&state);
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
     assert!(
         diagnostics[0].contains("was never delivered"),
@@ -555,16 +542,9 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
 #[test]
 fn compaction_ids_every_thread_numbers_alike_are_scoped_and_retries_stay_in_their_thread(
 ) -> anyhow::Result<()> {
-    let state = reduce(|| {
-        let rollout = info_span!("rollout", rollout_id = "compactions");
-        let _r = rollout.enter();
-        for thread in ["lead", "helper"] {
-            in_thread(thread, || {
-                for model in ["gpt-5", "gpt-5-mini"] {
-                    info_span!("rollout.compaction", compaction_id = "c0", model = model)
-                        .in_scope(|| {});
-                }
-            });
+    let state = in_lead_then_helper("compactions", |_| {
+        for model in ["gpt-5", "gpt-5-mini"] {
+            info_span!("rollout.compaction", compaction_id = "c0", model = model).in_scope(|| {});
         }
     })?;
     let ids: Vec<_> = state.compactions.keys().cloned().collect();

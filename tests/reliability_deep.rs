@@ -4,15 +4,19 @@
 //! and every bundle the layer wrote reduces, a value too deep to interpret kept as evidence
 //! with a diagnostic.
 
+mod support;
+
 use std::path::Path;
 
 use anyhow::{ensure, Result};
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use support::files::{all_bytes, contains};
+use support::layer::record_into;
+use support::spans::{in_rollout, in_thread};
 use tracing::{info, info_span};
 use tracing_rollout::reduce::reduce_bundle;
 use tracing_rollout::{json as as_json, FinishStats, Redact, RolloutLayer};
-use tracing_subscriber::prelude::*;
 
 const SECRET: &str = "sk-deep-0123456789";
 
@@ -32,41 +36,15 @@ fn secret_leaf(key: &str) -> Value {
     json!({key: SECRET, "note": "kept"})
 }
 
+/// Records `f` in thread `main` of rollout `deep`, redacting with `redact` if given.
 fn record(root: &Path, redact: Option<Redact>, f: impl FnOnce()) -> Result<FinishStats> {
-    let mut builder = RolloutLayer::builder().root_dir(root);
+    let mut builder = RolloutLayer::builder();
     if let Some(redact) = redact {
         builder = builder.redact(redact);
     }
-    let (layer, guard) = builder.build()?;
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        let _r = info_span!("rollout", rollout_id = "deep").entered();
-        let _t = info_span!("rollout.thread", thread_id = "main").entered();
-        f();
-    });
-    Ok(guard.finish()?)
-}
-
-/// Every byte written below `root`.
-fn all_bytes(root: &Path) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                out.extend(std::fs::read(&path)?);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
+    record_into(root, builder, || {
+        in_rollout("deep", || in_thread("main", f))
+    })
 }
 
 /// One tool carrying `v` in every form the layer accepts.
@@ -179,20 +157,19 @@ fn truncated_json_text_nested_in_strings_is_still_redacted() -> Result<()> {
         let root = tempfile::tempdir()?;
         let v = in_strings(levels);
         let text = v.to_string();
-        let (layer, guard) = RolloutLayer::builder()
-            .root_dir(root.path())
+        let builder = RolloutLayer::builder()
             .max_payload_bytes(text.len() - 3)
-            .redact(Redact::keys(["api_key"]))
-            .build()?;
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-            let _r = info_span!("rollout", rollout_id = "cut").entered();
-            let _t = info_span!("rollout.thread", thread_id = "main").entered();
-            info_span!("rollout.tool", call_id = "c1").in_scope(|| {
-                info!(name: "rollout.payload", role = "args", payload = text.as_str());
-                info!(name: "rollout.payload", role = "result", payload = as_json(&v));
-            });
-        });
-        let stats = guard.finish()?;
+            .redact(Redact::keys(["api_key"]));
+        let stats = record_into(root.path(), builder, || {
+            in_rollout("cut", || {
+                in_thread("main", || {
+                    info_span!("rollout.tool", call_id = "c1").in_scope(|| {
+                        info!(name: "rollout.payload", role = "args", payload = text.as_str());
+                        info!(name: "rollout.payload", role = "result", payload = as_json(&v));
+                    })
+                })
+            })
+        })?;
         let bytes = all_bytes(root.path())?;
         ensure!(
             !contains(&bytes, SECRET),

@@ -7,8 +7,10 @@ mod support;
 
 use anyhow::{ensure, Result};
 use pretty_assertions::assert_eq;
+use support::graph::edges_of;
+use support::layer::reduce;
+use support::payloads::infer;
 use support::responses::{msg, request};
-use support::{infer, reduce};
 use tracing::info_span;
 use tracing_rollout::reduce::{Anchor, EdgeKind, RolloutState};
 
@@ -69,11 +71,7 @@ fn run(order: Order, messages: &[String], items: &[String]) -> Result<RolloutSta
 
 /// The text of the item each message edge was delivered to, in call order.
 fn delivered_to(state: &RolloutState) -> Result<Vec<String>> {
-    let mut edges: Vec<_> = state
-        .edges
-        .values()
-        .filter(|e| e.kind == EdgeKind::Message)
-        .collect();
+    let mut edges = edges_of(state, EdgeKind::Message);
     edges.sort_by_key(|e| e.edge_id.clone());
     let mut out = Vec::new();
     for e in edges {

@@ -7,22 +7,21 @@
 //!
 //! The longer-running fuzz target over the same contract lives in `fuzz/`.
 
+mod support;
+
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _, Result};
 use proptest::prelude::*;
 use serde_json::Value;
+use support::fixtures::DEMO;
 use tracing_rollout::format::{Record, RecordBody, SpanKind};
 use tracing_rollout::reduce::{reduce_bundle, ReduceError, RolloutState};
 
-const DEMO: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/demo/trace.jsonl"
-);
-
+/// The demo's `trace.jsonl` (empty if missing: the tests then say the fixture is missing).
 fn demo() -> Vec<u8> {
-    std::fs::read(DEMO).unwrap_or_default()
+    std::fs::read(format!("{DEMO}/trace.jsonl")).unwrap_or_default()
 }
 
 fn lines_of(bytes: &[u8]) -> Vec<Vec<u8>> {

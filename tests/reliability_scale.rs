@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use anyhow::{ensure, Context as _, Result};
+use support::layer::dispatch;
 use support::responses::{msg, request};
+use support::skip::skipped;
+use support::tasks::run_tasks;
 use tracing::{info_span, Dispatch, Instrument as _};
 use tracing_rollout::reduce::{reduce_bundle, Status};
 use tracing_rollout::{FinishStats, RolloutLayer};
-use tracing_subscriber::prelude::*;
 
 const MAX_OPEN_FILES: usize = 64;
 
@@ -50,15 +52,6 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn skipped(why: &str) -> Result<()> {
-    // Straight to the process's stderr: the harness captures `println!`/`eprintln!` of
-    // passing tests, and a skip must show in the output.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: the scale test because {why}");
-    ensure!(std::env::var_os("CI").is_none(), "CI is set and {why}");
-    Ok(())
-}
-
 /// A request of about `len` bytes, the same text for every rollout (so the test itself holds
 /// one copy, not one per task).
 fn request_text(len: usize) -> String {
@@ -70,42 +63,26 @@ fn request_text(len: usize) -> String {
 /// sub-agent task; samples the descriptors each rollout sees while all are open. Returns the
 /// stats and the largest sample.
 fn run_rollouts(root: &Path, n: usize, max_open: usize) -> Result<(FinishStats, usize)> {
-    let (layer, guard) = RolloutLayer::builder()
-        .root_dir(root)
-        .max_open_files(max_open)
-        .max_buffered_bytes(MAX_BUFFERED)
-        .build()?;
-    let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, guard) = dispatch(
+        RolloutLayer::builder()
+            .root_dir(root)
+            .max_open_files(max_open)
+            .max_buffered_bytes(MAX_BUFFERED),
+    )?;
     let parent_request: Arc<str> = request_text(8 << 10).into();
     let child_request: Arc<str> = request_text(2 << 10).into();
     let peak_fds = Arc::new(AtomicUsize::new(0));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()?;
-    runtime.block_on(async {
-        let all_open = Arc::new(tokio::sync::Barrier::new(n));
-        let tasks: Vec<_> = (0..n)
-            .map(|i| {
-                let (all_open, dispatch) = (Arc::clone(&all_open), dispatch.clone());
-                let (parent_request, child_request) =
-                    (Arc::clone(&parent_request), Arc::clone(&child_request));
-                let peak_fds = Arc::clone(&peak_fds);
-                tokio::spawn(rollout_task(
-                    i,
-                    all_open,
-                    dispatch,
-                    parent_request,
-                    child_request,
-                    peak_fds,
-                ))
-            })
-            .collect();
-        for t in tasks {
-            t.await.context("a rollout task panicked")?;
-        }
-        anyhow::Ok(())
+    let all_open = Arc::new(tokio::sync::Barrier::new(n));
+    run_tasks(/*workers*/ 2, n, |i| {
+        rollout_task(
+            i,
+            Arc::clone(&all_open),
+            dispatch.clone(),
+            Arc::clone(&parent_request),
+            Arc::clone(&child_request),
+            Arc::clone(&peak_fds),
+        )
     })?;
-    drop(runtime);
     let stats = guard.finish()?;
     Ok((stats, peak_fds.load(Ordering::SeqCst)))
 }
@@ -195,7 +172,10 @@ fn a_thousand_concurrent_rollouts_with_sub_agents_keep_descriptors_and_memory_bo
 {
     let _serial = serial();
     let (Some(before), true) = (open_fds(), reset_peak_rss()) else {
-        return skipped("/proc/self/fd or /proc/self/clear_refs is missing");
+        return skipped(
+            "the scale test",
+            "/proc/self/fd or /proc/self/clear_refs is missing",
+        );
     };
     let base_rss = peak_rss().unwrap_or(0);
     let root = tempfile::tempdir()?;
@@ -249,7 +229,7 @@ fn ulimit_child() -> Result<()> {
 fn four_hundred_rollouts_under_ulimit_n_256_lose_nothing() -> Result<()> {
     let _serial = serial();
     if open_fds().is_none() {
-        return skipped("/proc/self/fd is missing");
+        return skipped("the scale test", "/proc/self/fd is missing");
     }
     let root = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;

@@ -4,49 +4,20 @@
 //! caps each payload, and hostile identifiers and field values neither escape `root_dir`
 //! nor break a line of JSON.
 
-use std::path::Path;
+mod support;
 
 use anyhow::{ensure, Result};
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use support::files::{all_bytes, contains};
+use support::layer::record_into;
 use tracing::{info, info_span};
 use tracing_rollout::format::{Record, RecordBody};
 use tracing_rollout::reduce::reduce_bundle;
-use tracing_rollout::{FinishStats, Redact, RolloutLayer, RolloutLayerBuilder};
-use tracing_subscriber::prelude::*;
+use tracing_rollout::{Redact, RolloutLayer};
 
 const SECRET: &str = "sk-PLANTED-7f3a9c";
-
-fn record(builder: RolloutLayerBuilder, root: &Path, f: impl FnOnce()) -> Result<FinishStats> {
-    let (layer, guard) = builder.root_dir(root).build()?;
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, f);
-    Ok(guard.finish()?)
-}
-
-/// Every byte of every file below `root`.
-fn all_bytes(root: &Path) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.extend(std::fs::read(&path)?);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
-}
 
 #[derive(Debug)]
 #[allow(dead_code)] // read through Debug
@@ -95,11 +66,11 @@ fn plant_secrets() {
 #[test]
 fn a_planted_secret_never_reaches_the_files_when_its_keys_are_redacted() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let stats = record(
+    let stats = record_into(
+        root.path(),
         RolloutLayer::builder()
             .max_payload_bytes(2_000)
             .redact(Redact::keys(["authorization", "api_key"])),
-        root.path(),
         plant_secrets,
     )?;
     let bytes = all_bytes(root.path())?;
@@ -121,7 +92,7 @@ fn a_planted_secret_never_reaches_the_files_when_its_keys_are_redacted() -> Resu
 #[test]
 fn without_redaction_the_same_secret_is_written_so_the_test_above_is_not_vacuous() -> Result<()> {
     let root = tempfile::tempdir()?;
-    record(RolloutLayer::builder(), root.path(), plant_secrets)?;
+    record_into(root.path(), RolloutLayer::builder(), plant_secrets)?;
     ensure!(contains(&all_bytes(root.path())?, SECRET));
     Ok(())
 }
@@ -129,12 +100,12 @@ fn without_redaction_the_same_secret_is_written_so_the_test_above_is_not_vacuous
 #[test]
 fn a_predicate_redacts_whatever_the_user_names() -> Result<()> {
     let root = tempfile::tempdir()?;
-    record(
+    record_into(
+        root.path(),
         RolloutLayer::builder().redact(Redact::with(|key| {
             let key = key.to_ascii_lowercase();
             key == "authorization" || key.contains("api_key")
         })),
-        root.path(),
         plant_secrets,
     )?;
     ensure!(!contains(&all_bytes(root.path())?, SECRET));
@@ -144,9 +115,9 @@ fn a_predicate_redacts_whatever_the_user_names() -> Result<()> {
 #[test]
 fn capture_payloads_false_keeps_the_structure_without_any_body() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let stats = record(
-        RolloutLayer::builder().capture_payloads(false),
+    let stats = record_into(
         root.path(),
+        RolloutLayer::builder().capture_payloads(false),
         || {
             let _rollout = info_span!("rollout", rollout_id = "bodiless").entered();
             info_span!("rollout.tool", tool = "t", call_id = "c1").in_scope(|| {
@@ -160,13 +131,12 @@ fn capture_payloads_false_keeps_the_structure_without_any_body() -> Result<()> {
     let payloads: Vec<(String, u64, bool, String)> = text
         .lines()
         .filter_map(|l| match Record::parse(l).ok()?.body {
-            RecordBody::Payload {
-                role,
-                bytes,
-                omitted,
-                body,
-                ..
-            } => Some((role.into_owned(), bytes, omitted, body.get().to_owned())),
+            RecordBody::Payload { head, body } => Some((
+                head.role.into_owned(),
+                head.bytes,
+                head.omitted,
+                body.get().to_owned(),
+            )),
             _ => None,
         })
         .collect();
@@ -190,9 +160,9 @@ fn capture_payloads_false_keeps_the_structure_without_any_body() -> Result<()> {
 fn max_payload_bytes_caps_every_payload() -> Result<()> {
     const CAP: usize = 1_000;
     let root = tempfile::tempdir()?;
-    let stats = record(
-        RolloutLayer::builder().max_payload_bytes(CAP),
+    let stats = record_into(
         root.path(),
+        RolloutLayer::builder().max_payload_bytes(CAP),
         || {
             let _rollout = info_span!("rollout", rollout_id = "capped").entered();
             for size in [10, CAP, CAP + 1, 100_000, 1 << 20] {
@@ -207,13 +177,8 @@ fn max_payload_bytes_caps_every_payload() -> Result<()> {
     let mut reader = tracing_rollout::reduce::BundleReader::open(&stats.bundles[0])?;
     let mut seen = 0;
     while let Some(expanded) = reader.next_record()? {
-        if let RecordBody::Payload {
-            body,
-            bytes,
-            truncated,
-            ..
-        } = expanded.record()?.body
-        {
+        if let RecordBody::Payload { head, body } = expanded.record()?.body {
+            let (bytes, truncated) = (head.bytes, head.truncated);
             seen += 1;
             let stored: Value = serde_json::from_str(body.get())?;
             let stored_len = match &stored {
@@ -249,7 +214,7 @@ fn hostile_identifiers_and_field_values_stay_inside_the_root_and_keep_json_valid
         control.as_str(),
         "C:\\Windows\\system32",
     ];
-    let stats = record(RolloutLayer::builder(), &root, || {
+    let stats = record_into(&root, RolloutLayer::builder(), || {
         for id in ids {
             let _rollout = info_span!("rollout", rollout_id = id, trace_id = id).entered();
             let _thread =
@@ -310,18 +275,16 @@ proptest! {
         }
         let root = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let text = value.to_string();
-        record(
-            RolloutLayer::builder().redact(Redact::keys(["api_key", "authorization"])),
-            root.path(),
-            || {
-                let _rollout = info_span!("rollout", rollout_id = "p").entered();
-                if as_text {
-                    info!(name: "rollout.payload", role = "args", payload = text.as_str());
-                } else {
-                    info!(name: "rollout.payload", role = "args", payload = tracing_rollout::json(&value));
-                }
-            },
-        ).map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        let builder = RolloutLayer::builder().redact(Redact::keys(["api_key", "authorization"]));
+        record_into(root.path(), builder, || {
+            let _rollout = info_span!("rollout", rollout_id = "p").entered();
+            if as_text {
+                info!(name: "rollout.payload", role = "args", payload = text.as_str());
+            } else {
+                info!(name: "rollout.payload", role = "args", payload = tracing_rollout::json(&value));
+            }
+        })
+        .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
         let bytes = all_bytes(root.path()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(!contains(&bytes, SECRET));
     }

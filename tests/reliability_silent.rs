@@ -5,11 +5,12 @@
 mod support;
 
 use anyhow::{ensure, Result};
-use support::{payload, record};
+use support::layer::{record, record_into};
+use support::payloads::payload;
+use support::spans::{in_rollout, in_thread};
 use tracing::info_span;
 use tracing_rollout::reduce::{reduce_bundle, Status};
 use tracing_rollout::RolloutLayer;
-use tracing_subscriber::prelude::*;
 
 fn has(state: &tracing_rollout::reduce::RolloutState, needle: &str) -> bool {
     state.diagnostics.iter().any(|d| d.message.contains(needle))
@@ -19,8 +20,9 @@ fn has(state: &tracing_rollout::reduce::RolloutState, needle: &str) -> bool {
 fn an_unknown_status_word_is_a_diagnostic_not_a_silent_completed() -> Result<()> {
     let bundle = record(|| {
         let _r = info_span!("rollout", rollout_id = "s", status = "finished-ish").entered();
-        let _t = info_span!("rollout.thread", thread_id = "main").entered();
-        info_span!("rollout.tool", call_id = "c", status = "half-done").in_scope(|| {});
+        in_thread("main", || {
+            info_span!("rollout.tool", call_id = "c", status = "half-done").in_scope(|| {});
+        })
     })?;
     let state = bundle.reduce()?;
     ensure!(
@@ -40,9 +42,11 @@ fn an_unknown_status_word_is_a_diagnostic_not_a_silent_completed() -> Result<()>
 #[test]
 fn an_unknown_payload_role_is_a_diagnostic_and_the_payload_is_kept() -> Result<()> {
     let bundle = record(|| {
-        let _r = info_span!("rollout", rollout_id = "s").entered();
-        let _t = info_span!("rollout.thread", thread_id = "main").entered();
-        info_span!("rollout.inference", model = "m").in_scope(|| payload("reponse", "{}"));
+        in_rollout("s", || {
+            in_thread("main", || {
+                info_span!("rollout.inference", model = "m").in_scope(|| payload("reponse", "{}"));
+            })
+        })
     })?;
     let state = bundle.reduce()?;
     ensure!(has(&state, "has role `reponse`"), "{:?}", state.diagnostics);
@@ -52,9 +56,7 @@ fn an_unknown_payload_role_is_a_diagnostic_and_the_payload_is_kept() -> Result<(
 
 #[test]
 fn an_unreadable_manifest_is_a_diagnostic() -> Result<()> {
-    let bundle = record(|| {
-        let _r = info_span!("rollout", rollout_id = "s").entered();
-    })?;
+    let bundle = record(|| in_rollout("s", || {}))?;
     let clean = bundle.reduce()?;
     ensure!(!has(&clean, "manifest.json"), "{:?}", clean.diagnostics);
     std::fs::write(bundle.path.join("manifest.json"), b"{not json")?;
@@ -74,20 +76,20 @@ fn an_unreadable_manifest_is_a_diagnostic() -> Result<()> {
 #[test]
 fn a_follows_from_to_a_span_that_is_gone_is_counted_and_reported() -> Result<()> {
     let root = tempfile::tempdir()?;
-    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        let _r = info_span!("rollout", rollout_id = "s").entered();
-        let _t = info_span!("rollout.thread", thread_id = "main").entered();
-        let gone = info_span!("rollout.inference", model = "m");
-        let gone_id = gone.id();
-        drop(gone);
-        let tool = info_span!("rollout.tool", call_id = "c");
-        tool.follows_from(gone_id);
-        // Following a span outside the vocabulary is not a loss.
-        let other = tracing::info_span!("http.request");
-        tool.follows_from(&other);
-    });
-    let stats = guard.finish()?;
+    let stats = record_into(root.path(), RolloutLayer::builder(), || {
+        in_rollout("s", || {
+            in_thread("main", || {
+                let gone = info_span!("rollout.inference", model = "m");
+                let gone_id = gone.id();
+                drop(gone);
+                let tool = info_span!("rollout.tool", call_id = "c");
+                tool.follows_from(gone_id);
+                // Following a span outside the vocabulary is not a loss.
+                let other = tracing::info_span!("http.request");
+                tool.follows_from(&other);
+            })
+        })
+    })?;
     assert_eq!(stats.unlinked_follows, 1);
     ensure!(
         stats.warnings.iter().any(|w| w.contains("follows_from")),

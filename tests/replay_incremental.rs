@@ -1,12 +1,13 @@
 //! The incremental reducer (`reduce::Replay`, `reduce::LiveBundle`): fed the demo bundle in any
 //! chunking, or tailed while it is written, it ends with the graph `reduce_bundle` gives.
 
+mod support;
+
 use std::io::Write;
 
 use pretty_assertions::assert_eq;
+use support::fixtures::{demo_trace, DEMO};
 use tracing_rollout::reduce::{reduce_bundle, LiveBundle, Replay, Status};
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
 
 #[test]
 fn feeding_the_demo_in_any_chunking_gives_the_batch_graph() -> anyhow::Result<()> {
@@ -25,7 +26,7 @@ fn feeding_the_demo_in_any_chunking_gives_the_batch_graph() -> anyhow::Result<()
 
 #[test]
 fn the_state_so_far_shows_open_spans_as_running() -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?;
+    let text = demo_trace()?;
     let lines: Vec<&str> = text.lines().collect();
     let mut replay = Replay::new(DEMO);
     for line in &lines[..lines.len() / 2] {
@@ -44,7 +45,7 @@ fn the_state_so_far_shows_open_spans_as_running() -> anyhow::Result<()> {
 
 #[test]
 fn a_half_written_last_line_waits_for_its_newline() -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?;
+    let text = demo_trace()?;
     let first = text.lines().next().unwrap_or_default();
     let mut replay = Replay::new(DEMO);
     replay.feed(&first.as_bytes()[..first.len() / 2])?;
@@ -60,7 +61,7 @@ fn a_half_written_last_line_waits_for_its_newline() -> anyhow::Result<()> {
 #[test]
 fn a_torn_tail_at_finish_is_a_diagnostic_as_in_batch() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let text = std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?;
+    let text = demo_trace()?;
     let cut = &text[..text.len() - 40];
     std::fs::write(dir.path().join("trace.jsonl"), cut)?;
     let batch = reduce_bundle(dir.path())?;
@@ -76,7 +77,7 @@ fn a_torn_tail_at_finish_is_a_diagnostic_as_in_batch() -> anyhow::Result<()> {
 #[test]
 fn a_live_bundle_picks_up_lines_as_they_are_appended() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let text = std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?;
+    let text = demo_trace()?;
     std::fs::copy(
         format!("{DEMO}/manifest.json"),
         dir.path().join("manifest.json"),

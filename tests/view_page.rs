@@ -6,33 +6,30 @@
 //! passes, except under CI (env `CI` set), where it fails.
 #![cfg(feature = "cli")]
 
-mod view_support;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
+use support::browser::{file_url, Browser};
+use support::fixtures::{demo, demo_trace, DEMO};
+use support::viewer::{browser_or_skip, inspector_body, open, WAIT};
 use tracing_rollout::reduce::{reduce_bundle, Requester};
 use tracing_rollout::view::{render_html, ViewOptions};
-use view_support::{browser_or_skip, file_url, Browser};
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Writes the viewer of `bundle` into a temp dir; returns (dir, page path).
-fn page_of(bundle: &Path) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+/// Writes the viewer of `bundle` into a temp dir and opens it at `fragment` (`""`, or `#` and
+/// an entity id); returns the dir (the page lives as long as it) and the page's path.
+fn show(
+    browser: &mut Browser,
+    bundle: &Path,
+    fragment: &str,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("view.html");
     std::fs::write(&path, render_html(bundle, &ViewOptions::default())?)?;
+    open(browser, &format!("{}{fragment}", file_url(&path)))?;
     Ok((dir, path))
-}
-
-/// Opens `url` and waits for the viewer's first frame.
-fn open(browser: &mut Browser, url: &str) -> anyhow::Result<()> {
-    browser.goto(url)?;
-    browser.wait_for("window.rolloutView && window.rolloutView.ready", WAIT)?;
-    Ok(())
 }
 
 /// Clicks the entity `id` where the timeline drew it.
@@ -50,19 +47,13 @@ fn click_entity(browser: &mut Browser, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn no_js_errors(browser: &mut Browser) -> anyhow::Result<()> {
-    let errors = browser.js_errors()?;
-    anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:#?}");
-    Ok(())
-}
-
 #[test]
 fn the_demo_page_is_self_contained_and_draws_three_lanes_and_eleven_edges() -> anyhow::Result<()> {
     let Some(mut browser) = browser_or_skip("the_demo_page_draws_three_lanes_and_eleven_edges")?
     else {
         return Ok(());
     };
-    let (_dir, page) = page_of(Path::new(DEMO))?;
+    let (_dir, page) = show(&mut browser, demo(), "")?;
     let html = std::fs::read_to_string(&page)?;
     for external in [
         "<script src",
@@ -77,13 +68,12 @@ fn the_demo_page_is_self_contained_and_draws_three_lanes_and_eleven_edges() -> a
             "the page refers outside itself: {external}"
         );
     }
-    open(&mut browser, &file_url(&page))?;
     let stats = browser.eval("window.rolloutView.stats()")?;
     assert_eq!(stats["lanes"], 3, "{stats}");
     assert_eq!(stats["edges"], 11, "{stats}");
     assert_eq!(stats["undelivered"], 0, "{stats}");
     browser.screenshot("view-demo")?;
-    no_js_errors(&mut browser)
+    browser.no_js_errors()
 }
 
 #[test]
@@ -103,8 +93,7 @@ fn selecting_an_inference_shows_its_request_with_the_new_items_marked_and_its_re
         .filter(|i| !previous.request_items.contains(i))
         .collect();
     assert!(!new.is_empty());
-    let (_dir, page) = page_of(Path::new(DEMO))?;
-    open(&mut browser, &file_url(&page))?;
+    let _page = show(&mut browser, demo(), "")?;
     click_entity(&mut browser, "inference:10")?;
     let marked = browser.eval(
         "Array.from(document.querySelectorAll('#inspector .items.request .item.is-new')).map(e => e.dataset.item)",
@@ -135,7 +124,7 @@ fn selecting_an_inference_shows_its_request_with_the_new_items_marked_and_its_re
     let body: Value = serde_json::from_str(raw)?;
     assert!(body.get("input").is_some(), "the request body: {raw}");
     browser.screenshot("view-inference")?;
-    no_js_errors(&mut browser)
+    browser.no_js_errors()
 }
 
 #[test]
@@ -150,8 +139,7 @@ fn selecting_a_tool_shows_who_requested_it() -> anyhow::Result<()> {
     else {
         anyhow::bail!("tool:11 was requested by the model in the demo");
     };
-    let (_dir, page) = page_of(Path::new(DEMO))?;
-    open(&mut browser, &file_url(&page))?;
+    let _page = show(&mut browser, demo(), "")?;
     click_entity(&mut browser, "tool:11")?;
     let shown = browser.eval("document.querySelector('#inspector .requester').textContent")?;
     assert_eq!(shown.as_str(), Some(requester.as_str()));
@@ -160,16 +148,8 @@ fn selecting_a_tool_shows_who_requested_it() -> anyhow::Result<()> {
     ))?;
     assert_eq!(linked, Value::Bool(true), "the requester is a link");
     // Its arguments are loaded from the embedded body.
-    let args = browser.wait_for(
-        "(t => t !== 'loading…' && t)(document.querySelector('#inspector pre.body').textContent)",
-        WAIT,
-    )?;
-    assert!(
-        args.as_str()
-            .unwrap_or_default()
-            .contains("cargo test -p net"),
-        "{args}"
-    );
+    let args = inspector_body(&mut browser)?;
+    assert!(args.contains("cargo test -p net"), "{args}");
     // Following the link opens the inference call.
     browser.eval(&format!(
         "document.querySelector('#inspector dd a[data-id={requester:?}]').click()"
@@ -180,7 +160,7 @@ fn selecting_a_tool_shows_who_requested_it() -> anyhow::Result<()> {
     )?;
     click_entity(&mut browser, "tool:11")?;
     browser.screenshot("view-tool")?;
-    no_js_errors(&mut browser)
+    browser.no_js_errors()
 }
 
 #[test]
@@ -188,8 +168,7 @@ fn a_deep_link_opens_the_right_inspector_and_survives_a_reload() -> anyhow::Resu
     let Some(mut browser) = browser_or_skip("a_deep_link_opens_the_right_inspector")? else {
         return Ok(());
     };
-    let (_dir, page) = page_of(Path::new(DEMO))?;
-    open(&mut browser, &format!("{}#inference:10", file_url(&page)))?;
+    let _page = show(&mut browser, demo(), "#inference:10")?;
     let id = browser.eval("document.getElementById('inspector').dataset.id")?;
     assert_eq!(id, "inference:10");
     click_entity(&mut browser, "tool:11")?;
@@ -205,7 +184,7 @@ fn a_deep_link_opens_the_right_inspector_and_survives_a_reload() -> anyhow::Resu
         "document.getElementById('inspector').dataset.id === 'turn/fixer-turn-2'",
         WAIT,
     )?;
-    no_js_errors(&mut browser)
+    browser.no_js_errors()
 }
 
 #[test]
@@ -216,7 +195,7 @@ fn an_undelivered_edge_is_flagged_on_the_timeline_and_in_its_inspector() -> anyh
     // The demo with the fixer's request (seq 118) changed: the lead's message tool says it
     // sent a text the fixer's model then never saw (its user message is gone).
     let bundle = tempfile::tempdir()?;
-    let text = std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?;
+    let text = demo_trace()?;
     let sent =
         r#",{"content":"Also add a regression test for the slow-lookup case.","role":"user"}"#;
     let mut changed = 0;
@@ -244,8 +223,7 @@ fn an_undelivered_edge_is_flagged_on_the_timeline_and_in_its_inspector() -> anyh
     let undelivered: Vec<_> = state.edges.values().filter(|e| !e.delivered).collect();
     assert_eq!(undelivered.len(), 1, "the fixture has one undelivered edge");
     let edge_id = undelivered[0].edge_id.clone();
-    let (_dir, page) = page_of(bundle.path())?;
-    open(&mut browser, &format!("{}#{edge_id}", file_url(&page)))?;
+    let _page = show(&mut browser, bundle.path(), &format!("#{edge_id}"))?;
     let stats = browser.eval("window.rolloutView.stats()")?;
     assert_eq!(stats["undelivered"], 1, "{stats}");
     assert_eq!(stats["edges"], 11, "{stats}");
@@ -260,7 +238,7 @@ fn an_undelivered_edge_is_flagged_on_the_timeline_and_in_its_inspector() -> anyh
         "the reducer's diagnostic is shown with the edge: {diagnostic}"
     );
     browser.screenshot("view-undelivered")?;
-    no_js_errors(&mut browser)
+    browser.no_js_errors()
 }
 
 #[test]
@@ -268,8 +246,7 @@ fn search_finds_text_and_the_keyboard_steps_through_turns_and_agents() -> anyhow
     let Some(mut browser) = browser_or_skip("search_finds_text_and_the_keyboard_steps")? else {
         return Ok(());
     };
-    let (_dir, page) = page_of(Path::new(DEMO))?;
-    open(&mut browser, &file_url(&page))?;
+    let _page = show(&mut browser, demo(), "")?;
     browser.eval(
         "(s => { s.value = 'slow-lookup'; s.dispatchEvent(new Event('input')); })(document.getElementById('search'))",
     )?;
@@ -301,5 +278,5 @@ fn search_finds_text_and_the_keyboard_steps_through_turns_and_agents() -> anyhow
         "(id => id && id.startsWith('turn/researcher'))(document.getElementById('inspector').dataset.id)",
         WAIT,
     )?;
-    no_js_errors(&mut browser)
+    browser.no_js_errors()
 }

@@ -3,19 +3,18 @@
 //! Chromium), paths outside the root are refused, and `--follow` ends with the final tree.
 #![cfg(feature = "cli")]
 
-mod view_support;
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use view_support::browser_or_skip;
-
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/demo");
-const WAIT: Duration = Duration::from_secs(30);
+use support::cli::cli;
+use support::fixtures::{demo, demo_lines, DEMO};
+use support::viewer::{browser_or_skip, inspector_body, open, WAIT};
 
 /// A running `tracing-rollout serve ROOT --addr 127.0.0.1:0`, killed on drop.
 struct Serve {
@@ -25,7 +24,7 @@ struct Serve {
 
 impl Serve {
     fn start(root: &Path) -> anyhow::Result<Serve> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
+        let mut child = cli()
             .arg("serve")
             .arg(root)
             .args(["--addr", "127.0.0.1:0"])
@@ -76,13 +75,6 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn demo_lines() -> anyhow::Result<Vec<String>> {
-    Ok(std::fs::read_to_string(format!("{DEMO}/trace.jsonl"))?
-        .lines()
-        .map(|l| format!("{l}\n"))
-        .collect())
 }
 
 #[test]
@@ -181,8 +173,7 @@ fn a_rollout_still_being_written_appears_and_its_new_turns_show_without_a_reload
         WAIT,
     )?;
     browser.screenshot("serve-index")?;
-    browser.goto(&serve.url("/b/live/"))?;
-    browser.wait_for("window.rolloutView && window.rolloutView.ready", WAIT)?;
+    open(&mut browser, &serve.url("/b/live/"))?;
     let before = browser.eval("window.rolloutView.facts().counts.turns")?;
     assert_eq!(before, 1, "one turn so far");
     assert_eq!(
@@ -228,36 +219,17 @@ fn a_rollout_still_being_written_appears_and_its_new_turns_show_without_a_reload
     assert_eq!(facts["edges"], 11, "{facts}");
     // Bodies come from the server on demand.
     browser.eval("window.rolloutView.select('tool:11')")?;
-    let args = browser.wait_for(
-        "(t => t !== 'loading…' && t)(document.querySelector('#inspector pre.body').textContent)",
-        WAIT,
-    )?;
-    assert!(
-        args.as_str()
-            .unwrap_or_default()
-            .contains("cargo test -p net"),
-        "{args}"
-    );
+    let args = inspector_body(&mut browser)?;
+    assert!(args.contains("cargo test -p net"), "{args}");
     // Opened again once it has ended, the rollout comes as a whole page (no polling).
     browser.goto("about:blank")?;
-    browser.goto(&serve.url("/b/live/#tool:11"))?;
-    browser.wait_for("window.rolloutView && window.rolloutView.ready", WAIT)?;
+    open(&mut browser, &serve.url("/b/live/#tool:11"))?;
     let config = browser.eval("JSON.parse(document.getElementById('config').textContent)")?;
     assert!(config.get("state_url").is_none(), "{config}");
     assert_eq!(browser.eval("window.rolloutView.facts().counts.turns")?, 6);
-    let args = browser.wait_for(
-        "(t => t !== 'loading…' && t)((document.querySelector('#inspector pre.body') || {}).textContent)",
-        WAIT,
-    )?;
-    assert!(
-        args.as_str()
-            .unwrap_or_default()
-            .contains("cargo test -p net"),
-        "{args}"
-    );
-    let errors = browser.js_errors()?;
-    anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:#?}");
-    Ok(())
+    let args = inspector_body(&mut browser)?;
+    assert!(args.contains("cargo test -p net"), "{args}");
+    browser.no_js_errors()
 }
 
 #[test]
@@ -273,7 +245,7 @@ fn summary_follow_prints_as_lines_land_and_ends_with_the_final_tree() -> anyhow:
         format!("{DEMO}/manifest.json"),
         dir.path().join("manifest.json"),
     )?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
+    let mut child = cli()
         .args(["summary", "--follow"])
         .arg(dir.path())
         .stdout(Stdio::piped())
@@ -313,10 +285,7 @@ fn summary_follow_prints_as_lines_land_and_ends_with_the_final_tree() -> anyhow:
 fn view_writes_one_page_and_leaves_bodies_out_past_the_budget() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let page = dir.path().join("demo.html");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
-        .args(["view", DEMO, "-o"])
-        .arg(&page)
-        .output()?;
+    let out = cli().args(["view", DEMO, "-o"]).arg(&page).output()?;
     assert!(
         out.status.success(),
         "{}",
@@ -330,7 +299,7 @@ fn view_writes_one_page_and_leaves_bodies_out_past_the_budget() -> anyhow::Resul
     assert!(html.contains(r#"id="skeleton""#) && html.contains(r#"id="p6""#));
     assert!(html.contains(r#""omitted_bodies":0"#));
     let lean = dir.path().join("lean.html");
-    let out = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
+    let out = cli()
         .args(["view", DEMO, "--max-body-bytes", "0", "-o"])
         .arg(&lean)
         .output()?;
@@ -340,9 +309,7 @@ fn view_writes_one_page_and_leaves_bodies_out_past_the_budget() -> anyhow::Resul
     let payloads = tracing_rollout::reduce::reduce_bundle(DEMO)?.payloads.len();
     assert!(html.contains(&format!(r#""omitted_bodies":{payloads}"#)));
     // A missing bundle is an I/O error: exit 2, the path in the message.
-    let out = Command::new(env!("CARGO_BIN_EXE_tracing-rollout"))
-        .args(["view", "/nonexistent/bundle"])
-        .output()?;
+    let out = cli().args(["view", "/nonexistent/bundle"]).output()?;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/bundle"));
     Ok(())
@@ -350,7 +317,7 @@ fn view_writes_one_page_and_leaves_bodies_out_past_the_budget() -> anyhow::Resul
 
 #[test]
 fn a_root_that_is_itself_a_bundle_is_served_under_its_empty_name() -> anyhow::Result<()> {
-    let serve = Serve::start(Path::new(DEMO))?;
+    let serve = Serve::start(demo())?;
     let host = format!("127.0.0.1:{}", serve.port);
     let (status, index) = serve.get("/api/bundles", &host)?;
     assert_eq!(status, 200);

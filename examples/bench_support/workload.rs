@@ -213,6 +213,237 @@ pub struct Workload {
     pub unique_bytes: u64,
 }
 
+/// [`Workload::generate_shaped`] between turns: the main thread's history, the window of it
+/// the next request sends, and the bytes seen for the first time so far. Each turn draws its
+/// words in one fixed order, so a workload is the same on every run.
+struct Generator {
+    words: Words,
+    shape: Shape,
+    cap: usize,
+    history: Vec<Value>,
+    /// `sizes[i]`: the bytes `history[i]` takes in a request (its JSON and a comma).
+    sizes: Vec<usize>,
+    /// The next request sends `history[start..]`, `window` bytes of it.
+    start: usize,
+    window: usize,
+    /// Bytes of history items no response carried.
+    unique: usize,
+}
+
+impl Generator {
+    fn push(&mut self, item: Value) {
+        self.sizes.push(item.to_string().len() + 1);
+        self.history.push(item);
+    }
+
+    /// [`Generator::push`], counting the item as content seen for the first time.
+    fn push_new(&mut self, item: Value) {
+        self.push(item);
+        self.unique += self.sizes[self.sizes.len() - 1];
+    }
+
+    /// Turn `n`: its compaction, user message, inference, tools, code cell and child.
+    fn turn(&mut self, n: u64) -> Turn {
+        let compaction = self.compaction(n);
+        self.user_message(n);
+        let request = self.start..self.history.len();
+        let request_text = serde_json::to_string(&Request {
+            model: "gpt-5",
+            input: &self.history[request.clone()],
+        })
+        .unwrap_or_default();
+
+        let spawn = n % CHILD_EVERY == CHILD_EVERY / 2;
+        let (calls, tools) = self.tool_calls(n, spawn);
+        let cell_call_id = format!("exec_{n}");
+        let source = format!(
+            "const hits = await tools.grep({{pattern: 'retry_{n}', path: 'src/'}});\nconst cfg = await tools.read_file({{path: 'config/{n}.toml'}});\nreturn {{hits, cfg}};"
+        );
+        let message = json!({"type": "message", "role": "assistant", "content": [
+            {"type": "output_text", "text": self.words.text(80)}]});
+        let code = json!({"type": "custom_tool_call", "call_id": cell_call_id, "name": "exec", "input": source});
+        let mut output = vec![message];
+        output.extend(calls);
+        output.push(code);
+        let response_id = format!("resp_{n}");
+        let (input_tokens, output_tokens) = ((request_text.len() / 4) as u64, 260);
+        let response = Payload::new(
+            json!({"id": response_id, "model": "gpt-5", "output": output,
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
+        );
+        for item in output {
+            self.push(item);
+        }
+
+        let nested = self.nested(n);
+        let cell_output = json!({"hits": truncate(&nested[0].result.text, 100),
+            "cfg": truncate(&nested[1].result.text, 100)});
+        self.outputs(&tools, &cell_call_id, &cell_output, request.end);
+        let child = spawn.then(|| self.child(n, request.clone()));
+        Turn {
+            turn_id: format!("turn-{n}"),
+            request,
+            request_text,
+            response,
+            response_id,
+            input_tokens,
+            output_tokens,
+            tools,
+            cell_id: format!("cell-{n}"),
+            cell_call_id,
+            cell_source: Payload::new(json!(source)),
+            nested,
+            cell_output: Payload::new(cell_output),
+            child,
+            compaction,
+        }
+    }
+
+    /// At the shape's compaction turn, the history is replaced by a summary; the checkpoint.
+    fn compaction(&mut self, n: u64) -> Option<Payload> {
+        if self.shape.compact_at != Some(n) || n == 0 {
+            return None;
+        }
+        let summary = json!({"type": "message", "role": "assistant", "content": [
+            {"type": "output_text", "text": format!("Summary of turns 0-{n}: {}", self.words.text(2000))}]});
+        let checkpoint = Payload::new(json!({"input_history": &self.history[self.start..],
+            "replacement_history": [&summary]}));
+        self.push_new(summary);
+        self.start = self.history.len() - 1;
+        self.window = self.sizes[self.start];
+        Some(checkpoint)
+    }
+
+    /// Turn `n`'s user message (with the image at turn 0); the window then slides, dropping
+    /// the oldest items until the newest ones fit.
+    fn user_message(&mut self, n: u64) {
+        let mut content = vec![
+            json!({"type": "input_text", "text": format!("Turn {n}: {}", self.words.text(120))}),
+        ];
+        if n == 0 && self.shape.image_bytes > 0 {
+            let image: String = (0..self.shape.image_bytes)
+                .map(|i| {
+                    char::from(
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                            [(i * 7 + i / 64 * 13 + (i * i) % 61) % 64],
+                    )
+                })
+                .collect();
+            content.push(json!({"type": "input_image", "image_url": format!("data:image/png;base64,{image}")}));
+        }
+        self.push_new(json!({"type": "message", "role": "user", "content": content}));
+        self.window += self.sizes[self.sizes.len() - 1];
+        while self.window > self.cap - 32 && self.start + 1 < self.history.len() {
+            self.window -= self.sizes[self.start];
+            self.start += 1;
+        }
+    }
+
+    /// Turn `n`'s three tool calls (the first a `spawn_agent` when `spawn`): the response's
+    /// items, and the calls with their arguments and results.
+    fn tool_calls(&mut self, n: u64, spawn: bool) -> (Vec<Value>, Vec<ToolCall>) {
+        let mut calls = Vec::new();
+        let mut tools = Vec::new();
+        for i in 0..3 {
+            let call_id = format!("call_{n}_{i}");
+            let (tool, args) = if spawn && i == 0 {
+                let child = format!("child-{n}");
+                let args = json!({"agent": child, "task": format!("Investigate {}", self.words.text(150))});
+                ("spawn_agent", args)
+            } else {
+                let args = json!({"path": format!("src/module_{n}_{i}.rs"), "start_line": n % 400,
+                    "end_line": n % 400 + 60, "reason": self.words.text(110)});
+                ("read_file", args)
+            };
+            let result = json!({"output": self.words.text(1950), "exit_code": 0});
+            calls.push(
+                json!({"type": "function_call", "call_id": call_id, "name": tool,
+                "arguments": args.to_string()}),
+            );
+            tools.push(ToolCall {
+                tool,
+                call_id: Some(call_id),
+                args: Payload::new(args),
+                result: Payload::new(result),
+            });
+        }
+        (calls, tools)
+    }
+
+    /// The two tool calls nested in turn `n`'s code cell.
+    fn nested(&mut self, n: u64) -> Vec<ToolCall> {
+        (0..2)
+            .map(|i| {
+                let tool = if i == 0 { "grep" } else { "read_file" };
+                ToolCall {
+                    tool,
+                    call_id: None,
+                    args: Payload::new(json!({"pattern": format!("retry_{n}"), "path": "src/",
+                        "reason": self.words.text(140)})),
+                    result: Payload::new(json!({"output": self.words.text(1950), "exit_code": 0})),
+                }
+            })
+            .collect()
+    }
+
+    /// The outputs of the turn's tools and code cell join the history, and everything since
+    /// the request (`request_end`) the window.
+    fn outputs(
+        &mut self,
+        tools: &[ToolCall],
+        cell_call_id: &str,
+        cell_output: &Value,
+        request_end: usize,
+    ) {
+        for tool in tools {
+            let call_id = tool.call_id.clone().unwrap_or_default();
+            let output = truncate(&tool.result.text, 150);
+            self.push_new(
+                json!({"type": "function_call_output", "call_id": call_id, "output": output}),
+            );
+        }
+        self.push_new(json!({"type": "custom_tool_call_output",
+            "call_id": cell_call_id, "output": cell_output.to_string()}));
+        for size in &self.sizes[request_end..] {
+            self.window += size;
+        }
+    }
+
+    /// The child agent turn `n` spawns: its task (after the main thread's `request` window
+    /// when the shape says so), one model call and one tool call.
+    fn child(&mut self, n: u64, request: Range<usize>) -> Child {
+        let thread_id = format!("child-{n}");
+        let task = format!("Investigate the failure of turn {n}.");
+        let task_item = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": task}]});
+        self.unique += task_item.to_string().len();
+        let mut input: Vec<Value> = if self.shape.child_history {
+            self.history[request].to_vec()
+        } else {
+            Vec::new()
+        };
+        input.push(task_item);
+        let request = json!({"model": "gpt-5-mini", "input": input});
+        let call_id = format!("call_{thread_id}_0");
+        let args = json!({"path": format!("logs/{n}.txt"), "reason": self.words.text(150)});
+        let response = json!({"id": format!("resp_{thread_id}"), "model": "gpt-5-mini", "output": [
+            {"type": "function_call", "call_id": call_id, "name": "read_file", "arguments": args.to_string()}],
+            "usage": {"input_tokens": 40, "output_tokens": 60}});
+        Child {
+            agent_path: format!("/main/{thread_id}"),
+            thread_id,
+            task,
+            request: Payload::new(request),
+            response: Payload::new(response),
+            tool: ToolCall {
+                tool: "read_file",
+                call_id: Some(call_id),
+                args: Payload::new(args),
+                result: Payload::new(json!({"output": self.words.text(1950), "exit_code": 0})),
+            },
+        }
+    }
+}
+
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
@@ -223,192 +454,19 @@ impl Workload {
     }
 
     pub fn generate_shaped(turns: u64, shape: Shape) -> Workload {
-        let mut words = Words(0x5eed);
-        let mut unique = 0usize;
-        let cap = shape.cap.unwrap_or(usize::MAX);
-        let mut history: Vec<Value> = Vec::new();
-        let mut sizes: Vec<usize> = Vec::new();
-        let (mut start, mut window) = (0usize, 0usize);
-        let push = |history: &mut Vec<Value>, sizes: &mut Vec<usize>, item: Value| {
-            sizes.push(item.to_string().len() + 1);
-            history.push(item);
+        let mut generator = Generator {
+            words: Words(0x5eed),
+            shape,
+            cap: shape.cap.unwrap_or(usize::MAX),
+            history: Vec::new(),
+            sizes: Vec::new(),
+            start: 0,
+            window: 0,
+            unique: 0,
         };
-        let mut out = Vec::with_capacity(turns as usize);
-        for n in 0..turns {
-            let compaction = (shape.compact_at == Some(n) && n > 0).then(|| {
-                let summary = json!({"type": "message", "role": "assistant", "content": [
-                    {"type": "output_text", "text": format!("Summary of turns 0-{n}: {}", words.text(2000))}]});
-                let checkpoint = Payload::new(json!({"input_history": &history[start..],
-                    "replacement_history": [&summary]}));
-                push(&mut history, &mut sizes, summary);
-                unique += sizes[sizes.len() - 1];
-                start = history.len() - 1;
-                window = sizes[start];
-                checkpoint
-            });
-            let mut content = vec![
-                json!({"type": "input_text", "text": format!("Turn {n}: {}", words.text(120))}),
-            ];
-            if n == 0 && shape.image_bytes > 0 {
-                let image: String = (0..shape.image_bytes)
-                    .map(|i| {
-                        char::from(
-                            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-                                [(i * 7 + i / 64 * 13 + (i * i) % 61) % 64],
-                        )
-                    })
-                    .collect();
-                content.push(json!({"type": "input_image", "image_url": format!("data:image/png;base64,{image}")}));
-            }
-            let user = json!({"type": "message", "role": "user", "content": content});
-            push(&mut history, &mut sizes, user);
-            unique += sizes[sizes.len() - 1];
-            // Slide the window: drop the oldest items until the newest ones fit.
-            window += sizes[sizes.len() - 1];
-            while window > cap - 32 && start + 1 < history.len() {
-                window -= sizes[start];
-                start += 1;
-            }
-            let request = start..history.len();
-            let request_text = serde_json::to_string(&Request {
-                model: "gpt-5",
-                input: &history[request.clone()],
-            })
-            .unwrap_or_default();
-
-            let spawn = n % CHILD_EVERY == CHILD_EVERY / 2;
-            let mut calls = Vec::new();
-            let mut tools = Vec::new();
-            for i in 0..3 {
-                let call_id = format!("call_{n}_{i}");
-                let (tool, args) = if spawn && i == 0 {
-                    let child = format!("child-{n}");
-                    let args =
-                        json!({"agent": child, "task": format!("Investigate {}", words.text(150))});
-                    ("spawn_agent", args)
-                } else {
-                    let args = json!({"path": format!("src/module_{n}_{i}.rs"), "start_line": n % 400,
-                        "end_line": n % 400 + 60, "reason": words.text(110)});
-                    ("read_file", args)
-                };
-                let result = json!({"output": words.text(1950), "exit_code": 0});
-                calls.push(
-                    json!({"type": "function_call", "call_id": call_id, "name": tool,
-                    "arguments": args.to_string()}),
-                );
-                tools.push(ToolCall {
-                    tool,
-                    call_id: Some(call_id),
-                    args: Payload::new(args),
-                    result: Payload::new(result),
-                });
-            }
-            let cell_call_id = format!("exec_{n}");
-            let source = format!(
-                "const hits = await tools.grep({{pattern: 'retry_{n}', path: 'src/'}});\nconst cfg = await tools.read_file({{path: 'config/{n}.toml'}});\nreturn {{hits, cfg}};"
-            );
-            let message = json!({"type": "message", "role": "assistant", "content": [
-                {"type": "output_text", "text": words.text(80)}]});
-            let code = json!({"type": "custom_tool_call", "call_id": cell_call_id, "name": "exec", "input": source});
-            let mut output = vec![message];
-            output.extend(calls);
-            output.push(code);
-            let response_id = format!("resp_{n}");
-            let (input_tokens, output_tokens) = ((request_text.len() / 4) as u64, 260);
-            let response = Payload::new(
-                json!({"id": response_id, "model": "gpt-5", "output": output,
-                "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
-            );
-            for item in output {
-                push(&mut history, &mut sizes, item);
-            }
-
-            let nested = (0..2)
-                .map(|i| {
-                    let tool = if i == 0 { "grep" } else { "read_file" };
-                    ToolCall {
-                        tool,
-                        call_id: None,
-                        args: Payload::new(json!({"pattern": format!("retry_{n}"), "path": "src/",
-                            "reason": words.text(140)})),
-                        result: Payload::new(json!({"output": words.text(1950), "exit_code": 0})),
-                    }
-                })
-                .collect::<Vec<_>>();
-            let cell_output = json!({"hits": truncate(&nested[0].result.text, 100),
-                "cfg": truncate(&nested[1].result.text, 100)});
-            for tool in &tools {
-                let call_id = tool.call_id.clone().unwrap_or_default();
-                let output = truncate(&tool.result.text, 150);
-                push(
-                    &mut history,
-                    &mut sizes,
-                    json!({"type": "function_call_output", "call_id": call_id, "output": output}),
-                );
-                unique += sizes[sizes.len() - 1];
-            }
-            push(
-                &mut history,
-                &mut sizes,
-                json!({"type": "custom_tool_call_output",
-                "call_id": cell_call_id, "output": cell_output.to_string()}),
-            );
-            unique += sizes[sizes.len() - 1];
-            for size in &sizes[request.end..] {
-                window += size;
-            }
-
-            let child = spawn.then(|| {
-                let thread_id = format!("child-{n}");
-                let task = format!("Investigate the failure of turn {n}.");
-                let task_item = json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": task}]});
-                unique += task_item.to_string().len();
-                let mut input: Vec<Value> = if shape.child_history {
-                    history[request.clone()].to_vec()
-                } else {
-                    Vec::new()
-                };
-                input.push(task_item);
-                let request = json!({"model": "gpt-5-mini", "input": input});
-                let call_id = format!("call_{thread_id}_0");
-                let args = json!({"path": format!("logs/{n}.txt"), "reason": words.text(150)});
-                let response = json!({"id": format!("resp_{thread_id}"), "model": "gpt-5-mini", "output": [
-                    {"type": "function_call", "call_id": call_id, "name": "read_file", "arguments": args.to_string()}],
-                    "usage": {"input_tokens": 40, "output_tokens": 60}});
-                Child {
-                    agent_path: format!("/main/{thread_id}"),
-                    thread_id,
-                    task,
-                    request: Payload::new(request),
-                    response: Payload::new(response),
-                    tool: ToolCall {
-                        tool: "read_file",
-                        call_id: Some(call_id),
-                        args: Payload::new(args),
-                        result: Payload::new(json!({"output": words.text(1950), "exit_code": 0})),
-                    },
-                }
-            });
-            out.push(Turn {
-                turn_id: format!("turn-{n}"),
-                request,
-                request_text,
-                response,
-                response_id,
-                input_tokens,
-                output_tokens,
-                tools,
-                cell_id: format!("cell-{n}"),
-                cell_call_id,
-                cell_source: Payload::new(json!(source)),
-                nested,
-                cell_output: Payload::new(cell_output),
-                child,
-                compaction,
-            });
-        }
+        let out: Vec<Turn> = (0..turns).map(|n| generator.turn(n)).collect();
         let mut workload = Workload {
-            history,
+            history: generator.history,
             turns: out,
             unique_bytes: 0,
         };
@@ -421,7 +479,8 @@ impl Workload {
                     + t.compaction.as_ref().map_or(0, |c| c.text.len())
             })
             .sum();
-        workload.unique_bytes = workload.payload_bytes() - requests as u64 + unique as u64;
+        workload.unique_bytes =
+            workload.payload_bytes() - requests as u64 + generator.unique as u64;
         workload
     }
 

@@ -236,271 +236,17 @@ async fn lead_agent() {
     let (mailbox, mut results) = mpsc::channel::<(String, String)>(8);
 
     let turn = info_span!("rollout.turn", turn_id = "lead-turn-1");
-    let children = async {
-        lead.history.push(user(
-            "The nightly build is red. Find out why and get it fixed.",
-        ));
-        lead.infer(vec![
-            json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "Start from the CI log."}]}),
-            function_call("call_log", "read_file", json!({"path": "ci/nightly.log"})),
-        ], 420, 38).await;
-        let log = tool(
-            "read_file",
-            "function",
-            Some("call_log"),
-            json!({"path": "ci/nightly.log"}),
-            async {
-                work(2).await;
-                "test net::retry::backs_off ... FAILED (timeout after 30s)".to_owned()
-            },
-        )
-        .await;
-        lead.history.push(function_output("call_log", &log));
-
-        // Code mode: the model writes a script that calls two tools itself.
-        let source = "const hits = await tools.grep({pattern: 'timeout', path: 'net/'});\nconst cfg = await tools.read_file({path: 'net/retry.toml'});\nreturn {hits, cfg};";
-        lead.infer(vec![json!({"type": "custom_tool_call", "call_id": "call_exec", "name": "exec", "input": source})], 610, 72).await;
-        let cell = info_span!(
-            "rollout.code_cell",
-            cell_id = "cell-1",
-            call_id = "call_exec",
-            language = "javascript"
-        );
-        let cell_output = async {
-            payload("source", &json!(source));
-            let hits = tool(
-                "grep",
-                "function",
-                None,
-                json!({"pattern": "timeout", "path": "net/"}),
-                async {
-                    work(2).await;
-                    "net/retry.rs:42: const TIMEOUT: Duration = Duration::from_secs(30);".to_owned()
-                },
-            )
-            .await;
-            let cfg = tool(
-                "read_file",
-                "function",
-                None,
-                json!({"path": "net/retry.toml"}),
-                async {
-                    work(1).await;
-                    "max_retries = 0".to_owned()
-                },
-            )
-            .await;
-            let output = format!("{{\"hits\": \"{hits}\", \"cfg\": \"{cfg}\"}}");
-            payload("output", &json!(output));
-            output
-        }
-        .instrument(cell)
-        .await;
-        lead.history.push(json!({"type": "custom_tool_call_output", "call_id": "call_exec", "output": cell_output}));
-
-        // A terminal: run the tests, then answer the prompt in the same session.
-        lead.infer(
-            vec![function_call(
-                "call_test",
-                "exec_command",
-                json!({"cmd": "cargo test -p net"}),
-            )],
-            760,
-            30,
-        )
-        .await;
-        let out = tool("exec_command", "function", Some("call_test"), json!({"cmd": "cargo test -p net"}), async {
-            let op = info_span!("rollout.terminal", terminal_id = "pty-1", op = "exec",
-                command = "cargo test -p net", cwd = "/work/repo", exit_code = Empty);
-            async {
-                work(5).await;
-                let out = "running 12 tests\ntest retry::backs_off ... FAILED\nRerun failed tests? [y/q]";
-                payload("output", &json!(out));
-                out.to_owned()
-            }.instrument(op).await
-        }).await;
-        lead.history.push(function_output("call_test", &out));
-        lead.infer(
-            vec![function_call(
-                "call_stdin",
-                "write_stdin",
-                json!({"session_id": "pty-1", "chars": "q\n"}),
-            )],
-            820,
-            24,
-        )
-        .await;
-        let out = tool(
-            "write_stdin",
-            "function",
-            Some("call_stdin"),
-            json!({"session_id": "pty-1", "chars": "q\n"}),
-            async {
-                let op = info_span!(
-                    "rollout.terminal",
-                    terminal_id = "pty-1",
-                    op = "write",
-                    exit_code = Empty
-                );
-                async {
-                    work(1).await;
-                    Span::current().record("exit_code", 101_i64);
-                    payload("output", &json!("process exited with code 101"));
-                    "process exited with code 101".to_owned()
-                }
-                .instrument(op)
-                .await
-            },
-        )
-        .await;
-        lead.history.push(function_output("call_stdin", &out));
-
-        // Delegate: two sub-agents work concurrently.
-        let research_task = "Find out why net::retry::backs_off times out on the nightly runner.";
-        let fix_task = "Prepare a patch that makes the retry policy back off instead of failing.";
-        lead.infer(
-            vec![
-                assistant("Delegating the investigation and the fix."),
-                function_call(
-                    "call_spawn_r",
-                    "spawn_agent",
-                    json!({"agent": "researcher", "task": research_task}),
-                ),
-                function_call(
-                    "call_spawn_f",
-                    "spawn_agent",
-                    json!({"agent": "fixer", "task": fix_task}),
-                ),
-            ],
-            900,
-            90,
-        )
-        .await;
-        let researcher = spawn_child("call_spawn_r", "researcher", research_task,
-            "You investigate failures. Answer with the root cause only.",
-            vec!["Root cause: retries are disabled (max_retries = 0), so one slow DNS lookup fails the test.",
-                 "Two other tests use the retry helper: net::pool::reconnects and net::dns::fallback."],
-            &mailbox).await;
-        lead.history
-            .push(function_output("call_spawn_r", "spawned researcher"));
-        let fixer = spawn_child(
-            "call_spawn_f",
-            "fixer",
-            fix_task,
-            "You write minimal patches.",
-            vec![
-                "Patch ready: max_retries = 3 with exponential backoff from 200 ms.",
-                "Added regression test net::retry::survives_one_slow_lookup.",
-            ],
-            &mailbox,
-        )
-        .await;
-        lead.history
-            .push(function_output("call_spawn_f", "spawned fixer"));
-
-        let message = "Also add a regression test for the slow-lookup case.";
-        let extra_task = "List the other tests that depend on the retry helper.";
-        lead.infer(
-            vec![
-                function_call(
-                    "call_msg",
-                    "send_message",
-                    json!({"target": "fixer", "message": message}),
-                ),
-                function_call(
-                    "call_task",
-                    "assign_task",
-                    json!({"target": "researcher", "task": extra_task}),
-                ),
-            ],
-            980,
-            60,
-        )
-        .await;
-        tell("send_message", "call_msg", "fixer", &fixer, message).await;
-        lead.history.push(function_output("call_msg", "delivered"));
-        tell(
-            "assign_task",
-            "call_task",
-            "researcher",
-            &researcher,
-            extra_task,
-        )
-        .await;
-        lead.history.push(function_output("call_task", "delivered"));
-
-        lead.infer(
-            vec![function_call(
-                "call_wait",
-                "wait_agent",
-                json!({"agents": ["researcher", "fixer"]}),
-            )],
-            1010,
-            20,
-        )
-        .await;
-        let mut notes = Vec::new();
-        tool(
-            "wait_agent",
-            "wait_agent",
-            Some("call_wait"),
-            json!({"agents": ["researcher", "fixer"]}),
-            async {
-                for _ in 0..4 {
-                    if let Some((from, text)) = results.recv().await {
-                        notes.push(format!("[{from}] {text}"));
-                    }
-                }
-                format!("{} results", notes.len())
-            },
-        )
-        .await;
-        lead.history.push(function_output(
-            "call_wait",
-            &format!("{} results", notes.len()),
-        ));
-        // Sub-agent results reach the model as notifications in its next request.
-        for note in &notes {
-            lead.history
-                .push(user(&format!("Sub-agent notification: {note}")));
-        }
-
-        lead.infer(
-            vec![
-                function_call(
-                    "call_close_r",
-                    "close_agent",
-                    json!({"target": "researcher"}),
-                ),
-                function_call("call_close_f", "close_agent", json!({"target": "fixer"})),
-            ],
-            1400,
-            30,
-        )
-        .await;
-        for (call_id, id, child) in [
-            ("call_close_r", "researcher", researcher),
-            ("call_close_f", "fixer", fixer),
-        ] {
-            let close = async {
-                let span = Span::current();
-                span.record("target_thread_id", id);
-                drop(child.inbox);
-                let _ = child.task.await;
-                format!("closed {id}")
-            };
-            let out = tool(
-                "close_agent",
-                "close_agent",
-                Some(call_id),
-                json!({"target": id}),
-                close,
-            )
-            .await;
-            lead.history.push(function_output(call_id, &out));
-        }
-    };
-    children.instrument(turn).await;
+    async {
+        read_the_log(&mut lead).await;
+        run_a_code_cell(&mut lead).await;
+        use_a_terminal(&mut lead).await;
+        let (researcher, fixer) = delegate(&mut lead, &mailbox).await;
+        message_and_assign(&mut lead, &researcher, &fixer).await;
+        wait_for_results(&mut lead, &mut results).await;
+        close_children(&mut lead, researcher, fixer).await;
+    }
+    .instrument(turn)
+    .await;
 
     // The history is long: replace it by a summary before the final turn.
     let compaction = info_span!(
@@ -533,6 +279,306 @@ async fn lead_agent() {
     }
     .instrument(turn)
     .await;
+}
+
+/// The first model call reads the CI log.
+async fn read_the_log(lead: &mut Lead) {
+    lead.history.push(user(
+        "The nightly build is red. Find out why and get it fixed.",
+    ));
+    lead.infer(vec![
+        json!({"type": "reasoning", "summary": [{"type": "summary_text", "text": "Start from the CI log."}]}),
+        function_call("call_log", "read_file", json!({"path": "ci/nightly.log"})),
+    ], 420, 38).await;
+    let log = tool(
+        "read_file",
+        "function",
+        Some("call_log"),
+        json!({"path": "ci/nightly.log"}),
+        async {
+            work(2).await;
+            "test net::retry::backs_off ... FAILED (timeout after 30s)".to_owned()
+        },
+    )
+    .await;
+    lead.history.push(function_output("call_log", &log));
+}
+
+/// Code mode: the model writes a script that calls two tools itself.
+async fn run_a_code_cell(lead: &mut Lead) {
+    let source = "const hits = await tools.grep({pattern: 'timeout', path: 'net/'});\nconst cfg = await tools.read_file({path: 'net/retry.toml'});\nreturn {hits, cfg};";
+    lead.infer(vec![json!({"type": "custom_tool_call", "call_id": "call_exec", "name": "exec", "input": source})], 610, 72).await;
+    let cell = info_span!(
+        "rollout.code_cell",
+        cell_id = "cell-1",
+        call_id = "call_exec",
+        language = "javascript"
+    );
+    let cell_output = async {
+        payload("source", &json!(source));
+        let hits = tool(
+            "grep",
+            "function",
+            None,
+            json!({"pattern": "timeout", "path": "net/"}),
+            async {
+                work(2).await;
+                "net/retry.rs:42: const TIMEOUT: Duration = Duration::from_secs(30);".to_owned()
+            },
+        )
+        .await;
+        let cfg = tool(
+            "read_file",
+            "function",
+            None,
+            json!({"path": "net/retry.toml"}),
+            async {
+                work(1).await;
+                "max_retries = 0".to_owned()
+            },
+        )
+        .await;
+        let output = format!("{{\"hits\": \"{hits}\", \"cfg\": \"{cfg}\"}}");
+        payload("output", &json!(output));
+        output
+    }
+    .instrument(cell)
+    .await;
+    lead.history.push(
+        json!({"type": "custom_tool_call_output", "call_id": "call_exec", "output": cell_output}),
+    );
+}
+
+/// A terminal: run the tests, then answer the prompt in the same session.
+async fn use_a_terminal(lead: &mut Lead) {
+    lead.infer(
+        vec![function_call(
+            "call_test",
+            "exec_command",
+            json!({"cmd": "cargo test -p net"}),
+        )],
+        760,
+        30,
+    )
+    .await;
+    let out = tool(
+        "exec_command",
+        "function",
+        Some("call_test"),
+        json!({"cmd": "cargo test -p net"}),
+        async {
+            let op = info_span!(
+                "rollout.terminal",
+                terminal_id = "pty-1",
+                op = "exec",
+                command = "cargo test -p net",
+                cwd = "/work/repo",
+                exit_code = Empty
+            );
+            async {
+                work(5).await;
+                let out =
+                    "running 12 tests\ntest retry::backs_off ... FAILED\nRerun failed tests? [y/q]";
+                payload("output", &json!(out));
+                out.to_owned()
+            }
+            .instrument(op)
+            .await
+        },
+    )
+    .await;
+    lead.history.push(function_output("call_test", &out));
+    lead.infer(
+        vec![function_call(
+            "call_stdin",
+            "write_stdin",
+            json!({"session_id": "pty-1", "chars": "q\n"}),
+        )],
+        820,
+        24,
+    )
+    .await;
+    let out = tool(
+        "write_stdin",
+        "function",
+        Some("call_stdin"),
+        json!({"session_id": "pty-1", "chars": "q\n"}),
+        async {
+            let op = info_span!(
+                "rollout.terminal",
+                terminal_id = "pty-1",
+                op = "write",
+                exit_code = Empty
+            );
+            async {
+                work(1).await;
+                Span::current().record("exit_code", 101_i64);
+                payload("output", &json!("process exited with code 101"));
+                "process exited with code 101".to_owned()
+            }
+            .instrument(op)
+            .await
+        },
+    )
+    .await;
+    lead.history.push(function_output("call_stdin", &out));
+}
+
+/// Delegate: two sub-agents work concurrently; returns (researcher, fixer).
+async fn delegate(lead: &mut Lead, mailbox: &mpsc::Sender<(String, String)>) -> (Child, Child) {
+    let research_task = "Find out why net::retry::backs_off times out on the nightly runner.";
+    let fix_task = "Prepare a patch that makes the retry policy back off instead of failing.";
+    lead.infer(
+        vec![
+            assistant("Delegating the investigation and the fix."),
+            function_call(
+                "call_spawn_r",
+                "spawn_agent",
+                json!({"agent": "researcher", "task": research_task}),
+            ),
+            function_call(
+                "call_spawn_f",
+                "spawn_agent",
+                json!({"agent": "fixer", "task": fix_task}),
+            ),
+        ],
+        900,
+        90,
+    )
+    .await;
+    let researcher = spawn_child("call_spawn_r", "researcher", research_task,
+        "You investigate failures. Answer with the root cause only.",
+        vec!["Root cause: retries are disabled (max_retries = 0), so one slow DNS lookup fails the test.",
+             "Two other tests use the retry helper: net::pool::reconnects and net::dns::fallback."],
+        mailbox).await;
+    lead.history
+        .push(function_output("call_spawn_r", "spawned researcher"));
+    let fixer = spawn_child(
+        "call_spawn_f",
+        "fixer",
+        fix_task,
+        "You write minimal patches.",
+        vec![
+            "Patch ready: max_retries = 3 with exponential backoff from 200 ms.",
+            "Added regression test net::retry::survives_one_slow_lookup.",
+        ],
+        mailbox,
+    )
+    .await;
+    lead.history
+        .push(function_output("call_spawn_f", "spawned fixer"));
+    (researcher, fixer)
+}
+
+/// A message to the fixer and a second task for the researcher.
+async fn message_and_assign(lead: &mut Lead, researcher: &Child, fixer: &Child) {
+    let message = "Also add a regression test for the slow-lookup case.";
+    let extra_task = "List the other tests that depend on the retry helper.";
+    lead.infer(
+        vec![
+            function_call(
+                "call_msg",
+                "send_message",
+                json!({"target": "fixer", "message": message}),
+            ),
+            function_call(
+                "call_task",
+                "assign_task",
+                json!({"target": "researcher", "task": extra_task}),
+            ),
+        ],
+        980,
+        60,
+    )
+    .await;
+    tell("send_message", "call_msg", "fixer", fixer, message).await;
+    lead.history.push(function_output("call_msg", "delivered"));
+    tell(
+        "assign_task",
+        "call_task",
+        "researcher",
+        researcher,
+        extra_task,
+    )
+    .await;
+    lead.history.push(function_output("call_task", "delivered"));
+}
+
+/// Waits for the four results; they reach the model as notifications in its next request.
+async fn wait_for_results(lead: &mut Lead, results: &mut mpsc::Receiver<(String, String)>) {
+    lead.infer(
+        vec![function_call(
+            "call_wait",
+            "wait_agent",
+            json!({"agents": ["researcher", "fixer"]}),
+        )],
+        1010,
+        20,
+    )
+    .await;
+    let mut notes = Vec::new();
+    tool(
+        "wait_agent",
+        "wait_agent",
+        Some("call_wait"),
+        json!({"agents": ["researcher", "fixer"]}),
+        async {
+            for _ in 0..4 {
+                if let Some((from, text)) = results.recv().await {
+                    notes.push(format!("[{from}] {text}"));
+                }
+            }
+            format!("{} results", notes.len())
+        },
+    )
+    .await;
+    lead.history.push(function_output(
+        "call_wait",
+        &format!("{} results", notes.len()),
+    ));
+    // Sub-agent results reach the model as notifications in its next request.
+    for note in &notes {
+        lead.history
+            .push(user(&format!("Sub-agent notification: {note}")));
+    }
+}
+
+/// Closes both sub-agents.
+async fn close_children(lead: &mut Lead, researcher: Child, fixer: Child) {
+    lead.infer(
+        vec![
+            function_call(
+                "call_close_r",
+                "close_agent",
+                json!({"target": "researcher"}),
+            ),
+            function_call("call_close_f", "close_agent", json!({"target": "fixer"})),
+        ],
+        1400,
+        30,
+    )
+    .await;
+    for (call_id, id, child) in [
+        ("call_close_r", "researcher", researcher),
+        ("call_close_f", "fixer", fixer),
+    ] {
+        let close = async {
+            let span = Span::current();
+            span.record("target_thread_id", id);
+            drop(child.inbox);
+            let _ = child.task.await;
+            format!("closed {id}")
+        };
+        let out = tool(
+            "close_agent",
+            "close_agent",
+            Some(call_id),
+            json!({"target": id}),
+            close,
+        )
+        .await;
+        lead.history.push(function_output(call_id, &out));
+    }
 }
 
 /// Runs one whole rollout: the `rollout` span, the lead thread and everything it spawns.

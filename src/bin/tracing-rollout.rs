@@ -5,14 +5,15 @@
 //! arguments, prints, and maps outcomes to exit codes (0 ok, 1 invalid bundle, 2 usage or I/O
 //! error, 3 OTLP endpoint unreachable or refusing). A closed stdout (`| head`) ends the program quietly with 0.
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{StdoutLock, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_rollout::export::{chrome, otlp, ExportError};
-use tracing_rollout::reduce::{self, DiagnosticLevel, ReduceError};
+use tracing_rollout::reduce::{self, ReduceError};
+use tracing_rollout::view;
 
 /// Reduce, validate and summarise tracing-rollout bundles.
 #[derive(Debug, Parser)]
@@ -150,102 +151,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Runs one command: an error is reported by `main` with its chain, exit 2.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut stdout = std::io::stdout().lock();
+    let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Reduce { bundle, output } => {
-            let state = reduce::reduce_bundle(&bundle)
-                .with_context(|| format!("reduce {}", bundle.display()))?;
-            match output.as_deref() {
-                Some(path) if path == std::path::Path::new("-") => {
-                    serde_json::to_writer_pretty(&mut stdout, &state)?;
-                    writeln!(stdout)?;
-                }
-                _ => {
-                    let path = output.unwrap_or_else(|| bundle.join("state.json"));
-                    reduce::write_state_to(&state, &path)?;
-                    writeln!(stdout, "{}", path.display())?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Validate { bundle } => match reduce::reduce_bundle(&bundle) {
-            Ok(state) => {
-                let warnings = state
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.level == DiagnosticLevel::Warning)
-                    .count();
-                writeln!(
-                    stdout,
-                    "valid: {} threads, {} inference calls, {} tool calls; complete: {}; {} warnings",
-                    state.threads.len(),
-                    state.inference_calls.len(),
-                    state.tool_calls.len(),
-                    state.complete,
-                    warnings
-                )?;
-                for d in &state.diagnostics {
-                    let at = d.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
-                    writeln!(stdout, "  {:?}{at}: {}", d.level, d.message)?;
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e @ (ReduceError::Parse { .. } | ReduceError::Contradiction { .. })) => {
-                writeln!(stdout, "invalid: {e}")?;
-                Ok(ExitCode::from(1))
-            }
-            Err(e) => Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display()))),
-        },
-        Command::Summary {
-            bundle,
-            follow: true,
-        } => {
-            reduce::follow_summary(&bundle, &mut stdout, std::time::Duration::from_millis(250))
-                .with_context(|| format!("follow {}", bundle.display()))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Reduce { bundle, output } => reduce(&bundle, output, &mut out),
+        Command::Validate { bundle } => validate(&bundle, &mut out),
+        Command::Summary { bundle, follow } => summary(&bundle, follow, &mut out),
         Command::View {
             bundle,
             output,
             max_body_bytes,
         } => {
-            let options = tracing_rollout::view::ViewOptions { max_body_bytes };
-            let path = tracing_rollout::view::write_html(&bundle, output.as_deref(), &options)
+            let options = view::ViewOptions { max_body_bytes };
+            let path = view::write_html(&bundle, output.as_deref(), &options)
                 .with_context(|| format!("view {}", bundle.display()))?;
-            writeln!(stdout, "{}", path.display())?;
+            writeln!(out, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { root, addr } => {
-            let server = tracing_rollout::view::serve(&root, &addr)?;
-            if !server.addr().ip().is_loopback() {
-                eprintln!("warning: serving on {}, which is not loopback: anyone who can reach it can read every bundle under {}", server.addr(), root.display());
-            }
-            writeln!(
-                stdout,
-                "serving {} at http://{}/",
-                server.root().display(),
-                server.addr()
-            )?;
-            stdout.flush()?;
-            drop(stdout);
-            server.run();
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Summary { bundle, .. } => {
-            let state = reduce::reduce_bundle(&bundle)
-                .with_context(|| format!("reduce {}", bundle.display()))?;
-            stdout.write_all(reduce::render_summary(&state).as_bytes())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve { root, addr } => serve(&root, &addr, out),
         Command::Payload { bundle, seq } => {
             let body = reduce::payload_body(&bundle, seq)
                 .with_context(|| format!("read {}", bundle.display()))?;
-            writeln!(stdout, "{body}")?;
+            writeln!(out, "{body}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Expand { bundle } => {
-            reduce::expand_bundle(&bundle, std::io::BufWriter::new(&mut stdout))
+            reduce::expand_bundle(&bundle, std::io::BufWriter::new(&mut out))
                 .with_context(|| format!("expand {}", bundle.display()))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -261,36 +193,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 options = options.project_name(project);
             }
             match endpoint {
-                Some(url) => match otlp::export_otlp_endpoint(&bundle, &url, &options) {
-                    Ok(report) => {
-                        writeln!(
-                            stdout,
-                            "sent {} spans to {} (HTTP {}; {} rejected{})",
-                            report.spans,
-                            report.url,
-                            report.status,
-                            report.rejected_spans,
-                            if report.message.is_empty() {
-                                String::new()
-                            } else {
-                                format!(": {}", report.message)
-                            }
-                        )?;
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Err(e @ (ExportError::Unreachable { .. } | ExportError::Refused { .. })) => {
-                        eprintln!("error: export {}: {e}", bundle.display());
-                        Ok(ExitCode::from(3))
-                    }
-                    Err(e) => {
-                        Err(anyhow::Error::new(e).context(format!("export {}", bundle.display())))
-                    }
-                },
+                Some(url) => export_otlp_endpoint(&bundle, &url, &options, &mut out),
                 None => {
                     let path = output.unwrap_or_else(|| bundle.join("otlp.jsonl"));
                     let spans = otlp::export_otlp_file(&bundle, &path, &options)
                         .with_context(|| format!("export {}", bundle.display()))?;
-                    writeln!(stdout, "{} ({spans} spans)", path.display())?;
+                    writeln!(out, "{} ({spans} spans)", path.display())?;
                     Ok(ExitCode::SUCCESS)
                 }
             }
@@ -299,8 +207,123 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = output.unwrap_or_else(|| bundle.join("trace.chrome.json"));
             let slices = chrome::export_chrome_file(&bundle, &path)
                 .with_context(|| format!("export {}", bundle.display()))?;
-            writeln!(stdout, "{} ({slices} slices)", path.display())?;
+            writeln!(out, "{} ({slices} slices)", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `reduce`: the graph to a file (default `<bundle>/state.json`, its path printed) or, with
+/// `-o -`, pretty to standard output.
+fn reduce(
+    bundle: &Path,
+    output: Option<PathBuf>,
+    out: &mut StdoutLock,
+) -> anyhow::Result<ExitCode> {
+    let state =
+        reduce::reduce_bundle(bundle).with_context(|| format!("reduce {}", bundle.display()))?;
+    match output.as_deref() {
+        Some(path) if path == Path::new("-") => {
+            serde_json::to_writer_pretty(&mut *out, &state)?;
+            writeln!(out)?;
+        }
+        _ => {
+            let path = output.unwrap_or_else(|| bundle.join("state.json"));
+            reduce::write_state_to(&state, &path)?;
+            writeln!(out, "{}", path.display())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `validate`: exit 0 and the figures and diagnostics of a bundle that reduces, exit 1 and
+/// why for one that does not parse or contradicts itself; other errors are errors (exit 2).
+fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    let state = match reduce::reduce_bundle(bundle) {
+        Ok(state) => state,
+        Err(e @ (ReduceError::Parse { .. } | ReduceError::Contradiction { .. })) => {
+            writeln!(out, "invalid: {e}")?;
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display())))
+        }
+    };
+    let warnings = state.warning_count();
+    writeln!(
+        out,
+        "valid: {} threads, {} inference calls, {} tool calls; complete: {}; {} warnings",
+        state.threads.len(),
+        state.inference_calls.len(),
+        state.tool_calls.len(),
+        state.complete,
+        warnings
+    )?;
+    for d in &state.diagnostics {
+        let at = d.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
+        writeln!(out, "  {:?}{at}: {}", d.level, d.message)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `summary`: the tree once, or with `--follow` again on new records until the bundle ends.
+fn summary(bundle: &Path, follow: bool, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    if follow {
+        reduce::follow_summary(bundle, out, std::time::Duration::from_millis(250))
+            .with_context(|| format!("follow {}", bundle.display()))?;
+    } else {
+        let state = reduce::reduce_bundle(bundle)
+            .with_context(|| format!("reduce {}", bundle.display()))?;
+        out.write_all(reduce::render_summary(&state).as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`: binds, says where (and warns off loopback), then answers until killed; standard
+/// output is released first so the line is not held back.
+fn serve(root: &Path, addr: &str, mut out: StdoutLock) -> anyhow::Result<ExitCode> {
+    let server = view::serve(root, addr)?;
+    if !server.addr().ip().is_loopback() {
+        eprintln!("warning: serving on {}, which is not loopback: anyone who can reach it can read every bundle under {}", server.addr(), root.display());
+    }
+    writeln!(
+        out,
+        "serving {} at http://{}/",
+        server.root().display(),
+        server.addr()
+    )?;
+    out.flush()?;
+    drop(out);
+    server.run();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `export otlp --endpoint`: what the receiver answered, or exit 3 when it cannot be reached
+/// or refuses.
+fn export_otlp_endpoint(
+    bundle: &Path,
+    url: &str,
+    options: &otlp::OtlpOptions,
+    out: &mut StdoutLock,
+) -> anyhow::Result<ExitCode> {
+    match otlp::export_otlp_endpoint(bundle, url, options) {
+        Ok(report) => {
+            let message = if report.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", report.message)
+            };
+            writeln!(
+                out,
+                "sent {} spans to {} (HTTP {}; {} rejected{message})",
+                report.spans, report.url, report.status, report.rejected_spans,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ (ExportError::Unreachable { .. } | ExportError::Refused { .. })) => {
+            eprintln!("error: export {}: {e}", bundle.display());
+            Ok(ExitCode::from(3))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("export {}", bundle.display()))),
     }
 }

@@ -9,22 +9,21 @@
 //! the slice it must bind to is the innermost slice of its track.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::graph::{
-    anchor_text, delivered_text, edge_word, preview, thread_name, ExportGraph, NodeKey,
-};
-use super::ExportError;
-use crate::reduce::{reduce_bundle, DiagnosticLevel, RolloutState, Status};
+use super::graph::{anchor_text, delivered_text, thread_name, Entity, ExportGraph, Node, NodeKey};
+use super::{write_json, ExportError};
+use crate::reduce::{preview_within, reduce_bundle, DiagnosticLevel, RolloutState, Status};
 
 /// Longest text preview in an event's `args`, in bytes.
 const PREVIEW_BYTES: usize = 200;
 /// Lane ids of one agent while placing: `(index + 1) * LANES_PER_AGENT + lane`; written out
 /// as tids 1, 2, 3, … in that order (agents' lanes together, in start order).
 const LANES_PER_AGENT: u64 = 1 << 32;
+/// The one process of a trace.
+const PID: u64 = 1;
 
 /// Reduces the bundle in `dir` and exports it as a Chrome trace (a JSON object with
 /// `traceEvents`).
@@ -57,20 +56,7 @@ pub fn export_chrome_file(
 
 /// Writes a trace made by [`chrome_trace`] to `path`.
 pub fn write_chrome(trace: &Value, path: impl AsRef<Path>) -> Result<(), ExportError> {
-    let path = path.as_ref();
-    let io = |source| ExportError::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut out = std::io::BufWriter::new(file);
-    serde_json::to_writer(&mut out, trace).map_err(|e| match e.io_error_kind() {
-        Some(kind) => io(std::io::Error::new(kind, e)),
-        None => ExportError::Json(e),
-    })?;
-    out.write_all(b"\n").map_err(io)?;
-    out.flush().map_err(io)
+    write_json(trace, path.as_ref())
 }
 
 /// A placed slice: its node, track, and interval in µs from the rollout's start.
@@ -84,131 +70,65 @@ struct Slice {
     inner: Vec<(f64, f64)>,
 }
 
+/// The trace's time axis: microseconds since the rollout's start.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    origin_ns: u64,
+}
+
+impl Clock {
+    fn us(self, ns: u64) -> f64 {
+        (ns.saturating_sub(self.origin_ns)) as f64 / 1000.0
+    }
+}
+
 /// The Chrome trace of a reduced rollout.
 pub fn chrome_trace(state: &RolloutState) -> Value {
     let graph = ExportGraph::new(state);
-    let origin = graph.nodes[0].start_ns;
-    let us = |ns: u64| (ns.saturating_sub(origin)) as f64 / 1000.0;
+    let root = &graph.nodes[0];
+    let clock = Clock {
+        origin_ns: root.start_ns,
+    };
     let mut events: Vec<Value> = Vec::new();
-    let pid = 1;
-    events.push(json!({"ph": "M", "name": "process_name", "pid": pid,
+    events.push(json!({"ph": "M", "name": "process_name", "pid": PID,
         "args": {"name": format!("rollout {}", state.rollout_id)}}));
-    events.push(json!({"ph": "M", "name": "process_labels", "pid": pid,
+    events.push(json!({"ph": "M", "name": "process_labels", "pid": PID,
         "args": {"labels": format!("{} · {}", state.status.as_str(),
             if state.complete { "complete" } else { "incomplete" })}}));
-
-    // Tracks: the rollout's own (tid 1), then one group of lanes per thread in start order.
-    let mut placer = Placer {
-        graph: &graph,
-        slices: Vec::new(),
-        lanes: HashMap::new(),
-        names: Vec::new(),
-    };
-    let root = &graph.nodes[0];
-    placer.names.push((1, "rollout".to_owned()));
-    let rollout_slice = placer.push(0, 1, us(root.start_ns), us(root.end_ns));
-    placer.place_children(0, rollout_slice, 1, &us);
-    let threads: Vec<usize> = (0..graph.nodes.len())
-        .filter(|&i| matches!(graph.nodes[i].key, NodeKey::Thread(_)))
-        .collect();
-    for (n, &i) in threads.iter().enumerate() {
-        let base = (n as u64 + 1) * LANES_PER_AGENT;
-        let NodeKey::Thread(id) = &graph.nodes[i].key else {
-            continue;
-        };
-        placer.names.push((base, agent_label(state, id)));
-        placer.lanes.insert(base, Vec::new());
-        let slice = placer.push(
-            i,
-            base,
-            us(graph.nodes[i].start_ns),
-            us(graph.nodes[i].end_ns),
-        );
-        placer.place_children(i, slice, base, &us);
-    }
-
-    let mut lanes: Vec<u64> = placer.names.iter().map(|(lane, _)| *lane).collect();
-    lanes.sort_unstable();
-    let tids: HashMap<u64, u64> = lanes
-        .iter()
-        .zip(1..)
-        .map(|(lane, tid)| (*lane, tid))
-        .collect();
-    for slice in &mut placer.slices {
-        slice.tid = tids.get(&slice.tid).copied().unwrap_or(slice.tid);
-    }
-    for (lane, name) in &placer.names {
-        let tid = tids[lane];
+    let (slices, tracks) = place_slices(&graph, clock);
+    for (tid, name) in &tracks {
         events.push(
-            json!({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+            json!({"ph": "M", "name": "thread_name", "pid": PID, "tid": tid,
             "args": {"name": name}}),
         );
         events.push(
-            json!({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+            json!({"ph": "M", "name": "thread_sort_index", "pid": PID, "tid": tid,
             "args": {"sort_index": tid}}),
         );
     }
-    let mut slice_of: HashMap<usize, usize> = HashMap::new();
-    for (s, slice) in placer.slices.iter().enumerate() {
-        slice_of.insert(slice.node, s);
+    for slice in &slices {
         let node = &graph.nodes[slice.node];
         events.push(json!({
-            "ph": "X", "pid": pid, "tid": slice.tid,
+            "ph": "X", "pid": PID, "tid": slice.tid,
             "ts": slice.start, "dur": (slice.end - slice.start).max(0.0),
-            "name": slice_name(&graph, slice.node),
+            "name": slice_name(&graph, node),
             "cat": node.key.kind(),
-            "args": slice_args(&graph, slice.node),
+            "args": slice_args(&graph, node),
         }));
     }
-
-    // Flow arrows, one per edge, source slice → target slice.
-    for (n, edge) in state.edges.values().enumerate() {
-        // An end the graph cannot place (a span it never mapped) is drawn from or to the
-        // rollout's own slice, so every edge keeps its arrow.
-        let from = graph.source_node(&edge.from).unwrap_or(0);
-        let to = graph.target_node(&edge.to).unwrap_or(0);
-        let (Some(&from), Some(&to)) = (slice_of.get(&from), slice_of.get(&to)) else {
-            continue;
-        };
-        let kind = edge_word(edge.kind);
-        let mut args = Map::new();
-        args.insert("edge_id".into(), json!(edge.edge_id));
-        args.insert("from".into(), json!(anchor_text(&edge.from)));
-        args.insert("to".into(), json!(anchor_text(&edge.to)));
-        args.insert("delivered".into(), json!(edge.delivered));
-        if let Some(text) = delivered_text(state, edge) {
-            args.insert("message".into(), json!(preview(text, PREVIEW_BYTES)));
-        }
-        let name = if edge.delivered {
-            kind.to_owned()
-        } else {
-            format!("{kind} (undelivered)")
-        };
-        let (a, b) = (&placer.slices[from], &placer.slices[to]);
-        let at = us(edge.started_at_unix_ms * 1_000_000);
-        let out = bind_point(a, at.clamp(a.start, a.end));
-        events.push(json!({"ph": "s", "id": n + 1, "name": name, "cat": "edge",
-            "pid": pid, "tid": a.tid, "ts": out, "args": Value::Object(args)}));
-        events.push(
-            json!({"ph": "f", "bp": "e", "id": n + 1, "name": name, "cat": "edge",
-            "pid": pid, "tid": b.tid, "ts": bind_point(b, out)}),
-        );
-    }
-
+    push_flows(&graph, &slices, clock, &mut events);
     // Input tokens per agent as a counter, one sample per inference call.
-    let mut calls: Vec<_> = state.inference_calls.values().collect();
-    calls.sort_by_key(|c| (c.execution.started_at_unix_ms, c.execution.started_seq));
-    for call in calls {
+    for call in &graph.calls_by_start {
         let (Some(thread), Some(usage)) = (&call.thread_id, &call.usage) else {
             continue;
         };
-        events.push(json!({"ph": "C", "pid": pid, "name": format!("context tokens · {}", thread_name(state, thread)),
-            "ts": us(call.execution.started_at_unix_ms * 1_000_000),
+        events.push(json!({"ph": "C", "pid": PID, "name": format!("context tokens · {}", thread_name(state, thread)),
+            "ts": clock.us(call.execution.started_at_unix_ms * 1_000_000),
             "args": {"input": usage.input_tokens, "cached": usage.cached_input_tokens}}));
     }
     for d in &state.diagnostics {
-        events.push(json!({"ph": "i", "s": "p", "pid": pid, "tid": 1,
-            "ts": us(root.end_ns), "name": "diagnostic", "cat": "diagnostic",
+        events.push(json!({"ph": "i", "s": "p", "pid": PID, "tid": 1,
+            "ts": clock.us(root.end_ns), "name": "diagnostic", "cat": "diagnostic",
             "args": {"level": match d.level { DiagnosticLevel::Info => "info", DiagnosticLevel::Warning => "warning" },
                      "message": d.message, "seq": d.seq}}));
     }
@@ -220,14 +140,109 @@ pub fn chrome_trace(state: &RolloutState) -> Value {
             "trace_id": state.trace_id,
             "status": state.status.as_str(),
             "complete": state.complete,
-            "started_at_unix_ms": origin / 1_000_000,
+            "started_at_unix_ms": clock.origin_ns / 1_000_000,
             "exporter": concat!("tracing-rollout ", env!("CARGO_PKG_VERSION")),
         },
     })
 }
 
+/// Places every node on a track — the rollout's own (tid 1), then one group of lanes per
+/// thread in start order — and numbers the tracks 1, 2, 3, …; returns the slices in placing
+/// order and each track's tid and name.
+fn place_slices(graph: &ExportGraph<'_>, clock: Clock) -> (Vec<Slice>, Vec<(u64, String)>) {
+    let mut placer = Placer {
+        graph,
+        clock,
+        slices: Vec::new(),
+        lanes: HashMap::new(),
+        names: Vec::new(),
+    };
+    let root = &graph.nodes[0];
+    placer.names.push((1, "rollout".to_owned()));
+    let rollout_slice = placer.push(0, 1, clock.us(root.start_ns), clock.us(root.end_ns));
+    placer.place_children(0, rollout_slice, 1);
+    let threads = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match &n.key {
+            NodeKey::Thread(id) => Some((i, n, id)),
+            _ => None,
+        });
+    for (n, (i, node, id)) in threads.enumerate() {
+        let base = (n as u64 + 1) * LANES_PER_AGENT;
+        placer.names.push((base, agent_label(graph.state, id)));
+        placer.lanes.insert(base, Vec::new());
+        let slice = placer.push(i, base, clock.us(node.start_ns), clock.us(node.end_ns));
+        placer.place_children(i, slice, base);
+    }
+
+    let mut lanes: Vec<u64> = placer.names.iter().map(|(lane, _)| *lane).collect();
+    lanes.sort_unstable();
+    let tids: HashMap<u64, u64> = lanes
+        .iter()
+        .zip(1..)
+        .map(|(lane, tid)| (*lane, tid))
+        .collect();
+    let tid = |lane: u64| tids.get(&lane).copied().unwrap_or(lane);
+    let mut slices = placer.slices;
+    for slice in &mut slices {
+        slice.tid = tid(slice.tid);
+    }
+    let tracks = placer
+        .names
+        .into_iter()
+        .map(|(lane, name)| (tid(lane), name))
+        .collect();
+    (slices, tracks)
+}
+
+/// Flow arrows, one per edge, source slice → target slice, each bound where its slice is
+/// the innermost of its track.
+fn push_flows(graph: &ExportGraph<'_>, slices: &[Slice], clock: Clock, events: &mut Vec<Value>) {
+    let slice_of: HashMap<usize, usize> = slices
+        .iter()
+        .enumerate()
+        .map(|(s, slice)| (slice.node, s))
+        .collect();
+    for (n, placed) in graph.edges().enumerate() {
+        let edge = placed.edge;
+        // An end the graph cannot place (a span it never mapped) is drawn from or to the
+        // rollout's own slice, so every edge keeps its arrow.
+        let from = placed.from.unwrap_or(0);
+        let to = placed.to.unwrap_or(0);
+        let (Some(&from), Some(&to)) = (slice_of.get(&from), slice_of.get(&to)) else {
+            continue;
+        };
+        let kind = edge.kind.as_str();
+        let mut args = Map::new();
+        args.insert("edge_id".into(), json!(edge.edge_id));
+        args.insert("from".into(), json!(anchor_text(&edge.from)));
+        args.insert("to".into(), json!(anchor_text(&edge.to)));
+        args.insert("delivered".into(), json!(edge.delivered));
+        if let Some(text) = delivered_text(graph.state, edge) {
+            args.insert("message".into(), json!(preview_within(text, PREVIEW_BYTES)));
+        }
+        let name = if edge.delivered {
+            kind.to_owned()
+        } else {
+            format!("{kind} (undelivered)")
+        };
+        let (a, b) = (&slices[from], &slices[to]);
+        let at = clock.us(edge.started_at_unix_ms * 1_000_000);
+        let out = bind_point(a, at.clamp(a.start, a.end));
+        events.push(json!({"ph": "s", "id": n + 1, "name": name, "cat": "edge",
+            "pid": PID, "tid": a.tid, "ts": out, "args": Value::Object(args)}));
+        events.push(
+            json!({"ph": "f", "bp": "e", "id": n + 1, "name": name, "cat": "edge",
+            "pid": PID, "tid": b.tid, "ts": bind_point(b, out)}),
+        );
+    }
+}
+
 struct Placer<'g, 's> {
     graph: &'g ExportGraph<'s>,
+    clock: Clock,
     slices: Vec<Slice>,
     /// Top-level intervals of each extra lane, by the agent's base tid.
     lanes: HashMap<u64, Vec<Vec<(f64, f64)>>>,
@@ -248,7 +263,7 @@ impl Placer<'_, '_> {
 
     /// Places the children of `node` (slice `slice` on track `tid`, agent group `base`)
     /// inside it, moving a child that overlaps an earlier sibling to an extra lane.
-    fn place_children(&mut self, node: usize, slice: usize, base: u64, us: &dyn Fn(u64) -> f64) {
+    fn place_children(&mut self, node: usize, slice: usize, base: u64) {
         let children = self.graph.children[node].clone();
         let (p_start, p_end, p_tid) = {
             let p = &self.slices[slice];
@@ -261,18 +276,17 @@ impl Placer<'_, '_> {
                 continue;
             }
             // Clamp into the parent (the ms wall clock can put a child a hair outside).
-            let start = us(n.start_ns).clamp(p_start, p_end);
-            let end = us(n.end_ns).clamp(start, p_end);
-            let (tid, placed) = if start >= sibling_end {
+            let start = self.clock.us(n.start_ns).clamp(p_start, p_end);
+            let end = self.clock.us(n.end_ns).clamp(start, p_end);
+            let tid = if start >= sibling_end {
                 sibling_end = end;
                 self.slices[slice].inner.push((start, end));
-                (p_tid, self.push(child, p_tid, start, end))
+                p_tid
             } else {
-                let tid = self.free_lane(base, start, end);
-                (tid, self.push(child, tid, start, end))
+                self.free_lane(base, start, end)
             };
-            self.place_children(child, placed, base, us);
-            let _ = tid;
+            let placed = self.push(child, tid, start, end);
+            self.place_children(child, placed, base);
         }
     }
 
@@ -342,45 +356,25 @@ fn agent_label(state: &RolloutState, thread_id: &str) -> String {
     }
 }
 
-fn slice_name(graph: &ExportGraph<'_>, i: usize) -> String {
+fn slice_name(graph: &ExportGraph<'_>, node: &Node<'_>) -> String {
     let state = graph.state;
-    match &graph.nodes[i].key {
-        NodeKey::Rollout => format!("rollout {}", state.rollout_id),
-        NodeKey::Thread(id) => format!("agent {}", thread_name(state, id)),
-        NodeKey::Turn(id) => format!("turn {id}"),
-        NodeKey::Inference(id) => {
-            format!(
-                "chat {}",
-                state.inference_calls[id]
-                    .model
-                    .as_deref()
-                    .unwrap_or("unknown")
-            )
+    let id = node.key.id();
+    match node.entity {
+        Entity::Rollout => format!("rollout {}", state.rollout_id),
+        Entity::Thread(_) => format!("agent {}", thread_name(state, id)),
+        Entity::Turn(_) => format!("turn {id}"),
+        Entity::Inference(call) => {
+            format!("chat {}", call.model.as_deref().unwrap_or("unknown"))
         }
-        NodeKey::Tool(id) => {
-            format!(
-                "tool {}",
-                state.tool_calls[id].tool.as_deref().unwrap_or("unknown")
-            )
-        }
-        NodeKey::CodeCell(id) => format!(
-            "code cell {}",
-            state.code_cells[id].cell_id.as_deref().unwrap_or(id)
-        ),
-        NodeKey::TerminalOp(id) => format!(
-            "terminal {}",
-            state.terminal_operations[id]
-                .op
-                .as_deref()
-                .unwrap_or("operation")
-        ),
-        NodeKey::Compaction(id) => format!("compaction {id}"),
+        Entity::Tool(tool) => format!("tool {}", tool.tool.as_deref().unwrap_or("unknown")),
+        Entity::CodeCell(cell) => format!("code cell {}", cell.cell_id.as_deref().unwrap_or(id)),
+        Entity::TerminalOp(op) => format!("terminal {}", op.op.as_deref().unwrap_or("operation")),
+        Entity::Compaction(_) => format!("compaction {id}"),
     }
 }
 
-fn slice_args(graph: &ExportGraph<'_>, i: usize) -> Value {
-    let state = graph.state;
-    let node = &graph.nodes[i];
+/// A slice's `args`: its id, status, error, duration and thread, then what its entity is.
+fn slice_args(graph: &ExportGraph<'_>, node: &Node<'_>) -> Value {
     let mut a = Map::new();
     a.insert("id".into(), json!(node.key.id()));
     a.insert(
@@ -400,34 +394,37 @@ fn slice_args(graph: &ExportGraph<'_>, i: usize) -> Value {
     if let Some(t) = &node.thread_id {
         a.insert("thread_id".into(), json!(t));
     }
-    let item_text = |id: &String| {
+    entity_args(graph.state, node.entity, &mut a);
+    Value::Object(a)
+}
+
+/// What a slice's entity is, with previews of the texts it saw and wrote.
+fn entity_args(state: &RolloutState, entity: Entity<'_>, a: &mut Map<String, Value>) {
+    let item_text = |id: &str| {
         state
             .conversation_items
             .get(id)
-            .map(|item| preview(&item.text, PREVIEW_BYTES))
+            .map(|item| preview_within(&item.text, PREVIEW_BYTES))
     };
-    match &node.key {
-        NodeKey::Rollout => {
+    match entity {
+        Entity::Rollout => {
             a.insert("rollout_id".into(), json!(state.rollout_id));
             a.insert("trace_id".into(), json!(state.trace_id));
             a.insert("complete".into(), json!(state.complete));
         }
-        NodeKey::Thread(id) => {
-            let t = &state.threads[id];
+        Entity::Thread(t) => {
             a.insert("agent_path".into(), json!(t.agent_path));
             a.insert("role".into(), json!(t.role));
             a.insert("model".into(), json!(t.model));
             a.insert("parent_thread_id".into(), json!(t.parent_thread_id));
             a.insert("turns".into(), json!(t.turns.len()));
         }
-        NodeKey::Turn(id) => {
-            let t = &state.turns[id];
+        Entity::Turn(t) => {
             a.insert("thread_id".into(), json!(t.thread_id));
             a.insert("inference_calls".into(), json!(t.inference_calls.len()));
             a.insert("tool_calls".into(), json!(t.tool_calls.len()));
         }
-        NodeKey::Inference(id) => {
-            let c = &state.inference_calls[id];
+        Entity::Inference(c) => {
             a.insert("model".into(), json!(c.model));
             a.insert("provider".into(), json!(c.provider));
             a.insert("response_id".into(), json!(c.response_id));
@@ -437,48 +434,48 @@ fn slice_args(graph: &ExportGraph<'_>, i: usize) -> Value {
                 a.insert("output_tokens".into(), json!(u.output_tokens));
                 a.insert("reasoning_tokens".into(), json!(u.reasoning_tokens));
             }
-            a.insert("request_items".into(), json!(c.request_items.len()));
-            if let Some(last) = c.request_items.last().and_then(item_text) {
+            let request = state.request_items(c);
+            a.insert("request_items".into(), json!(request.len()));
+            if let Some(last) = request.last().and_then(|id| item_text(id)) {
                 a.insert("last_input".into(), json!(last));
             }
-            let out: Vec<String> = c.response_items.iter().filter_map(item_text).collect();
+            let out: Vec<String> = c
+                .response_items
+                .iter()
+                .filter_map(|id| item_text(id))
+                .collect();
             a.insert("output".into(), json!(out));
         }
-        NodeKey::Tool(id) => {
-            let t = &state.tool_calls[id];
+        Entity::Tool(t) => {
             a.insert("tool".into(), json!(t.tool));
             a.insert("call_id".into(), json!(t.call_id));
             a.insert("kind".into(), json!(t.kind));
-            if let Some(args) = t.call_items.first().and_then(item_text) {
+            if let Some(args) = t.call_items.first().and_then(|id| item_text(id)) {
                 a.insert("arguments".into(), json!(args));
             }
-            if let Some(out) = t.output_items.first().and_then(item_text) {
+            if let Some(out) = t.output_items.first().and_then(|id| item_text(id)) {
                 a.insert("result".into(), json!(out));
             }
             if !t.spawned_threads.is_empty() {
                 a.insert("spawned_threads".into(), json!(t.spawned_threads));
             }
         }
-        NodeKey::CodeCell(id) => {
-            let c = &state.code_cells[id];
+        Entity::CodeCell(c) => {
             a.insert("cell_id".into(), json!(c.cell_id));
             a.insert("language".into(), json!(c.language));
-            if let Some(code) = c.source_item.as_ref().and_then(item_text) {
+            if let Some(code) = c.source_item.as_ref().and_then(|id| item_text(id)) {
                 a.insert("code".into(), json!(code));
             }
         }
-        NodeKey::TerminalOp(id) => {
-            let o = &state.terminal_operations[id];
+        Entity::TerminalOp(o) => {
             a.insert("terminal_id".into(), json!(o.terminal_id));
             a.insert("command".into(), json!(o.command));
             a.insert("exit_code".into(), json!(o.exit_code));
         }
-        NodeKey::Compaction(id) => {
-            let c = &state.compactions[id];
+        Entity::Compaction(c) => {
             a.insert("model".into(), json!(c.model));
             a.insert("input_items".into(), json!(c.input_items.len()));
             a.insert("replacement_items".into(), json!(c.replacement_items.len()));
         }
     }
-    Value::Object(a)
 }

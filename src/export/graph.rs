@@ -1,15 +1,18 @@
 //! The rollout graph as the exporters see it: one tree of timed nodes (rollout → threads →
-//! turns → inference calls, tool calls, code cells, compactions → terminal operations), edge
-//! ends resolved to nodes.
+//! turns → inference calls, tool calls, code cells, compactions → terminal operations), each
+//! with the entity it stands for, and edge ends resolved to nodes.
 //!
-//! Invariant: this is the only place that decides an entity's export parent, its start and
-//! end in nanoseconds, and which node an edge anchor stands for, so the OTLP and Chrome exports
-//! can never disagree on the shape of a rollout. It adds no interpretation of payloads: it
-//! reads the graph (`state.json`).
+//! Invariant: this is the only place that walks the graph's entity maps for an export, decides
+//! an entity's export parent, its start and end in nanoseconds, and which node an edge anchor
+//! stands for, so the OTLP and Chrome exports can never disagree on the shape of a rollout. It
+//! adds no interpretation of payloads: it reads the graph (`state.json`).
 
 use std::collections::HashMap;
 
-use crate::reduce::{Anchor, EdgeKind, Execution, Producer, Requester, RolloutState, Status};
+use crate::reduce::{
+    Anchor, CodeCell, Compaction, Edge, EdgeKind, Execution, InferenceCall, Producer, Requester,
+    RolloutState, Status, TerminalOperation, Thread, ToolCall, Turn,
+};
 
 /// Which entity of the graph a node stands for (its id in the graph's maps).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,10 +57,69 @@ impl NodeKey {
     }
 }
 
+/// The entity a node stands for, as the graph holds it (the rollout itself is the state).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Entity<'s> {
+    Rollout,
+    Thread(&'s Thread),
+    Turn(&'s Turn),
+    Inference(&'s InferenceCall),
+    Tool(&'s ToolCall),
+    CodeCell(&'s CodeCell),
+    TerminalOp(&'s TerminalOperation),
+    Compaction(&'s Compaction),
+}
+
+impl<'s> Entity<'s> {
+    /// The node key, owning thread and lifetime of a timed entity (`None` for the rollout,
+    /// whose times are the state's own).
+    fn timed(self) -> Option<(NodeKey, Option<&'s str>, &'s Execution)> {
+        Some(match self {
+            Entity::Rollout => return None,
+            Entity::Thread(t) => (
+                NodeKey::Thread(t.thread_id.clone()),
+                Some(&t.thread_id),
+                &t.execution,
+            ),
+            Entity::Turn(t) => (
+                NodeKey::Turn(t.turn_id.clone()),
+                Some(&t.thread_id),
+                &t.execution,
+            ),
+            Entity::Inference(c) => (
+                NodeKey::Inference(c.inference_call_id.clone()),
+                c.thread_id.as_deref(),
+                &c.execution,
+            ),
+            Entity::Tool(t) => (
+                NodeKey::Tool(t.tool_call_id.clone()),
+                t.thread_id.as_deref(),
+                &t.execution,
+            ),
+            Entity::CodeCell(c) => (
+                NodeKey::CodeCell(c.code_cell_id.clone()),
+                c.thread_id.as_deref(),
+                &c.execution,
+            ),
+            Entity::TerminalOp(o) => (
+                NodeKey::TerminalOp(o.operation_id.clone()),
+                o.thread_id.as_deref(),
+                &o.execution,
+            ),
+            Entity::Compaction(c) => (
+                NodeKey::Compaction(c.compaction_id.clone()),
+                c.thread_id.as_deref(),
+                &c.execution,
+            ),
+        })
+    }
+}
+
 /// One timed node of the export tree.
 #[derive(Debug, Clone)]
-pub(crate) struct Node {
+pub(crate) struct Node<'s> {
     pub(crate) key: NodeKey,
+    pub(crate) entity: Entity<'s>,
     /// Index of the parent node (`None` for the rollout).
     pub(crate) parent: Option<usize>,
     /// Owning thread, if any.
@@ -72,18 +134,36 @@ pub(crate) struct Node {
     pub(crate) duration_ns: Option<u64>,
 }
 
-/// An entity before placement: key, intended parent, owning thread, lifetime.
-type Pending<'s> = (NodeKey, Option<NodeKey>, Option<String>, &'s Execution);
+/// One edge with its ends placed on nodes (`None`: an end the graph cannot place, such as a
+/// span it never mapped).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlacedEdge<'s> {
+    pub(crate) edge: &'s Edge,
+    pub(crate) from: Option<usize>,
+    pub(crate) to: Option<usize>,
+}
+
+/// A timed entity before placement: what it is, the parent it asks for, its owning thread
+/// and its lifetime.
+struct Pending<'s> {
+    key: NodeKey,
+    entity: Entity<'s>,
+    parent: Option<NodeKey>,
+    thread_id: Option<String>,
+    execution: &'s Execution,
+}
 
 /// The export tree of one rollout.
 #[derive(Debug)]
 pub(crate) struct ExportGraph<'s> {
     pub(crate) state: &'s RolloutState,
     /// Nodes; index 0 is the rollout. Parents come before their children.
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node<'s>>,
     index: HashMap<NodeKey, usize>,
     /// Children of each node, in start order.
     pub(crate) children: Vec<Vec<usize>>,
+    /// The inference calls in start order (wall clock, then seq).
+    pub(crate) calls_by_start: Vec<&'s InferenceCall>,
     /// For each conversation item, the first inference call whose request carried it.
     first_consumer: HashMap<&'s str, &'s str>,
 }
@@ -93,170 +173,10 @@ const NS_PER_MS: u64 = 1_000_000;
 impl<'s> ExportGraph<'s> {
     /// Builds the tree of `state`.
     pub(crate) fn new(state: &'s RolloutState) -> ExportGraph<'s> {
-        let horizon = horizon_ns(state);
-        let mut pending: Vec<Pending<'s>> = Vec::new();
-        for thread in state.threads.values() {
-            let parent = spawning_tool(state, &thread.thread_id)
-                .map(|tool| NodeKey::Tool(tool.to_owned()))
-                .or_else(|| {
-                    thread
-                        .parent_thread_id
-                        .as_ref()
-                        .filter(|p| state.threads.contains_key(*p))
-                        .map(|p| NodeKey::Thread(p.clone()))
-                });
-            pending.push((
-                NodeKey::Thread(thread.thread_id.clone()),
-                parent,
-                Some(thread.thread_id.clone()),
-                &thread.execution,
-            ));
-        }
-        let in_turn = |turn: &Option<String>, thread: &Option<String>| -> Option<NodeKey> {
-            turn.as_ref()
-                .filter(|t| state.turns.contains_key(*t))
-                .map(|t| NodeKey::Turn(t.clone()))
-                .or_else(|| in_thread(state, thread))
-        };
-        for turn in state.turns.values() {
-            pending.push((
-                NodeKey::Turn(turn.turn_id.clone()),
-                in_thread(state, &Some(turn.thread_id.clone())),
-                Some(turn.thread_id.clone()),
-                &turn.execution,
-            ));
-        }
-        for call in state.inference_calls.values() {
-            pending.push((
-                NodeKey::Inference(call.inference_call_id.clone()),
-                in_turn(&call.turn_id, &call.thread_id),
-                call.thread_id.clone(),
-                &call.execution,
-            ));
-        }
-        for cell in state.code_cells.values() {
-            pending.push((
-                NodeKey::CodeCell(cell.code_cell_id.clone()),
-                in_turn(&cell.turn_id, &cell.thread_id),
-                cell.thread_id.clone(),
-                &cell.execution,
-            ));
-        }
-        for tool in state.tool_calls.values() {
-            let parent = match &tool.requester {
-                Requester::CodeCell { code_cell_id }
-                    if state.code_cells.contains_key(code_cell_id) =>
-                {
-                    Some(NodeKey::CodeCell(code_cell_id.clone()))
-                }
-                _ => in_turn(&tool.turn_id, &tool.thread_id),
-            };
-            pending.push((
-                NodeKey::Tool(tool.tool_call_id.clone()),
-                parent,
-                tool.thread_id.clone(),
-                &tool.execution,
-            ));
-        }
-        for op in state.terminal_operations.values() {
-            let parent = op
-                .tool_call_id
-                .as_ref()
-                .filter(|t| state.tool_calls.contains_key(*t))
-                .map(|t| NodeKey::Tool(t.clone()))
-                .or_else(|| in_thread(state, &op.thread_id));
-            pending.push((
-                NodeKey::TerminalOp(op.operation_id.clone()),
-                parent,
-                op.thread_id.clone(),
-                &op.execution,
-            ));
-        }
-        for compaction in state.compactions.values() {
-            pending.push((
-                NodeKey::Compaction(compaction.compaction_id.clone()),
-                in_turn(&compaction.turn_id, &compaction.thread_id),
-                compaction.thread_id.clone(),
-                &compaction.execution,
-            ));
-        }
-
-        let rollout_start = state
-            .started_at_unix_ms
-            .map(|ms| ms * NS_PER_MS)
-            .into_iter()
-            .chain(pending.iter().map(|p| p.3.started_at_unix_ms * NS_PER_MS))
-            .min()
-            .unwrap_or(0);
-        // The rollout span itself never ended; `complete: false` for other reasons (a torn
-        // tail, a child left open) is the span's `rollout.complete` attribute, not an error.
-        let rollout_incomplete = matches!(state.status, Status::Running | Status::Incomplete)
-            || state.ended_at_unix_ms.is_none();
-        let rollout_end = state
-            .ended_at_unix_ms
-            .map(|ms| ms * NS_PER_MS)
-            .unwrap_or(horizon)
-            .max(rollout_start);
-        let mut nodes = vec![Node {
-            key: NodeKey::Rollout,
-            parent: None,
-            thread_id: None,
-            start_ns: rollout_start,
-            end_ns: rollout_end,
-            incomplete: rollout_incomplete,
-            status: state.status,
-            error: None,
-            duration_ns: None,
-        }];
-
-        // Parents before children: order by a depth computed through the parent keys (the
-        // graph is a tree; a cycle, which the reducer never produces, falls back to the root).
-        let parent_of: HashMap<&NodeKey, Option<&NodeKey>> =
-            pending.iter().map(|p| (&p.0, p.1.as_ref())).collect();
-        let depth = |key: &NodeKey| -> usize {
-            let mut d = 0;
-            let mut at = key;
-            while let Some(Some(parent)) = parent_of.get(at) {
-                d += 1;
-                at = parent;
-                if d > parent_of.len() {
-                    break;
-                }
-            }
-            d
-        };
-        let mut ordered: Vec<(usize, &Pending<'s>)> =
-            pending.iter().map(|p| (depth(&p.0), p)).collect();
-        ordered.sort_by(|a, b| {
-            (a.0, a.1 .3.started_at_unix_ms, a.1 .3.started_seq, &a.1 .0).cmp(&(
-                b.0,
-                b.1 .3.started_at_unix_ms,
-                b.1 .3.started_seq,
-                &b.1 .0,
-            ))
-        });
-        let mut index: HashMap<NodeKey, usize> = HashMap::new();
-        index.insert(NodeKey::Rollout, 0);
-        for (_, (key, parent, thread_id, execution)) in ordered {
-            let parent = parent
-                .as_ref()
-                .and_then(|p| index.get(p).copied())
-                .unwrap_or(0);
-            let (start_ns, end_ns, ended) = times(execution, horizon);
-            index.insert(key.clone(), nodes.len());
-            nodes.push(Node {
-                key: key.clone(),
-                parent: Some(parent),
-                thread_id: thread_id.clone(),
-                start_ns,
-                end_ns,
-                incomplete: !ended
-                    || matches!(execution.status, Status::Running | Status::Incomplete),
-                status: execution.status,
-                error: execution.error.clone(),
-                duration_ns: execution.duration_ns,
-            });
-        }
+        let pending = entities(state);
+        let horizon = horizon_ns(state, &pending);
+        let mut nodes = vec![rollout_node(state, &pending, horizon)];
+        let index = place(&pending, horizon, &mut nodes);
         let mut children = vec![Vec::new(); nodes.len()];
         for (i, node) in nodes.iter().enumerate() {
             if let Some(p) = node.parent {
@@ -267,13 +187,13 @@ impl<'s> ExportGraph<'s> {
             list.sort_by_key(|&i| (nodes[i].start_ns, i));
         }
 
-        let mut consumers: Vec<_> = state.inference_calls.values().collect();
-        consumers.sort_by_key(|c| (c.execution.started_at_unix_ms, c.execution.started_seq));
+        let mut calls_by_start: Vec<&'s InferenceCall> = state.inference_calls.values().collect();
+        calls_by_start.sort_by_key(|c| (c.execution.started_at_unix_ms, c.execution.started_seq));
         let mut first_consumer = HashMap::new();
-        for call in consumers {
-            for item in &call.request_items {
+        for call in &calls_by_start {
+            for item in state.request_items(call) {
                 first_consumer
-                    .entry(item.as_str())
+                    .entry(item)
                     .or_insert(call.inference_call_id.as_str());
             }
         }
@@ -282,6 +202,7 @@ impl<'s> ExportGraph<'s> {
             nodes,
             index,
             children,
+            calls_by_start,
             first_consumer,
         }
     }
@@ -289,6 +210,16 @@ impl<'s> ExportGraph<'s> {
     /// The node of `key`, if the graph has that entity.
     pub(crate) fn node(&self, key: &NodeKey) -> Option<usize> {
         self.index.get(key).copied()
+    }
+
+    /// Every edge of the graph, in id order, with its ends placed ([`Self::source_node`],
+    /// [`Self::target_node`]).
+    pub(crate) fn edges(&self) -> impl Iterator<Item = PlacedEdge<'s>> + '_ {
+        self.state.edges.values().map(|edge| PlacedEdge {
+            edge,
+            from: self.source_node(&edge.from),
+            to: self.target_node(&edge.to),
+        })
     }
 
     /// The node an edge's source stands for: the entity, or for an item what produced it.
@@ -356,6 +287,178 @@ impl<'s> ExportGraph<'s> {
     }
 }
 
+/// The entity walk: every timed entity of `state` with the parent it asks for — a spawned
+/// thread under its spawning tool (else its parent thread), a tool a code cell asked for
+/// under that cell, a terminal operation under its tool, the rest under their turn (else
+/// their thread). A parent the graph does not have is asked for as the next one up.
+fn entities(state: &RolloutState) -> Vec<Pending<'_>> {
+    let in_turn = |turn: &Option<String>, thread: &Option<String>| -> Option<NodeKey> {
+        turn.as_ref()
+            .filter(|t| state.turns.contains_key(*t))
+            .map(|t| NodeKey::Turn(t.clone()))
+            .or_else(|| in_thread(state, thread))
+    };
+    let threads = state.threads.values().map(|thread| {
+        let parent = spawning_tool(state, &thread.thread_id)
+            .map(|tool| NodeKey::Tool(tool.to_owned()))
+            .or_else(|| {
+                thread
+                    .parent_thread_id
+                    .as_ref()
+                    .filter(|p| state.threads.contains_key(*p))
+                    .map(|p| NodeKey::Thread(p.clone()))
+            });
+        (Entity::Thread(thread), parent)
+    });
+    let turns = state.turns.values().map(|turn| {
+        let parent = in_thread(state, &Some(turn.thread_id.clone()));
+        (Entity::Turn(turn), parent)
+    });
+    let calls = state.inference_calls.values().map(|call| {
+        let parent = in_turn(&call.turn_id, &call.thread_id);
+        (Entity::Inference(call), parent)
+    });
+    let cells = state.code_cells.values().map(|cell| {
+        let parent = in_turn(&cell.turn_id, &cell.thread_id);
+        (Entity::CodeCell(cell), parent)
+    });
+    let tools = state.tool_calls.values().map(|tool| {
+        let parent = match &tool.requester {
+            Requester::CodeCell { code_cell_id } if state.code_cells.contains_key(code_cell_id) => {
+                Some(NodeKey::CodeCell(code_cell_id.clone()))
+            }
+            _ => in_turn(&tool.turn_id, &tool.thread_id),
+        };
+        (Entity::Tool(tool), parent)
+    });
+    let ops = state.terminal_operations.values().map(|op| {
+        let parent = op
+            .tool_call_id
+            .as_ref()
+            .filter(|t| state.tool_calls.contains_key(*t))
+            .map(|t| NodeKey::Tool(t.clone()))
+            .or_else(|| in_thread(state, &op.thread_id));
+        (Entity::TerminalOp(op), parent)
+    });
+    let compactions = state.compactions.values().map(|c| {
+        let parent = in_turn(&c.turn_id, &c.thread_id);
+        (Entity::Compaction(c), parent)
+    });
+    threads
+        .chain(turns)
+        .chain(calls)
+        .chain(cells)
+        .chain(tools)
+        .chain(ops)
+        .chain(compactions)
+        .filter_map(|(entity, parent)| {
+            let (key, thread_id, execution) = entity.timed()?;
+            Some(Pending {
+                key,
+                entity,
+                parent,
+                thread_id: thread_id.map(str::to_owned),
+                execution,
+            })
+        })
+        .collect()
+}
+
+/// The rollout's own node: from its start (or its first entity's) to its end (or the
+/// horizon).
+fn rollout_node<'s>(state: &'s RolloutState, pending: &[Pending<'s>], horizon: u64) -> Node<'s> {
+    let start_ns = state
+        .started_at_unix_ms
+        .map(|ms| ms * NS_PER_MS)
+        .into_iter()
+        .chain(
+            pending
+                .iter()
+                .map(|p| p.execution.started_at_unix_ms * NS_PER_MS),
+        )
+        .min()
+        .unwrap_or(0);
+    // The rollout span itself never ended; `complete: false` for other reasons (a torn
+    // tail, a child left open) is the span's `rollout.complete` attribute, not an error.
+    let incomplete = matches!(state.status, Status::Running | Status::Incomplete)
+        || state.ended_at_unix_ms.is_none();
+    let end_ns = state
+        .ended_at_unix_ms
+        .map(|ms| ms * NS_PER_MS)
+        .unwrap_or(horizon)
+        .max(start_ns);
+    Node {
+        key: NodeKey::Rollout,
+        entity: Entity::Rollout,
+        parent: None,
+        thread_id: None,
+        start_ns,
+        end_ns,
+        incomplete,
+        status: state.status,
+        error: None,
+        duration_ns: None,
+    }
+}
+
+/// Appends the entities to `nodes` (which holds the rollout), parents before children, and
+/// returns the index of every node by key.
+fn place<'s>(
+    pending: &[Pending<'s>],
+    horizon: u64,
+    nodes: &mut Vec<Node<'s>>,
+) -> HashMap<NodeKey, usize> {
+    // Parents before children: order by a depth computed through the parent keys (the
+    // graph is a tree; a cycle, which the reducer never produces, falls back to the root).
+    let parent_of: HashMap<&NodeKey, Option<&NodeKey>> = pending
+        .iter()
+        .map(|p| (&p.key, p.parent.as_ref()))
+        .collect();
+    let depth = |key: &NodeKey| -> usize {
+        let mut d = 0;
+        let mut at = key;
+        while let Some(Some(parent)) = parent_of.get(at) {
+            d += 1;
+            at = parent;
+            if d > parent_of.len() {
+                break;
+            }
+        }
+        d
+    };
+    let mut ordered: Vec<(usize, &Pending<'s>)> =
+        pending.iter().map(|p| (depth(&p.key), p)).collect();
+    let order = |(d, p): &(usize, &Pending<'s>)| {
+        (*d, p.execution.started_at_unix_ms, p.execution.started_seq)
+    };
+    ordered.sort_by(|a, b| order(a).cmp(&order(b)).then_with(|| a.1.key.cmp(&b.1.key)));
+    let mut index: HashMap<NodeKey, usize> = HashMap::new();
+    index.insert(NodeKey::Rollout, 0);
+    for (_, p) in ordered {
+        let parent = p
+            .parent
+            .as_ref()
+            .and_then(|k| index.get(k).copied())
+            .unwrap_or(0);
+        let execution = p.execution;
+        let (start_ns, end_ns, ended) = times(execution, horizon);
+        index.insert(p.key.clone(), nodes.len());
+        nodes.push(Node {
+            key: p.key.clone(),
+            entity: p.entity,
+            parent: Some(parent),
+            thread_id: p.thread_id.clone(),
+            start_ns,
+            end_ns,
+            incomplete: !ended || matches!(execution.status, Status::Running | Status::Incomplete),
+            status: execution.status,
+            error: execution.error.clone(),
+            duration_ns: execution.duration_ns,
+        });
+    }
+    index
+}
+
 /// Where an anchor points, as text (`tool_call tool:17`), for attributes and args.
 pub(crate) fn anchor_text(anchor: &Anchor) -> String {
     match anchor {
@@ -369,23 +472,8 @@ pub(crate) fn anchor_text(anchor: &Anchor) -> String {
     }
 }
 
-/// The word of an edge kind, as in `state.json`.
-pub(crate) fn edge_word(kind: EdgeKind) -> &'static str {
-    match kind {
-        EdgeKind::Spawn => "spawn",
-        EdgeKind::Message => "message",
-        EdgeKind::Task => "task",
-        EdgeKind::Result => "result",
-        EdgeKind::Close => "close",
-        EdgeKind::Link => "link",
-    }
-}
-
 /// The text an edge delivered: its message, else the recipient item's preview.
-pub(crate) fn delivered_text<'a>(
-    state: &'a RolloutState,
-    edge: &'a crate::reduce::Edge,
-) -> Option<&'a str> {
+pub(crate) fn delivered_text<'a>(state: &'a RolloutState, edge: &'a Edge) -> Option<&'a str> {
     edge.message.as_deref().or_else(|| match &edge.to {
         Anchor::ConversationItem(id) => state.conversation_items.get(id).map(|i| i.text.as_str()),
         _ => None,
@@ -443,19 +531,9 @@ fn times(execution: &Execution, horizon: u64) -> (u64, u64, bool) {
 }
 
 /// The last instant the bundle shows: the latest start or end of anything in it.
-fn horizon_ns(state: &RolloutState) -> u64 {
-    let executions = state
-        .threads
-        .values()
-        .map(|t| &t.execution)
-        .chain(state.turns.values().map(|t| &t.execution))
-        .chain(state.inference_calls.values().map(|c| &c.execution))
-        .chain(state.tool_calls.values().map(|c| &c.execution))
-        .chain(state.code_cells.values().map(|c| &c.execution))
-        .chain(state.terminal_operations.values().map(|c| &c.execution))
-        .chain(state.compactions.values().map(|c| &c.execution));
+fn horizon_ns(state: &RolloutState, pending: &[Pending<'_>]) -> u64 {
     let mut last = state.started_at_unix_ms.unwrap_or(0) * NS_PER_MS;
-    for e in executions {
+    for e in pending.iter().map(|p| p.execution) {
         let (_, end, _) = times(e, 0);
         last = last.max(end).max(e.started_at_unix_ms * NS_PER_MS);
     }
@@ -466,18 +544,6 @@ fn horizon_ns(state: &RolloutState) -> u64 {
         last = last.max(edge.started_at_unix_ms * NS_PER_MS);
     }
     last
-}
-
-/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub(crate) fn preview(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// The display name of a thread: its nickname, else its agent path, else its id.

@@ -4,8 +4,9 @@
 //!
 //! Invariant: exporters read the rollout graph (the reducer's [`RolloutState`]) and bodies
 //! through the public reader, and add no interpretation of their own: both exports take the
-//! shape of a rollout (which span is whose child, where an edge starts and lands) from one
-//! place, `graph`.
+//! shape of a rollout (which entities there are, which span is whose child, where an edge
+//! starts and lands) from one place, `graph`, and write their files through one
+//! `write_json`. This file owns [`ExportError`] and that writer.
 //!
 //! To export each bundle as its rollout ends, without a CLI step, give the layer a hook:
 //!
@@ -38,7 +39,8 @@ mod graph;
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod otlp;
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use crate::reduce::ReduceError;
 
@@ -81,4 +83,22 @@ pub enum ExportError {
         /// The start of the answer's body.
         body: String,
     },
+}
+
+/// Writes `value` to `path` as one line of JSON and a newline (what both exports' files are);
+/// an I/O failure while serialising is [`ExportError::Io`], not [`ExportError::Json`].
+pub(crate) fn write_json(value: &impl serde::Serialize, path: &Path) -> Result<(), ExportError> {
+    let io = |source| ExportError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut out = std::io::BufWriter::new(file);
+    serde_json::to_writer(&mut out, value).map_err(|e| match e.io_error_kind() {
+        Some(kind) => io(std::io::Error::new(kind, e)),
+        None => ExportError::Json(e),
+    })?;
+    out.write_all(b"\n").map_err(io)?;
+    out.flush().map_err(io)
 }

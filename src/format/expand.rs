@@ -77,6 +77,17 @@ pub(crate) fn parse_parts(parts: &RawValue) -> Result<Vec<WirePart<'_>>, String>
     serde_json::from_str(parts.get()).map_err(|e| format!("invalid `parts`: {e}"))
 }
 
+/// Checks that payload `seq` refers to `target`, an earlier record (which is what makes
+/// resolution terminate).
+fn earlier(seq: u64, target: u64) -> Result<(), String> {
+    if target >= seq {
+        return Err(format!(
+            "payload {seq} refers to seq {target}, which is not an earlier record"
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes v2 bodies of one `trace.jsonl`, fed its payload records in file order.
 #[derive(Debug)]
 pub(crate) struct Expander {
@@ -192,11 +203,7 @@ impl Expander {
                     offset,
                     len,
                 } => {
-                    if s >= seq {
-                        return Err(format!(
-                            "payload {seq} refers to seq {s}, which is not an earlier record"
-                        ));
-                    }
+                    earlier(seq, s)?;
                     Task::Range {
                         seq: s,
                         offset,
@@ -299,15 +306,9 @@ impl Expander {
                             Task::Bytes(Cow::Owned(piece.to_owned()))
                         }
                         WirePart::Ref {
-                            seq: s,
-                            offset: o,
-                            ..
+                            seq: s, offset: o, ..
                         } => {
-                            if s >= seq {
-                                return Err(format!(
-                                    "payload {seq} refers to seq {s}, which is not an earlier record"
-                                ));
-                            }
+                            earlier(seq, s)?;
                             Task::Range {
                                 seq: s,
                                 offset: o + from,
@@ -432,7 +433,7 @@ mod tests {
     /// The example in the format docs decodes to the body it claims.
     #[test]
     fn the_documented_example_decodes() {
-        let docs = include_str!("../format.rs");
+        let docs = include_str!("mod.rs");
         let example: Vec<&str> = docs
             .lines()
             .filter(|l| {
@@ -452,14 +453,11 @@ mod tests {
         std::fs::write(dir.path().join("trace.jsonl"), format!("{}\n", example[0])).unwrap();
         expander.remember(6, 0, example[0].len() as u64, body.get());
         let second = Record::parse(example[1]).unwrap();
-        let RecordBody::PayloadParts {
-            len, parts, bytes, ..
-        } = second.body
-        else {
+        let RecordBody::PayloadParts { head, len, parts } = second.body else {
             panic!("second is parts")
         };
         let whole = expander.expand(9, len, parts).unwrap();
-        assert_eq!(whole.len() as u64, bytes);
+        assert_eq!(whole.len() as u64, head.bytes);
         assert_eq!(
             whole,
             r#"{"input":[{"role":"user","c":"hi"},{"role":"assistant","c":"hello"}]}"#

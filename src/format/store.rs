@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
-use super::push_escaped;
+use super::{push_escaped, push_u64};
 
 /// Bodies shorter than this are written whole: one chunk could not be shared profitably.
 pub(crate) const MIN_BODY: usize = 256;
@@ -226,17 +226,16 @@ impl Index {
         if body.len() < MIN_BODY {
             return false;
         }
-        let mut parts: Vec<Part> = Vec::new();
-        let mut shared = 0usize;
+        let mut plan = Plan {
+            parts: Vec::new(),
+            shared: 0,
+            start: 0,
+            middle_end: body.len(),
+            suffix: None,
+        };
         self.pending.clear();
-        // The fast path: a request usually repeats an earlier body of its role (the thread's
-        // previous request) up to the bytes that are new; comparing costs a memcmp, where
-        // chunking costs a hash per byte. Only the rest is chunked.
         let role = role_of(head);
         let role_id = self.role_id(role);
-        let mut start = 0;
-        let mut middle_end = body.len();
-        let mut suffix = None;
         let referenced = self
             .referenced
             .get(role_id as usize)
@@ -246,95 +245,107 @@ impl Index {
             Some(entry) => (entry.try_anchor(), entry.try_chunks(referenced)),
             None => (true, true),
         };
-
-        let mut anchor_hit = None;
-        if let Some((prev_seq, lcp, lcs)) = self.best_overlap(role, body) {
-            let prev = self.recent_body(prev_seq).unwrap_or_default();
-            if lcp >= MIN_CHUNK {
-                shared += lcp;
-                start = lcp;
-                parts.push(Part::Ref(Loc {
-                    seq: prev_seq,
-                    offset: 0,
-                    len: lcp as u64,
-                    role: role_id,
-                }));
-            }
-            if lcs >= MIN_CHUNK {
-                middle_end -= lcs;
-                suffix = Some(Loc {
-                    seq: prev_seq,
-                    offset: (prev.len() - lcs) as u64,
-                    len: lcs as u64,
-                    role: role_id,
-                });
-            }
-            // A window that slid (the oldest items dropped, new ones appended): what follows
-            // the shared prefix is a later part of that body. One anchor search, only when the
-            // prefix left most of the body unshared.
-            // The anchor starts where the bodies differ (`lcp` is on a character boundary).
-            let from = lcp;
-            if anchor_due && lcp < body.len() / 2 && middle_end >= from + ANCHOR + MIN_CHUNK {
-                let mut hit = false;
-                let mut anchor_end = from + ANCHOR;
-                while anchor_end < body.len() && (body[anchor_end] & 0xc0) == 0x80 {
-                    anchor_end += 1;
-                }
-                // The longest run among the anchor's first few occurrences (a short anchor
-                // may also occur where the bytes soon differ).
-                let anchor = &body[from..anchor_end];
-                let mut best: Option<(usize, usize)> = None;
-                let mut search = 0;
-                for _ in 0..ANCHOR_TRIES {
-                    let Some(at) = find(prev.get(search..).unwrap_or_default(), anchor) else {
-                        break;
-                    };
-                    let at = search + at;
-                    let mut run = common_prefix(&body[from..middle_end], &prev[at..]);
-                    while run > 0 && from + run < body.len() && (body[from + run] & 0xc0) == 0x80 {
-                        run -= 1;
-                    }
-                    if best.is_none_or(|(_, r)| run > r) {
-                        best = Some((at, run));
-                    }
-                    if from + run == middle_end {
-                        break;
-                    }
-                    search = at + 1;
-                }
-                if let Some((at, run)) = best {
-                    if run >= MIN_CHUNK {
-                        if from > start {
-                            parts.push(Part::New { start, end: from });
-                        }
-                        shared += run;
-                        parts.push(Part::Ref(Loc {
-                            seq: prev_seq,
-                            offset: at as u64,
-                            len: run as u64,
-                            role: role_id,
-                        }));
-                        start = from + run;
-                        hit = true;
-                    }
-                }
-                anchor_hit = Some(hit);
-            }
-        }
+        let anchor_hit = self.share_with_previous(role, role_id, body, anchor_due, &mut plan);
         if let (Some(hit), Some(r)) = (anchor_hit, self.by_role.get_mut(role)) {
             r.misses = if hit { 0 } else { r.misses.saturating_add(1) };
         }
         // Bodies of a role chunked many times whose bytes nothing ever referred to get only
         // the fast path: what it leaves is written as new bytes, unchunked.
-        if !chunk_due && start < middle_end {
-            parts.push(Part::New {
-                start,
-                end: middle_end,
+        if !chunk_due && plan.start < plan.middle_end {
+            plan.parts.push(Part::New {
+                start: plan.start,
+                end: plan.middle_end,
             });
-            start = middle_end;
+            plan.start = plan.middle_end;
         }
-        while start < middle_end {
-            let end = chunk_end(&body[..middle_end], start);
+        self.share_chunks(seq, role_id, body, &mut plan);
+        if let Some(loc) = plan.suffix {
+            plan.shared += loc.len as usize;
+            plan.parts.push(Part::Ref(loc));
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for &(digest, loc) in &pending {
+            self.insert(digest, loc);
+        }
+        self.pending = pending;
+        plan.shared += self.extend_refs(body, &mut plan.parts);
+        self.remember(seq, role, body);
+        // A reference costs ~20 bytes and escaping new bytes a few percent: sharing less than
+        // this is not worth leaving the whole-body form.
+        if plan.shared < MIN_CHUNK {
+            return false;
+        }
+        write_parts(head, body, &plan.parts, out)
+    }
+
+    /// The fast path: a request usually repeats an earlier body of its role (the thread's
+    /// previous request) up to the bytes that are new; comparing costs a memcmp, where
+    /// chunking costs a hash per byte. Shares the longest prefix and suffix with the best of
+    /// the last bodies of `role`, and, when the prefix left most of the body unshared, one
+    /// run found by an anchor search (a window that slid). Only the rest is chunked. Returns
+    /// whether the anchor search found a run, if it ran.
+    fn share_with_previous(
+        &self,
+        role: &[u8],
+        role_id: u32,
+        body: &[u8],
+        anchor_due: bool,
+        plan: &mut Plan,
+    ) -> Option<bool> {
+        let (prev_seq, lcp, lcs) = self.best_overlap(role, body)?;
+        let prev = self.recent_body(prev_seq).unwrap_or_default();
+        let reference = |offset: usize, len: usize| {
+            Part::Ref(Loc {
+                seq: prev_seq,
+                offset: offset as u64,
+                len: len as u64,
+                role: role_id,
+            })
+        };
+        if lcp >= MIN_CHUNK {
+            plan.shared += lcp;
+            plan.start = lcp;
+            plan.parts.push(reference(0, lcp));
+        }
+        if lcs >= MIN_CHUNK {
+            plan.middle_end -= lcs;
+            plan.suffix = Some(Loc {
+                seq: prev_seq,
+                offset: (prev.len() - lcs) as u64,
+                len: lcs as u64,
+                role: role_id,
+            });
+        }
+        // The anchor starts where the bodies differ (`lcp` is on a character boundary).
+        let from = lcp;
+        if !(anchor_due && lcp < body.len() / 2 && plan.middle_end >= from + ANCHOR + MIN_CHUNK) {
+            return None;
+        }
+        let Some((at, run)) = slid_run(prev, body, from, plan.middle_end) else {
+            return Some(false);
+        };
+        if run < MIN_CHUNK {
+            return Some(false);
+        }
+        if from > plan.start {
+            plan.parts.push(Part::New {
+                start: plan.start,
+                end: from,
+            });
+        }
+        plan.shared += run;
+        plan.parts.push(reference(at, run));
+        plan.start = from + run;
+        Some(true)
+    }
+
+    /// Cuts what is left of the body (`plan.start..plan.middle_end`) into content-defined
+    /// chunks and refers to where each was last written, if the index still knows; every
+    /// chunk is noted as pending, to be indexed once the body is encoded.
+    fn share_chunks(&mut self, seq: u64, role_id: u32, body: &[u8], plan: &mut Plan) {
+        while plan.start < plan.middle_end {
+            let start = plan.start;
+            let end = chunk_end(&body[..plan.middle_end], start);
             let chunk = &body[start..end];
             let digest = self.keys.digest(chunk);
             let len = chunk.len() as u64;
@@ -343,22 +354,22 @@ impl Index {
                 .filter(|loc| loc.len == len && loc.seq < seq)
             {
                 Some(loc) => {
-                    shared += chunk.len();
+                    plan.shared += chunk.len();
                     if let Some(referenced) = self.referenced.get_mut(loc.role as usize) {
                         *referenced = true;
                     }
-                    match parts.last_mut() {
+                    match plan.parts.last_mut() {
                         Some(Part::Ref(last))
                             if last.seq == loc.seq && last.offset + last.len == loc.offset =>
                         {
                             last.len += len;
                         }
-                        _ => parts.push(Part::Ref(loc)),
+                        _ => plan.parts.push(Part::Ref(loc)),
                     }
                 }
-                None => match parts.last_mut() {
+                None => match plan.parts.last_mut() {
                     Some(Part::New { end: last_end, .. }) => *last_end = end,
-                    _ => parts.push(Part::New { start, end }),
+                    _ => plan.parts.push(Part::New { start, end }),
                 },
             }
             self.pending.push((
@@ -370,58 +381,90 @@ impl Index {
                     role: role_id,
                 },
             ));
-            start = end;
+            plan.start = end;
         }
-        if let Some(loc) = suffix {
-            shared += loc.len as usize;
-            parts.push(Part::Ref(loc));
-        }
-        let pending = std::mem::take(&mut self.pending);
-        for &(digest, loc) in &pending {
-            self.insert(digest, loc);
-        }
-        self.pending = pending;
-        shared += self.extend_refs(body, &mut parts);
-        self.remember(seq, role, body);
-        // A reference costs ~20 bytes and escaping new bytes a few percent: sharing less than
-        // this is not worth leaving the whole-body form.
-        if shared < MIN_CHUNK {
-            return false;
-        }
-        let mark = out.len();
-        out.extend_from_slice(head);
-        out.extend_from_slice(b",\"len\":");
-        super::push_u64(out, body.len() as u64);
-        out.extend_from_slice(b",\"parts\":[");
-        for (i, part) in parts.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match *part {
-                Part::New { start, end } => {
-                    let Ok(text) = std::str::from_utf8(&body[start..end]) else {
-                        // Not UTF-8 (the layer never writes such a body): keep it whole.
-                        out.truncate(mark);
-                        return false;
-                    };
-                    out.push(b'"');
-                    push_escaped(out, text);
-                    out.push(b'"');
-                }
-                Part::Ref(loc) => {
-                    out.push(b'[');
-                    super::push_u64(out, loc.seq);
-                    out.push(b',');
-                    super::push_u64(out, loc.offset);
-                    out.push(b',');
-                    super::push_u64(out, loc.len);
-                    out.push(b']');
-                }
-            }
-        }
-        out.extend_from_slice(b"]}");
-        true
     }
+}
+
+/// A body's encoding in progress: its pieces so far, how many of its bytes they share, and
+/// what is left to encode (`start..middle_end`, then `suffix`).
+struct Plan {
+    parts: Vec<Part>,
+    shared: usize,
+    start: usize,
+    middle_end: usize,
+    suffix: Option<Loc>,
+}
+
+/// Where in `prev` the bytes of `body` from `from` (up to `middle_end`) continue longest:
+/// the anchor, `body`'s next [`ANCHOR`] bytes (to a character boundary), is looked for at its
+/// first [`ANCHOR_TRIES`] occurrences in `prev` (a short anchor may also occur where the
+/// bytes soon differ). Returns where (`at`) and how long the run is (on a character
+/// boundary), or `None` if the anchor does not occur.
+fn slid_run(prev: &[u8], body: &[u8], from: usize, middle_end: usize) -> Option<(usize, usize)> {
+    let mut anchor_end = from + ANCHOR;
+    while anchor_end < body.len() && (body[anchor_end] & 0xc0) == 0x80 {
+        anchor_end += 1;
+    }
+    let anchor = &body[from..anchor_end];
+    let mut best: Option<(usize, usize)> = None;
+    let mut search = 0;
+    for _ in 0..ANCHOR_TRIES {
+        let Some(at) = find(prev.get(search..).unwrap_or_default(), anchor) else {
+            break;
+        };
+        let at = search + at;
+        let mut run = common_prefix(&body[from..middle_end], &prev[at..]);
+        while run > 0 && from + run < body.len() && (body[from + run] & 0xc0) == 0x80 {
+            run -= 1;
+        }
+        if best.is_none_or(|(_, r)| run > r) {
+            best = Some((at, run));
+        }
+        if from + run == middle_end {
+            break;
+        }
+        search = at + 1;
+    }
+    best
+}
+
+/// Appends the v2 form of a payload record: its `head` (up to, not including, `,"body":`),
+/// `len` and `parts`. Returns `false`, with `out` as it was, when a run of new bytes is not
+/// UTF-8 (the layer never writes such a body): the record is then kept whole.
+fn write_parts(head: &[u8], body: &[u8], parts: &[Part], out: &mut Vec<u8>) -> bool {
+    let mark = out.len();
+    out.extend_from_slice(head);
+    out.extend_from_slice(b",\"len\":");
+    push_u64(out, body.len() as u64);
+    out.extend_from_slice(b",\"parts\":[");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match *part {
+            Part::New { start, end } => {
+                let Ok(text) = std::str::from_utf8(&body[start..end]) else {
+                    out.truncate(mark);
+                    return false;
+                };
+                out.push(b'"');
+                push_escaped(out, text);
+                out.push(b'"');
+            }
+            Part::Ref(loc) => {
+                out.push(b'[');
+                push_u64(out, loc.seq);
+                out.push(b',');
+                push_u64(out, loc.offset);
+                out.push(b',');
+                push_u64(out, loc.len);
+                out.push(b']');
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    true
 }
 
 impl Index {
@@ -705,112 +748,5 @@ fn split_payload(record: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn record(body: &str) -> Vec<u8> {
-        format!(
-            "\"type\":\"payload\",\"span\":3,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
-            body.len()
-        )
-        .into_bytes()
-    }
-
-    #[test]
-    fn chunks_cover_the_body_and_end_on_character_boundaries() {
-        let text: String = (0..5000u64)
-            .map(|i| {
-                ['a', 'é', '€', '𝄞', '"']
-                    [(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61) as usize % 5]
-            })
-            .collect();
-        let data = text.as_bytes();
-        let mut start = 0;
-        let mut count = 0;
-        while start < data.len() {
-            let end = chunk_end(data, start);
-            assert!(end > start && end - start <= MAX_CHUNK + 3);
-            assert!(std::str::from_utf8(&data[start..end]).is_ok());
-            start = end;
-            count += 1;
-        }
-        assert!(count > 3, "{count} chunks");
-    }
-
-    #[test]
-    fn an_appended_body_refers_to_the_previous_one_in_one_reference() {
-        let mut index = Index::new(Keys::default());
-        let items: Vec<String> = (0..200)
-            .map(|i| {
-                format!(
-                    "{{\"type\":\"message\",\"text\":\"item {i} {}\"}}",
-                    "x".repeat(i % 50)
-                )
-            })
-            .collect();
-        let first = format!("[{}]", items[..100].join(","));
-        let second = format!("[{}]", items.join(","));
-        let mut out = Vec::new();
-        assert!(!index.encode(2, &record(&first), &mut out));
-        assert!(index.encode(3, &record(&second), &mut out));
-        let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("\"parts\":[[2,0,"), "{text}");
-        assert_eq!(text.matches("[2,").count(), 1, "{text}");
-    }
-
-    #[test]
-    fn the_index_stays_within_its_bytes() {
-        let mut index = Index::with_bytes(Keys::default(), 64 * 1024);
-        let mut out = Vec::new();
-        for i in 0..400u64 {
-            let body = format!("\"{}\"", format!("{i:08} ").repeat(2000));
-            out.clear();
-            index.encode(i + 2, &record(&body), &mut out);
-            assert!(index.held_bytes() <= 64 * 1024, "{}", index.held_bytes());
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod window_tests {
-    use super::*;
-
-    fn record(body: &str) -> Vec<u8> {
-        format!(
-            "\"type\":\"payload\",\"span\":3,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
-            body.len()
-        )
-        .into_bytes()
-    }
-
-    /// A sliding window (oldest items dropped, new ones appended) is one reference to the
-    /// previous window plus the new items, found without chunking the shared bytes.
-    #[test]
-    fn a_slid_window_refers_to_the_previous_window_in_one_reference() {
-        let mut index = Index::new(Keys::default());
-        let items: Vec<String> = (0..300)
-            .map(|i| {
-                format!(
-                    "{{\"type\":\"message\",\"content\":[{{\"text\":\"item {i} {}\"}}]}}",
-                    "w".repeat(100 + i % 50)
-                )
-            })
-            .collect();
-        let mut out = Vec::new();
-        for (n, seq) in (10..40).zip(2u64..) {
-            let body = format!(
-                "{{\"model\":\"gpt-5\",\"input\":[{}]}}",
-                items[n / 2..n * 2].join(",")
-            );
-            out.clear();
-            let stored = index.encode(seq, &record(&body), &mut out);
-            if n > 10 {
-                assert!(stored, "window {n}");
-                let text = String::from_utf8(out.clone()).unwrap();
-                assert!(text.len() < 700, "window {n}: {} bytes: {text}", text.len());
-            }
-        }
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::payload::PayloadOptions;
 use super::RolloutLayer;
-use crate::payload::PayloadOptions;
 use crate::writer::redact::Redact;
 use crate::writer::worker::{BundleEndHook, FileLimits, Sink};
 use crate::writer::{Budget, RolloutGuard, Shared, Writer};
@@ -210,7 +210,7 @@ impl RolloutLayerBuilder {
     /// bodies, 4 MiB; what it forgets is written again).
     /// `false` writes every body whole (format v1), as readers of the raw file may expect.
     ///
-    /// Readers never see the difference: [`BundleReader`](crate::reduce::BundleReader) and
+    /// Readers never see the difference: [`BundleReader`](crate::format::BundleReader) and
     /// `tracing-rollout expand` yield whole bodies either way.
     ///
     /// # Examples

@@ -11,9 +11,10 @@ use std::io::Write as _;
 
 use tracing::field::{Field, Visit};
 
-use crate::format::{canonical_field_name, push_escaped, push_json_str, push_u64};
-use crate::payload::{self, json_state, set_json_state, JsonState, PayloadOptions};
+use super::payload::{self, json_state, set_json_state, JsonState, PayloadOptions};
+use crate::format::{push_escaped, push_json_str, push_u64};
 use crate::vocab::field;
+use crate::vocab::genai::canonical_field_name;
 use crate::writer::Header;
 
 /// Writes every visited field as a `"name":value` pair (names mapped by
@@ -313,10 +314,20 @@ impl PayloadWriter<'_> {
         }
     }
 
-    /// Checking untrusted text is left to the writer thread; `rec` is the whole message, so
-    /// the offset of the unchecked body goes into its header.
-    fn defer_check(&mut self, unchecked: Option<usize>) {
-        if let Some(start) = unchecked {
+    /// Writes the record with `write` if `field` is the payload: `write` gets the record,
+    /// the scratch buffer, the span, the role and the options, and returns the offset of an
+    /// unchecked body. Checking untrusted text is left to the writer thread; `rec` is the
+    /// whole message, so that offset goes into its header.
+    #[inline]
+    fn write(
+        &mut self,
+        field: &Field,
+        write: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>, u64, &str, PayloadOptions) -> Option<usize>,
+    ) {
+        if !self.take(field) {
+            return;
+        }
+        if let Some(start) = write(self.rec, self.scratch, self.span, self.role, self.options) {
             Header::set_check(self.rec, start);
         }
     }
@@ -324,47 +335,25 @@ impl PayloadWriter<'_> {
 
 impl Visit for PayloadWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.take(field) {
+        self.write(field, |rec, _, span, role, options| {
             let total = value.len() as u64;
-            let unchecked = payload::write_payload_record(
-                self.rec,
-                self.span,
-                self.role,
-                value.as_bytes(),
-                total,
-                /*trusted*/ false,
-                self.options,
-            );
-            self.defer_check(unchecked);
-        }
+            let bytes = value.as_bytes();
+            payload::write_payload_record(
+                rec, span, role, bytes, total, /*trusted*/ false, options,
+            )
+        });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.take(field) {
-            let unchecked = payload::write_debug_payload(
-                self.rec,
-                self.scratch,
-                self.span,
-                self.role,
-                value,
-                self.options,
-            );
-            self.defer_check(unchecked);
-        }
+        self.write(field, |rec, scratch, span, role, options| {
+            payload::write_debug_payload(rec, scratch, span, role, value, options)
+        });
     }
 
     #[cfg(all(tracing_unstable, feature = "valuable"))]
     fn record_value(&mut self, field: &Field, value: valuable::Value<'_>) {
-        if self.take(field) {
-            let unchecked = payload::write_valuable_payload(
-                self.rec,
-                self.scratch,
-                self.span,
-                self.role,
-                value,
-                self.options,
-            );
-            self.defer_check(unchecked);
-        }
+        self.write(field, |rec, scratch, span, role, options| {
+            payload::write_valuable_payload(rec, scratch, span, role, value, options)
+        });
     }
 }

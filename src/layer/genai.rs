@@ -30,9 +30,9 @@ use tracing::span::Attributes;
 use tracing::Metadata;
 
 use super::fields::FieldWriter;
+use super::payload::{self, PayloadOptions};
 use super::Bufs;
 use crate::format::{self, SpanKind};
-use crate::payload::{self, PayloadOptions};
 use crate::vocab::{self, genai};
 use crate::writer::{BundleHandle, Header, Op, Writer};
 
@@ -359,21 +359,17 @@ fn registered(metadata: &'static Metadata<'static>) -> Option<bool> {
 
 // ---- content attributes ----
 
-/// The payload role of a content attribute, or `None` for an ordinary field.
+/// The payload role of a content attribute ([`genai::CONTENT`]), or `None` for an ordinary
+/// field.
+#[inline]
 fn content_role(name: &str) -> Option<&'static str> {
     if !name.starts_with("gen_ai.") {
         return None;
     }
-    Some(match name {
-        genai::INPUT_MESSAGES => vocab::role::REQUEST,
-        genai::SYSTEM_INSTRUCTIONS => vocab::role::SYSTEM_INSTRUCTIONS,
-        genai::OUTPUT_MESSAGES => vocab::role::RESPONSE,
-        genai::TOOL_CALL_ARGUMENTS => vocab::role::ARGS,
-        genai::TOOL_CALL_RESULT => vocab::role::RESULT,
-        genai::PROMPT => vocab::role::PROMPT,
-        genai::COMPLETION => vocab::role::COMPLETION,
-        _ => return None,
-    })
+    genai::CONTENT
+        .iter()
+        .find(|&&(attribute, _)| attribute == name)
+        .map(|&(_, role)| role)
 }
 
 /// A [`FieldWriter`] that leaves content attributes out and notes that it saw one.
@@ -399,72 +395,34 @@ impl<'w, 'a> WithoutContent<'w, 'a> {
     }
 }
 
+/// `Visit` methods that hand the value to the field writer unless the field is content.
+macro_rules! forward_unless_content {
+    ($($(#[$attr:meta])* $method:ident($value:ty);)*) => {
+        $(
+            $(#[$attr])*
+            fn $method(&mut self, field: &Field, value: $value) {
+                if self.keep(field) {
+                    self.fields.$method(field, value);
+                }
+            }
+        )*
+    };
+}
+
 impl Visit for WithoutContent<'_, '_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.keep(field) {
-            self.fields.record_f64(field, value);
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.keep(field) {
-            self.fields.record_i64(field, value);
-        }
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.keep(field) {
-            self.fields.record_u64(field, value);
-        }
-    }
-
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        if self.keep(field) {
-            self.fields.record_i128(field, value);
-        }
-    }
-
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        if self.keep(field) {
-            self.fields.record_u128(field, value);
-        }
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.keep(field) {
-            self.fields.record_bool(field, value);
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if self.keep(field) {
-            self.fields.record_str(field, value);
-        }
-    }
-
-    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        if self.keep(field) {
-            self.fields.record_bytes(field, value);
-        }
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if self.keep(field) {
-            self.fields.record_error(field, value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.keep(field) {
-            self.fields.record_debug(field, value);
-        }
-    }
-
-    #[cfg(all(tracing_unstable, feature = "valuable"))]
-    fn record_value(&mut self, field: &Field, value: valuable::Value<'_>) {
-        if self.keep(field) {
-            self.fields.record_value(field, value);
-        }
+    forward_unless_content! {
+        record_f64(f64);
+        record_i64(i64);
+        record_u64(u64);
+        record_i128(i128);
+        record_u128(u128);
+        record_bool(bool);
+        record_str(&str);
+        record_bytes(&[u8]);
+        record_error(&(dyn std::error::Error + 'static));
+        record_debug(&dyn fmt::Debug);
+        #[cfg(all(tracing_unstable, feature = "valuable"))]
+        record_value(valuable::Value<'_>);
     }
 }
 

@@ -13,14 +13,15 @@
 mod builder;
 mod fields;
 mod genai;
+pub(crate) mod payload;
+mod threads;
 
 pub use builder::{InitError, RolloutLayerBuilder};
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
@@ -28,10 +29,12 @@ use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use crate::format::{self, SpanKind, PAYLOAD_EVENT};
-use crate::payload::PayloadOptions;
-use crate::writer::{lock, unix_ms, BundleHandle, Op, RolloutGuard, Writer};
+use crate::format::{self, SpanKind};
+use crate::vocab::PAYLOAD_EVENT;
+use crate::writer::{unix_ms, BundleHandle, Op, RolloutGuard, Writer};
 use fields::{FieldWriter, PayloadWriter, Role, Routing};
+use payload::PayloadOptions;
+use threads::{LiveThreads, ParentThread};
 
 /// Environment variable read by [`RolloutLayer::from_env`]: the root directory of bundles.
 const ROOT_ENV: &str = "ROLLOUT_TRACE_ROOT";
@@ -114,24 +117,8 @@ pub struct RolloutLayer {
 struct Inner {
     writer: Writer,
     payload: PayloadOptions,
-    /// `thread_id` → every bundle it is live in (concurrent rollouts reuse thread ids) and how
-    /// many of its spans are open there. Touched only when thread spans start or close.
-    live_threads: Mutex<HashMap<String, Vec<LiveThread>>>,
-}
-
-struct LiveThread {
-    bundle: Arc<BundleHandle>,
-    open_spans: usize,
-}
-
-/// Where a bare `parent_thread_id` leads (see [`Inner::resolve_parent`]).
-enum ParentThread {
-    /// Live in exactly one bundle.
-    One(Arc<BundleHandle>),
-    /// Not live anywhere.
-    None,
-    /// Live in several bundles: nothing says which one is meant.
-    Ambiguous(usize),
+    /// The thread ids live in each bundle (concurrent rollouts reuse thread ids).
+    live_threads: LiveThreads,
 }
 
 /// What the layer keeps in each recorded span's extensions (a private type, so no other
@@ -165,6 +152,16 @@ struct Ancestor {
     bundle: Arc<BundleHandle>,
     thread: Option<u64>,
     turn: Option<u64>,
+}
+
+/// Where a new span is recorded: its bundle, the keys of its parent, thread and turn, and
+/// whether it is the root of its bundle (its close ends the bundle).
+struct Placement {
+    bundle: Arc<BundleHandle>,
+    parent: Option<u64>,
+    thread: Option<u64>,
+    turn: Option<u64>,
+    is_root: bool,
 }
 
 /// A `rollout` span callsite at `info` that no code ever hits: [`RolloutLayer`] asks the
@@ -306,7 +303,7 @@ impl RolloutLayer {
             inner: Some(Arc::new(Inner {
                 writer,
                 payload,
-                live_threads: Mutex::new(HashMap::new()),
+                live_threads: LiveThreads::default(),
             })),
         }
     }
@@ -314,42 +311,104 @@ impl RolloutLayer {
 
 impl Inner {
     fn open_bundle(&self, rollout_id: Option<String>, trace_id: Option<&str>) -> Arc<BundleHandle> {
-        let bundle = self.writer.new_bundle();
         let rollout_id = rollout_id.unwrap_or_else(|| {
             let n = NEXT_ROLLOUT.fetch_add(1, Ordering::Relaxed);
             format!("rollout-{}-{n}", unix_ms())
         });
-        let mut msg = Vec::with_capacity(crate::writer::HEADER_LEN + 64 + rollout_id.len());
-        bundle.begin(&mut msg, Op::Open);
-        msg.extend_from_slice(b"{\"rollout_id\":");
-        format::push_json_str(&mut msg, &rollout_id);
-        if let Some(trace_id) = trace_id {
-            msg.extend_from_slice(b",\"trace_id\":");
-            format::push_json_str(&mut msg, trace_id);
-        }
-        msg.push(b'}');
-        self.writer.send_control(&mut msg, &bundle);
-        bundle
+        self.writer.open_bundle(&rollout_id, trace_id)
     }
 
-    /// The bundle of the live thread `thread_id`, if exactly one bundle has it live.
-    fn resolve_parent(&self, thread_id: &str) -> ParentThread {
-        match lock(&self.live_threads).get(thread_id).map(Vec::as_slice) {
-            None | Some([]) => ParentThread::None,
-            Some([one]) => ParentThread::One(Arc::clone(&one.bundle)),
-            Some(many) => ParentThread::Ambiguous(many.len()),
-        }
+    /// Where a new span of `kind`, minted `key`, is recorded (see [`RolloutLayer`]), opening
+    /// a bundle when it starts one; `None` when it is not part of any rollout.
+    fn place<S>(
+        &self,
+        kind: SpanKind,
+        key: u64,
+        ancestor: Option<Ancestor>,
+        routing: &mut Routing,
+        ctx: &Context<'_, S>,
+    ) -> Option<Placement>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let under = |a: Ancestor, thread: Option<u64>, turn: Option<u64>| Placement {
+            bundle: a.bundle,
+            parent: Some(a.key),
+            thread,
+            turn,
+            is_root: false,
+        };
+        Some(match (kind, ancestor) {
+            (SpanKind::Rollout, _) => {
+                let trace_id = routing.trace_id.as_deref();
+                let bundle = self.open_bundle(routing.rollout_id.take(), trace_id);
+                Placement {
+                    bundle,
+                    parent: None,
+                    thread: None,
+                    turn: None,
+                    is_root: true,
+                }
+            }
+            (SpanKind::Thread, Some(a)) => under(a, Some(key), None),
+            (SpanKind::Thread, None) => self.place_unattached_thread(key, routing, ctx),
+            (SpanKind::Turn, Some(a)) => {
+                let thread = a.thread;
+                under(a, thread, Some(key))
+            }
+            (_, Some(a)) => {
+                let (thread, turn) = (a.thread, a.turn);
+                under(a, thread, turn)
+            }
+            // A rollout span kind with nothing to attach to: not part of any rollout.
+            (_, None) => return None,
+        })
     }
 
-    fn register_thread(&self, thread_id: &str, bundle: &Arc<BundleHandle>) {
-        let mut live = lock(&self.live_threads);
-        let entries = live.entry(thread_id.to_owned()).or_default();
-        match entries.iter_mut().find(|e| e.bundle.id == bundle.id) {
-            Some(entry) => entry.open_spans += 1,
-            None => entries.push(LiveThread {
-                bundle: Arc::clone(bundle),
-                open_spans: 1,
-            }),
+    /// Where a thread span with no recorded ancestor goes. A child thread made by
+    /// `child_thread_span` joins the rollout of its spawning tool span; only a thread with no
+    /// such tie is routed by its bare `parent_thread_id`, and only when exactly one rollout has
+    /// that thread live. Otherwise it starts a bundle of its own.
+    fn place_unattached_thread<S>(
+        &self,
+        key: u64,
+        routing: &Routing,
+        ctx: &Context<'_, S>,
+    ) -> Placement
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let spawner =
+            crate::spawn::take_spawner().and_then(|spawner| spawner_ancestor(spawner, ctx));
+        let joined = match (spawner, routing.parent_thread_id.as_deref()) {
+            (Some(a), _) => Some(a.bundle),
+            (None, Some(parent)) => match self.live_threads.resolve(parent) {
+                ParentThread::One(bundle) => Some(bundle),
+                ParentThread::None => None,
+                ParentThread::Ambiguous(n) => {
+                    self.writer.ambiguous_thread(
+                        routing.thread_id.as_deref().unwrap_or(""),
+                        parent,
+                        n,
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        let (bundle, is_root) = match joined {
+            Some(bundle) => (bundle, false),
+            None => {
+                let trace_id = routing.trace_id.as_deref();
+                (self.open_bundle(routing.thread_id.clone(), trace_id), true)
+            }
+        };
+        Placement {
+            bundle,
+            parent: None,
+            thread: Some(key),
+            turn: None,
+            is_root,
         }
     }
 
@@ -399,21 +458,6 @@ impl Inner {
             options: self.payload,
             writer: &self.writer,
             bundle,
-        }
-    }
-
-    fn unregister_thread(&self, thread_id: &str, bundle: u64) {
-        let mut live = lock(&self.live_threads);
-        if let Some(entries) = live.get_mut(thread_id) {
-            if let Some(pos) = entries.iter().position(|e| e.bundle.id == bundle) {
-                entries[pos].open_spans = entries[pos].open_spans.saturating_sub(1);
-                if entries[pos].open_spans == 0 {
-                    entries.swap_remove(pos);
-                }
-            }
-            if entries.is_empty() {
-                live.remove(thread_id);
-            }
         }
     }
 }
@@ -512,52 +556,20 @@ where
             .as_ref()
             .filter(|a| a.kind == SpanKind::Tool && dialect.nesting_is_spawn(kind))
             .map(|a| a.key);
-        let trace_id = routing.trace_id.as_deref();
-        let (bundle, parent, thread, turn, is_root) = match (kind, ancestor) {
-            (SpanKind::Rollout, _) => {
-                let bundle = inner.open_bundle(routing.rollout_id.take(), trace_id);
-                (bundle, None, None, None, true)
-            }
-            (SpanKind::Thread, Some(a)) => (a.bundle, Some(a.key), Some(key), None, false),
-            (SpanKind::Thread, None) => {
-                // A child thread made by `child_thread_span` joins the rollout of its
-                // spawning tool span; only a thread with no such tie is routed by its bare
-                // `parent_thread_id`, and only when exactly one rollout has that thread live.
-                let spawner = crate::spawn::take_spawner()
-                    .and_then(|spawner| spawner_ancestor(spawner, &ctx));
-                let joined = match (spawner, routing.parent_thread_id.as_deref()) {
-                    (Some(a), _) => Some(a.bundle),
-                    (None, Some(parent)) => match inner.resolve_parent(parent) {
-                        ParentThread::One(bundle) => Some(bundle),
-                        ParentThread::None => None,
-                        ParentThread::Ambiguous(n) => {
-                            inner.writer.ambiguous_thread(
-                                routing.thread_id.as_deref().unwrap_or(""),
-                                parent,
-                                n,
-                            );
-                            None
-                        }
-                    },
-                    (None, None) => None,
-                };
-                match joined {
-                    Some(bundle) => (bundle, None, Some(key), None, false),
-                    None => {
-                        let bundle = inner.open_bundle(routing.thread_id.clone(), trace_id);
-                        (bundle, None, Some(key), None, true)
-                    }
-                }
-            }
-            (SpanKind::Turn, Some(a)) => (a.bundle, Some(a.key), a.thread, Some(key), false),
-            (_, Some(a)) => (a.bundle, Some(a.key), a.thread, a.turn, false),
-            // A rollout span kind with nothing to attach to: not part of any rollout.
-            (_, None) => return,
+        let Some(Placement {
+            bundle,
+            parent,
+            thread,
+            turn,
+            is_root,
+        }) = inner.place(kind, key, ancestor, &mut routing, &ctx)
+        else {
+            return;
         };
 
         let live_thread_id = match (kind, routing.thread_id) {
             (SpanKind::Thread, Some(thread_id)) => {
-                inner.register_thread(&thread_id, &bundle);
+                inner.live_threads.register(&thread_id, &bundle);
                 Some(thread_id)
             }
             _ => None,
@@ -757,7 +769,7 @@ where
             return;
         };
         if let Some(thread_id) = &state.live_thread_id {
-            inner.unregister_thread(thread_id, state.bundle.id);
+            inner.live_threads.unregister(thread_id, state.bundle.id);
         }
         if inner.writer.is_finished() {
             return;
@@ -781,10 +793,7 @@ where
                 None if root.error || panicking => "failed".to_owned(),
                 None => "completed".to_owned(),
             };
-            let mut msg = Vec::with_capacity(crate::writer::HEADER_LEN + status.len());
-            bundle.begin(&mut msg, Op::Close);
-            msg.extend_from_slice(status.as_bytes());
-            inner.writer.send_control(&mut msg, &bundle);
+            inner.writer.close_bundle(&bundle, &status);
         }
     }
 }

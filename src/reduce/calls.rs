@@ -1,5 +1,6 @@
-//! The model-visible call id as the join key: call items, output items, tool calls, code
-//! cells and the inference whose response carried the call all meet in one [`CallSlot`] per
+//! Tool calls, code cells and terminal operations — the work a model's call asks for — and
+//! the model-visible call id that links them: call items, output items, tool calls, code cells
+//! and the inference whose response carried the call all meet in one [`CallSlot`] per
 //! `(thread, call_id)`.
 //!
 //! Invariant: linking is idempotent and order-free — [`Reducer::link_slot`] derives every
@@ -8,52 +9,34 @@
 
 use std::collections::HashMap;
 
-use super::conversation::item_id;
+use super::error::ReduceError;
+use super::fields::{field_str, CodeCellFields, TerminalFields, ToolFields};
 use super::payloads::{is_provider_run, kind_tag, ModelItem};
-use super::{
-    Execution, ItemKind, Producer, ReduceError, Reducer, Requester, Status, ThreadRef, ToolCall,
+use super::reducer::{CallSlot, Reducer, SpanEntry, ThreadRef};
+use super::state::{
+    is_call_kind, is_call_output, item_id, CodeCell, Execution, ItemKind, Producer, Requester,
+    Status, Terminal, TerminalOperation, ToolCall,
 };
+use crate::format::SpanKind;
+use crate::vocab::{code_mode, field, status};
+
+/// Which evidence a payload is, for the entity `calls.rs` owns that it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CallPayload {
+    /// A tool call's arguments.
+    ToolArgs,
+    /// A tool call's result.
+    ToolResult,
+    /// A code cell's source.
+    CellSource,
+    /// A code cell's output.
+    CellOutput,
+    /// Anything a terminal operation carries.
+    Terminal,
+}
 
 /// `runtime` of a tool call the provider ran (a hosted tool).
-pub(super) const PROVIDER_RUNTIME: &str = "provider";
-
-/// Everything known under one `(thread, call_id)`; the thread's [`super::ThreadReplay`]
-/// holds its slots by call id.
-#[derive(Debug, Default)]
-pub(super) struct CallSlot {
-    /// The model's call item (by number), its kind and content hash.
-    call_item: Option<(u64, ItemKind, u128)>,
-    /// The item carrying the call's output (by number), its kind and content hash.
-    output_item: Option<(u64, ItemKind, u128)>,
-    /// Tool calls carrying this call id (one, unless the program retried under the same id).
-    tools: Vec<String>,
-    /// The code cell the call carried.
-    code_cell: Option<String>,
-    /// The inference whose response carried the call item.
-    inference: Option<String>,
-}
-
-/// Items joined by `(thread, call_id)`: calls the program runs and their outputs. Hosted
-/// items (see [`Reducer::hosted_item`]) carry call ids too but are identified by content.
-pub(super) fn is_call_kind(kind: ItemKind) -> bool {
-    matches!(
-        kind,
-        ItemKind::FunctionCall
-            | ItemKind::CustomToolCall
-            | ItemKind::ComputerCall
-            | ItemKind::LocalShellCall
-    ) || is_output(kind)
-}
-
-fn is_output(kind: ItemKind) -> bool {
-    matches!(
-        kind,
-        ItemKind::FunctionCallOutput
-            | ItemKind::CustomToolCallOutput
-            | ItemKind::ComputerCallOutput
-            | ItemKind::LocalShellCallOutput
-    )
-}
+const PROVIDER_RUNTIME: &str = "provider";
 
 /// `slots[call_id]`, inserted as default first if missing; the id is copied only then.
 fn slot_mut<'a>(slots: &'a mut HashMap<String, CallSlot>, call_id: &str) -> &'a mut CallSlot {
@@ -72,7 +55,256 @@ fn push_unique(list: &mut Vec<String>, id: &str) {
     }
 }
 
+/// A tool call `id` in `thread` and `turn`, asked for by `requester`, with nothing linked yet.
+fn new_tool_call(
+    id: String,
+    thread: Option<String>,
+    turn: Option<String>,
+    requester: Requester,
+    execution: Execution,
+) -> ToolCall {
+    ToolCall {
+        tool_call_id: id,
+        thread_id: thread,
+        turn_id: turn,
+        tool: None,
+        kind: None,
+        call_id: None,
+        mcp_server: None,
+        target_thread_id: None,
+        requester,
+        runtime: None,
+        execution,
+        call_items: Vec::new(),
+        output_items: Vec::new(),
+        args_payload: None,
+        result_payload: None,
+        terminal_operations: Vec::new(),
+        spawned_threads: Vec::new(),
+        waited_cell: None,
+    }
+}
+
 impl Reducer {
+    /// The lifetime of a tool call, code cell or terminal operation, for the span lifecycle
+    /// (`spans.rs`), which sets it.
+    pub(super) fn call_execution_mut(
+        &mut self,
+        kind: SpanKind,
+        id: &str,
+    ) -> Option<&mut Execution> {
+        let s = &mut self.state;
+        match kind {
+            SpanKind::Tool => s.tool_calls.get_mut(id).map(|e| &mut e.execution),
+            SpanKind::CodeCell => s.code_cells.get_mut(id).map(|e| &mut e.execution),
+            SpanKind::Terminal => s.terminal_operations.get_mut(id).map(|e| &mut e.execution),
+            SpanKind::Rollout
+            | SpanKind::Thread
+            | SpanKind::Turn
+            | SpanKind::Inference
+            | SpanKind::Compaction => None,
+        }
+    }
+
+    /// A `rollout.tool` span started: a call asked for by the code cell it runs in, else by
+    /// the model if it carries a call id, else by the runtime.
+    pub(super) fn tool_started(&mut self, entry: &SpanEntry) {
+        let requester = match (&entry.code_cell, field_str(&entry.fields, field::CALL_ID)) {
+            (Some(cell), _) => Requester::CodeCell {
+                code_cell_id: cell.clone(),
+            },
+            (None, Some(_)) => Requester::Model {
+                inference_call_id: None,
+            },
+            (None, None) => Requester::Runtime,
+        };
+        self.turn_lists(entry.turn_id.as_deref(), SpanKind::Tool, &entry.id);
+        if let Some(cell) = entry
+            .code_cell
+            .as_ref()
+            .and_then(|c| self.state.code_cells.get_mut(c))
+        {
+            cell.tool_calls.push(entry.id.clone());
+        }
+        let call = new_tool_call(
+            entry.id.clone(),
+            entry.thread_id.clone(),
+            entry.turn_id.clone(),
+            requester,
+            self.execution(),
+        );
+        self.state.tool_calls.insert(entry.id.clone(), call);
+    }
+
+    pub(super) fn code_cell_started(&mut self, entry: &SpanEntry) {
+        self.turn_lists(entry.turn_id.as_deref(), SpanKind::CodeCell, &entry.id);
+        let cell = CodeCell {
+            code_cell_id: entry.id.clone(),
+            cell_id: None,
+            call_id: None,
+            language: None,
+            thread_id: entry.thread_id.clone(),
+            turn_id: entry.turn_id.clone(),
+            execution: self.execution(),
+            source_item: None,
+            output_items: Vec::new(),
+            tool_calls: Vec::new(),
+            yielded_at_unix_ms: None,
+            yielded_seq: None,
+            waits: Vec::new(),
+            source_payload: None,
+            output_payload: None,
+        };
+        self.state.code_cells.insert(entry.id.clone(), cell);
+    }
+
+    /// A `rollout.terminal` span started: an operation of the tool call it runs in.
+    pub(super) fn terminal_started(&mut self, entry: &SpanEntry) {
+        let op = TerminalOperation {
+            operation_id: entry.id.clone(),
+            terminal_id: None,
+            op: None,
+            command: None,
+            cwd: None,
+            exit_code: None,
+            tool_call_id: entry.tool.clone(),
+            thread_id: entry.thread_id.clone(),
+            execution: self.execution(),
+            payloads: Vec::new(),
+        };
+        if let Some(tool) = entry.tool.as_ref() {
+            if let Some(t) = self.state.tool_calls.get_mut(tool) {
+                t.terminal_operations.push(entry.id.clone());
+            }
+        }
+        self.state.terminal_operations.insert(entry.id.clone(), op);
+    }
+
+    pub(super) fn tool_fields(&mut self, id: &str, f: ToolFields) -> Result<(), ReduceError> {
+        let Some(t) = self.state.tool_calls.get_mut(id) else {
+            return Ok(());
+        };
+        t.tool = f.tool.or(t.tool.take());
+        t.kind = f.kind.or(t.kind.take());
+        t.mcp_server = f.mcp_server.or(t.mcp_server.take());
+        t.target_thread_id = f.target_thread_id.or(t.target_thread_id.take());
+        if t.call_id.is_none() && f.call_id.is_some() {
+            t.call_id = f.call_id;
+            // A call id recorded after creation still means the model asked for it.
+            if t.requester == Requester::Runtime {
+                t.requester = Requester::Model {
+                    inference_call_id: None,
+                };
+            }
+            self.tool_call_id_known(id)?;
+        }
+        self.collab_tool_changed(id, f.message);
+        self.wait_changed(id, f.cell_id);
+        Ok(())
+    }
+
+    /// The fields of code cell `id` (span `key`) in `thread`: a `yielded` status is a runtime
+    /// state, not an end, so it is taken out of the span's fields once seen.
+    pub(super) fn code_cell_fields(
+        &mut self,
+        key: u64,
+        id: &str,
+        thread: Option<String>,
+        f: CodeCellFields,
+    ) {
+        let Some(c) = self.state.code_cells.get_mut(id) else {
+            return;
+        };
+        let runtime_id = f.cell_id.clone().filter(|_| c.cell_id.is_none());
+        c.cell_id = f.cell_id.or(c.cell_id.take());
+        c.language = f.language.or(c.language.take());
+        if f.yielded {
+            // The span stays running.
+            if c.yielded_at_unix_ms.is_none() {
+                c.yielded_at_unix_ms = Some(self.t);
+                c.yielded_seq = Some(self.seq);
+            }
+        }
+        let call_id_known = c.call_id.is_none() && f.call_id.is_some();
+        if call_id_known {
+            c.call_id = f.call_id;
+        }
+        if f.yielded {
+            self.span_field_take(key, field::STATUS);
+        }
+        if call_id_known {
+            self.code_cell_call_id_known(id);
+        }
+        if let (Some(cell_id), Some(thread)) = (runtime_id, thread.as_deref()) {
+            let thread = self.thread(thread);
+            self.replays[thread.no].cells.insert(cell_id, id.to_owned());
+        }
+    }
+
+    pub(super) fn terminal_fields(&mut self, id: &str, f: TerminalFields) {
+        let Some(op) = self.state.terminal_operations.get_mut(id) else {
+            return;
+        };
+        op.op = f.op.or(op.op.take());
+        op.command = f.command.or(op.command.take());
+        op.cwd = f.cwd.or(op.cwd.take());
+        op.exit_code = f.exit_code.or(op.exit_code);
+        let (None, Some(terminal_id)) = (&op.terminal_id, f.terminal_id) else {
+            return;
+        };
+        op.terminal_id = Some(terminal_id.clone());
+        let thread_id = op.thread_id.clone();
+        self.state
+            .terminals
+            .entry(terminal_id.clone())
+            .or_insert_with(|| Terminal {
+                terminal_id,
+                thread_id,
+                operations: Vec::new(),
+            })
+            .operations
+            .push(id.to_owned());
+    }
+
+    /// Payload `seq` is evidence `which` of the tool call, code cell or terminal operation
+    /// `id`.
+    pub(super) fn call_payload(&mut self, id: &str, which: CallPayload, seq: u64) {
+        let s = &mut self.state;
+        let slot = match which {
+            CallPayload::ToolArgs => s.tool_calls.get_mut(id).map(|t| &mut t.args_payload),
+            CallPayload::ToolResult => s.tool_calls.get_mut(id).map(|t| &mut t.result_payload),
+            CallPayload::CellSource => s.code_cells.get_mut(id).map(|c| &mut c.source_payload),
+            CallPayload::CellOutput => s.code_cells.get_mut(id).map(|c| &mut c.output_payload),
+            CallPayload::Terminal => {
+                if let Some(op) = s.terminal_operations.get_mut(id) {
+                    op.payloads.push(seq);
+                }
+                return;
+            }
+        };
+        if let Some(slot) = slot {
+            *slot = Some(seq);
+        }
+    }
+
+    /// Tool call `tool` spawned thread `child`.
+    pub(super) fn tool_spawned(&mut self, tool: &str, child: &str) {
+        if let Some(t) = self.state.tool_calls.get_mut(tool) {
+            push_unique(&mut t.spawned_threads, child);
+        }
+    }
+
+    /// Thread `child` follows from spawning tool `tool`: the tool's target unless it named
+    /// one; returns the target.
+    pub(super) fn spawn_target(&mut self, tool: &str, child: &str) -> Option<String> {
+        let t = self.state.tool_calls.get_mut(tool)?;
+        Some(
+            t.target_thread_id
+                .get_or_insert_with(|| child.to_owned())
+                .clone(),
+        )
+    }
+
     /// A call or output item whose `(thread, call_id)` already has one: the same content
     /// reuses it (adding `producer`), different content contradicts it.
     pub(super) fn call_item_lookup(
@@ -87,7 +319,7 @@ impl Reducer {
         let Some(slot) = self.replays[thread.no].calls.get(call_id) else {
             return Ok(None);
         };
-        let existing = if is_output(item.kind) {
+        let existing = if is_call_output(item.kind) {
             &slot.output_item
         } else {
             &slot.call_item
@@ -99,17 +331,13 @@ impl Reducer {
             return Err(self.contradiction(format!(
                 "call id `{call_id}` in thread `{}` is reused with different content ({} differs from {})",
                 thread.id,
-                if is_output(item.kind) { "this output" } else { "this call" },
+                if is_call_output(item.kind) { "this output" } else { "this call" },
                 item_id(id)
             )));
         }
         if let Some(producer) = producer {
-            if let Some(existing) = self.state.conversation_items.get_mut(&item_id(id)) {
-                if !existing.produced_by.contains(producer) {
-                    existing.produced_by.push(producer.clone());
-                }
-            }
-            if let (Producer::Inference(inference), false) = (producer, is_output(item.kind)) {
+            self.item_produced_by(&item_id(id), producer);
+            if let (Producer::Inference(inference), false) = (producer, is_call_output(item.kind)) {
                 let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
                 slot.inference.get_or_insert_with(|| inference.clone());
                 self.link_slot(thread, call_id);
@@ -129,7 +357,7 @@ impl Reducer {
     ) {
         let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
         let entry = Some((id, item.kind, item.content_hash));
-        if is_output(item.kind) {
+        if is_call_output(item.kind) {
             slot.output_item = entry;
         } else {
             slot.call_item = entry;
@@ -160,7 +388,7 @@ impl Reducer {
         if item.kind == ItemKind::ServerToolResult {
             let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
             slot.output_item.get_or_insert(entry);
-            if item.status.as_deref() == Some("failed") {
+            if item.status.as_deref() == Some(status::FAILED) {
                 for tool in slot.tools.clone() {
                     if let Some(t) = self.state.tool_calls.get_mut(&tool) {
                         t.execution.status = Status::Failed;
@@ -182,59 +410,64 @@ impl Reducer {
         let tool_id = format!("tool:{inference}/{call_id}");
         if !slot.tools.contains(&tool_id) {
             slot.tools.push(tool_id.clone());
-            let failed_output = slot.output_item.is_some_and(|(out, kind, _)| {
-                kind == ItemKind::ServerToolResult
-                    && self
-                        .state
-                        .conversation_items
-                        .get(&item_id(out))
-                        .is_some_and(|i| i.status.as_deref() == Some("failed"))
-            });
-            let status = match item.status.as_deref() {
-                _ if failed_output => Status::Failed,
-                // Anthropic server tools carry no status: the response is their end.
-                None => Status::Completed,
-                Some(word) => match Status::parse(word) {
-                    Some(Status::Running) | None => Status::Incomplete,
-                    Some(status) => status,
-                },
-            };
-            if let Some(t) = turn.as_ref().and_then(|t| self.state.turns.get_mut(t)) {
-                t.tool_calls.push(tool_id.clone());
-            }
-            let call = ToolCall {
-                tool_call_id: tool_id.clone(),
-                thread_id: Some(thread.id.to_owned()),
-                turn_id: turn.clone(),
-                tool: item.name.clone(),
-                kind: Some(kind_tag(item.kind).to_owned()),
-                call_id: Some(call_id.to_owned()),
-                mcp_server: None,
-                target_thread_id: None,
-                requester: Requester::Model {
-                    inference_call_id: Some(inference.to_owned()),
-                },
-                runtime: Some(PROVIDER_RUNTIME.to_owned()),
-                execution: Execution {
-                    status,
-                    started_at_unix_ms: self.t,
-                    ended_at_unix_ms: Some(self.t),
-                    duration_ns: None,
-                    started_seq: self.seq,
-                    ended_seq: Some(self.seq),
-                    error: None,
-                },
-                call_items: Vec::new(),
-                output_items: Vec::new(),
-                args_payload: None,
-                result_payload: None,
-                terminal_operations: Vec::new(),
-                spawned_threads: Vec::new(),
-                waited_cell: None,
-            };
-            self.state.tool_calls.insert(tool_id, call);
+            let output = slot.output_item;
+            self.hosted_tool_call(thread, turn, item, tool_id, inference, output);
         }
         self.link_slot(thread, call_id);
+    }
+
+    /// The tool call `id` the provider ran for `item` in the response of `inference`; `output`
+    /// is the item its slot holds as the output.
+    fn hosted_tool_call(
+        &mut self,
+        thread: ThreadRef<'_>,
+        turn: &Option<String>,
+        item: &ModelItem,
+        id: String,
+        inference: &str,
+        output: Option<(u64, ItemKind, u128)>,
+    ) {
+        let failed_output = output.is_some_and(|(out, kind, _)| {
+            kind == ItemKind::ServerToolResult
+                && self
+                    .state
+                    .conversation_items
+                    .get(&item_id(out))
+                    .is_some_and(|i| i.status.as_deref() == Some(status::FAILED))
+        });
+        let status = match item.status.as_deref() {
+            _ if failed_output => Status::Failed,
+            // Anthropic server tools carry no status: the response is their end.
+            None => Status::Completed,
+            Some(word) => match Status::parse(word) {
+                Some(Status::Running) | None => Status::Incomplete,
+                Some(status) => status,
+            },
+        };
+        self.turn_lists(turn.as_deref(), SpanKind::Tool, &id);
+        let requester = Requester::Model {
+            inference_call_id: Some(inference.to_owned()),
+        };
+        let execution = Execution {
+            status,
+            ended_at_unix_ms: Some(self.t),
+            ended_seq: Some(self.seq),
+            ..self.execution()
+        };
+        let call = ToolCall {
+            tool: item.name.clone(),
+            kind: Some(kind_tag(item.kind).to_owned()),
+            call_id: item.call_id.clone(),
+            runtime: Some(PROVIDER_RUNTIME.to_owned()),
+            ..new_tool_call(
+                id.clone(),
+                Some(thread.id.to_owned()),
+                turn.clone(),
+                requester,
+                execution,
+            )
+        };
+        self.state.tool_calls.insert(id, call);
     }
 
     /// A tool call that may be a code-mode wait changed (its kind, name, `cell_id` field or
@@ -244,7 +477,8 @@ impl Reducer {
         let Some(t) = self.state.tool_calls.get(tool) else {
             return;
         };
-        let is_wait = t.kind.as_deref() == Some("wait") || t.tool.as_deref() == Some("wait");
+        let is_wait = t.kind.as_deref() == Some(code_mode::WAIT)
+            || t.tool.as_deref() == Some(code_mode::WAIT);
         let Some(thread) = t
             .thread_id
             .clone()
@@ -256,7 +490,7 @@ impl Reducer {
             let call = self.state.conversation_items.get(t.call_items.first()?)?;
             match serde_json::from_str::<serde_json::Value>(&call.text)
                 .ok()?
-                .get("cell_id")?
+                .get(code_mode::WAIT_CELL_ID)?
             {
                 serde_json::Value::String(id) => Some(id.clone()),
                 serde_json::Value::Number(n) => Some(n.to_string()),
@@ -280,7 +514,7 @@ impl Reducer {
     }
 
     /// A tool call's `call_id` became known.
-    pub(super) fn tool_call_id_known(&mut self, tool: &str) -> Result<(), ReduceError> {
+    fn tool_call_id_known(&mut self, tool: &str) -> Result<(), ReduceError> {
         let Some(t) = self.state.tool_calls.get(tool) else {
             return Ok(());
         };
@@ -304,7 +538,7 @@ impl Reducer {
     }
 
     /// A code cell's `call_id` became known.
-    pub(super) fn code_cell_call_id_known(&mut self, cell: &str) {
+    fn code_cell_call_id_known(&mut self, cell: &str) {
         let Some(c) = self.state.code_cells.get(cell) else {
             return;
         };
@@ -329,66 +563,74 @@ impl Reducer {
             slot.inference.clone(),
         );
         for tool in &tools {
-            let Some(t) = self.state.tool_calls.get_mut(tool) else {
-                continue;
-            };
-            if let Some(item) = &call_item {
-                push_unique(&mut t.call_items, item);
-            }
-            if let Some(item) = &output_item {
-                push_unique(&mut t.output_items, item);
-                // A wait's output is more output of the cell it waits on.
-                if let Some(c) = t
-                    .waited_cell
-                    .as_ref()
-                    .and_then(|c| self.state.code_cells.get_mut(c))
-                {
-                    push_unique(&mut c.output_items, item);
-                }
-            }
-            if let (Requester::Model { inference_call_id }, Some(inference)) =
-                (&mut t.requester, &inference)
-            {
-                inference_call_id.get_or_insert_with(|| inference.clone());
-            }
-            let started_by = match &t.requester {
-                Requester::Model {
-                    inference_call_id: Some(id),
-                } => Some(id.clone()),
-                _ => None,
-            };
-            if let Some(call) = started_by.and_then(|id| self.state.inference_calls.get_mut(&id)) {
-                push_unique(&mut call.tool_calls, tool);
-            }
-            if let Some(item) = output_item
-                .as_ref()
-                .and_then(|id| self.state.conversation_items.get_mut(id))
-            {
-                let producer = Producer::ToolCall(tool.clone());
-                if !item.produced_by.contains(&producer) {
-                    item.produced_by.push(producer);
-                }
-            }
+            let (call, output) = (call_item.as_deref(), output_item.as_deref());
+            self.link_tool(tool, call, output, inference.as_deref());
         }
         for tool in &tools {
             self.wait_changed(tool, None);
         }
-        if let Some(c) = cell.as_ref().and_then(|c| self.state.code_cells.get_mut(c)) {
-            if c.source_item.is_none() {
-                c.source_item = call_item.clone();
-            }
-            if let Some(item) = &output_item {
+        if let Some(cell) = cell {
+            self.link_code_cell(&cell, call_item, output_item.as_deref());
+        }
+    }
+
+    /// Tool call `tool`'s slot holds `call_item`, `output_item` and the `inference` whose
+    /// response carried the call.
+    fn link_tool(
+        &mut self,
+        tool: &str,
+        call_item: Option<&str>,
+        output_item: Option<&str>,
+        inference: Option<&str>,
+    ) {
+        let Some(t) = self.state.tool_calls.get_mut(tool) else {
+            return;
+        };
+        if let Some(item) = call_item {
+            push_unique(&mut t.call_items, item);
+        }
+        if let Some(item) = output_item {
+            push_unique(&mut t.output_items, item);
+            // A wait's output is more output of the cell it waits on.
+            if let Some(c) = t
+                .waited_cell
+                .as_ref()
+                .and_then(|c| self.state.code_cells.get_mut(c))
+            {
                 push_unique(&mut c.output_items, item);
             }
-            if let Some(item) = output_item
-                .as_ref()
-                .and_then(|id| self.state.conversation_items.get_mut(id))
-            {
-                let producer = Producer::CodeCell(c.code_cell_id.clone());
-                if !item.produced_by.contains(&producer) {
-                    item.produced_by.push(producer);
-                }
-            }
+        }
+        if let (Requester::Model { inference_call_id }, Some(inference)) =
+            (&mut t.requester, inference)
+        {
+            inference_call_id.get_or_insert_with(|| inference.to_owned());
+        }
+        let started_by = match &t.requester {
+            Requester::Model {
+                inference_call_id: Some(id),
+            } => Some(id.clone()),
+            _ => None,
+        };
+        if let Some(inference) = started_by {
+            self.inference_started_tool(&inference, tool);
+        }
+        if let Some(item) = output_item {
+            self.item_produced_by(item, &Producer::ToolCall(tool.to_owned()));
+        }
+    }
+
+    /// Code cell `cell`'s slot holds `call_item` (its source) and `output_item`.
+    fn link_code_cell(&mut self, cell: &str, call_item: Option<String>, output_item: Option<&str>) {
+        let Some(c) = self.state.code_cells.get_mut(cell) else {
+            return;
+        };
+        if c.source_item.is_none() {
+            c.source_item = call_item;
+        }
+        if let Some(item) = output_item {
+            push_unique(&mut c.output_items, item);
+            let producer = Producer::CodeCell(c.code_cell_id.clone());
+            self.item_produced_by(item, &producer);
         }
     }
 

@@ -12,63 +12,47 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::calls::is_call_kind;
+use super::error::ReduceError;
 use super::payloads::{is_provider_run, ModelItem, ModelRequest, ModelResponse};
-use super::{
-    ConversationItem, ItemKind, Producer, ReduceError, Reducer, Status, ThreadRef, U64Map, U64Set,
+use super::reducer::{Reducer, ThreadRef};
+use super::state::{
+    is_call_kind, item_id, item_number, preview, ConversationItem, ItemKind, Producer,
+    PREVIEW_BYTES,
 };
 
 /// End of a chain of baseline positions in `reconcile_against`.
 const NO_POSITION: usize = usize::MAX;
-
-/// Longest `text` preview kept in `state.json`, in bytes.
-pub(super) const PREVIEW_BYTES: usize = 2000;
-
-/// Replay state of one thread's conversation. Items are held by number (the `N` of `item:N`,
-/// see [`item_id`]); their id strings are made only for the graph.
-#[derive(Debug, Default)]
-pub(super) struct ThreadConversation {
-    /// The model-visible history after the last request (extended by its response).
-    snapshot: Vec<u64>,
-    /// After a compaction: the replacement history, baseline of the next full request.
-    baseline_override: Option<Vec<u64>>,
-    /// Content hash of every item of the thread, by item number.
-    hashes: U64Map<u128>,
-    /// Numbers of the items already listed in the thread's `conversation`.
-    listed: U64Set,
-    /// The latest assistant message produced in each turn (source of result edges).
-    pub(super) last_assistant: HashMap<Option<String>, u64>,
-}
-
-/// The id of item number `n`: `item:N`.
-pub(super) fn item_id(n: u64) -> String {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(n);
-    let mut id = String::with_capacity("item:".len() + digits.len());
-    id.push_str("item:");
-    id.push_str(digits);
-    id
-}
-
-/// The number of an item id made by [`item_id`].
-pub(super) fn item_number(id: &str) -> Option<u64> {
-    id.strip_prefix("item:")?.parse().ok()
-}
 
 /// The ids of item numbers, for the graph.
 fn item_ids(numbers: &[u64]) -> Vec<String> {
     numbers.iter().map(|&n| item_id(n)).collect()
 }
 
-fn preview(text: &str) -> String {
-    if text.len() <= PREVIEW_BYTES {
-        return text.to_owned();
+/// `item` as the graph stores it: item `n` of `thread`, first seen in `turn` at `seen` (wall
+/// clock and seq), produced by `producer` (none for input the model was given).
+pub(super) fn stored_item(
+    n: u64,
+    thread: &str,
+    turn: Option<String>,
+    item: &ModelItem,
+    (t, seq): (u64, u64),
+    producer: Option<&Producer>,
+) -> ConversationItem {
+    ConversationItem {
+        item_id: item_id(n),
+        thread_id: thread.to_owned(),
+        turn_id: turn,
+        kind: item.kind,
+        role: item.role.clone(),
+        call_id: item.call_id.clone(),
+        name: item.name.clone(),
+        status: item.status.clone(),
+        agent_message: item.agent_message.clone(),
+        text: preview(&item.text),
+        first_seen_at_unix_ms: t,
+        first_seen_seq: seq,
+        produced_by: producer.cloned().into_iter().collect(),
     }
-    let mut end = PREVIEW_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 impl Reducer {
@@ -80,16 +64,7 @@ impl Reducer {
         request: ModelRequest,
     ) -> Result<(), ReduceError> {
         let thread = self.thread(thread);
-        let previous = match self.state.inference_calls.get_mut(inference) {
-            Some(call) => {
-                call.payload_format = Some(request.format.as_str().to_owned());
-                if call.previous_response_id.is_none() {
-                    call.previous_response_id = request.previous_response_id.clone();
-                }
-                call.previous_response_id.clone()
-            }
-            None => None,
-        };
+        let previous = self.inference_requested(inference, &request);
         let prefix = match previous {
             Some(previous) => {
                 let found = self.replays[thread.no]
@@ -120,9 +95,7 @@ impl Reducer {
             }
             None => self.reconcile_full(thread, &turn, &request.items)?,
         };
-        if let Some(call) = self.state.inference_calls.get_mut(inference) {
-            call.request_items = item_ids(&ids);
-        }
+        self.inference_request_items(inference, item_ids(&ids));
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.snapshot = ids;
         conversation.baseline_override = None;
@@ -137,27 +110,7 @@ impl Reducer {
         response: ModelResponse,
     ) -> Result<(), ReduceError> {
         let thread = self.thread(thread);
-        if let Some(call) = self.state.inference_calls.get_mut(inference) {
-            call.payload_format
-                .get_or_insert_with(|| response.format.as_str().to_owned());
-            call.usage = response.usage.or(call.usage);
-            if response.ended_early && call.execution.status == Status::Running {
-                call.execution.status = Status::Cancelled;
-            }
-            if let Some(error) = &response.error {
-                call.execution.status = Status::Failed;
-                call.error_type = error.kind.clone();
-                call.execution.error.get_or_insert_with(|| error.describe());
-            }
-            if call.response_id.is_none() {
-                if let Some(response_id) = response.response_id.clone() {
-                    call.response_id = Some(response_id.clone());
-                    self.replays[thread.no]
-                        .responses
-                        .insert(response_id, inference.to_owned());
-                }
-            }
-        }
+        self.inference_responded(inference, thread, &response);
         let producer = Producer::Inference(inference.to_owned());
         let mut ids = Vec::with_capacity(response.items.len());
         for item in &response.items {
@@ -167,9 +120,7 @@ impl Reducer {
             }
             ids.push(n);
         }
-        if let Some(call) = self.state.inference_calls.get_mut(inference) {
-            call.response_items = item_ids(&ids);
-        }
+        self.inference_response_items(inference, item_ids(&ids));
         self.replays[thread.no].conversation.snapshot.extend(ids);
         Ok(())
     }
@@ -208,11 +159,12 @@ impl Reducer {
             };
             replacement_ids.push(id);
         }
-        if let Some(c) = self.state.compactions.get_mut(compaction) {
-            c.input_items = item_ids(&input_ids);
-            c.marker_item = Some(item_id(marker_id));
-            c.replacement_items = item_ids(&replacement_ids);
-        }
+        self.compaction_items(
+            compaction,
+            item_ids(&input_ids),
+            item_id(marker_id),
+            item_ids(&replacement_ids),
+        );
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.snapshot = replacement_ids.clone();
         conversation.baseline_override = Some(replacement_ids);
@@ -360,23 +312,11 @@ impl Reducer {
     ) -> u64 {
         self.next_item += 1;
         let n = self.next_item;
-        let id = item_id(n);
-        let conversation_item = ConversationItem {
-            item_id: id.clone(),
-            thread_id: thread.id.to_owned(),
-            turn_id: turn.clone(),
-            kind: item.kind,
-            role: item.role.clone(),
-            call_id: item.call_id.clone(),
-            name: item.name.clone(),
-            status: item.status.clone(),
-            agent_message: item.agent_message.clone(),
-            text: preview(&item.text),
-            first_seen_at_unix_ms: self.t,
-            first_seen_seq: self.seq,
-            produced_by: producer.cloned().into_iter().collect(),
-        };
-        self.state.conversation_items.insert(id, conversation_item);
+        let seen = (self.t, self.seq);
+        let stored = stored_item(n, thread.id, turn.clone(), item, seen, producer);
+        self.state
+            .conversation_items
+            .insert(stored.item_id.clone(), stored);
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.hashes.insert(n, item.content_hash);
         // A message between agents is never a turn's answer (the source of a result edge).
@@ -415,24 +355,24 @@ impl Reducer {
 
     /// Appends items the thread has not listed yet to its `conversation`.
     fn list_in_thread(&mut self, thread: ThreadRef<'_>, ids: &[u64]) {
-        let replay = &mut self.replays[thread.no];
-        let mut t = None;
-        for &n in ids {
-            if replay.conversation.listed.contains(&n) {
-                continue;
+        if !self.state.threads.contains_key(thread.id) {
+            return;
+        }
+        let listed = &mut self.replays[thread.no].conversation.listed;
+        let new: Vec<u64> = ids.iter().copied().filter(|&n| listed.insert(n)).collect();
+        if new.is_empty() {
+            return;
+        }
+        self.listed_for_delivery(thread, &new);
+        self.thread_lists(thread.id, item_ids(&new));
+    }
+
+    /// Item `id` was (also) produced by `producer`.
+    pub(super) fn item_produced_by(&mut self, id: &str, producer: &Producer) {
+        if let Some(item) = self.state.conversation_items.get_mut(id) {
+            if !item.produced_by.contains(producer) {
+                item.produced_by.push(producer.clone());
             }
-            if t.is_none() {
-                t = self.state.threads.get_mut(thread.id);
-            }
-            let Some(t) = t.as_deref_mut() else {
-                return;
-            };
-            replay.conversation.listed.insert(n);
-            let id = item_id(n);
-            if let Some(item) = self.state.conversation_items.get(&id) {
-                replay.deliveries.listed(n, item, &self.delivered_items);
-            }
-            t.conversation.push(id);
         }
     }
 }

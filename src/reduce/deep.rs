@@ -4,7 +4,10 @@
 //! Invariant: a line that fails to parse only because it nests too deep is parsed again with
 //! every value below [`KEEP_DEPTH`] replaced by a marker string naming the line, and the
 //! reducer reports a diagnostic; the full value stays in `trace.jsonl` as evidence. The scan
-//! is iterative (a depth counter, no recursion), so no depth can overflow the stack.
+//! is iterative (a depth counter, no recursion; strings and containers are skipped with the
+//! crate's one scanner, `json_check::scan`), so no depth can overflow the stack.
+
+use crate::json_check::scan::{container_end, string_end};
 
 /// Containers nested deeper than this (the record's own object counts as 1) are replaced.
 /// serde_json's limit is 128; this leaves room for the record envelope.
@@ -52,43 +55,6 @@ pub(super) fn flatten(line: &str, marker: &str) -> Option<(String, usize)> {
     }
     out.push_str(&line[copied..]);
     Some((out, replaced))
-}
-
-/// The index just past the string starting at `b[i] == b'"'`.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
-    None
-}
-
-/// The index just past the container opening at `i`.
-fn container_end(b: &[u8], i: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut j = i;
-    while j < b.len() {
-        match b[j] {
-            b'"' => {
-                j = string_end(b, j)?;
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(j + 1);
-                }
-            }
-            _ => {}
-        }
-        j += 1;
-    }
-    None
 }
 
 #[cfg(test)]

@@ -1,115 +1,76 @@
-//! Streaming reader of `trace.jsonl`: one line at a time into a reused buffer, with the byte
-//! offset of every line.
+//! The format's reader as the reducer's API: the `reduce::` paths of the bundle reader
+//! ([`BundleReader`], [`ExpandedRecord`], [`payload_body`], [`expand_bundle`]), with its
+//! errors as [`ReduceError`]s.
 //!
-//! Invariant: memory is one line, whatever the file size; a last line without its newline
-//! that does not parse is a torn tail (reported, not fatal), while any other unparsable line
-//! is an error naming its 1-based line number.
+//! Invariant: reading lives in [`format`](crate::format) (`format/read.rs`); this file only
+//! converts. A [`ReadError`] becomes the [`ReduceError`] variant of the same name with the
+//! same fields, so every message, every match on a `ReduceError` variant (the CLI's exit
+//! codes, the server's 404s) and every public signature stays as it was when the reader
+//! lived in `reduce`.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
+
+pub use crate::format::{BundleReader, ExpandedRecord};
+pub(super) use crate::format::{Next, TraceReader};
 
 use super::ReduceError;
+use crate::format::{self, ReadError};
 
-/// One line as read: where it starts and what it holds.
-#[derive(Debug)]
-pub(crate) struct Line<'a> {
-    /// 1-based line number.
-    pub(crate) number: u64,
-    /// Byte offset of the line's first byte.
-    pub(crate) offset: u64,
-    /// The line without its newline.
-    pub(crate) text: &'a str,
-    /// The line had no newline (it is the last line of the file).
-    pub(crate) unterminated: bool,
-}
-
-/// Outcome of reading one line.
-#[derive(Debug)]
-pub(crate) enum Next<'a> {
-    /// A line of text (maybe blank).
-    Line(Line<'a>),
-    /// The last line was cut mid-record: its bytes are not valid UTF-8.
-    TornTail {
-        /// 1-based line number.
-        number: u64,
-        /// Its length in bytes.
-        len: usize,
-    },
-    /// End of file.
-    End,
-}
-
-/// Reads `trace.jsonl` line by line.
-#[derive(Debug)]
-pub(crate) struct TraceReader {
-    path: PathBuf,
-    inner: BufReader<File>,
-    buf: Vec<u8>,
-    number: u64,
-    offset: u64,
-}
-
-impl TraceReader {
-    pub(crate) fn open(path: &Path) -> Result<TraceReader, ReduceError> {
-        let file = File::open(path).map_err(|source| ReduceError::Io {
-            action: "open",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(TraceReader {
-            path: path.to_path_buf(),
-            inner: BufReader::with_capacity(1 << 16, file),
-            buf: Vec::new(),
-            number: 0,
-            offset: 0,
-        })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads the next line.
-    pub(crate) fn next_line(&mut self) -> Result<Next<'_>, ReduceError> {
-        self.buf.clear();
-        let offset = self.offset;
-        let n = self
-            .inner
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|source| ReduceError::Io {
-                action: "read",
-                path: self.path.clone(),
+impl From<ReadError> for ReduceError {
+    fn from(error: ReadError) -> ReduceError {
+        match error {
+            ReadError::Io {
+                action,
+                path,
                 source,
-            })?;
-        if n == 0 {
-            return Ok(Next::End);
-        }
-        self.number += 1;
-        self.offset += n as u64;
-        let unterminated = self.buf.last() != Some(&b'\n');
-        if !unterminated {
-            self.buf.pop();
-            if self.buf.last() == Some(&b'\r') {
-                self.buf.pop();
+            } => ReduceError::Io {
+                action,
+                path,
+                source,
+            },
+            ReadError::Parse {
+                path,
+                line,
+                message,
+            } => ReduceError::Parse {
+                path,
+                line,
+                message,
+            },
+            ReadError::NotAPayload { path, seq, found } => {
+                ReduceError::NotAPayload { path, seq, found }
             }
         }
-        match std::str::from_utf8(&self.buf) {
-            Ok(text) => Ok(Next::Line(Line {
-                number: self.number,
-                offset,
-                text,
-                unterminated,
-            })),
-            Err(_) if unterminated => Ok(Next::TornTail {
-                number: self.number,
-                len: self.buf.len(),
-            }),
-            Err(e) => Err(ReduceError::Parse {
-                path: self.path.clone(),
-                line: self.number,
-                message: format!("line is not UTF-8: {e}"),
-            }),
-        }
     }
+}
+
+/// Writes every record of the bundle in `dir` to `out` as JSON lines in the v1 layout (every
+/// payload body whole), as `tracing-rollout expand` prints them. Returns the records written.
+/// The same as [`format::expand_bundle`], failing with a [`ReduceError`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let mut out = Vec::new();
+/// let records = tracing_rollout::reduce::expand_bundle("traces/demo", &mut out)?;
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn expand_bundle(dir: impl AsRef<Path>, out: impl Write) -> Result<u64, ReduceError> {
+    Ok(format::expand_bundle(dir, out)?)
+}
+
+/// The whole body of the payload record `seq` of the bundle in `dir`, as JSON text. The same
+/// as [`format::payload_body`], failing with a [`ReduceError`] ([`ReduceError::NotAPayload`]
+/// when no payload record has that seq).
+///
+/// # Examples
+///
+/// ```no_run
+/// let body = tracing_rollout::reduce::payload_body("traces/demo", 6)?;
+/// let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+/// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+/// ```
+pub fn payload_body(dir: impl AsRef<Path>, seq: u64) -> Result<String, ReduceError> {
+    Ok(format::payload_body(dir, seq)?)
 }

@@ -11,9 +11,12 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::format::Record;
+use crate::format::{Manifest, Record};
 
-use super::{read_manifest, ReduceError, Reducer, RolloutState};
+use super::error::ReduceError;
+use super::reducer::Reducer;
+use super::state::RolloutState;
+use super::summary::render_summary;
 
 /// Rebuilds the rollout graph one line at a time, keeping its state between calls.
 ///
@@ -177,6 +180,20 @@ impl Replay {
     }
 }
 
+/// The bundle's manifest: `Ok(None)` when there is none (the reducer does not depend on it),
+/// `Err` with what is wrong when it exists but cannot be read or parsed.
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
+    let path = dir.join("manifest.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}; ignored", path.display())),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| format!("cannot parse {}: {e}; ignored", path.display()))
+}
+
 /// Bytes read from `trace.jsonl` at a time by [`LiveBundle::poll`].
 const CHUNK: usize = 1 << 20;
 
@@ -297,7 +314,7 @@ pub fn follow_summary(
             if printed {
                 text.push_str(&format!("--- after line {} ---\n", live.replay().lines()));
             }
-            text.push_str(&super::render_summary(live.replay().state()));
+            text.push_str(&render_summary(live.replay().state()));
             write(out, &text)?;
             printed = true;
         }
@@ -308,6 +325,6 @@ pub fn follow_summary(
     }
     let state = live.finish()?;
     write(out, "--- bundle ended ---\n")?;
-    write(out, &super::render_summary(&state))?;
+    write(out, &render_summary(&state))?;
     Ok(state)
 }

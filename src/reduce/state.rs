@@ -8,10 +8,16 @@
 //! the span key (`inference:12`, `tool:7`, `code_cell:9`, `terminal_op:4`), stable for one
 //! bundle. A tool call's model-visible id is its `call_id` field, not its key (call ids repeat
 //! across threads and rollouts).
+//!
+//! The item id scheme (`item:N`) and the item predicates the reducer's files share
+//! (`item_id`, `is_call_kind`, …) live here too, beside the types they read, so no two of
+//! those files import each other for them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::vocab::status;
 
 /// Value of `format` in `state.json`.
 pub const STATE_FORMAT: &str = "tracing-rollout/state";
@@ -65,6 +71,34 @@ pub struct RolloutState {
     pub payloads: BTreeMap<u64, PayloadRef>,
 }
 
+impl RolloutState {
+    /// The ids of the conversation items an inference call's request carried, in order: what
+    /// the model saw. Readers go through this accessor rather than the field, so that the
+    /// schema may store each call's list as a change against an earlier call's.
+    pub fn request_items<'a>(&'a self, call: &'a InferenceCall) -> Vec<&'a str> {
+        call.request_items.iter().map(String::as_str).collect()
+    }
+
+    /// The tokens of every inference call, summed.
+    pub fn total_usage(&self) -> Usage {
+        let mut usage = Usage::default();
+        for call in self.inference_calls.values() {
+            if let Some(u) = &call.usage {
+                usage.add(u);
+            }
+        }
+        usage
+    }
+
+    /// How many diagnostics are warnings (evidence missing or unresolved).
+    pub fn warning_count(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == DiagnosticLevel::Warning)
+            .count()
+    }
+}
+
 /// How an entity (or the whole rollout) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,10 +124,10 @@ impl Status {
     pub fn parse(word: &str) -> Option<Status> {
         Some(match word {
             "running" => Status::Running,
-            "completed" | "complete" | "ok" | "success" | "succeeded" => Status::Completed,
-            "failed" | "error" | "failure" => Status::Failed,
-            "cancelled" | "canceled" | "interrupted" => Status::Cancelled,
-            "aborted" => Status::Aborted,
+            status::COMPLETED | "complete" | "ok" | "success" | "succeeded" => Status::Completed,
+            status::FAILED | "error" | "failure" => Status::Failed,
+            status::CANCELLED | "canceled" | "interrupted" => Status::Cancelled,
+            status::ABORTED => Status::Aborted,
             "incomplete" => Status::Incomplete,
             _ => return None,
         })
@@ -103,10 +137,10 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",
-            Status::Completed => "completed",
-            Status::Failed => "failed",
-            Status::Cancelled => "cancelled",
-            Status::Aborted => "aborted",
+            Status::Completed => status::COMPLETED,
+            Status::Failed => status::FAILED,
+            Status::Cancelled => status::CANCELLED,
+            Status::Aborted => status::ABORTED,
             Status::Incomplete => "incomplete",
         }
     }
@@ -565,6 +599,65 @@ pub struct ConversationItem {
     pub produced_by: Vec<Producer>,
 }
 
+/// Longest `text` preview a [`ConversationItem`] keeps, in bytes.
+pub(super) const PREVIEW_BYTES: usize = 2000;
+
+/// `text` as a [`ConversationItem`] keeps it: whole up to [`PREVIEW_BYTES`], else cut there
+/// (on a character boundary) and marked with `…`.
+pub(super) fn preview(text: &str) -> String {
+    preview_within(text, PREVIEW_BYTES)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub(crate) fn preview_within(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The id of item number `n` (the reducer numbers items in first-seen order): `item:N`.
+pub(super) fn item_id(n: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut id = String::with_capacity("item:".len() + digits.len());
+    id.push_str("item:");
+    id.push_str(digits);
+    id
+}
+
+/// The number of an item id made by [`item_id`].
+pub(super) fn item_number(id: &str) -> Option<u64> {
+    id.strip_prefix("item:")?.parse().ok()
+}
+
+/// Items joined by `(thread, call_id)`: calls the program runs and their outputs. Hosted
+/// items (run by the provider) carry call ids too but are identified by content.
+pub(super) fn is_call_kind(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCall
+            | ItemKind::CustomToolCall
+            | ItemKind::ComputerCall
+            | ItemKind::LocalShellCall
+    ) || is_call_output(kind)
+}
+
+/// The outputs among the [call kinds](is_call_kind).
+pub(super) fn is_call_output(kind: ItemKind) -> bool {
+    matches!(
+        kind,
+        ItemKind::FunctionCallOutput
+            | ItemKind::CustomToolCallOutput
+            | ItemKind::ComputerCallOutput
+            | ItemKind::LocalShellCallOutput
+    )
+}
+
 /// Author and recipient of an `agent_message` item (agent paths such as `/root/worker`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentMessage {
@@ -610,6 +703,20 @@ pub enum EdgeKind {
     Close,
     /// `Span::follows_from` between two spans.
     Link,
+}
+
+impl EdgeKind {
+    /// The word used in `state.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Spawn => "spawn",
+            EdgeKind::Message => "message",
+            EdgeKind::Task => "task",
+            EdgeKind::Result => "result",
+            EdgeKind::Close => "close",
+            EdgeKind::Link => "link",
+        }
+    }
 }
 
 /// A causal connection between threads, tool calls and items.

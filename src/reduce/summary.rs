@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
-use super::{EdgeKind, Execution, Requester, RolloutState, Status, Usage};
+use super::{Execution, Requester, RolloutState, Status, Usage};
 
 fn duration(execution: &Execution) -> String {
     match execution.duration_ns {
@@ -41,12 +41,7 @@ fn status(execution: &Execution) -> &'static str {
 /// ```
 pub fn render_summary(state: &RolloutState) -> String {
     let mut out = String::new();
-    let mut total = Usage::default();
-    for call in state.inference_calls.values() {
-        if let Some(u) = &call.usage {
-            total.add(u);
-        }
-    }
+    let total = state.total_usage();
     let wall = match (state.started_at_unix_ms, state.ended_at_unix_ms) {
         (Some(a), Some(b)) => format!("{:.2}s", b.saturating_sub(a) as f64 / 1000.0),
         _ => "-".to_owned(),
@@ -77,15 +72,7 @@ pub fn render_summary(state: &RolloutState) -> String {
     let _ = writeln!(out, "  tokens: {}", usage_text(&total));
     let mut edge_counts: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     for edge in state.edges.values() {
-        let name = match edge.kind {
-            EdgeKind::Spawn => "spawn",
-            EdgeKind::Message => "message",
-            EdgeKind::Task => "task",
-            EdgeKind::Result => "result",
-            EdgeKind::Close => "close",
-            EdgeKind::Link => "link",
-        };
-        let entry = edge_counts.entry(name).or_default();
+        let entry = edge_counts.entry(edge.kind.as_str()).or_default();
         entry.0 += 1;
         entry.1 += usize::from(edge.delivered);
     }
@@ -191,7 +178,7 @@ fn render_thread(
                 call.model.as_deref().unwrap_or("?"),
                 status(&call.execution),
                 duration(&call.execution),
-                call.request_items.len(),
+                state.request_items(call).len(),
                 call.response_items.len(),
                 call.usage
                     .as_ref()

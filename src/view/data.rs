@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::reduce::{Diagnostic, Edge, Execution, Requester, RolloutState, Status, Thread, Usage};
+use crate::reduce::{
+    Anchor, Diagnostic, Edge, Execution, InferenceCall, Requester, RolloutState, Status, Thread,
+    Usage,
+};
 
 /// Entities per numbered shard.
 const NUMBERED: u64 = 512;
@@ -125,177 +128,13 @@ impl<'a> ThreadLite<'a> {
 
 /// The skeleton of `state`.
 pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
-    let mut usage = Usage::default();
-    for call in state.inference_calls.values() {
-        if let Some(u) = &call.usage {
-            usage.add(u);
-        }
-    }
-    let mut timeline: Vec<Row<'_>> = Vec::new();
-    let mut seqs: Vec<(u64, String)> = Vec::new();
-    fn push<'a>(
-        row: Row<'a>,
-        ex: &Execution,
-        timeline: &mut Vec<Row<'a>>,
-        seqs: &mut Vec<(u64, String)>,
-    ) {
-        seqs.push((ex.started_seq, row.1.clone()));
-        if let Some(end) = ex.ended_seq {
-            seqs.push((end, row.1.clone()));
-        }
-        timeline.push(row);
-    }
-    for (id, t) in &state.turns {
-        let e = &t.execution;
-        let row = (
-            "turn",
-            format!("turn/{id}"),
-            Some(t.thread_id.as_str()),
-            e.started_at_unix_ms,
-            end_ms(e),
-            e.status,
-            Some(id.as_str()),
-            None,
-        );
-        push(row, e, &mut timeline, &mut seqs);
-    }
-    for (id, c) in &state.compactions {
-        let e = &c.execution;
-        let row = (
-            "compaction",
-            format!("compaction/{id}"),
-            c.thread_id.as_deref(),
-            e.started_at_unix_ms,
-            end_ms(e),
-            e.status,
-            Some("compaction"),
-            None,
-        );
-        push(row, e, &mut timeline, &mut seqs);
-    }
-    // Each inference call's previous request in its thread (by start).
-    let mut by_thread: HashMap<Option<&str>, Vec<&crate::reduce::InferenceCall>> = HashMap::new();
-    for call in state.inference_calls.values() {
-        by_thread
-            .entry(call.thread_id.as_deref())
-            .or_default()
-            .push(call);
-    }
-    let mut previous: HashMap<&str, &str> = HashMap::new();
-    for calls in by_thread.values_mut() {
-        calls.sort_by_key(|c| c.execution.started_seq);
-        let mut prev: Option<&str> = None;
-        for c in calls.iter() {
-            if let Some(p) = prev {
-                previous.insert(&c.inference_call_id, p);
-            }
-            if !c.request_items.is_empty() {
-                prev = Some(&c.inference_call_id);
-            }
-        }
-    }
-    for (id, c) in &state.inference_calls {
-        let e = &c.execution;
-        let row = (
-            "inference",
-            id.clone(),
-            c.thread_id.as_deref(),
-            e.started_at_unix_ms,
-            end_ms(e),
-            e.status,
-            c.model.as_deref(),
-            previous.get(id.as_str()).copied(),
-        );
-        push(row, e, &mut timeline, &mut seqs);
-    }
-    for (id, c) in &state.code_cells {
-        let e = &c.execution;
-        let row = (
-            "cell",
-            id.clone(),
-            c.thread_id.as_deref(),
-            e.started_at_unix_ms,
-            end_ms(e),
-            e.status,
-            c.language.as_deref(),
-            None,
-        );
-        push(row, e, &mut timeline, &mut seqs);
-    }
-    for (id, c) in &state.tool_calls {
-        let e = &c.execution;
-        let by_cell = matches!(c.requester, Requester::CodeCell { .. }).then_some("cell");
-        let label = c.tool.as_deref().or(c.kind.as_deref());
-        let row = (
-            "tool",
-            id.clone(),
-            c.thread_id.as_deref(),
-            e.started_at_unix_ms,
-            end_ms(e),
-            e.status,
-            label,
-            by_cell,
-        );
-        push(row, e, &mut timeline, &mut seqs);
-    }
-    for (id, o) in &state.terminal_operations {
-        let e = &o.execution;
-        let label = o.command.as_deref().or(o.op.as_deref());
-        let row = (
-            "terminal",
-            id.clone(),
-            o.thread_id.as_deref(),
-            e.started_at_unix_ms,
-            end_ms(e),
-            e.status,
-            label,
-            None,
-        );
-        push(row, e, &mut timeline, &mut seqs);
-    }
+    let Timeline { rows, mut seqs } = timeline(state);
     for (seq, p) in &state.payloads {
         if let Some(id) = anchor_id(&p.owner) {
             seqs.push((*seq, id));
         }
     }
     seqs.sort();
-    let diagnostic_at = state
-        .diagnostics
-        .iter()
-        .map(|d| {
-            let Some(seq) = d.seq else {
-                // An end-of-log finding about an edge names it first.
-                let first = d.message.split_whitespace().next()?;
-                return state.edges.contains_key(first).then(|| first.to_owned());
-            };
-            let at = seqs.partition_point(|(s, _)| *s <= seq);
-            seqs.get(at.checked_sub(1)?).map(|(_, id)| id.clone())
-        })
-        .collect();
-    let mut edge_items = BTreeMap::new();
-    for edge in state.edges.values() {
-        for anchor in [&edge.from, &edge.to] {
-            if let crate::reduce::Anchor::ConversationItem(id) = anchor {
-                if let Some(item) = state.conversation_items.get(id) {
-                    edge_items.insert(
-                        id.as_str(),
-                        (item.thread_id.as_str(), item.first_seen_at_unix_ms),
-                    );
-                }
-            }
-        }
-    }
-    let mut payload_roles = BTreeMap::new();
-    let carried = state
-        .edges
-        .values()
-        .flat_map(|e| &e.payloads)
-        .chain(state.terminal_operations.values().flat_map(|o| &o.payloads));
-    for seq in carried {
-        if let Some(p) = state.payloads.get(seq) {
-            payload_roles.insert(*seq, p.role.as_str());
-        }
-    }
     Skeleton {
         rollout_id: &state.rollout_id,
         trace_id: state.trace_id.as_deref(),
@@ -310,20 +149,191 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
             tool_calls: state.tool_calls.len(),
             code_cells: state.code_cells.len(),
             items: state.conversation_items.len(),
-            usage,
+            usage: state.total_usage(),
         },
         diagnostics: &state.diagnostics,
-        diagnostic_at,
+        diagnostic_at: diagnostic_at(state, &seqs),
         threads: state
             .threads
             .iter()
             .map(|(k, t)| (k.as_str(), ThreadLite::of(t)))
             .collect(),
         edges: &state.edges,
-        edge_items,
-        payload_roles,
-        timeline,
+        edge_items: edge_items(state),
+        payload_roles: payload_roles(state),
+        timeline: rows,
     }
+}
+
+/// The timeline's rows, and the seqs at which each row's entity started and ended, with its
+/// viewer id.
+#[derive(Default)]
+struct Timeline<'a> {
+    rows: Vec<Row<'a>>,
+    seqs: Vec<(u64, String)>,
+}
+
+impl<'a> Timeline<'a> {
+    fn push(
+        &mut self,
+        kind: &'static str,
+        id: String,
+        thread: Option<&'a str>,
+        e: &Execution,
+        label: Option<&'a str>,
+        extra: Option<&'a str>,
+    ) {
+        self.seqs.push((e.started_seq, id.clone()));
+        if let Some(end) = e.ended_seq {
+            self.seqs.push((end, id.clone()));
+        }
+        let row = (
+            kind,
+            id,
+            thread,
+            e.started_at_unix_ms,
+            end_ms(e),
+            e.status,
+            label,
+            extra,
+        );
+        self.rows.push(row);
+    }
+}
+
+/// One row per timed entity: turns, compactions, inference calls, code cells, tool calls,
+/// terminal operations.
+fn timeline(state: &RolloutState) -> Timeline<'_> {
+    let mut t = Timeline::default();
+    for (id, turn) in &state.turns {
+        let thread = Some(turn.thread_id.as_str());
+        let e = &turn.execution;
+        t.push(
+            "turn",
+            format!("turn/{id}"),
+            thread,
+            e,
+            Some(id.as_str()),
+            None,
+        );
+    }
+    for (id, c) in &state.compactions {
+        let (thread, e) = (c.thread_id.as_deref(), &c.execution);
+        t.push(
+            "compaction",
+            format!("compaction/{id}"),
+            thread,
+            e,
+            Some("compaction"),
+            None,
+        );
+    }
+    let previous = previous_requests(state);
+    for (id, c) in &state.inference_calls {
+        let (thread, e) = (c.thread_id.as_deref(), &c.execution);
+        let before = previous.get(id.as_str()).copied();
+        t.push(
+            "inference",
+            id.clone(),
+            thread,
+            e,
+            c.model.as_deref(),
+            before,
+        );
+    }
+    for (id, c) in &state.code_cells {
+        let (thread, e) = (c.thread_id.as_deref(), &c.execution);
+        t.push("cell", id.clone(), thread, e, c.language.as_deref(), None);
+    }
+    for (id, c) in &state.tool_calls {
+        let (thread, e) = (c.thread_id.as_deref(), &c.execution);
+        let by_cell = matches!(c.requester, Requester::CodeCell { .. }).then_some("cell");
+        let label = c.tool.as_deref().or(c.kind.as_deref());
+        t.push("tool", id.clone(), thread, e, label, by_cell);
+    }
+    for (id, o) in &state.terminal_operations {
+        let (thread, e) = (o.thread_id.as_deref(), &o.execution);
+        let label = o.command.as_deref().or(o.op.as_deref());
+        t.push("terminal", id.clone(), thread, e, label, None);
+    }
+    t
+}
+
+/// Each inference call's previous request in its thread (by start).
+fn previous_requests(state: &RolloutState) -> HashMap<&str, &str> {
+    let mut by_thread: HashMap<Option<&str>, Vec<&InferenceCall>> = HashMap::new();
+    for call in state.inference_calls.values() {
+        by_thread
+            .entry(call.thread_id.as_deref())
+            .or_default()
+            .push(call);
+    }
+    let mut previous: HashMap<&str, &str> = HashMap::new();
+    for calls in by_thread.values_mut() {
+        calls.sort_by_key(|c| c.execution.started_seq);
+        let mut prev: Option<&str> = None;
+        for c in calls.iter() {
+            if let Some(p) = prev {
+                previous.insert(&c.inference_call_id, p);
+            }
+            if !state.request_items(c).is_empty() {
+                prev = Some(&c.inference_call_id);
+            }
+        }
+    }
+    previous
+}
+
+/// Per diagnostic, the viewer id of the entity whose record it concerns: the last one
+/// `seqs` (sorted) shows at or before the diagnostic's seq.
+fn diagnostic_at(state: &RolloutState, seqs: &[(u64, String)]) -> Vec<Option<String>> {
+    state
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let Some(seq) = d.seq else {
+                // An end-of-log finding about an edge names it first.
+                let first = d.message.split_whitespace().next()?;
+                return state.edges.contains_key(first).then(|| first.to_owned());
+            };
+            let at = seqs.partition_point(|(s, _)| *s <= seq);
+            seqs.get(at.checked_sub(1)?).map(|(_, id)| id.clone())
+        })
+        .collect()
+}
+
+/// Thread and first-seen time of the items edges point at.
+fn edge_items(state: &RolloutState) -> BTreeMap<&str, (&str, u64)> {
+    let mut edge_items = BTreeMap::new();
+    for edge in state.edges.values() {
+        for anchor in [&edge.from, &edge.to] {
+            if let Anchor::ConversationItem(id) = anchor {
+                if let Some(item) = state.conversation_items.get(id) {
+                    edge_items.insert(
+                        id.as_str(),
+                        (item.thread_id.as_str(), item.first_seen_at_unix_ms),
+                    );
+                }
+            }
+        }
+    }
+    edge_items
+}
+
+/// Role of the payloads edges and terminal operations carry (by seq).
+fn payload_roles(state: &RolloutState) -> BTreeMap<u64, &str> {
+    let mut payload_roles = BTreeMap::new();
+    let carried = state
+        .edges
+        .values()
+        .flat_map(|e| &e.payloads)
+        .chain(state.terminal_operations.values().flat_map(|o| &o.payloads));
+    for seq in carried {
+        if let Some(p) = state.payloads.get(seq) {
+            payload_roles.insert(*seq, p.role.as_str());
+        }
+    }
+    payload_roles
 }
 
 /// Where an entity ends on the wall clock: its end, else its start plus its duration.
@@ -333,8 +343,7 @@ fn end_ms(e: &Execution) -> Option<u64> {
 }
 
 /// The viewer id of an anchor (`None` for a bare span).
-fn anchor_id(anchor: &crate::reduce::Anchor) -> Option<String> {
-    use crate::reduce::Anchor;
+fn anchor_id(anchor: &Anchor) -> Option<String> {
     Some(match anchor {
         Anchor::ToolCall(id)
         | Anchor::ConversationItem(id)
@@ -348,60 +357,31 @@ fn anchor_id(anchor: &crate::reduce::Anchor) -> Option<String> {
 
 /// Every shard of `state`: (map, shard key, JSON object of id → entity), in a stable order.
 pub(super) fn shards(state: &RolloutState) -> Vec<(&'static str, String, String)> {
-    fn group<'a, V: Serialize + 'a>(
-        map: &'static str,
-        entries: impl Iterator<Item = (String, &'a V)>,
-        out: &mut Vec<(&'static str, String, String)>,
-    ) {
-        let mut shards: BTreeMap<String, BTreeMap<String, &V>> = BTreeMap::new();
-        for (id, v) in entries {
-            shards.entry(shard_key(&id)).or_default().insert(id, v);
-        }
-        for (key, entries) in shards {
-            let json = serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_owned());
-            out.push((map, key, json));
-        }
-    }
     let mut out = Vec::new();
-    group(
-        "turns",
-        state.turns.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    group(
-        "inference_calls",
-        state.inference_calls.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    group(
-        "tool_calls",
-        state.tool_calls.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    group(
-        "code_cells",
-        state.code_cells.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    group(
-        "terminal_operations",
-        state
-            .terminal_operations
-            .iter()
-            .map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    group(
-        "compactions",
-        state.compactions.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
-    group(
-        "conversation_items",
-        state.conversation_items.iter().map(|(k, v)| (k.clone(), v)),
-        &mut out,
-    );
+    group("turns", &state.turns, &mut out);
+    group("inference_calls", &state.inference_calls, &mut out);
+    group("tool_calls", &state.tool_calls, &mut out);
+    group("code_cells", &state.code_cells, &mut out);
+    group("terminal_operations", &state.terminal_operations, &mut out);
+    group("compactions", &state.compactions, &mut out);
+    group("conversation_items", &state.conversation_items, &mut out);
     out
+}
+
+/// The shards of one map of the graph, appended to `out` in shard-key order.
+fn group<V: Serialize>(
+    map: &'static str,
+    entities: &BTreeMap<String, V>,
+    out: &mut Vec<(&'static str, String, String)>,
+) {
+    let mut shards: BTreeMap<String, BTreeMap<&str, &V>> = BTreeMap::new();
+    for (id, v) in entities {
+        shards.entry(shard_key(id)).or_default().insert(id, v);
+    }
+    for (key, entries) in shards {
+        let json = serde_json::to_string(&entries).unwrap_or_else(|_| "{}".to_owned());
+        out.push((map, key, json));
+    }
 }
 
 #[cfg(test)]

@@ -4,19 +4,25 @@
 //! Invariant: the page is the plain files of `assets/` (embedded with `include_str!`, no build
 //! step) plus data, and nothing in it reaches the network: a static page carries the reduced
 //! graph and the payload bodies inline, a served page asks only the server it came from. Bodies
-//! come from the library's reader ([`BundleReader`]) and are embedded as separate inert
-//! `<script type="application/json">` elements, so the page parses one only when an inspector
-//! opens it.
+//! come from the library's reader ([`BundleReader`](crate::format::BundleReader)) and are
+//! embedded as separate inert `<script type="application/json">` elements, so the page parses
+//! one only when an inspector opens it.
+//!
+//! This file owns the page (the template filled with styles, script and data, escaped for
+//! `<script>` and HTML) and the static page's embedded bodies; `data` owns what the page is
+//! given of the graph (skeleton and shards); `serve` owns the server and the forms of the page
+//! it serves.
 
 mod data;
 #[cfg(feature = "cli")]
 mod serve;
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::format::RecordBody;
-use crate::reduce::{self, BundleReader, ReduceError, RolloutState};
+use crate::reduce::{self, ReduceError, RolloutState};
 
 #[cfg(feature = "cli")]
 pub use serve::{serve, ServeError, Server};
@@ -77,18 +83,12 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
     let mut bodies = String::new();
     let mut embedded = 0u64;
     let mut omitted = 0u64;
-    let mut reader = BundleReader::open(dir)?;
-    while let Some(expanded) = reader.next_record()? {
-        let record = expanded.record().map_err(|e| ReduceError::Parse {
-            path: reader.path(),
-            line: expanded.line,
-            message: e.to_string(),
-        })?;
+    crate::format::visit_records(dir, |record| {
         if let RecordBody::Payload { body, .. } = record.body {
             let body = body.get();
             if embedded + body.len() as u64 > options.max_body_bytes {
                 omitted += 1;
-                continue;
+                return ControlFlow::Continue(());
             }
             embedded += body.len() as u64;
             let _ = write!(
@@ -99,7 +99,8 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
             push_script_json(&mut bodies, body);
             bodies.push_str("</script>\n");
         }
-    }
+        ControlFlow::Continue(())
+    })?;
     let name = bundle_name(dir);
     let config = PageConfig {
         bundle: &name,
@@ -125,32 +126,6 @@ pub fn write_html(
         source,
     })?;
     Ok(path)
-}
-
-/// A served page: the same viewer, its data polled from `state_url` and bodies fetched from
-/// `payload_url` + seq.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-fn live_page(name: &str, state_url: &str, payload_url: &str) -> String {
-    let config = PageConfig {
-        bundle: name,
-        state_url: Some(state_url),
-        payload_url: Some(payload_url),
-        omitted_bodies: 0,
-    };
-    page(name, &config, None, "")
-}
-
-/// A served page of a graph that no longer changes: the static page (skeleton and shards
-/// inline, parsed as it loads), its bodies fetched from `payload_url` + seq.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-fn final_page(name: &str, payload_url: &str, state: &RolloutState) -> String {
-    let config = PageConfig {
-        bundle: name,
-        state_url: None,
-        payload_url: Some(payload_url),
-        omitted_bodies: 0,
-    };
-    page(name, &config, Some(state), "")
 }
 
 fn bundle_name(dir: &Path) -> String {
@@ -221,22 +196,6 @@ fn page(
         rest = &rest[start + len + 2..];
     }
     out.push_str(rest);
-    out
-}
-
-/// What a served page polls: `{"version", "skeleton", "shards": {"map:key": {...}}}`.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
-fn live_json(version: u64, state: &RolloutState) -> String {
-    let mut out = format!("{{\"version\":{version},\"skeleton\":");
-    out.push_str(&serde_json::to_string(&data::skeleton(state)).unwrap_or_default());
-    out.push_str(",\"shards\":{");
-    for (i, (map, key, json)) in data::shards(state).into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "\"{map}:{key}\":{json}");
-    }
-    out.push_str("}}");
     out
 }
 

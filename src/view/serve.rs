@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tiny_http::{Header, Method, Request, Response};
 
+use super::{data, page, PageConfig};
 use crate::reduce::{self, payload_body, LiveBundle, ReduceError, RolloutState, Status};
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -151,13 +153,7 @@ struct Row {
 
 impl Row {
     fn of(path: &str, state: &RolloutState) -> Row {
-        let (mut input, mut output) = (0, 0);
-        for call in state.inference_calls.values() {
-            if let Some(u) = &call.usage {
-                input += u.input_tokens;
-                output += u.output_tokens;
-            }
-        }
+        let usage = state.total_usage();
         Row {
             path: path.to_owned(),
             rollout_id: state.rollout_id.clone(),
@@ -171,15 +167,31 @@ impl Row {
             threads: state.threads.len(),
             turns: state.turns.len(),
             inference_calls: state.inference_calls.len(),
-            input_tokens: input,
-            output_tokens: output,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
             diagnostics: state.diagnostics.len(),
-            warnings: state
-                .diagnostics
-                .iter()
-                .filter(|d| d.level == reduce::DiagnosticLevel::Warning)
-                .count(),
+            warnings: state.warning_count(),
             error: None,
+        }
+    }
+
+    /// The row of a bundle that could not be reduced.
+    fn failed(path: &str, error: &ReduceError) -> Row {
+        Row {
+            path: path.to_owned(),
+            rollout_id: String::new(),
+            status: Status::Incomplete,
+            complete: false,
+            started_at_unix_ms: None,
+            duration_ms: None,
+            threads: 0,
+            turns: 0,
+            inference_calls: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            diagnostics: 0,
+            warnings: 0,
+            error: Some(error.to_string()),
         }
     }
 }
@@ -244,10 +256,10 @@ impl Watched {
                 None => reduce::reduce_bundle(&self.dir)?,
             }
         };
-        let json = super::live_json(version, &state);
+        let json = live_json(version, &state);
         self.page = (ended || idle).then(|| {
             let payload_url = format!("/api/payload/{}/", url_name(path));
-            Arc::new(super::final_page(path, &payload_url, &state))
+            Arc::new(final_page(path, &payload_url, &state))
         });
         let current = (version, Arc::new(json), Row::of(path, &state));
         self.current = Some(current.clone());
@@ -296,63 +308,75 @@ impl Server {
             return self.index();
         }
         if let Some(rest) = path.strip_prefix("/b/") {
-            let rel = rest.strip_suffix('/').unwrap_or(rest);
-            return match self.bundle(rel) {
-                Ok((key, watched)) => {
-                    let mut watched = watched.borrow_mut();
-                    if watched.state(&key).is_ok() {
-                        if let Some(page) = &watched.page {
-                            return body(200, "text/html; charset=utf-8", page.as_bytes().to_vec());
-                        }
-                    }
-                    let enc = url_name(&key);
-                    let page = super::live_page(
-                        &key,
-                        &format!("/api/state/{enc}"),
-                        &format!("/api/payload/{enc}/"),
-                    );
-                    body(200, "text/html; charset=utf-8", page.into_bytes())
-                }
-                Err(response) => response,
-            };
+            return self.viewer(rest.strip_suffix('/').unwrap_or(rest));
         }
         if let Some(rest) = path.strip_prefix("/api/state/") {
             let after: Option<u64> = query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("after="))
                 .and_then(|v| v.parse().ok());
-            return match self.bundle(rest) {
-                Ok((key, watched)) => {
-                    let mut watched = watched.borrow_mut();
-                    match watched.state(&key) {
-                        Ok((version, _, _)) if Some(version) == after => text(204, ""),
-                        Ok((_, json, _)) => body(200, "application/json", json.as_bytes().to_vec()),
-                        Err(e) => text(500, &e.to_string()),
-                    }
-                }
-                Err(response) => response,
-            };
+            return self.state_json(rest, after);
         }
         if let Some(rest) = path.strip_prefix("/api/payload/") {
-            let Some((rel, seq)) = rest.rsplit_once('/') else {
-                return text(404, "no such payload");
-            };
-            let Ok(seq) = seq.parse::<u64>() else {
-                return text(404, "no such payload");
-            };
-            return match self.bundle(rel) {
-                Ok((_, watched)) => {
-                    let dir = watched.borrow().dir.clone();
-                    match payload_body(&dir, seq) {
-                        Ok(text) => body(200, "application/json", text.into_bytes()),
-                        Err(ReduceError::NotAPayload { .. }) => text(404, "no such payload"),
-                        Err(e) => text(500, &e.to_string()),
-                    }
-                }
-                Err(response) => response,
-            };
+            return self.payload(rest);
         }
         text(404, "not found")
+    }
+
+    /// `/b/<bundle>/`: the bundle's final page once its graph no longer changes, else a live
+    /// page that polls the graph.
+    fn viewer(&self, rel: &str) -> Reply {
+        let (key, watched) = match self.bundle(rel) {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        let mut watched = watched.borrow_mut();
+        if watched.state(&key).is_ok() {
+            if let Some(page) = &watched.page {
+                return body(200, "text/html; charset=utf-8", page.as_bytes().to_vec());
+            }
+        }
+        let enc = url_name(&key);
+        let page = live_page(
+            &key,
+            &format!("/api/state/{enc}"),
+            &format!("/api/payload/{enc}/"),
+        );
+        body(200, "text/html; charset=utf-8", page.into_bytes())
+    }
+
+    /// `/api/state/<bundle>?after=<version>`: the graph, or 204 while it is still the
+    /// version the page has.
+    fn state_json(&self, rel: &str, after: Option<u64>) -> Reply {
+        let (key, watched) = match self.bundle(rel) {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+        let mut watched = watched.borrow_mut();
+        match watched.state(&key) {
+            Ok((version, _, _)) if Some(version) == after => text(204, ""),
+            Ok((_, json, _)) => body(200, "application/json", json.as_bytes().to_vec()),
+            Err(e) => text(500, &e.to_string()),
+        }
+    }
+
+    /// `/api/payload/<bundle>/<seq>`: one payload's whole body.
+    fn payload(&self, rest: &str) -> Reply {
+        let Some((rel, seq)) = rest.rsplit_once('/') else {
+            return text(404, "no such payload");
+        };
+        let Ok(seq) = seq.parse::<u64>() else {
+            return text(404, "no such payload");
+        };
+        let dir = match self.bundle(rel) {
+            Ok((_, watched)) => watched.borrow().dir.clone(),
+            Err(response) => return response,
+        };
+        match payload_body(&dir, seq) {
+            Ok(text) => body(200, "application/json", text.into_bytes()),
+            Err(ReduceError::NotAPayload { .. }) => text(404, "no such payload"),
+            Err(e) => text(500, &e.to_string()),
+        }
     }
 
     /// The index: every bundle under the root with its figures.
@@ -363,22 +387,7 @@ impl Server {
             let mut watched = watched.borrow_mut();
             match watched.state(&key) {
                 Ok((_, _, row)) => rows.push(row),
-                Err(e) => rows.push(Row {
-                    path: key.clone(),
-                    rollout_id: String::new(),
-                    status: Status::Incomplete,
-                    complete: false,
-                    started_at_unix_ms: None,
-                    duration_ms: None,
-                    threads: 0,
-                    turns: 0,
-                    inference_calls: 0,
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    diagnostics: 0,
-                    warnings: 0,
-                    error: Some(e.to_string()),
-                }),
+                Err(e) => rows.push(Row::failed(&key, &e)),
             }
         }
         rows.sort_by(|a, b| {
@@ -441,6 +450,45 @@ impl Server {
             _ => Err(text(403, "refused: not a path inside the root")),
         }
     }
+}
+
+/// A served page: the same viewer, its data polled from `state_url` and bodies fetched from
+/// `payload_url` + seq.
+fn live_page(name: &str, state_url: &str, payload_url: &str) -> String {
+    let config = PageConfig {
+        bundle: name,
+        state_url: Some(state_url),
+        payload_url: Some(payload_url),
+        omitted_bodies: 0,
+    };
+    page(name, &config, None, "")
+}
+
+/// A served page of a graph that no longer changes: the static page (skeleton and shards
+/// inline, parsed as it loads), its bodies fetched from `payload_url` + seq.
+fn final_page(name: &str, payload_url: &str, state: &RolloutState) -> String {
+    let config = PageConfig {
+        bundle: name,
+        state_url: None,
+        payload_url: Some(payload_url),
+        omitted_bodies: 0,
+    };
+    page(name, &config, Some(state), "")
+}
+
+/// What a served page polls: `{"version", "skeleton", "shards": {"map:key": {...}}}`.
+fn live_json(version: u64, state: &RolloutState) -> String {
+    let mut out = format!("{{\"version\":{version},\"skeleton\":");
+    out.push_str(&serde_json::to_string(&data::skeleton(state)).unwrap_or_default());
+    out.push_str(",\"shards\":{");
+    for (i, (map, key, json)) in data::shards(state).into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{map}:{key}\":{json}");
+    }
+    out.push_str("}}");
+    out
 }
 
 /// Directories under `dir` holding a regular `trace.jsonl`, keyed by their path relative to

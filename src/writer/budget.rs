@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use super::lock;
+use super::{lock, wait_until};
 
 /// Bytes in flight between the instrumented threads and the writer thread, in one atomic so
 /// admission is a single CAS. The mutex and condvar are only the slow path of a blocked
@@ -94,22 +94,13 @@ impl Budget {
             if self.try_acquire(n) {
                 break true;
             }
-            guard = match deadline {
-                None => self
-                    .freed
-                    .wait(guard)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break false;
-                    }
-                    self.freed
-                        .wait_timeout(guard, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
+            match wait_until(&self.freed, guard, deadline) {
+                Ok(woken) => guard = woken,
+                Err(expired) => {
+                    guard = expired;
+                    break false;
                 }
-            };
+            }
         };
         drop(guard);
         self.waiters.fetch_sub(1, Ordering::SeqCst);

@@ -9,7 +9,10 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use serde::Deserialize;
+
 use super::lock;
+use crate::format::push_json_str;
 
 // A message: a fixed header, then the body.
 // Header: op (1 byte), bundle id, t (unix ms), ns (since bundle start), dropped-before
@@ -65,7 +68,7 @@ pub(crate) struct Header {
     pub(crate) dropped_bytes: u64,
     /// Non-zero: the message holds a `payload` record whose body, from this offset in the
     /// message to the record's closing `}`, is JSON text not yet checked (see
-    /// [`crate::payload::check_text_body`]); the writer thread checks it.
+    /// [`check_text_body`](super::check::check_text_body)); the writer thread checks it.
     pub(crate) check: u64,
 }
 
@@ -114,6 +117,32 @@ impl Header {
             check: word(5),
         };
         Some((header, body))
+    }
+}
+
+/// Appends the body of an [`Op::Open`] message: `{"rollout_id":…,"trace_id":…}`.
+pub(crate) fn encode_open(buf: &mut Vec<u8>, rollout_id: &str, trace_id: Option<&str>) {
+    buf.extend_from_slice(b"{\"rollout_id\":");
+    push_json_str(buf, rollout_id);
+    if let Some(trace_id) = trace_id {
+        buf.extend_from_slice(b",\"trace_id\":");
+        push_json_str(buf, trace_id);
+    }
+    buf.push(b'}');
+}
+
+/// The body of an [`Op::Open`] message as [`encode_open`] wrote it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct OpenBody {
+    pub(crate) rollout_id: String,
+    #[serde(default)]
+    pub(crate) trace_id: Option<String>,
+}
+
+impl OpenBody {
+    /// Reads an [`Op::Open`] body; `None` if it is not one.
+    pub(crate) fn decode(body: &[u8]) -> Option<OpenBody> {
+        serde_json::from_slice(body).ok()
     }
 }
 

@@ -1,6 +1,8 @@
 //! The writer: what the instrumented threads share with the writer thread ([`Shared`]) and
-//! the sending side ([`Writer`]); the thread itself is `worker`, the message framing
-//! `message`, the memory bound `budget`, the public handle `guard`.
+//! the sending side ([`Writer`], which frames every message it sends: the layer hands it
+//! record bodies, rollout ids and statuses, never a framed control message); the thread
+//! itself is `worker`, the message framing `message`, the memory bound `budget`, the check
+//! of payload text left to the writer thread `check`, the public handle `guard`.
 //!
 //! Invariant: every message is queued in [`Parcels`] in the order its callback sent it,
 //! after the [`Budget`] admitted its bytes, and the writer thread — tracing-appender's
@@ -10,6 +12,7 @@
 pub(crate) mod appender;
 mod budget;
 pub(crate) mod bundle_dir;
+pub(crate) mod check;
 mod guard;
 mod message;
 pub(crate) mod redact;
@@ -34,6 +37,29 @@ use tracing_appender::non_blocking::NonBlocking;
 /// leaves its data consistent, and the host must never be panicked by a poisoned lock.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on `cv` with `guard` held, until `deadline` if there is one: `Ok` with the guard
+/// once woken (callers loop on their condition: wake-ups may be spurious), `Err` with it,
+/// without waiting, when the deadline has passed. Recovers from poisoning as [`lock`] does.
+pub(crate) fn wait_until<'a, T>(
+    cv: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<Instant>,
+) -> Result<MutexGuard<'a, T>, MutexGuard<'a, T>> {
+    let Some(deadline) = deadline else {
+        return Ok(cv
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner()));
+    };
+    let now = Instant::now();
+    if now >= deadline {
+        return Err(guard);
+    }
+    Ok(cv
+        .wait_timeout(guard, deadline - now)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .0)
 }
 
 /// Wall clock in unix milliseconds (0 if the clock is before 1970).
@@ -211,22 +237,10 @@ impl Shared {
     fn wait_barrier(&self, deadline: Option<Instant>) -> bool {
         let mut done = lock(&self.barrier_done);
         while !*done {
-            done = match deadline {
-                None => self
-                    .barrier_cv
-                    .wait(done)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return false;
-                    }
-                    self.barrier_cv
-                        .wait_timeout(done, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
-                }
-            };
+            match wait_until(&self.barrier_cv, done, deadline) {
+                Ok(woken) => done = woken,
+                Err(_) => return false,
+            }
         }
         true
     }
@@ -309,8 +323,13 @@ impl Writer {
         });
     }
 
-    /// Mints a bundle and registers it as open. The caller sends its [`Op::Open`] next.
-    pub(crate) fn new_bundle(&self) -> Arc<BundleHandle> {
+    /// Mints a bundle, registers it as open and sends its [`Op::Open`] (never dropped: waits
+    /// for room). `rollout_id` names its directory; `trace_id` goes to its manifest.
+    pub(crate) fn open_bundle(
+        &self,
+        rollout_id: &str,
+        trace_id: Option<&str>,
+    ) -> Arc<BundleHandle> {
         let handle = Arc::new(BundleHandle {
             id: self.next_bundle.fetch_add(1, Ordering::Relaxed),
             start: Instant::now(),
@@ -320,7 +339,20 @@ impl Writer {
         });
         lock(&self.shared.open_bundles).insert(handle.id, Arc::clone(&handle));
         self.shared.bundles_opened.fetch_add(1, Ordering::Relaxed);
+        let mut msg = Vec::with_capacity(HEADER_LEN + 64 + rollout_id.len());
+        handle.begin(&mut msg, Op::Open);
+        message::encode_open(&mut msg, rollout_id, trace_id);
+        self.send_control(&mut msg, &handle);
         handle
+    }
+
+    /// Sends the [`Op::Close`] that ends `bundle` with its final `status` (never dropped:
+    /// waits for room).
+    pub(crate) fn close_bundle(&self, bundle: &BundleHandle, status: &str) {
+        let mut msg = Vec::with_capacity(HEADER_LEN + status.len());
+        bundle.begin(&mut msg, Op::Close);
+        msg.extend_from_slice(status.as_bytes());
+        self.send_control(&mut msg, bundle);
     }
 
     /// Sends an [`Op::Record`] message. In lossy mode a record that does not fit the budget
@@ -346,7 +378,7 @@ impl Writer {
     }
 
     /// Sends a control message ([`Op::Open`], [`Op::Close`]): never dropped, waits for room.
-    pub(crate) fn send_control(&self, msg: &mut Vec<u8>, bundle: &BundleHandle) {
+    fn send_control(&self, msg: &mut Vec<u8>, bundle: &BundleHandle) {
         if self.shared.budget.acquire(admitted_bytes(msg), None) {
             self.send_admitted(msg, bundle);
         }

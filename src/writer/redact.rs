@@ -15,6 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::format::push_json_str;
+use crate::json_check::scan;
 
 /// The text that replaces a redacted value.
 pub(crate) const REDACTED: &str = "[REDACTED]";
@@ -171,8 +172,9 @@ pub(crate) enum Redacted {
 
 /// Redacts a record body (`"type":…}` without its opening brace, as the layer frames it):
 /// the values of `fields` and `body`, at any depth. The scan is iterative (nesting lives in
-/// a `Vec`, not on the call stack), so no depth makes it fail open or overflow the stack;
-/// everything that is not redacted is copied byte for byte.
+/// a `Vec`, not on the call stack, and values are skipped with `json_check::scan`), so no
+/// depth makes it fail open or overflow the stack; everything that is not redacted is
+/// copied byte for byte.
 pub(crate) fn redact_body(redact: &Redact, body: &[u8]) -> Redacted {
     if !redact.may_match(body) {
         return Redacted::Unchanged;
@@ -221,15 +223,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// The index just past the string starting at `b[i] == b'"'`.
 fn string_end(b: &[u8], i: usize) -> Result<usize, NotJson> {
-    let mut j = i + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return Ok(j + 1),
-            _ => j += 1,
-        }
-    }
-    Err(NotJson)
+    scan::string_end(b, i).ok_or(NotJson)
 }
 
 /// The index just past a number, `true`, `false` or `null` starting at `i`.
@@ -251,28 +245,7 @@ fn scalar_end(b: &[u8], i: usize) -> Result<usize, NotJson> {
 fn skip_value(b: &[u8], i: usize) -> Result<usize, NotJson> {
     match b.get(i) {
         Some(b'"') => string_end(b, i),
-        Some(b'{' | b'[') => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = string_end(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Ok(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            Err(NotJson)
-        }
+        Some(b'{' | b'[') => scan::container_end(b, i).ok_or(NotJson),
         Some(_) => scalar_end(b, i),
         None => Err(NotJson),
     }
@@ -432,6 +405,16 @@ impl Scan<'_> {
     }
 }
 
+/// Where a value that opened with the quote `q` escaped by `escapes` backslashes closes:
+/// the next `q` from `from` preceded by exactly `escapes` backslashes. Quotes inside the value
+/// are escaped more often, so they do not end it; `None` (redact up to the end of the text)
+/// when no such quote follows: when in doubt this redacts too much, never too little.
+fn escaped_close(bytes: &[u8], from: usize, q: u8, escapes: usize) -> Option<usize> {
+    (from..bytes.len()).find(|&k| {
+        bytes[k] == q && bytes[..k].iter().rev().take_while(|&&b| b == b'\\').count() == escapes
+    })
+}
+
 fn is_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')
 }
@@ -489,24 +472,7 @@ fn scrub_pairs(redact: &Redact, text: &str) -> Option<String> {
         let escaped_quote = escapes > 0 && matches!(bytes.get(j + escapes), Some(b'"' | b'\''));
         let (value_start, value_end, quote) = match bytes.get(j) {
             Some(b'\\') if escaped_quote => {
-                // The value ends at the same quote escaped the same way: a quote preceded
-                // by exactly `escapes` backslashes. Quotes inside the value are escaped more
-                // often, so they do not end it; when in doubt this redacts too much, never
-                // too little (up to the end of the text if no such quote follows).
-                let q = bytes[j + escapes];
-                let mut k = j + escapes + 1;
-                let closed = loop {
-                    if k >= bytes.len() {
-                        break None;
-                    }
-                    if bytes[k] == q {
-                        let run = bytes[..k].iter().rev().take_while(|&&b| b == b'\\').count();
-                        if run == escapes {
-                            break Some(k);
-                        }
-                    }
-                    k += 1;
-                };
+                let closed = escaped_close(bytes, j + escapes + 1, bytes[j + escapes], escapes);
                 out.push_str(&text[copied..j + escapes + 1]);
                 out.push_str(REDACTED);
                 copied = match closed {

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
+use super::check::check_text_body;
+use super::message::OpenBody;
 use super::redact::{self, Redact, Redacted};
 use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning};
 use crate::format::{
@@ -166,13 +166,6 @@ struct OpenBundle {
     /// Where this bundle's payload bytes were written, for the v2 encoding (`None`: dedup
     /// off).
     index: Option<PayloadIndex>,
-}
-
-#[derive(Deserialize)]
-struct OpenBody {
-    rollout_id: String,
-    #[serde(default)]
-    trace_id: Option<String>,
 }
 
 impl Sink {
@@ -330,20 +323,20 @@ impl Sink {
     }
 
     /// Handles a message this thread owns, first checking its payload body if the layer left
-    /// that to the writer thread (JSON text given as `&str`: see `payload::check_text_body`).
+    /// that to the writer thread (JSON text given as `&str`: see [`check_text_body`]).
     fn handle_owned(&mut self, msg: &mut Vec<u8>) {
         if let Some((header, _)) = Header::parse(msg) {
             if header.check != 0 && !self.finished {
-                crate::payload::check_text_body(msg, header.check as usize);
+                check_text_body(msg, header.check as usize);
             }
         }
         self.handle(msg);
     }
 
     fn open(&mut self, header: Header, body: &[u8]) {
-        let (rollout_id, trace_id) = match serde_json::from_slice::<OpenBody>(body) {
-            Ok(b) => (b.rollout_id, b.trace_id),
-            Err(_) => (format!("rollout-{}", header.bundle), None),
+        let (rollout_id, trace_id) = match OpenBody::decode(body) {
+            Some(b) => (b.rollout_id, b.trace_id),
+            None => (format!("rollout-{}", header.bundle), None),
         };
         let format_version = match self.dedup {
             Some(_) => FORMAT_VERSION,

@@ -1,20 +1,17 @@
-//! OpenAI Chat Completions bodies: a response's first choice and `usage`, and the
-//! `tool_calls` entries of an assistant message (requests are `messages`, read by
-//! `message.rs`).
+//! OpenAI Chat Completions responses: the first choice's message (read by `message.rs`, which
+//! also reads the requests' `messages` and their `tool_calls`), with its `id`, `usage` and
+//! `error`.
 //!
 //! Invariant: only the first choice is the model's answer (`n > 1` alternatives are not
 //! conversation history).
-
-use std::rc::Rc;
+//!
+//! Imports `message.rs` and the bottom (`object.rs`, `model.rs`); no other shape imports it.
 
 use serde_json::Value;
 
-use super::item::{custom_call_item, function_call_item, ModelItem};
-use super::message::parse_message;
-use super::object::{
-    block_object, block_str, counter, json_kind, string_field, usage_object, Loc, Object,
-};
-use super::{ModelResponse, PayloadFormat, ShapeError};
+use super::message::{message_response, parse_message};
+use super::model::{ModelResponse, PayloadFormat, ShapeError};
+use super::object::{counter, json_kind, usage_object, Loc, Object};
 use crate::reduce::state::Usage;
 
 /// A Chat Completions response: the first choice's message and `usage`.
@@ -49,35 +46,14 @@ pub(super) fn response(obj: Object<'_, '_>) -> Result<ModelResponse, ShapeError>
         reasoning_tokens: counter(usage, &[&["completion_tokens_details", "reasoning_tokens"]]),
         cache_write_input_tokens: 0,
     });
-    Ok(ModelResponse {
-        format: PayloadFormat::OpenAiChat,
-        items: items.into_iter().map(Rc::new).collect(),
-        response_id: string_field(obj, "id"),
+    Ok(message_response(
+        PayloadFormat::OpenAiChat,
+        obj,
+        items,
         usage,
-        error: super::error::api_error(obj),
-        ended_early: false,
-    })
+    ))
 }
 
-/// Parses one Chat `tool_calls` entry: a `function` call, or a `custom` one.
-pub(super) fn chat_tool_call(
-    call: &Value,
-    at: &dyn Fn() -> String,
-) -> Result<ModelItem, ShapeError> {
-    let call = block_object(call, at)?;
-    let call_id = block_str(call, "id", at, "tool call")?;
-    let custom = call.get("type").and_then(Value::as_str) == Some("custom");
-    let key = if custom { "custom" } else { "function" };
-    let Some(Value::Object(inner)) = call.get(key) else {
-        return Err(ShapeError(format!("{} has no `{key}` object", at())));
-    };
-    let name = match inner.get("name") {
-        Some(Value::String(name)) => name.as_str(),
-        _ => return Err(ShapeError(format!("{}.{key} has no string `name`", at()))),
-    };
-    Ok(if custom {
-        custom_call_item(call_id, name, inner.get("input"))
-    } else {
-        function_call_item(call_id, name, inner.get("arguments"))
-    })
-}
+#[cfg(test)]
+#[path = "chat_tests.rs"]
+mod tests;

@@ -4,7 +4,7 @@
 //!
 //! Invariant: a GenAI message means exactly what the same content means in the other shapes.
 //! Each message is rewritten as the equivalent OpenAI Responses items and parsed by the one
-//! item parser every shape shares (`payloads::parse_items`), so an item's identity (its
+//! item parser every shape shares (`responses::parse_items`), so an item's identity (its
 //! canonical hash) is the same whichever shape carried it: a `text` part is a text part, a
 //! `tool_call` is a `function_call` (arguments compared as JSON), a `tool_call_response` is a
 //! `function_call_output`, `reasoning` is a reasoning item. Parts split a message the way
@@ -22,12 +22,18 @@
 //! body, outside the element memo: every request is parsed whole, history included, which is
 //! linear in its bytes like the other shapes' shallow parse but with a larger constant
 //! (memoising messages like list elements needs a list kind of their own in the memo).
+//!
+//! Imports `responses.rs` (whose item parser it rewrites into) and the bottom (`item.rs`,
+//! `object.rs`, `model.rs`); no other shape imports it.
 
 use std::rc::Rc;
 
 use serde_json::{json, Map, Value};
 
-use super::{parse_items, ModelItem, ModelRequest, ModelResponse, PayloadFormat, ShapeError};
+use super::item::ModelItem;
+use super::model::{ModelRequest, ModelResponse, PayloadFormat, ShapeError};
+use super::object::{expect_object, json_kind};
+use super::responses::parse_items;
 
 /// A request body (`gen_ai.input.messages`) as a model request; `None` when the body is not
 /// an array of GenAI messages.
@@ -75,7 +81,7 @@ pub(crate) fn prepend_instructions(
         Ok(other) => {
             return Err(ShapeError(format!(
                 "system instructions are {}; expected an array of parts",
-                kind_of(&other)
+                json_kind(&other)
             )))
         }
         Err(e) => {
@@ -124,12 +130,7 @@ fn items_of(messages: &[Value], list: &str) -> Result<Vec<Rc<ModelItem>>, ShapeE
 
 /// Appends the Responses items one GenAI message stands for.
 fn rewrite_message(message: &Value, at: &str, out: &mut Vec<Value>) -> Result<(), ShapeError> {
-    let Some(message) = message.as_object() else {
-        return Err(ShapeError(format!(
-            "{at} is {}; expected a message object",
-            kind_of(message)
-        )));
-    };
+    let message = expect_object(message, &|| at.to_owned(), "a message object")?;
     let Some(role) = message.get("role").and_then(Value::as_str) else {
         return Err(ShapeError(format!("{at} has no string `role`")));
     };
@@ -140,13 +141,7 @@ fn rewrite_message(message: &Value, at: &str, out: &mut Vec<Value>) -> Result<()
     let mut pending = Vec::new();
     for (index, part) in parts.iter().enumerate() {
         let at = || format!("{at}.parts[{index}]");
-        let Some(obj) = part.as_object() else {
-            return Err(ShapeError(format!(
-                "{} is {}; expected a part object",
-                at(),
-                kind_of(part)
-            )));
-        };
+        let obj = expect_object(part, &at, "a part object")?;
         let Some(part_type) = obj.get("type").and_then(Value::as_str) else {
             return Err(ShapeError(format!("{} has no string `type`", at())));
         };
@@ -282,18 +277,6 @@ fn shared_part(part: &Value) -> Value {
 /// Whether a list element looks like a content part (an object with a string `type`).
 fn is_typed_part(value: &Value) -> bool {
     value.get("type").is_some_and(Value::is_string)
-}
-
-/// `an array`, `a string`, … for error messages.
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -7,44 +7,13 @@ use std::rc::Rc;
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
 
-use super::super::{self as providers, ModelItem, PayloadFormat};
+use super::super::{self as providers, ModelItem};
 use super::*;
+use crate::reduce::payloads::model::PayloadFormat;
+use crate::reduce::payloads::test_support::{item, seen};
 use crate::reduce::ItemKind;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// An item without its hash.
-#[derive(Debug, PartialEq)]
-struct Seen {
-    kind: ItemKind,
-    role: Option<String>,
-    call_id: Option<String>,
-    name: Option<String>,
-    text: String,
-}
-
-fn seen(items: &[Rc<ModelItem>]) -> Vec<Seen> {
-    items
-        .iter()
-        .map(|item| Seen {
-            kind: item.kind,
-            role: item.role.clone(),
-            call_id: item.call_id.clone(),
-            name: item.name.clone(),
-            text: item.text.clone(),
-        })
-        .collect()
-}
-
-fn item(kind: ItemKind, role: &str, call_id: Option<&str>, name: Option<&str>, text: &str) -> Seen {
-    Seen {
-        kind,
-        role: Some(role.to_owned()),
-        call_id: call_id.map(str::to_owned),
-        name: name.map(str::to_owned),
-        text: text.to_owned(),
-    }
-}
 
 fn parse_request(body: &Value) -> Result<providers::ModelRequest, providers::ShapeError> {
     providers::parse_request(&body.to_string(), None)

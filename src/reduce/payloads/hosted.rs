@@ -11,14 +11,17 @@
 //! like a function call: its call id and its action, and its output by the call id and the
 //! output. The readable text says what ran (`search: …`, the code, the command) and never
 //! holds base64 images or encrypted blobs.
+//!
+//! Imports only the bottom (`item.rs`, `object.rs`, `model.rs`); `message.rs` and
+//! `responses.rs` hand it the blocks and items it knows.
 
 use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
 use super::item::{item_with_text, ModelItem, Part};
+use super::model::ShapeError;
 use super::object::{required_str, Loc};
-use super::ShapeError;
 use crate::reduce::state::ItemKind;
 
 /// Whether items of `kind` are run by the provider (a tool call in the graph whose requester
@@ -170,31 +173,17 @@ fn provider_run_text(kind: ItemKind, obj: &Map<String, Value>) -> (Option<String
         }
         ItemKind::FileSearchCall => {
             let mut text = format!("file_search: {}", strings("queries").join(" | "));
-            for result in obj
-                .get("results")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(name) = result.get("filename").and_then(Value::as_str) {
-                    text.push_str("\n→ ");
-                    text.push_str(name);
-                }
+            for name in each_str(obj, "results", "filename") {
+                text.push_str("\n→ ");
+                text.push_str(name);
             }
             (Some("file_search".to_owned()), text)
         }
         ItemKind::CodeInterpreterCall => {
             let mut text = s("code").to_owned();
-            for output in obj
-                .get("outputs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(logs) = output.get("logs").and_then(Value::as_str) {
-                    text.push('\n');
-                    text.push_str(logs);
-                }
+            for logs in each_str(obj, "outputs", "logs") {
+                text.push('\n');
+                text.push_str(logs);
             }
             (Some("code_interpreter".to_owned()), text)
         }
@@ -223,13 +212,7 @@ fn provider_run_text(kind: ItemKind, obj: &Map<String, Value>) -> (Option<String
             (Some(s("name").to_owned()), text)
         }
         ItemKind::McpListTools => {
-            let tools: Vec<&str> = obj
-                .get("tools")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|tool| tool.get("name").and_then(Value::as_str))
-                .collect();
+            let tools: Vec<&str> = each_str(obj, "tools", "name").collect();
             (None, format!("{}: {}", s("server_label"), tools.join(", ")))
         }
         ItemKind::McpApprovalRequest => (
@@ -238,6 +221,19 @@ fn provider_run_text(kind: ItemKind, obj: &Map<String, Value>) -> (Option<String
         ),
         _ => (None, String::new()),
     }
+}
+
+/// The string `key` of each element of the array `list` that has one.
+fn each_str<'a>(
+    obj: &'a Map<String, Value>,
+    list: &str,
+    key: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    obj.get(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(move |element| element.get(key).and_then(Value::as_str))
 }
 
 /// An Anthropic server tool block (`server_tool_use`, `mcp_tool_use`, a `*_tool_result` other
@@ -365,3 +361,7 @@ fn compact(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "hosted_tests.rs"]
+mod tests;

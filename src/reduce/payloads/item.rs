@@ -8,9 +8,13 @@
 //! a list holding one text part, the part type of a text part (`input_text`, `output_text`,
 //! `text`), key order and whitespace inside JSON arguments, the provider a call came through,
 //! and bookkeeping that moves between requests (Anthropic `cache_control`, Responses item
-//! `id`/`status`, the reference agent's top-level `internal_chat_message_metadata_passthrough`). Reasoning that carries an opaque `encrypted_content` is identified by it
-//! alone: providers return readable summaries in the response, but clients often drop them when
-//! they send the item back, and the encrypted blob already is the full content.
+//! `id`/`status`, the reference agent's top-level
+//! `internal_chat_message_metadata_passthrough`). Reasoning that carries an opaque
+//! `encrypted_content` is identified by it alone: providers return readable summaries in the
+//! response, but clients often drop them when they send the item back, and the encrypted blob
+//! already is the full content.
+//!
+//! Imports no sibling: it is the bottom of the layout.
 
 use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hasher};
@@ -121,33 +125,29 @@ pub(super) fn function_call_item(
 
 /// A function call whose arguments are a JSON value (Anthropic `tool_use` `input`).
 pub(super) fn call_value_item(call_id: &str, name: &str, input: Option<&Value>) -> ModelItem {
-    let parts: Vec<Part<'_>> = match input {
-        None | Some(Value::Null) => Vec::new(),
-        Some(input) => vec![Part::Json(Cow::Borrowed(input))],
-    };
-    build_item(
-        ItemKind::FunctionCall,
-        Some("assistant"),
-        Some(call_id),
-        Some(name),
-        &parts,
-    )
+    call_item(ItemKind::FunctionCall, call_id, name, &value_parts(input))
 }
 
 /// A custom (free-form) tool call: its input is plain text, never parsed as JSON.
 pub(super) fn custom_call_item(call_id: &str, name: &str, input: Option<&Value>) -> ModelItem {
-    let parts: Vec<Part<'_>> = match input {
-        None | Some(Value::Null) => Vec::new(),
+    let parts = match input {
         Some(Value::String(input)) => vec![Part::Text(input)],
-        Some(input) => vec![Part::Json(Cow::Borrowed(input))],
+        other => value_parts(other),
     };
-    build_item(
-        ItemKind::CustomToolCall,
-        Some("assistant"),
-        Some(call_id),
-        Some(name),
-        &parts,
-    )
+    call_item(ItemKind::CustomToolCall, call_id, name, &parts)
+}
+
+/// A call's input compared as JSON; nothing when it is absent or `null`.
+fn value_parts(input: Option<&Value>) -> Vec<Part<'_>> {
+    match input {
+        None | Some(Value::Null) => Vec::new(),
+        Some(input) => vec![Part::Json(Cow::Borrowed(input))],
+    }
+}
+
+/// A call the model made (always role `assistant`).
+fn call_item(kind: ItemKind, call_id: &str, name: &str, parts: &[Part<'_>]) -> ModelItem {
+    build_item(kind, Some("assistant"), Some(call_id), Some(name), parts)
 }
 
 /// A call output item (always role `tool`).
@@ -398,3 +398,7 @@ impl ContentHasher {
         (u128::from(self.high.finish()) << 64) | u128::from(self.low.finish())
     }
 }
+
+#[cfg(test)]
+#[path = "item_tests.rs"]
+mod tests;

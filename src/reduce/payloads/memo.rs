@@ -23,6 +23,9 @@
 //!   (element text plus [`ENTRY_OVERHEAD`] per entry; at least [`MIN_GENERATION_BYTES`], and
 //!   twice what the largest body seen costs in the same measure, so the items of consecutive
 //!   snapshots meet) it becomes the old one and the old one is dropped.
+//!
+//! Sits beside `mod.rs`: imports its dispatch (`request`, `response`, `checkpoint`) and the
+//! bottom (`object.rs`, `model.rs`); nothing imports it but `mod.rs`, to re-export [`ItemMemo`].
 
 use std::borrow::Cow;
 use std::collections::hash_map;
@@ -33,9 +36,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::model::{ModelRequest, ModelResponse, ShapeError};
+use super::object::{ElementCache, Keys, ListKind, Object, Parsed};
 use super::{
-    checkpoint, parse_checkpoint, parse_request, parse_response, request, response, ElementCache,
-    Histories, Keys, ListKind, ModelRequest, ModelResponse, Object, Parsed, ShapeError,
+    checkpoint, parse_checkpoint, parse_request, parse_response, request, response, Histories,
     CHECKPOINT_KEYS, REQUEST_KEYS, RESPONSE_KEYS,
 };
 use crate::reduce::U64Map;
@@ -88,10 +92,10 @@ impl ItemMemo {
         body: &str,
         provider_hint: Option<&str>,
     ) -> Result<ModelRequest, ShapeError> {
-        self.begin_body(body);
-        Shallow::parse(body, &REQUEST_KEYS)
-            .and_then(|shallow| request(shallow.object(), provider_hint, self))
-            .or_else(|_| parse_request(body, provider_hint))
+        self.shallow(body, &REQUEST_KEYS, |obj, memo| {
+            request(obj, provider_hint, memo)
+        })
+        .or_else(|_| parse_request(body, provider_hint))
     }
 
     /// [`parse_response`], memoised.
@@ -100,10 +104,10 @@ impl ItemMemo {
         body: &str,
         provider_hint: Option<&str>,
     ) -> Result<ModelResponse, ShapeError> {
-        self.begin_body(body);
-        Shallow::parse(body, &RESPONSE_KEYS)
-            .and_then(|shallow| response(shallow.object(), provider_hint, self))
-            .or_else(|_| parse_response(body, provider_hint))
+        self.shallow(body, &RESPONSE_KEYS, |obj, memo| {
+            response(obj, provider_hint, memo)
+        })
+        .or_else(|_| parse_response(body, provider_hint))
     }
 
     /// [`parse_checkpoint`], memoised.
@@ -112,13 +116,22 @@ impl ItemMemo {
         body: &str,
         provider_hint: Option<&str>,
     ) -> Option<Histories> {
-        self.begin_body(body);
-        match Shallow::parse(body, &CHECKPOINT_KEYS)
-            .and_then(|shallow| checkpoint(shallow.object(), self))
-        {
+        match self.shallow(body, &CHECKPOINT_KEYS, checkpoint) {
             Ok((input, replacement)) => Some((Ok(input), Ok(replacement))),
             Err(_) => parse_checkpoint(body, provider_hint),
         }
+    }
+
+    /// Reads `body` with `read` through a shallow parse of `keys` and this memo; any error
+    /// means "use the full parse".
+    fn shallow<T>(
+        &mut self,
+        body: &str,
+        keys: &'static Keys,
+        read: impl FnOnce(Object<'_, '_>, &mut dyn ElementCache) -> Result<T, ShapeError>,
+    ) -> Result<T, ShapeError> {
+        self.begin_body(body);
+        Shallow::parse(body, keys).and_then(|shallow| read(shallow.object(), self))
     }
 
     /// Starts counting the cost of `body`'s elements.

@@ -2,7 +2,8 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::*;
-use crate::reduce::payloads::{parse_checkpoint, parse_request, parse_response, PayloadFormat};
+use crate::reduce::payloads::model::PayloadFormat;
+use crate::reduce::payloads::{parse_checkpoint, parse_request, parse_response};
 use crate::reduce::ItemKind;
 
 /// Entries held, both generations.

@@ -1,6 +1,7 @@
-//! Model-facing payload bodies (OpenAI Responses, OpenAI Chat Completions, Anthropic Messages)
-//! normalised into items the reducer can compare: one file per shape, the canonical item
-//! model and its hash apart ([`item`]), and the memo ([`memo`]) on top.
+//! Model-facing payload bodies (OpenAI Responses, OpenAI Chat Completions, Anthropic Messages,
+//! the OpenTelemetry GenAI message JSON) normalised into items the reducer can compare: the
+//! entry points and the dispatch here, one file per shape, the canonical item model and its
+//! hash apart ([`item`]), and the memo ([`memo`]) beside.
 //!
 //! Invariant: a body's items depend only on its JSON (and, for the label, the provider hint),
 //! whichever way it is read. Two items are equal iff their canonical content hashes are equal;
@@ -9,45 +10,58 @@
 //! # Layout (every arrow points down; nothing below imports back up)
 //!
 //! ```text
-//! memo.rs        ItemMemo: the reducer's memoised, shallow parse. Depends on the shapes
-//!                through `request` / `response` / `checkpoint` here; the shapes only see
-//!                the `ElementCache` trait it implements.
-//! mod.rs         Shape + `detect` (the one place a body's shape is decided), the entry
-//!                points, and the `Keys` each payload kind reads.
-//! responses.rs   OpenAI Responses: `input`, `output` / `output_items`, typed items.
-//! chat.rs        OpenAI Chat Completions: `choices`, `tool_calls`.
-//! anthropic.rs   Anthropic Messages: `system`, content blocks, the response message.
-//! error.rs       Provider API error bodies (`{"error": {…}}`), from any of the three.
+//! mod.rs         `detect` (the one place a body's shape is decided), the dispatch to the
+//!                shapes (`request` / `response` / `checkpoint`, full or shallow), the entry
+//!                points of the full parse, and the `Keys` each payload kind reads. Imports
+//!                every file below; no file imports it but memo.rs.
+//! memo.rs        ItemMemo: the reducer's memoised, shallow parse. Beside mod.rs: it calls the
+//!                dispatch there; the shapes only see the `ElementCache` trait it implements.
+//! ── shapes: each imports only what is below it (genai.rs also responses.rs)
+//! genai.rs       The GenAI message JSON, rewritten as Responses items (imports responses.rs).
+//! responses.rs   OpenAI Responses: `input`, `output` / `output_items`, typed items, and the
+//!                item lists every shape shares (`ITEMS`, `parse_items`).
+//! chat.rs        OpenAI Chat Completions responses: the first choice, `usage`.
+//! anthropic.rs   Anthropic Messages responses: the message itself, `usage`.
+//! error.rs       Provider API error bodies.
 //! stream.rs      Streamed responses (event arrays, SSE text) assembled into the body they
-//!                stand for, which the shape's file then reads.
+//!                stand for, which mod.rs hands to the shape's file (imports only model.rs).
+//! ── shared by the shapes
+//! message.rs     The message parser every shape shares (Chat `tool_calls` and `tool`
+//!                messages, Anthropic blocks and `system`: their fields never conflict), the
+//!                `messages` request and its label (`MESSAGES`, the provider hint), and the
+//!                response that is one message.
 //! hosted.rs      Hosted tool items (Responses web/file search, code interpreter, image
 //!                generation, MCP, computer use, local shell; Anthropic server tools).
-//! message.rs     The message parser all three share (their message fields never conflict,
-//!                so a message parses to the same items whichever shape it is labelled).
+//! ── bottom
 //! object.rs      A body's top-level object as the shapes read it (full or shallow), item
-//!                lists, locations for errors, small field readers.
+//!                lists (`parse_list` through a `ListParser`), locations for errors, field
+//!                readers (strings, usage counters, the provider's `error` object).
+//! model.rs       What a body parses to: ModelRequest, ModelResponse, PayloadFormat,
+//!                ApiError, ShapeError.
 //! item.rs        ModelItem, its constructors, and the canonical content hash.
 //! ```
 //!
+//! `test_support.rs` (tests only) holds what the `*_tests.rs` files beside each file share.
+//!
 //! # Adding a shape
 //!
-//! A fourth shape (say the OpenTelemetry GenAI message JSON) is one file beside the others
-//! that builds [`ModelItem`]s with `item.rs`'s constructors (`message_item`,
-//! `function_call_item`, `output_item`, …) and returns a [`ModelRequest`] / [`ModelResponse`];
-//! then one [`Shape`] variant, one test in [`detect`] (which sees the top-level object; the
-//! order of its tests is the precedence between shapes), one arm each in [`request`] and
-//! [`response`], one [`PayloadFormat`] label, and the keys it reads in [`REQUEST_KEYS`] /
-//! [`RESPONSE_KEYS`] (a shallow parse keeps only those; debug builds check). Bodies that are
-//! not objects (a top-level array, a string) never take the shallow path: [`parse_request`] /
-//! [`parse_response`] see them whole, and that is where such a shape is recognised, beside
-//! `stream::is_stream` (the GenAI message JSON, a top-level array of messages, would be one more
-//! test there). A shape's streamed form is one more assembler in `stream.rs`.
+//! A further shape is one file beside the others that builds [`ModelItem`]s with `item.rs`'s
+//! constructors (`message_item`, `function_call_item`, `output_item`, …) and returns a
+//! [`ModelRequest`] / [`ModelResponse`]; then one [`Shape`] variant, one test in [`detect`]
+//! (which sees the top-level object; the order of its tests is the precedence between shapes),
+//! one arm each in [`request`] and [`response`], one `PayloadFormat` label (and its word in
+//! [`vocab::payload_format`](crate::vocab::payload_format)), and the keys it reads in
+//! [`REQUEST_KEYS`] / [`RESPONSE_KEYS`] (a shallow parse keeps only those; debug builds
+//! check). Bodies that are not objects (a top-level array, a string) never take the shallow
+//! path: [`parse_request`] / [`parse_response`] see them whole, and that is where such a shape
+//! is recognised, beside `stream::is_stream` and `genai.rs` (a top-level array of GenAI
+//! messages). A shape's streamed form is one more assembler in `stream.rs`.
 //!
 //! The shape logic reads a payload's top-level object through [`Object`], and only the keys its
 //! payload kind lists in [`Keys`]. The full parse (`parse_request`, …: one `Value` per body) is
 //! the definition, and the fallback; the reducer normally goes through the memo, whose shallow
 //! parse hands over the item lists as raw elements, parsed one element at a time through it.
-//! An element's items depend only on its JSON and its [`ListKind`].
+//! An element's items depend only on its JSON and its [`ListKind`](object::ListKind).
 
 mod anthropic;
 mod chat;
@@ -57,85 +71,22 @@ mod hosted;
 mod item;
 pub(crate) mod memo;
 mod message;
+mod model;
 mod object;
 mod responses;
 mod stream;
 
-use std::rc::Rc;
-
 use serde_json::Value;
 
-use super::state::Usage;
-
-pub(crate) use error::ApiError;
 pub(crate) use genai::prepend_instructions;
 pub(crate) use hosted::is_provider_run;
 pub(crate) use item::{kind_tag, ModelItem, SharedItems};
 pub(crate) use memo::ItemMemo;
-pub(crate) use object::{ElementCache, Keys, ListKind, Object, Parsed};
+pub(crate) use model::{ModelRequest, ModelResponse, ShapeError};
+pub(crate) use responses::parse_items;
 
-use message::Evidence;
-use object::{as_payload_object, parse_body, parse_list, Field, Loc, Uncached};
-
-/// The provider shape a payload was understood as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PayloadFormat {
-    /// OpenAI Responses (`input` / `output` items), including the Codex-style response.
-    OpenAiResponses,
-    /// OpenAI Chat Completions (`messages` / `choices`).
-    OpenAiChat,
-    /// Anthropic Messages (`system` / `messages` / `content` blocks).
-    AnthropicMessages,
-    /// OpenTelemetry GenAI messages (`[{"role", "parts"}]`; see `genai`).
-    OtelGenAi,
-}
-
-impl PayloadFormat {
-    /// The word used in `state.json` (`payload_format`).
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            PayloadFormat::OpenAiResponses => "openai_responses",
-            PayloadFormat::OpenAiChat => "openai_chat",
-            PayloadFormat::AnthropicMessages => "anthropic_messages",
-            PayloadFormat::OtelGenAi => "otel_genai",
-        }
-    }
-}
-
-/// A model request: the complete input the model saw (or the delta after
-/// `previous_response_id`).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ModelRequest {
-    /// Shape the body was understood as.
-    pub(crate) format: PayloadFormat,
-    /// Input items in order (an Anthropic `system` prompt is the first item).
-    pub(crate) items: SharedItems,
-    /// The response this request continues, when the request is incremental.
-    pub(crate) previous_response_id: Option<String>,
-}
-
-/// A model response: the items the model produced and what it cost.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ModelResponse {
-    /// Shape the body was understood as.
-    pub(crate) format: PayloadFormat,
-    /// Output items in order (Chat: from the first choice only).
-    pub(crate) items: SharedItems,
-    /// Provider response id.
-    pub(crate) response_id: Option<String>,
-    /// Token counts; `None` when the body has no usage object.
-    pub(crate) usage: Option<Usage>,
-    /// The provider's error, when the body is (or carries) an API error: the inference failed.
-    pub(crate) error: Option<ApiError>,
-    /// The body is a stream that stopped before its terminal event (the agent dropped it): the
-    /// items are those it had delivered, and the inference was cancelled.
-    pub(crate) ended_early: bool,
-}
-
-/// A payload body that is not one of the understood shapes, or has a malformed piece.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct ShapeError(pub(crate) String);
+use crate::vocab::{checkpoint as history, role};
+use object::{parse_body, parse_list, ElementCache, Keys, Object, Uncached};
 
 /// Parses a request body (the full parse: one `Value` for the whole body).
 ///
@@ -145,12 +96,12 @@ pub(crate) fn parse_request(
     body: &str,
     provider_hint: Option<&str>,
 ) -> Result<ModelRequest, ShapeError> {
-    let root = parse_body(body, "request")?;
+    let root = parse_body(body, role::REQUEST)?;
     if let Some(request) = genai::request(&root) {
         return request;
     }
-    let obj = as_payload_object(&root, "request")?;
-    request(Object::full(obj), provider_hint, &mut Uncached::default())
+    let obj = Object::root(&root, role::REQUEST)?;
+    request(obj, provider_hint, &mut Uncached::default())
 }
 
 /// Parses a response body (the full parse).
@@ -165,48 +116,27 @@ pub(crate) fn parse_response(
     body: &str,
     provider_hint: Option<&str>,
 ) -> Result<ModelResponse, ShapeError> {
-    let root = parse_body(body, "response")?;
+    let root = parse_body(body, role::RESPONSE)?;
     if let Some(response) = genai::response(&root) {
         return response;
     }
-    if stream::is_stream(&root) {
-        let assembled = stream::assemble(stream::events(root)?)?;
-        let obj = as_payload_object(&assembled.body, "assembled stream")?;
-        let mut response = response(Object::full(obj), provider_hint, &mut Uncached::default())?;
-        response.ended_early = assembled.ended_early;
-        return Ok(response);
+    if !stream::is_stream(&root) {
+        let obj = Object::root(&root, role::RESPONSE)?;
+        return response(obj, provider_hint, &mut Uncached::default());
     }
-    let obj = as_payload_object(&root, "response")?;
-    response(Object::full(obj), provider_hint, &mut Uncached::default())
-}
-
-/// Parses a list of items in any of the three shapes (compaction checkpoints:
-/// `input_history` / `replacement_history`).
-///
-/// Each element may be a Responses item, a Chat message or an Anthropic message. Every shape
-/// parses to the same items, so there is never a tie for `_provider_hint` to break.
-pub(crate) fn parse_items(
-    items: &Value,
-    _provider_hint: Option<&str>,
-) -> Result<SharedItems, ShapeError> {
-    let mut out = Vec::new();
-    let cache = &mut Uncached::default();
-    parse_list(
-        Field::Value(items),
-        "items",
-        ListKind::Items,
-        cache,
-        &mut out,
-    )?;
-    Ok(out)
+    let assembled = stream::assemble(stream::events(root)?)?;
+    let obj = Object::root(&assembled.body, "assembled stream")?;
+    let mut response = response(obj, provider_hint, &mut Uncached::default())?;
+    response.ended_early = assembled.ended_early;
+    Ok(response)
 }
 
 /// A compaction checkpoint's input and replacement histories (the full parse); `None` unless
 /// the body is an object holding both keys.
 pub(crate) fn parse_checkpoint(body: &str, provider_hint: Option<&str>) -> Option<Histories> {
     let root: Value = serde_json::from_str(body).ok()?;
-    let input = parse_items(root.get("input_history")?, provider_hint);
-    let replacement = parse_items(root.get("replacement_history")?, provider_hint);
+    let input = parse_items(root.get(history::INPUT_HISTORY)?, provider_hint);
+    let replacement = parse_items(root.get(history::REPLACEMENT_HISTORY)?, provider_hint);
     Some((input, replacement))
 }
 
@@ -244,7 +174,7 @@ pub(crate) const RESPONSE_KEYS: Keys = Keys {
 
 /// What a checkpoint's histories are read from.
 pub(crate) const CHECKPOINT_KEYS: Keys = Keys {
-    lists: &["input_history", "replacement_history"],
+    lists: &[history::INPUT_HISTORY, history::REPLACEMENT_HISTORY],
     fields: &[],
 };
 
@@ -300,11 +230,11 @@ pub(crate) fn detect(
             let says_assistant_message = obj.value("role").and_then(Value::as_str)
                 == Some("assistant")
                 || obj.value("type").and_then(Value::as_str) == Some("message")
-                || anthropic::hint_says_anthropic(provider_hint);
+                || message::hint_says_anthropic(provider_hint);
             if matches!(obj.value("content"), Some(Value::Array(_))) && says_assistant_message {
                 return Some(Shape::Anthropic);
             }
-            error::api_error(obj).map(|_| Shape::ApiError)
+            object::api_error(obj).map(|_| Shape::ApiError)
         }
     }
 }
@@ -358,37 +288,14 @@ pub(crate) fn checkpoint(
     cache: &mut dyn ElementCache,
 ) -> Result<(SharedItems, SharedItems), ShapeError> {
     let mut histories = [Vec::new(), Vec::new()];
-    for (key, items) in ["input_history", "replacement_history"]
-        .into_iter()
-        .zip(&mut histories)
-    {
+    for (key, items) in CHECKPOINT_KEYS.lists.iter().zip(&mut histories) {
         let Some(list) = obj.get(key) else {
             return Err(ShapeError(format!("no `{key}`")));
         };
-        parse_list(list, "items", ListKind::Items, cache, items)?;
+        parse_list(list, "items", responses::ITEMS, cache, items)?;
     }
     let [input, replacement] = histories;
     Ok((input, replacement))
-}
-
-/// Parses one element of a list of `kind`: a Responses item or a message of any shape
-/// (`Items`), or a Chat / Anthropic message (`Messages`).
-fn parse_element(element: &Value, kind: ListKind, loc: Loc) -> Result<Parsed, ShapeError> {
-    let mut items = Vec::new();
-    let evidence = match kind {
-        ListKind::Items => {
-            responses::parse_item(element, loc, &mut items)?;
-            Evidence::default()
-        }
-        ListKind::Messages => {
-            message::parse_message(element, loc, None, &mut items)?;
-            message::message_evidence(element)
-        }
-    };
-    Ok(Parsed {
-        items: items.into_iter().map(Rc::new).collect(),
-        evidence,
-    })
 }
 
 /// Whether an object has one of the top-level keys that identify a response shape.
@@ -396,9 +303,12 @@ fn has_response_shape(obj: Object<'_, '_>) -> bool {
     ["output", "output_items", "choices", "content"]
         .iter()
         .any(|key| obj.contains_key(key))
-        || error::api_error(obj).is_some()
+        || object::api_error(obj).is_some()
 }
 
 #[cfg(test)]
 #[path = "payloads_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+mod test_support;

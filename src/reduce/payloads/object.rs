@@ -1,17 +1,21 @@
-//! A body's top-level object as the shape logic reads it, and its item lists.
+//! A body's top-level object as the shapes read it, its item lists, locations for errors, and
+//! the small field readers every shape uses.
 //!
 //! Invariant: the shapes read a body only through [`Object`] (every field a value in a full
 //! parse; in a shallow parse the item lists as raw elements beside the fields [`Keys`] names,
 //! checked in debug builds), and raw elements only through an [`ElementCache`]: the memo
-//! implements it, so it depends on the shapes and they never name it.
+//! implements it, so it depends on the shapes and they never name it. A list's elements go
+//! through the [`ListParser`] of its [`ListKind`], which the file owning that parser hands in:
+//! this file imports only the bottom ones (`item.rs`, `model.rs`), never a shape.
 
 use std::fmt;
+use std::rc::Rc;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::message::Evidence;
-use super::{parse_element, ShapeError, SharedItems};
+use super::item::{ModelItem, SharedItems};
+use super::model::{ApiError, ShapeError};
 
 /// Where the raw elements of a shallow parse's item lists are parsed: the reducer's memo,
 /// or [`Uncached`].
@@ -84,6 +88,18 @@ impl<'v, 'a> Object<'v, 'a> {
         }
     }
 
+    /// A full parse's top-level object: `root`, which must be an object (`what` names the
+    /// payload in the error).
+    pub(super) fn root(root: &'v Value, what: &str) -> Result<Object<'v, 'a>, ShapeError> {
+        match root {
+            Value::Object(fields) => Ok(Object::full(fields)),
+            other => Err(ShapeError(format!(
+                "{what} payload is {}; expected a json object",
+                json_kind(other)
+            ))),
+        }
+    }
+
     /// A shallow parse's object.
     pub(crate) fn shallow(
         fields: &'v Map<String, Value>,
@@ -142,12 +158,55 @@ pub(crate) struct Parsed {
     pub(crate) evidence: Evidence,
 }
 
-/// Parses the list `list` (named `name` in errors) of `kind` into `out`; returns what its
+impl Parsed {
+    /// An element's items and evidence.
+    pub(super) fn new(items: Vec<ModelItem>, evidence: Evidence) -> Parsed {
+        Parsed {
+            items: items.into_iter().map(Rc::new).collect(),
+            evidence,
+        }
+    }
+}
+
+/// What a `messages` list says about its shape: Anthropic and Chat each have features the
+/// other lacks (`message.rs` reads them from a message and turns them into a label).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Evidence {
+    /// A feature only Anthropic has (a `system` prompt, `tool_use`/`tool_result`/thinking
+    /// blocks, `source` images or documents).
+    pub(super) anthropic: bool,
+    /// A feature only Chat has (`system`/`developer`/`tool` roles, `tool_calls`,
+    /// `tool_call_id`, `image_url` or `input_audio` parts).
+    pub(super) chat: bool,
+}
+
+impl Evidence {
+    /// Evidence of both.
+    pub(super) fn or(self, other: Evidence) -> Evidence {
+        Evidence {
+            anthropic: self.anthropic || other.anthropic,
+            chat: self.chat || other.chat,
+        }
+    }
+}
+
+/// How the elements of one kind of list parse. There is one per [`ListKind`]
+/// (`responses::ITEMS`, `message::MESSAGES`), since the memo files what an element parses to
+/// under its text and kind.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ListParser {
+    /// The kind of list.
+    pub(super) kind: ListKind,
+    /// Parses one element, at `loc` for errors.
+    pub(super) parse: fn(&Value, Loc) -> Result<Parsed, ShapeError>,
+}
+
+/// Parses the list `list` (named `name` in errors) with `parser` into `out`; returns what its
 /// elements say about the shape. Raw elements go through `cache`.
 pub(super) fn parse_list(
     list: Field<'_, '_>,
     name: &'static str,
-    kind: ListKind,
+    parser: ListParser,
     cache: &mut dyn ElementCache,
     out: &mut SharedItems,
 ) -> Result<Evidence, ShapeError> {
@@ -156,7 +215,7 @@ pub(super) fn parse_list(
         Field::Value(Value::Array(list)) => {
             out.reserve(list.len());
             for (index, element) in list.iter().enumerate() {
-                let parsed = parse_element(element, kind, Loc::at(name, index))?;
+                let parsed = (parser.parse)(element, Loc::at(name, index))?;
                 evidence = evidence.or(parsed.evidence);
                 out.extend(parsed.items);
             }
@@ -170,8 +229,8 @@ pub(super) fn parse_list(
         Field::Raw(elements) => {
             out.reserve(elements.len());
             for (index, element) in elements.iter().enumerate() {
-                let parsed = cache.element(element, kind, &|element| {
-                    parse_element(element, kind, Loc::at(name, index))
+                let parsed = cache.element(element, parser.kind, &|element| {
+                    (parser.parse)(element, Loc::at(name, index))
                 })?;
                 evidence = evidence.or(parsed.evidence);
                 out.extend(parsed.items.iter().cloned());
@@ -222,19 +281,6 @@ pub(super) fn parse_body(body: &str, what: &str) -> Result<Value, ShapeError> {
         .map_err(|error| ShapeError(format!("parse {what} payload as json: {error}")))
 }
 
-/// The payload's top-level object.
-pub(super) fn as_payload_object<'a>(
-    root: &'a Value,
-    what: &str,
-) -> Result<&'a Map<String, Value>, ShapeError> {
-    root.as_object().ok_or_else(|| {
-        ShapeError(format!(
-            "{what} payload is {}; expected a json object",
-            json_kind(root)
-        ))
-    })
-}
-
 /// A required string field of an item.
 pub(super) fn required_str<'a>(
     obj: &'a Map<String, Value>,
@@ -242,22 +288,21 @@ pub(super) fn required_str<'a>(
     loc: Loc,
     what: &str,
 ) -> Result<&'a str, ShapeError> {
-    match obj.get(key) {
-        Some(Value::String(value)) => Ok(value),
-        _ => Err(ShapeError(format!("{loc} ({what}) has no string `{key}`"))),
-    }
+    block_str(obj, key, &|| loc.to_string(), what)
 }
 
-/// A content block or part as an object.
-pub(super) fn block_object<'a>(
-    block: &'a Value,
+/// `value` as an object, or an error saying where it is and what was expected there
+/// (`input[3] is a string; expected an item object`).
+pub(super) fn expect_object<'a>(
+    value: &'a Value,
     at: &dyn Fn() -> String,
+    expected: &str,
 ) -> Result<&'a Map<String, Value>, ShapeError> {
-    block.as_object().ok_or_else(|| {
+    value.as_object().ok_or_else(|| {
         ShapeError(format!(
-            "{} is {}; expected an object",
+            "{} is {}; expected {expected}",
             at(),
-            json_kind(block)
+            json_kind(value)
         ))
     })
 }
@@ -309,6 +354,30 @@ pub(super) fn counter(usage: &Value, paths: &[&[&str]]) -> u64 {
                 _ => 0,
             })
         })
+}
+
+/// The provider error object of a body, if it has one (`"error": null` is none): an error
+/// body's, or a failed Responses body's.
+pub(super) fn api_error(obj: Object<'_, '_>) -> Option<ApiError> {
+    let Some(Value::Object(error)) = obj.value("error") else {
+        return None;
+    };
+    Some(read_api_error(error))
+}
+
+/// Reads one provider error object.
+fn read_api_error(error: &Map<String, Value>) -> ApiError {
+    let text = |key: &str| match error.get(key)? {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    };
+    ApiError {
+        kind: text("type")
+            .or_else(|| text("code"))
+            .or_else(|| text("status")),
+        message: text("message"),
+    }
 }
 
 /// `a string`, `an array`, … for error messages.

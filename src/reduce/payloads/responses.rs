@@ -1,11 +1,16 @@
 //! OpenAI Responses bodies: a request's `input` (a string or typed items), a response's
 //! `output` (or the Codex-style `output_items`) with `usage` / `token_usage`, and the typed
-//! items of those lists.
+//! items of those lists, which are also the item lists every shape shares (checkpoint
+//! histories, the GenAI rewrite): [`ITEMS`], [`parse_items`].
 //!
 //! Invariant: a typed item's identity is its content, not its bookkeeping: item `id` and
 //! `status` move between a response and the requests that replay it, so they stay out of
 //! the hash (see `item.rs`); an item type this file does not know is kept as `other`,
-//! compared by its whole JSON.
+//! compared by its whole JSON. An element without a `type` is a message of any shape
+//! (`message.rs`).
+//!
+//! Imports `message.rs`, `hosted.rs` and the bottom (`item.rs`, `object.rs`, `model.rs`);
+//! of the shapes only `genai.rs` imports it.
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -15,15 +20,50 @@ use serde_json::{Map, Value};
 use super::hosted;
 use super::item::{
     custom_call_item, function_call_item, item_with_text, message_item, output_item, readable_text,
-    text_parts, ModelItem, Part,
+    text_parts, ModelItem, Part, SharedItems,
 };
 use super::message::{content_part, content_parts, parse_message};
+use super::model::{ModelRequest, ModelResponse, PayloadFormat, ShapeError};
 use super::object::{
-    counter, json_kind, parse_list, required_str, string_field, usage_object, ElementCache, Field,
-    ListKind, Loc, Object,
+    api_error, counter, expect_object, json_kind, parse_list, required_str, string_field,
+    usage_object, ElementCache, Evidence, Field, ListKind, ListParser, Loc, Object, Parsed,
+    Uncached,
 };
-use super::{ModelRequest, ModelResponse, PayloadFormat, ShapeError};
 use crate::reduce::state::{AgentMessage, ItemKind, Usage};
+
+/// The elements of an item list (`input`, `output`, checkpoint histories): Responses items or
+/// messages of any shape.
+pub(super) const ITEMS: ListParser = ListParser {
+    kind: ListKind::Items,
+    parse: item_element,
+};
+
+/// One element of an item list.
+fn item_element(element: &Value, loc: Loc) -> Result<Parsed, ShapeError> {
+    let mut items = Vec::new();
+    parse_item(element, loc, &mut items)?;
+    Ok(Parsed::new(items, Evidence::default()))
+}
+
+/// Parses a list of items in any of the three shapes (compaction checkpoints:
+/// `input_history` / `replacement_history`, the GenAI rewrite).
+///
+/// Each element may be a Responses item, a Chat message or an Anthropic message. Every shape
+/// parses to the same items, so there is never a tie for `_provider_hint` to break.
+pub(crate) fn parse_items(
+    items: &Value,
+    _provider_hint: Option<&str>,
+) -> Result<SharedItems, ShapeError> {
+    let mut out = Vec::new();
+    parse_list(
+        Field::Value(items),
+        "items",
+        ITEMS,
+        &mut Uncached::default(),
+        &mut out,
+    )?;
+    Ok(out)
+}
 
 /// A Responses request: `input` and `previous_response_id`.
 pub(super) fn request(
@@ -39,7 +79,7 @@ pub(super) fn request(
         }
         Field::Value(Value::Array(_)) | Field::Raw(_) => {
             let mut items = Vec::new();
-            parse_list(input, "input", ListKind::Items, cache, &mut items)?;
+            parse_list(input, "input", ITEMS, cache, &mut items)?;
             items
         }
         Field::Value(other) => {
@@ -49,16 +89,10 @@ pub(super) fn request(
             )))
         }
     };
-    let previous_response_id = match obj.value("previous_response_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) => Some(id.clone()),
-        Some(other) => {
-            return Err(ShapeError(format!(
-                "`previous_response_id` is {}; expected a string",
-                json_kind(other)
-            )))
-        }
-    };
+    let previous_response_id = optional_str(obj.value("previous_response_id"), |kind| {
+        format!("`previous_response_id` is {kind}; expected a string")
+    })?
+    .map(str::to_owned);
     Ok(ModelRequest {
         format: PayloadFormat::OpenAiResponses,
         items,
@@ -79,7 +113,7 @@ pub(super) fn response(
     };
     let mut items = Vec::new();
     if !matches!(output, Field::Value(Value::Null)) {
-        parse_list(output, key, ListKind::Items, cache, &mut items)?;
+        parse_list(output, key, ITEMS, cache, &mut items)?;
     }
     let usage = usage_object(obj, &["usage", "token_usage"]).map(|usage| Usage {
         input_tokens: counter(usage, &[&["input_tokens"]]),
@@ -106,7 +140,7 @@ pub(super) fn response(
         items,
         response_id: string_field(obj, "id").or_else(|| string_field(obj, "response_id")),
         usage,
-        error: super::error::api_error(obj),
+        error: api_error(obj),
         ended_early: false,
     })
 }
@@ -118,22 +152,10 @@ pub(super) fn parse_item(
     loc: Loc,
     out: &mut Vec<ModelItem>,
 ) -> Result<(), ShapeError> {
-    let Value::Object(obj) = item else {
-        return Err(ShapeError(format!(
-            "{loc} is {}; expected an item object",
-            json_kind(item)
-        )));
-    };
-    let item_type = match obj.get("type") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(item_type)) => Some(item_type.as_str()),
-        Some(other) => {
-            return Err(ShapeError(format!(
-                "{loc} has `type` {}; expected a string",
-                json_kind(other)
-            )))
-        }
-    };
+    let obj = expect_object(item, &|| loc.to_string(), "an item object")?;
+    let item_type = optional_str(obj.get("type"), |kind| {
+        format!("{loc} has `type` {kind}; expected a string")
+    })?;
     match item_type {
         None if !obj.contains_key("role") => {
             Err(ShapeError(format!("{loc} has neither `type` nor `role`")))
@@ -195,6 +217,19 @@ pub(super) fn parse_item(
     }
 }
 
+/// An optional string: absent or `null` is none; any other value but a string is an error,
+/// worded by `wrong` from the value's kind (`a number`, …).
+fn optional_str(
+    value: Option<&Value>,
+    wrong: impl FnOnce(&str) -> String,
+) -> Result<Option<&str>, ShapeError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(ShapeError(wrong(json_kind(other)))),
+    }
+}
+
 /// Parses a Responses `reasoning` item.
 fn reasoning_item(obj: &Map<String, Value>, loc: Loc) -> Result<ModelItem, ShapeError> {
     let mut readable = Vec::new();
@@ -222,16 +257,9 @@ fn reasoning_item(obj: &Map<String, Value>, loc: Loc) -> Result<ModelItem, Shape
             });
         }
     }
-    let encrypted = match obj.get("encrypted_content") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(encrypted)) => Some(encrypted.as_str()),
-        Some(other) => {
-            return Err(ShapeError(format!(
-                "{loc}.encrypted_content is {}; expected a string",
-                json_kind(other)
-            )))
-        }
-    };
+    let encrypted = optional_str(obj.get("encrypted_content"), |kind| {
+        format!("{loc}.encrypted_content is {kind}; expected a string")
+    })?;
     let text = readable_text(&readable);
     let identity = match encrypted {
         Some(encrypted) => vec![Part::Field {
@@ -306,3 +334,7 @@ fn agent_message_item(obj: &Map<String, Value>, loc: Loc) -> Result<ModelItem, S
         ..item
     })
 }
+
+#[cfg(test)]
+#[path = "responses_tests.rs"]
+mod tests;

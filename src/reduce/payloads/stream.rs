@@ -10,13 +10,15 @@
 //! `.failed`, a Chat `finish_reason` or `[DONE]`, Anthropic `message_stop`) ended early — the
 //! agent dropped it — and assembles into the items it had delivered, marked
 //! [`Assembled::ended_early`]: the inference is then `cancelled`, as the reference does. An error
-//! event becomes the body's `error` object (see `error.rs`).
+//! event becomes the body's `error` object (read as any body's, `object::api_error`).
+//!
+//! Imports only `model.rs`: it rebuilds JSON, and `mod.rs` hands the body to the shapes.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use super::ShapeError;
+use super::model::ShapeError;
 
 /// A stream assembled into a response body.
 #[derive(Debug)]
@@ -472,3 +474,7 @@ fn anthropic(events: &[Value]) -> Assembled {
     let ended_early = !stopped && !has_error(&body);
     Assembled { body, ended_early }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

@@ -5,9 +5,14 @@
 //! by the mock's call id to the first inference and to the second request's output item,
 //! the conversation in order, and no diagnostics above info.
 
+// The graph readers the library's own GenAI tests use (tests/genai_dialect.rs).
+#[path = "../../support/graph.rs"]
+mod graph;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, ensure, Context as _, Result};
+use graph::{conversation, model_of, no_warnings, only_turn, other_thread, texts, turn_calls};
 use rig_agent::prelude::*;
 use rig_agent::tool::{Tool, ToolContext};
 use rig_core::providers::openai::OpenAIConfig;
@@ -15,9 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
-use tracing_rollout::reduce::{
-    reduce_bundle, Anchor, DiagnosticLevel, EdgeKind, Requester, RolloutState,
-};
+use tracing_rollout::reduce::{reduce_bundle, Anchor, EdgeKind, InferenceCall, RolloutState, Turn};
 use tracing_rollout::RolloutLayer;
 use tracing_subscriber::prelude::*;
 
@@ -279,12 +282,7 @@ fn record(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
 
 /// The graph the run must reduce to, whichever spans were around it.
 fn check(state: &RolloutState, seen: &[Value], around: Around) -> Result<()> {
-    let loud: Vec<_> = state
-        .diagnostics
-        .iter()
-        .filter(|d| d.level != DiagnosticLevel::Info)
-        .collect();
-    ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
+    no_warnings(state)?;
     ensure!(
         state.threads.len() == 1,
         "threads: {:?}",
@@ -302,76 +300,11 @@ fn check(state: &RolloutState, seen: &[Value], around: Around) -> Result<()> {
         state.turns.keys()
     );
     let turn = &state.turns[&thread.turns[0]];
-
-    let calls: Vec<_> = turn
-        .inference_calls
-        .iter()
-        .map(|id| &state.inference_calls[id])
-        .collect();
-    ensure!(
-        calls.len() == 2,
-        "inference calls: {:?}",
-        turn.inference_calls
-    );
-    for call in &calls {
-        assert_eq!(call.model.as_deref(), Some(MODEL));
-        assert_eq!(call.provider.as_deref(), Some("openai"));
-        assert_eq!(call.payload_format.as_deref(), Some("otel_genai"));
-    }
-    let usage: Vec<_> = calls
-        .iter()
-        .map(|c| c.usage.as_ref().map(|u| (u.input_tokens, u.output_tokens)))
-        .collect();
-    assert_eq!(usage, vec![Some(FIRST_USAGE), Some(SECOND_USAGE)]);
-    let ids: Vec<_> = calls.iter().map(|c| c.response_id.as_deref()).collect();
-    assert_eq!(ids, vec![Some("resp_mock_1"), Some("resp_mock_2")]);
-
-    ensure!(
-        state.tool_calls.len() == 1,
-        "tool calls: {:?}",
-        state.tool_calls.keys()
-    );
-    let tool = state.tool_calls.values().next().context("no tool call")?;
-    assert_eq!(tool.tool.as_deref(), Some("get_weather"));
-    assert_eq!(tool.call_id.as_deref(), Some(CALL_ID));
-    assert_eq!(tool.turn_id.as_ref(), Some(&turn.turn_id));
-    assert_eq!(
-        tool.requester,
-        Requester::Model {
-            inference_call_id: Some(calls[0].inference_call_id.clone())
-        }
-    );
-    assert_eq!(calls[0].tool_calls, vec![tool.tool_call_id.clone()]);
-    ensure!(
-        tool.output_items.len() == 1,
-        "output items: {:?}",
-        tool.output_items
-    );
-    ensure!(
-        calls[1].request_items.contains(&tool.output_items[0]),
-        "the second request does not carry the tool's output"
-    );
-    let output = &state.conversation_items[&tool.output_items[0]];
-    assert_eq!(
-        (output.call_id.as_deref(), output.text.as_str()),
-        (Some(CALL_ID), TOOL_RESULT)
-    );
-
-    let conversation: Vec<_> = thread
-        .conversation
-        .iter()
-        .map(|id| {
-            let item = &state.conversation_items[id];
-            (
-                item.role.clone().unwrap_or_default(),
-                item.call_id.clone(),
-                item.text.clone(),
-            )
-        })
-        .collect();
+    let calls = check_calls(state, turn)?;
+    check_tool(state, turn, &calls)?;
     let call = Some(CALL_ID.to_owned());
     assert_eq!(
-        conversation,
+        conversation(state, thread),
         vec![
             (
                 "system".to_owned(),
@@ -403,6 +336,61 @@ fn check(state: &RolloutState, seen: &[Value], around: Around) -> Result<()> {
     Ok(())
 }
 
+/// The turn's two inference calls, with the model, provider, usage and response ids the
+/// mock answered with.
+fn check_calls<'a>(state: &'a RolloutState, turn: &Turn) -> Result<Vec<&'a InferenceCall>> {
+    let calls = turn_calls(state, turn);
+    ensure!(
+        calls.len() == 2,
+        "inference calls: {:?}",
+        turn.inference_calls
+    );
+    for call in &calls {
+        assert_eq!(call.model.as_deref(), Some(MODEL));
+        assert_eq!(call.provider.as_deref(), Some("openai"));
+        assert_eq!(call.payload_format.as_deref(), Some("otel_genai"));
+    }
+    let usage: Vec<_> = calls
+        .iter()
+        .map(|c| c.usage.as_ref().map(|u| (u.input_tokens, u.output_tokens)))
+        .collect();
+    assert_eq!(usage, vec![Some(FIRST_USAGE), Some(SECOND_USAGE)]);
+    let ids: Vec<_> = calls.iter().map(|c| c.response_id.as_deref()).collect();
+    assert_eq!(ids, vec![Some("resp_mock_1"), Some("resp_mock_2")]);
+    Ok(calls)
+}
+
+/// The one tool call: in the turn, asked for by the first call, its output carried by the
+/// second request.
+fn check_tool(state: &RolloutState, turn: &Turn, calls: &[&InferenceCall]) -> Result<()> {
+    ensure!(
+        state.tool_calls.len() == 1,
+        "tool calls: {:?}",
+        state.tool_calls.keys()
+    );
+    let tool = state.tool_calls.values().next().context("no tool call")?;
+    assert_eq!(tool.tool.as_deref(), Some("get_weather"));
+    assert_eq!(tool.call_id.as_deref(), Some(CALL_ID));
+    assert_eq!(tool.turn_id.as_ref(), Some(&turn.turn_id));
+    assert_eq!(tool.requester, model_of(calls[0]));
+    assert_eq!(calls[0].tool_calls, vec![tool.tool_call_id.clone()]);
+    ensure!(
+        tool.output_items.len() == 1,
+        "output items: {:?}",
+        tool.output_items
+    );
+    ensure!(
+        calls[1].request_items.contains(&tool.output_items[0]),
+        "the second request does not carry the tool's output"
+    );
+    let output = &state.conversation_items[&tool.output_items[0]];
+    assert_eq!(
+        (output.call_id.as_deref(), output.text.as_str()),
+        (Some(CALL_ID), TOOL_RESULT)
+    );
+    Ok(())
+}
+
 /// Records, checks, and on failure prints the whole trace, so a changed rig release is
 /// diagnosable from the CI log.
 fn record_and_check(
@@ -430,12 +418,7 @@ fn a_rig_agent_with_one_tool_reduces_to_its_rollout_graph() -> Result<()> {
 /// The lead's graph: the weather agent is a child thread spawned by the lead's tool call,
 /// with its own turn, inference calls, tool call and conversation.
 fn check_lead(state: &RolloutState) -> Result<()> {
-    let loud: Vec<_> = state
-        .diagnostics
-        .iter()
-        .filter(|d| d.level != DiagnosticLevel::Info)
-        .collect();
-    ensure!(loud.is_empty(), "diagnostics above info: {loud:#?}");
+    no_warnings(state)?;
     ensure!(
         state.threads.len() == 2,
         "threads: {:?}",
@@ -443,11 +426,7 @@ fn check_lead(state: &RolloutState) -> Result<()> {
     );
     let lead = &state.threads[state.root_thread_id.as_deref().context("no root thread")?];
     assert_eq!(lead.nickname.as_deref(), Some("lead"));
-    let child = state
-        .threads
-        .values()
-        .find(|t| t.thread_id != lead.thread_id)
-        .context("no child thread")?;
+    let child = other_thread(state, lead)?;
     assert_eq!(
         child.parent_thread_id.as_deref(),
         Some(lead.thread_id.as_str())
@@ -476,25 +455,12 @@ fn check_lead(state: &RolloutState) -> Result<()> {
         .context("no weather tool call")?;
     assert_eq!(weather.thread_id.as_ref(), Some(&child.thread_id));
     for (thread, calls) in [(lead, 2), (child, 2)] {
-        ensure!(
-            thread.turns.len() == 1,
-            "turns of {}: {:?}",
-            thread.thread_id,
-            thread.turns
-        );
-        let turn = &state.turns[&thread.turns[0]];
+        let turn = only_turn(state, thread)?;
         assert_eq!(turn.inference_calls.len(), calls, "{}", thread.thread_id);
     }
-    let texts = |thread: &tracing_rollout::reduce::Thread| -> Vec<String> {
-        let items = thread
-            .conversation
-            .iter()
-            .map(|id| &state.conversation_items[id]);
-        items.map(|item| item.text.clone()).collect()
-    };
     let prompt = json!({"prompt": "What is the weather in Paris?"}).to_string();
     assert_eq!(
-        texts(lead),
+        texts(state, lead),
         vec![
             "Delegate weather questions.".to_owned(),
             "Do I need an umbrella in Paris?".to_owned(),
@@ -504,7 +470,7 @@ fn check_lead(state: &RolloutState) -> Result<()> {
         ]
     );
     assert_eq!(
-        texts(child),
+        texts(state, child),
         vec![
             "Answer in one short sentence.".to_owned(),
             "What is the weather in Paris?".to_owned(),

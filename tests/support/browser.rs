@@ -7,7 +7,7 @@
 //! when the [`Browser`] drops. JavaScript errors (exceptions, `console.error`, error log
 //! entries) are collected for the tests to assert on.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub)] // also compiled into examples/view_bench.rs (`#[path]`)
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -23,28 +23,6 @@ pub fn chromium_path() -> PathBuf {
     std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
-}
-
-/// A browser for `test`, or `None` (after a loud SKIPPED line) when Chromium is missing
-/// outside CI. Under CI (env `CI` set) a missing Chromium is an error.
-pub fn browser_or_skip(test: &str) -> anyhow::Result<Option<Browser>> {
-    let path = chromium_path();
-    if !path.exists() {
-        if std::env::var_os("CI").is_some() {
-            bail!(
-                "{test}: Chromium is missing at {} and CI is set: the browser tests must run (.ci/run installs it)",
-                path.display()
-            );
-        }
-        // Straight to stderr: the harness captures `eprintln!` of passing tests.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: {test} because Chromium is not installed at {} (apt-get install -y chromium)",
-            path.display()
-        );
-        return Ok(None);
-    }
-    Browser::launch(&path).map(Some)
 }
 
 /// One headless Chromium with one page.
@@ -275,6 +253,13 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, data)?;
         Ok(path)
+    }
+
+    /// An error listing the JavaScript errors seen so far, if there are any.
+    pub fn no_js_errors(&mut self) -> anyhow::Result<()> {
+        let errors = self.js_errors()?;
+        anyhow::ensure!(errors.is_empty(), "JavaScript errors: {errors:#?}");
+        Ok(())
     }
 
     /// JavaScript errors seen so far: uncaught exceptions, `console.error`, error log entries.

@@ -6,6 +6,7 @@
 //! came from [`json`]), anything else becomes a JSON string, oversized payloads become a
 //! truncated JSON string with a marker. Nothing panics and nothing is silently lost.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::io;
@@ -13,7 +14,6 @@ use std::io;
 use serde::Serialize;
 
 use crate::format::{self, PayloadHead};
-use crate::json_check::valid_json_has_line_breaks;
 
 /// Marks a value to be recorded as JSON: `payload = tracing_rollout::json(&value)`.
 ///
@@ -281,8 +281,7 @@ const PAYLOAD_HEAD_BYTES: usize = 128;
 ///
 /// Untrusted text stored whole is copied unchecked: validating it would be the most
 /// expensive step on the instrumented thread. The returned offset is where that body starts
-/// in `rec`; the writer thread finishes it with [`check_text_body`] before anything is
-/// written. `None`: the record is already final (trusted, empty, truncated or omitted).
+/// in `rec`; the writer thread finishes it (`writer::check`) before anything is written. `None`: the record is already final (trusted, empty, truncated or omitted).
 pub(crate) fn write_payload_record(
     rec: &mut Vec<u8>,
     span: u64,
@@ -293,12 +292,16 @@ pub(crate) fn write_payload_record(
     options: PayloadOptions,
 ) -> Option<usize> {
     let mut head = PayloadHead {
+        span,
+        role: Cow::Borrowed(role),
         bytes: total,
-        ..PayloadHead::default()
+        truncated: false,
+        cut_bytes: 0,
+        omitted: false,
     };
     if !options.capture {
         head.omitted = true;
-        format::begin_payload(rec, span, role, head);
+        format::begin_payload(rec, &head);
         rec.extend_from_slice(b"null}");
         return None;
     }
@@ -309,8 +312,9 @@ pub(crate) fn write_payload_record(
             // Cut inside a character: keep the complete ones.
             Err(e) => std::str::from_utf8(&stored[..e.valid_up_to()]).unwrap_or_default(),
         };
+        head.truncated = true;
         head.cut_bytes = total - kept.len() as u64;
-        format::begin_payload(rec, span, role, head);
+        format::begin_payload(rec, &head);
         rec.push(b'"');
         format::push_escaped(rec, kept);
         format::push_escaped(rec, &format!("…[truncated {} bytes]", head.cut_bytes));
@@ -319,7 +323,7 @@ pub(crate) fn write_payload_record(
     }
     // One allocation for the whole record, not a chain of doublings that each copy it.
     rec.reserve(PAYLOAD_HEAD_BYTES + text.len());
-    format::begin_payload(rec, span, role, head);
+    format::begin_payload(rec, &head);
     if text.is_empty() && !trusted {
         // Not JSON, and nothing for the writer thread to check.
         rec.extend_from_slice(b"\"\"}");
@@ -329,32 +333,6 @@ pub(crate) fn write_payload_record(
     rec.extend_from_slice(text);
     rec.push(b'}');
     (!trusted).then_some(start)
-}
-
-/// Finishes a record from [`write_payload_record`] whose unchecked body starts at `start`
-/// and ends before the record's closing `}`: valid JSON is kept with CR/LF turned into
-/// spaces (only possible as whitespace between tokens), anything else is stored as a JSON
-/// string.
-pub(crate) fn check_text_body(rec: &mut Vec<u8>, start: usize) {
-    let end = rec.len().saturating_sub(1);
-    if start >= end {
-        return;
-    }
-    match valid_json_has_line_breaks(&rec[start..end]) {
-        Some(false) => {}
-        Some(true) => {
-            for b in &mut rec[start..end] {
-                if matches!(*b, b'\n' | b'\r') {
-                    *b = b' ';
-                }
-            }
-        }
-        None => {
-            let text = rec.split_off(start);
-            format::push_json_str(rec, &String::from_utf8_lossy(&text[..text.len() - 1]));
-            rec.push(b'}');
-        }
-    }
 }
 
 /// Formats a Debug payload into `scratch`, then appends its `payload` record to `rec`;
@@ -400,6 +378,7 @@ pub(crate) fn write_valuable_payload(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::writer::check::check_text_body;
     use pretty_assertions::assert_eq;
     use std::collections::BTreeMap;
 

@@ -1,19 +1,21 @@
-//! Shared helpers of the `layer_*` integration tests: a local subscriber around a fresh
-//! layer, and readers that check the invariants every bundle must hold.
-#![allow(dead_code)]
+//! Recording through the real layer: a fresh `RolloutLayer` on a fresh registry, the local
+//! default for one closure, its guard finished before anything is read; and the readers that
+//! check what every bundle must hold (each line parses, `seq` runs 1, 2, 3, …, no torn tail).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context as _, Result};
 use serde_json::Value;
+use tempfile::TempDir;
 use tracing::Dispatch;
 use tracing_rollout::format::{Manifest, Record};
-use tracing_rollout::{RolloutGuard, RolloutLayerBuilder};
+use tracing_rollout::reduce::{reduce_bundle, ReduceError, RolloutState};
+use tracing_rollout::{FinishStats, RolloutGuard, RolloutLayer, RolloutLayerBuilder};
 use tracing_subscriber::prelude::*;
 
 /// A layer built from `builder` on a fresh registry, as a `Dispatch` for `with_default`.
-pub(crate) fn dispatch(builder: RolloutLayerBuilder) -> Result<(Dispatch, RolloutGuard)> {
+pub fn dispatch(builder: RolloutLayerBuilder) -> Result<(Dispatch, RolloutGuard)> {
     let (layer, guard) = builder.build()?;
     Ok((
         Dispatch::new(tracing_subscriber::registry().with(layer)),
@@ -22,19 +24,55 @@ pub(crate) fn dispatch(builder: RolloutLayerBuilder) -> Result<(Dispatch, Rollou
 }
 
 /// Runs `f` with a fresh layer recording below `root` and finishes the guard.
-pub(crate) fn record_into(
+pub fn record_into(
     root: &Path,
     builder: RolloutLayerBuilder,
     f: impl FnOnce(),
-) -> Result<tracing_rollout::FinishStats> {
+) -> Result<FinishStats> {
     let (dispatch, guard) = dispatch(builder.root_dir(root))?;
     tracing::dispatcher::with_default(&dispatch, f);
     Ok(guard.finish()?)
 }
 
+/// A bundle written in a temporary root (deleted on drop).
+#[derive(Debug)]
+pub struct Bundle {
+    pub root: TempDir,
+    pub path: PathBuf,
+}
+
+impl Bundle {
+    pub fn reduce(&self) -> Result<RolloutState, ReduceError> {
+        reduce_bundle(&self.path)
+    }
+
+    pub fn trace(&self) -> std::io::Result<String> {
+        std::fs::read_to_string(self.path.join("trace.jsonl"))
+    }
+}
+
+/// Runs `f` with a fresh layer of `builder` recording into a new temporary root, finishes
+/// the guard, and returns the one bundle written.
+pub fn record_with(builder: RolloutLayerBuilder, f: impl FnOnce()) -> Result<Bundle> {
+    let root = tempfile::tempdir()?;
+    let stats = record_into(root.path(), builder, f)?;
+    let path = only_bundle(&stats)?;
+    Ok(Bundle { root, path })
+}
+
+/// [`record_with`] the default builder.
+pub fn record(f: impl FnOnce()) -> Result<Bundle> {
+    record_with(RolloutLayer::builder(), f)
+}
+
+/// Records `f` and reduces the bundle.
+pub fn reduce(f: impl FnOnce()) -> Result<RolloutState> {
+    Ok(record(f)?.reduce()?)
+}
+
 /// The lines of `<dir>/trace.jsonl`, after checking that every line parses and that `seq`
 /// runs 1, 2, 3, … in file order.
-pub(crate) fn trace_lines(dir: &Path) -> Result<Vec<String>> {
+pub fn trace_lines(dir: &Path) -> Result<Vec<String>> {
     let path = dir.join("trace.jsonl");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
@@ -59,7 +97,7 @@ pub(crate) fn trace_lines(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// `<dir>/manifest.json`.
-pub(crate) fn manifest(dir: &Path) -> Result<Manifest> {
+pub fn manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
     let text = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
     Ok(serde_json::from_slice(&text)?)
@@ -67,7 +105,7 @@ pub(crate) fn manifest(dir: &Path) -> Result<Manifest> {
 
 /// Every line as JSON with the clock keys (`t`, `ns`) removed and span keys renumbered
 /// 1, 2, 3, … in `span_started` order, so whole traces compare across runs.
-pub(crate) fn normalized(lines: &[String]) -> Result<Vec<Value>> {
+pub fn normalized(lines: &[String]) -> Result<Vec<Value>> {
     let mut keys: HashMap<u64, u64> = HashMap::new();
     let mut out = Vec::new();
     for line in lines {
@@ -97,8 +135,8 @@ pub(crate) fn normalized(lines: &[String]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// The single bundle directory below `root`.
-pub(crate) fn only_bundle(stats: &tracing_rollout::FinishStats) -> Result<PathBuf> {
+/// The one bundle `stats` names (an error when there are none or several).
+pub fn only_bundle(stats: &FinishStats) -> Result<PathBuf> {
     ensure!(
         stats.bundles.len() == 1,
         "expected one bundle, got {:?}",
@@ -108,7 +146,7 @@ pub(crate) fn only_bundle(stats: &tracing_rollout::FinishStats) -> Result<PathBu
 }
 
 /// Counts of each record `type` in `lines`.
-pub(crate) fn type_counts(lines: &[String]) -> Result<HashMap<String, u64>> {
+pub fn type_counts(lines: &[String]) -> Result<HashMap<String, u64>> {
     let mut counts = HashMap::new();
     for line in lines {
         let record = Record::parse(line)?;

@@ -1,0 +1,165 @@
+//! Inference calls: one model request/response attempt each — what its span's fields say
+//! (model, provider, usage, response id), its payloads, how its response says it ended, and
+//! the tool calls its response started.
+//!
+//! Invariant: a thread's response ids (its replay state's `responses`) name the inference call
+//! that produced each, so an incremental request (`previous_response_id`) finds the history
+//! it continues with one lookup; the first response id a call is given stands.
+
+use super::fields::InferenceFields;
+use super::payloads::{ModelRequest, ModelResponse};
+use super::reducer::{Reducer, SpanEntry, ThreadRef};
+use super::state::{Execution, InferenceCall, Status, Usage};
+use crate::format::SpanKind;
+
+impl Reducer {
+    /// The lifetime of inference call `id`, for the span lifecycle (`spans.rs`), which sets it.
+    pub(super) fn inference_execution_mut(&mut self, id: &str) -> Option<&mut Execution> {
+        self.state
+            .inference_calls
+            .get_mut(id)
+            .map(|c| &mut c.execution)
+    }
+
+    /// A `rollout.inference` span started: a call of the turn it runs in.
+    pub(super) fn inference_started(&mut self, entry: &SpanEntry) {
+        self.turn_lists(entry.turn_id.as_deref(), SpanKind::Inference, &entry.id);
+        let call = InferenceCall {
+            inference_call_id: entry.id.clone(),
+            thread_id: entry.thread_id.clone(),
+            turn_id: entry.turn_id.clone(),
+            model: None,
+            provider: None,
+            response_id: None,
+            previous_response_id: None,
+            upstream_request_id: None,
+            error_type: None,
+            payload_format: None,
+            execution: self.execution(),
+            usage: None,
+            request_items: Vec::new(),
+            response_items: Vec::new(),
+            tool_calls: Vec::new(),
+            request_payload: None,
+            response_payload: None,
+        };
+        self.state.inference_calls.insert(entry.id.clone(), call);
+    }
+
+    pub(super) fn inference_fields(
+        &mut self,
+        id: &str,
+        thread: Option<String>,
+        f: InferenceFields,
+    ) {
+        let Some(c) = self.state.inference_calls.get_mut(id) else {
+            return;
+        };
+        c.model = f.model.or(c.model.take());
+        c.provider = f.provider.or(c.provider.take());
+        c.previous_response_id = f.previous_response_id.or(c.previous_response_id.take());
+        c.upstream_request_id = f.upstream_request_id.or(c.upstream_request_id.take());
+        if f.tokens.iter().any(Option::is_some) {
+            let usage = c.usage.get_or_insert_with(Usage::default);
+            let [i, o, ci, r] = f.tokens;
+            usage.input_tokens = i.unwrap_or(usage.input_tokens);
+            usage.output_tokens = o.unwrap_or(usage.output_tokens);
+            usage.cached_input_tokens = ci.unwrap_or(usage.cached_input_tokens);
+            usage.reasoning_tokens = r.unwrap_or(usage.reasoning_tokens);
+        }
+        if let Some(response_id) = f.response_id {
+            c.response_id = Some(response_id.clone());
+            if let Some(thread) = thread {
+                let thread = self.thread(&thread);
+                self.replays[thread.no]
+                    .responses
+                    .insert(response_id, id.to_owned());
+            }
+        }
+    }
+
+    /// Payload `seq` is the request of inference call `id`.
+    pub(super) fn inference_request_payload(&mut self, id: &str, seq: u64) {
+        if let Some(c) = self.state.inference_calls.get_mut(id) {
+            c.request_payload = Some(seq);
+        }
+    }
+
+    /// Payload `seq` is the response of inference call `id`: it no longer ends by default.
+    pub(super) fn inference_response_payload(&mut self, id: &str, seq: u64) {
+        if let Some(c) = self.state.inference_calls.get_mut(id) {
+            c.response_payload = Some(seq);
+        }
+        self.inference_answered(id);
+    }
+
+    /// Inference call `id` sent `request`: its shape, and the response it continues (the
+    /// span's `previous_response_id` field first), which is returned.
+    pub(super) fn inference_requested(
+        &mut self,
+        id: &str,
+        request: &ModelRequest,
+    ) -> Option<String> {
+        let call = self.state.inference_calls.get_mut(id)?;
+        call.payload_format = Some(request.format.as_str().to_owned());
+        if call.previous_response_id.is_none() {
+            call.previous_response_id = request.previous_response_id.clone();
+        }
+        call.previous_response_id.clone()
+    }
+
+    /// Inference call `id` got `response` in `thread`: its shape, usage, how it ended (an API
+    /// error fails it, a stream that stopped early cancels it) and its response id.
+    pub(super) fn inference_responded(
+        &mut self,
+        id: &str,
+        thread: ThreadRef<'_>,
+        response: &ModelResponse,
+    ) {
+        let Some(call) = self.state.inference_calls.get_mut(id) else {
+            return;
+        };
+        call.payload_format
+            .get_or_insert_with(|| response.format.as_str().to_owned());
+        call.usage = response.usage.or(call.usage);
+        if response.ended_early && call.execution.status == Status::Running {
+            call.execution.status = Status::Cancelled;
+        }
+        if let Some(error) = &response.error {
+            call.execution.status = Status::Failed;
+            call.error_type = error.kind.clone();
+            call.execution.error.get_or_insert_with(|| error.describe());
+        }
+        if call.response_id.is_none() {
+            if let Some(response_id) = response.response_id.clone() {
+                call.response_id = Some(response_id.clone());
+                self.replays[thread.no]
+                    .responses
+                    .insert(response_id, id.to_owned());
+            }
+        }
+    }
+
+    /// The items of inference call `id`'s request.
+    pub(super) fn inference_request_items(&mut self, id: &str, items: Vec<String>) {
+        if let Some(call) = self.state.inference_calls.get_mut(id) {
+            call.request_items = items;
+        }
+    }
+
+    /// The items of inference call `id`'s response.
+    pub(super) fn inference_response_items(&mut self, id: &str, items: Vec<String>) {
+        if let Some(call) = self.state.inference_calls.get_mut(id) {
+            call.response_items = items;
+        }
+    }
+
+    /// Inference call `inference` started tool call `tool` (its response carried the call).
+    pub(super) fn inference_started_tool(&mut self, inference: &str, tool: &str) {
+        if let Some(call) = self.state.inference_calls.get_mut(inference) {
+            if !call.tool_calls.iter().any(|x| x == tool) {
+                call.tool_calls.push(tool.to_owned());
+            }
+        }
+    }
+}
