@@ -221,11 +221,14 @@ impl Sink {
         let mut body = std::mem::take(&mut self.body);
         body.clear();
         let head = PayloadHead {
+            span,
+            role: role.into(),
             bytes: json.len() as u64,
+            truncated: false,
             cut_bytes: 0,
             omitted: false,
         };
-        format::begin_payload(&mut body, span, role, head);
+        format::begin_payload(&mut body, &head);
         body.extend_from_slice(json.as_bytes());
         body.push(b'}');
         let mut encoded = std::mem::take(&mut self.encoded);

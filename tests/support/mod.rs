@@ -5,7 +5,9 @@
 //! reduced graph, shared with `tests/rig`), `fixtures` (the demo bundle), `files`, `tasks`
 //! (rollouts on a tokio runtime), `cli` (the binary), `receiver` (a one-shot OTLP/HTTP
 //! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
-//! the viewer page), and `synthetic` (bundles written directly, for scale). Helpers set up and
+//! the viewer page), `synthetic` (bundles written directly, for scale), and `codex` (Codex
+//! rollout-trace bundles: the corpus, hand-written ones, and the agreement with Codex's own
+//! reducer). Helpers set up and
 //! read; the assertions stay in the tests.
 //!
 //! Each test binary compiles the whole module and uses only the part it needs, so items
@@ -18,6 +20,7 @@
 pub mod browser;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod codex;
 pub mod files;
 pub mod fixtures;
 pub mod graph;

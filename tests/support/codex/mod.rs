@@ -1,4 +1,4 @@
-//! The agreement harness for Codex rollout traces: import a Codex bundle, reduce it, read
+//! Codex rollout traces in tests: the agreement harness: import a Codex bundle, reduce it, read
 //! Codex's own `state.json` and ours into the same facts ([`facts`]), and list every
 //! difference — each one either a deliberate difference named in [`DELIBERATE`] (where our
 //! graph says more than the reference, or the reference is wrong) or unexpected.
@@ -6,8 +6,6 @@
 //! The corpus is `$ROLLOUT_SHARED_DIR/codex-traces`, else `../shared/codex-traces` beside the
 //! repository (CI's layout); the Codex CLI for fresh recordings is `$CODEX_BIN`, else
 //! `target/codex/node_modules/.bin/codex` (what `.ci/run` installs).
-
-#![allow(dead_code, unreachable_pub)]
 
 pub mod facts;
 pub mod synth;
@@ -23,20 +21,6 @@ pub fn shared_dir() -> PathBuf {
     match std::env::var_os("ROLLOUT_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-    }
-}
-
-/// `Some(dir)` when `dir` exists; else a loud SKIPPED line (straight to stderr: the harness
-/// captures `println!` of passing tests) and `None` — an error when `CI` is set.
-pub fn required(test: &str, dir: Result<PathBuf, String>) -> anyhow::Result<Option<PathBuf>> {
-    match dir {
-        Ok(dir) => Ok(Some(dir)),
-        Err(why) => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "SKIPPED: {test} because {why}");
-            anyhow::ensure!(std::env::var_os("CI").is_none(), "required in CI: {why}");
-            Ok(None)
-        }
     }
 }
 
