@@ -59,6 +59,10 @@ pub const COMPACTION: &str = "rollout.compaction";
 pub const PAYLOAD_EVENT: &str = "rollout.payload";
 /// Event name: a child thread's result was delivered to its parent.
 pub const AGENT_RESULT_EVENT: &str = "rollout.agent_result";
+/// Event name: something the producer could not record as it was (an importer met an event
+/// it does not know, a payload file it could not read); fields `level` (`warning`, the
+/// default, or `info`) and `message`. The reducer lists it among the graph's diagnostics.
+pub const DIAGNOSTIC_EVENT: &str = "rollout.diagnostic";
 /// Every recorded event's name starts with this.
 pub const EVENT_PREFIX: &str = "rollout.";
 
@@ -410,7 +414,9 @@ mod tests {
             assert_eq!(Status::parse(word).map(Status::as_str), Some(word));
         }
         assert!(
-            PAYLOAD_EVENT.starts_with(EVENT_PREFIX) && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
+            PAYLOAD_EVENT.starts_with(EVENT_PREFIX)
+                && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
+                && DIAGNOSTIC_EVENT.starts_with(EVENT_PREFIX)
         );
     }
 

@@ -419,7 +419,8 @@ pub struct CodeCell {
     pub output_payload: Option<u64>,
 }
 
-/// One terminal session (all operations with one `terminal_id`).
+/// One terminal session (all operations with one `terminal_id`): a process the agent started
+/// and wrote to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Terminal {
     /// Runtime terminal id.
@@ -428,6 +429,25 @@ pub struct Terminal {
     pub thread_id: Option<String>,
     /// Operation ids in start order.
     pub operations: Vec<String>,
+    /// How the session ended: `completed` when an operation reported its process's exit with
+    /// code 0, `failed` with another code; `aborted` when its thread (or the rollout) ended
+    /// first; `running` while none of these happened.
+    #[serde(default = "running")]
+    pub status: Status,
+    /// When its first operation started.
+    #[serde(default)]
+    pub started_at_unix_ms: Option<u64>,
+    /// When its process was seen to exit (the end of the operation that reported it), or its
+    /// thread ended.
+    #[serde(default)]
+    pub ended_at_unix_ms: Option<u64>,
+    /// The process's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+fn running() -> Status {
+    Status::Running
 }
 
 /// One terminal operation.

@@ -22,8 +22,6 @@ use crate::format::SpanKind;
 use crate::import::sink::{Fields, Sink};
 use crate::vocab::{field, role};
 
-/// Event name of the diagnostics an importer writes into the bundle.
-pub(crate) const DIAGNOSTIC_EVENT: &str = "rollout.diagnostic";
 /// Prefix of the events that keep Codex's breadcrumbs as evidence.
 const EVIDENCE_PREFIX: &str = "rollout.codex.";
 
@@ -139,9 +137,9 @@ impl Mapper {
         let message = format!("line {}: {message}", self.line);
         let fields = Fields::new()
             .put("level", "warning")
-            .put("message", message.clone());
+            .put(field::MESSAGE, message.clone());
         self.ledger.diagnostics.push(message);
-        self.sink.event(self.rollout, DIAGNOSTIC_EVENT, &fields)
+        self.sink.event(self.rollout, crate::vocab::DIAGNOSTIC_EVENT, &fields)
     }
 
     /// Applies line `number` of Codex's `trace.jsonl`.
