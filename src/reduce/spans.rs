@@ -263,7 +263,10 @@ impl Reducer {
                 // cancelled) or the turn's end already decided (a cell still running when its
                 // turn was cancelled: cancelled) stands, unless the program says otherwise.
                 _ if !evidenced
-                    && matches!(kind, SpanKind::Inference | SpanKind::CodeCell | SpanKind::Tool)
+                    && matches!(
+                        kind,
+                        SpanKind::Inference | SpanKind::CodeCell | SpanKind::Tool
+                    )
                     && execution.status != Status::Running =>
                 {
                     execution.status

@@ -5,7 +5,8 @@
 //! reduced graph, shared with `tests/rig`), `fixtures` (the demo bundle), `files`, `tasks`
 //! (rollouts on a tokio runtime), `cli` (the binary), `receiver` (a one-shot OTLP/HTTP
 //! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
-//! the viewer page), `synthetic` (bundles written directly, for scale), and `codex` (Codex
+//! the viewer page), `synthetic` (bundles written directly, for scale), `records` (bundles written record by
+//! record, for what the layer never writes), and `codex` (Codex
 //! rollout-trace bundles: the corpus, hand-written ones, and the agreement with Codex's own
 //! reducer). Helpers set up and
 //! read; the assertions stay in the tests.
@@ -27,6 +28,7 @@ pub mod graph;
 pub mod layer;
 pub mod payloads;
 pub mod receiver;
+pub mod records;
 pub mod responses;
 pub mod skip;
 pub mod spans;

@@ -139,7 +139,8 @@ impl Mapper {
             .put("level", "warning")
             .put(field::MESSAGE, message.clone());
         self.ledger.diagnostics.push(message);
-        self.sink.event(self.rollout, crate::vocab::DIAGNOSTIC_EVENT, &fields)
+        self.sink
+            .event(self.rollout, crate::vocab::DIAGNOSTIC_EVENT, &fields)
     }
 
     /// Applies line `number` of Codex's `trace.jsonl`.
