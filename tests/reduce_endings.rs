@@ -145,7 +145,7 @@ fn a_call_with_two_outputs_keeps_both_as_its_own() -> anyhow::Result<()> {
         in_main_turn("outputs", || {
             infer(
                 &request(&[msg("user", "go")]),
-                Some(&response("r1", &[cell_call.clone()], 1, 1)),
+                Some(&response("r1", std::slice::from_ref(&cell_call), 1, 1)),
             );
             let cell = info_span!("rollout.code_cell", cell_id = "1", call_id = "cell");
             let _cell = cell.enter();

@@ -12,7 +12,7 @@ mod resolve;
 mod sink;
 
 /// A bundle of ours for any bundle path, importing a Codex bundle on the fly.
-pub use resolve::{cache_dir, resolve_bundle, resolve_bundle_in, LiveImport, Resolved};
+pub use resolve::{cache_dir, resolve_bundle, resolve_bundle_in, Following, LiveImport, Resolved};
 
 use std::path::PathBuf;
 

@@ -14,7 +14,9 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -235,6 +237,45 @@ impl LiveImport {
             }
         }
         Ok(&self.dir)
+    }
+}
+
+impl LiveImport {
+    /// Refreshes on a thread of its own, every `every`, until [`Following::stop`]; returns
+    /// the bundle of ours (which grows as Codex writes) and the handle. Errors stop the
+    /// refreshing (the bundle then stays as it was).
+    pub fn follow(self, every: Duration) -> (PathBuf, Following) {
+        let dir = self.dir.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut live = self;
+            let mut failed = false;
+            while !flag.load(Ordering::Relaxed) {
+                if !failed && live.importer.is_some() {
+                    failed = live.refresh().is_err();
+                }
+                std::thread::sleep(every);
+            }
+            // Dropped here, after the reader stopped: the bundle goes with it.
+            drop(live);
+        });
+        (dir, Following { stop, thread })
+    }
+}
+
+/// A [`LiveImport`] refreshing on its own thread ([`LiveImport::follow`]).
+#[derive(Debug)]
+pub struct Following {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Following {
+    /// Stops refreshing and removes the bundle of ours (once nothing reads it any more).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
     }
 }
 
