@@ -12,7 +12,9 @@ mod resolve;
 mod sink;
 
 /// A bundle of ours for any bundle path, importing a Codex bundle on the fly.
-pub use resolve::{cache_dir, resolve_bundle, resolve_bundle_in, Following, LiveImport, Resolved};
+pub use resolve::{
+    cache_dir, resolve_bundle, resolve_bundle_in, Following, LiveImport, LiveSource, Resolved,
+};
 
 use std::path::PathBuf;
 
@@ -40,4 +42,26 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<ImportError> for crate::reduce::ReduceError {
+    /// An import that failed is an I/O error of the reading that needed it.
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Io {
+                action,
+                path,
+                source,
+            } => crate::reduce::ReduceError::Io {
+                action,
+                path,
+                source,
+            },
+            ImportError::NotACodexBundle { ref path, .. } => crate::reduce::ReduceError::Io {
+                action: "import",
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            },
+        }
+    }
 }

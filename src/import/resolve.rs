@@ -207,6 +207,7 @@ impl LiveImport {
         let source = std::fs::canonicalize(source).map_err(io("resolve", source))?;
         let root = cache.join("codex-live");
         create_private_dir(&root)?;
+        sweep_dead_processes(&root);
         let dir = root.join(format!("{}-{}", entry_name(&source), std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         create_private_dir(&dir)?;
@@ -282,5 +283,84 @@ impl Following {
 impl Drop for LiveImport {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes the live imports of processes that are gone (a server killed before it could
+/// clean up): a directory named `…-<pid>` whose process no longer exists. Only where `/proc`
+/// says which processes exist; elsewhere they stay.
+fn sweep_dead_processes(root: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let me = std::process::id().to_string();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((_, pid)) = name.rsplit_once('-') else {
+            continue;
+        };
+        let numeric = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+        if numeric && pid != me && !proc.join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A directory holding a bundle, read live: a bundle of ours as it is, or a Codex bundle
+/// through a [`LiveImport`] that each [`refresh`](LiveSource::refresh) brings up to date —
+/// what the viewer's server watches for every bundle it lists.
+#[derive(Debug)]
+pub struct LiveSource {
+    found: PathBuf,
+    import: Option<LiveImport>,
+    /// Why the Codex bundle could not be imported, if it could not.
+    failed: Option<String>,
+}
+
+impl LiveSource {
+    /// The bundle in `found` (a Codex bundle starts being imported).
+    pub fn new(found: PathBuf) -> LiveSource {
+        let (import, failed) = match LiveImport::open(&found) {
+            Ok(import) => (import, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        LiveSource {
+            found,
+            import,
+            failed,
+        }
+    }
+
+    /// The directory as found.
+    pub fn found(&self) -> &Path {
+        &self.found
+    }
+
+    /// The bundle of ours to read, as of the last refresh.
+    pub fn bundle(&self) -> &Path {
+        self.import.as_ref().map_or(&self.found, LiveImport::bundle)
+    }
+
+    /// The bundle of ours to read, with what Codex wrote since the last call imported.
+    ///
+    /// # Errors
+    ///
+    /// Why a Codex bundle could not be imported.
+    pub fn refresh(&mut self) -> Result<&Path, ImportError> {
+        if let Some(why) = &self.failed {
+            return Err(ImportError::Io {
+                action: "import",
+                path: self.found.clone(),
+                source: std::io::Error::other(why.clone()),
+            });
+        }
+        match self.import.as_mut() {
+            Some(import) => import.refresh(),
+            None => Ok(&self.found),
+        }
     }
 }

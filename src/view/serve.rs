@@ -120,7 +120,8 @@ pub fn serve(root: impl AsRef<Path>, addr: &str) -> Result<Server, ServeError> {
 /// One bundle the server found, with its reducer.
 #[derive(Debug)]
 struct Watched {
-    dir: PathBuf,
+    /// The directory found, and the bundle of ours read for it (a Codex bundle's import).
+    source: crate::import::LiveSource,
     live: Option<LiveBundle>,
     /// The graph as last served: version, JSON, and the index row.
     current: Option<(u64, Arc<String>, Row)>,
@@ -199,7 +200,7 @@ impl Row {
 impl Watched {
     fn new(dir: PathBuf) -> Watched {
         Watched {
-            dir,
+            source: crate::import::LiveSource::new(dir),
             live: None,
             current: None,
             page: None,
@@ -218,14 +219,28 @@ impl Watched {
     }
 
     fn refresh(&mut self, path: &str) -> Result<(u64, Arc<String>, Row), ReduceError> {
+        // A Codex bundle: what Codex wrote since the last request is imported first.
+        let dir = match self.source.refresh() {
+            Ok(dir) => dir.to_path_buf(),
+            Err(e) => {
+                let source = std::io::Error::other(e.to_string());
+                let path = self.source.found().to_path_buf();
+                let action = "import";
+                return Err(ReduceError::Io {
+                    action,
+                    path,
+                    source,
+                });
+            }
+        };
         if self.live.is_none() && self.current.is_none() {
-            self.live = Some(LiveBundle::open(&self.dir)?);
+            self.live = Some(LiveBundle::open(&dir)?);
         }
         let Some(live) = self.live.as_mut() else {
             // Ended and finished: the graph no longer changes.
             return self.current.clone().ok_or_else(|| ReduceError::Io {
                 action: "reduce",
-                path: self.dir.clone(),
+                path: dir,
                 source: std::io::Error::other("no graph"),
             });
         };
@@ -245,15 +260,15 @@ impl Watched {
         let state = if ended {
             match self.live.take() {
                 Some(live) => live.finish()?,
-                None => reduce::reduce_bundle(&self.dir)?,
+                None => reduce::reduce_bundle(&dir)?,
             }
         } else if idle {
             // Never ended and quiet: what the batch reducer says about it now.
-            reduce::reduce_bundle(&self.dir)?
+            reduce::reduce_bundle(&dir)?
         } else {
             match &self.live {
                 Some(live) => live.replay().state().clone(),
-                None => reduce::reduce_bundle(&self.dir)?,
+                None => reduce::reduce_bundle(&dir)?,
             }
         };
         let json = live_json(version, &state);
@@ -369,7 +384,7 @@ impl Server {
             return text(404, "no such payload");
         };
         let dir = match self.bundle(rel) {
-            Ok((_, watched)) => watched.borrow().dir.clone(),
+            Ok((_, watched)) => watched.borrow().source.bundle().to_path_buf(),
             Err(response) => return response,
         };
         match payload_body(&dir, seq) {
@@ -444,7 +459,7 @@ impl Server {
             },
         };
         // Belt and braces: the directory must still resolve inside the root.
-        let dir = watched.borrow().dir.clone();
+        let dir = watched.borrow().source.found().to_path_buf();
         match std::fs::canonicalize(&dir) {
             Ok(real) if real.starts_with(&self.root) => Ok((rel, watched)),
             _ => Err(text(403, "refused: not a path inside the root")),
