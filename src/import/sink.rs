@@ -5,7 +5,8 @@
 //! Invariant: the sink assigns `seq` (contiguous from 1, `bundle_started` first) and clamps
 //! the clock so `t` and `ns` never run backwards, whatever the source's wall clock did; each
 //! record is handed to the file whole, so what is on disk at any moment is a valid prefix,
-//! and `manifest.json` is rewritten atomically on [`Sink::flush`] and [`Sink::end`].
+//! and `manifest.json` is rewritten atomically (not synced: an import can be made again) when
+//! the bundle is created and when the import ends.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write as _};
@@ -88,7 +89,7 @@ impl Sink {
             dropped_records: 0,
             writer: format::WRITER.to_owned(),
         };
-        bundle_dir::write_manifest(dir, &manifest)?;
+        bundle_dir::replace_manifest(dir, &manifest, /*durable*/ false)?;
         let file = bundle_dir::create_file(&dir.join(bundle_dir::TRACE_FILE))?;
         let mut sink = Sink {
             dir: dir.to_path_buf(),
@@ -254,13 +255,19 @@ impl Sink {
         self.ended = true;
         self.manifest.status = status.to_owned();
         self.manifest.ended_at_unix_ms = Some(self.t);
-        self.flush()
+        self.write_manifest()
     }
 
-    /// Writes out what is buffered and rewrites the manifest with the counts so far.
+    /// Writes out what is buffered (the manifest waits for the end: readers do not need it).
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+
+    /// Writes out what is buffered and the manifest with the counts so far. Not synced: an
+    /// import can be made again, so it does not pay for durability.
+    pub(crate) fn write_manifest(&mut self) -> io::Result<()> {
         self.file.flush()?;
         self.manifest.records = self.seq;
-        bundle_dir::write_manifest(&self.dir, &self.manifest)
+        bundle_dir::replace_manifest(&self.dir, &self.manifest, /*durable*/ false)
     }
 }

@@ -377,7 +377,7 @@ impl Mapper {
     /// evidence (with a diagnostic), and the bundle ends if the rollout did.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
         if self.sink.ended() {
-            return self.sink.flush();
+            return self.sink.write_manifest();
         }
         let mut unreferenced = Vec::new();
         if let Ok(entries) = std::fs::read_dir(self.src.join("payloads")) {
@@ -405,7 +405,7 @@ impl Mapper {
             }
         }
         self.finish_bundle()?;
-        self.sink.flush()
+        self.sink.write_manifest()
     }
 
     /// Whether Codex finished the recording: `recording_completed` (schema 2), or the
