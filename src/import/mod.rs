@@ -16,7 +16,20 @@ pub use resolve::{
     cache_dir, resolve_bundle, resolve_bundle_in, Following, LiveImport, LiveSource, Resolved,
 };
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The [`ImportError::Io`] of doing `action` on `path`, for `map_err`.
+pub(crate) fn io_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.to_path_buf();
+    move |source| ImportError::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// Why an import failed. What the source *says* never fails an import (it becomes a
 /// diagnostic); only a source that is not of the imported kind, or I/O, does.

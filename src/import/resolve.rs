@@ -21,7 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use super::codex::{self, Importer};
-use super::ImportError;
+use super::{io_error as io, ImportError};
 use crate::writer::bundle_dir;
 
 /// A bundle of ours standing for the path a command was given.
@@ -66,15 +66,6 @@ pub fn cache_dir() -> PathBuf {
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("tracing-rollout")))
         .or_else(|| env("HOME").map(|d| d.join(".cache/tracing-rollout")))
         .unwrap_or_else(|| std::env::temp_dir().join("tracing-rollout-cache"))
-}
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
-    let path = path.to_path_buf();
-    move |source| ImportError::Io {
-        action,
-        path,
-        source,
-    }
 }
 
 /// Creates `dir` and its parents, owner-only.

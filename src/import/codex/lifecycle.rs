@@ -12,31 +12,11 @@ use std::io;
 use serde_json::Value;
 
 use super::ledger::Fate;
-use super::map::{our_status, Mapper};
+use super::map::{our_status, Mapper, ThreadSpan, TurnSpan};
 use super::raw::{RolloutStarted, ThreadStarted};
 use crate::format::SpanKind;
 use crate::import::sink::Fields;
 use crate::vocab::{field, role};
-
-/// The span that stands for one Codex thread (its latest attachment).
-#[derive(Debug)]
-pub(super) struct ThreadSpan {
-    pub(super) key: u64,
-    pub(super) open: bool,
-    /// Status of the thread's latest ended turn, in our words.
-    last_turn_status: Option<&'static str>,
-    /// The status its end was given.
-    derived_status: Option<&'static str>,
-}
-
-/// The span of one Codex turn.
-#[derive(Debug)]
-pub(super) struct TurnSpan {
-    pub(super) key: u64,
-    pub(super) thread_id: String,
-    pub(super) thread_key: u64,
-    open: bool,
-}
 
 impl Mapper {
     pub(super) fn rollout_started(&mut self, e: RolloutStarted) -> io::Result<Fate> {

@@ -25,6 +25,44 @@ use crate::vocab::{field, role};
 /// Prefix of the events that keep Codex's breadcrumbs as evidence.
 const EVIDENCE_PREFIX: &str = "rollout.codex.";
 
+/// The span that stands for one Codex thread (its latest attachment).
+#[derive(Debug)]
+pub(super) struct ThreadSpan {
+    pub(super) key: u64,
+    pub(super) open: bool,
+    /// Status of the thread's latest ended turn, in our words.
+    pub(super) last_turn_status: Option<&'static str>,
+    /// The status its end was given.
+    pub(super) derived_status: Option<&'static str>,
+}
+
+/// The span of one Codex turn.
+#[derive(Debug)]
+pub(super) struct TurnSpan {
+    pub(super) key: u64,
+    pub(super) thread_id: String,
+    pub(super) thread_key: u64,
+    pub(super) open: bool,
+}
+
+/// The span of one Codex tool call.
+#[derive(Debug)]
+pub(super) struct ToolSpan {
+    pub(super) key: u64,
+    pub(super) ctx: Ctx,
+    /// The kind in our words, as last recorded.
+    pub(super) kind: String,
+    /// The call's arguments, parsed (collab messages, `write_stdin` sessions).
+    pub(super) args: Option<Value>,
+    /// The open terminal-operation span of this call.
+    pub(super) terminal: Option<u64>,
+    /// The runtime reported on the call (its end, not the call's, ends the operation).
+    pub(super) runtime_seen: bool,
+    /// The collab target was recorded.
+    pub(super) target_done: bool,
+    pub(super) open: bool,
+}
+
 /// Where an event belongs: its thread and turn, as ids and span keys.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Ctx {
@@ -49,12 +87,12 @@ pub(crate) struct Mapper {
     /// The rollout span (always key 1, opened with the bundle).
     pub(super) rollout: u64,
     pub(super) root_thread_id: Option<String>,
-    pub(super) threads: HashMap<String, super::lifecycle::ThreadSpan>,
-    pub(super) turns: HashMap<String, super::lifecycle::TurnSpan>,
+    pub(super) threads: HashMap<String, ThreadSpan>,
+    pub(super) turns: HashMap<String, TurnSpan>,
     /// `inference_call_id` → its open span.
     pub(super) inferences: HashMap<String, u64>,
     /// Codex's `tool_call_id` → its span.
-    pub(super) tools: HashMap<String, super::tools::ToolSpan>,
+    pub(super) tools: HashMap<String, ToolSpan>,
     /// `(thread id, runtime cell id)` → the cell's span, and whether it is open.
     pub(super) cells: HashMap<(String, String), (u64, bool)>,
     /// `compaction_id` → the span of its open attempt.

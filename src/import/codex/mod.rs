@@ -42,7 +42,7 @@ use serde::Deserialize;
 pub use ledger::{Ledger, Tally};
 
 use super::sink::Sink;
-use super::ImportError;
+use super::{io_error as io, ImportError};
 use crate::writer::bundle_dir;
 
 /// How deep below a root directory [`find_bundles`] looks.
@@ -180,14 +180,6 @@ pub fn import(
             why,
         });
     }
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ImportError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     std::fs::create_dir_all(out_dir).map_err(io("create", out_dir))?;
     bundles
         .iter()
@@ -230,20 +222,13 @@ impl Importer {
             path: src.to_path_buf(),
             why,
         })?;
-        let io = |action, path: PathBuf| {
-            move |source| ImportError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let manifest_text = std::fs::read_to_string(src.join("manifest.json")).ok();
         let manifest: CodexManifest = manifest_text
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
         let trace = src.join("trace.jsonl");
-        let file = File::open(&trace).map_err(io("open", trace.clone()))?;
+        let file = File::open(&trace).map_err(io("open", &trace))?;
         let first = first_envelope(&trace);
         let rollout_id = manifest
             .rollout_id
@@ -255,7 +240,7 @@ impl Importer {
             .or(first.as_ref().map(|(t, _)| *t))
             .unwrap_or(0);
         let sink = Sink::create(dest, &rollout_id, manifest.trace_id.as_deref(), started)
-            .map_err(io("create bundle in", dest.to_path_buf()))?;
+            .map_err(io("create bundle in", dest))?;
         let compact = manifest_text
             .as_deref()
             .filter(|t| serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok())
@@ -266,7 +251,7 @@ impl Importer {
             (&rollout_id, manifest.root_thread_id.clone()),
             compact.as_deref(),
         )
-        .map_err(io("write", dest.to_path_buf()))?;
+        .map_err(io("write", dest))?;
         Ok(Importer {
             source: src.to_path_buf(),
             file,
@@ -295,14 +280,6 @@ impl Importer {
     /// I/O errors reading Codex's files or writing ours.
     pub fn poll(&mut self) -> Result<u64, ImportError> {
         let trace = self.source.join("trace.jsonl");
-        let io = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ImportError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         self.file
             .seek(io::SeekFrom::Start(self.offset))
             .map_err(io("read", &trace))?;
@@ -343,16 +320,13 @@ impl Importer {
     pub fn finish(mut self) -> Result<Imported, ImportError> {
         self.poll()?;
         let dir = self.mapper.sink.dir().to_path_buf();
-        let io = |source| ImportError::Io {
-            action: "write",
-            path: dir.clone(),
-            source,
-        };
         if !self.partial.is_empty() {
             self.line += 1;
             let text = String::from_utf8_lossy(&self.partial).into_owned();
             if serde_json::from_str::<raw::Envelope>(&text).is_ok() {
-                self.mapper.apply_line(self.line, &text).map_err(io)?;
+                self.mapper
+                    .apply_line(self.line, &text)
+                    .map_err(io("write", &dir))?;
             } else {
                 self.mapper.ledger.event("line", ledger::Fate::Diagnosed);
                 self.mapper
@@ -360,10 +334,10 @@ impl Importer {
                         "the log ends in a torn line ({} bytes without a newline); ignored",
                         self.partial.len()
                     ))
-                    .map_err(io)?;
+                    .map_err(io("write", &dir))?;
             }
         }
-        self.mapper.finish().map_err(io)?;
+        self.mapper.finish().map_err(io("write", &dir))?;
         Ok(Imported {
             source: self.source,
             bundle: dir,

@@ -26,10 +26,8 @@ pub(crate) struct Envelope {
     /// Wall clock, unix ms (display only; may run backwards).
     pub(crate) wall_time_unix_ms: u64,
     /// The envelope's thread context (absent on lifecycle and protocol events).
-    #[serde(default)]
     pub(crate) thread_id: Option<String>,
     /// The envelope's turn context.
-    #[serde(default)]
     pub(crate) codex_turn_id: Option<String>,
     /// The event, parsed by [`Event::parse`].
     pub(crate) payload: Value,
@@ -39,7 +37,6 @@ pub(crate) struct Envelope {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct PayloadRef {
     /// What the payload is (`{"type": "inference_request"}`, …).
-    #[serde(default)]
     pub(crate) kind: Option<Tagged>,
     /// Bundle-relative path, `payloads/<n>.json`.
     pub(crate) path: String,
@@ -68,13 +65,10 @@ pub(crate) struct ToolKind {
     #[serde(rename = "type")]
     pub(crate) kind: String,
     /// `other`: the tool's name.
-    #[serde(default)]
     pub(crate) name: Option<String>,
     /// `mcp`: the server.
-    #[serde(default)]
     pub(crate) server: Option<String>,
     /// `mcp`: the tool on that server.
-    #[serde(default)]
     pub(crate) tool: Option<String>,
 }
 
@@ -130,25 +124,20 @@ pub(crate) enum Event {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct RolloutStarted {
-    #[serde(default)]
     pub(crate) trace_id: Option<String>,
-    #[serde(default)]
     pub(crate) root_thread_id: Option<String>,
 }
 
 /// `rollout_ended`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Ended {
-    #[serde(default)]
     pub(crate) status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ThreadStarted {
     pub(crate) thread_id: String,
-    #[serde(default)]
     pub(crate) agent_path: Option<String>,
-    #[serde(default)]
     pub(crate) metadata_payload: Option<PayloadRef>,
 }
 
@@ -160,36 +149,28 @@ pub(crate) struct ThreadResumed {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ThreadEnded {
     pub(crate) thread_id: String,
-    #[serde(default)]
     pub(crate) status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TurnStarted {
     pub(crate) codex_turn_id: String,
-    #[serde(default)]
     pub(crate) thread_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TurnEnded {
     pub(crate) codex_turn_id: String,
-    #[serde(default)]
     pub(crate) status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct InferenceStarted {
     pub(crate) inference_call_id: String,
-    #[serde(default)]
     pub(crate) thread_id: Option<String>,
-    #[serde(default)]
     pub(crate) codex_turn_id: Option<String>,
-    #[serde(default)]
     pub(crate) model: Option<String>,
-    #[serde(default)]
     pub(crate) provider_name: Option<String>,
-    #[serde(default)]
     pub(crate) request_payload: Option<PayloadRef>,
 }
 
@@ -197,43 +178,31 @@ pub(crate) struct InferenceStarted {
 #[derive(Debug, Deserialize)]
 pub(crate) struct InferenceEnded {
     pub(crate) inference_call_id: String,
-    #[serde(default)]
     pub(crate) response_id: Option<String>,
-    #[serde(default)]
     pub(crate) upstream_request_id: Option<String>,
     /// `_failed`.
-    #[serde(default)]
     pub(crate) error: Option<String>,
     /// `_cancelled`.
-    #[serde(default)]
     pub(crate) reason: Option<String>,
     /// `_completed`.
-    #[serde(default)]
     pub(crate) response_payload: Option<PayloadRef>,
     /// `_failed` and `_cancelled`.
-    #[serde(default)]
     pub(crate) partial_response_payload: Option<PayloadRef>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ToolCallStarted {
     pub(crate) tool_call_id: String,
-    #[serde(default)]
     pub(crate) model_visible_call_id: Option<String>,
-    #[serde(default)]
     pub(crate) code_mode_runtime_tool_id: Option<String>,
-    #[serde(default)]
     pub(crate) requester: Option<Requester>,
-    #[serde(default)]
     pub(crate) kind: Option<ToolKind>,
-    #[serde(default)]
     pub(crate) invocation_payload: Option<PayloadRef>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct McpCorrelation {
     pub(crate) tool_call_id: String,
-    #[serde(default)]
     pub(crate) mcp_call_id: Option<String>,
 }
 
@@ -241,9 +210,7 @@ pub(crate) struct McpCorrelation {
 pub(crate) struct RuntimeStarted {
     pub(crate) tool_call_id: String,
     /// Schema 2 only: the kind as the runtime sees it.
-    #[serde(default)]
     pub(crate) kind: Option<ToolKind>,
-    #[serde(default)]
     pub(crate) runtime_payload: Option<PayloadRef>,
 }
 
@@ -251,11 +218,8 @@ pub(crate) struct RuntimeStarted {
 #[derive(Debug, Deserialize)]
 pub(crate) struct ToolCallEnded {
     pub(crate) tool_call_id: String,
-    #[serde(default)]
     pub(crate) status: Option<String>,
-    #[serde(default)]
     pub(crate) runtime_payload: Option<PayloadRef>,
-    #[serde(default)]
     pub(crate) result_payload: Option<PayloadRef>,
 }
 
@@ -263,9 +227,7 @@ pub(crate) struct ToolCallEnded {
 pub(crate) struct CellStarted {
     #[serde(deserialize_with = "id")]
     pub(crate) runtime_cell_id: String,
-    #[serde(default)]
     pub(crate) model_visible_call_id: Option<String>,
-    #[serde(default)]
     pub(crate) source_js: Option<String>,
 }
 
@@ -274,26 +236,18 @@ pub(crate) struct CellStarted {
 pub(crate) struct CellResponse {
     #[serde(deserialize_with = "id")]
     pub(crate) runtime_cell_id: String,
-    #[serde(default)]
     pub(crate) status: Option<String>,
-    #[serde(default)]
     pub(crate) response_payload: Option<PayloadRef>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CompactionRequestStarted {
     pub(crate) compaction_id: String,
-    #[serde(default)]
     pub(crate) compaction_request_id: Option<String>,
-    #[serde(default)]
     pub(crate) thread_id: Option<String>,
-    #[serde(default)]
     pub(crate) codex_turn_id: Option<String>,
-    #[serde(default)]
     pub(crate) model: Option<String>,
-    #[serde(default)]
     pub(crate) provider_name: Option<String>,
-    #[serde(default)]
     pub(crate) request_payload: Option<PayloadRef>,
 }
 
@@ -301,46 +255,35 @@ pub(crate) struct CompactionRequestStarted {
 #[derive(Debug, Deserialize)]
 pub(crate) struct CompactionRequestEnded {
     pub(crate) compaction_id: String,
-    #[serde(default)]
     pub(crate) response_payload: Option<PayloadRef>,
-    #[serde(default)]
     pub(crate) error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CompactionInstalled {
     pub(crate) compaction_id: String,
-    #[serde(default)]
     pub(crate) checkpoint_payload: Option<PayloadRef>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct AgentResult {
-    #[serde(default)]
     pub(crate) edge_id: Option<String>,
     pub(crate) child_thread_id: String,
-    #[serde(default)]
     pub(crate) child_codex_turn_id: Option<String>,
     pub(crate) parent_thread_id: String,
-    #[serde(default)]
     pub(crate) message: Option<String>,
-    #[serde(default)]
     pub(crate) carried_payload: Option<PayloadRef>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ProtocolEvent {
-    #[serde(default)]
     pub(crate) event_type: Option<String>,
-    #[serde(default)]
     pub(crate) event_payload: Option<PayloadRef>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct HistoryItem {
-    #[serde(default)]
     pub(crate) item_id: Option<String>,
-    #[serde(default)]
     pub(crate) agent_message_payload: Option<PayloadRef>,
 }
 

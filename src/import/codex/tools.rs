@@ -12,7 +12,7 @@ use std::io;
 use serde_json::Value;
 
 use super::ledger::Fate;
-use super::map::{our_status, Ctx, Mapper};
+use super::map::{our_status, Ctx, Mapper, ToolSpan};
 use super::raw::{
     CellResponse, CellStarted, McpCorrelation, PayloadRef, RuntimeStarted, ToolCallEnded,
     ToolCallStarted, ToolKind,
@@ -20,24 +20,6 @@ use super::raw::{
 use crate::format::SpanKind;
 use crate::import::sink::Fields;
 use crate::vocab::{collab, field, role};
-
-/// The span of one Codex tool call.
-#[derive(Debug)]
-pub(super) struct ToolSpan {
-    key: u64,
-    ctx: Ctx,
-    /// The kind in our words, as last recorded.
-    kind: String,
-    /// The call's arguments, parsed (collab messages, `write_stdin` sessions).
-    args: Option<Value>,
-    /// The open terminal-operation span of this call.
-    terminal: Option<u64>,
-    /// The runtime reported on the call (its end, not the call's, ends the operation).
-    runtime_seen: bool,
-    /// The collab target was recorded.
-    target_done: bool,
-    open: bool,
-}
 
 /// Codex's tool kind in our vocabulary (collab kinds as in [`collab`]).
 fn our_kind(kind: &ToolKind) -> String {

@@ -433,14 +433,7 @@ pub fn our_facts(state: &RolloutState) -> Facts {
     };
     let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in state.edges.values() {
-        let kind = match e.kind {
-            EdgeKind::Spawn => "spawn",
-            EdgeKind::Message => "message",
-            EdgeKind::Task => "task",
-            EdgeKind::Result => "result",
-            EdgeKind::Close => "close",
-            EdgeKind::Link => "link",
-        };
+        let kind = e.kind.as_str();
         let target = anchor(&e.to);
         let value = match e.kind {
             EdgeKind::Close | EdgeKind::Link => target,
