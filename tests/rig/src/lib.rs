@@ -8,17 +8,17 @@
 //! `response.completed` with the whole response), so a streamed run and a blocking run of one
 //! agent must reduce to the same graph.
 
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+#[path = "../../support/loopback.rs"]
+mod loopback;
 
-use anyhow::{ensure, Result};
+use std::future::Future;
+
+use anyhow::Result;
+use loopback::{halves, saw, Answer, Seen};
+use rig_agent::prelude::*;
 use rig_agent::tool::{Tool, ToolContext};
+use rig_core::providers::openai::OpenAIConfig;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tracing_rollout::reduce::{reduce_bundle, RolloutState};
-use tracing_rollout::RolloutLayer;
-use tracing_subscriber::prelude::*;
 
 /// The model every request names.
 pub const MODEL: &str = "gpt-mock";
@@ -40,6 +40,20 @@ pub const LEAD_CALL_ID: &str = "call_mock_lead_1";
 pub const LEAD_ANSWER: &str = "Take an umbrella.";
 /// The response id of the answer to a request offering no tool (a bare model call).
 pub const BARE_RESPONSE_ID: &str = "resp_bare_1";
+
+/// The weather agent on the mock at `base_url`: named, with its preamble and the weather
+/// tool, content telemetry on.
+pub fn weather_agent(base_url: String) -> Agent {
+    let client = OpenAIConfig::new("sk-test")
+        .with_base_url(base_url)
+        .client();
+    AgentBuilder::new(client.responses(MODEL))
+        .name("weather-bot")
+        .preamble("Answer in one short sentence.")
+        .tool(Weather)
+        .record_content_telemetry(true)
+        .build()
+}
 
 /// The one tool.
 #[derive(Debug)]
@@ -140,15 +154,6 @@ pub fn reply(request: &Value) -> Value {
     })
 }
 
-/// `text` in two pieces, cut on a character boundary near its middle.
-fn halves(text: &str) -> [&str; 2] {
-    let mut cut = text.len() / 2;
-    while !text.is_char_boundary(cut) {
-        cut += 1;
-    }
-    [&text[..cut], &text[cut..]]
-}
-
 /// The events one output item streams as: added (empty), its text or arguments in two
 /// deltas, done, and the item done.
 fn item_events(index: usize, item: &Value, events: &mut Vec<Value>) {
@@ -217,121 +222,39 @@ pub fn sse(response: &Value) -> String {
         .collect()
 }
 
-/// Serves one HTTP/1.1 request per connection: reads it whole, answers with [`reply`] (as
-/// [`sse`] when the request streams).
-async fn serve(stream: &mut TcpStream, seen: &Mutex<Vec<Value>>) -> Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let (head_end, body_len) = loop {
-        let n = stream.read(&mut chunk).await?;
-        ensure!(n > 0, "connection closed before the request ended");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse::<usize>())
-                .transpose()?
-                .unwrap_or(0);
-            break (end + 4, len);
-        }
-    };
-    while buf.len() < head_end + body_len {
-        let n = stream.read(&mut chunk).await?;
-        ensure!(n > 0, "connection closed inside the request body");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let (status, kind, body) = if head.starts_with("POST ") && head.contains("/responses ") {
-        let request: Value = serde_json::from_slice(&buf[head_end..head_end + body_len])?;
-        let response = reply(&request);
-        let streams = request["stream"] == json!(true);
-        seen.lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .push(request);
-        match streams {
-            true => ("200 OK", "text/event-stream", sse(&response)),
-            false => ("200 OK", "application/json", response.to_string()),
-        }
-    } else {
+/// Answers one request: [`reply`] to a `POST …/responses` (as [`sse`] when it streams), a
+/// 404 to anything else.
+fn answer(head: &str, body: &[u8], seen: &Seen) -> Result<Answer> {
+    if !(head.starts_with("POST ") && head.contains("/responses ")) {
         let error = json!({"error": {"message": head}}).to_string();
-        ("404 Not Found", "application/json", error)
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await?;
-    Ok(())
+        return Ok(("404 Not Found", "application/json", error));
+    }
+    let request: Value = serde_json::from_slice(body)?;
+    let response = reply(&request);
+    let streams = request["stream"] == json!(true);
+    saw(seen, request)?;
+    Ok(match streams {
+        true => ("200 OK", "text/event-stream", sse(&response)),
+        false => ("200 OK", "application/json", response.to_string()),
+    })
 }
 
-/// Starts the mock on a free loopback port; it lives as long as the runtime. Returns its
-/// base URL.
-pub async fn mock_responses_api(seen: Arc<Mutex<Vec<Value>>>) -> Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            if let Err(e) = serve(&mut stream, &seen).await {
-                eprintln!("mock responses api: {e:#}");
-            }
-        }
-    });
-    Ok(format!("http://{address}/v1"))
-}
-
-/// What one recorded run left: every bundle's graph and trace (in the order the bundles
-/// ended), what the mock was sent, and the run's answer.
-#[derive(Debug)]
-pub struct Recorded {
-    /// Each bundle's graph.
-    pub states: Vec<RolloutState>,
-    /// Each bundle's `trace.jsonl`.
-    pub traces: Vec<String>,
-    /// The requests the mock received, in order.
-    pub seen: Vec<Value>,
-    /// What the run returned.
-    pub answer: String,
-}
+/// What one recorded run left (see `loopback::Recorded`); the answer is the run's output.
+pub type Recorded = loopback::Recorded<String>;
 
 /// Runs `run` (given the mock's base URL) on a fresh runtime under a fresh `RolloutLayer`,
-/// finishes the guard, and reduces every bundle written.
+/// finishes the guard, and reduces every bundle written; a run that fails fails this.
 pub fn record<F, Fut>(run: F) -> Result<Recorded>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<String>>,
 {
-    let root = tempfile::tempdir()?;
-    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
-    let subscriber = tracing_subscriber::registry().with(layer);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let answer = tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async {
-            let base_url = mock_responses_api(Arc::clone(&seen)).await?;
-            run(base_url).await
-        })
-    })?;
-    let stats = guard.finish()?;
-    let mut states = Vec::new();
-    let mut traces = Vec::new();
-    for bundle in &stats.bundles {
-        states.push(reduce_bundle(bundle)?);
-        traces.push(std::fs::read_to_string(bundle.join("trace.jsonl"))?);
-    }
-    let seen = seen
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
+    let recorded = loopback::record(answer, |address| run(format!("http://{address}/v1")))?;
     Ok(Recorded {
-        states,
-        traces,
-        seen,
-        answer,
+        answer: recorded.answer?,
+        states: recorded.states,
+        traces: recorded.traces,
+        seen: recorded.seen,
     })
 }
 

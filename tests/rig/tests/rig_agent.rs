@@ -14,8 +14,8 @@ use graph::{conversation, model_of, no_warnings, only_turn, other_thread, texts,
 use rig_agent::prelude::*;
 use rig_core::providers::openai::OpenAIConfig;
 use rig_rollout_test::{
-    record, Weather, ANSWER, CALL_ID, FIRST_USAGE, LEAD_ANSWER, LEAD_CALL_ID, LEAD_TOOL, MODEL,
-    SECOND_USAGE, TOOL_RESULT,
+    record, weather_agent, Weather, ANSWER, CALL_ID, FIRST_USAGE, LEAD_ANSWER, LEAD_CALL_ID,
+    LEAD_TOOL, MODEL, SECOND_USAGE, TOOL_RESULT,
 };
 use serde_json::{json, Value};
 use tracing::Instrument;
@@ -36,15 +36,7 @@ enum Around {
 /// Runs the agent once, recorded; returns the bundle's graph, its trace and what the mock saw.
 fn record_agent(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
     let mut recorded = record(|base_url| async move {
-        let client = OpenAIConfig::new("sk-test")
-            .with_base_url(base_url)
-            .client();
-        let agent = AgentBuilder::new(client.responses(MODEL))
-            .name("weather-bot")
-            .preamble("Answer in one short sentence.")
-            .tool(Weather)
-            .record_content_telemetry(true)
-            .build();
+        let agent = weather_agent(base_url.clone());
         let run = agent
             .clone()
             .prompt("What is the weather in Paris?")
@@ -53,6 +45,9 @@ fn record_agent(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
             Around::Nothing => run.await?,
             Around::ToolOfALead => {
                 drop(run);
+                let client = OpenAIConfig::new("sk-test")
+                    .with_base_url(base_url)
+                    .client();
                 let forecaster = AgentBuilder::new(client.responses(MODEL))
                     .name(LEAD_TOOL)
                     .preamble("Answer in one short sentence.")

@@ -15,7 +15,8 @@ use rig_agent::prelude::*;
 use rig_core::completion::CompletionRequest;
 use rig_core::providers::openai::OpenAIConfig;
 use rig_rollout_test::{
-    record, Recorded, Weather, ANSWER, BARE_RESPONSE_ID, CALL_ID, FIRST_USAGE, MODEL, SECOND_USAGE,
+    record, weather_agent, Recorded, ANSWER, BARE_RESPONSE_ID, CALL_ID, FIRST_USAGE, MODEL,
+    SECOND_USAGE,
 };
 use serde_json::{json, Value};
 use tracing_rollout::reduce::{RolloutState, Status};
@@ -30,16 +31,9 @@ enum Mode {
 /// Runs the weather agent once, recorded.
 fn run_agent(mode: Mode) -> Result<Recorded> {
     record(|base_url| async move {
-        let client = OpenAIConfig::new("sk-test")
-            .with_base_url(base_url)
-            .client();
-        let agent = AgentBuilder::new(client.responses(MODEL))
-            .name("weather-bot")
-            .preamble("Answer in one short sentence.")
-            .tool(Weather)
-            .record_content_telemetry(true)
-            .build();
-        let run = agent.prompt("What is the weather in Paris?").max_turns(4);
+        let run = weather_agent(base_url)
+            .prompt("What is the weather in Paris?")
+            .max_turns(4);
         if mode == Mode::Blocking {
             return Ok(run.await?.output());
         }
