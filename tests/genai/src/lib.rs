@@ -229,7 +229,7 @@ async fn ask(
 /// starts), then model calls and the tools they ask for, each in an `execute_tool` span,
 /// until the model answers; a failure marks the agent span failed.
 pub async fn weather_agent(target: ServiceTarget, prompt: &str, mode: Mode) -> Result<String> {
-    let client = Client::default();
+    let client = Client::new()?;
     let agent = AgentSpan::invoke_agent().internal().start();
     agent.record("gen_ai.agent.name", "weather-bot");
     let run: genai::Result<String> = async {
@@ -358,9 +358,14 @@ pub fn expected_structure(mode: Mode, content: bool) -> Value {
         "threads": [{"nickname": "weather-bot", "status": "completed", "turns": [turn]}]})
 }
 
-/// The [`structure`] of a run whose one model call got a 500.
-pub fn failed_structure() -> Value {
-    let call = json!({"model": MODEL, "provider": "openai", "status": "failed", "error": "500",
+/// The [`structure`] of a run whose one model call got a 500: genai's `error.type` is the
+/// HTTP status for a blocking call, `web_stream` for a stream whose response failed.
+pub fn failed_structure(mode: Mode) -> Value {
+    let error = match mode {
+        Mode::Blocking => "500",
+        Mode::Streamed => "web_stream",
+    };
+    let call = json!({"model": MODEL, "provider": "openai", "status": "failed", "error": error,
         "usage": null, "finish_reasons": [], "first_chunk": false});
     let turn = json!({"status": "failed", "inferences": [call], "tools": []});
     json!({"status": "failed",

@@ -19,7 +19,7 @@ use genai_rollout_test::{
     CALL_ID, FAILING_PROMPT, PREAMBLE, PREFACE, PROMPT, TOOL_RESULT,
 };
 use graph::{conversation, no_warnings, only_turn, turn_calls};
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing_rollout::reduce::RolloutState;
 use tracing_rollout::vocab::role;
 
@@ -104,7 +104,7 @@ fn check(recorded: &Recorded, mode: Mode) -> Result<()> {
     );
     let streams: Vec<_> = recorded.seen.iter().map(|r| r["stream"].clone()).collect();
     let expected = match mode {
-        Mode::Blocking => vec![Value::Null; 2],
+        Mode::Blocking => vec![json!(false); 2],
         Mode::Streamed => vec![json!(true); 2],
     };
     assert_eq!(streams, expected);
@@ -153,7 +153,7 @@ fn a_500_from_the_model_is_a_failed_inference_with_its_error() -> Result<()> {
         recorded.answer
     );
     let state = only_graph(&recorded)?;
-    assert_eq!(structure(state), failed_structure());
+    assert_eq!(structure(state), failed_structure(Mode::Blocking));
     // The request was captured; the failure, not a missing response, decides its status.
     let call = state.inference_calls.values().next().context("no call")?;
     assert!(call.request_payload.is_some() && call.response_payload.is_none());

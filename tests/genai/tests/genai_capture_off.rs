@@ -59,18 +59,24 @@ fn with_capture_off_the_graph_has_the_same_structure_and_statuses_and_no_payload
 #[test]
 fn with_capture_off_a_500_is_still_a_failed_inference_with_its_error() -> Result<()> {
     capture_off()?;
-    let recorded = record(|target| weather_agent(target, FAILING_PROMPT, Mode::Streamed))?;
-    ensure!(
-        recorded.answer.is_err(),
-        "the run did not fail: {:?}",
-        recorded.answer
-    );
-    ensure!(
-        recorded.states.len() == 1,
-        "bundles: {}",
-        recorded.states.len()
-    );
-    no_warnings(&recorded.states[0])?;
-    assert_eq!(structure(&recorded.states[0]), failed_structure());
+    for mode in [Mode::Blocking, Mode::Streamed] {
+        let recorded = record(|target| weather_agent(target, FAILING_PROMPT, mode))?;
+        ensure!(
+            recorded.answer.is_err(),
+            "the run did not fail: {:?}",
+            recorded.answer
+        );
+        ensure!(
+            recorded.states.len() == 1,
+            "bundles: {}",
+            recorded.states.len()
+        );
+        no_warnings(&recorded.states[0])?;
+        assert_eq!(
+            structure(&recorded.states[0]),
+            failed_structure(mode),
+            "{mode:?}"
+        );
+    }
     Ok(())
 }
