@@ -1,8 +1,9 @@
 //! The loopback pieces the producer crates share (`tests/rig` and `tests/genai` compile it in
 //! through `#[path]`; the library's own tests do not, so it is not in `mod.rs` and may use
 //! tokio): a mock server on 127.0.0.1 that reads one HTTP/1.1 request per connection and
-//! answers it whole, text cut in two for streamed deltas, and a recorder that runs a program
-//! under a fresh `RolloutLayer` and reduces every bundle it wrote.
+//! answers it whole, text cut in two for streamed deltas, a recorder that runs a program
+//! under a fresh `RolloutLayer` and reduces every bundle it wrote, and the graph's structure
+//! as a value two runs can be compared by.
 //!
 //! Invariant: a recording is self-contained — its own temporary root, layer, subscriber (the
 //! local default for the run only), runtime and mock port — so tests in one binary run in
@@ -13,11 +14,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{ensure, Result};
-use serde_json::Value;
+use anyhow::{bail, ensure, Result};
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tracing_rollout::reduce::{reduce_bundle, RolloutState};
+use tracing_rollout::reduce::{reduce_bundle, DiagnosticLevel, Requester, RolloutState};
 use tracing_rollout::RolloutLayer;
 use tracing_subscriber::prelude::*;
 
@@ -112,6 +113,27 @@ pub struct Recorded<T> {
     pub answer: T,
 }
 
+impl<T> Recorded<T> {
+    /// The run's one graph, with no diagnostic above info; otherwise an error carrying the
+    /// trace, so a changed producer release is diagnosable from the CI log.
+    pub fn only_graph(&self) -> Result<&RolloutState> {
+        ensure!(self.states.len() == 1, "bundles: {}", self.states.len());
+        let state = &self.states[0];
+        let loud: Vec<_> = state
+            .diagnostics
+            .iter()
+            .filter(|d| d.level != DiagnosticLevel::Info)
+            .collect();
+        if !loud.is_empty() {
+            bail!(
+                "diagnostics above info: {loud:#?}\n--- trace.jsonl ---\n{}",
+                self.traces[0]
+            );
+        }
+        Ok(state)
+    }
+}
+
 /// Runs `run` on a fresh runtime under a fresh `RolloutLayer`, given the mock at `address`
 /// (answering with `answer`), finishes the guard, and reduces every bundle written.
 pub fn record<T, F, Fut>(answer: Answerer, run: F) -> Result<Recorded<T>>
@@ -149,4 +171,67 @@ where
         seen,
         answer: returned,
     })
+}
+
+/// The graph as values that do not depend on span keys or content: per thread its name and
+/// status, per turn its status and each inference call's model, provider, status, error,
+/// usage (input, output, cache reads), finish reasons and whether it has a time to first
+/// chunk, and each tool call's name, call id, status, the position of the inference that asked
+/// for it and whether that was inferred.
+pub fn structure(state: &RolloutState) -> Value {
+    let threads: Vec<Value> = state
+        .threads
+        .values()
+        .map(|thread| {
+            let turns: Vec<Value> = thread
+                .turns
+                .iter()
+                .map(|turn| {
+                    let turn = &state.turns[turn];
+                    let calls: Vec<_> = turn
+                        .inference_calls
+                        .iter()
+                        .map(|c| &state.inference_calls[c])
+                        .collect();
+                    let inferences: Vec<Value> = calls
+                        .iter()
+                        .map(|c| {
+                            let usage = c
+                                .usage
+                                .map(|u| (u.input_tokens, u.output_tokens, u.cached_input_tokens));
+                            json!({
+                                "model": c.model, "provider": c.provider,
+                                "status": c.execution.status.as_str(), "error": c.execution.error,
+                                "usage": usage, "finish_reasons": c.finish_reasons,
+                                "first_chunk": c.time_to_first_chunk_ns.is_some(),
+                            })
+                        })
+                        .collect();
+                    let tools: Vec<Value> = turn
+                        .tool_calls
+                        .iter()
+                        .map(|t| {
+                            let t = &state.tool_calls[t];
+                            let asked_by = match &t.requester {
+                                Requester::Model {
+                                    inference_call_id: Some(id),
+                                } => calls.iter().position(|c| &c.inference_call_id == id),
+                                _ => None,
+                            };
+                            json!({
+                                "tool": t.tool, "call_id": t.call_id,
+                                "status": t.execution.status.as_str(),
+                                "asked_by": asked_by, "inferred": t.requester_inferred,
+                            })
+                        })
+                        .collect();
+                    json!({"status": turn.execution.status.as_str(),
+                        "inferences": inferences, "tools": tools})
+                })
+                .collect();
+            json!({"nickname": thread.nickname, "status": thread.execution.status.as_str(),
+                "turns": turns})
+        })
+        .collect();
+    json!({"status": state.status.as_str(), "threads": threads})
 }

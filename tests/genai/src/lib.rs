@@ -24,10 +24,10 @@ use genai::chat::{
 use genai::otel::agent::{execute_tool_span, set_genai_error, AgentSpan, ExecuteToolSpan};
 use genai::resolver::{AuthData, Endpoint};
 use genai::{Client, ModelIden, ServiceTarget};
+pub use loopback::structure;
 use loopback::{halves, saw, Answer, Seen};
 use serde_json::{json, Value};
 use tracing::Instrument;
-use tracing_rollout::reduce::{Requester, RolloutState};
 
 /// The model every request names.
 pub const MODEL: &str = "gpt-mock";
@@ -273,69 +273,6 @@ where
     Fut: Future<Output = Result<String>>,
 {
     loopback::record(answer, |address| run(target(address)))
-}
-
-/// The graph as values that do not depend on span keys or content: per thread its name and
-/// status, per turn its status and each inference call's model, provider, status, error,
-/// usage (input, output, cache reads), finish reasons and whether it has a time to first
-/// chunk, and each tool call's name, call id, status, the position of the inference that asked
-/// for it and whether that was inferred.
-pub fn structure(state: &RolloutState) -> Value {
-    let threads: Vec<Value> = state
-        .threads
-        .values()
-        .map(|thread| {
-            let turns: Vec<Value> = thread
-                .turns
-                .iter()
-                .map(|turn| {
-                    let turn = &state.turns[turn];
-                    let calls: Vec<_> = turn
-                        .inference_calls
-                        .iter()
-                        .map(|c| &state.inference_calls[c])
-                        .collect();
-                    let inferences: Vec<Value> = calls
-                        .iter()
-                        .map(|c| {
-                            let usage = c
-                                .usage
-                                .map(|u| (u.input_tokens, u.output_tokens, u.cached_input_tokens));
-                            json!({
-                                "model": c.model, "provider": c.provider,
-                                "status": c.execution.status.as_str(), "error": c.execution.error,
-                                "usage": usage, "finish_reasons": c.finish_reasons,
-                                "first_chunk": c.time_to_first_chunk_ns.is_some(),
-                            })
-                        })
-                        .collect();
-                    let tools: Vec<Value> = turn
-                        .tool_calls
-                        .iter()
-                        .map(|t| {
-                            let t = &state.tool_calls[t];
-                            let asked_by = match &t.requester {
-                                Requester::Model {
-                                    inference_call_id: Some(id),
-                                } => calls.iter().position(|c| &c.inference_call_id == id),
-                                _ => None,
-                            };
-                            json!({
-                                "tool": t.tool, "call_id": t.call_id,
-                                "status": t.execution.status.as_str(),
-                                "asked_by": asked_by, "inferred": t.requester_inferred,
-                            })
-                        })
-                        .collect();
-                    json!({"status": turn.execution.status.as_str(),
-                        "inferences": inferences, "tools": tools})
-                })
-                .collect();
-            json!({"nickname": thread.nickname, "status": thread.execution.status.as_str(),
-                "turns": turns})
-        })
-        .collect();
-    json!({"status": state.status.as_str(), "threads": threads})
 }
 
 /// The [`structure`] the weather agent's run must have: `content` says whether content was

@@ -13,12 +13,12 @@ mod graph;
 
 use std::sync::Once;
 
-use anyhow::{bail, ensure, Context as _, Result};
+use anyhow::{ensure, Context as _, Result};
 use genai_rollout_test::{
     expected_structure, failed_structure, record, structure, weather_agent, Mode, Recorded, ANSWER,
     CALL_ID, FAILING_PROMPT, PREAMBLE, PREFACE, PROMPT, TOOL_RESULT,
 };
-use graph::{conversation, no_warnings, only_turn, turn_calls};
+use graph::{conversation, only_turn, turn_calls};
 use serde_json::json;
 use tracing_rollout::reduce::RolloutState;
 use tracing_rollout::vocab::role;
@@ -34,21 +34,6 @@ fn capture_on() -> Result<()> {
     Ok(())
 }
 
-/// The run's one graph, with no diagnostic above info (else the trace, to diagnose a changed
-/// genai release from the CI log).
-fn only_graph(recorded: &Recorded) -> Result<&RolloutState> {
-    ensure!(
-        recorded.states.len() == 1,
-        "bundles: {}",
-        recorded.states.len()
-    );
-    let state = &recorded.states[0];
-    if let Err(e) = no_warnings(state) {
-        bail!("{e:#}\n--- trace.jsonl ---\n{}", recorded.traces[0]);
-    }
-    Ok(state)
-}
-
 fn run(mode: Mode) -> Result<Recorded> {
     capture_on()?;
     record(|target| weather_agent(target, PROMPT, mode))
@@ -61,7 +46,7 @@ fn check(recorded: &Recorded, mode: Mode) -> Result<()> {
         .as_ref()
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     assert_eq!(answer, ANSWER);
-    let state = only_graph(recorded)?;
+    let state = recorded.only_graph()?;
     assert!(state.complete);
     assert_eq!(structure(state), expected_structure(mode, true));
     let thread = state.threads.values().next().context("no thread")?;
@@ -122,7 +107,7 @@ fn a_streamed_genai_agent_reduces_to_the_graph_of_the_blocking_one() -> Result<(
     let streamed = run(Mode::Streamed)?;
     check(&streamed, Mode::Streamed)?;
     let blocking = run(Mode::Blocking)?;
-    let (streamed, blocking) = (only_graph(&streamed)?, only_graph(&blocking)?);
+    let (streamed, blocking) = (streamed.only_graph()?, blocking.only_graph()?);
     let conversations = |state: &RolloutState| -> Vec<_> {
         state
             .threads
@@ -152,7 +137,7 @@ fn a_500_from_the_model_is_a_failed_inference_with_its_error() -> Result<()> {
         "the run did not fail: {:?}",
         recorded.answer
     );
-    let state = only_graph(&recorded)?;
+    let state = recorded.only_graph()?;
     assert_eq!(structure(state), failed_structure(Mode::Blocking));
     // The request was captured; the failure, not a missing response, decides its status.
     let call = state.inference_calls.values().next().context("no call")?;

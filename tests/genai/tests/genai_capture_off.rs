@@ -4,9 +4,6 @@
 //! the tool call is attributed to the inference before it (marked inferred, since no content
 //! carries its call id), there are no payloads, and a 500 is still a failed inference.
 
-#[path = "../../support/graph.rs"]
-mod graph;
-
 use std::sync::Once;
 
 use anyhow::{ensure, Result};
@@ -14,7 +11,6 @@ use genai_rollout_test::{
     expected_structure, failed_structure, record, structure, weather_agent, Mode, ANSWER,
     FAILING_PROMPT, PROMPT,
 };
-use graph::no_warnings;
 
 /// Makes sure content capture is off before genai first reads it.
 fn capture_off() -> Result<()> {
@@ -34,13 +30,7 @@ fn with_capture_off_the_graph_has_the_same_structure_and_statuses_and_no_payload
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         assert_eq!(answer, ANSWER);
-        ensure!(
-            recorded.states.len() == 1,
-            "bundles: {}",
-            recorded.states.len()
-        );
-        let state = &recorded.states[0];
-        no_warnings(state)?;
+        let state = recorded.only_graph()?;
         assert_eq!(
             structure(state),
             expected_structure(mode, false),
@@ -66,14 +56,8 @@ fn with_capture_off_a_500_is_still_a_failed_inference_with_its_error() -> Result
             "the run did not fail: {:?}",
             recorded.answer
         );
-        ensure!(
-            recorded.states.len() == 1,
-            "bundles: {}",
-            recorded.states.len()
-        );
-        no_warnings(&recorded.states[0])?;
         assert_eq!(
-            structure(&recorded.states[0]),
+            structure(recorded.only_graph()?),
             failed_structure(mode),
             "{mode:?}"
         );

@@ -14,6 +14,7 @@ mod loopback;
 use std::future::Future;
 
 use anyhow::Result;
+pub use loopback::structure;
 use loopback::{halves, saw, Answer, Seen};
 use rig_agent::prelude::*;
 use rig_agent::tool::{Tool, ToolContext};
