@@ -16,23 +16,55 @@ use crate::format::{self, SpanKind};
 use crate::vocab;
 use crate::writer::{BundleHandle, Op, Writer};
 
-/// How an implicit span ends: the `status` or `error` the span it stands for recorded.
-#[derive(Debug, Default)]
-struct EndStatus {
+/// A span the layer records that no span of the program stands for (a turn or a thread): its
+/// key, and how it ends — the `status` or `error` the span it stands for recorded.
+#[derive(Debug)]
+pub(super) struct ImplicitSpan {
+    pub(super) key: u64,
     status: Option<String>,
     error: bool,
 }
 
-impl EndStatus {
-    fn noted(&mut self, status: Option<String>, error: bool) {
+/// The turn the layer records for a GenAI agent invocation: the conventions have no turn span,
+/// so each `invoke_agent` span is also one turn of its thread (named like the agent span, no
+/// fields of its own). It ends just before the agent span, with the agent span's `status` /
+/// `error`.
+pub(super) type AgentTurn = ImplicitSpan;
+
+impl ImplicitSpan {
+    /// A span with a freshly minted key.
+    pub(super) fn new(keys: &AtomicU64) -> ImplicitSpan {
+        ImplicitSpan {
+            key: keys.fetch_add(1, Ordering::Relaxed),
+            status: None,
+            error: false,
+        }
+    }
+
+    /// The body of the `span_started` of this span as a turn, inside the thread span `thread`.
+    pub(super) fn encode_started(&self, rec: &mut Vec<u8>, thread: u64, name: &str) {
+        let key = Some(self.key);
+        format::begin_span_started(
+            rec,
+            self.key,
+            Some(thread),
+            Some(thread),
+            key,
+            SpanKind::Turn,
+            name,
+        );
+        format::end_fields(rec);
+    }
+
+    /// The span this one stands for recorded a `status` or an `error`.
+    pub(super) fn noted(&mut self, status: Option<String>, error: bool) {
         self.status = status.or(self.status.take());
         self.error |= error;
     }
 
-    /// Sends span `key`'s end: its status first when one was noted.
-    fn send_end(
+    /// Sends the span's end: its status first when one was noted.
+    pub(super) fn end(
         &self,
-        key: u64,
         bufs: &mut Bufs,
         panicking: bool,
         writer: &Writer,
@@ -40,7 +72,7 @@ impl EndStatus {
     ) {
         if self.status.is_some() || self.error {
             bundle.begin(&mut bufs.rec, Op::Record);
-            format::begin_span_recorded(&mut bufs.rec, key);
+            format::begin_span_recorded(&mut bufs.rec, self.key);
             match &self.status {
                 Some(status) => {
                     format::push_json_str(&mut bufs.rec, vocab::field::STATUS);
@@ -56,59 +88,8 @@ impl EndStatus {
             writer.send_record(&mut bufs.rec, bundle);
         }
         bundle.begin(&mut bufs.rec, Op::Record);
-        format::encode_span_ended(&mut bufs.rec, key, panicking);
+        format::encode_span_ended(&mut bufs.rec, self.key, panicking);
         writer.send_record(&mut bufs.rec, bundle);
-    }
-}
-
-/// The turn the layer records for a GenAI agent invocation: the conventions have no turn span,
-/// so each `invoke_agent` span is also one turn of its thread (named like the agent span, no
-/// fields of its own). It ends just before the agent span, with the agent span's `status` /
-/// `error`.
-#[derive(Debug)]
-pub(super) struct AgentTurn {
-    pub(super) key: u64,
-    end: EndStatus,
-}
-
-impl AgentTurn {
-    /// A turn with a freshly minted key.
-    pub(super) fn new(keys: &AtomicU64) -> AgentTurn {
-        AgentTurn {
-            key: keys.fetch_add(1, Ordering::Relaxed),
-            end: EndStatus::default(),
-        }
-    }
-
-    /// The body of the turn's `span_started`, inside the thread span `thread`.
-    pub(super) fn encode_started(&self, rec: &mut Vec<u8>, thread: u64, name: &str) {
-        let key = Some(self.key);
-        format::begin_span_started(
-            rec,
-            self.key,
-            Some(thread),
-            Some(thread),
-            key,
-            SpanKind::Turn,
-            name,
-        );
-        format::end_fields(rec);
-    }
-
-    /// The span the turn stands for recorded a `status` or an `error`.
-    pub(super) fn noted(&mut self, status: Option<String>, error: bool) {
-        self.end.noted(status, error);
-    }
-
-    /// Sends the turn's end.
-    pub(super) fn end(
-        &self,
-        bufs: &mut Bufs,
-        panicking: bool,
-        writer: &Writer,
-        bundle: &BundleHandle,
-    ) {
-        self.end.send_end(self.key, bufs, panicking, writer, bundle);
     }
 }
 
@@ -121,18 +102,16 @@ impl AgentTurn {
 ///   after it with the call's status.
 #[derive(Debug)]
 pub(super) struct ImplicitThread {
-    pub(super) thread: u64,
-    end: EndStatus,
-    pub(super) turn: AgentTurn,
+    pub(super) thread: ImplicitSpan,
+    pub(super) turn: ImplicitSpan,
 }
 
 impl ImplicitThread {
     /// A thread and turn with freshly minted keys.
     pub(super) fn new(keys: &AtomicU64) -> ImplicitThread {
         ImplicitThread {
-            thread: keys.fetch_add(1, Ordering::Relaxed),
-            end: EndStatus::default(),
-            turn: AgentTurn::new(keys),
+            thread: ImplicitSpan::new(keys),
+            turn: ImplicitSpan::new(keys),
         }
     }
 
@@ -146,7 +125,7 @@ impl ImplicitThread {
         writer: &Writer,
         bundle: &BundleHandle,
     ) {
-        let thread = self.thread;
+        let thread = self.thread.key;
         bundle.begin(&mut bufs.rec, Op::Record);
         format::begin_span_started(
             &mut bufs.rec,
@@ -173,19 +152,11 @@ impl ImplicitThread {
     /// thread end with it.
     pub(super) fn noted(&mut self, status: Option<String>, error: bool) {
         self.turn.noted(status.clone(), error);
-        self.end.noted(status, error);
+        self.thread.noted(status, error);
     }
 
-    /// Sends the end of the turn and of the thread.
-    pub(super) fn end(
-        &self,
-        bufs: &mut Bufs,
-        panicking: bool,
-        writer: &Writer,
-        bundle: &BundleHandle,
-    ) {
-        self.turn.end(bufs, panicking, writer, bundle);
-        self.end
-            .send_end(self.thread, bufs, panicking, writer, bundle);
+    /// The spans to end, in the order they end: the turn, then the thread.
+    pub(super) fn ends(&self) -> [&ImplicitSpan; 2] {
+        [&self.turn, &self.thread]
     }
 }

@@ -631,8 +631,8 @@ where
         let panicking = std::thread::panicking();
         let bundle = state.bundle;
         with_bufs(|bufs| {
-            if let Some(sub_agent) = &state.sub_agent {
-                sub_agent.end(bufs, panicking, &inner.writer, &bundle);
+            for span in state.sub_agent.iter().flat_map(|s| s.ends()) {
+                span.end(bufs, panicking, &inner.writer, &bundle);
             }
             if let Some(turn) = &state.agent_turn {
                 turn.end(bufs, panicking, &inner.writer, &bundle);
@@ -640,8 +640,8 @@ where
             bundle.begin(&mut bufs.rec, Op::Record);
             format::encode_span_ended(&mut bufs.rec, state.key, panicking);
             inner.writer.send_record(&mut bufs.rec, &bundle);
-            if let Some(implicit) = &state.implicit_root {
-                implicit.end(bufs, panicking, &inner.writer, &bundle);
+            for span in state.implicit_root.iter().flat_map(|s| s.ends()) {
+                span.end(bufs, panicking, &inner.writer, &bundle);
             }
         });
         if let Some(root) = state.root {

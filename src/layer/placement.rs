@@ -157,7 +157,7 @@ impl Inner {
         Placement {
             bundle,
             parent: Some(implicit.turn.key),
-            thread: Some(implicit.thread),
+            thread: Some(implicit.thread.key),
             turn: Some(implicit.turn.key),
             is_root: true,
             implicit: Some(implicit),
@@ -185,7 +185,7 @@ impl Inner {
                 let (name, spawned_by) = (tool_span.name(), Some(state.key));
                 sub_agent.send_started(bufs, spawned_by, name, &self.writer, &tool.bundle);
             });
-            state.thread = Some(sub_agent.thread);
+            state.thread = Some(sub_agent.thread.key);
             state.turn = Some(sub_agent.turn.key);
             state.sub_agent = Some(sub_agent);
         }

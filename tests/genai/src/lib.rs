@@ -28,6 +28,7 @@ pub use loopback::structure;
 use loopback::{halves, saw, Answer, Seen};
 use serde_json::{json, Value};
 use tracing::Instrument;
+use tracing_rollout::reduce::RolloutState;
 
 /// The model every request names.
 pub const MODEL: &str = "gpt-mock";
@@ -273,6 +274,15 @@ where
     Fut: Future<Output = Result<String>>,
 {
     loopback::record(answer, |address| run(target(address)))
+}
+
+/// The graph of a run that answered [`ANSWER`] (an error naming what went wrong otherwise).
+pub fn answered_graph(recorded: &Recorded) -> Result<&RolloutState> {
+    match &recorded.answer {
+        Ok(answer) if answer == ANSWER => recorded.only_graph(),
+        Ok(answer) => anyhow::bail!("the agent answered {answer:?}"),
+        Err(e) => anyhow::bail!("the agent failed: {e:#}"),
+    }
 }
 
 /// The [`structure`] the weather agent's run must have: `content` says whether content was
