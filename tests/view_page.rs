@@ -304,12 +304,20 @@ fn an_inference_shows_the_providers_finish_reasons_first_chunk_and_tool_definiti
         );
     })?;
     let state = bundle.reduce()?;
-    let id = state.inference_calls.keys().next().context("no call")?.clone();
+    let id = state
+        .inference_calls
+        .keys()
+        .next()
+        .context("no call")?
+        .clone();
     let _page = show(&mut browser, &bundle.path, &format!("#{id}"))?;
     let shown = browser.eval("document.getElementById('inspector').textContent")?;
     let shown = shown.as_str().unwrap_or_default();
     assert!(shown.contains("finish reasons"), "{shown}");
-    assert!(shown.contains("tool_calls") && shown.contains("250.0 ms"), "{shown}");
+    assert!(
+        shown.contains("tool_calls") && shown.contains("250.0 ms"),
+        "{shown}"
+    );
     assert!(shown.contains("Tool definitions"), "{shown}");
     let definitions = inspector_body(&mut browser)?;
     assert!(definitions.contains("get_weather"), "{definitions}");
