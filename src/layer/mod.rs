@@ -6,7 +6,8 @@
 //! `on_close` after the registry lookup that yields the name — and returns; a recorded
 //! callback serialises into a reused thread-local buffer, holds no lock while it does, emits
 //! no `tracing` events, and hands the writer one message per record (one, except when a span's
-//! GenAI content attributes, spawn link or agent turn follow its own record).
+//! GenAI content attributes, spawn link, agent turn or implicit thread (`implicit.rs`) go with
+//! its own record). An event outside `rollout.*` costs one more prefix check (`gen_ai.`).
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
 
