@@ -18,6 +18,7 @@
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
 //! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
+//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed);
 //! - [`import`]: other systems' recordings (OpenAI Codex rollout traces) → bundles of ours.
 //!
 //! The README follows.
@@ -25,6 +26,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cost;
 pub mod export;
 pub mod format;
 pub mod import;
