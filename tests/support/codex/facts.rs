@@ -92,18 +92,32 @@ pub fn codex_facts(state: &Value) -> Facts {
     let mut f = Facts::new();
     put(&mut f, "rollout", "status", s(state, "status"));
     put(&mut f, "rollout", "root_thread", s(state, "root_thread_id"));
+    codex_threads(&mut f, state);
+    let mut keys = codex_cells(&mut f, state);
+    codex_tools(&mut f, state, &mut keys);
+    codex_turns(&mut f, state, &keys);
+    codex_compactions(&mut f, state);
+    codex_edges(&mut f, state, &keys);
+    f
+}
+
+fn codex_threads(f: &mut Facts, state: &Value) {
     for t in by_start(state.get("threads")) {
         let e = format!("thread {}", s(t, "thread_id"));
-        put(&mut f, &e, "agent_path", s(t, "agent_path"));
-        put(&mut f, &e, "nickname", s(t, "nickname"));
+        put(f, &e, "agent_path", s(t, "agent_path"));
+        put(f, &e, "nickname", s(t, "nickname"));
         let parent = t
             .pointer("/origin/parent_thread_id")
             .and_then(Value::as_str)
             .unwrap_or("-");
-        put(&mut f, &e, "parent", parent);
-        put(&mut f, &e, "status", s(&t["execution"], "status"));
+        put(f, &e, "parent", parent);
+        put(f, &e, "status", s(&t["execution"], "status"));
     }
-    // Tool keys: the model-visible call id, or `<cell call id>#<n>` for a cell's n-th call.
+}
+
+/// The code cells; returns the tool keys of the calls they made: `<cell call id>#<n>` for a
+/// cell's n-th call.
+fn codex_cells(f: &mut Facts, state: &Value) -> BTreeMap<String, String> {
     let mut tool_keys: BTreeMap<String, String> = BTreeMap::new();
     let cells = state.get("code_cells").and_then(Value::as_object);
     for c in cells.into_iter().flat_map(|m| m.values()) {
@@ -117,11 +131,16 @@ pub fn codex_facts(state: &Value) -> Facts {
             tool_keys.insert(id, format!("{call}#{}", n + 1));
         }
         let e = format!("code_cell {call}");
-        put(&mut f, &e, "thread", s(c, "thread_id"));
-        put(&mut f, &e, "turn", s(c, "codex_turn_id"));
-        put(&mut f, &e, "status", status_word(&s(c, "runtime_status")));
-        put(&mut f, &e, "nested_calls", nested.len().to_string());
+        put(f, &e, "thread", s(c, "thread_id"));
+        put(f, &e, "turn", s(c, "codex_turn_id"));
+        put(f, &e, "status", status_word(&s(c, "runtime_status")));
+        put(f, &e, "nested_calls", nested.len().to_string());
     }
+    tool_keys
+}
+
+/// The tool calls, keyed by the model-visible call id (`keys` has the cells' calls).
+fn codex_tools(f: &mut Facts, state: &Value, tool_keys: &mut BTreeMap<String, String>) {
     let tools = state.get("tool_calls").and_then(Value::as_object);
     for t in tools.into_iter().flat_map(|m| m.values()) {
         let id = s(t, "tool_call_id");
@@ -131,9 +150,9 @@ pub fn codex_facts(state: &Value) -> Facts {
         };
         tool_keys.insert(id, key.clone());
         let e = format!("tool {key}");
-        put(&mut f, &e, "thread", s(t, "thread_id"));
-        put(&mut f, &e, "turn", s(t, "started_by_codex_turn_id"));
-        put(&mut f, &e, "kind", kind_word(&t["kind"]));
+        put(f, &e, "thread", s(t, "thread_id"));
+        put(f, &e, "turn", s(t, "started_by_codex_turn_id"));
+        put(f, &e, "kind", kind_word(&t["kind"]));
         let requester = match t["requester"]["type"].as_str() {
             Some("code_cell") => {
                 let cell = s(&t["requester"], "code_cell_id");
@@ -141,8 +160,8 @@ pub fn codex_facts(state: &Value) -> Facts {
             }
             other => other.unwrap_or("-").to_owned(),
         };
-        put(&mut f, &e, "requester", requester);
-        put(&mut f, &e, "status", s(&t["execution"], "status"));
+        put(f, &e, "requester", requester);
+        put(f, &e, "status", s(&t["execution"], "status"));
         let op = t
             .get("terminal_operation_id")
             .and_then(Value::as_str)
@@ -160,13 +179,16 @@ pub fn codex_facts(state: &Value) -> Facts {
                 .map_or("-".to_owned(), |v| v.to_string().replace("null", "-"));
             let status = s(&op["execution"], "status");
             put(
-                &mut f,
+                f,
                 &e,
                 "terminal",
                 format!("{kind} `{command}` exit={exit} {status}"),
             );
         }
     }
+}
+
+fn codex_turns(f: &mut Facts, state: &Value, tool_keys: &BTreeMap<String, String>) {
     let mut turn_calls: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for c in by_start(state.get("inference_calls")) {
         turn_calls.entry(s(c, "codex_turn_id")).or_default().push(c);
@@ -174,15 +196,15 @@ pub fn codex_facts(state: &Value) -> Facts {
     for t in by_start(state.get("codex_turns")) {
         let turn = s(t, "codex_turn_id");
         let e = format!("turn {turn}");
-        put(&mut f, &e, "thread", s(t, "thread_id"));
-        put(&mut f, &e, "status", s(&t["execution"], "status"));
+        put(f, &e, "thread", s(t, "thread_id"));
+        put(f, &e, "status", s(&t["execution"], "status"));
         let calls = turn_calls.remove(&turn).unwrap_or_default();
-        put(&mut f, &e, "inference_calls", calls.len().to_string());
+        put(f, &e, "inference_calls", calls.len().to_string());
         for (n, c) in calls.into_iter().enumerate() {
             let e = format!("inference {turn}#{}", n + 1);
-            put(&mut f, &e, "response_id", s(c, "response_id"));
-            put(&mut f, &e, "model", s(c, "model"));
-            put(&mut f, &e, "status", s(&c["execution"], "status"));
+            put(f, &e, "response_id", s(c, "response_id"));
+            put(f, &e, "model", s(c, "model"));
+            put(f, &e, "status", s(&c["execution"], "status"));
             let u = &c["usage"];
             let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
             let usage = if u.is_null() {
@@ -196,10 +218,10 @@ pub fn codex_facts(state: &Value) -> Facts {
                     n("reasoning_output_tokens"),
                 )
             };
-            put(&mut f, &e, "usage", usage);
+            put(f, &e, "usage", usage);
             let len = |k: &str| c[k].as_array().map_or(0, Vec::len).to_string();
-            put(&mut f, &e, "request_items", len("request_item_ids"));
-            put(&mut f, &e, "response_items", len("response_item_ids"));
+            put(f, &e, "request_items", len("request_item_ids"));
+            put(f, &e, "response_items", len("response_item_ids"));
             let mut started: Vec<String> = c["tool_call_ids_started_by_response"]
                 .as_array()
                 .into_iter()
@@ -208,9 +230,12 @@ pub fn codex_facts(state: &Value) -> Facts {
                 .map(|id| tool_keys.get(id).cloned().unwrap_or_else(|| id.to_owned()))
                 .collect();
             started.sort();
-            put(&mut f, &e, "started_calls", started.join(" "));
+            put(f, &e, "started_calls", started.join(" "));
         }
     }
+}
+
+fn codex_compactions(f: &mut Facts, state: &Value) {
     let mut per_thread: BTreeMap<String, usize> = BTreeMap::new();
     let compactions = state.get("compactions").and_then(Value::as_object);
     let mut compactions: Vec<&Value> = compactions.into_iter().flat_map(|m| m.values()).collect();
@@ -226,12 +251,15 @@ pub fn codex_facts(state: &Value) -> Facts {
             .and_then(Value::as_str)
             .and_then(|r| state["compaction_requests"].get(r))
             .map_or("completed".to_owned(), |r| s(&r["execution"], "status"));
-        put(&mut f, &e, "status", status);
-        put(&mut f, &e, "attempts", requests.len().max(1).to_string());
+        put(f, &e, "status", status);
+        put(f, &e, "attempts", requests.len().max(1).to_string());
         let len = |k: &str| c[k].as_array().map_or(0, Vec::len).to_string();
-        put(&mut f, &e, "input_items", len("input_item_ids"));
-        put(&mut f, &e, "replacement_items", len("replacement_item_ids"));
+        put(f, &e, "input_items", len("input_item_ids"));
+        put(f, &e, "replacement_items", len("replacement_item_ids"));
     }
+}
+
+fn codex_edges(f: &mut Facts, state: &Value, tool_keys: &BTreeMap<String, String>) {
     let item_thread = |id: &str| {
         state["conversation_items"]
             .get(id)
@@ -240,7 +268,7 @@ pub fn codex_facts(state: &Value) -> Facts {
     let anchor = |a: &Value| -> (String, bool) {
         match a["type"].as_str() {
             Some("tool_call") => (
-                format!("tool {}", tool_key(&tool_keys, &s(a, "tool_call_id"))),
+                format!("tool {}", tool_key(tool_keys, &s(a, "tool_call_id"))),
                 false,
             ),
             Some("conversation_item") => {
@@ -270,9 +298,8 @@ pub fn codex_facts(state: &Value) -> Facts {
     }
     for (e, mut targets) in edges {
         targets.sort();
-        put(&mut f, &e, "to", targets.join(", "));
+        put(f, &e, "to", targets.join(", "));
     }
-    f
 }
 
 fn tool_key(keys: &BTreeMap<String, String>, id: &str) -> String {
@@ -282,16 +309,33 @@ fn tool_key(keys: &BTreeMap<String, String>, id: &str) -> String {
 /// The facts of our graph of the imported bundle.
 pub fn our_facts(state: &RolloutState) -> Facts {
     let mut f = Facts::new();
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
     put(&mut f, "rollout", "status", state.status.as_str());
     put(&mut f, "rollout", "root_thread", opt(&state.root_thread_id));
+    our_threads(&mut f, state);
+    let mut keys = our_cells(&mut f, state);
+    our_tools(&mut f, state, &mut keys);
+    our_turns(&mut f, state, &keys);
+    our_compactions(&mut f, state);
+    our_edges(&mut f, state, &keys);
+    f
+}
+
+fn opt(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".to_owned())
+}
+
+fn our_threads(f: &mut Facts, state: &RolloutState) {
     for t in state.threads.values() {
         let e = format!("thread {}", t.thread_id);
-        put(&mut f, &e, "agent_path", opt(&t.agent_path));
-        put(&mut f, &e, "nickname", opt(&t.nickname));
-        put(&mut f, &e, "parent", opt(&t.parent_thread_id));
-        put(&mut f, &e, "status", t.execution.status.as_str());
+        put(f, &e, "agent_path", opt(&t.agent_path));
+        put(f, &e, "nickname", opt(&t.nickname));
+        put(f, &e, "parent", opt(&t.parent_thread_id));
+        put(f, &e, "status", t.execution.status.as_str());
     }
+}
+
+/// The code cells; returns the tool keys of the calls they made.
+fn our_cells(f: &mut Facts, state: &RolloutState) -> BTreeMap<String, String> {
     let mut tool_keys: BTreeMap<String, String> = BTreeMap::new();
     for c in state.code_cells.values() {
         let call = opt(&c.call_id);
@@ -299,11 +343,15 @@ pub fn our_facts(state: &RolloutState) -> Facts {
             tool_keys.insert(id.clone(), format!("{call}#{}", n + 1));
         }
         let e = format!("code_cell {call}");
-        put(&mut f, &e, "thread", opt(&c.thread_id));
-        put(&mut f, &e, "turn", opt(&c.turn_id));
-        put(&mut f, &e, "status", c.execution.status.as_str());
-        put(&mut f, &e, "nested_calls", c.tool_calls.len().to_string());
+        put(f, &e, "thread", opt(&c.thread_id));
+        put(f, &e, "turn", opt(&c.turn_id));
+        put(f, &e, "status", c.execution.status.as_str());
+        put(f, &e, "nested_calls", c.tool_calls.len().to_string());
     }
+    tool_keys
+}
+
+fn our_tools(f: &mut Facts, state: &RolloutState, tool_keys: &mut BTreeMap<String, String>) {
     for t in state.tool_calls.values() {
         let key = match &t.call_id {
             Some(call) => call.clone(),
@@ -314,9 +362,9 @@ pub fn our_facts(state: &RolloutState) -> Facts {
         };
         tool_keys.insert(t.tool_call_id.clone(), key.clone());
         let e = format!("tool {key}");
-        put(&mut f, &e, "thread", opt(&t.thread_id));
-        put(&mut f, &e, "turn", opt(&t.turn_id));
-        put(&mut f, &e, "kind", opt(&t.kind));
+        put(f, &e, "thread", opt(&t.thread_id));
+        put(f, &e, "turn", opt(&t.turn_id));
+        put(f, &e, "kind", opt(&t.kind));
         let requester = match &t.requester {
             Requester::Model { .. } => "model".to_owned(),
             Requester::CodeCell { code_cell_id } => {
@@ -328,8 +376,8 @@ pub fn our_facts(state: &RolloutState) -> Facts {
             }
             Requester::Runtime => "runtime".to_owned(),
         };
-        put(&mut f, &e, "requester", requester);
-        put(&mut f, &e, "status", t.execution.status.as_str());
+        put(f, &e, "requester", requester);
+        put(f, &e, "status", t.execution.status.as_str());
         if let Some(op) = t
             .terminal_operations
             .first()
@@ -337,7 +385,7 @@ pub fn our_facts(state: &RolloutState) -> Facts {
         {
             let exit = op.exit_code.map_or("-".to_owned(), |c| c.to_string());
             put(
-                &mut f,
+                f,
                 &e,
                 "terminal",
                 format!(
@@ -349,15 +397,18 @@ pub fn our_facts(state: &RolloutState) -> Facts {
             );
         }
         if t.runtime.is_some() {
-            put(&mut f, &e, "runtime", opt(&t.runtime));
+            put(f, &e, "runtime", opt(&t.runtime));
         }
     }
+}
+
+fn our_turns(f: &mut Facts, state: &RolloutState, tool_keys: &BTreeMap<String, String>) {
     for t in state.turns.values() {
         let e = format!("turn {}", t.turn_id);
-        put(&mut f, &e, "thread", &t.thread_id);
-        put(&mut f, &e, "status", t.execution.status.as_str());
+        put(f, &e, "thread", &t.thread_id);
+        put(f, &e, "status", t.execution.status.as_str());
         put(
-            &mut f,
+            f,
             &e,
             "inference_calls",
             t.inference_calls.len().to_string(),
@@ -367,22 +418,12 @@ pub fn our_facts(state: &RolloutState) -> Facts {
                 continue;
             };
             let e = format!("inference {}#{}", t.turn_id, n + 1);
-            put(&mut f, &e, "response_id", opt(&c.response_id));
-            put(&mut f, &e, "model", opt(&c.model));
-            put(&mut f, &e, "status", c.execution.status.as_str());
-            put(&mut f, &e, "usage", our_usage(&c.usage));
-            put(
-                &mut f,
-                &e,
-                "request_items",
-                c.request_items.len().to_string(),
-            );
-            put(
-                &mut f,
-                &e,
-                "response_items",
-                c.response_items.len().to_string(),
-            );
+            put(f, &e, "response_id", opt(&c.response_id));
+            put(f, &e, "model", opt(&c.model));
+            put(f, &e, "status", c.execution.status.as_str());
+            put(f, &e, "usage", our_usage(&c.usage));
+            put(f, &e, "request_items", c.request_items.len().to_string());
+            put(f, &e, "response_items", c.response_items.len().to_string());
             let mut started: Vec<String> = c
                 .tool_calls
                 .iter()
@@ -393,12 +434,15 @@ pub fn our_facts(state: &RolloutState) -> Facts {
                         .get(*id)
                         .is_some_and(|t| t.runtime.is_none())
                 })
-                .map(|id| tool_key(&tool_keys, id))
+                .map(|id| tool_key(tool_keys, id))
                 .collect();
             started.sort();
-            put(&mut f, &e, "started_calls", started.join(" "));
+            put(f, &e, "started_calls", started.join(" "));
         }
     }
+}
+
+fn our_compactions(f: &mut Facts, state: &RolloutState) {
     let mut per_thread: BTreeMap<String, usize> = BTreeMap::new();
     let mut compactions: Vec<_> = state.compactions.values().collect();
     compactions.sort_by_key(|c| c.execution.started_seq);
@@ -407,19 +451,22 @@ pub fn our_facts(state: &RolloutState) -> Facts {
         let n = per_thread.entry(thread.clone()).or_insert(0);
         *n += 1;
         let e = format!("compaction {thread}#{n}");
-        put(&mut f, &e, "status", c.execution.status.as_str());
-        put(&mut f, &e, "attempts", c.attempts.len().max(1).to_string());
-        put(&mut f, &e, "input_items", c.input_items.len().to_string());
+        put(f, &e, "status", c.execution.status.as_str());
+        put(f, &e, "attempts", c.attempts.len().max(1).to_string());
+        put(f, &e, "input_items", c.input_items.len().to_string());
         put(
-            &mut f,
+            f,
             &e,
             "replacement_items",
             c.replacement_items.len().to_string(),
         );
     }
+}
+
+fn our_edges(f: &mut Facts, state: &RolloutState, tool_keys: &BTreeMap<String, String>) {
     let anchor = |a: &Anchor| -> String {
         match a {
-            Anchor::ToolCall(t) => format!("tool {}", tool_key(&tool_keys, t)),
+            Anchor::ToolCall(t) => format!("tool {}", tool_key(tool_keys, t)),
             Anchor::ConversationItem(i) => format!(
                 "thread {}",
                 state
@@ -449,7 +496,6 @@ pub fn our_facts(state: &RolloutState) -> Facts {
     }
     for (e, mut targets) in edges {
         targets.sort();
-        put(&mut f, &e, "to", targets.join(", "));
+        put(f, &e, "to", targets.join(", "));
     }
-    f
 }
