@@ -137,6 +137,9 @@ pub mod field {
     pub const MESSAGE: &str = "message";
     /// `rollout.tool`: the MCP server a tool belongs to.
     pub const MCP_SERVER: &str = "mcp_server";
+    /// `rollout.tool`: the id the call carried to its MCP server (Codex puts it in the
+    /// request's `_meta`), to join the call with the server's logs.
+    pub const MCP_CALL_ID: &str = "mcp_call_id";
     /// `rollout.code_cell`: the runtime's cell id.
     pub const CELL_ID: &str = "cell_id";
     /// `rollout.code_cell`: the cell's language.

@@ -360,3 +360,58 @@ fn a_live_import_appends_what_codex_wrote_since_the_last_refresh() -> anyhow::Re
     assert!(!bundle.exists(), "a live import is removed with its owner");
     Ok(())
 }
+
+#[test]
+fn a_resumed_child_mcp_correlation_and_terminal_sessions_survive_the_corpus_import(
+) -> anyhow::Result<()> {
+    let corpus = match corpus_dir() {
+        Ok(found) => found,
+        Err(why) => return support::skip::skipped("the Codex corpus import details", &why),
+    };
+    let out = tempfile::tempdir()?;
+    let state = |entry: &str| -> anyhow::Result<RolloutState> {
+        let bundle = codex::find_bundles(&corpus.join(entry)).remove(0);
+        let imported = codex::import(&bundle, out.path().join(entry))?.remove(0);
+        Ok(reduce_bundle(&imported.bundle)?)
+    };
+    // v1 `resume_agent`: the child is one thread, attached twice.
+    let v1 = state("agent_messages_v1")?;
+    let child = v1
+        .threads
+        .values()
+        .find(|t| t.parent_thread_id.is_some())
+        .ok_or_else(|| anyhow::anyhow!("no child"))?;
+    assert_eq!(child.attachments, 2);
+    // MCP: the server and the correlation id Codex gave the call.
+    let mcp = state("mcp_tools")?;
+    let echo = tool_named(&mcp, "call_mcp_echo")?;
+    assert_eq!(echo.kind.as_deref(), Some("mcp"));
+    assert_eq!(echo.mcp_server.as_deref(), Some("mockmcp"));
+    assert!(echo.mcp_call_id.is_some());
+    // Every exec's session ended with its process's exit.
+    let single = state("single_tool")?;
+    let mut ended: Vec<_> = single
+        .terminals
+        .values()
+        .map(|t| (t.exit_code, t.status))
+        .collect();
+    ended.sort();
+    assert_eq!(
+        ended,
+        [(Some(0), Status::Completed), (Some(1), Status::Failed)],
+        "{:#?}",
+        single.terminals
+    );
+    Ok(())
+}
+
+fn tool_named<'a>(
+    state: &'a RolloutState,
+    call_id: &str,
+) -> anyhow::Result<&'a tracing_rollout::reduce::ToolCall> {
+    state
+        .tool_calls
+        .values()
+        .find(|t| t.call_id.as_deref() == Some(call_id))
+        .ok_or_else(|| anyhow::anyhow!("no tool call {call_id}"))
+}

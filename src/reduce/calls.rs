@@ -71,6 +71,7 @@ fn new_tool_call(
         kind: None,
         call_id: None,
         mcp_server: None,
+        mcp_call_id: None,
         target_thread_id: None,
         requester,
         requester_inferred: false,
@@ -188,6 +189,7 @@ impl Reducer {
         t.tool = f.tool.or(t.tool.take());
         t.kind = f.kind.or(t.kind.take());
         t.mcp_server = f.mcp_server.or(t.mcp_server.take());
+        t.mcp_call_id = f.mcp_call_id.or(t.mcp_call_id.take());
         t.target_thread_id = f.target_thread_id.or(t.target_thread_id.take());
         if t.call_id.is_none() && f.call_id.is_some() {
             t.call_id = f.call_id;

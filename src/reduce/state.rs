@@ -360,6 +360,9 @@ pub struct ToolCall {
     pub call_id: Option<String>,
     /// MCP server, if any.
     pub mcp_server: Option<String>,
+    /// The id the call carried to its MCP server, to join it with the server's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_call_id: Option<String>,
     /// Collab target thread.
     pub target_thread_id: Option<String>,
     /// Who asked for it.

@@ -173,7 +173,7 @@ impl Mapper {
         let Some(key) = self.tools.get(&e.tool_call_id).map(|t| t.key) else {
             return self.unknown_entity("tool call", &e.tool_call_id);
         };
-        let fields = Fields::new().opt("mcp_call_id", e.mcp_call_id);
+        let fields = Fields::new().opt(field::MCP_CALL_ID, e.mcp_call_id);
         self.sink.span_recorded(key, &fields)?;
         Ok(Fate::Mapped)
     }
