@@ -145,6 +145,8 @@ fn unknown_event_types_and_payload_kinds_are_diagnostics_and_kept_as_evidence() 
     s.raw_line("not json at all");
     s.write(None);
     std::fs::write(src.join("payloads/99.json"), "{\"orphan\": true}")?;
+    // A payload file that is not JSON (the thread's metadata) is kept as a JSON string.
+    std::fs::write(src.join("payloads/1.json"), "model = gpt-5 {")?;
     let (imported, state) = import_one(&src)?;
     let diags = &imported.ledger.diagnostics;
     let has = |needle: &str| diags.iter().any(|d| d.contains(needle));
@@ -167,6 +169,7 @@ fn unknown_event_types_and_payload_kinds_are_diagnostics_and_kept_as_evidence() 
     assert_eq!(state.threads.len(), 1);
     let trace = std::fs::read_to_string(imported.bundle.join("trace.jsonl"))?;
     assert!(trace.contains("frame_observed") && trace.contains("\"orphan\":true"));
+    assert!(trace.contains("\"model = gpt-5 {\""));
     Ok(())
 }
 

@@ -340,7 +340,7 @@ impl Mapper {
     /// later [`Mapper::attach`] reports why).
     pub(super) fn peek(&self, reference: Option<&PayloadRef>) -> Option<Value> {
         let text = raw::read_payload(&self.src, reference?).ok()?;
-        serde_json::from_str(&text).ok()
+        serde_json::from_str(&text.json).ok()
     }
 
     /// Writes the payload `reference` names as `role` of `span`, and counts it with `fate`
@@ -364,7 +364,10 @@ impl Mapper {
                 return self.diagnose(format!("payload {kind}: {why}"));
             }
         };
-        let fate = if raw::PAYLOAD_KINDS.contains(&kind.as_str()) {
+        let fate = if let Some(why) = &text.not_json {
+            self.diagnose(format!("payload {kind}: {why}; kept as a JSON string"))?;
+            Fate::Diagnosed
+        } else if raw::PAYLOAD_KINDS.contains(&kind.as_str()) {
             fate
         } else {
             self.diagnose(format!(
@@ -374,7 +377,7 @@ impl Mapper {
             Fate::Diagnosed
         };
         self.ledger.payload(&kind, fate);
-        self.sink.payload(span, role, &text)
+        self.sink.payload(span, role, &text.json)
     }
 
     /// An evidence event `rollout.codex.<name>` on `span`.
@@ -437,7 +440,8 @@ impl Mapper {
                         "{} is referenced by no event; kept as evidence",
                         reference.path
                     ))?;
-                    self.sink.payload(self.rollout, role::METADATA, &text)?;
+                    self.sink
+                        .payload(self.rollout, role::METADATA, &text.json)?;
                 }
                 Err(why) => self.diagnose(format!("unreferenced payload: {why}"))?,
             }

@@ -365,10 +365,20 @@ fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     }
 }
 
-/// The text of the payload file `reference` names, as compact JSON (Codex pretty-prints
-/// it; whitespace between tokens is dropped, every value byte is kept, key order too), or
-/// why it cannot be read. A path leaving the bundle is refused.
-pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<String, String> {
+/// A payload file as it goes into a bundle of ours.
+#[derive(Debug)]
+pub(crate) struct PayloadText {
+    /// Compact JSON: the file's JSON without the whitespace between its tokens (Codex
+    /// pretty-prints it; every value byte is kept, key order too), or, for a file that is not
+    /// JSON, its text as a JSON string.
+    pub(crate) json: String,
+    /// Why the file is not JSON, when it is not.
+    pub(crate) not_json: Option<String>,
+}
+
+/// The payload file `reference` names, or why it cannot be read. A path leaving the bundle
+/// is refused; a file that is not JSON is kept as a JSON string (never lost).
+pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<PayloadText, String> {
     let rel = Path::new(&reference.path);
     if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(format!(
@@ -377,12 +387,26 @@ pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<Stri
         ));
     }
     let path = bundle.join(rel);
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&text) {
-        return Err(format!("{} is not JSON: {e}", path.display()));
-    }
-    Ok(minify(&text))
+    let bytes = std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let (text, why) = match String::from_utf8(bytes) {
+        Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            Ok(_) => {
+                return Ok(PayloadText {
+                    json: minify(&text),
+                    not_json: None,
+                })
+            }
+            Err(e) => (text, format!("{} is not JSON ({e})", path.display())),
+        },
+        Err(e) => (
+            String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            format!("{} is not UTF-8 text", path.display()),
+        ),
+    };
+    Ok(PayloadText {
+        json: Value::String(text).to_string(),
+        not_json: Some(why),
+    })
 }
 
 /// `text` (valid JSON) without the whitespace between its tokens.
@@ -451,7 +475,9 @@ mod tests {
                 kind: None,
                 path: path.to_owned(),
             };
-            let why = read_payload(dir.path(), &reference).unwrap_err();
+            let why = read_payload(dir.path(), &reference)
+                .map(|p| p.json)
+                .unwrap_err();
             assert!(why.contains("not a plain path"), "{path}: {why}");
         }
     }
