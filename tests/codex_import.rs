@@ -418,3 +418,77 @@ fn tool_named<'a>(
         .find(|t| t.call_id.as_deref() == Some(call_id))
         .ok_or_else(|| anyhow::anyhow!("no tool call {call_id}"))
 }
+
+#[test]
+fn a_write_whose_target_codex_resolved_joins_the_exec_calls_session() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("codex");
+    let mut s = synth::Synth::new(&src, 2);
+    let (root, turn) = (Some(ROOT), Some(TURN));
+    s.event(
+        None,
+        None,
+        json!({"type": "rollout_started", "root_thread_id": ROOT}),
+    );
+    s.event(
+        None,
+        None,
+        json!({"type": "thread_started", "thread_id": ROOT, "agent_path": "/root"}),
+    );
+    s.event(
+        root,
+        turn,
+        json!({"type": "codex_turn_started", "codex_turn_id": TURN, "thread_id": ROOT}),
+    );
+    let start = |s: &mut synth::Synth, id: &str, kind: &str, args: &str| {
+        let invocation = s.payload(
+            "tool_invocation",
+            json!({"tool_name": kind, "payload": {"type": "function", "arguments": args}}),
+        );
+        s.event(root, turn, json!({"type": "tool_call_started", "tool_call_id": id, "model_visible_call_id": id, "requester": {"type": "model"}, "kind": {"type": kind}, "invocation_payload": invocation}));
+    };
+    start(&mut s, "c_exec", "exec_command", "{\"cmd\":\"python3\"}");
+    let begin = s.payload(
+        "tool_runtime_event",
+        json!({"command": ["python3"], "cwd": "/w", "process_id": 7}),
+    );
+    s.event(root, turn, json!({"type": "tool_call_runtime_started", "tool_call_id": "c_exec", "kind": {"type": "exec_command"}, "runtime_payload": begin}));
+    s.event(
+        root,
+        turn,
+        json!({"type": "tool_call_ended", "tool_call_id": "c_exec", "status": "completed"}),
+    );
+    // The write names no session: only Codex's resolution says where it goes.
+    start(
+        &mut s,
+        "c_write",
+        "write_stdin",
+        "{\"chars\":\"print(1)\\n\"}",
+    );
+    s.event(root, turn, json!({"type": "stdin_target_resolved", "tool_call_id": "c_write", "exec_tool_call_id": "c_exec"}));
+    s.event(
+        root,
+        turn,
+        json!({"type": "tool_call_ended", "tool_call_id": "c_write", "status": "completed"}),
+    );
+    s.event(
+        root,
+        turn,
+        json!({"type": "codex_turn_ended", "codex_turn_id": TURN, "status": "completed"}),
+    );
+    s.write(None);
+    let (imported, state) = import_one(&src)?;
+    assert!(
+        imported.ledger.diagnostics.is_empty(),
+        "{:?}",
+        imported.ledger.diagnostics
+    );
+    let session = &state.terminals["7"];
+    let ops: Vec<_> = session
+        .operations
+        .iter()
+        .map(|id| state.terminal_operations[id].op.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(ops, ["exec", "write"]);
+    Ok(())
+}

@@ -56,6 +56,8 @@ pub(super) struct ToolSpan {
     pub(super) args: Option<Value>,
     /// The open terminal-operation span of this call.
     pub(super) terminal: Option<u64>,
+    /// The terminal session its operation runs in (an exec's process), once named.
+    pub(super) terminal_id: Option<String>,
     /// The runtime reported on the call (its end, not the call's, ends the operation).
     pub(super) runtime_seen: bool,
     /// The collab target was recorded.
@@ -257,6 +259,7 @@ impl Mapper {
                 self.tool_started(ctx, e)
             }
             Event::McpToolCallCorrelationAssigned(e) => self.mcp_correlation(e),
+            Event::StdinTargetResolved(e) => self.stdin_target(e),
             Event::ToolCallRuntimeStarted(e) => self.runtime_started(e),
             Event::ToolCallRuntimeEnded(e) => self.runtime_ended(e),
             Event::ToolCallEnded(e) => self.tool_ended(e),

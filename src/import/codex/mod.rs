@@ -20,6 +20,7 @@
 //! | `tool_call_runtime_started` / `_ended` | for `exec_command` / `write_stdin`, a `rollout.terminal` span (`op`, `command`, `cwd`, `terminal_id`, `exit_code`); for collab tools, `target_thread_id` and `message` (the reducer's spawn, message, task and close edges) |
 //! | `tool_call_ended` | the call's status, `error`, and its `result` payload |
 //! | `mcp_tool_call_correlation_assigned` | the call's `mcp_call_id` field |
+//! | `stdin_target_resolved` | a `write_stdin`'s operation joins the session of the `exec_command` call whose process it writes to |
 //! | `code_cell_started` / `_initial_response` / `_ended` | a `rollout.code_cell` span (`cell_id`, `call_id`, the source as `source`, responses as `output`), `yielded`, and its end (`terminated` → `cancelled`) |
 //! | `compaction_request_*` / `compaction_installed` | a `rollout.compaction` span per request (attempts of one `compaction_id`), the checkpoint as `checkpoint` |
 //! | `agent_result_observed` | a `rollout.agent_result` event in the child's turn |

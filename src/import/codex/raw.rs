@@ -101,6 +101,7 @@ pub(crate) enum Event {
     InferenceCancelled(InferenceEnded),
     ToolCallStarted(ToolCallStarted),
     McpToolCallCorrelationAssigned(McpCorrelation),
+    StdinTargetResolved(StdinTarget),
     ToolCallRuntimeStarted(RuntimeStarted),
     ToolCallRuntimeEnded(ToolCallEnded),
     ToolCallEnded(ToolCallEnded),
@@ -206,6 +207,15 @@ pub(crate) struct McpCorrelation {
     pub(crate) mcp_call_id: Option<String>,
 }
 
+/// `stdin_target_resolved` (not seen in the recorded corpus; its fields as Codex 0.169.0's
+/// binary names them): the `write_stdin` call `tool_call_id` writes to the process that the
+/// `exec_command` call `exec_tool_call_id` started.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StdinTarget {
+    pub(crate) tool_call_id: String,
+    pub(crate) exec_tool_call_id: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct RuntimeStarted {
     pub(crate) tool_call_id: String,
@@ -289,7 +299,7 @@ pub(crate) struct HistoryItem {
 
 /// Every event type [`Event`] knows, as Codex spells it.
 #[cfg(test)]
-const EVENT_TYPES: [&str; 28] = [
+const EVENT_TYPES: [&str; 29] = [
     "rollout_started",
     "rollout_ended",
     "thread_started",
@@ -303,6 +313,7 @@ const EVENT_TYPES: [&str; 28] = [
     "inference_cancelled",
     "tool_call_started",
     "mcp_tool_call_correlation_assigned",
+    "stdin_target_resolved",
     "tool_call_runtime_started",
     "tool_call_runtime_ended",
     "tool_call_ended",

@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::ledger::Fate;
 use super::map::{our_status, Ctx, Mapper, ToolSpan};
 use super::raw::{
-    CellResponse, CellStarted, McpCorrelation, PayloadRef, RuntimeStarted, ToolCallEnded,
-    ToolCallStarted, ToolKind,
+    CellResponse, CellStarted, McpCorrelation, PayloadRef, RuntimeStarted, StdinTarget,
+    ToolCallEnded, ToolCallStarted, ToolKind,
 };
 use crate::format::SpanKind;
 use crate::import::sink::Fields;
@@ -135,6 +135,7 @@ impl Mapper {
             kind: kind.unwrap_or_default(),
             args,
             terminal: None,
+            terminal_id: None,
             runtime_seen: false,
             target_done: false,
             open: true,
@@ -151,8 +152,9 @@ impl Mapper {
             };
             let fields = Fields::new()
                 .put(field::OP, op)
-                .opt(field::TERMINAL_ID, session);
+                .opt(field::TERMINAL_ID, session.clone());
             tool.terminal = Some(self.open_terminal(&tool, &fields)?);
+            tool.terminal_id = session;
         }
         self.tools.insert(s.tool_call_id, tool);
         Ok(Fate::Mapped)
@@ -175,6 +177,27 @@ impl Mapper {
         };
         let fields = Fields::new().opt(field::MCP_CALL_ID, e.mcp_call_id);
         self.sink.span_recorded(key, &fields)?;
+        Ok(Fate::Mapped)
+    }
+
+    /// `stdin_target_resolved`: the write's operation runs in the session of the exec call
+    /// that started the process it writes to.
+    pub(super) fn stdin_target(&mut self, e: StdinTarget) -> io::Result<Fate> {
+        let Some(write) = self.tools.get(&e.tool_call_id) else {
+            return self.unknown_entity("tool call", &e.tool_call_id);
+        };
+        let (write_key, write_terminal) = (write.key, write.terminal);
+        let exec = e.exec_tool_call_id.as_deref();
+        let session = exec.and_then(|id| self.tools.get(id)?.terminal_id.clone());
+        let fields = Fields::new().opt("stdin_target_tool_call_id", e.exec_tool_call_id.clone());
+        self.sink.span_recorded(write_key, &fields)?;
+        if let (Some(terminal), Some(session)) = (write_terminal, session.clone()) {
+            let fields = Fields::new().put(field::TERMINAL_ID, session);
+            self.sink.span_recorded(terminal, &fields)?;
+        }
+        if let Some(write) = self.tools.get_mut(&e.tool_call_id) {
+            write.terminal_id = write.terminal_id.take().or(session);
+        }
         Ok(Fate::Mapped)
     }
 
@@ -222,15 +245,16 @@ impl Mapper {
             Some(_) => Fields::new()
                 .opt(field::COMMAND, command)
                 .opt(field::CWD, cwd),
-            None => Fields::new()
-                .put(field::OP, "exec")
-                .opt(field::COMMAND, command)
-                .opt(field::CWD, cwd)
+            None => {
                 // Without a process id the operation is its own session, named after it.
-                .put(
-                    field::TERMINAL_ID,
-                    text(get("process_id")).unwrap_or_else(|| tool_id.to_owned()),
-                ),
+                let session = text(get("process_id")).unwrap_or_else(|| tool_id.to_owned());
+                tool.terminal_id.get_or_insert_with(|| session.clone());
+                Fields::new()
+                    .put(field::OP, "exec")
+                    .opt(field::COMMAND, command)
+                    .opt(field::CWD, cwd)
+                    .put(field::TERMINAL_ID, session)
+            }
         };
         let key = match tool.terminal {
             Some(key) => {
