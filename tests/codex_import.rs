@@ -492,3 +492,28 @@ fn a_write_whose_target_codex_resolved_joins_the_exec_calls_session() -> anyhow:
     assert_eq!(ops, ["exec", "write"]);
     Ok(())
 }
+
+#[cfg(unix)]
+#[test]
+fn a_payload_file_linked_out_of_its_bundle_is_not_read() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("codex");
+    synth::web_search_rollout(&src, 2).write(None);
+    let secret = dir.path().join("secret.json");
+    std::fs::write(&secret, "{\"password\": \"hunter2\"}")?;
+    // The thread's metadata is a link to a file outside the bundle.
+    std::fs::remove_file(src.join("payloads/1.json"))?;
+    std::os::unix::fs::symlink(&secret, src.join("payloads/1.json"))?;
+    let (imported, state) = import_one(&src)?;
+    let diags = &imported.ledger.diagnostics;
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.contains("payloads/1.json") && d.contains("outside")),
+        "{diags:#?}"
+    );
+    let trace = std::fs::read_to_string(imported.bundle.join("trace.jsonl"))?;
+    assert!(!trace.contains("hunter2"));
+    assert_eq!(state.threads.len(), 1);
+    Ok(())
+}

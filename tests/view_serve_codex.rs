@@ -19,7 +19,7 @@ fn serve(root: &std::path::Path) -> anyhow::Result<String> {
         move || match tracing_rollout::view::serve(&root, "127.0.0.1:0") {
             Ok(server) => {
                 let _ = tx.send(Ok(server.addr()));
-                server.run();
+                let _ = server.run();
             }
             Err(e) => {
                 let _ = tx.send(Err(e.to_string()));

@@ -331,6 +331,17 @@ impl LiveSource {
         &self.found
     }
 
+    /// The directory the files read for it must lie in: `root` (where it was found) for a
+    /// bundle of ours, the import's own directory (canonical) for a Codex bundle.
+    pub fn within(&self, root: &Path) -> PathBuf {
+        match &self.import {
+            Some(import) => {
+                std::fs::canonicalize(import.bundle()).unwrap_or_else(|_| import.bundle().into())
+            }
+            None => root.to_path_buf(),
+        }
+    }
+
     /// The bundle of ours to read, as of the last refresh.
     pub fn bundle(&self) -> &Path {
         self.import.as_ref().map_or(&self.found, LiveImport::bundle)

@@ -77,13 +77,38 @@ struct CodexManifest {
     format: Option<String>,
 }
 
+/// Opens `name` in the bundle `dir` for reading: a regular file (never waiting on a FIFO)
+/// that lies inside the bundle, whatever links led there (a hostile bundle under a served
+/// root cannot make the importer read a file outside it).
+fn open_in(dir: &Path, name: &str) -> io::Result<File> {
+    let within = std::fs::canonicalize(dir)?;
+    crate::format::open_regular(&dir.join(name), Some(&within))
+}
+
+/// `manifest.json` of the bundle `dir`, if there is one (read up to the format's limit).
+fn read_manifest(dir: &Path) -> Option<String> {
+    let within = std::fs::canonicalize(dir).ok()?;
+    let path = dir.join("manifest.json");
+    let bytes =
+        crate::format::read_limited(&path, crate::format::MAX_MANIFEST_BYTES, Some(&within));
+    String::from_utf8(bytes.ok()?).ok()
+}
+
+/// The first bytes of the bundle's `trace.jsonl` (at most `limit`), as text.
+fn trace_head(dir: &Path, limit: usize) -> io::Result<String> {
+    let mut file = open_in(dir, "trace.jsonl")?;
+    let mut buf = vec![0u8; limit];
+    let n = file.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
 /// Whether `dir` holds a Codex rollout-trace bundle (and why not).
 pub fn check_bundle(dir: &Path) -> Result<(), String> {
     let trace = dir.join("trace.jsonl");
     if !trace.is_file() {
         return Err(format!("{} has no trace.jsonl", dir.display()));
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) {
+    if let Some(text) = read_manifest(dir) {
         if let Ok(m) = serde_json::from_str::<CodexManifest>(&text) {
             if m.format.is_some() {
                 return Err(format!(
@@ -97,12 +122,8 @@ pub fn check_bundle(dir: &Path) -> Result<(), String> {
         }
     }
     // No manifest of Codex's shape: the first line decides.
-    let mut first = String::new();
-    let mut file = File::open(&trace).map_err(|e| format!("open {}: {e}", trace.display()))?;
-    let mut buf = [0u8; 4096];
-    let n = file.read(&mut buf).unwrap_or(0);
-    first.push_str(&String::from_utf8_lossy(&buf[..n]));
-    let line = first.lines().next().unwrap_or("");
+    let head = trace_head(dir, 4096).map_err(|e| format!("open {}: {e}", trace.display()))?;
+    let line = head.lines().next().unwrap_or("");
     match serde_json::from_str::<raw::Envelope>(line) {
         Ok(_) => Ok(()),
         Err(_) => Err(format!(
@@ -223,14 +244,16 @@ impl Importer {
             path: src.to_path_buf(),
             why,
         })?;
-        let manifest_text = std::fs::read_to_string(src.join("manifest.json")).ok();
+        // Files are read only inside the bundle as it really is.
+        let src = &std::fs::canonicalize(src).map_err(io("resolve", src))?;
+        let manifest_text = read_manifest(src);
         let manifest: CodexManifest = manifest_text
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
         let trace = src.join("trace.jsonl");
-        let file = File::open(&trace).map_err(io("open", &trace))?;
-        let first = first_envelope(&trace);
+        let file = open_in(src, "trace.jsonl").map_err(io("open", &trace))?;
+        let first = first_envelope(src);
         let rollout_id = manifest
             .rollout_id
             .clone()
@@ -347,12 +370,10 @@ impl Importer {
     }
 }
 
-/// Wall clock and rollout id of the first line of `trace`, if it is a raw event.
-fn first_envelope(trace: &Path) -> Option<(u64, Option<String>)> {
-    let mut file = File::open(trace).ok()?;
-    let mut buf = vec![0u8; 64 << 10];
-    let n = file.read(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf[..n]);
+/// Wall clock and rollout id of the first line of the bundle's `trace.jsonl`, if it is a raw
+/// event.
+fn first_envelope(dir: &Path) -> Option<(u64, Option<String>)> {
+    let text = trace_head(dir, 64 << 10).ok()?;
     let line = text.lines().next()?;
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let t = value.get("wall_time_unix_ms")?.as_u64()?;

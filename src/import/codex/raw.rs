@@ -8,6 +8,7 @@
 //! omit is optional, so schema 1 (no `history_item_accepted`, `recording_completed`,
 //! `thread_resumed`, nor a `kind` on `tool_call_runtime_started`) parses with the same types.
 
+use std::io::Read as _;
 use std::path::{Component, Path};
 
 use serde::{Deserialize, Deserializer};
@@ -387,8 +388,10 @@ pub(crate) struct PayloadText {
     pub(crate) not_json: Option<String>,
 }
 
-/// The payload file `reference` names, or why it cannot be read. A path leaving the bundle
-/// is refused; a file that is not JSON is kept as a JSON string (never lost).
+/// The payload file `reference` names in the bundle `bundle` (a canonical path), or why it
+/// cannot be read. A path leaving the bundle is refused, and so is a file that lies outside
+/// it through a link, or is no regular file; a file that is not JSON is kept as a JSON
+/// string (never lost).
 pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<PayloadText, String> {
     let rel = Path::new(&reference.path);
     if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -398,7 +401,13 @@ pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<Payl
         ));
     }
     let path = bundle.join(rel);
-    let bytes = std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    // Only a regular file inside the bundle (`bundle` is canonical): a link out is refused.
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        crate::format::open_regular(&path, Some(bundle))?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    let bytes = read().map_err(|e| format!("read {}: {e}", path.display()))?;
     let (text, why) = match String::from_utf8(bytes) {
         Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
             Ok(_) => {
