@@ -452,17 +452,13 @@ pub struct Terminal {
     pub thread_id: Option<String>,
     /// Operation ids in start order.
     pub operations: Vec<String>,
-    /// How the session ended: `completed` when an operation reported its process's exit with
-    /// code 0, `failed` with another code; `aborted` when its thread (or the rollout) ended
-    /// first; `running` while none of these happened.
+    /// `completed` when an operation reported its process's exit code 0, `failed` another
+    /// code, `aborted` when its thread (or the rollout) ended first, else `running`.
     #[serde(default = "running")]
     pub status: Status,
-    /// When its first operation started.
-    #[serde(default)]
+    /// When its first operation started (absent in graphs written before sessions ended).
     pub started_at_unix_ms: Option<u64>,
-    /// When its process was seen to exit (the end of the operation that reported it), or its
-    /// thread ended.
-    #[serde(default)]
+    /// When its process exited (the end of the operation that said so), or its thread ended.
     pub ended_at_unix_ms: Option<u64>,
     /// The process's exit code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
