@@ -17,15 +17,19 @@
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
-//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
+//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed);
+//! - [`import`]: other systems' recordings (OpenAI Codex rollout traces) → bundles of ours.
 //!
 //! The README follows.
 //!
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cost;
 pub mod export;
 pub mod format;
+pub mod import;
 pub mod reduce;
 pub mod view;
 pub mod vocab;

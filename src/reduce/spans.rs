@@ -5,8 +5,11 @@
 //!
 //! Invariant: a span's entity starts with its `span_started` and only its own `span_ended`
 //! (or the end of the log) ends it. An end status is *evidenced* (an explicit `status`, an
-//! `error`, a panic) or defaulted, and a defaulted one never overrides what other evidence
-//! already decided: a response that failed or stopped early, a turn that was cancelled.
+//! `error`, an `otel.status_code`, a panic) or defaulted, and a defaulted one never overrides
+//! what other evidence already decided: a response that failed or stopped early, a turn that
+//! was cancelled. A span that closed is `completed` by default whether or not content was
+//! captured: only an inference whose request was seen and which nothing says was answered
+//! (no response, response id, usage, finish reason) ends `incomplete`.
 
 use serde_json::{Map, Value};
 
@@ -224,26 +227,24 @@ impl Reducer {
             // Another attachment of the same thread is still open.
             return Ok(());
         }
-        let no_response = self.end_execution(kind, &id, status, evidenced, start_ns);
+        let unanswered = self.end_execution(kind, &id, status, evidenced, start_ns);
         match kind {
             SpanKind::Inference => {
-                if !evidenced && no_response {
+                if !evidenced && unanswered {
                     self.defaulted_inferences.insert(id);
                 }
             }
             SpanKind::Turn => self.turn_ended(&id, status),
             SpanKind::Compaction => self.attempt_ended(&id, start_seq, status, start_ns),
-            SpanKind::Rollout
-            | SpanKind::Thread
-            | SpanKind::Tool
-            | SpanKind::CodeCell
-            | SpanKind::Terminal => {}
+            SpanKind::CodeCell => self.cell_ended(&id),
+            SpanKind::Terminal => self.terminal_op_ended(&id),
+            SpanKind::Rollout | SpanKind::Thread | SpanKind::Tool => {}
         }
         Ok(())
     }
 
     /// Ends the lifetime of entity `id` (of `kind`, its span started at `start_ns`) at the
-    /// record being applied; true if it is an inference call that got no response.
+    /// record being applied; true if it is an inference call that nothing says was answered.
     fn end_execution(
         &mut self,
         kind: SpanKind,
@@ -252,12 +253,10 @@ impl Reducer {
         evidenced: bool,
         start_ns: u64,
     ) -> bool {
-        let no_response = kind == SpanKind::Inference
-            && self
-                .state
-                .inference_calls
-                .get(id)
-                .is_some_and(|c| c.response_payload.is_none());
+        let (asked, answered) = match kind {
+            SpanKind::Inference => self.inference_outcome(id).unwrap_or((false, true)),
+            _ => (false, true),
+        };
         let (t, seq, ns) = (self.t, self.seq, self.ns);
         if let Some(execution) = self.execution_mut(kind, id) {
             execution.status = match status {
@@ -265,21 +264,25 @@ impl Reducer {
                 // cancelled) or the turn's end already decided (a cell still running when its
                 // turn was cancelled: cancelled) stands, unless the program says otherwise.
                 _ if !evidenced
-                    && matches!(kind, SpanKind::Inference | SpanKind::CodeCell)
+                    && matches!(
+                        kind,
+                        SpanKind::Inference | SpanKind::CodeCell | SpanKind::Tool
+                    )
                     && execution.status != Status::Running =>
                 {
                     execution.status
                 }
-                // A request went out and the span closed with no response and no status:
-                // how it ended is unknown, not `completed`.
-                _ if !evidenced && no_response => Status::Incomplete,
+                // A request went out and the span closed with no answer and no status: how it
+                // ended is unknown, not `completed`. (Without a captured request — content
+                // capture off — a span that closed is a call that returned.)
+                _ if !evidenced && asked && !answered => Status::Incomplete,
                 status => status,
             };
             execution.ended_at_unix_ms = Some(t);
             execution.ended_seq = Some(seq);
             execution.duration_ns = Some(ns.saturating_sub(start_ns));
         }
-        no_response
+        !answered
     }
 
     /// The attempt of compaction `id` whose span started at `start_seq` ended.
@@ -293,9 +296,11 @@ impl Reducer {
         }
     }
 
-    /// A turn that ended cancelled, failed or aborted takes down what it left running, and
-    /// an inference call that ended with neither a status nor a response inside it (a dropped
-    /// future) gets the turn's status, as the reference design closes them at turn end.
+    /// A turn that ended cancelled, failed or aborted takes down what it left running — its
+    /// inference calls, code cells and tool calls (a command killed with an interrupted turn
+    /// ends with it, not `running` forever) — and an inference call that ended with neither a
+    /// status nor a response inside it (a dropped future) gets the turn's status, as the
+    /// reference design closes them at turn end.
     fn turn_ended(&mut self, turn_id: &str, status: Status) {
         let inference_status = match status {
             Status::Cancelled | Status::Completed => Status::Cancelled,
@@ -307,39 +312,62 @@ impl Reducer {
             return;
         };
         let (inferences, cells) = (turn.inference_calls.clone(), turn.code_cells.clone());
-        let (t, seq) = (self.t, self.seq);
+        let tools = turn.tool_calls.clone();
         for id in inferences {
             let defaulted = status != Status::Completed && self.defaulted_inferences.remove(&id);
-            if let Some(call) = self.execution_mut(SpanKind::Inference, &id) {
-                if call.status == Status::Running || defaulted {
-                    call.status = inference_status;
-                    call.ended_at_unix_ms.get_or_insert(t);
-                    call.ended_seq.get_or_insert(seq);
-                }
-            }
+            self.end_with_container(SpanKind::Inference, &id, inference_status, defaulted);
         }
-        let cell_status = match status {
-            Status::Failed => Status::Failed,
-            Status::Cancelled | Status::Aborted => Status::Cancelled,
-            _ => return,
+        let Some(status) = taken_down(status) else {
+            return;
         };
         for id in cells {
-            if let Some(cell) = self.execution_mut(SpanKind::CodeCell, &id) {
-                if cell.status == Status::Running {
-                    cell.status = cell_status;
-                    cell.ended_at_unix_ms = Some(t);
-                    cell.ended_seq = Some(seq);
-                }
-            }
+            self.end_with_container(SpanKind::CodeCell, &id, status, false);
+        }
+        for id in tools {
+            self.end_with_container(SpanKind::Tool, &id, status, false);
+        }
+    }
+
+    /// A code cell that ended cancelled or failed takes down the tool calls it asked for and
+    /// left running, as its turn would.
+    fn cell_ended(&mut self, cell_id: &str) {
+        let Some(cell) = self.state.code_cells.get(cell_id) else {
+            return;
+        };
+        let Some(status) = taken_down(cell.execution.status) else {
+            return;
+        };
+        for id in cell.tool_calls.clone() {
+            self.end_with_container(SpanKind::Tool, &id, status, false);
+        }
+    }
+
+    /// Entity `id` (of `kind`) still running (or, with `anyway`, whatever its status) ends
+    /// now with `status`, because what it ran in ended.
+    fn end_with_container(&mut self, kind: SpanKind, id: &str, status: Status, anyway: bool) {
+        let (t, seq) = (self.t, self.seq);
+        let Some(execution) = self.execution_mut(kind, id) else {
+            return;
+        };
+        if execution.status != Status::Running && !anyway {
+            return;
+        }
+        let open = execution.ended_seq.is_none();
+        execution.status = status;
+        execution.ended_at_unix_ms.get_or_insert(t);
+        execution.ended_seq.get_or_insert(seq);
+        if open {
+            self.ended_with_container.insert(id.to_owned());
         }
     }
 
     /// End of log: spans that never ended are `incomplete`.
     pub(super) fn spans_never_ended(&mut self) {
+        // A span whose entity ended with its turn or cell is not missing its end.
         let mut open: Vec<(u64, SpanKind, String)> = self
             .spans
             .iter()
-            .filter(|(_, e)| !e.ended)
+            .filter(|(_, e)| !e.ended && !self.ended_with_container.contains(&e.id))
             .map(|(k, e)| (*k, e.kind, e.id.clone()))
             .collect();
         if open.is_empty() {
@@ -372,5 +400,16 @@ impl Reducer {
     /// Inference call `id` got a response: how it ended is no longer a default.
     pub(super) fn inference_answered(&mut self, id: &str) {
         self.defaulted_inferences.remove(id);
+    }
+}
+
+/// The status a turn's or cell's end gives what it left running: a failed one fails it, a
+/// cancelled or aborted one cancels it; a completed one leaves it running (a yielded cell may
+/// outlive its turn).
+fn taken_down(status: Status) -> Option<Status> {
+    match status {
+        Status::Failed => Some(Status::Failed),
+        Status::Cancelled | Status::Aborted => Some(Status::Cancelled),
+        Status::Running | Status::Completed | Status::Incomplete => None,
     }
 }
