@@ -125,7 +125,8 @@ pub(super) fn resolve<'a>(
             .iter()
             .fold(0u64, |at, part| at.saturating_add(part.len()));
         for part in delta.parts.iter().rev() {
-            let start = end - part.len();
+            // Saturating: a hand-edited length may make the sum above saturate.
+            let start = end.saturating_sub(part.len());
             let (part_start, part_end) = (start, end);
             end = start;
             if part_start >= to || part_end <= from {

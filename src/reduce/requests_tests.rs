@@ -146,6 +146,27 @@ fn missing_bases_cycles_and_ranges_past_the_end_resolve_to_what_exists() {
     assert_eq!(cyclic[..3], ["item:5", "item:6", "item:5"]);
 }
 
+#[test]
+fn ranges_whose_lengths_add_up_past_u64_resolve_to_what_exists() {
+    let mut stored = BTreeMap::new();
+    stored.insert("a".to_owned(), RequestItems::List(ids(&[1, 2, 3])));
+    stored.insert(
+        "b".to_owned(),
+        RequestItems::Delta(RequestDelta {
+            base: "a".to_owned(),
+            parts: vec![
+                RequestPart::Range(1, u64::MAX),
+                RequestPart::Range(0, u64::MAX),
+                RequestPart::Item(item_id(4)),
+            ],
+        }),
+    );
+    let read = resolve(&stored["b"], |id| stored.get(id), stored.len());
+    // Past u64::MAX the parts' positions are approximate; what resolves is what exists.
+    assert!(read.iter().all(|id| ["item:1", "item:2", "item:3", "item:4"].contains(id)));
+    assert_eq!(read.last(), Some(&"item:4"));
+}
+
 /// One edit of a history: what agents do to the list they send.
 #[derive(Debug, Clone)]
 enum Edit {
