@@ -163,7 +163,9 @@ fn ranges_whose_lengths_add_up_past_u64_resolve_to_what_exists() {
     );
     let read = resolve(&stored["b"], |id| stored.get(id), stored.len());
     // Past u64::MAX the parts' positions are approximate; what resolves is what exists.
-    assert!(read.iter().all(|id| ["item:1", "item:2", "item:3", "item:4"].contains(id)));
+    assert!(read
+        .iter()
+        .all(|id| ["item:1", "item:2", "item:3", "item:4"].contains(id)));
     assert_eq!(read.last(), Some(&"item:4"));
 }
 

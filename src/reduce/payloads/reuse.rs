@@ -149,7 +149,9 @@ pub(super) enum Found {
 impl Compressed {
     /// `body` with each of `copied` (in body order, not overlapping) replaced by `0`.
     pub(super) fn new(body: &str, copied: &[Copied]) -> Option<Compressed> {
-        let kept = body.len().checked_sub(copied.iter().map(|c| c.len).sum::<usize>())?;
+        let kept = body
+            .len()
+            .checked_sub(copied.iter().map(|c| c.len).sum::<usize>())?;
         let mut text = String::with_capacity(kept + copied.len());
         let mut gaps = Vec::with_capacity(copied.len() + 1);
         let mut placeholders = Vec::with_capacity(copied.len());
