@@ -175,7 +175,7 @@ pub(crate) use encode::{
 };
 pub(crate) use expand::Expander;
 pub(crate) use read::{visit_records, Next, TraceReader};
-pub(crate) use store::{Index as PayloadIndex, Keys as PayloadKeys};
+pub(crate) use store::{Plan as PayloadPlan, Store as PayloadStore};
 
 use std::fmt;
 

@@ -13,6 +13,7 @@ pub(crate) mod appender;
 mod budget;
 pub(crate) mod bundle_dir;
 pub(crate) mod check;
+mod dedup;
 mod guard;
 mod message;
 pub(crate) mod redact;
