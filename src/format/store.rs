@@ -15,9 +15,10 @@
 //! items), then what is left is searched for with anchors — a few bytes at a place where a
 //! JSON value starts — first in the previous body of the role (a window that slid), then in
 //! the bodies written since it (a request repeats the previous response's items, a
-//! checkpoint the history); each hit grows byte by byte as far as the bytes agree. Roles
-//! whose bodies nothing ever repeats (tool results, typically) soon cost only the `memcmp`:
-//! their bodies are then kept, and searched, only one in [`RETRY`]. The marks the validator
+//! checkpoint the history) — after a trial, only in bodies of the roles such searches found
+//! something in; each hit grows byte by byte as far as the bytes agree. Roles whose bodies
+//! nothing ever repeats (tool results, typically) soon cost only the `memcmp`: their bodies
+//! are then kept only one in [`KEEP_RETRY`] and searched for one in [`SEARCH_RETRY`]. The marks the validator
 //! left on a kept body let the writer skip validating the bytes a later body shares with it
 //! ([`Store::jumps`]).
 
@@ -42,10 +43,12 @@ const CANDIDATES: usize = 4;
 const MAX_ROLES: usize = 64;
 /// Bodies of a role kept and searched whatever happens, before its record counts.
 const TRIAL: u32 = 16;
-/// A role whose bodies were of no use for this many of its bodies is kept and searched only
-/// one body in [`RETRY`] (so a role that starts being repeated is found again).
+/// A role whose bodies were of no use for this many of its bodies (or never were, after the
+/// trial) is kept only one body in [`KEEP_RETRY`], and searched for only one in
+/// [`SEARCH_RETRY`] (so a role that starts being repeated is found again).
 const IDLE: u32 = 64;
-const RETRY: u32 = 16;
+const KEEP_RETRY: u32 = 16;
+const SEARCH_RETRY: u32 = 64;
 /// Bytes of an anchor, and how many anchors in a row one body may try in vain (what is left
 /// after the shared bytes of a body is usually all new).
 const ANCHOR: usize = 32;
@@ -108,11 +111,22 @@ struct Role {
     last_source: u32,
     /// `seen` when an anchor search of this role's body last found something.
     last_found: u32,
+    /// The roles (bit = role id) whose bodies anchor searches of this role's bodies found
+    /// runs in: after the trial, only those are searched (except one body in
+    /// [`SEARCH_RETRY`]).
+    sources: u64,
 }
 
 impl Role {
-    fn due(&self, last_useful: u32) -> bool {
-        self.seen <= TRIAL || self.seen - last_useful <= IDLE || self.seen.is_multiple_of(RETRY)
+    /// In the trial, or a retry: everything is tried.
+    fn trying(&self, retry: u32) -> bool {
+        self.seen <= TRIAL || self.seen.is_multiple_of(retry)
+    }
+
+    /// Whether a body of this role is worth the effort, given when the effort last paid
+    /// (`last_useful`, 0: never).
+    fn due(&self, last_useful: u32, retry: u32) -> bool {
+        self.trying(retry) || (last_useful > 0 && self.seen - last_useful <= IDLE)
     }
 }
 
@@ -126,6 +140,16 @@ pub(crate) struct Plan {
     parts: Vec<Part>,
     /// Keep the body for later ones (and so record its validator marks).
     pub(crate) keep: bool,
+}
+
+/// Where an anchor is searched: in `prev` (the role's best candidate, from the given byte on:
+/// the prefix it shares with the body is not searched again), then in the bodies kept after
+/// `since` whose role is one of `sources` (bits), newest first, up to [`SEARCH_BYTES`].
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    prev: Option<(u64, usize)>,
+    since: u64,
+    sources: u64,
 }
 
 /// One bundle's payload store (see the module docs).
@@ -172,8 +196,13 @@ impl Store {
         let role = &mut self.roles[plan.role as usize];
         role.seen = role.seen.saturating_add(1);
         let since = role.last_seq;
-        let search = role.due(role.last_found);
-        plan.keep = role.due(role.last_source);
+        let search = role.due(role.last_found, SEARCH_RETRY);
+        let sources = if role.trying(SEARCH_RETRY) {
+            u64::MAX
+        } else {
+            role.sources
+        };
+        plan.keep = role.due(role.last_source, KEEP_RETRY);
         let mut pos = 0;
         let mut end = body.len();
         let mut suffix = None;
@@ -201,9 +230,15 @@ impl Store {
         }
         if search {
             let from = (pos, anchor.min(end));
-            if self.search(body, from, end, prev.map(|p| p.0), since, plan) {
+            let scope = Scope {
+                prev: prev.map(|p| (p.0, p.1)),
+                since,
+                sources,
+            };
+            if let Some(found) = self.search(body, from, end, scope, plan) {
                 let role = &mut self.roles[plan.role as usize];
                 role.last_found = role.seen;
+                role.sources |= found;
             }
         } else if end > pos {
             plan.parts.push(Part::New { start: pos, end });
@@ -213,32 +248,32 @@ impl Store {
     }
 
     /// Fills `body[pos..end]` with runs found by anchor searches and new bytes
-    /// (`(pos, anchor)`: the first anchor is at `anchor`, at or after `pos`): the first
-    /// anchor is searched in `prev` (a window that slid) and in the bodies kept since
-    /// `since`, the next ones in those bodies only; returns whether a search found a run.
+    /// (`(pos, anchor)`: the first anchor is at `anchor`, at or after `pos`), in `scope`:
+    /// the first anchor is also searched in its `prev`. Returns the roles (bits) of the
+    /// bodies runs were found in, if any.
     fn search(
         &self,
         body: &[u8],
         (pos, anchor): (usize, usize),
         end: usize,
-        prev: Option<u64>,
-        since: u64,
+        mut scope: Scope,
         plan: &mut Plan,
-    ) -> bool {
+    ) -> Option<u64> {
         let mut new_from = pos;
         let mut anchor = anchor.max(pos);
         let mut misses = 0;
-        let mut found = false;
-        let mut prev = prev;
+        let mut found = None;
         while end.saturating_sub(anchor) >= MIN_RUN && misses < ANCHOR_MISSES {
-            let hit = self.find_run(&body[..end], anchor, prev.take(), since);
+            let hit = self.find_run(&body[..end], anchor, &scope);
+            scope.prev = None;
             let Some(loc) = hit else {
                 misses += 1;
                 anchor = next_anchor(body, anchor + 1, end);
                 continue;
             };
             misses = 0;
-            found = true;
+            let role = self.kept(loc.seq).map_or(0, |k| 1u64 << (k.role % 64));
+            found = Some(found.unwrap_or(0) | role);
             if anchor > new_from {
                 plan.parts.push(Part::New {
                     start: new_from,
@@ -261,15 +296,15 @@ impl Store {
     }
 
     /// The longest run (at least [`MIN_RUN`] bytes, ending on a character boundary) of
-    /// `body` from `at` whose first [`ANCHOR`] bytes occur in a kept body: `prev` first, then
-    /// the bodies kept after `since`, newest first, up to [`SEARCH_BYTES`] of them.
-    fn find_run(&self, body: &[u8], at: usize, prev: Option<u64>, since: u64) -> Option<Loc> {
+    /// `body` from `at` whose first [`ANCHOR`] bytes occur in a kept body of `scope`.
+    fn find_run(&self, body: &[u8], at: usize, scope: &Scope) -> Option<Loc> {
         let finder = memmem::Finder::new(&body[at..at + ANCHOR]);
         let want = &body[at..];
-        let best_in = |kept: &Kept| -> Option<Loc> {
+        let best_in = |kept: &Kept, from: usize| -> Option<Loc> {
             let hay = kept.bytes();
             let mut best: Option<Loc> = None;
-            for offset in finder.find_iter(hay).take(OCCURRENCES) {
+            let found = finder.find_iter(hay.get(from..).unwrap_or_default());
+            for offset in found.take(OCCURRENCES).map(|o| o + from) {
                 let mut run = common_prefix(want, &hay[offset..]);
                 while run > 0 && run < want.len() && is_continuation(want[run]) {
                     run -= 1;
@@ -289,16 +324,21 @@ impl Store {
             }
             best
         };
-        if let Some(hit) = prev.and_then(|seq| self.kept(seq)).and_then(best_in) {
-            return Some(hit);
+        if let Some((seq, from)) = scope.prev {
+            if let Some(hit) = self.kept(seq).and_then(|k| best_in(k, from)) {
+                return Some(hit);
+            }
         }
         let mut searched = 0;
         for kept in self.kept.iter().rev() {
-            if kept.seq <= since || searched > SEARCH_BYTES {
+            if kept.seq <= scope.since || searched > SEARCH_BYTES {
                 break;
             }
+            if scope.sources >> (kept.role % 64) & 1 == 0 {
+                continue;
+            }
             searched += kept.body.len();
-            if let Some(hit) = best_in(kept) {
+            if let Some(hit) = best_in(kept, 0) {
                 return Some(hit);
             }
         }

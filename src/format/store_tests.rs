@@ -200,7 +200,7 @@ fn texts() -> impl proptest::strategy::Strategy<Value = (String, String)> {
     ];
     let list = proptest::collection::vec(value, 20..60);
     (list, 0usize..60, 0usize..4, "[0-9\\]\\}\",\\[ ]{0,3}").prop_map(|(items, cut, how, tail)| {
-        let pad = "x".repeat(120);
+        let pad = "x".repeat(300);
         let prev = format!("{{\"a\":\"{pad}\",\"v\":[{}]}}", items.join(","));
         let keep = cut.min(items.len());
         let next = match how {

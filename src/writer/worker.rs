@@ -476,7 +476,7 @@ impl Sink {
                 self.payloads
                     .write(&mut self.out, bundle, &mut store, header, buf, at, check);
                 for freed in store.freed() {
-                    self.out.shared.parcels.recycle(freed);
+                    self.out.shared.recycle(freed);
                 }
                 bundle.store = Some(store);
             }
@@ -688,13 +688,13 @@ impl Write for Sink {
                         self.handle_owned(&mut msg, true);
                         // Empty when a payload store kept the buffer.
                         if msg.capacity() > 0 {
-                            shared.parcels.recycle(msg);
+                            shared.recycle(msg);
                         }
                     }
                 }
                 shared.budget.release(admitted);
             },
-            |batch| shared.parcels.recycle(batch),
+            |batch| shared.recycle(batch),
         );
         self.queued = queued;
         Ok(wake.len())
