@@ -10,8 +10,6 @@
 use std::ops::Range;
 
 use super::check::check_text_body;
-use super::worker::{OpenBundle, Out};
-use super::Header;
 use crate::format::{PayloadPlan, PayloadStore};
 use crate::json_check::{valid_json_resuming, Jump, Mark};
 
@@ -43,24 +41,21 @@ pub(super) struct Dedup {
 
 impl Dedup {
     /// Writes the record that starts at byte `at` of `buf` (in a message, after its
-    /// header) to `bundle`, whose store is `store`. `check`: the offset in `buf` of payload
-    /// text the layer left unchecked (0: none; only with an owned buffer).
-    #[allow(clippy::too_many_arguments)]
+    /// header) with `append`, which writes one line to the bundle whose store is `store` and
+    /// returns its seq if it was written. `check`: the offset in `buf` of payload text the
+    /// layer left unchecked (0: none; only with an owned buffer).
     pub(super) fn write(
         &mut self,
-        out: &mut Out,
-        bundle: &mut OpenBundle,
         store: &mut PayloadStore,
-        header: Header,
         mut buf: Buf<'_>,
-        at: usize,
-        check: usize,
+        (at, check): (usize, usize),
+        append: impl FnOnce(&[u8]) -> Option<u64>,
     ) {
         let Some(range) = store.plan(&buf.bytes()[at..], &mut self.plan) else {
             if let (Buf::Owned(msg, _), true) = (&mut buf, check != 0) {
                 check_text_body(msg, check);
             }
-            out.append(bundle, header.t, header.ns, &buf.bytes()[at..]);
+            append(&buf.bytes()[at..]);
             return;
         };
         let body = at + range.start..at + range.end;
@@ -72,7 +67,7 @@ impl Dedup {
             if !self.check(store, msg, check, body.clone()) {
                 // Not JSON: stored as a JSON string, like v1, and neither shared nor kept.
                 check_text_body(msg, check);
-                out.append(bundle, header.t, header.ns, &msg[at..]);
+                append(&msg[at..]);
                 return;
             }
         }
@@ -83,20 +78,18 @@ impl Dedup {
         } else {
             record
         };
-        let seq = bundle.seq;
-        out.append(bundle, header.t, header.ns, line);
-        if bundle.seq == seq {
+        let Some(seq) = append(line) else {
             return;
-        }
+        };
         let marks = if self.plan.keep && check != 0 {
             std::mem::take(&mut self.marks)
         } else {
             Vec::new()
         };
         match buf {
-            Buf::Owned(msg, true) => store.keep_buffer(bundle.seq, &self.plan, msg, body, marks),
-            Buf::Owned(msg, false) => store.keep_copy(bundle.seq, &self.plan, &msg[body], marks),
-            Buf::Borrowed(bytes) => store.keep_copy(bundle.seq, &self.plan, &bytes[body], marks),
+            Buf::Owned(msg, true) => store.keep_buffer(seq, &self.plan, msg, body, marks),
+            Buf::Owned(msg, false) => store.keep_copy(seq, &self.plan, &msg[body], marks),
+            Buf::Borrowed(bytes) => store.keep_copy(seq, &self.plan, &bytes[body], marks),
         }
     }
 

@@ -132,7 +132,7 @@ const LINGER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Appends lines to bundles and counts what happened (kept apart from the bundle map so a
 /// bundle can be borrowed from the map while a line is appended to it).
-pub(super) struct Out {
+struct Out {
     shared: Arc<Shared>,
     envelope: Vec<u8>,
     /// Run with the bundle's directory once its manifest is final (see `BundleEndHook`).
@@ -149,7 +149,7 @@ impl std::fmt::Debug for BundleEndHook {
     }
 }
 
-pub(super) struct OpenBundle {
+struct OpenBundle {
     dir: PathBuf,
     /// Whether `dir` was created for this bundle (false: creating it failed, so nothing may
     /// be written there, not even a manifest).
@@ -163,7 +163,7 @@ pub(super) struct OpenBundle {
     /// Key of this bundle in `OpenFiles::lru` while its file is open.
     last_used: u64,
     /// Seq of the last record written.
-    pub(super) seq: u64,
+    seq: u64,
     manifest: Manifest,
     /// The bodies this bundle's later payloads may refer to, for the v2 encoding (`None`:
     /// dedup off).
@@ -473,8 +473,12 @@ impl Sink {
         // The store is taken out of the bundle while a record is written to the bundle.
         match bundle.store.take() {
             Some(mut store) => {
-                self.payloads
-                    .write(&mut self.out, bundle, &mut store, header, buf, at, check);
+                let out = &mut self.out;
+                self.payloads.write(&mut store, buf, (at, check), |line| {
+                    let before = bundle.seq;
+                    out.append(bundle, header.t, header.ns, line);
+                    (bundle.seq != before).then_some(bundle.seq)
+                });
                 for freed in store.freed() {
                     self.out.shared.recycle(freed);
                 }
@@ -565,7 +569,7 @@ impl Out {
     }
 
     /// Appends one line: envelope with the next seq, `body`, newline.
-    pub(super) fn append(&mut self, bundle: &mut OpenBundle, t: u64, ns: u64, body: &[u8]) {
+    fn append(&mut self, bundle: &mut OpenBundle, t: u64, ns: u64, body: &[u8]) {
         let Some(file) = bundle.file.as_mut() else {
             self.shared.io_errors.fetch_add(1, Ordering::Relaxed);
             return;
