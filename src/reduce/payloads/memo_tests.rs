@@ -281,8 +281,8 @@ fn text_hash_depends_on_every_byte_and_the_length() {
 /// The references each of `bodies` holds when the writer stores them as payload records
 /// 1, 2, … (none for a body it writes whole).
 fn references(bodies: &[String]) -> Vec<Vec<Shared>> {
-    use crate::format::{PayloadIndex, PayloadKeys, Record, RecordBody};
-    let mut index = PayloadIndex::new(PayloadKeys::default());
+    use crate::format::{PayloadStore, Record, RecordBody};
+    let mut store = PayloadStore::default();
     bodies
         .iter()
         .enumerate()
@@ -292,7 +292,7 @@ fn references(bodies: &[String]) -> Vec<Vec<Shared>> {
                 body.len()
             );
             let mut encoded = b"{\"seq\":1,\"t\":0,\"ns\":0,".to_vec();
-            if !index.encode(i as u64 + 1, record.as_bytes(), &mut encoded) {
+            if !store.encode_and_keep(i as u64 + 1, record.as_bytes(), &mut encoded) {
                 return Vec::new();
             }
             let line = String::from_utf8(encoded).unwrap();
