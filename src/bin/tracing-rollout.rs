@@ -2,8 +2,9 @@
 //! line.
 //!
 //! Thin by design: every command is one call into the library; this file only parses
-//! arguments, prints, and maps outcomes to exit codes (0 ok, 1 invalid bundle, 2 usage or I/O
-//! error, 3 OTLP endpoint unreachable or refusing). A closed stdout (`| head`) ends the program quietly with 0.
+//! arguments, prints, and maps outcomes to exit codes (0 ok, 1 invalid bundle or, for `diff`,
+//! rollouts that diverge, 2 usage or I/O error, 3 OTLP endpoint unreachable or refusing). A
+//! closed stdout (`| head`) ends the program quietly with 0.
 
 use std::io::{StdoutLock, Write};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,17 @@ enum Command {
     Expand {
         /// The bundle directory.
         bundle: PathBuf,
+    },
+    /// Compare two rollouts: where B stops doing what A did, and what its model saw
+    /// differently. Exit 0 when every aligned step agrees, 1 when they diverge, 2 on errors.
+    Diff {
+        /// The first bundle.
+        a: PathBuf,
+        /// The second bundle.
+        b: PathBuf,
+        /// Print the report as JSON (schema: the rustdoc of `tracing_rollout::diff`).
+        #[arg(long)]
+        json: bool,
     },
     /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto).
     #[command(subcommand)]
@@ -181,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("expand {}", bundle.display()))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Diff { a, b, json } => diff(&a, &b, json, &mut out),
         Command::Export(Export::Otlp {
             bundle,
             output,
@@ -277,6 +290,24 @@ fn summary(bundle: &Path, follow: bool, out: &mut StdoutLock) -> anyhow::Result<
         out.write_all(reduce::render_summary(&state).as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `diff`: the report as text or JSON; exit 1 when the rollouts diverge.
+fn diff(a: &Path, b: &Path, json: bool, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    let state_a = reduce::reduce_bundle(a).with_context(|| format!("reduce {}", a.display()))?;
+    let state_b = reduce::reduce_bundle(b).with_context(|| format!("reduce {}", b.display()))?;
+    let report = tracing_rollout::diff::diff(&state_a, &state_b, &Default::default());
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(tracing_rollout::diff::render_text(&report).as_bytes())?;
+    }
+    Ok(if report.first_divergence.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `serve`: binds, says where (and warns off loopback), then answers until killed; standard

@@ -25,6 +25,7 @@ pub mod layer;
 pub mod payloads;
 pub mod receiver;
 pub mod responses;
+pub mod scripted;
 pub mod skip;
 pub mod spans;
 pub mod synthetic;
