@@ -3,7 +3,7 @@
 //! when an inspector or a search needs one.
 //!
 //! Invariant: an entity's shard is a pure function of its map and its id ([`shard_key`]),
-//! computed identically by `assets/viewer.js`, so the page finds any entity by parsing one
+//! computed identically by `assets/model.js`, so the page finds any entity by parsing one
 //! shard; numbered ids (`item:123`) fall in shards of consecutive numbers, so a transcript's
 //! items share a few shards.
 
@@ -394,7 +394,7 @@ mod tests {
         assert_eq!(shard_key("item:511"), "n0");
         assert_eq!(shard_key("item:512"), "n1");
         assert_eq!(shard_key("tool:1025"), "n2");
-        // Same values as viewer.js computes (FNV-1a over UTF-16 code units, mod 64).
+        // Same values as model.js computes (FNV-1a over UTF-16 code units, mod 64).
         assert_eq!(shard_key("lead-turn-1"), shard_key("lead-turn-1"));
         assert!(shard_key("lead-turn-1").starts_with('h'));
         assert!(shard_key("edge:spawn:tool:17").starts_with('h'));

@@ -29,7 +29,18 @@ pub use serve::{serve, ServeError, Server};
 
 const TEMPLATE: &str = include_str!("assets/viewer.html");
 const STYLE: &str = include_str!("assets/viewer.css");
-const SCRIPT: &str = include_str!("assets/viewer.js");
+/// The viewer's script: the files of `assets/` by concern, in one function scope (declarations
+/// shared, nothing global but `window.rolloutView`), `viewer.js` last because it starts the
+/// page. `scriptAt` is the moment the script starts running.
+const SCRIPT: &str = concat!(
+    "(function () {\n'use strict';\nvar scriptAt = performance.now();\n",
+    include_str!("assets/common.js"),
+    include_str!("assets/model.js"),
+    include_str!("assets/timeline.js"),
+    include_str!("assets/inspector.js"),
+    include_str!("assets/viewer.js"),
+    "})();\n"
+);
 
 /// Payload bodies embedded in a static page, at most, by default (64 MiB): a bigger bundle's
 /// later bodies are left out, and the page says so where one is asked for.

@@ -1,0 +1,64 @@
+// tracing-rollout viewer, common part: element lookup and the small HTML and number helpers
+// the viewer and the compare page share. Every file of assets/*.js is a piece of one script:
+// the page concatenates them inside one function scope (see src/view/mod.rs), so they share
+// declarations without globals; none of them runs anything but declarations at load.
+
+function $(id) { return document.getElementById(id); }
+
+// ---------------------------------------------------------------- helpers
+
+function esc(s) {
+  return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+    return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+  });
+}
+function link(id, label) {
+  return '<a class="link" data-id="' + esc(id) + '">' + esc(label || id) + '</a>';
+}
+function badge(status) {
+  return '<span class="badge ' + esc(status) + '">' + esc(status) + '</span>';
+}
+function fmtMs(ms) {
+  if (ms == null || isNaN(ms)) return '-';
+  if (ms >= 60000) return (ms / 60000).toFixed(1) + ' min';
+  if (ms >= 1000) return (ms / 1000).toFixed(2) + ' s';
+  if (ms >= 1) return ms.toFixed(ms >= 100 ? 0 : 1) + ' ms';
+  return (ms * 1000).toFixed(0) + ' µs';
+}
+function durMs(e) {
+  if (e.duration_ns != null) return e.duration_ns / 1e6;
+  if (e.ended_at_unix_ms != null) return e.ended_at_unix_ms - e.started_at_unix_ms;
+  return null;
+}
+function facts(pairs) {
+  var h = '<dl class="facts">';
+  pairs.forEach(function (p) {
+    if (p[1] == null || p[1] === '') return;
+    h += '<dt>' + esc(p[0]) + '</dt><dd>' + (p[2] ? p[1] : esc(p[1])) + '</dd>';
+  });
+  return h + '</dl>';
+}
+function anchorId(a) {
+  if (!a) return null;
+  if (a.type === 'span') return null;
+  if (a.type === 'turn') return 'turn/' + a.id;
+  if (a.type === 'thread') return 'thread/' + a.id;
+  return a.id;
+}
+function anchorLabel(a) {
+  if (!a) return '-';
+  if (a.type === 'span') return 'span ' + a.id;
+  return a.type.replace('_', ' ') + ' ' + a.id;
+}
+function anchorLink(a) {
+  var id = anchorId(a);
+  return id ? link(id, anchorLabel(a)) : esc(anchorLabel(a));
+}
+function lowerBound(arr, key, get) {
+  var lo = 0, hi = arr.length;
+  while (lo < hi) {
+    var mid = (lo + hi) >> 1;
+    if (get(arr[mid]) < key) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
