@@ -185,6 +185,11 @@ pub struct Execution {
     /// The `error` field, if one was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Monotonic nanoseconds since the bundle started, at the start record: finer than
+    /// `started_at_unix_ms`, on the clock `duration_ns` is measured with (absent in graphs
+    /// reduced before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ns: Option<u64>,
 }
 
 /// One agent thread (one conversation history).

@@ -65,7 +65,9 @@ pub(super) struct Skeleton<'a> {
     /// One row per timed entity: kind, viewer id, thread, start and end (wall clock, ms: one
     /// clock for both ends, so rows never overlap by clock skew), status,
     /// label, extra (`cell` for a tool a code cell asked for; an inference call's previous
-    /// request in its thread).
+    /// request in its thread), then the seqs of its start and end records (what happened
+    /// before what, exactly, even within one millisecond), its start in ns since the bundle
+    /// started and its duration in ns (where the graph has them).
     timeline: Vec<Row<'a>>,
 }
 
@@ -78,6 +80,10 @@ type Row<'a> = (
     Status,
     Option<&'a str>,
     Option<&'a str>,
+    u64,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
 );
 
 /// Totals for the header and the index.
@@ -196,6 +202,10 @@ impl<'a> Timeline<'a> {
             e.status,
             label,
             extra,
+            e.started_seq,
+            e.ended_seq,
+            e.started_ns,
+            e.duration_ns,
         );
         self.rows.push(row);
     }

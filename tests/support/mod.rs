@@ -21,6 +21,7 @@ pub mod cli;
 pub mod files;
 pub mod fixtures;
 pub mod graph;
+pub mod lanes;
 pub mod layer;
 pub mod payloads;
 pub mod receiver;

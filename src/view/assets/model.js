@@ -85,7 +85,7 @@ function buildModel(k) {
   function visit(t, depth) {
     if (seen[t.thread_id]) return;
     seen[t.thread_id] = true;
-    var lane = { thread: t, depth: depth, rows: [], turns: [], inferences: [], index: m.lanes.length };
+    var lane = { thread: t, depth: depth, rows: [], turns: [], inferences: [], cellTools: [], tools: [], terms: [], index: m.lanes.length };
     m.laneOf[t.thread_id] = lane;
     m.lanes.push(lane);
     (t.children || []).forEach(function (c) { if (k.threads[c]) visit(k.threads[c], depth + 1); });
@@ -95,7 +95,7 @@ function buildModel(k) {
   function laneFor(threadId) {
     if (threadId != null && m.laneOf[threadId]) return m.laneOf[threadId];
     if (!m.laneOf['']) {
-      var lane = { thread: { thread_id: '', nickname: '(no thread)', status: 'running' }, depth: 0, rows: [], turns: [], inferences: [], index: m.lanes.length, orphan: true };
+      var lane = { thread: { thread_id: '', nickname: '(no thread)', status: 'running' }, depth: 0, rows: [], turns: [], inferences: [], cellTools: [], tools: [], terms: [], index: m.lanes.length, orphan: true };
       m.laneOf[''] = lane;
       m.lanes.push(lane);
     }
@@ -104,65 +104,102 @@ function buildModel(k) {
   function row(lane, name) {
     return lane[name] || (lane[name] = { name: name, items: [], maxDur: 0 });
   }
-  // Packs items onto as many rows as they need: calls that overlap, or start together, get rows of their own.
-  function pack(base, list) {
-    list.sort(function (x, y) { return x.a - y.a; });
-    var rows = [];
-    list.forEach(function (it) {
-      var end = it.b == null ? Infinity : it.b;
-      for (var i = 0; i < rows.length; i++) {
-        if (rows[i].end <= it.a && rows[i].start < it.a) break;
-      }
-      if (i === rows.length) rows.push({ name: base, items: [], maxDur: 0, end: 0, start: -Infinity });
-      rows[i].items.push(it);
-      rows[i].end = end;
-      rows[i].start = it.a;
-    });
-    return rows;
-  }
-  var cellTools = {}, plainTools = {}, terms = {};
   k.timeline.forEach(function (r) {
     var kind = r[0], id = r[1], lane = laneFor(r[2]);
-    var a = rel(r[3]), b = r[4] != null ? rel(r[4]) : null;
+    // Placed by nanoseconds where the graph has them: calls that start and end within one
+    // millisecond keep their order and their widths.
+    var a = r[10] != null ? r[10] / 1e6 : rel(r[3]);
+    var b = r[10] != null && r[11] != null ? a + r[11] / 1e6 : r[4] != null ? rel(r[4]) : null;
     if (a > tEnd) tEnd = a;
     if (b != null && b > tEnd) tEnd = b;
-    var it = { id: id, kind: kind, a: a, b: b, status: r[5], label: r[6] || kind };
+    // sa, sb: the seqs of its start and end records (an end not seen yet: never).
+    var it = { id: id, kind: kind, a: a, b: b, status: r[5], label: r[6] || kind, sa: r[8] || 0, sb: r[9] != null ? r[9] : Infinity };
     if (kind === 'turn') { row(lane, 'turnRow').items.push(it); lane.turns.push(it); }
     else if (kind === 'compaction') row(lane, 'turnRow').items.push(it);
     else if (kind === 'inference') { row(lane, 'infRow').items.push(it); lane.inferences.push(it); m.prevRequest[id] = r[7] || null; }
     else if (kind === 'cell') { it.label = (r[6] || 'code') + ' cell'; row(lane, 'cellRow').items.push(it); }
-    else if (kind === 'tool') { var bucket = r[7] === 'cell' ? cellTools : plainTools; (bucket[lane.index] = bucket[lane.index] || []).push(it); }
-    else if (kind === 'terminal') (terms[lane.index] = terms[lane.index] || []).push(it);
+    else if (kind === 'tool') (r[7] === 'cell' ? lane.cellTools : lane.tools).push(it);
+    else if (kind === 'terminal') lane.terms.push(it);
   });
   if (k.ended_at_unix_ms != null && rel(k.ended_at_unix_ms) > tEnd) tEnd = rel(k.ended_at_unix_ms);
   m.t0 = t0;
   m.span = Math.max(1, tEnd);
   m.lanes.forEach(function (lane) {
-    var rows = [];
-    if (lane.turnRow) { lane.turnRow.label = 'turns'; rows.push(lane.turnRow); }
-    if (lane.infRow) { lane.infRow.label = 'inference'; rows.push(lane.infRow); }
-    if (lane.cellRow) { lane.cellRow.label = 'code cells'; rows.push(lane.cellRow); }
-    var ct = pack('cell tools', cellTools[lane.index] || []), pt = pack('tools', plainTools[lane.index] || []), tt = pack('terminal', terms[lane.index] || []);
-    [[ct, 'cell tools'], [pt, 'tools'], [tt, 'terminal']].forEach(function (g) { if (g[0].length) g[0][0].label = g[1]; rows = rows.concat(g[0]); });
-    rows.forEach(function (r, ri) {
-      r.items.sort(function (x, y) { return x.a - y.a; });
-      r.maxDur = 0;
-      r.items.forEach(function (it) {
-        if (it.b == null) { it.b = m.span; it.open = true; }
-        if (it.b - it.a > r.maxDur) r.maxDur = it.b - it.a;
-        it.lane = lane.index; it.row = ri;
-        m.place[it.id] = it;
-      });
+    [lane.turnRow, lane.infRow, lane.cellRow, { items: lane.cellTools }, { items: lane.tools }, { items: lane.terms }].forEach(function (r) {
+      if (r) r.items.forEach(function (it) { if (it.b == null) { it.b = m.span; it.open = true; } });
     });
-    lane.rows = rows;
+    packLane(m, lane);
     lane.turns.sort(function (x, y) { return x.a - y.a; });
     lane.inferences.sort(function (x, y) { return x.a - y.a; });
   });
-  // Edges: both ends on a lane, at a time.
+  placeEdges(m, k, laneFor, rel);
+  return m;
+}
+
+// Rows of packed calls per group (tool calls a code cell asked for, other tool calls,
+// terminal operations) before the rest go on one overflow row, unless the lane is expanded.
+var ROW_CAP = 4;
+
+// A lane's rows: turns, inference calls and code cells on a row each, then each group of calls
+// packed on as few rows as truly overlap (at most ROW_CAP rows each unless `lane.expanded`, the
+// rest on an overflow row that summarises them).
+function packLane(m, lane) {
+  var rows = [], cap = lane.expanded ? Infinity : ROW_CAP;
+  if (lane.turnRow) { lane.turnRow.label = 'turns'; rows.push(lane.turnRow); }
+  if (lane.infRow) { lane.infRow.label = 'inference'; rows.push(lane.infRow); }
+  if (lane.cellRow) { lane.cellRow.label = 'code cells'; rows.push(lane.cellRow); }
+  [[lane.cellTools, 'cell tools'], [lane.tools, 'tools'], [lane.terms, 'terminal']].forEach(function (g) {
+    var packed = pack(g[1], g[0], cap);
+    if (packed.length && !packed[0].overflow) packed[0].label = g[1];
+    rows = rows.concat(packed);
+  });
+  lane.overflow = 0;
+  rows.forEach(function (r, ri) {
+    if (r.overflow) { lane.overflow += r.items.length; r.label = '+' + r.items.length + ' more'; }
+    r.items.sort(function (x, y) { return x.a - y.a; });
+    r.maxDur = 0;
+    r.items.forEach(function (it) {
+      if (it.b - it.a > r.maxDur) r.maxDur = it.b - it.a;
+      it.lane = lane.index; it.row = ri;
+      m.place[it.id] = it;
+    });
+  });
+  lane.rows = rows;
+}
+
+// Packs calls onto rows so that only calls that truly overlap are on different rows: each goes
+// on the first row whose last call ended before it started, by record order (seq), which is
+// exact even within one millisecond. Past `cap` rows, calls go on one overflow row.
+function pack(base, list, cap) {
+  list.sort(function (x, y) { return x.sa - y.sa; });
+  var rows = [], over = null;
+  list.forEach(function (it) {
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i].endSeq < it.sa) break;
+    }
+    if (i === rows.length) {
+      if (rows.length >= cap) {
+        over = over || { name: base, items: [], maxDur: 0, overflow: true };
+        over.items.push(it);
+        return;
+      }
+      rows.push({ name: base, items: [], maxDur: 0, endSeq: -1 });
+    }
+    rows[i].items.push(it);
+    rows[i].endSeq = it.sb;
+  });
+  if (over) rows.push(over);
+  return rows;
+}
+
+// Edges with both ends on a lane, at a time (an end on a call keeps the call, whose row may
+// change when its lane is repacked); and diagnostics at the entity whose record they concern
+// (an edge's: at its far end).
+function placeEdges(m, k, laneFor, rel) {
   function endOf(anchor, edge) {
     if (!anchor) return null;
     var id = anchorId(anchor), it = id && m.place[id];
-    if (it) return { lane: it.lane, row: it.row, t: it.a };
+    if (it) return { lane: it.lane, it: it, t: it.a };
     if (anchor.type === 'conversation_item' && k.edge_items[anchor.id]) {
       var at = k.edge_items[anchor.id], lane = laneFor(at[0]);
       return { lane: lane.index, row: lane.infRow ? lane.rows.indexOf(lane.infRow) : 0, t: rel(at[1]) };
@@ -178,7 +215,6 @@ function buildModel(k) {
     if (!to) to = { lane: from.lane, row: 0, t: rel(e.started_at_unix_ms) };
     m.edges.push({ id: id, kind: e.kind, delivered: e.delivered, from: from, to: to });
   });
-  // Diagnostics: at the entity whose record they concern (an edge's: at its far end).
   var edgeEnds = {};
   m.edges.forEach(function (e) { edgeEnds[e.id] = { lane: e.to.lane, a: e.to.t }; });
   k.diagnostics.forEach(function (d, i) {
@@ -188,7 +224,6 @@ function buildModel(k) {
     var it = m.place[id] || edgeEnds[id];
     if (it) m.diagMarks.push({ lane: it.lane, t: it.a, index: i, id: id, level: d.level });
   });
-  return m;
 }
 
 function searchIndex() {

@@ -18,16 +18,64 @@ var colors = {};
 })();
 var edgeColors = { spawn: '#2563eb', message: '#0891b2', task: '#7c3aed', result: '#059669', close: '#6b7280', link: '#a3a3a3' };
 
+// Height of a collapsed lane: one line, its turns drawn as a summary.
+var COLLAPSED_H = 22;
+// Per thread id, what the reader chose for its lane (kept across a served page's reloads);
+// lanes not in it take `view.collapseNew`.
+var laneState = {};
+
 function layout() {
   var y = AXIS_H;
   M.lanes.forEach(function (lane) {
     lane.y = y;
-    lane.h = LANE_HEAD + LANE_PAD + Math.max(1, lane.rows.length) * (ROW_H + ROW_GAP) + LANE_PAD;
+    lane.h = lane.collapsed ? COLLAPSED_H : LANE_HEAD + LANE_PAD + Math.max(1, lane.rows.length) * (ROW_H + ROW_GAP) + LANE_PAD;
     y += lane.h;
   });
   M.height = y;
 }
-function rowY(lane, ri) { return lane.y + LANE_HEAD + LANE_PAD + ri * (ROW_H + ROW_GAP); }
+// A collapsed lane draws one row (its turns, else what it has) where every row of it is.
+function rowY(lane, ri) {
+  if (lane.collapsed) return lane.y + 4;
+  return lane.y + LANE_HEAD + LANE_PAD + ri * (ROW_H + ROW_GAP);
+}
+function endRow(end) { return end.it ? end.it.row : end.row; }
+function summaryRow(lane) { return lane.turnRow || lane.infRow || lane.rows[0]; }
+// Applies the reader's choices to a freshly built model.
+function applyLaneState() {
+  M.lanes.forEach(function (lane) {
+    var st = laneState[lane.thread.thread_id];
+    lane.collapsed = st ? st.collapsed : !!view.collapseNew;
+    if (st && st.expanded) { lane.expanded = true; packLane(M, lane); }
+  });
+}
+// When the lanes do not all fit the first view, every lane but the first (the root agent) is
+// collapsed to a line, and the first too if that is not enough; new lanes of a served page
+// then start collapsed.
+function autoCollapse() {
+  var avail = canvas.clientHeight - AXIS_H - 8, full = 0;
+  M.lanes.forEach(function (lane) { full += LANE_HEAD + LANE_PAD + Math.max(1, lane.rows.length) * (ROW_H + ROW_GAP) + LANE_PAD; });
+  if (full <= avail || M.lanes.length < 2) return;
+  view.collapseNew = true;
+  var first = M.lanes[0];
+  var firstH = LANE_HEAD + LANE_PAD + Math.max(1, first.rows.length) * (ROW_H + ROW_GAP) + LANE_PAD;
+  var keepFirst = firstH + (M.lanes.length - 1) * COLLAPSED_H <= avail;
+  M.lanes.forEach(function (lane, i) { setLane(lane, { collapsed: !(keepFirst && i === 0) }); });
+}
+function setLane(lane, change) {
+  var st = laneState[lane.thread.thread_id] || (laneState[lane.thread.thread_id] = { collapsed: !!lane.collapsed, expanded: !!lane.expanded });
+  if (change.collapsed != null) st.collapsed = lane.collapsed = change.collapsed;
+  if (change.expanded != null && change.expanded !== !!lane.expanded) {
+    st.expanded = lane.expanded = change.expanded;
+    packLane(M, lane);
+  }
+  layout();
+}
+function toggleCollapsed(lane) { if (lane) { setLane(lane, { collapsed: !lane.collapsed }); redraw(); } }
+function toggleExpanded(lane) {
+  if (!lane) return;
+  setLane(lane, { expanded: !lane.expanded, collapsed: false });
+  redraw();
+}
 // The plot's width, read from the layout once per frame (reading it per item forces layout).
 var plotWidth = 0;
 function plotW() { return plotWidth || (plotWidth = canvas.clientWidth - LABEL_W - 12); }
@@ -92,7 +140,7 @@ function draw() {
     var fl = M.lanes[e.from.lane], tl = M.lanes[e.to.lane];
     var x1 = xOf(e.from.t), x2 = xOf(e.to.t);
     if (Math.max(x1, x2) < LABEL_W - 2 || Math.min(x1, x2) > W + 2) return;
-    var y1 = rowY(fl, e.from.row) + ROW_H / 2, y2 = rowY(tl, e.to.row) + ROW_H / 2;
+    var y1 = rowY(fl, endRow(e.from)) + ROW_H / 2, y2 = rowY(tl, endRow(e.to)) + ROW_H / 2;
     if (Math.max(y1, y2) < top || Math.min(y1, y2) > bottom) return;
     var sel = view.selected === e.id;
     ctx.strokeStyle = e.delivered ? (edgeColors[e.kind] || colors.edge) : K.status === 'running' ? colors.incomplete : colors.undelivered;
@@ -139,7 +187,8 @@ function draw() {
     ctx.fillRect(0, lane.y, W, lane.h);
     ctx.strokeStyle = colors.line; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(0, lane.y + lane.h - 0.5); ctx.lineTo(W, lane.y + lane.h - 0.5); ctx.stroke();
-    lane.rows.forEach(function (r, ri) {
+    var rows = lane.collapsed ? [summaryRow(lane)].filter(Boolean) : lane.rows;
+    rows.forEach(function (r, ri) {
       var y = rowY(lane, ri);
       var items = r.items, from = lowerBound(items, view.a - r.maxDur, function (it) { return it.a; });
       var lastX = -1e9, lastColor = null;
@@ -162,7 +211,8 @@ function draw() {
         if (x1 + w <= lastX + 1 && color === lastColor) continue; // merged into the previous pixel
         lastX = x1 + w; lastColor = color;
         ctx.fillStyle = it.kind === 'turn' && it.status === 'completed' ? colors.turn : color;
-        ctx.globalAlpha = it.kind === 'turn' ? 1 : 0.9;
+        // The overflow row summarises calls that overlap more than the rows above hold.
+        ctx.globalAlpha = it.kind === 'turn' ? 1 : r.overflow ? 0.45 : 0.9;
         ctx.fillRect(x1, y, w, ROW_H);
         ctx.globalAlpha = 1;
         if (it.open || it.status === 'running' || it.status === 'incomplete') {
@@ -189,24 +239,51 @@ function draw() {
   function drawLabel(lane) {
     ctx.fillStyle = view.lane === lane.index ? '#eef2ff' : (lane.index % 2 ? '#f5f6f8' : '#ffffff');
     ctx.fillRect(0, lane.y, LABEL_W - 4, lane.h - 1);
-    var t = lane.thread, x = 8 + lane.depth * 10;
-    ctx.fillStyle = colors.fg;
-    ctx.font = 'bold 12px system-ui, sans-serif';
-    var room = 118 - lane.depth * 10;
-    ctx.fillText(t.nickname || t.thread_id, x, lane.y + 12, room);
-    ctx.font = '11px system-ui, sans-serif';
-    ctx.fillStyle = colors.muted;
-    ctx.fillText([t.role, t.model].filter(Boolean).join(' · '), x, lane.y + 26, room);
+    var t = lane.thread, x = 18 + lane.depth * 10, room = 118 - lane.depth * 10;
     var status = t.status || '';
-    ctx.fillStyle = status === 'failed' ? colors.failed : status === 'completed' ? colors.tool : status === 'running' ? colors.running : colors.incomplete;
-    ctx.fillText(status, x, lane.y + 39, room);
-    // Row names, right-aligned in the gutter.
+    var statusColor = status === 'failed' ? colors.failed : status === 'completed' ? colors.tool : status === 'running' ? colors.running : colors.incomplete;
     ctx.fillStyle = colors.muted;
     ctx.font = '10px system-ui, sans-serif';
-    ctx.textAlign = 'right';
-    lane.rows.forEach(function (r, ri) { if (r.label) ctx.fillText(r.label, LABEL_W - 8, rowY(lane, ri) + ROW_H / 2, 62); });
-    ctx.textAlign = 'left';
+    ctx.fillText(lane.collapsed ? '▸' : '▾', x - 11, lane.y + 11);
+    ctx.fillStyle = colors.fg;
+    ctx.font = 'bold 12px system-ui, sans-serif';
+    if (lane.collapsed) {
+      // One line: the name, its status, its size.
+      ctx.fillText(t.nickname || t.thread_id, x, lane.y + 11, 84 - x);
+      // Its status as a dot, its size at the right.
+      ctx.fillStyle = statusColor;
+      ctx.beginPath(); ctx.arc(92, lane.y + 11, 3.5, 0, 2 * Math.PI); ctx.fill();
+      ctx.fillStyle = colors.muted;
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.textAlign = 'right';
+      ctx.fillText(lane.turns.length + ' turns · ' + lane.inferences.length + ' calls', LABEL_W - 8, lane.y + 11, 92);
+      ctx.textAlign = 'left';
+    } else {
+      ctx.fillText(t.nickname || t.thread_id, x, lane.y + 12, room);
+      ctx.font = '11px system-ui, sans-serif';
+      ctx.fillStyle = colors.muted;
+      ctx.fillText([t.role, t.model].filter(Boolean).join(' · '), x, lane.y + 26, room);
+      ctx.fillStyle = statusColor;
+      ctx.fillText(status, x, lane.y + 39, room);
+      // Row names, right-aligned in the gutter.
+      ctx.fillStyle = colors.muted;
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.textAlign = 'right';
+      lane.rows.forEach(function (r, ri) { if (r.label) ctx.fillText(r.label, LABEL_W - 8, rowY(lane, ri) + ROW_H / 2, 62); });
+      ctx.textAlign = 'left';
+    }
     hits.push({ x: 0, y: lane.y - top, w: LABEL_W - 4, h: lane.h, id: 'thread/' + t.thread_id });
+    hits.push({ x: 0, y: lane.y - top, w: x, h: lane.collapsed ? lane.h : 18, id: 'lane/' + lane.index });
+    if (lane.collapsed) return;
+    lane.rows.forEach(function (r, ri) {
+      if (r.overflow) hits.push({ x: LABEL_W - 70, y: rowY(lane, ri) - top, w: 66, h: ROW_H, id: 'rows/' + lane.index });
+    });
+    if (lane.expanded && lane.h > 60) {
+      ctx.fillStyle = '#1d4ed8';
+      ctx.font = '10px system-ui, sans-serif';
+      ctx.fillText('▴ fewer rows (e)', x, lane.y + 53, room);
+      hits.push({ x: x, y: lane.y + 46 - top, w: 90, h: 14, id: 'rows/' + lane.index });
+    }
   }
 }
 
@@ -248,6 +325,8 @@ function reveal(id) {
   var lane = it ? M.lanes[it.lane] : (id.indexOf('thread/') === 0 ? M.laneOf[id.slice(7)] : null);
   if (!lane) return;
   view.lane = lane.index;
+  // What a collapsed lane does not draw is shown by expanding it.
+  if (lane.collapsed && it && summaryRow(lane).items.indexOf(it) < 0) setLane(lane, { collapsed: false });
   var H = canvas.clientHeight;
   if (lane.y < view.scrollY + AXIS_H || lane.y + lane.h > view.scrollY + H) view.scrollY = lane.y - AXIS_H - 10;
   if (it) {
@@ -307,7 +386,10 @@ window.addEventListener('mouseup', function (ev) {
   if (moved || ev.target !== canvas) return;
   var r = canvas.getBoundingClientRect();
   var h = hitAt(ev.clientX - r.left, ev.clientY - r.top);
-  if (h) select(h.id, { scroll: false });
+  if (!h) return;
+  if (h.id.indexOf('lane/') === 0) toggleCollapsed(M.lanes[+h.id.slice(5)]);
+  else if (h.id.indexOf('rows/') === 0) toggleExpanded(M.lanes[+h.id.slice(5)]);
+  else select(h.id, { scroll: false });
 });
 canvas.addEventListener('wheel', function (ev) {
   ev.preventDefault();
@@ -322,6 +404,11 @@ canvas.addEventListener('wheel', function (ev) {
 window.addEventListener('resize', function () { plotWidth = 0; redraw(); });
 
 function tipText(id) {
+  if (id.indexOf('lane/') === 0) return (M.lanes[+id.slice(5)].collapsed ? 'expand' : 'collapse') + ' this agent (c)';
+  if (id.indexOf('rows/') === 0) {
+    var lane = M.lanes[+id.slice(5)];
+    return lane.expanded ? 'at most ' + ROW_CAP + ' rows per kind of call (e)' : lane.overflow + ' calls overlap more than ' + ROW_CAP + ' rows hold: show them all (e)';
+  }
   var l = lookup(id);
   if (!l) return id;
   var kind = l[0], e = l[1];

@@ -118,6 +118,8 @@ document.addEventListener('keydown', function (ev) {
     case '0': fit(); break;
     case '+': case '=': zoom(0.6); break;
     case '-': zoom(1 / 0.6); break;
+    case 'c': toggleCollapsed(lane); break;
+    case 'e': toggleExpanded(lane); break;
     case '?': $('help').hidden = !$('help').hidden; break;
     case 'Escape': $('help').hidden = true; $('list-pane').hidden = true; break;
     default: return;
@@ -150,6 +152,7 @@ function load(skeleton, shards) {
   var t = performance.now();
   M = buildModel(skeleton);
   timings.model = performance.now() - t;
+  applyLaneState();
   layout();
   header();
 }
@@ -165,6 +168,7 @@ window.addEventListener('hashchange', openHash);
 
 function start(skeleton, shards) {
   load(skeleton, shards);
+  autoCollapse();
   fit();
   openHash();
   var t = performance.now();
@@ -222,6 +226,13 @@ window.rolloutView = {
     return null;
   },
   redrawNow: function () { draw(); return Object.assign({}, stats); },
+  // Each lane as drawn: its thread, rows, whether collapsed or expanded, calls on its
+  // overflow row, and its top and height in canvas pixels.
+  lanes: function () {
+    return M.lanes.map(function (l) {
+      return { thread: l.thread.thread_id, rows: l.rows.length, collapsed: !!l.collapsed, expanded: !!l.expanded, overflow: l.overflow, y: l.y, h: l.h };
+    });
+  },
   // Runs a search now (as typing would after its pause); returns the number of matches.
   search: function (q) { $('search').value = q; runSearch(); return listRows.length; },
   // Viewer ids of the timeline's entities of one kind, in start order.
