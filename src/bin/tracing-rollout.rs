@@ -58,6 +58,10 @@ enum Command {
         /// Payload bodies to embed, at most, in bytes (later ones are left out; 0: none).
         #[arg(long, default_value_t = tracing_rollout::view::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: u64,
+        /// Compare with this bundle instead: both rollouts' threads as lanes of aligned steps,
+        /// the first divergence selected (default output `<bundle>/compare.html`).
+        #[arg(long, value_name = "BUNDLE", conflicts_with = "max_body_bytes")]
+        compare: Option<PathBuf>,
     },
     /// Serve an index of every bundle under a root and each one's viewer, live while written.
     Serve {
@@ -174,10 +178,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bundle,
             output,
             max_body_bytes,
+            compare,
         } => {
             let options = view::ViewOptions { max_body_bytes };
-            let path = view::write_html(&bundle, output.as_deref(), &options)
-                .with_context(|| format!("view {}", bundle.display()))?;
+            let path = match compare {
+                Some(other) => view::write_compare_html(&bundle, &other, output.as_deref())
+                    .with_context(|| {
+                        format!("compare {} with {}", bundle.display(), other.display())
+                    })?,
+                None => view::write_html(&bundle, output.as_deref(), &options)
+                    .with_context(|| format!("view {}", bundle.display()))?,
+            };
             writeln!(out, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }

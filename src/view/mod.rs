@@ -10,9 +10,11 @@
 //!
 //! This file owns the page (the template filled with styles, script and data, escaped for
 //! `<script>` and HTML) and the static page's embedded bodies; `data` owns what the page is
-//! given of the graph (skeleton and shards); `serve` owns the server and the forms of the page
-//! it serves.
+//! given of the graph (skeleton and shards); `compare` owns the page comparing two rollouts
+//! (`view A --compare B`), drawn from the library's diff; `serve` owns the server and the
+//! forms of the page it serves.
 
+mod compare;
 mod data;
 #[cfg(feature = "cli")]
 mod serve;
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::format::RecordBody;
 use crate::reduce::{self, ReduceError, RolloutState};
 
+pub use compare::{render_compare_html, write_compare_html};
 #[cfg(feature = "cli")]
 pub use serve::{serve, ServeError, Server};
 
@@ -183,24 +186,38 @@ fn page(
         }
     }
     shards.push_str(bodies);
-    let mut out = String::with_capacity(
-        TEMPLATE.len() + STYLE.len() + SCRIPT.len() + data.len() + shards.len(),
-    );
-    let mut rest = TEMPLATE;
+    let mut escaped = String::new();
+    push_html_text(&mut escaped, title);
+    fill(
+        TEMPLATE,
+        &[
+            ("TITLE", &escaped),
+            ("STYLE", STYLE),
+            ("SCRIPT", SCRIPT),
+            ("DATA", &data),
+            ("SHARDS", &shards),
+        ],
+    )
+}
+
+/// `template` with each `{{NAME}}` replaced by the value `parts` gives NAME (an unknown name
+/// is left as it is).
+fn fill(template: &str, parts: &[(&str, &str)]) -> String {
+    let size: usize = parts.iter().map(|(_, v)| v.len()).sum();
+    let mut out = String::with_capacity(template.len() + size);
+    let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let Some(len) = rest[start..].find("}}") else {
+            rest = &rest[start..];
             break;
         };
-        match &rest[start + 2..start + len] {
-            "TITLE" => push_html_text(&mut out, title),
-            "STYLE" => out.push_str(STYLE),
-            "SCRIPT" => out.push_str(SCRIPT),
-            "DATA" => out.push_str(&data),
-            "SHARDS" => out.push_str(&shards),
-            other => {
+        let name = &rest[start + 2..start + len];
+        match parts.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => out.push_str(value),
+            None => {
                 out.push_str("{{");
-                out.push_str(other);
+                out.push_str(name);
                 out.push_str("}}");
             }
         }

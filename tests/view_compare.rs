@@ -1,0 +1,236 @@
+//! The compare page (`tracing-rollout view A --compare B`) in a real headless Chromium: the
+//! first divergence selected on load with both requests shown as a diff of their items, the
+//! keyboard stepping from divergence to divergence in the report's order, a click selecting
+//! a pair, a sub-agent's lane under its spawning step, identical runs showing the totals.
+//! Screenshots go to `target/screenshots/`.
+//!
+//! Without Chromium at `/usr/bin/chromium` (or `$CHROMIUM`) each test prints SKIPPED and
+//! passes, except under CI (env `CI` set), where it fails.
+#![cfg(feature = "cli")]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::browser::Browser;
+use support::fixtures::demo;
+use support::layer::{record, Bundle};
+use support::scripted::Script;
+use support::viewer::{browser_or_skip, WAIT};
+use tracing_rollout::diff::{diff, DiffOptions};
+use tracing_rollout::view::render_compare_html;
+
+/// Records both scripts, opens their compare page; returns the bundles, the page's dir and
+/// the report (as JSON) the page must show.
+fn compare(
+    browser: &mut Browser,
+    a: &Script,
+    b: &Script,
+) -> anyhow::Result<(Bundle, Bundle, tempfile::TempDir, Value)> {
+    let bundle_a = record(|| a.run())?;
+    let bundle_b = record(|| b.run())?;
+    let report = diff(
+        &bundle_a.reduce()?,
+        &bundle_b.reduce()?,
+        &DiffOptions::default(),
+    );
+    let html = render_compare_html(&bundle_a.path, &bundle_b.path)?;
+    let (dir, _) = open_compare(browser, &html)?;
+    Ok((bundle_a, bundle_b, dir, serde_json::to_value(report)?))
+}
+
+fn open_compare(
+    browser: &mut Browser,
+    html: &str,
+) -> anyhow::Result<(tempfile::TempDir, std::path::PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("compare.html");
+    std::fs::write(&path, html)?;
+    browser.goto(&support::browser::file_url(&path))?;
+    browser.wait_for("window.rolloutCompare && window.rolloutCompare.ready", WAIT)?;
+    Ok((dir, path))
+}
+
+fn selected(browser: &mut Browser) -> anyhow::Result<Value> {
+    browser.eval("window.rolloutCompare.selected()")
+}
+
+/// The small model (edits the wrong file, so its test run fails) after a retried call.
+fn small_model() -> Script {
+    let mut b = Script::new("ci-fix-small");
+    b.model = "small-model".to_owned();
+    b.retry_call = Some(1);
+    b.failing_tool = Some("run_tests");
+    b
+}
+
+#[test]
+fn the_first_divergence_is_selected_on_load_with_both_requests_shown_as_a_diff(
+) -> anyhow::Result<()> {
+    let Some(mut browser) = browser_or_skip("the_first_divergence_is_selected_on_load")? else {
+        return Ok(());
+    };
+    let mut green = Script::new("run-b");
+    green.ci_log = "test result: ok. 12 passed".to_owned();
+    let (_a, _b, _dir, report) = compare(&mut browser, &Script::new("run-a"), &green)?;
+    let first = &report["first_divergence"];
+    assert_eq!(
+        selected(&mut browser)?,
+        json!({"lane": 0, "step": first["step"], "op": "only_a", "kind": null})
+    );
+    // Both steps side by side, and the cause: the tool result that differed, A's and B's.
+    let pair = browser.eval("document.querySelectorAll('#inspector .pair > div').length")?;
+    assert_eq!(pair, 2);
+    let cause = browser.eval("document.querySelector('#inspector .cause .where').textContent")?;
+    let cause = cause.as_str().unwrap_or_default();
+    assert!(
+        cause.contains("function_call_output")
+            && cause.contains("result of tool read_file, 1 step earlier"),
+        "{cause}"
+    );
+    let b_text = browser.eval("document.querySelector('#inspector .cause .txt.b').textContent")?;
+    assert!(
+        b_text.as_str().unwrap_or_default().contains("12 passed"),
+        "{b_text}"
+    );
+    let a_text = browser.eval("document.querySelector('#inspector .cause .txt.a').textContent")?;
+    assert!(
+        a_text.as_str().unwrap_or_default().contains("FAILED"),
+        "{a_text}"
+    );
+    assert_eq!(browser.eval("location.hash")?, "#step/0/1");
+    browser.screenshot("compare-first-divergence")?;
+    browser.no_js_errors()
+}
+
+#[test]
+fn n_and_p_step_through_the_divergences_in_the_reports_order() -> anyhow::Result<()> {
+    let Some(mut browser) = browser_or_skip("n_and_p_step_through_the_divergences")? else {
+        return Ok(());
+    };
+    let mut big = Script::new("ci-fix-big");
+    big.spawn_reviewer = true;
+    let mut small = small_model();
+    small.spawn_reviewer = true;
+    let (_a, _b, _dir, report) = compare(&mut browser, &big, &small)?;
+    let expected: Vec<Value> = report["threads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .flat_map(|(lane, t)| {
+            t["divergences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |d| json!([lane, d["step"]]))
+        })
+        .collect();
+    assert!(expected.len() >= 3, "{expected:?}");
+    let shown = browser.eval("window.rolloutCompare.divergences()")?;
+    assert_eq!(shown["all"], Value::from(expected.clone()));
+    assert_eq!(shown["first"], 0);
+    let mut visited = vec![];
+    for _ in 0..expected.len() {
+        let s = selected(&mut browser)?;
+        visited.push(json!([s["lane"], s["step"]]));
+        browser.key("n")?;
+    }
+    assert_eq!(visited, expected);
+    browser.key("p")?;
+    let s = selected(&mut browser)?;
+    assert_eq!(json!([s["lane"], s["step"]]), expected[expected.len() - 2]);
+    browser.key("f")?;
+    let s = selected(&mut browser)?;
+    assert_eq!(json!([s["lane"], s["step"]]), expected[0]);
+    browser.screenshot("compare-keyboard")?;
+    browser.no_js_errors()
+}
+
+#[test]
+fn a_click_selects_a_pair_and_a_sub_agent_of_b_starts_under_its_spawning_step() -> anyhow::Result<()>
+{
+    let Some(mut browser) = browser_or_skip("a_click_selects_a_pair")? else {
+        return Ok(());
+    };
+    let mut reviewed = Script::new("run-b");
+    reviewed.spawn_reviewer = true;
+    let (_a, _b, _dir, report) = compare(&mut browser, &Script::new("run-a"), &reviewed)?;
+    assert_eq!(report["threads"][1]["spawned_at_step"], 2);
+    browser.eval("window.rolloutCompare.select(0, 0)")?;
+    browser.eval("window.rolloutCompare.redrawNow()")?;
+    // The child's first step sits in the column of the parent's spawning step.
+    let parent = browser.eval("window.rolloutCompare.rectOf(0, 2)")?;
+    let child = browser.eval("window.rolloutCompare.rectOf(1, 0)")?;
+    assert_eq!(parent["x"], child["x"], "{parent} {child}");
+    let (Some(x), Some(y)) = (child["x"].as_f64(), child["y"].as_f64()) else {
+        anyhow::bail!("the child's step is not drawn: {child}");
+    };
+    browser.click(x, y)?;
+    browser.wait_for("window.rolloutCompare.selected().lane === 1", WAIT)?;
+    assert_eq!(
+        selected(&mut browser)?,
+        json!({"lane": 1, "step": 0, "op": "only_b", "kind": null})
+    );
+    let missing =
+        browser.eval("document.querySelector('#inspector .pair .missing').textContent")?;
+    assert!(missing
+        .as_str()
+        .unwrap_or_default()
+        .contains("run A made no call here"));
+    browser.screenshot("compare-sub-agent")?;
+    browser.no_js_errors()
+}
+
+#[test]
+fn the_demo_compared_with_itself_shows_no_divergence_and_the_totals() -> anyhow::Result<()> {
+    let Some(mut browser) = browser_or_skip("the_demo_compared_with_itself")? else {
+        return Ok(());
+    };
+    let html = render_compare_html(demo(), demo())?;
+    let (_dir, _) = open_compare(&mut browser, &html)?;
+    let divergences = browser.eval("window.rolloutCompare.divergences()")?;
+    assert_eq!(divergences, json!({"all": [], "first": -1}));
+    let stats = browser.eval("window.rolloutCompare.redrawNow()")?;
+    assert_eq!(
+        (&stats["lanes"], &stats["lanesTotal"]),
+        (&json!(3), &json!(3)),
+        "{stats}"
+    );
+    let note = browser.eval("document.querySelector('#inspector .divnote').textContent")?;
+    assert!(
+        note.as_str().unwrap_or_default().contains("No divergence"),
+        "{note}"
+    );
+    browser.no_js_errors()
+}
+
+#[test]
+fn the_compare_page_is_self_contained_and_binds_no_inline_handlers() -> anyhow::Result<()> {
+    let html = render_compare_html(demo(), demo())?;
+    for external in [
+        "<script src",
+        "<link",
+        "http://",
+        "https://",
+        "@import",
+        "url(",
+    ] {
+        anyhow::ensure!(
+            !html.contains(external),
+            "the page refers outside itself: {external}"
+        );
+    }
+    // No inline event handlers: the script binds its own (a CSP without 'unsafe-inline'
+    // for handlers holds).
+    for handler in [
+        "onclick=",
+        "onload=",
+        "onerror=",
+        "onkeydown=",
+        "onmouse",
+        "oninput=",
+    ] {
+        anyhow::ensure!(!html.contains(handler), "an inline handler: {handler}");
+    }
+    Ok(())
+}
