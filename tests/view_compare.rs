@@ -143,6 +143,23 @@ fn n_and_p_step_through_the_divergences_in_the_reports_order() -> anyhow::Result
     let s = selected(&mut browser)?;
     assert_eq!(json!([s["lane"], s["step"]]), expected[0]);
     browser.screenshot("compare-keyboard")?;
+    // The root's last divergence: the final answers, caused by the edit and the failed tests.
+    let last = expected
+        .iter()
+        .rev()
+        .find(|d| d[0] == 0)
+        .cloned()
+        .unwrap_or_default();
+    browser.eval(&format!(
+        "window.rolloutCompare.select({}, {})",
+        last[0], last[1]
+    ))?;
+    let causes = browser.eval("document.querySelectorAll('#inspector .cause').length")?;
+    assert!(
+        causes.as_u64() >= Some(3),
+        "model, edit call, its output, the test result: {causes}"
+    );
+    browser.screenshot("compare-cause")?;
     browser.no_js_errors()
 }
 

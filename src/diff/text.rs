@@ -102,10 +102,15 @@ fn causes(out: &mut String, d: &Divergence, pad: &str, max: usize) {
     }
     let _ = writeln!(
         out,
-        "{pad}what the models saw differently ({} / {}; {} differences):",
+        "{pad}what the models saw differently ({} / {}; {} difference{}):",
         compared(&d.compared_requests.a),
         compared(&d.compared_requests.b),
-        d.differing_request_items_total
+        d.differing_request_items_total,
+        if d.differing_request_items_total == 1 {
+            ""
+        } else {
+            "s"
+        }
     );
     for change in d.differing_request_items.iter().take(max) {
         cause(out, change, &format!("{pad}  "));

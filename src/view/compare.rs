@@ -49,8 +49,8 @@ struct CallInfo<'a> {
     provider: Option<&'a str>,
     status: Status,
     error: Option<&'a str>,
-    /// Start, ms since its rollout's start.
-    started_ms: u64,
+    /// Start, ms since its rollout's start (from the ns clock where the graph has it).
+    started_ms: f64,
     duration_ns: Option<u64>,
     usage: Option<&'a Usage>,
     request_items: usize,
@@ -163,9 +163,13 @@ fn call_info<'a>(state: &'a RolloutState, id: &str) -> Option<(&'a str, CallInfo
         provider: call.provider.as_deref(),
         status: e.status,
         error: e.error.as_deref(),
-        started_ms: e
-            .started_at_unix_ms
-            .saturating_sub(state.started_at_unix_ms.unwrap_or(e.started_at_unix_ms)),
+        started_ms: match e.started_ns {
+            Some(ns) => ns as f64 / 1e6,
+            None => e
+                .started_at_unix_ms
+                .saturating_sub(state.started_at_unix_ms.unwrap_or(e.started_at_unix_ms))
+                as f64,
+        },
         duration_ns: e.duration_ns,
         usage: call.usage.as_ref(),
         request_items: state.request_items(call).len(),
