@@ -19,13 +19,15 @@
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
 //! - [`diff`](mod@diff): where two rollouts diverge — threads and steps aligned, the first
 //!   divergence with what the model saw differently, totals side by side;
-//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
+//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed).
 //!
 //! The README follows.
 //!
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cost;
 pub mod diff;
 pub mod export;
 pub mod format;

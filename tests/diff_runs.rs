@@ -351,3 +351,51 @@ fn the_diff_command_exits_1_on_a_divergence_and_0_without_and_prints_json_on_req
     assert!(String::from_utf8(missing.stderr)?.contains("error: reduce"));
     Ok(())
 }
+
+#[test]
+fn with_prices_both_runs_are_costed_and_a_run_with_an_unpriced_model_has_no_total(
+) -> anyhow::Result<()> {
+    let prices = tracing_rollout::cost::Prices::from_json(
+        r#"{"currency": "USD", "models": {
+            "big-model": {"input": 2.0, "cached_input": 0.5, "output": 8.0, "reasoning": 8.0},
+            "small-model": {"input": 0.2, "cached_input": 0.05, "output": 0.8, "reasoning": 0.8}}}"#,
+    )?;
+    let mut small = Script::new("run-b");
+    small.model = "small-model".to_owned();
+    let a = record(|| Script::new("run-a").run())?.reduce()?;
+    let b = record(|| small.run())?.reduce()?;
+    let options = DiffOptions::default().prices(prices.clone());
+    let report = serde_json::to_value(diff(&a, &b, &options))?;
+    let totals = &report["totals"];
+    assert_eq!(totals["currency"], "USD");
+    let (cost_a, cost_b) = (
+        prices.rollout_cost(&a).complete_total(),
+        prices.rollout_cost(&b).complete_total(),
+    );
+    assert!(cost_a.is_some_and(|c| c > 0.0) && cost_b.is_some_and(|c| c > 0.0));
+    assert_eq!(totals["a"]["cost"].as_f64(), cost_a);
+    assert_eq!(totals["b"]["cost"].as_f64(), cost_b);
+    assert_eq!(
+        totals["delta"]["cost"].as_f64(),
+        cost_a.zip(cost_b).map(|(x, y)| y - x)
+    );
+    // A model the prices lack: its calls are counted as unpriced, and there is no total.
+    let mut unknown = Script::new("run-c");
+    unknown.model = "mystery-model".to_owned();
+    let c = record(|| unknown.run())?.reduce()?;
+    let report = diff(&a, &c, &options);
+    assert_eq!(report.totals.b.cost, None);
+    let priced = report.totals.b.priced.clone().context("priced totals")?;
+    assert_eq!((priced.priced_calls, priced.unpriced_calls), (0, 5));
+    assert_eq!(priced.unpriced_models, vec!["mystery-model".to_owned()]);
+    assert_eq!(report.totals.delta.cost, None);
+    let text = tracing_rollout::diff::render_text(&report);
+    assert!(
+        text.contains("cost (USD)") && text.contains("unpriced calls"),
+        "{text}"
+    );
+    // Without prices there is no cost at all.
+    let plain = serde_json::to_value(diff(&a, &b, &DiffOptions::default()))?;
+    assert_eq!(plain["totals"]["a"].get("cost"), None);
+    Ok(())
+}

@@ -33,7 +33,7 @@ fn compare(
         &bundle_b.reduce()?,
         &DiffOptions::default(),
     );
-    let html = render_compare_html(&bundle_a.path, &bundle_b.path)?;
+    let html = render_compare_html(&bundle_a.path, &bundle_b.path, &DiffOptions::default())?;
     let (dir, _) = open_compare(browser, &html)?;
     Ok((bundle_a, bundle_b, dir, serde_json::to_value(report)?))
 }
@@ -203,7 +203,7 @@ fn the_demo_compared_with_itself_shows_no_divergence_and_the_totals() -> anyhow:
     let Some(mut browser) = browser_or_skip("the_demo_compared_with_itself")? else {
         return Ok(());
     };
-    let html = render_compare_html(demo(), demo())?;
+    let html = render_compare_html(demo(), demo(), &DiffOptions::default())?;
     let (_dir, _) = open_compare(&mut browser, &html)?;
     let divergences = browser.eval("window.rolloutCompare.divergences()")?;
     assert_eq!(divergences, json!({"all": [], "first": -1}));
@@ -223,7 +223,7 @@ fn the_demo_compared_with_itself_shows_no_divergence_and_the_totals() -> anyhow:
 
 #[test]
 fn the_compare_page_is_self_contained_and_binds_no_inline_handlers() -> anyhow::Result<()> {
-    let html = render_compare_html(demo(), demo())?;
+    let html = render_compare_html(demo(), demo(), &DiffOptions::default())?;
     for external in [
         "<script src",
         "<link",

@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_rollout::cost::Prices;
+use tracing_rollout::diff::DiffOptions;
 use tracing_rollout::export::{chrome, otlp, ExportError};
 use tracing_rollout::reduce::{self, ReduceError};
 use tracing_rollout::view;
@@ -62,6 +64,9 @@ enum Command {
         /// the first divergence selected (default output `<bundle>/compare.html`).
         #[arg(long, value_name = "BUNDLE", conflicts_with = "max_body_bytes")]
         compare: Option<PathBuf>,
+        /// With `--compare`: a prices file to cost both rollouts with.
+        #[arg(long, value_name = "FILE", requires = "compare")]
+        prices: Option<PathBuf>,
     },
     /// Serve an index of every bundle under a root and each one's viewer, live while written.
     Serve {
@@ -94,6 +99,10 @@ enum Command {
         /// Print the report as JSON (schema: the rustdoc of `tracing_rollout::diff`).
         #[arg(long)]
         json: bool,
+        /// A prices file to cost both rollouts with (schema: the rustdoc of
+        /// `tracing_rollout::cost`; cost is never guessed).
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
     },
     /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto).
     #[command(subcommand)]
@@ -179,13 +188,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             max_body_bytes,
             compare,
+            prices,
         } => {
             let options = view::ViewOptions { max_body_bytes };
             let path = match compare {
-                Some(other) => view::write_compare_html(&bundle, &other, output.as_deref())
-                    .with_context(|| {
-                        format!("compare {} with {}", bundle.display(), other.display())
-                    })?,
+                Some(other) => {
+                    let diff_options = diff_options(prices.as_deref())?;
+                    view::write_compare_html(&bundle, &other, output.as_deref(), &diff_options)
+                        .with_context(|| {
+                            format!("compare {} with {}", bundle.display(), other.display())
+                        })?
+                }
                 None => view::write_html(&bundle, output.as_deref(), &options)
                     .with_context(|| format!("view {}", bundle.display()))?,
             };
@@ -204,7 +217,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("expand {}", bundle.display()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Diff { a, b, json } => diff(&a, &b, json, &mut out),
+        Command::Diff { a, b, json, prices } => {
+            diff(&a, &b, json, &diff_options(prices.as_deref())?, &mut out)
+        }
         Command::Export(Export::Otlp {
             bundle,
             output,
@@ -303,11 +318,26 @@ fn summary(bundle: &Path, follow: bool, out: &mut StdoutLock) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `diff` and `view --compare` are given: the prices, if any.
+fn diff_options(prices: Option<&Path>) -> anyhow::Result<DiffOptions> {
+    let options = DiffOptions::default();
+    Ok(match prices {
+        Some(path) => options.prices(Prices::load(path)?),
+        None => options,
+    })
+}
+
 /// `diff`: the report as text or JSON; exit 1 when the rollouts diverge.
-fn diff(a: &Path, b: &Path, json: bool, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+fn diff(
+    a: &Path,
+    b: &Path,
+    json: bool,
+    options: &DiffOptions,
+    out: &mut StdoutLock,
+) -> anyhow::Result<ExitCode> {
     let state_a = reduce::reduce_bundle(a).with_context(|| format!("reduce {}", a.display()))?;
     let state_b = reduce::reduce_bundle(b).with_context(|| format!("reduce {}", b.display()))?;
-    let report = tracing_rollout::diff::diff(&state_a, &state_b, &Default::default());
+    let report = tracing_rollout::diff::diff(&state_a, &state_b, options);
     if json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;

@@ -77,22 +77,44 @@ mod totals;
 pub use report::*;
 pub use text::render_text;
 
+use crate::cost::Prices;
 use crate::reduce::RolloutState;
 
 /// What [`diff`] reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DiffOptions {
     /// Differences between two requests listed per divergence, at most (the total is
     /// always given). Default 50.
     pub max_request_items: usize,
+    /// Prices to cost both rollouts with (`--prices FILE`); without them the totals have no
+    /// cost (it is never guessed). Default none.
+    pub prices: Option<Prices>,
 }
 
 impl Default for DiffOptions {
     fn default() -> Self {
         DiffOptions {
             max_request_items: 50,
+            prices: None,
         }
+    }
+}
+
+impl DiffOptions {
+    /// Costs both rollouts with `prices`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tracing_rollout::{cost::Prices, diff::DiffOptions};
+    ///
+    /// let options = DiffOptions::default().prices(Prices::load("examples/prices.json")?);
+    /// # Ok::<(), tracing_rollout::cost::PricesError>(())
+    /// ```
+    pub fn prices(mut self, prices: Prices) -> DiffOptions {
+        self.prices = Some(prices);
+        self
     }
 }
 
@@ -136,6 +158,6 @@ pub fn diff(a: &RolloutState, b: &RolloutState, options: &DiffOptions) -> Diff {
         },
         first_divergence,
         threads,
-        totals: totals::totals(a, b),
+        totals: totals::totals(a, b, options.prices.as_ref()),
     }
 }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cost::CostTotals;
 use crate::reduce::{ItemKind, Status};
 
 /// Value of `format` in a diff report.
@@ -405,6 +406,9 @@ pub enum Origin {
 /// Totals of both sides and their differences.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
+    /// The currency of `cost`, when prices were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// A's totals.
     pub a: RunTotals,
     /// B's totals.
@@ -444,9 +448,14 @@ pub struct RunTotals {
     pub reasoning_tokens: u64,
     /// Delivery edges whose recipient's model never saw the text.
     pub undelivered_edges: usize,
-    /// Cost in the prices' currency, when prices were given.
+    /// Cost in the prices' currency, when prices were given and every inference call could
+    /// be priced (see `priced` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<f64>,
+    /// With prices: the priced calls' cost by token kind, how many calls were priced and how
+    /// many not, and the models the prices lack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priced: Option<CostTotals>,
 }
 
 /// `b − a` for each count of [`RunTotals`].

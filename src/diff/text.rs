@@ -312,14 +312,19 @@ fn totals(out: &mut String, diff: &Diff) {
             format!("{delta:+}"),
         );
     }
-    if let (Some(x), Some(y)) = (a.cost, b.cost) {
-        row(
-            out,
-            "cost",
-            format!("{x:.4}"),
-            format!("{y:.4}"),
-            format!("{:+.4}", y - x),
-        );
+    if let (Some(pa), Some(pb)) = (&a.priced, &b.priced) {
+        // A side with unpriced calls shows what could be priced, as a lower bound.
+        let cost = |p: &crate::cost::CostTotals| match p.complete_total() {
+            Some(total) => format!("{total:.4}"),
+            None => format!("≥{:.4}", p.cost.total),
+        };
+        let name = format!("cost ({})", diff.totals.currency.as_deref().unwrap_or("?"));
+        let delta = d.cost.map(|c| format!("{c:+.4}")).unwrap_or_default();
+        row(out, &name, cost(pa), cost(pb), delta);
+        if pa.unpriced_calls + pb.unpriced_calls > 0 {
+            let n = |p: &crate::cost::CostTotals| p.unpriced_calls.to_string();
+            row(out, "unpriced calls", n(pa), n(pb), String::new());
+        }
     }
 }
 

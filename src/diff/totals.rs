@@ -2,20 +2,28 @@
 //!
 //! Invariant: each total is counted from the graph's own maps the way `summary` counts them
 //! (tokens from inference calls only, never rolled up twice), so a diff's totals agree with
-//! each side's summary. Cost is `None` here: it is filled only from prices the caller gives,
-//! never guessed.
+//! each side's summary. Cost comes only from prices the caller gives ([`Prices`]), never
+//! guessed: a rollout with a call that cannot be priced has no total cost, only the priced
+//! part and a count of what is missing.
 
 use super::report::{RunTotals, Totals, TotalsDelta};
+use crate::cost::Prices;
 use crate::reduce::{RolloutState, Status};
 
 /// Both sides' totals and their differences.
-pub(super) fn totals(a: &RolloutState, b: &RolloutState) -> Totals {
-    let (a, b) = (run_totals(a), run_totals(b));
+pub(super) fn totals(a: &RolloutState, b: &RolloutState, prices: Option<&Prices>) -> Totals {
+    let (a, b) = (run_totals(a, prices), run_totals(b, prices));
     let delta = delta(&a, &b);
-    Totals { a, b, delta }
+    Totals {
+        currency: prices.map(|p| p.currency.clone()),
+        a,
+        b,
+        delta,
+    }
 }
 
-fn run_totals(state: &RolloutState) -> RunTotals {
+fn run_totals(state: &RolloutState, prices: Option<&Prices>) -> RunTotals {
+    let priced = prices.map(|p| p.rollout_cost(state));
     let usage = state.total_usage();
     let failed = |status: Status| status == Status::Failed;
     RunTotals {
@@ -44,7 +52,8 @@ fn run_totals(state: &RolloutState) -> RunTotals {
         output_tokens: usage.output_tokens,
         reasoning_tokens: usage.reasoning_tokens,
         undelivered_edges: state.edges.values().filter(|e| !e.delivered).count(),
-        cost: None,
+        cost: priced.as_ref().and_then(|p| p.complete_total()),
+        priced,
     }
 }
 

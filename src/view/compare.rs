@@ -82,17 +82,21 @@ struct CompareConfig<'a> {
 /// # Examples
 ///
 /// ```no_run
-/// let html = tracing_rollout::view::render_compare_html("traces/run-a", "traces/run-b")?;
+/// use tracing_rollout::diff::DiffOptions;
+/// use tracing_rollout::view::render_compare_html;
+///
+/// let html = render_compare_html("traces/run-a", "traces/run-b", &DiffOptions::default())?;
 /// std::fs::write("compare.html", html).unwrap();
 /// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
 /// ```
 pub fn render_compare_html(
     a: impl AsRef<Path>,
     b: impl AsRef<Path>,
+    options: &DiffOptions,
 ) -> Result<String, ReduceError> {
     let (a, b) = (a.as_ref(), b.as_ref());
     let (state_a, state_b) = (reduce::reduce_bundle(a)?, reduce::reduce_bundle(b)?);
-    let json = compare_json(&state_a, &state_b);
+    let json = compare_json(&state_a, &state_b, options);
     Ok(compare_page(
         &bundle_name(a),
         &bundle_name(b),
@@ -107,9 +111,10 @@ pub fn write_compare_html(
     a: impl AsRef<Path>,
     b: impl AsRef<Path>,
     out: Option<&Path>,
+    options: &DiffOptions,
 ) -> Result<PathBuf, ReduceError> {
     let a = a.as_ref();
-    let html = render_compare_html(a, b)?;
+    let html = render_compare_html(a, b, options)?;
     let path = out.map_or_else(|| a.join("compare.html"), Path::to_path_buf);
     std::fs::write(&path, html).map_err(|source| ReduceError::Io {
         action: "write",
@@ -119,10 +124,11 @@ pub fn write_compare_html(
     Ok(path)
 }
 
-/// The page's data as JSON: the diff of `a` and `b`, and the calls its steps name.
-pub(super) fn compare_json(a: &RolloutState, b: &RolloutState) -> String {
-    let mut options = DiffOptions::default();
-    options.max_request_items = PAGE_REQUEST_ITEMS;
+/// The page's data as JSON: the diff of `a` and `b` (listing up to [`PAGE_REQUEST_ITEMS`]
+/// request differences per divergence), and the calls its steps name.
+pub(super) fn compare_json(a: &RolloutState, b: &RolloutState, options: &DiffOptions) -> String {
+    let mut options = options.clone();
+    options.max_request_items = options.max_request_items.max(PAGE_REQUEST_ITEMS);
     let report = diff(a, b, &options);
     let mut calls = [BTreeMap::new(), BTreeMap::new()];
     for thread in &report.threads {

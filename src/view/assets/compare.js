@@ -378,11 +378,16 @@ function totalsHtml() {
     ['input tokens', a.input_tokens, b.input_tokens, d.input_tokens], ['cached input tokens', a.cached_input_tokens, b.cached_input_tokens, d.cached_input_tokens],
     ['output tokens', a.output_tokens, b.output_tokens, d.output_tokens], ['reasoning tokens', a.reasoning_tokens, b.reasoning_tokens, d.reasoning_tokens],
     ['undelivered edges', a.undelivered_edges, b.undelivered_edges, d.undelivered_edges]];
-  if (a.cost != null && b.cost != null) rows.push(['cost', a.cost.toFixed(4), b.cost.toFixed(4), d.cost]);
+  if (a.priced && b.priced) {
+    // A side with unpriced calls shows what could be priced, as a lower bound.
+    var cost = function (t) { return (t.cost != null ? '' : '≥') + t.priced.cost.total.toFixed(4); };
+    rows.push(['cost (' + (D.totals.currency || '?') + ')', cost(a), cost(b), d.cost == null ? null : +d.cost.toFixed(4)]);
+    if (a.priced.unpriced_calls + b.priced.unpriced_calls) rows.push(['unpriced calls', a.priced.unpriced_calls, b.priced.unpriced_calls, null]);
+  }
   var h = '<h2>Totals</h2><table class="totals"><tr><th></th><th>A</th><th>B</th><th>B − A</th></tr>';
   h += '<tr><td>status</td><td>' + badge(a.status) + '</td><td>' + badge(b.status) + '</td><td></td></tr>';
   rows.forEach(function (r) {
-    var delta = r[3] == null ? '' : (r[3] > 0 ? '+' : '') + (typeof r[3] === 'number' && r[0] === 'cost' ? r[3].toFixed(4) : r[3]) + (r[4] || '');
+    var delta = r[3] == null ? '' : (r[3] > 0 ? '+' : '') + r[3] + (r[4] || '');
     h += '<tr><td>' + esc(r[0]) + '</td><td>' + esc(r[1] == null ? '-' : r[1]) + '</td><td>' + esc(r[2] == null ? '-' : r[2]) +
       '</td><td class="' + (r[3] > 0 ? 'up' : r[3] < 0 ? 'down' : '') + '">' + esc(delta) + '</td></tr>';
   });
