@@ -9,7 +9,8 @@
 //! the alignment, one divergence as long as the thread). Repetitions interleave reducing and
 //! diffing; the recordings are written to a temporary directory and deleted.
 //!
-//! `cargo run --release --example bench_diff [-- REPEATS]` prints a Markdown table.
+//! `cargo run --release --example bench_diff [-- REPEATS [TURNS]]` prints a Markdown table (at
+//! the three sizes, or at TURNS only).
 
 #[path = "bench_support/mod.rs"]
 mod bench_support;
@@ -121,9 +122,13 @@ fn main() -> anyhow::Result<()> {
         Some(n) => n.parse()?,
         None => 5,
     };
+    let sizes: Vec<u64> = match std::env::args().nth(2) {
+        Some(n) => vec![n.parse()?],
+        None => vec![1000, 2000, 4000],
+    };
     println!("| turns | run B | steps (A / B) | divergences | reduce A + B (median / min) | diff (median / min) | diff ÷ reduce | reduce peak heap | diff peak heap |");
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    for turns in [1000u64, 2000, 4000] {
+    for turns in sizes {
         for variant in [Variant::Identical, Variant::Perturbed, Variant::AllChanged] {
             row(turns, variant, repeats)?;
         }

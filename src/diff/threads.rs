@@ -98,12 +98,26 @@ impl<'a> Run<'a> {
             .collect()
     }
 
-    /// The row (in the parent pair's alignment) of the step that spawned `child`.
-    fn spawn_row(&self, child: &Thread, parent: Option<&Thread>, rows: &[usize]) -> Option<usize> {
-        let call = self.spawner.get(child.thread_id.as_str())?;
-        let steps = self.steps.get(parent?.thread_id.as_str())?;
-        let index = step_index(steps).get(call).copied()?;
-        rows.get(index).copied()
+    /// The row (in the parent pair's alignment, `rows` by step) of the step that spawned each
+    /// of `children`, where known.
+    fn spawn_rows(
+        &self,
+        children: &[&'a Thread],
+        parent: Option<&Thread>,
+        rows: &[usize],
+    ) -> HashMap<&'a str, usize> {
+        let Some(steps) = parent.and_then(|p| self.steps.get(p.thread_id.as_str())) else {
+            return HashMap::new();
+        };
+        let index = step_index(steps);
+        children
+            .iter()
+            .filter_map(|c| {
+                let call = self.spawner.get(c.thread_id.as_str())?;
+                let row = rows.get(*index.get(call)?)?;
+                Some((c.thread_id.as_str(), *row))
+            })
+            .collect()
     }
 }
 
@@ -150,12 +164,14 @@ pub(super) fn walk(
         );
         let ca = run_a.children(p.a);
         let cb = run_b.children(p.b);
+        let rows_a = run_a.spawn_rows(&ca, p.a, &diff.row_a);
+        let rows_b = run_b.spawn_rows(&cb, p.b, &diff.row_b);
         let children = pair_up(
             ca,
             cb,
             false,
-            &|c| run_a.spawn_row(c, p.a, &diff.row_a),
-            &|c| run_b.spawn_row(c, p.b, &diff.row_b),
+            &|c| rows_a.get(c.thread_id.as_str()).copied(),
+            &|c| rows_b.get(c.thread_id.as_str()).copied(),
         );
         threads.push(entry(&p, diff));
         for (a, b, matched_by, row) in children.into_iter().rev() {
