@@ -7,7 +7,9 @@
 //! 100th turn's response (local divergences, realigned after each); `all changed`: the
 //! arguments changed in every turn's response (no step agrees, so no anchor: the worst case of
 //! the alignment, one divergence as long as the thread). Repetitions interleave reducing and
-//! diffing; the recordings are written to a temporary directory and deleted.
+//! diffing; wall time and the thread's CPU time are both reported (CPU time is not inflated
+//! when other processes take the cores); the recordings are written to a temporary directory
+//! and deleted.
 //!
 //! `cargo run --release --example bench_diff [-- REPEATS [TURNS]]` prints a Markdown table (at
 //! the three sizes, or at TURNS only).
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bench_support::workload::{Mode, Workload};
-use bench_support::{measure, median_min, mib, ms};
+use bench_support::{measure, median_min, mib, ms, thread_cpu};
 use serde_json::Value;
 use tracing_rollout::diff::{diff, DiffOptions};
 use tracing_rollout::reduce::reduce_bundle;
@@ -126,8 +128,8 @@ fn main() -> anyhow::Result<()> {
         Some(n) => vec![n.parse()?],
         None => vec![1000, 2000, 4000],
     };
-    println!("| turns | run B | steps (A / B) | divergences | reduce A + B (median / min) | diff (median / min) | diff ÷ reduce | reduce peak heap | diff peak heap |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| turns | run B | steps (A / B) | divergences | reduce A + B, wall (median / min) | diff, wall (median / min) | reduce A + B, CPU | diff, CPU | diff ÷ reduce (CPU) | reduce peak heap | diff peak heap |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for turns in sizes {
         for variant in [Variant::Identical, Variant::Perturbed, Variant::AllChanged] {
             row(turns, variant, repeats)?;
@@ -145,14 +147,19 @@ fn row(turns: u64, variant: Variant, repeats: usize) -> anyhow::Result<()> {
         &variant.apply(Workload::generate(turns)),
     )?;
     let (mut reduce_times, mut diff_times) = (Vec::new(), Vec::new());
+    let (mut reduce_cpu, mut diff_cpu) = (Vec::new(), Vec::new());
     let (mut reduce_heap, mut diff_heap) = (0, 0);
     let mut shape = (0, 0, 0);
     for _ in 0..repeats {
+        let cpu = thread_cpu();
         let (t, heap, states) = measure(|| (reduce_bundle(&a), reduce_bundle(&b)));
+        reduce_cpu.push(thread_cpu() - cpu);
         let (state_a, state_b) = (states.0?, states.1?);
         reduce_times.push(t);
         reduce_heap = reduce_heap.max(heap);
+        let cpu = thread_cpu();
         let (t, heap, report) = measure(|| diff(&state_a, &state_b, &DiffOptions::default()));
+        diff_cpu.push(thread_cpu() - cpu);
         diff_times.push(t);
         diff_heap = diff_heap.max(heap);
         let root = &report.threads[0];
@@ -177,8 +184,10 @@ fn row(turns: u64, variant: Variant, repeats: usize) -> anyhow::Result<()> {
     }
     let (rm, rmin) = median_min(&mut reduce_times);
     let (dm, dmin) = median_min(&mut diff_times);
+    let (rc, _) = median_min(&mut reduce_cpu);
+    let (dc, _) = median_min(&mut diff_cpu);
     println!(
-        "| {turns} | {} | {} / {} | {} | {:.0} / {:.0} ms | {:.1} / {:.1} ms | {:.3} | {:.1} MiB | {:.1} MiB |",
+        "| {turns} | {} | {} / {} | {} | {:.0} / {:.0} ms | {:.1} / {:.1} ms | {:.0} ms | {:.1} ms | {:.3} | {:.1} MiB | {:.1} MiB |",
         variant.name(),
         shape.0,
         shape.1,
@@ -187,7 +196,9 @@ fn row(turns: u64, variant: Variant, repeats: usize) -> anyhow::Result<()> {
         ms(rmin),
         ms(dm),
         ms(dmin),
-        dm.as_secs_f64() / rm.as_secs_f64().max(Duration::from_nanos(1).as_secs_f64()),
+        ms(rc),
+        ms(dc),
+        dc.as_secs_f64() / rc.as_secs_f64().max(Duration::from_nanos(1).as_secs_f64()),
         mib(reduce_heap as u64),
         mib(diff_heap as u64),
     );

@@ -7,21 +7,10 @@ mod support;
 use anyhow::Context;
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
-use support::layer::{record, Bundle};
+use support::layer::record;
+use support::runs::diff_runs;
 use support::scripted::Script;
 use tracing_rollout::diff::{diff, DiffOptions};
-
-/// Records both scripts and diffs them; the report as JSON, and the bundles.
-fn diff_runs(a: &Script, b: &Script) -> anyhow::Result<(Value, Bundle, Bundle)> {
-    let bundle_a = record(|| a.run())?;
-    let bundle_b = record(|| b.run())?;
-    let report = diff(
-        &bundle_a.reduce()?,
-        &bundle_b.reduce()?,
-        &DiffOptions::default(),
-    );
-    Ok((serde_json::to_value(&report)?, bundle_a, bundle_b))
-}
 
 /// Each aligned step's op, in order.
 fn ops(thread: &Value) -> Vec<&str> {

@@ -13,10 +13,11 @@ mod support;
 use serde_json::{json, Value};
 use support::browser::Browser;
 use support::fixtures::demo;
-use support::layer::{record, Bundle};
+use support::layer::Bundle;
+use support::runs::diff_runs;
 use support::scripted::Script;
 use support::viewer::{browser_or_skip, WAIT};
-use tracing_rollout::diff::{diff, DiffOptions};
+use tracing_rollout::diff::DiffOptions;
 use tracing_rollout::view::render_compare_html;
 
 /// Records both scripts, opens their compare page; returns the bundles, the page's dir and
@@ -26,16 +27,10 @@ fn compare(
     a: &Script,
     b: &Script,
 ) -> anyhow::Result<(Bundle, Bundle, tempfile::TempDir, Value)> {
-    let bundle_a = record(|| a.run())?;
-    let bundle_b = record(|| b.run())?;
-    let report = diff(
-        &bundle_a.reduce()?,
-        &bundle_b.reduce()?,
-        &DiffOptions::default(),
-    );
+    let (report, bundle_a, bundle_b) = diff_runs(a, b)?;
     let html = render_compare_html(&bundle_a.path, &bundle_b.path, &DiffOptions::default())?;
     let (dir, _) = open_compare(browser, &html)?;
-    Ok((bundle_a, bundle_b, dir, serde_json::to_value(report)?))
+    Ok((bundle_a, bundle_b, dir, report))
 }
 
 fn open_compare(
@@ -224,19 +219,7 @@ fn the_demo_compared_with_itself_shows_no_divergence_and_the_totals() -> anyhow:
 #[test]
 fn the_compare_page_is_self_contained_and_binds_no_inline_handlers() -> anyhow::Result<()> {
     let html = render_compare_html(demo(), demo(), &DiffOptions::default())?;
-    for external in [
-        "<script src",
-        "<link",
-        "http://",
-        "https://",
-        "@import",
-        "url(",
-    ] {
-        anyhow::ensure!(
-            !html.contains(external),
-            "the page refers outside itself: {external}"
-        );
-    }
+    support::viewer::self_contained(&html)?;
     // No inline event handlers: the script binds its own (a CSP without 'unsafe-inline'
     // for handlers holds).
     for handler in [

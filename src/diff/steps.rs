@@ -82,7 +82,7 @@ impl<'a> Step<'a> {
                 | ItemKind::McpApprovalRequest
                 | ItemKind::ServerToolUse
                 | ItemKind::Other => actions.push(Action::Tool {
-                    name: item.name.as_deref().unwrap_or_else(|| kind_word(item.kind)),
+                    name: item.name.as_deref().unwrap_or_else(|| item.kind.as_str()),
                     args: &item.text,
                 }),
             }
@@ -182,34 +182,6 @@ pub(super) fn cut(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         None => text.to_owned(),
         Some((at, _)) => format!("{}…", &text[..at]),
-    }
-}
-
-/// The `state.json` word of an item kind (for a call item that has no name).
-pub(super) fn kind_word(kind: ItemKind) -> &'static str {
-    match kind {
-        ItemKind::Message => "message",
-        ItemKind::Reasoning => "reasoning",
-        ItemKind::FunctionCall => "function_call",
-        ItemKind::FunctionCallOutput => "function_call_output",
-        ItemKind::CustomToolCall => "custom_tool_call",
-        ItemKind::CustomToolCallOutput => "custom_tool_call_output",
-        ItemKind::CompactionMarker => "compaction_marker",
-        ItemKind::WebSearchCall => "web_search_call",
-        ItemKind::FileSearchCall => "file_search_call",
-        ItemKind::CodeInterpreterCall => "code_interpreter_call",
-        ItemKind::ImageGenerationCall => "image_generation_call",
-        ItemKind::McpCall => "mcp_call",
-        ItemKind::McpListTools => "mcp_list_tools",
-        ItemKind::McpApprovalRequest => "mcp_approval_request",
-        ItemKind::McpApprovalResponse => "mcp_approval_response",
-        ItemKind::ComputerCall => "computer_call",
-        ItemKind::ComputerCallOutput => "computer_call_output",
-        ItemKind::LocalShellCall => "local_shell_call",
-        ItemKind::LocalShellCallOutput => "local_shell_call_output",
-        ItemKind::ServerToolUse => "server_tool_use",
-        ItemKind::ServerToolResult => "server_tool_result",
-        ItemKind::Other => "other",
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{bundle_name, fill, push_html_text, push_script_json};
+use super::{bundle_name, fill, push_html_text, push_script_json, write_page};
 use crate::diff::{diff, Diff, DiffOptions};
 use crate::reduce::{self, ItemKind, ReduceError, RolloutState, Status, Usage};
 
@@ -115,13 +115,10 @@ pub fn write_compare_html(
 ) -> Result<PathBuf, ReduceError> {
     let a = a.as_ref();
     let html = render_compare_html(a, b, options)?;
-    let path = out.map_or_else(|| a.join("compare.html"), Path::to_path_buf);
-    std::fs::write(&path, html).map_err(|source| ReduceError::Io {
-        action: "write",
-        path: path.clone(),
-        source,
-    })?;
-    Ok(path)
+    write_page(
+        out.map_or_else(|| a.join("compare.html"), Path::to_path_buf),
+        &html,
+    )
 }
 
 /// The page's data as JSON: the diff of `a` and `b` (listing up to [`PAGE_REQUEST_ITEMS`]

@@ -133,7 +133,14 @@ pub fn write_html(
 ) -> Result<PathBuf, ReduceError> {
     let dir = dir.as_ref();
     let html = render_html(dir, options)?;
-    let path = out.map_or_else(|| dir.join("view.html"), Path::to_path_buf);
+    write_page(
+        out.map_or_else(|| dir.join("view.html"), Path::to_path_buf),
+        &html,
+    )
+}
+
+/// Writes a page to `path`; returns the path.
+fn write_page(path: PathBuf, html: &str) -> Result<PathBuf, ReduceError> {
     std::fs::write(&path, html).map_err(|source| ReduceError::Io {
         action: "write",
         path: path.clone(),

@@ -110,17 +110,8 @@ impl Agent<'_> {
     fn infer(&mut self, policy: Policy) -> Vec<Value> {
         let request = json!({"model": self.script.model, "input": self.history});
         if self.root && self.script.retry_call == Some(self.calls) {
-            let span = info_span!(
-                "rollout.inference",
-                model = self.script.model.as_str(),
-                provider = "openai"
-            );
-            let _span = span.enter();
-            payload("request", &request);
-            payload(
-                "response",
-                &json!({"error": {"type": "overloaded_error", "message": "Overloaded, retry later"}}),
-            );
+            let error = json!({"error": {"type": "overloaded_error", "message": "Overloaded, retry later"}});
+            inference(&self.script.model, &request, &error);
         }
         let index = self.calls;
         self.calls += 1;
@@ -130,21 +121,12 @@ impl Agent<'_> {
                 item["call_id"] = json!(format!("call_{}_{index}_{n}", self.prefix));
             }
         }
-        let span = info_span!(
-            "rollout.inference",
-            model = self.script.model.as_str(),
-            provider = "openai"
-        );
-        let _span = span.enter();
-        payload("request", &request);
         let input_tokens = 40 * self.history.len() as u64;
-        payload(
-            "response",
-            &json!({"id": format!("resp_{}_{index}", self.prefix), "output": output,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 20,
-                          "input_tokens_details": {"cached_tokens": input_tokens / 2},
-                          "output_tokens_details": {"reasoning_tokens": 5}}}),
-        );
+        let response = json!({"id": format!("resp_{}_{index}", self.prefix), "output": output,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 20,
+                      "input_tokens_details": {"cached_tokens": input_tokens / 2},
+                      "output_tokens_details": {"reasoning_tokens": 5}}});
+        inference(&self.script.model, &request, &response);
         output
     }
 
@@ -290,6 +272,14 @@ fn message(role: &str, text: &str) -> Value {
         "input_text"
     };
     json!({"type": "message", "role": role, "content": [{"type": part, "text": text}]})
+}
+
+/// One inference span of `model` with its request and response payloads.
+fn inference(model: &str, request: &Value, response: &Value) {
+    let span = info_span!("rollout.inference", model = model, provider = "openai");
+    let _span = span.enter();
+    payload("request", request);
+    payload("response", response);
 }
 
 fn payload(role: &str, body: &Value) {

@@ -66,3 +66,22 @@ pub fn show_html(
     open(browser, &format!("{}{fragment}", file_url(&path)))?;
     Ok((dir, path))
 }
+
+/// An error unless `html` refers to nothing outside itself (no script or style source, no
+/// link, no URL).
+pub fn self_contained(html: &str) -> anyhow::Result<()> {
+    for external in [
+        "<script src",
+        "<link",
+        "http://",
+        "https://",
+        "@import",
+        "url(",
+    ] {
+        anyhow::ensure!(
+            !html.contains(external),
+            "the page refers outside itself: {external}"
+        );
+    }
+    Ok(())
+}

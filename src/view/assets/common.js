@@ -62,3 +62,34 @@ function lowerBound(arr, key, get) {
   }
   return lo;
 }
+
+// ---------------------------------------------------------------- canvas
+
+// Sizes `canvas` to its CSS box at the device's pixel ratio, clears it and sets the text style
+// both pages draw with; returns its CSS width and height.
+function clearCanvas(canvas, ctx) {
+  var dpr = window.devicePixelRatio || 1, W = canvas.clientWidth, H = canvas.clientHeight;
+  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
+    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
+  }
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, W, H);
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textBaseline = 'middle';
+  return { W: W, H: H };
+}
+// `draw`, run once on the next frame however often the result is called before it.
+function onNextFrame(draw) {
+  var pending = false;
+  return function () {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () { pending = false; draw(); });
+  };
+}
+// A round step (1, 2 or 5 times a power of ten) for axis ticks about 90 px apart.
+function niceStep(span, px) {
+  var raw = span / Math.max(1, px / 90), p = Math.pow(10, Math.floor(Math.log10(raw)));
+  var n = raw / p;
+  return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * p;
+}

@@ -73,24 +73,12 @@ function plotW() { return plotWidth || (plotWidth = canvas.clientWidth - LABEL_W
 function xOf(col) { return LABEL_W + (col - view.a) / (view.b - view.a) * plotWidth; }
 function colOf(x) { return view.a + (x - LABEL_W) / plotW() * (view.b - view.a); }
 
-var pending = false;
-function redraw() {
-  if (pending) return;
-  pending = true;
-  requestAnimationFrame(function () { pending = false; draw(); });
-}
+var redraw = onNextFrame(draw);
 
 function draw() {
   if (!D) return;
-  var dpr = window.devicePixelRatio || 1, W = canvas.clientWidth, H = canvas.clientHeight;
+  var size = clearCanvas(canvas, ctx), W = size.W, H = size.H;
   plotWidth = W - LABEL_W - 12;
-  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
-    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
-  }
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, W, H);
-  ctx.font = '11px system-ui, sans-serif';
-  ctx.textBaseline = 'middle';
   hits = [];
   view.scrollY = Math.min(Math.max(0, view.scrollY), Math.max(0, view.height - H + 20));
   var top = view.scrollY, bottom = top + H, drawn = 0, columns = 0;
@@ -197,9 +185,7 @@ function drawAxis(W) {
   ctx.fillRect(0, 0, W, AXIS_H);
   ctx.strokeStyle = colors.line;
   ctx.beginPath(); ctx.moveTo(0, AXIS_H - 0.5); ctx.lineTo(W, AXIS_H - 0.5); ctx.stroke();
-  var per = Math.max(1, (view.b - view.a) / Math.max(1, plotW() / 80));
-  var p = Math.pow(10, Math.floor(Math.log10(per))), n = per / p;
-  var stepN = Math.max(1, (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * p);
+  var stepN = Math.max(1, niceStep(view.b - view.a, plotW()));
   ctx.fillStyle = colors.muted;
   for (var c = Math.max(0, Math.ceil(view.a / stepN) * stepN); c <= view.b; c += stepN) {
     var x = xOf(c);

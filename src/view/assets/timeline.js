@@ -89,30 +89,12 @@ function fill(it) {
   return colors[it.kind] || colors.tool;
 }
 
-function niceStep(span, px) {
-  var raw = span / Math.max(1, px / 90), p = Math.pow(10, Math.floor(Math.log10(raw)));
-  var n = raw / p;
-  return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * p;
-}
-
-var pending = false;
-function redraw() {
-  if (pending) return;
-  pending = true;
-  requestAnimationFrame(function () { pending = false; draw(); });
-}
+var redraw = onNextFrame(function () { draw(); });
 
 function draw() {
   if (!M) return;
-  var dpr = window.devicePixelRatio || 1, W = canvas.clientWidth, H = canvas.clientHeight;
+  var size = clearCanvas(canvas, ctx), W = size.W, H = size.H;
   plotWidth = W - LABEL_W - 12;
-  if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(H * dpr)) {
-    canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr);
-  }
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, W, H);
-  ctx.font = '11px system-ui, sans-serif';
-  ctx.textBaseline = 'middle';
   hits = [];
   var maxScroll = Math.max(0, M.height - H + 20);
   view.scrollY = Math.min(Math.max(0, view.scrollY), maxScroll);
