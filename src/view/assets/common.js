@@ -93,3 +93,41 @@ function niceStep(span, px) {
   var n = raw / p;
   return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * p;
 }
+
+// The mouse on a plot of `canvas` whose view is `view` ({a, b, scrollY}: the visible range
+// and the vertical scroll): a drag pans it (`plotWidth()` pixels span b − a), a press without
+// movement is a click (`onClick(x, y)` in canvas pixels), a move without a button hovers
+// (`onHover(x, y)` returns the tooltip's text, or null for none); `moved()` runs after a pan.
+function plotMouse(canvas, view, plotWidth, onClick, onHover, moved) {
+  var drag = null, tip = $('tip');
+  canvas.addEventListener('mousedown', function (ev) {
+    drag = { x: ev.clientX, y: ev.clientY, a: view.a, b: view.b, scrollY: view.scrollY, moved: false };
+  });
+  window.addEventListener('mousemove', function (ev) {
+    var r = canvas.getBoundingClientRect();
+    if (drag) {
+      var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+      if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
+      if (drag.moved) {
+        var dt = dx / plotWidth() * (drag.b - drag.a);
+        view.a = drag.a - dt; view.b = drag.b - dt; view.scrollY = drag.scrollY - dy;
+        moved();
+      }
+      return;
+    }
+    var text = ev.target === canvas ? onHover(ev.clientX - r.left, ev.clientY - r.top) : null;
+    canvas.style.cursor = text == null ? 'default' : 'pointer';
+    if (text == null) { tip.hidden = true; return; }
+    tip.textContent = text;
+    tip.hidden = false;
+    tip.style.left = Math.min(ev.clientX - r.left + 12, r.width - 300) + 'px';
+    tip.style.top = (ev.clientY - r.top + 14) + 'px';
+  });
+  window.addEventListener('mouseup', function (ev) {
+    if (!drag) return;
+    var clicked = !drag.moved && ev.target === canvas;
+    drag = null;
+    var r = canvas.getBoundingClientRect();
+    if (clicked) onClick(ev.clientX - r.left, ev.clientY - r.top);
+  });
+}

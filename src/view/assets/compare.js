@@ -226,39 +226,16 @@ function reveal(lane, step) {
   redraw();
 }
 
-var drag = null;
-canvas.addEventListener('mousedown', function (ev) {
-  drag = { x: ev.clientX, y: ev.clientY, a: view.a, b: view.b, scrollY: view.scrollY, moved: false };
-});
-window.addEventListener('mousemove', function (ev) {
-  var r = canvas.getBoundingClientRect(), tip = $('tip');
-  if (drag) {
-    var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
-    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-    if (drag.moved) {
-      var dc = dx / plotW() * (drag.b - drag.a);
-      view.a = drag.a - dc; view.b = drag.b - dc; view.scrollY = drag.scrollY - dy;
-      redraw();
-    }
-    return;
-  }
-  var h = ev.target === canvas && hitAt(ev.clientX - r.left, ev.clientY - r.top);
-  if (!h || h.step == null) { tip.hidden = true; return; }
-  var s = lanes[h.lane].t.steps[h.step];
-  tip.textContent = 'step ' + h.step + ' · ' + s.op + (s.kind ? ' (' + s.kind + ')' : '') +
-    '\nA: ' + (s.a ? s.a.summary : '—') + '\nB: ' + (s.b ? s.b.summary : '—');
-  tip.hidden = false;
-  tip.style.left = Math.min(ev.clientX - r.left + 12, r.width - 300) + 'px';
-  tip.style.top = (ev.clientY - r.top + 14) + 'px';
-});
-window.addEventListener('mouseup', function (ev) {
-  if (!drag) return;
-  var moved = drag.moved;
-  drag = null;
-  if (moved || ev.target !== canvas) return;
-  var r = canvas.getBoundingClientRect(), h = hitAt(ev.clientX - r.left, ev.clientY - r.top);
+plotMouse(canvas, view, plotW, function (x, y) {
+  var h = hitAt(x, y);
   if (h) select(h.lane, h.step, false);
-});
+}, function (x, y) {
+  var h = hitAt(x, y);
+  if (!h || h.step == null) return null;
+  var s = lanes[h.lane].t.steps[h.step];
+  return 'step ' + h.step + ' · ' + s.op + (s.kind ? ' (' + s.kind + ')' : '') +
+    '\nA: ' + (s.a ? s.a.summary : '—') + '\nB: ' + (s.b ? s.b.summary : '—');
+}, redraw);
 canvas.addEventListener('wheel', function (ev) {
   ev.preventDefault();
   if (ev.shiftKey) { view.scrollY += ev.deltaY; redraw(); return; }

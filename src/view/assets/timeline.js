@@ -335,44 +335,16 @@ function hitAt(x, y) {
   return null;
 }
 
-var drag = null;
-canvas.addEventListener('mousedown', function (ev) {
-  drag = { x: ev.clientX, y: ev.clientY, a: view.a, b: view.b, scrollY: view.scrollY, moved: false };
-});
-window.addEventListener('mousemove', function (ev) {
-  var r = canvas.getBoundingClientRect();
-  if (drag) {
-    var dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
-    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-    if (drag.moved) {
-      var dt = dx / plotW() * (drag.b - drag.a);
-      view.a = drag.a - dt; view.b = drag.b - dt; view.scrollY = drag.scrollY - dy; view.fitted = false;
-      redraw();
-    }
-    return;
-  }
-  var tip = $('tip');
-  if (ev.target !== canvas) { tip.hidden = true; return; }
-  var h = hitAt(ev.clientX - r.left, ev.clientY - r.top);
-  if (!h) { tip.hidden = true; canvas.style.cursor = 'default'; return; }
-  canvas.style.cursor = 'pointer';
-  tip.textContent = tipText(h.id);
-  tip.hidden = false;
-  tip.style.left = Math.min(ev.clientX - r.left + 12, r.width - 300) + 'px';
-  tip.style.top = (ev.clientY - r.top + 14) + 'px';
-});
-window.addEventListener('mouseup', function (ev) {
-  if (!drag) return;
-  var moved = drag.moved;
-  drag = null;
-  if (moved || ev.target !== canvas) return;
-  var r = canvas.getBoundingClientRect();
-  var h = hitAt(ev.clientX - r.left, ev.clientY - r.top);
+plotMouse(canvas, view, plotW, function (x, y) {
+  var h = hitAt(x, y);
   if (!h) return;
   if (h.id.indexOf('lane/') === 0) toggleCollapsed(M.lanes[+h.id.slice(5)]);
   else if (h.id.indexOf('rows/') === 0) toggleExpanded(M.lanes[+h.id.slice(5)]);
   else select(h.id, { scroll: false });
-});
+}, function (x, y) {
+  var h = hitAt(x, y);
+  return h ? tipText(h.id) : null;
+}, function () { view.fitted = false; redraw(); });
 canvas.addEventListener('wheel', function (ev) {
   ev.preventDefault();
   var r = canvas.getBoundingClientRect();
