@@ -14,18 +14,20 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{bundle_name, fill, push_html_text, push_script_json, write_page};
+use super::{
+    bundle_name, fill, page_assets, push_html_text, push_script_json, write_page, PageForm,
+};
 use crate::diff::{diff, Diff, DiffOptions};
 use crate::reduce::{self, ItemKind, ReduceError, RolloutState, Status, Usage};
 
 const TEMPLATE: &str = include_str!("assets/compare.html");
-const STYLE: &str = concat!(
+pub(super) const STYLE: &str = concat!(
     include_str!("assets/viewer.css"),
     include_str!("assets/compare.css")
 );
 /// The compare page's script: the viewer's common helpers and `compare.js`, in one function
 /// scope.
-const SCRIPT: &str = concat!(
+pub(super) const SCRIPT: &str = concat!(
     "(function () {\n'use strict';\n",
     include_str!("assets/common.js"),
     include_str!("assets/compare.js"),
@@ -102,6 +104,7 @@ pub fn render_compare_html(
         &bundle_name(b),
         Some(&json),
         None,
+        PageForm::Static,
     ))
 }
 
@@ -181,12 +184,14 @@ fn call_info<'a>(state: &'a RolloutState, id: &str) -> Option<(&'a str, CallInfo
     Some((key.as_str(), info))
 }
 
-/// The page: its config, and (static page) its data inline.
+/// The page: its config, and (static page) its data inline; its script and styles inline
+/// (`Static`) or from the server (`Served`, `/assets/compare.js` and `compare.css`).
 pub(super) fn compare_page(
     name_a: &str,
     name_b: &str,
     data: Option<&str>,
     data_url: Option<&str>,
+    form: PageForm,
 ) -> String {
     let config = CompareConfig {
         a: name_a,
@@ -204,14 +209,17 @@ pub(super) fn compare_page(
         push_script_json(&mut inline, data);
         inline.push_str("</script>\n");
     }
-    let mut title = String::new();
+    let (policy, style, script) = page_assets(form, "compare", STYLE, SCRIPT);
+    let (mut title, mut escaped_policy) = (String::new(), String::new());
     push_html_text(&mut title, &format!("{name_a} ↔ {name_b}"));
+    push_html_text(&mut escaped_policy, &policy);
     fill(
         TEMPLATE,
         &[
             ("TITLE", &title),
-            ("STYLE", STYLE),
-            ("SCRIPT", SCRIPT),
+            ("POLICY", &escaped_policy),
+            ("STYLE", &style),
+            ("SCRIPT", &script),
             ("DATA", &inline),
         ],
     )

@@ -28,7 +28,7 @@ use crate::reduce::{self, ReduceError, RolloutState};
 
 pub use compare::{render_compare_html, write_compare_html};
 #[cfg(feature = "cli")]
-pub use serve::{serve, ServeError, Server};
+pub use serve::{serve, serve_with, ServeError, ServeOptions, Server};
 
 const TEMPLATE: &str = include_str!("assets/viewer.html");
 const STYLE: &str = include_str!("assets/viewer.css");
@@ -44,6 +44,30 @@ const SCRIPT: &str = concat!(
     include_str!("assets/viewer.js"),
     "})();\n"
 );
+
+/// The policy of a served page: scripts and styles from the server only, nothing inline
+/// runs. The page carries it in a `<meta>` element; every response of the server carries it
+/// as a header, with `frame-ancestors 'none'` added (which a `<meta>` policy cannot hold).
+macro_rules! served_policy {
+    () => {
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    };
+}
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+const SERVED_POLICY: &str = served_policy!();
+/// [`SERVED_POLICY`] as the server's header: no page of another site may frame it.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+const SERVED_POLICY_HEADER: &str = concat!(served_policy!(), "; frame-ancestors 'none'");
+
+/// Where a page's script and styles are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageForm {
+    /// Inline, allowed by their hashes (a static page is one self-contained file).
+    Static,
+    /// Loaded from the server's `/assets/`.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    Served,
+}
 
 /// Payload bodies embedded in a static page, at most, by default (64 MiB): a bigger bundle's
 /// later bodies are left out, and the page says so where one is asked for.
@@ -122,7 +146,13 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
         payload_url: None,
         omitted_bodies: omitted,
     };
-    Ok(page(&name, &config, Some(&state), &bodies))
+    Ok(page(
+        &name,
+        &config,
+        Some(&state),
+        &bodies,
+        PageForm::Static,
+    ))
 }
 
 /// Renders the viewer of `dir` to `out` (default `<dir>/view.html`); returns the path written.
@@ -167,6 +197,7 @@ fn page(
     config: &PageConfig<'_>,
     state: Option<&RolloutState>,
     bodies: &str,
+    form: PageForm,
 ) -> String {
     let mut data = String::new();
     data.push_str("<script type=\"application/json\" id=\"config\">");
@@ -193,18 +224,48 @@ fn page(
         }
     }
     shards.push_str(bodies);
-    let mut escaped = String::new();
-    push_html_text(&mut escaped, title);
+    let (policy, style, script) = page_assets(form, "viewer", STYLE, SCRIPT);
+    let (mut escaped_title, mut escaped_policy) = (String::new(), String::new());
+    push_html_text(&mut escaped_title, title);
+    push_html_text(&mut escaped_policy, &policy);
     fill(
         TEMPLATE,
         &[
-            ("TITLE", &escaped),
-            ("STYLE", STYLE),
-            ("SCRIPT", SCRIPT),
+            ("TITLE", &escaped_title),
+            ("POLICY", &escaped_policy),
+            ("STYLE", &style),
+            ("SCRIPT", &script),
             ("DATA", &data),
             ("SHARDS", &shards),
         ],
     )
+}
+
+/// A page's policy and its style and script elements: inline and allowed by their hashes (a
+/// static page), or loaded from the server's `/assets/<name>.css` and `<name>.js` (a served
+/// page, under [`SERVED_POLICY`]).
+fn page_assets(form: PageForm, name: &str, style: &str, script: &str) -> (String, String, String) {
+    match form {
+        PageForm::Static => {
+            let style = format!("\n{style}\n");
+            let script = format!("\n{script}\n");
+            let policy = format!(
+                "default-src 'none'; script-src '{}'; style-src '{}'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
+                csp_hash(&script),
+                csp_hash(&style)
+            );
+            (
+                policy,
+                format!("<style>{style}</style>"),
+                format!("<script>{script}</script>"),
+            )
+        }
+        PageForm::Served => (
+            SERVED_POLICY.to_owned(),
+            format!("<link rel=\"stylesheet\" href=\"/assets/{name}.css\">"),
+            format!("<script src=\"/assets/{name}.js\"></script>"),
+        ),
+    }
 }
 
 /// `template` with each `{{NAME}}` replaced by the value `parts` gives NAME (an unknown name
@@ -232,6 +293,17 @@ fn fill(template: &str, parts: &[(&str, &str)]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A CSP source allowing exactly the inline element whose text is `text`: `sha256-…`.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// JSON text made safe inside `<script>`: a `<` occurs only inside strings, where `\u003c`
