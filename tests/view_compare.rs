@@ -234,3 +234,83 @@ fn the_compare_page_is_self_contained_and_binds_no_inline_handlers() -> anyhow::
     }
     Ok(())
 }
+
+/// Polls `expression` until it is truthy, tolerating the errors of a page being replaced.
+fn wait_across_navigation(browser: &mut Browser, expression: &str) -> anyhow::Result<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(v) = browser.eval(expression) {
+            if !matches!(v, Value::Null | Value::Bool(false)) {
+                return Ok(v);
+            }
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "`{expression}` not true after {WAIT:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_lets_the_reader_choose_two_rollouts_and_compares_them_under_its_policy(
+) -> anyhow::Result<()> {
+    let Some(mut browser) = browser_or_skip("serve_lets_the_reader_choose_two_rollouts")? else {
+        return Ok(());
+    };
+    let root = tempfile::tempdir()?;
+    let mut green = Script::new("run-b");
+    green.ci_log = "test result: ok. 12 passed".to_owned();
+    for script in [Script::new("run-a"), green.clone()] {
+        support::layer::record_into(
+            root.path(),
+            tracing_rollout::RolloutLayer::builder(),
+            || script.run(),
+        )?;
+    }
+    let (report, _a, _b) = diff_runs(&Script::new("run-a"), &green)?;
+    let serve = support::serve::Serve::start(root.path())?;
+    let host = serve.host();
+    // Names outside the root, or that are not bundles, are refused as on every route.
+    assert_eq!(serve.get("/compare?a=..%2F..&b=run-b", &host)?.0, 403);
+    assert_eq!(serve.get("/api/compare?a=nope&b=run-b", &host)?.0, 404);
+    assert_eq!(serve.get("/api/compare", &host)?.0, 400);
+    let page = serve.request(&format!(
+        "GET /compare?a=run-a&b=run-b HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    ))?;
+    assert_eq!(page.status, 200);
+    let policy = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
+    assert!(!page.body.contains("<script>"), "no inline script runs");
+    // The index links to the chooser, which lists both bundles.
+    browser.goto(&serve.url("/"))?;
+    browser.wait_for("document.body.dataset.ready === '1'", WAIT)?;
+    browser.eval("document.querySelector('a[href=\"/compare\"]').click()")?;
+    wait_across_navigation(
+        &mut browser,
+        "document.querySelectorAll('#pick-b option').length === 2",
+    )?;
+    browser.eval("document.getElementById('pick-a').value = 'run-a'; document.getElementById('pick-b').value = 'run-b'")?;
+    browser.screenshot("serve-compare-choose")?;
+    browser.eval("setTimeout(function () { document.getElementById('pick-go').click(); }, 0)")?;
+    wait_across_navigation(
+        &mut browser,
+        "window.rolloutCompare && window.rolloutCompare.ready",
+    )?;
+    assert_eq!(browser.eval("location.search")?, "?a=run-a&b=run-b");
+    let first = &report["first_divergence"];
+    assert_eq!(
+        selected(&mut browser)?,
+        json!({"lane": 0, "step": first["step"], "op": first["kind"], "kind": null})
+    );
+    let cause = browser.eval("document.querySelector('#inspector .cause .txt.b').textContent")?;
+    assert!(
+        cause.as_str().unwrap_or_default().contains("12 passed"),
+        "{cause}"
+    );
+    browser.screenshot("serve-compare")?;
+    browser.no_js_errors()
+}

@@ -474,6 +474,27 @@ window.rolloutCompare = {
   redrawNow: function () { draw(); return Object.assign({}, stats); }
 };
 
+// Served without two bundles named: the bundles under the root, to choose two.
+function choose() {
+  $('name-a').textContent = 'choose';
+  $('name-b').textContent = 'two rollouts';
+  inspector.innerHTML = '<h2>Compare two rollouts</h2><p class="hint">Run A is the reference; the page shows where run B stops doing what A did.</p>' +
+    '<p><label>A <select id="pick-a"></select></label></p><p><label>B <select id="pick-b"></select></label></p><p><button id="pick-go">compare</button></p>';
+  fetch('/api/bundles').then(function (r) { return r.json(); }).then(function (rows) {
+    var options = rows.map(function (b) {
+      return '<option value="' + esc(b.path) + '">' + esc(b.path) + ' · ' + esc(b.rollout_id) + ' · ' + esc(b.status) + ' · ' + b.turns + ' turns</option>';
+    }).join('');
+    $('pick-a').innerHTML = options;
+    $('pick-b').innerHTML = options;
+    // Newest first: B the newest, A the one before it.
+    if (rows.length > 1) $('pick-a').selectedIndex = 1;
+    document.body.dataset.ready = '1';
+  }).catch(function (e) { inspector.innerHTML = '<p class="hint">Cannot list the bundles: ' + esc(e.message) + '</p>'; });
+  $('pick-go').addEventListener('click', function () {
+    location.href = '/compare?a=' + encodeURIComponent($('pick-a').value) + '&b=' + encodeURIComponent($('pick-b').value);
+  });
+}
+
 if (config.data_url) {
   fetch(config.data_url).then(function (r) {
     if (!r.ok) throw new Error('HTTP ' + r.status);
@@ -481,6 +502,8 @@ if (config.data_url) {
   }).then(start).catch(function (e) {
     inspector.innerHTML = '<p class="hint">Cannot load the comparison: ' + esc(e.message) + '</p>';
   });
-} else {
+} else if ($('data')) {
   start(JSON.parse($('data').textContent));
+} else {
+  choose();
 }
