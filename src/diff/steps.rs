@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 
 use super::align::{DIFFERENT, SIMILAR};
 use super::report::{ChangeKind, StepRef};
-use crate::reduce::{InferenceCall, ItemKind, RolloutState, Status, ToolCall};
+use crate::reduce::{kind_tag, InferenceCall, ItemKind, RolloutState, Status, ToolCall};
 
 /// Longest step summary, in characters.
 const SUMMARY_CHARS: usize = 160;
@@ -82,7 +82,7 @@ impl<'a> Step<'a> {
                 | ItemKind::McpApprovalRequest
                 | ItemKind::ServerToolUse
                 | ItemKind::Other => actions.push(Action::Tool {
-                    name: item.name.as_deref().unwrap_or_else(|| item.kind.as_str()),
+                    name: item.name.as_deref().unwrap_or_else(|| kind_tag(item.kind)),
                     args: &item.text,
                 }),
             }

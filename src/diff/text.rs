@@ -152,7 +152,7 @@ fn cause(out: &mut String, change: &RequestItemChange, pad: &str) {
                     s.index,
                     [
                         s.role.clone(),
-                        s.kind.map(|k| k.as_str().to_owned()),
+                        s.kind.map(|k| crate::reduce::kind_tag(k).to_owned()),
                         s.name.clone(),
                     ]
                     .into_iter()

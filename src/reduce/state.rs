@@ -572,36 +572,6 @@ pub enum ItemKind {
     Other,
 }
 
-impl ItemKind {
-    /// The word used in `state.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemKind::Message => "message",
-            ItemKind::Reasoning => "reasoning",
-            ItemKind::FunctionCall => "function_call",
-            ItemKind::FunctionCallOutput => "function_call_output",
-            ItemKind::CustomToolCall => "custom_tool_call",
-            ItemKind::CustomToolCallOutput => "custom_tool_call_output",
-            ItemKind::CompactionMarker => "compaction_marker",
-            ItemKind::WebSearchCall => "web_search_call",
-            ItemKind::FileSearchCall => "file_search_call",
-            ItemKind::CodeInterpreterCall => "code_interpreter_call",
-            ItemKind::ImageGenerationCall => "image_generation_call",
-            ItemKind::McpCall => "mcp_call",
-            ItemKind::McpListTools => "mcp_list_tools",
-            ItemKind::McpApprovalRequest => "mcp_approval_request",
-            ItemKind::McpApprovalResponse => "mcp_approval_response",
-            ItemKind::ComputerCall => "computer_call",
-            ItemKind::ComputerCallOutput => "computer_call_output",
-            ItemKind::LocalShellCall => "local_shell_call",
-            ItemKind::LocalShellCallOutput => "local_shell_call_output",
-            ItemKind::ServerToolUse => "server_tool_use",
-            ItemKind::ServerToolResult => "server_tool_result",
-            ItemKind::Other => "other",
-        }
-    }
-}
-
 /// What produced an item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]

@@ -250,7 +250,30 @@ pub(super) fn content_hash(
 
 /// A stable name for each kind, fed to the hash (the word `state.json` uses).
 pub(crate) fn kind_tag(kind: ItemKind) -> &'static str {
-    kind.as_str()
+    match kind {
+        ItemKind::Message => "message",
+        ItemKind::Reasoning => "reasoning",
+        ItemKind::FunctionCall => "function_call",
+        ItemKind::FunctionCallOutput => "function_call_output",
+        ItemKind::CustomToolCall => "custom_tool_call",
+        ItemKind::CustomToolCallOutput => "custom_tool_call_output",
+        ItemKind::CompactionMarker => "compaction_marker",
+        ItemKind::WebSearchCall => "web_search_call",
+        ItemKind::FileSearchCall => "file_search_call",
+        ItemKind::CodeInterpreterCall => "code_interpreter_call",
+        ItemKind::ImageGenerationCall => "image_generation_call",
+        ItemKind::McpCall => "mcp_call",
+        ItemKind::McpListTools => "mcp_list_tools",
+        ItemKind::McpApprovalRequest => "mcp_approval_request",
+        ItemKind::McpApprovalResponse => "mcp_approval_response",
+        ItemKind::ComputerCall => "computer_call",
+        ItemKind::ComputerCallOutput => "computer_call_output",
+        ItemKind::LocalShellCall => "local_shell_call",
+        ItemKind::LocalShellCallOutput => "local_shell_call_output",
+        ItemKind::ServerToolUse => "server_tool_use",
+        ItemKind::ServerToolResult => "server_tool_result",
+        ItemKind::Other => "other",
+    }
 }
 
 /// Two 64-bit hashers over the same canonical byte stream, seeded differently, for a 128-bit
