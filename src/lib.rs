@@ -20,7 +20,8 @@
 //! - [`diff`](mod@diff): where two rollouts diverge — threads and steps aligned, the first
 //!   divergence with what the model saw differently, totals side by side;
 //! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
-//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed).
+//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed);
+//! - [`import`]: other systems' recordings (OpenAI Codex rollout traces) → bundles of ours.
 //!
 //! The README follows.
 //!
@@ -31,6 +32,7 @@ pub mod cost;
 pub mod diff;
 pub mod export;
 pub mod format;
+pub mod import;
 pub mod reduce;
 pub mod view;
 pub mod vocab;

@@ -185,9 +185,7 @@ pub struct Execution {
     /// The `error` field, if one was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Monotonic nanoseconds since the bundle started, at the start record: finer than
-    /// `started_at_unix_ms`, on the clock `duration_ns` is measured with (absent in graphs
-    /// reduced before it was kept).
+    /// Monotonic ns since the bundle started, at the start record (`duration_ns`'s clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_ns: Option<u64>,
 }
@@ -297,8 +295,7 @@ pub struct InferenceCall {
     /// holds `type: message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
-    /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`,
-    /// `otel_genai`.
+    /// Payload shape: `openai_responses`, `openai_chat`, `anthropic_messages`, `otel_genai`.
     pub payload_format: Option<String>,
     /// Lifetime.
     #[serde(flatten)]
@@ -365,6 +362,9 @@ pub struct ToolCall {
     pub call_id: Option<String>,
     /// MCP server, if any.
     pub mcp_server: Option<String>,
+    /// The id the call carried to its MCP server, to join it with the server's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_call_id: Option<String>,
     /// Collab target thread.
     pub target_thread_id: Option<String>,
     /// Who asked for it.
@@ -444,7 +444,8 @@ pub struct CodeCell {
     pub output_payload: Option<u64>,
 }
 
-/// One terminal session (all operations with one `terminal_id`).
+/// One terminal session (all operations with one `terminal_id`): a process the agent started
+/// and wrote to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Terminal {
     /// Runtime terminal id.
@@ -453,6 +454,21 @@ pub struct Terminal {
     pub thread_id: Option<String>,
     /// Operation ids in start order.
     pub operations: Vec<String>,
+    /// `completed` when an operation reported its process's exit code 0, `failed` another
+    /// code, `aborted` when its thread (or the rollout) ended first, else `running`.
+    #[serde(default = "running")]
+    pub status: Status,
+    /// When its first operation started (absent in graphs written before sessions ended).
+    pub started_at_unix_ms: Option<u64>,
+    /// When its process exited (the end of the operation that said so), or its thread ended.
+    pub ended_at_unix_ms: Option<u64>,
+    /// The process's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+fn running() -> Status {
+    Status::Running
 }
 
 /// One terminal operation.
@@ -606,8 +622,7 @@ pub struct ConversationItem {
     /// Tool name on call items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The status the provider gave a hosted tool item (`completed`, `searching`, `failed`,
-    /// …), as first seen.
+    /// The status the provider gave a hosted tool item (`completed`, `failed`, …), first seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// For the reference agent's `agent_message` items (a message between agents, kind
