@@ -1,6 +1,7 @@
 //! `diff` on pairs of rollouts recorded through the real layer that differ in one known way
 //! (a tool result, an inserted retry, a sub-agent, the model, a failing tool) or not at all,
-//! each asserted on the JSON report; and the `diff` command's output and exit codes.
+//! each asserted on the JSON report; and the `diff` command's output and exit codes, on
+//! bundles of ours and on Codex bundles of the corpus (`shared/codex-traces`).
 
 mod support;
 
@@ -386,5 +387,89 @@ fn with_prices_both_runs_are_costed_and_a_run_with_an_unpriced_model_has_no_tota
     // Without prices there is no cost at all.
     let plain = serde_json::to_value(diff(&a, &b, &DiffOptions::default()))?;
     assert_eq!(plain["totals"]["a"].get("cost"), None);
+    Ok(())
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_diff_command_takes_two_codex_bundles_through_the_import_cache() -> anyhow::Result<()> {
+    let corpus = match support::codex::corpus_dir() {
+        Ok(dir) => dir,
+        Err(why) => return support::skip::skipped("diff of two Codex bundles", &why),
+    };
+    let bundle = |entry: &str| -> anyhow::Result<std::path::PathBuf> {
+        tracing_rollout::import::codex::find_bundles(&corpus.join(entry))
+            .into_iter()
+            .next()
+            .with_context(|| format!("no Codex bundle in {entry}"))
+    };
+    let (a, b) = (bundle("single_tool")?, bundle("tool_errors")?);
+    let before = support::files::all_bytes(&a)?;
+    let cache = tempfile::tempdir()?;
+    let diff_cli = |x: &std::path::Path, y: &std::path::Path| {
+        let mut command = support::cli::cli();
+        command.env("TRACING_ROLLOUT_CACHE", cache.path());
+        command.arg("diff").arg(x).arg(y);
+        command
+    };
+    let out = diff_cli(&a, &b).arg("--json").output()?;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    let first = &report["first_divergence"];
+    // B's first response runs a command A never ran, after another prompt.
+    assert_eq!(
+        (&first["agent_path"], &first["step"], &first["kind"]),
+        (&json!("/root"), &json!(0), &json!("only_b"))
+    );
+    assert!(
+        first["b"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("exec_command")),
+        "{first}"
+    );
+    let prompts: Vec<_> = first["differing_request_items"]
+        .as_array()
+        .context("differing items")?
+        .iter()
+        .filter(|d| d["a"]["role"] == "user" && d["a"]["origin"]["type"] == "input")
+        .map(|d| (d["a"]["text"].clone(), d["b"]["text"].clone()))
+        .collect();
+    assert!(
+        prompts.contains(&(json!("Look at the files."), json!("Try these tools."))),
+        "{prompts:?}"
+    );
+    assert_eq!(
+        (
+            &report["totals"]["a"]["tool_calls"],
+            &report["totals"]["b"]["tool_calls"]
+        ),
+        (&json!(2), &json!(7))
+    );
+    // The compare page of the same two.
+    let page = cache.path().join("compare.html");
+    let mut view = support::cli::cli();
+    view.env("TRACING_ROLLOUT_CACHE", cache.path());
+    let out = view
+        .arg("view")
+        .arg(&a)
+        .arg("--compare")
+        .arg(&b)
+        .arg("-o")
+        .arg(&page)
+        .output()?;
+    support::cli::succeeded(&out)?;
+    assert!(std::fs::read_to_string(&page)?.contains("Try these tools."));
+    // The 60-step session against itself agrees step by step.
+    let long = bundle("long_session")?;
+    let same = diff_cli(&long, &long).output()?;
+    assert_eq!(same.status.code(), Some(0));
+    assert!(String::from_utf8(same.stdout)?.contains("no divergence"));
+    // Codex's directories are read, never written.
+    assert_eq!(support::files::all_bytes(&a)?, before);
     Ok(())
 }

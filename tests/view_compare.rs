@@ -1,7 +1,8 @@
 //! The compare page (`tracing-rollout view A --compare B`) in a real headless Chromium: the
 //! first divergence selected on load with both requests shown as a diff of their items, the
 //! keyboard stepping from divergence to divergence in the report's order, a click selecting
-//! a pair, a sub-agent's lane under its spawning step, identical runs showing the totals.
+//! a pair, a sub-agent's lane under its spawning step, identical runs showing the totals;
+//! and `serve`'s compare page, on bundles of ours and on Codex bundles (through their imports).
 //! Screenshots go to `target/screenshots/`.
 //!
 //! Without Chromium at `/usr/bin/chromium` (or `$CHROMIUM`) each test prints SKIPPED and
@@ -12,6 +13,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::browser::Browser;
+use support::codex::synth;
 use support::fixtures::demo;
 use support::layer::Bundle;
 use support::runs::diff_runs;
@@ -313,4 +315,47 @@ fn serve_lets_the_reader_choose_two_rollouts_and_compares_them_under_its_policy(
     );
     browser.screenshot("serve-compare")?;
     browser.no_js_errors()
+}
+
+#[test]
+fn serve_compares_two_codex_bundles_through_their_imports() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let cache = tempfile::tempdir()?;
+    // A whole recording, and one that Codex stopped writing after its first response.
+    synth::web_search_rollout(&root.path().join("trace-a"), 2).write(None);
+    synth::web_search_rollout(&root.path().join("trace-b"), 2).write(Some(7));
+    let before = support::files::all_bytes(root.path())?;
+    let serve = support::serve::Serve::start_cached(root.path(), cache.path())?;
+    let host = serve.host();
+    // The page's data: the library's diff, and the calls its steps name.
+    let data = |query: &str| -> anyhow::Result<Value> {
+        let (status, body) = serve.get(&format!("/api/compare?{query}"), &host)?;
+        anyhow::ensure!(status == 200, "{status}: {body}");
+        let data: Value = serde_json::from_str(&body)?;
+        Ok(data["diff"].clone())
+    };
+    let report = data("a=trace-a&b=trace-b")?;
+    assert_eq!(report["format"], "tracing-rollout/diff");
+    let first = &report["first_divergence"];
+    assert_eq!(
+        (&first["agent_path"], &first["step"], &first["kind"]),
+        (&json!("/root"), &json!(1), &json!("only_a")),
+        "{first}"
+    );
+    assert_eq!(
+        (
+            &report["totals"]["a"]["inference_calls"],
+            &report["totals"]["b"]["inference_calls"]
+        ),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(
+        data("a=trace-a&b=trace-a")?["first_divergence"],
+        Value::Null
+    );
+    assert_eq!(serve.get("/compare?a=trace-a&b=trace-b", &host)?.0, 200);
+    // The imports went to the cache; Codex's directories are read, never written.
+    assert!(std::fs::read_dir(cache.path())?.next().is_some());
+    assert_eq!(support::files::all_bytes(root.path())?, before);
+    Ok(())
 }

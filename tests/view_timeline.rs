@@ -2,7 +2,8 @@
 //! that follow each other within one millisecond share a row (packed by record order, not by
 //! whole milliseconds), truly parallel calls get rows of their own up to a bound with the rest
 //! summarised on an expandable row, and every agent lane of a 2 000-turn rollout with a child
-//! every 100 turns is in the first view (lanes collapsed to a line). Screenshots go to
+//! every 100 turns is in the first view (lanes collapsed to a line); so is the 60-step Codex
+//! session of the corpus (`shared/codex-traces`, skipped without it). Screenshots go to
 //! `target/screenshots/`.
 //!
 //! Without Chromium at `/usr/bin/chromium` (or `$CHROMIUM`) each test prints SKIPPED and
@@ -11,10 +12,11 @@
 
 mod support;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::lanes::{long_rollout, parallel_rollout, NESTED};
 use support::layer::record;
 use support::viewer::{browser_or_skip, show, WAIT};
+use tracing_rollout::import::codex;
 
 /// The lanes as the page holds them.
 fn lanes(browser: &mut support::browser::Browser) -> anyhow::Result<Vec<Value>> {
@@ -56,7 +58,10 @@ fn every_lane_of_a_2000_turn_rollout_with_a_child_every_100_turns_is_in_the_firs
     }
     // The root lane stays open with one row per kind of call; its children are lines.
     let root = &lanes[0];
-    assert_eq!(root["thread"], "root");
+    assert_eq!(
+        (&root["thread"], &root["name"]),
+        (&json!("root"), &json!("root"))
+    );
     assert_eq!(root["collapsed"], false);
     assert_eq!(
         root["rows"], 5,
@@ -122,5 +127,49 @@ fn parallel_calls_past_the_bound_are_summarised_on_one_row_that_expands() -> any
     );
     browser.key("e")?;
     browser.wait_for("!window.rolloutView.lanes()[0].expanded", WAIT)?;
+    browser.no_js_errors()
+}
+
+#[test]
+fn the_60_step_codex_session_is_one_lane_of_a_few_rows_in_the_first_view() -> anyhow::Result<()> {
+    let corpus = match support::codex::corpus_dir() {
+        Ok(dir) => dir,
+        Err(why) => return support::skip::skipped("the 60-step Codex session", &why),
+    };
+    let Some(mut browser) = browser_or_skip("the_60_step_codex_session")? else {
+        return Ok(());
+    };
+    let out = tempfile::tempdir()?;
+    let source = codex::find_bundles(&corpus.join("long_session")).remove(0);
+    let bundle = codex::import(&source, out.path())?.remove(0).bundle;
+    let state = tracing_rollout::reduce::reduce_bundle(&bundle)?;
+    assert_eq!(
+        (state.inference_calls.len(), state.tool_calls.len()),
+        (61, 60)
+    );
+    let _page = show(&mut browser, &bundle, "")?;
+    let stats = browser.eval("window.rolloutView.redrawNow()")?;
+    assert_eq!(
+        (&stats["lanesTotal"], &stats["lanes"]),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
+    let lanes = lanes(&mut browser)?;
+    let height = browser.eval("document.getElementById('timeline').clientHeight")?;
+    let lane = &lanes[0];
+    let bottom = lane["y"].as_f64().unwrap_or(f64::MAX) + lane["h"].as_f64().unwrap_or(0.0);
+    assert!(
+        bottom <= height.as_f64().unwrap_or(0.0),
+        "{lane} below {height}"
+    );
+    // Named by its agent path, not Codex's 36-character thread id.
+    assert_eq!(lane["name"], "/root", "{lane}");
+    // One command after another: one row per kind of entity (4), nothing overflows.
+    assert_eq!(
+        (&lane["rows"], &lane["overflow"], &lane["collapsed"]),
+        (&json!(4), &json!(0), &json!(false)),
+        "{lane}"
+    );
+    browser.screenshot("timeline-codex-long-session")?;
     browser.no_js_errors()
 }

@@ -39,6 +39,11 @@ function rowY(lane, ri) {
   return lane.y + LANE_HEAD + LANE_PAD + ri * (ROW_H + ROW_GAP);
 }
 function endRow(end) { return end.it ? end.it.row : end.row; }
+// A lane's name: the nickname, else a short thread id, else the agent path (a program's
+// UUID thread id, as Codex's, is unreadable squeezed into the gutter).
+function laneName(t) {
+  return t.nickname || (t.thread_id.length > 16 && t.agent_path) || t.thread_id;
+}
 function summaryRow(lane) { return lane.turnRow || lane.infRow || lane.rows[0]; }
 // Applies the reader's choices to a freshly built model.
 function applyLaneState() {
@@ -231,7 +236,7 @@ function draw() {
     ctx.font = 'bold 12px system-ui, sans-serif';
     if (lane.collapsed) {
       // One line: the name, its status, its size.
-      ctx.fillText(t.nickname || t.thread_id, x, lane.y + 11, 84 - x);
+      ctx.fillText(laneName(t), x, lane.y + 11, 84 - x);
       // Its status as a dot, its size at the right.
       ctx.fillStyle = statusColor;
       ctx.beginPath(); ctx.arc(92, lane.y + 11, 3.5, 0, 2 * Math.PI); ctx.fill();
@@ -241,7 +246,7 @@ function draw() {
       ctx.fillText(lane.turns.length + ' turns · ' + lane.inferences.length + ' calls', LABEL_W - 8, lane.y + 11, 92);
       ctx.textAlign = 'left';
     } else {
-      ctx.fillText(t.nickname || t.thread_id, x, lane.y + 12, room);
+      ctx.fillText(laneName(t), x, lane.y + 12, room);
       ctx.font = '11px system-ui, sans-serif';
       ctx.fillStyle = colors.muted;
       ctx.fillText([t.role, t.model].filter(Boolean).join(' · '), x, lane.y + 26, room);

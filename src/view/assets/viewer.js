@@ -226,11 +226,11 @@ window.rolloutView = {
     return null;
   },
   redrawNow: function () { draw(); return Object.assign({}, stats); },
-  // Each lane as drawn: its thread, rows, whether collapsed or expanded, calls on its
-  // overflow row, and its top and height in canvas pixels.
+  // Each lane as drawn: its thread and name, rows, whether collapsed or expanded, calls on
+  // its overflow row, and its top and height in canvas pixels.
   lanes: function () {
     return M.lanes.map(function (l) {
-      return { thread: l.thread.thread_id, rows: l.rows.length, collapsed: !!l.collapsed, expanded: !!l.expanded, overflow: l.overflow, y: l.y, h: l.h };
+      return { thread: l.thread.thread_id, name: laneName(l.thread), rows: l.rows.length, collapsed: !!l.collapsed, expanded: !!l.expanded, overflow: l.overflow, y: l.y, h: l.h };
     });
   },
   // Runs a search now (as typing would after its pause); returns the number of matches.

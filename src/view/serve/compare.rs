@@ -5,14 +5,15 @@
 //!
 //! Invariant: both bundles are named through the index ([`Bundles::find`]: 403 for a name
 //! outside the root, 404 for one that is not a bundle, as on every route) and read only inside
-//! the root; the page runs nothing inline (its script and styles come from `/assets/`), and
+//! the root (a Codex bundle: its import, read as every route reads it, through the bundle's
+//! worker); the page runs nothing inline (its script and styles come from `/assets/`), and
 //! its data is the library's diff, as `tracing-rollout diff --json` would print it.
 
-use super::bundles::Bundles;
+use super::bundles::{Bundles, Found};
 use super::message::{Request, Response, HTML, JSON};
 use super::names::url_name;
 use crate::diff::DiffOptions;
-use crate::reduce::reduce_bundle_within;
+use crate::reduce::{reduce_bundle_within, ReduceError, RolloutState};
 use crate::view::compare::{compare_json, compare_page, SCRIPT, STYLE};
 use crate::view::PageForm;
 
@@ -46,9 +47,7 @@ pub(crate) fn data(bundles: &Bundles, request: &Request, _: &str) -> Response {
         (Ok(a), Ok(b)) => (a, b),
         (Err(refused), _) | (_, Err(refused)) => return refused,
     };
-    let root = Some(bundles.root());
-    let states = reduce_bundle_within(&a.dir, root)
-        .and_then(|sa| Ok((sa, reduce_bundle_within(&b.dir, root)?)));
+    let states = reduced(bundles, &a).and_then(|sa| Ok((sa, reduced(bundles, &b)?)));
     match states {
         Ok((sa, sb)) => {
             let json = compare_json(&sa, &sb, &DiffOptions::default());
@@ -56,6 +55,18 @@ pub(crate) fn data(bundles: &Bundles, request: &Request, _: &str) -> Response {
         }
         Err(e) => Response::text(500, &e.to_string()),
     }
+}
+
+/// The graph of one bundle found, reduced on this handler's thread from the bundle of ours
+/// its worker reads for it: the bundle itself inside the root, or (a Codex bundle) its
+/// import, brought up to date, inside the import's own directory.
+fn reduced(bundles: &Bundles, found: &Found) -> Result<RolloutState, ReduceError> {
+    let reading = bundles.with(found, |_, watched| watched.reading());
+    let (dir, within) = match reading {
+        Some(reading) => reading?,
+        None => (found.dir.clone(), bundles.root().to_path_buf()),
+    };
+    reduce_bundle_within(&dir, Some(&within))
 }
 
 /// `/assets/compare.js`.
