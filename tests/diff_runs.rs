@@ -50,7 +50,10 @@ fn identical_runs_have_no_divergence_and_no_deltas() -> anyhow::Result<()> {
     assert_eq!(report["first_divergence"], Value::Null);
     assert_eq!(report["threads"].as_array().map(Vec::len), Some(1));
     let root = &report["threads"][0];
-    assert_eq!(root["agent_path"], "/root");
+    assert_eq!(
+        (&root["agent_path"], &root["nickname"]),
+        (&json!("/root"), &json!("fixer"))
+    );
     assert_eq!(root["matched_by"], "root");
     assert_eq!(ops(root), vec!["same"; 5]);
     assert_eq!(root["divergences"], json!([]));
@@ -469,6 +472,19 @@ fn the_diff_command_takes_two_codex_bundles_through_the_import_cache() -> anyhow
     let same = diff_cli(&long, &long).output()?;
     assert_eq!(same.status.code(), Some(0));
     assert!(String::from_utf8(same.stdout)?.contains("no divergence"));
+    // Multi-agent v1 gives the child its parent's path; its nickname tells it apart.
+    let out = diff_cli(&bundle("multi_agent")?, &bundle("agents_v2")?)
+        .arg("--json")
+        .output()?;
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    let only_a: Vec<_> = report["threads"]
+        .as_array()
+        .context("threads")?
+        .iter()
+        .filter(|t| t["b_thread_id"].is_null())
+        .map(|t| (t["agent_path"].clone(), t["nickname"].clone()))
+        .collect();
+    assert_eq!(only_a, vec![(json!("/root"), json!("Wegener"))]);
     // Codex's directories are read, never written.
     assert_eq!(support::files::all_bytes(&a)?, before);
     Ok(())

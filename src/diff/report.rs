@@ -81,6 +81,10 @@ impl MatchedBy {
 pub struct ThreadDiff {
     /// The agent path (A's, else B's).
     pub agent_path: Option<String>,
+    /// The agent's nickname (A's, else B's), when it has one: what tells apart agents that
+    /// share a path (Codex's multi-agent v1 gives a child its parent's path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
     /// The thread in A, if A has it.
     pub a_thread_id: Option<String>,
     /// The thread in B, if B has it.

@@ -352,8 +352,11 @@ fn thread_section(out: &mut String, diff: &Diff, t: &ThreadDiff) {
     };
     let _ = writeln!(
         out,
-        "{pad}{}  {} ↔ {}  ({how})  {} ↔ {}",
+        "{pad}{}{}  {} ↔ {}  ({how})  {} ↔ {}",
         t.agent_path.as_deref().unwrap_or("(no agent path)"),
+        t.nickname
+            .as_deref()
+            .map_or(String::new(), |n| format!(" ({n})")),
         id(&t.a_thread_id),
         id(&t.b_thread_id),
         status(&t.a_status),

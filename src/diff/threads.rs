@@ -188,11 +188,13 @@ pub(super) fn walk(
 }
 
 fn entry(p: &Pending<'_>, diff: PairDiff) -> ThreadDiff {
-    let path =
-        p.a.and_then(|t| t.agent_path.clone())
-            .or_else(|| p.b.and_then(|t| t.agent_path.clone()));
+    let either = |field: fn(&Thread) -> &Option<String>| {
+        p.a.and_then(|t| field(t).clone())
+            .or_else(|| p.b.and_then(|t| field(t).clone()))
+    };
     ThreadDiff {
-        agent_path: path,
+        agent_path: either(|t| &t.agent_path),
+        nickname: either(|t| &t.nickname),
         a_thread_id: p.a.map(|t| t.thread_id.clone()),
         b_thread_id: p.b.map(|t| t.thread_id.clone()),
         matched_by: p.matched_by,

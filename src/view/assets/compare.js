@@ -157,13 +157,19 @@ function drawLane(lane, W, top) {
   return Math.max(0, to - from + 1);
 }
 
+// A thread pair's name: its agent path with the nickname (agents may share a path), else a
+// thread id.
+function threadName(t) {
+  var name = t.agent_path || t.a_thread_id || t.b_thread_id || '(thread)';
+  return t.nickname ? name + ' (' + t.nickname + ')' : name;
+}
 function drawLabel(lane, top) {
   var t = lane.t, x = 8 + lane.depth * 10;
   ctx.fillStyle = view.lane === lane.index ? '#eef2ff' : (lane.index % 2 ? '#f5f6f8' : '#ffffff');
   ctx.fillRect(0, lane.y, LABEL_W - 4, lane.h - 1);
   ctx.fillStyle = colors.fg;
   ctx.font = 'bold 12px system-ui, sans-serif';
-  ctx.fillText(t.agent_path || t.a_thread_id || t.b_thread_id || '(thread)', x, lane.y + 10, LABEL_W - 30 - x);
+  ctx.fillText(threadName(t), x, lane.y + 10, LABEL_W - 30 - x);
   ctx.font = '10px system-ui, sans-serif';
   ctx.fillStyle = colors.muted;
   var c = t.counts;
@@ -311,7 +317,7 @@ function divergenceHtml(lane, d) {
 }
 function stepHtml(lane, step) {
   var t = lanes[lane].t, s = t.steps[step];
-  var h = '<h2>' + esc(t.agent_path || t.a_thread_id || t.b_thread_id) + ' · step ' + step + ' <span class="op ' + s.op + '">' + s.op.replace('_', ' ') +
+  var h = '<h2>' + esc(threadName(t)) + ' · step ' + step + ' <span class="op ' + s.op + '">' + s.op.replace('_', ' ') +
     (s.kind ? ' · ' + s.kind : '') + '</span></h2>';
   h += '<div class="pair">' + callHtml(0, s.a) + callHtml(1, s.b) + '</div>';
   if (s.tool_changes && s.tool_changes.length) {
@@ -325,7 +331,7 @@ function stepHtml(lane, step) {
 }
 function threadHtml(lane) {
   var t = lanes[lane].t, c = t.counts;
-  return '<h2>' + esc(t.agent_path || '(thread)') + '</h2>' + facts([
+  return '<h2>' + esc(threadName(t)) + '</h2>' + facts([
     ['A thread', t.a_thread_id || 'none'], ['B thread', t.b_thread_id || 'none'], ['matched by', t.matched_by || 'only one side has it'],
     ['status', (t.a_status || '–') + ' ↔ ' + (t.b_status || '–')],
     ['steps', c.same + ' same, ' + c.changed + ' changed, ' + c.only_a + ' only in A, ' + c.only_b + ' only in B'],
