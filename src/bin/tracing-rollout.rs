@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_rollout::export::{chrome, otlp, ExportError};
+use tracing_rollout::format;
 use tracing_rollout::reduce::{self, ReduceError};
 use tracing_rollout::view;
 
@@ -46,6 +47,9 @@ enum Command {
         /// bundle ends (or Ctrl-C).
         #[arg(long)]
         follow: bool,
+        /// With `--follow`: how long to wait for `trace.jsonl` to appear before giving up.
+        #[arg(long, value_name = "SECONDS", default_value_t = reduce::FOLLOW_WAIT.as_secs_f64())]
+        wait: f64,
     },
     /// Write the bundle's viewer: one self-contained HTML file (default `<bundle>/view.html`).
     View {
@@ -165,7 +169,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Reduce { bundle, output } => reduce(&bundle, output, &mut out),
         Command::Validate { bundle } => validate(&bundle, &mut out),
-        Command::Summary { bundle, follow } => summary(&bundle, follow, &mut out),
+        Command::Summary {
+            bundle,
+            follow,
+            wait,
+        } => {
+            let wait = std::time::Duration::try_from_secs_f64(wait)
+                .context("--wait takes a number of seconds")?;
+            summary(&bundle, follow.then_some(wait), &mut out)
+        }
         Command::View {
             bundle,
             output,
@@ -195,11 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out, "{body}")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Expand { bundle } => {
-            reduce::expand_bundle(&bundle, std::io::BufWriter::new(&mut out))
-                .with_context(|| format!("expand {}", bundle.display()))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Expand { bundle } => expand(&bundle, &mut out),
         Command::Export(Export::Otlp {
             bundle,
             output,
@@ -255,6 +263,23 @@ fn reduce(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `expand`: every record in the v1 layout; what a reader's limits left out is said on
+/// standard error, once the records are out.
+fn expand(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    let context = || format!("expand {}", bundle.display());
+    let mut reader = format::BundleReader::open(bundle).with_context(context)?;
+    let mut out = std::io::BufWriter::new(out);
+    while let Some(record) = reader.next_record().with_context(context)? {
+        out.write_all(record.text.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    for left_out in reader.diagnostics() {
+        eprintln!("warning: line {}: {}", left_out.line, left_out.message);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `validate`: exit 0 and the figures and diagnostics of a bundle that reduces, exit 1 and
 /// why for one that does not parse or contradicts itself; other errors are errors (exit 2).
 fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
@@ -285,10 +310,23 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `summary`: the tree once, or with `--follow` again on new records until the bundle ends.
-fn summary(bundle: &Path, follow: bool, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
-    if follow {
-        reduce::follow_summary(bundle, out, std::time::Duration::from_millis(250))
+/// `summary`: the tree once, or with `--follow` (waiting up to `follow` for the trace to
+/// appear) again on new records until the bundle ends.
+fn summary(
+    bundle: &Path,
+    follow: Option<std::time::Duration>,
+    out: &mut StdoutLock,
+) -> anyhow::Result<ExitCode> {
+    if let Some(wait) = follow {
+        if !bundle.join("trace.jsonl").exists() && bundle.is_dir() {
+            eprintln!(
+                "waiting up to {} s for {}",
+                wait.as_secs_f64(),
+                bundle.join("trace.jsonl").display()
+            );
+        }
+        let every = std::time::Duration::from_millis(250);
+        reduce::follow_summary_waiting(bundle, out, every, wait)
             .with_context(|| format!("follow {}", bundle.display()))?;
     } else {
         let state = reduce::reduce_bundle(bundle)

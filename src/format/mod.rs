@@ -159,6 +159,7 @@
 //! See [`Manifest`]. Written when the bundle is created (status `running`) and rewritten
 //! atomically (temp file + rename) when it ends or the guard finishes.
 
+mod deep;
 mod encode;
 mod expand;
 mod open;
@@ -166,16 +167,24 @@ mod parse;
 mod read;
 mod store;
 
+pub use expand::{
+    EXPAND_WORK_ALLOWANCE, EXPAND_WORK_PER_BYTE_READ, MAX_BODY_BYTES, MAX_EXPAND_WORK_PER_BODY,
+    REFERENCE_WORK,
+};
 pub use open::MAX_MANIFEST_BYTES;
 pub use parse::{PayloadHead, Record, RecordBody, RecordError};
-pub use read::{expand_bundle, payload_body, BundleReader, ExpandedRecord, ReadError};
+pub use read::{
+    expand_bundle, payload_body, BundleReader, ExpandedRecord, ReadDiagnostic, ReadError,
+    MAX_LINE_BYTES,
+};
 
+pub(crate) use deep::{flatten, is_too_deep, KEEP_DEPTH};
 pub(crate) use encode::{
     begin_event, begin_payload, begin_span_recorded, begin_span_started, encode_bundle_ended,
     encode_bundle_started, encode_dropped, encode_envelope, encode_link, encode_span_ended,
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
-pub(crate) use expand::Expander;
+pub(crate) use expand::{ExpandError, Expander};
 pub(crate) use open::{open_regular, read_limited};
 #[cfg(feature = "cli")]
 pub(crate) use read::payload_body_within;

@@ -25,7 +25,6 @@
 mod calls;
 mod compactions;
 mod conversation;
-mod deep;
 mod deliveries;
 mod edges;
 mod error;
@@ -49,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::ReduceError;
 pub use reader::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
-pub use replay::{follow_summary, LiveBundle, Replay};
+pub use replay::{follow_summary, follow_summary_waiting, LiveBundle, Replay, FOLLOW_WAIT};
 pub use state::*;
 pub use summary::render_summary;
 // The payload memo keys its caches by hashes it computes.
@@ -91,6 +90,11 @@ pub(crate) fn reduce_bundle_within(
                 replay.torn_tail(number, len);
                 break;
             }
+            Next::TooLong {
+                number,
+                offset,
+                len,
+            } => replay.too_long(number, offset, len),
             Next::Line(line) => {
                 replay.apply_line(line.number, line.offset, line.text, line.unterminated)?
             }

@@ -21,7 +21,6 @@ use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::format::RecordBody;
 use crate::reduce::{self, ReduceError, RolloutState};
 
 #[cfg(feature = "cli")]
@@ -108,8 +107,10 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
     let mut embedded = 0u64;
     let mut omitted = 0u64;
     crate::format::visit_records(dir, |record| {
-        if let RecordBody::Payload { body, .. } = record.body {
-            let body = body.get();
+        if record.left_out.is_some() {
+            omitted += 1;
+        }
+        if let Some(body) = record.body {
             if embedded + body.len() as u64 > options.max_body_bytes {
                 omitted += 1;
                 return ControlFlow::Continue(());

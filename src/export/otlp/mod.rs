@@ -37,7 +37,6 @@ pub use spans::span_count;
 
 use super::graph::ExportGraph;
 use super::{write_json, ExportError};
-use crate::format::RecordBody;
 use crate::reduce::{reduce_bundle, ReduceError, RolloutState};
 use spans::{Attrs, Content};
 
@@ -248,8 +247,8 @@ fn collect_bodies(dir: &Path, seqs: &BTreeSet<u64>) -> Result<BTreeMap<u64, Stri
         if !seqs.contains(&record.seq) {
             return ControlFlow::Continue(());
         }
-        if let RecordBody::Payload { body, .. } = record.body {
-            bodies.insert(record.seq, body.get().to_owned());
+        if let Some(body) = record.body {
+            bodies.insert(record.seq, body.to_owned());
         }
         if bodies.len() == seqs.len() {
             return ControlFlow::Break(());
