@@ -523,3 +523,40 @@ fn summary_follow_on_a_directory_without_a_trace_ends_with_an_error() -> Result<
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
     Ok(())
 }
+
+/// About a minute in a debug build (96 MiB escaped, chunked and read back twice): run with
+/// `--ignored` (the cap's arithmetic is a unit test of the layer's builder).
+#[test]
+#[ignore]
+fn the_longest_line_the_layer_can_write_is_read_whole() -> Result<()> {
+    // Asked for more, the layer caps bodies at 16 MiB; text that is all control characters
+    // is escaped six bytes for one: the longest body it can write, twice (the second stored
+    // as a reference to the first, format v2).
+    let text = "\u{1}".repeat(17 << 20);
+    let builder = tracing_rollout::RolloutLayer::builder().max_payload_bytes(usize::MAX);
+    let bundle = support::layer::record_with(builder, || {
+        in_rollout("long", || {
+            in_thread("main", || {
+                let tool = info_span!("rollout.tool", call_id = "c1");
+                tool.in_scope(|| {
+                    info!(name: "rollout.payload", role = "args", payload = text.as_str());
+                    info!(name: "rollout.payload", role = "result", payload = text.as_str());
+                });
+            })
+        })
+    })?;
+    let state = bundle.reduce()?;
+    let left_out: Vec<_> = state
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.contains("left out") || d.message.contains("skipped"))
+        .collect();
+    assert!(left_out.is_empty(), "{left_out:?}");
+    let seqs: Vec<u64> = state.payloads.keys().copied().collect();
+    assert_eq!(seqs.len(), 2);
+    let first = tracing_rollout::format::payload_body(&bundle.path, seqs[0])?;
+    let second = tracing_rollout::format::payload_body(&bundle.path, seqs[1])?;
+    assert!(first.len() > 96 << 20, "{} bytes", first.len());
+    assert_eq!(first, second);
+    Ok(())
+}

@@ -34,7 +34,8 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Check that a bundle reduces; exit 0 if valid, 1 if invalid, 2 on usage or I/O errors.
+    /// Check that a bundle reduces; exit 0 if valid, 1 if invalid (or empty: no record), 2 on
+    /// usage or I/O errors.
     Validate {
         /// The bundle directory.
         bundle: PathBuf,
@@ -143,7 +144,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", reduce::printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -275,7 +276,8 @@ fn expand(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     for left_out in reader.diagnostics() {
-        eprintln!("warning: line {}: {}", left_out.line, left_out.message);
+        let message = reduce::printable(&left_out.message);
+        eprintln!("warning: line {}: {message}", left_out.line);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -286,13 +288,21 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     let state = match reduce::reduce_bundle(bundle) {
         Ok(state) => state,
         Err(e @ (ReduceError::Parse { .. } | ReduceError::Contradiction { .. })) => {
-            writeln!(out, "invalid: {e}")?;
+            writeln!(out, "invalid: {}", reduce::printable(&e.to_string()))?;
             return Ok(ExitCode::from(1));
         }
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display())))
         }
     };
+    if state.started_at_unix_ms.is_none() && state.threads.is_empty() {
+        writeln!(
+            out,
+            "empty: {} holds no record (the bundle was created but nothing reached its log)",
+            reduce::printable(&bundle.join("trace.jsonl").display().to_string())
+        )?;
+        return Ok(ExitCode::from(1));
+    }
     let warnings = state.warning_count();
     writeln!(
         out,
@@ -305,7 +315,12 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     )?;
     for d in &state.diagnostics {
         let at = d.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
-        writeln!(out, "  {:?}{at}: {}", d.level, d.message)?;
+        writeln!(
+            out,
+            "  {:?}{at}: {}",
+            d.level,
+            reduce::printable(&d.message)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -372,7 +387,7 @@ fn export_otlp_endpoint(
             let message = if report.message.is_empty() {
                 String::new()
             } else {
-                format!(": {}", report.message)
+                format!(": {}", reduce::printable(&report.message))
             };
             writeln!(
                 out,
@@ -382,6 +397,7 @@ fn export_otlp_endpoint(
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (ExportError::Unreachable { .. } | ExportError::Refused { .. })) => {
+            let e = reduce::printable(&e.to_string()).into_owned();
             eprintln!("error: export {}: {e}", bundle.display());
             Ok(ExitCode::from(3))
         }

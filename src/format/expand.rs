@@ -32,9 +32,11 @@ pub(crate) const CACHE_BYTES: usize = 16 << 20;
 pub const MAX_BODY_BYTES: u64 = super::MAX_LINE_BYTES;
 /// Work one body may cost a reader, at most: bytes copied into it, bytes of earlier lines
 /// read again to resolve its references, and [`REFERENCE_WORK`] per reference followed.
-pub const MAX_EXPAND_WORK_PER_BODY: u64 = 1 << 30;
-/// Work all the bodies of a bundle may cost a reader together, at most: this allowance ...
-pub const EXPAND_WORK_ALLOWANCE: u64 = 256 << 20;
+/// 1 GiB (8 MiB for the fuzzer, as every limit here is scaled down for it).
+pub const MAX_EXPAND_WORK_PER_BODY: u64 = if cfg!(fuzzing) { 8 << 20 } else { 1 << 30 };
+/// Work all the bodies of a bundle may cost a reader together, at most: this allowance
+/// (256 MiB; 2 MiB for the fuzzer) ...
+pub const EXPAND_WORK_ALLOWANCE: u64 = if cfg!(fuzzing) { 2 << 20 } else { 256 << 20 };
 /// ... plus this many bytes of work per byte of `trace.jsonl` read so far (real bundles
 /// expand to a few dozen times their size).
 pub const EXPAND_WORK_PER_BYTE_READ: u64 = 1024;

@@ -185,7 +185,7 @@ pub(crate) use encode::{
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
 pub(crate) use expand::{ExpandError, Expander};
-pub(crate) use open::{open_regular, read_limited};
+pub(crate) use open::{create_private, create_temp_beside, open_regular, read_limited};
 #[cfg(feature = "cli")]
 pub(crate) use read::payload_body_within;
 pub(crate) use read::{visit_records, Next, TraceReader};

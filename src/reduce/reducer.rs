@@ -549,6 +549,12 @@ impl Reducer {
             self.warn_at_end(why);
             None
         });
+        if self.line == 0 {
+            self.missing_at_end(
+                "trace.jsonl holds no record: the bundle was created but nothing reached its log \
+                 (a writer that stopped at once, or not a bundle)",
+            );
+        }
         self.spans_never_ended();
         self.unresolved_calls_at_end();
         self.edges_at_end();

@@ -151,11 +151,13 @@ pub fn write_html(
     let dir = dir.as_ref();
     let html = render_html(dir, options)?;
     let path = out.map_or_else(|| dir.join("view.html"), Path::to_path_buf);
-    std::fs::write(&path, html).map_err(|source| ReduceError::Io {
-        action: "write",
-        path: path.clone(),
-        source,
-    })?;
+    crate::format::create_private(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, html.as_bytes()))
+        .map_err(|source| ReduceError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
     Ok(path)
 }
 

@@ -201,11 +201,13 @@ pub fn write_otlp_protobuf(
     path: impl AsRef<Path>,
 ) -> Result<(), ExportError> {
     let path = path.as_ref();
-    std::fs::write(path, to_otlp_protobuf(request)).map_err(|source| ExportError::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::format::create_private(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &to_otlp_protobuf(request)))
+        .map_err(|source| ExportError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Exports the bundle in `dir` to a file: protobuf when `path` ends in `.pb` or `.binpb`
