@@ -17,13 +17,15 @@
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
-//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON.
+//! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
+//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed).
 //!
 //! The README follows.
 //!
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod cost;
 pub mod export;
 pub mod format;
 pub mod reduce;
