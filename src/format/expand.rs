@@ -448,7 +448,12 @@ impl Expander {
                         WirePart::New(text) => text.len() as u64,
                         WirePart::Ref { len, .. } => *len,
                     };
-                    let (start, end) = (at, at + part_len);
+                    let Some(end) = at.checked_add(part_len) else {
+                        return Err(ExpandError::Invalid(format!(
+                            "the parts of payload {seq} add up to more bytes than can be counted"
+                        )));
+                    };
+                    let start = at;
                     at = end;
                     if end <= want_start || start >= want_end {
                         continue;
@@ -467,7 +472,9 @@ impl Expander {
                             earlier(seq, s)?;
                             Task::Range {
                                 seq: s,
-                                offset: o + from,
+                                offset: o.checked_add(from).ok_or_else(|| {
+                                    format!("a reference in payload {seq} points past any body")
+                                })?,
                                 len: to - from,
                             }
                         }
@@ -645,6 +652,26 @@ mod tests {
             whole,
             r#"{"input":[{"role":"user","c":"hi"},{"role":"assistant","c":"hello"}]}"#
         );
+    }
+
+    /// Found by the fuzzer: a stored record whose parts' lengths add up past `u64::MAX`,
+    /// read again to resolve a later reference, was an arithmetic overflow (a panic in a
+    /// debug build); it is an error naming the record.
+    #[test]
+    fn parts_whose_lengths_overflow_are_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let body = "x".repeat(300);
+        let whole = format!("{{\"seq\":1,\"t\":0,\"ns\":0,\"type\":\"payload\",\"span\":1,\"role\":\"r\",\"bytes\":302,\"body\":\"{body}\"}}");
+        let huge = u64::MAX / 2 + 1;
+        let parts = format!("{{\"seq\":2,\"t\":0,\"ns\":0,\"type\":\"payload\",\"span\":1,\"role\":\"r\",\"bytes\":10,\"len\":10,\"parts\":[[1,0,{huge}],[1,0,{huge}],[1,{huge},5]]}}");
+        std::fs::write(&path, format!("{whole}\n{parts}\n")).unwrap();
+        let mut expander = Expander::new(&path);
+        expander.remember(1, 0, whole.len() as u64, &format!("\"{body}\""));
+        expander.note_line(2, whole.len() as u64 + 1, parts.len() as u64);
+        let raw = serde_json::from_str::<Box<RawValue>>("[[2,0,10]]").unwrap();
+        let e = expander.expand(3, 10, &raw).unwrap_err();
+        assert!(matches!(e, ExpandError::Invalid(_)), "{e:?}");
     }
 
     #[test]
