@@ -7,25 +7,16 @@
 #![no_main]
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tracing_rollout::format::{BundleReader, ReadError, MAX_BODY_BYTES, MAX_LINE_BYTES};
 use tracing_rollout::reduce::{reduce_bundle, ReduceError};
 
-/// One bundle directory per fuzzing process, in memory when `/dev/shm` exists.
+#[path = "common.rs"]
+mod common;
+
 fn bundle_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("tracing-rollout-fuzz-v2-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the fuzz bundle directory");
-        dir
-    })
+    common::bundle_dir("v2")
 }
 
 /// The fuzzer's bytes, read as choices.
@@ -59,9 +50,21 @@ fn build(data: &[u8]) -> Vec<u8> {
         out.push_str(&format!("{{\"seq\":{s},\"t\":{s},\"ns\":{s},{rest}}}\n"));
         s
     };
-    line(&mut out, &mut seq, r#""type":"bundle_started","format":"tracing-rollout","format_version":2,"rollout_id":"fuzz","writer":"fuzz""#);
-    line(&mut out, &mut seq, r#""type":"span_started","span":1,"kind":"rollout","name":"rollout","fields":{"rollout_id":"fuzz"}"#);
-    line(&mut out, &mut seq, r#""type":"span_started","span":2,"parent":1,"thread":2,"kind":"thread","name":"rollout.thread","fields":{"thread_id":"t"}"#);
+    line(
+        &mut out,
+        &mut seq,
+        r#""type":"bundle_started","format":"tracing-rollout","format_version":2,"rollout_id":"fuzz","writer":"fuzz""#,
+    );
+    line(
+        &mut out,
+        &mut seq,
+        r#""type":"span_started","span":1,"kind":"rollout","name":"rollout","fields":{"rollout_id":"fuzz"}"#,
+    );
+    line(
+        &mut out,
+        &mut seq,
+        r#""type":"span_started","span":2,"parent":1,"thread":2,"kind":"thread","name":"rollout.thread","fields":{"thread_id":"t"}"#,
+    );
     // Declared body length of every payload so far (seq → len).
     let mut lens: Vec<(u64, u64)> = Vec::new();
     let roles = ["request", "response", "args", "result", "metadata"];
@@ -72,7 +75,14 @@ fn build(data: &[u8]) -> Vec<u8> {
                 let n = usize::from(c.byte().unwrap_or(0)) * 4;
                 let text = String::from_utf8_lossy(c.bytes(n)).into_owned();
                 let body = serde_json::to_string(&text).unwrap_or_default();
-                let s = line(&mut out, &mut seq, &format!(r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#, body.len()));
+                let s = line(
+                    &mut out,
+                    &mut seq,
+                    &format!(
+                        r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#,
+                        body.len()
+                    ),
+                );
                 lens.push((s, body.len() as u64));
             }
             1 | 2 => {
@@ -91,11 +101,16 @@ fn build(data: &[u8]) -> Vec<u8> {
                         let pick = usize::from(c.byte().unwrap_or(0)) % lens.len();
                         let (target, target_len) = lens[lens.len() - 1 - pick];
                         let (target, offset, len) = match kind % 5 {
-                            0 => (c.u16().unwrap_or(0), c.u16().unwrap_or(0), c.u16().unwrap_or(0)),
+                            0 => (
+                                c.u16().unwrap_or(0),
+                                c.u16().unwrap_or(0),
+                                c.u16().unwrap_or(0),
+                            ),
                             1 => (target, 0, target_len),
                             _ => {
                                 let offset = c.u16().unwrap_or(0) % target_len.saturating_add(1);
-                                let len = c.u16().unwrap_or(0) % (target_len - offset).saturating_add(1);
+                                let len =
+                                    c.u16().unwrap_or(0) % (target_len - offset).saturating_add(1);
                                 (target, offset, len)
                             }
                         };
@@ -103,22 +118,46 @@ fn build(data: &[u8]) -> Vec<u8> {
                         parts.push(format!("[{target},{offset},{len}]"));
                     }
                 }
-                let len = if op % 6 == 2 { c.u16().unwrap_or(0) << (c.byte().unwrap_or(0) % 40) } else { total };
-                let s = line(&mut out, &mut seq, &format!(r#""type":"payload","span":2,"role":"{role}","bytes":{len},"len":{len},"parts":[{}]"#, parts.join(",")));
+                let len = if op % 6 == 2 {
+                    c.u16().unwrap_or(0) << (c.byte().unwrap_or(0) % 40)
+                } else {
+                    total
+                };
+                let s = line(
+                    &mut out,
+                    &mut seq,
+                    &format!(
+                        r#""type":"payload","span":2,"role":"{role}","bytes":{len},"len":{len},"parts":[{}]"#,
+                        parts.join(",")
+                    ),
+                );
                 lens.push((s, len));
             }
             3 => {
                 // The previous payload twice: the doubling that makes a bomb.
                 if let Some(&(target, target_len)) = lens.last() {
                     let len = target_len.saturating_mul(2);
-                    let s = line(&mut out, &mut seq, &format!(r#""type":"payload","span":2,"role":"{role}","bytes":{len},"len":{len},"parts":[[{target},0,{target_len}],[{target},0,{target_len}]]"#));
+                    let s = line(
+                        &mut out,
+                        &mut seq,
+                        &format!(
+                            r#""type":"payload","span":2,"role":"{role}","bytes":{len},"len":{len},"parts":[[{target},0,{target_len}],[{target},0,{target_len}]]"#
+                        ),
+                    );
                     lens.push((s, len));
                 }
             }
             4 => {
                 let depth = (c.u16().unwrap_or(0) % 6000) as usize;
                 let body = format!("{}\"deep\"{}", "[".repeat(depth), "]".repeat(depth));
-                let s = line(&mut out, &mut seq, &format!(r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#, body.len()));
+                let s = line(
+                    &mut out,
+                    &mut seq,
+                    &format!(
+                        r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#,
+                        body.len()
+                    ),
+                );
                 lens.push((s, body.len() as u64));
             }
             _ => {
@@ -134,7 +173,11 @@ fn build(data: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let trace = if data.first() == Some(&b'{') { data.to_vec() } else { build(data) };
+    let trace = if data.first() == Some(&b'{') {
+        data.to_vec()
+    } else {
+        build(data)
+    };
     let dir = bundle_dir();
     std::fs::write(dir.join("trace.jsonl"), &trace).expect("write trace.jsonl");
     let lines = trace.split(|&b| b == b'\n').count() as u64;
@@ -166,13 +209,17 @@ fuzz_target!(|data: &[u8]| {
         Ok(state) => {
             let _ = serde_json::to_vec(&state).expect("the graph serialises");
         }
-        Err(ReduceError::Parse { line, .. }) | Err(ReduceError::Contradiction { line, .. }) => line_ok(line),
+        Err(ReduceError::Parse { line, .. }) | Err(ReduceError::Contradiction { line, .. }) => {
+            line_ok(line)
+        }
         Err(e) => panic!("unexpected reduce error: {e}"),
     }
     if let Some(seq) = last_payload {
         match tracing_rollout::format::payload_body(dir, seq) {
             Ok(body) => assert!(body.len() as u64 <= MAX_BODY_BYTES.max(MAX_LINE_BYTES)),
-            Err(ReadError::Parse { line, .. }) | Err(ReadError::LeftOut { line, .. }) => line_ok(line),
+            Err(ReadError::Parse { line, .. }) | Err(ReadError::LeftOut { line, .. }) => {
+                line_ok(line)
+            }
             Err(ReadError::NotAPayload { .. }) => {}
             Err(e) => panic!("unexpected payload error: {e}"),
         }

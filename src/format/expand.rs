@@ -7,7 +7,11 @@
 //! range with an explicit stack — never recursion, never the whole file. A reference must
 //! name an earlier payload record, so resolution always terminates; anything that does not
 //! add up (a range outside its body, a length that does not match `len`) is an error, never
-//! a guess.
+//! a guess. Time is bounded too: a body is at most [`MAX_BODY_BYTES`], its expansion at most
+//! [`MAX_EXPAND_WORK_PER_BODY`] of work, and a bundle's at most [`EXPAND_WORK_ALLOWANCE`] +
+//! [`EXPAND_WORK_PER_BYTE_READ`] per byte read; past a limit the body is left out
+//! ([`ExpandError::Limit`]), never half expanded, and earlier lines are re-read from the file
+//! handle being read, never from whatever the path names by then.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -28,7 +32,8 @@ use super::RecordBody;
 pub(crate) const CACHE_BYTES: usize = 16 << 20;
 
 /// The largest body a reader expands from `parts` (bytes): a record whose `len` says more is
-/// left out (see [`ExpandError::Limit`]). The same as the longest line a reader reads.
+/// left out, with a [`ReadDiagnostic`](super::ReadDiagnostic). The same as the longest line a
+/// reader reads.
 pub const MAX_BODY_BYTES: u64 = super::MAX_LINE_BYTES;
 /// Work one body may cost a reader, at most: bytes copied into it, bytes of earlier lines
 /// read again to resolve its references, and [`REFERENCE_WORK`] per reference followed.

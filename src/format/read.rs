@@ -2,13 +2,15 @@
 //! and every record in the v1 layout ([`BundleReader`]: what the CLI, the viewer and the
 //! exporters read), with [`ReadError`] for what can go wrong on the way.
 //!
-//! Invariants: memory is one line (plus format v2's bounded cache of recent bodies, see
-//! `expand`), whatever the file size. A last line without its newline that does not parse
-//! is a torn tail (the end, not an error), while any other unreadable line is an error
-//! naming its 1-based line number. Nothing outside this module (and the reducer's own
-//! replay) knows how a body is stored on disk: every record comes out in the v1 layout —
-//! payload bodies inline as JSON — so callers never slice `trace.jsonl` by hand and the
-//! format can change under them.
+//! Invariants: memory is one line of at most [`MAX_LINE_BYTES`] (a longer one is skipped
+//! without being held), plus format v2's bounded cache of recent bodies (see `expand`),
+//! whatever the file size; files are opened through `open` (regular files only). A last line
+//! without its newline that does not parse is a torn tail (the end, not an error), while any
+//! other unreadable line is an error naming its 1-based line number; what passes a limit is
+//! left out with a [`ReadDiagnostic`], and the rest is read. Nothing outside this module
+//! (and the reducer's own replay) knows how a body is stored on disk: every record comes out
+//! in the v1 layout — payload bodies inline as JSON — so callers never slice `trace.jsonl` by
+//! hand and the format can change under them.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
