@@ -6,7 +6,10 @@
 //! (rollouts on a tokio runtime), `cli` (the binary), `serve` (the binary's server and a raw
 //! HTTP client for it), `receiver` (a one-shot OTLP/HTTP
 //! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
-//! the viewer page), and `synthetic` (bundles written directly, for scale). Helpers set up and
+//! the viewer page), `synthetic` (bundles written directly, for scale), `records` (bundles written record by
+//! record, for what the layer never writes), and `codex` (Codex
+//! rollout-trace bundles: the corpus, hand-written ones, and the agreement with Codex's own
+//! reducer). Helpers set up and
 //! read; the assertions stay in the tests.
 //!
 //! Each test binary compiles the whole module and uses only the part it needs, so items
@@ -19,12 +22,14 @@
 pub mod browser;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod codex;
 pub mod files;
 pub mod fixtures;
 pub mod graph;
 pub mod layer;
 pub mod payloads;
 pub mod receiver;
+pub mod records;
 pub mod responses;
 #[cfg(feature = "cli")]
 pub mod serve;
