@@ -309,7 +309,7 @@ impl Importer {
     }
 
     /// Applies every whole line Codex appended since the last poll; returns how many. The
-    /// log is read [`POLL_CHUNK`] bytes at a time, and a line longer than
+    /// log is read 1 MiB at a time, and a line longer than
     /// [`MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES) is skipped without being held (with
     /// a diagnostic), so memory is bounded whatever Codex's log holds.
     ///
