@@ -39,6 +39,14 @@ impl Choices<'_> {
     }
 }
 
+/// The rest of a payload record whose body is stored whole (`body`, JSON).
+fn whole_body(role: &str, body: &str) -> String {
+    format!(
+        r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#,
+        body.len()
+    )
+}
+
 /// A v2 trace built from `data`: the header, then one record per choice.
 fn build(data: &[u8]) -> Vec<u8> {
     let mut c = Choices(data);
@@ -75,14 +83,7 @@ fn build(data: &[u8]) -> Vec<u8> {
                 let n = usize::from(c.byte().unwrap_or(0)) * 4;
                 let text = String::from_utf8_lossy(c.bytes(n)).into_owned();
                 let body = serde_json::to_string(&text).unwrap_or_default();
-                let s = line(
-                    &mut out,
-                    &mut seq,
-                    &format!(
-                        r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#,
-                        body.len()
-                    ),
-                );
+                let s = line(&mut out, &mut seq, &whole_body(role, &body));
                 lens.push((s, body.len() as u64));
             }
             1 | 2 => {
@@ -150,14 +151,7 @@ fn build(data: &[u8]) -> Vec<u8> {
             4 => {
                 let depth = (c.u16().unwrap_or(0) % 6000) as usize;
                 let body = format!("{}\"deep\"{}", "[".repeat(depth), "]".repeat(depth));
-                let s = line(
-                    &mut out,
-                    &mut seq,
-                    &format!(
-                        r#""type":"payload","span":2,"role":"{role}","bytes":{},"body":{body}"#,
-                        body.len()
-                    ),
-                );
+                let s = line(&mut out, &mut seq, &whole_body(role, &body));
                 lens.push((s, body.len() as u64));
             }
             _ => {
