@@ -19,6 +19,7 @@
 
 mod access;
 mod bundles;
+mod compare;
 mod http;
 mod live;
 mod message;
