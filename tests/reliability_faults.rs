@@ -159,11 +159,13 @@ fn a_root_made_read_only_mid_run_fails_new_bundles_only_and_the_host_carries_on(
     // thread says so through the hook.
     let (ended_tx, ended_rx) = std::sync::mpsc::channel();
     let ended_tx = std::sync::Mutex::new(ended_tx);
-    let builder = RolloutLayer::builder().root_dir(&root).on_bundle_end(move |dir| {
-        if let Ok(tx) = ended_tx.lock() {
-            let _ = tx.send(dir.to_path_buf());
-        }
-    });
+    let builder = RolloutLayer::builder()
+        .root_dir(&root)
+        .on_bundle_end(move |dir| {
+            if let Ok(tx) = ended_tx.lock() {
+                let _ = tx.send(dir.to_path_buf());
+            }
+        });
     let (dispatch, guard) = dispatch(builder)?;
     let remounted = tracing::dispatcher::with_default(&dispatch, || -> Result<bool> {
         let before = info_span!("rollout", rollout_id = "before");

@@ -8,8 +8,10 @@
 //! of a 400-turn rollout's `state.json` was item ids); a [`RequestDelta`] names only what
 //! changed. Resolution never recurses and never fails: it walks the chain of bases with an
 //! explicit stack, taking from each base only the range asked for, and stops after as many
-//! steps as the graph has calls (so a hand-edited cycle ends); a base that is missing, or a
-//! range past the end of its list, contributes what exists. The reducer keeps the walk
+//! steps as the graph has calls (so a hand-edited cycle ends), and after [`MAX_WORK`] steps
+//! or items in all (so a hand-edited file whose ranges overlap call after call, doubling the
+//! work at each, ends too, its list cut there); a base that is missing, or a range past the
+//! end of its list, contributes what exists. The reducer keeps the walk
 //! cheap: it stores a whole list again whenever the chain back to the last whole list would
 //! cost more than a few times the list itself to walk (`inference.rs`), so resolving one call
 //! costs about its own length, and every call together about what their lists hold.
@@ -71,6 +73,11 @@ impl RequestPart {
     }
 }
 
+/// Steps (ranges followed) plus items output, at most, in resolving one call's list: far
+/// above any request a model takes (a context window holds thousands of items, not
+/// millions), so only a hand-edited `state.json` reaches it.
+pub(crate) const MAX_WORK: usize = 1 << 22;
+
 /// What is left to resolve, on the explicit stack: item ids, or items `from..to` of a list.
 enum Task<'a> {
     Ids(&'a [String]),
@@ -96,10 +103,16 @@ pub(super) fn resolve<'a>(
         to: u64::MAX,
         depth: 0,
     }];
+    let mut steps = 0usize;
     while let Some(task) = stack.pop() {
+        steps += 1;
+        let room = MAX_WORK.saturating_sub(steps + out.len());
+        if room == 0 {
+            break;
+        }
         let (items, from, to, depth) = match task {
             Task::Ids(ids) => {
-                out.extend(ids.iter().map(String::as_str));
+                out.extend(ids.iter().take(room).map(String::as_str));
                 continue;
             }
             Task::Range {
@@ -113,7 +126,7 @@ pub(super) fn resolve<'a>(
             RequestItems::List(ids) => {
                 let end = usize::try_from(to).unwrap_or(usize::MAX).min(ids.len());
                 let start = usize::try_from(from).unwrap_or(usize::MAX).min(end);
-                out.extend(ids[start..end].iter().map(String::as_str));
+                out.extend(ids[start..end].iter().take(room).map(String::as_str));
                 continue;
             }
             RequestItems::Delta(delta) => delta,

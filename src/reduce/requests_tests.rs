@@ -180,6 +180,28 @@ enum Edit {
     Repeat,
 }
 
+#[test]
+fn ranges_that_double_at_every_call_end_after_the_work_limit() {
+    // Each call takes its base's list twice: call 60 would stand for 2^61 items.
+    let mut stored = BTreeMap::new();
+    stored.insert("call:0".to_owned(), RequestItems::List(ids(&[1, 2])));
+    for n in 1..=60u32 {
+        let len = 2u64 << (n - 1);
+        stored.insert(
+            format!("call:{n}"),
+            RequestItems::Delta(RequestDelta {
+                base: format!("call:{}", n - 1),
+                parts: vec![RequestPart::Range(0, len), RequestPart::Range(0, len)],
+            }),
+        );
+    }
+    let whole = resolve(&stored["call:10"], |id| stored.get(id), stored.len());
+    assert_eq!(whole.len(), 2 << 10);
+    let cut = resolve(&stored["call:60"], |id| stored.get(id), stored.len());
+    assert!(!cut.is_empty() && cut.len() < MAX_WORK, "{}", cut.len());
+    assert_eq!(cut[..4], ["item:1", "item:2", "item:1", "item:2"]);
+}
+
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         4 => (1u8..6).prop_map(Edit::Append),
