@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing_rollout::export::{chrome, otlp, ExportError};
+use tracing_rollout::cost::{self, Prices};
+use tracing_rollout::export::{chrome, otlp, tables, ExportError};
 use tracing_rollout::reduce::{self, ReduceError};
 use tracing_rollout::view;
 
@@ -46,6 +47,10 @@ enum Command {
         /// bundle ends (or Ctrl-C).
         #[arg(long)]
         follow: bool,
+        /// Price the inference calls with this prices file (JSON; see `examples/prices.json`)
+        /// and print the cost after the tree.
+        #[arg(long, conflicts_with = "follow")]
+        prices: Option<PathBuf>,
     },
     /// Write the bundle's viewer: one self-contained HTML file (default `<bundle>/view.html`).
     View {
@@ -57,6 +62,9 @@ enum Command {
         /// Payload bodies to embed, at most, in bytes (later ones are left out; 0: none).
         #[arg(long, default_value_t = tracing_rollout::view::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: u64,
+        /// Show each inference call's cost and the total from this prices file.
+        #[arg(long)]
+        prices: Option<PathBuf>,
     },
     /// Serve an index of every bundle under a root and each one's viewer, live while written.
     Serve {
@@ -79,7 +87,8 @@ enum Command {
         /// The bundle directory.
         bundle: PathBuf,
     },
-    /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto).
+    /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto), or many
+    /// as tables.
     #[command(subcommand)]
     Export(Export),
 }
@@ -105,6 +114,25 @@ enum Export {
         #[arg(long)]
         project: Option<String>,
     },
+    /// One table per entity (rollouts, threads, turns, inference and tool calls, edges, …) for
+    /// DuckDB, Spark or ClickHouse; a re-run reduces only new or changed bundles.
+    Tables {
+        /// Bundles, or roots searched for bundles (symlinks not followed).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The directory to write `<table>.parquet` or `<table>.jsonl` and `_manifest.json` to.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// File format of the tables.
+        #[arg(long, value_enum, default_value_t = TablesFormat::Parquet)]
+        format: TablesFormat,
+        /// Add every payload's whole body (`payloads.body`) and whole edge messages.
+        #[arg(long)]
+        bodies: bool,
+        /// Fill the cost columns from this prices file.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+    },
     /// Chrome Trace Event JSON for ui.perfetto.dev (default `<bundle>/trace.chrome.json`).
     Chrome {
         /// The bundle directory.
@@ -113,6 +141,15 @@ enum Export {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `--format` of `export tables`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TablesFormat {
+    /// Apache Parquet (Snappy).
+    Parquet,
+    /// JSON Lines.
+    Jsonl,
 }
 
 fn main() -> ExitCode {
@@ -157,13 +194,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Reduce { bundle, output } => reduce(&bundle, output, &mut out),
         Command::Validate { bundle } => validate(&bundle, &mut out),
-        Command::Summary { bundle, follow } => summary(&bundle, follow, &mut out),
+        Command::Summary {
+            bundle,
+            follow,
+            prices,
+        } => summary(&bundle, follow, load_prices(prices)?.as_ref(), &mut out),
         Command::View {
             bundle,
             output,
             max_body_bytes,
+            prices,
         } => {
-            let options = view::ViewOptions { max_body_bytes };
+            let mut options = view::ViewOptions::default();
+            options.max_body_bytes = max_body_bytes;
+            options.prices = load_prices(prices)?.map(std::sync::Arc::new);
             let path = view::write_html(&bundle, output.as_deref(), &options)
                 .with_context(|| format!("view {}", bundle.display()))?;
             writeln!(out, "{}", path.display())?;
@@ -202,6 +246,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
             }
+        }
+        Command::Export(Export::Tables {
+            inputs,
+            output,
+            format,
+            bodies,
+            prices,
+        }) => {
+            let format = match format {
+                TablesFormat::Parquet => tables::TableFormat::Parquet,
+                TablesFormat::Jsonl => tables::TableFormat::Jsonl,
+            };
+            let mut options = tables::TablesOptions::new(format).bodies(bodies);
+            if let Some(prices) = load_prices(prices)? {
+                options = options.prices(prices);
+            }
+            let report = tables::export_tables(&inputs, &output, &options)
+                .with_context(|| format!("export tables to {}", output.display()))?;
+            print_tables_report(&report, &mut out)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Export(Export::Chrome { bundle, output }) => {
             let path = output.unwrap_or_else(|| bundle.join("trace.chrome.json"));
@@ -266,8 +330,14 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `summary`: the tree once, or with `--follow` again on new records until the bundle ends.
-fn summary(bundle: &Path, follow: bool, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+/// `summary`: the tree once (and its cost with prices), or with `--follow` again on new
+/// records until the bundle ends.
+fn summary(
+    bundle: &Path,
+    follow: bool,
+    prices: Option<&Prices>,
+    out: &mut StdoutLock,
+) -> anyhow::Result<ExitCode> {
     if follow {
         reduce::follow_summary(bundle, out, std::time::Duration::from_millis(250))
             .with_context(|| format!("follow {}", bundle.display()))?;
@@ -275,8 +345,43 @@ fn summary(bundle: &Path, follow: bool, out: &mut StdoutLock) -> anyhow::Result<
         let state = reduce::reduce_bundle(bundle)
             .with_context(|| format!("reduce {}", bundle.display()))?;
         out.write_all(reduce::render_summary(&state).as_bytes())?;
+        if let Some(prices) = prices {
+            out.write_all(cost::render_cost(&state, prices).as_bytes())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The prices file of `--prices`, if given.
+fn load_prices(path: Option<PathBuf>) -> anyhow::Result<Option<Prices>> {
+    path.map(|p| Prices::load(&p).map_err(anyhow::Error::new))
+        .transpose()
+}
+
+/// `export tables`: the tables written, with rows and bytes; bundles that could not be
+/// reduced and rollout ids carried by several bundles are warned about on stderr.
+fn print_tables_report(report: &tables::TablesReport, out: &mut StdoutLock) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}: {} bundles ({} reduced, {} unchanged)",
+        report.dir.display(),
+        report.bundles,
+        report.reduced,
+        report.reused
+    )?;
+    for (name, rows, bytes) in &report.tables {
+        writeln!(out, "  {name:<28} {rows:>9} rows {bytes:>12} bytes")?;
+    }
+    for (bundle, error) in &report.failed {
+        eprintln!("warning: {bundle} could not be reduced (its rollouts row says why): {error}");
+    }
+    if !report.duplicate_rollout_ids.is_empty() {
+        eprintln!(
+            "warning: several bundles carry the rollout ids {}: join on rollouts.bundle as well",
+            report.duplicate_rollout_ids.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// `serve`: binds, says where (and warns off loopback), then answers until killed; standard

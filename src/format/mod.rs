@@ -159,6 +159,7 @@
 //! See [`Manifest`]. Written when the bundle is created (status `running`) and rewritten
 //! atomically (temp file + rename) when it ends or the guard finishes.
 
+pub(crate) mod discover;
 mod encode;
 mod expand;
 mod parse;

@@ -5,14 +5,15 @@
 //! reduced graph, shared with `tests/rig`), `fixtures` (the demo bundle), `files`, `tasks`
 //! (rollouts on a tokio runtime), `cli` (the binary), `receiver` (a one-shot OTLP/HTTP
 //! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
-//! the viewer page), and `synthetic` (bundles written directly, for scale). Helpers set up and
+//! the viewer page), `synthetic` (bundles written directly, for scale) and `fleet` (many
+//! rollouts of fixed shapes through the layer, for the tables and the index). Helpers set up and
 //! read; the assertions stay in the tests.
 //!
 //! Each test binary compiles the whole module and uses only the part it needs, so items
 //! unused in one binary are expected: that is what the `allow` below is for (and `pub` here
-//! means "for the test files", never an API, hence `unreachable_pub`). `browser.rs` and
-//! `synthetic.rs` are also compiled into examples (`#[path]`), so they import nothing from
-//! their siblings.
+//! means "for the test files", never an API, hence `unreachable_pub`). `browser.rs`,
+//! `synthetic.rs` and `fleet.rs` are also compiled into examples (`#[path]`), so they import
+//! nothing from their siblings.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
@@ -20,6 +21,7 @@ pub mod browser;
 pub mod cli;
 pub mod files;
 pub mod fixtures;
+pub mod fleet;
 pub mod graph;
 pub mod layer;
 pub mod payloads;

@@ -1,0 +1,439 @@
+//! The index of many rollouts (`serve`'s front page): one summary row per bundle under a root
+//! — status, start, duration, agents, turns, inference calls, tokens, cost, failed tool calls,
+//! undelivered edges, diagnostics, and what the page filters on (models, tools, agent names) —
+//! kept between requests and brought up to date a little at a time.
+//!
+//! Invariant: a bundle is summarised again only when it changed: the walk of the root stamps
+//! each bundle (size and modification time of `trace.jsonl` and `manifest.json`) and only a
+//! new stamp, or a bundle still being written, costs a reduction; a bundle still being written
+//! is tailed by one [`LiveBundle`] (only its appended lines are applied). Work per request is
+//! bounded by a time budget, so a root of 10 000 new bundles fills in over a few requests
+//! instead of holding one; every row carries the version at which it last changed, so a page
+//! asks only for what changed since the version it has.
+
+// Wired into `serve` once the server's rewrite (issue 26) has landed.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::cost::Prices;
+use crate::format::discover::{find_bundles, Walk};
+use crate::reduce::{self, LiveBundle, ReduceError, RolloutState, Status};
+
+/// Directories below the root searched for bundles, at most.
+const MAX_DEPTH: usize = 8;
+/// Bundles listed, at most.
+pub(crate) const MAX_BUNDLES: usize = 100_000;
+/// The root is walked again at most this often.
+const RESCAN: Duration = Duration::from_secs(1);
+/// A bundle that has not grown for this long and never ended is summarised as the batch
+/// reducer sees it (status `incomplete`) instead of `running`.
+const IDLE: Duration = Duration::from_secs(15);
+/// Distinct tool names, models and agent names a row lists for filtering, at most.
+const MAX_NAMES: usize = 64;
+/// Removed bundles remembered for pages that ask what changed.
+const MAX_REMOVED: usize = 10_000;
+
+/// One row of the index.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct IndexRow {
+    /// The bundle's path relative to the root.
+    pub(crate) path: String,
+    pub(crate) rollout_id: String,
+    pub(crate) status: Status,
+    pub(crate) complete: bool,
+    /// Still being written: the row will change.
+    pub(crate) live: bool,
+    pub(crate) started_at_unix_ms: Option<u64>,
+    pub(crate) duration_ms: Option<u64>,
+    pub(crate) root_thread_id: Option<String>,
+    pub(crate) agents: usize,
+    pub(crate) turns: usize,
+    pub(crate) inference_calls: usize,
+    pub(crate) tool_calls: usize,
+    pub(crate) failed_tool_calls: usize,
+    pub(crate) undelivered_edges: usize,
+    pub(crate) diagnostics: usize,
+    pub(crate) warnings: usize,
+    pub(crate) input_tokens: u64,
+    pub(crate) cached_input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    /// The priced calls' cost (with prices).
+    pub(crate) cost: Option<f64>,
+    /// Calls left out of `cost` (with prices).
+    pub(crate) unpriced_calls: Option<u64>,
+    /// Agent paths and nicknames (text search).
+    pub(crate) agent_names: Vec<String>,
+    /// Models of threads and inference calls.
+    pub(crate) models: Vec<String>,
+    /// Tool names called.
+    pub(crate) tools: Vec<String>,
+    /// Why the bundle could not be summarised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// Sorted distinct names, at most [`MAX_NAMES`].
+fn names<'a>(all: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut set = std::collections::BTreeSet::new();
+    for name in all {
+        if set.len() >= MAX_NAMES {
+            break;
+        }
+        set.insert(name);
+    }
+    set.into_iter().map(str::to_owned).collect()
+}
+
+impl IndexRow {
+    /// The row of a graph.
+    pub(crate) fn of(
+        path: &str,
+        state: &RolloutState,
+        prices: Option<&Prices>,
+        live: bool,
+    ) -> IndexRow {
+        let usage = state.total_usage();
+        let totals = prices.map(|p| p.rollout_cost(state));
+        let threads = state.threads.values();
+        IndexRow {
+            path: path.to_owned(),
+            rollout_id: state.rollout_id.clone(),
+            status: state.status,
+            complete: state.complete,
+            live,
+            started_at_unix_ms: state.started_at_unix_ms,
+            duration_ms: state
+                .started_at_unix_ms
+                .zip(state.ended_at_unix_ms)
+                .map(|(a, b)| b.saturating_sub(a)),
+            root_thread_id: state.root_thread_id.clone(),
+            agents: state.threads.len(),
+            turns: state.turns.len(),
+            inference_calls: state.inference_calls.len(),
+            tool_calls: state.tool_calls.len(),
+            failed_tool_calls: state
+                .tool_calls
+                .values()
+                .filter(|t| t.execution.status == Status::Failed)
+                .count(),
+            undelivered_edges: state.edges.values().filter(|e| !e.delivered).count(),
+            diagnostics: state.diagnostics.len(),
+            warnings: state.warning_count(),
+            input_tokens: usage.input_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            output_tokens: usage.output_tokens,
+            cost: totals.as_ref().map(|t| t.cost.total),
+            unpriced_calls: totals.as_ref().map(|t| t.unpriced_calls),
+            agent_names: names(threads.clone().flat_map(|t| {
+                [t.agent_path.as_deref(), t.nickname.as_deref()]
+                    .into_iter()
+                    .flatten()
+            })),
+            models: names(
+                threads.filter_map(|t| t.model.as_deref()).chain(
+                    state
+                        .inference_calls
+                        .values()
+                        .filter_map(|c| c.model.as_deref()),
+                ),
+            ),
+            tools: names(state.tool_calls.values().filter_map(|t| t.tool.as_deref())),
+            error: None,
+        }
+    }
+
+    /// The row of a bundle that could not be summarised.
+    fn failed(path: &str, error: &ReduceError) -> IndexRow {
+        IndexRow {
+            path: path.to_owned(),
+            rollout_id: String::new(),
+            status: Status::Incomplete,
+            complete: false,
+            live: false,
+            started_at_unix_ms: None,
+            duration_ms: None,
+            root_thread_id: None,
+            agents: 0,
+            turns: 0,
+            inference_calls: 0,
+            tool_calls: 0,
+            failed_tool_calls: 0,
+            undelivered_edges: 0,
+            diagnostics: 0,
+            warnings: 0,
+            input_tokens: 0,
+            cached_input_tokens: 0,
+            output_tokens: 0,
+            cost: None,
+            unpriced_calls: None,
+            agent_names: Vec::new(),
+            models: Vec::new(),
+            tools: Vec::new(),
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// Size and modification time of a bundle's two files.
+type Stamp = [(u64, u64); 2];
+
+fn stamp(dir: &Path) -> Stamp {
+    let of = |name: &str| {
+        std::fs::metadata(dir.join(name)).map_or((u64::MAX, 0), |m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            (m.len(), mtime)
+        })
+    };
+    [of("trace.jsonl"), of("manifest.json")]
+}
+
+/// One bundle of the index.
+#[derive(Debug)]
+struct Entry {
+    dir: PathBuf,
+    /// The stamp the row was made from (`None`: never summarised).
+    summarised: Option<Stamp>,
+    /// The stamp the last walk saw.
+    seen: Stamp,
+    /// Tailing a bundle still being written.
+    live: Option<LiveBundle>,
+    last_growth: Instant,
+    /// The row as JSON, and the version at which it last changed.
+    row: Option<(Arc<str>, u64)>,
+}
+
+impl Entry {
+    fn needs_work(&self) -> bool {
+        self.live.is_some() || self.summarised != Some(self.seen)
+    }
+}
+
+/// What [`Index::refresh`] left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Bundles in the index.
+    pub(crate) bundles: usize,
+    /// Bundles not summarised yet (new or changed, beyond the time budget).
+    pub(crate) pending: usize,
+    /// Bundles summarised by this refresh.
+    pub(crate) summarised: usize,
+}
+
+/// The index of every bundle under a root.
+#[derive(Debug)]
+pub(crate) struct Index {
+    root: PathBuf,
+    prices: Option<Arc<Prices>>,
+    entries: HashMap<String, Entry>,
+    /// Bumped whenever a row changes or a bundle goes away.
+    version: u64,
+    /// Bundles that went away, with the version at which they did.
+    removed: Vec<(u64, String)>,
+    /// The version of the last removal no longer remembered (0: none forgotten).
+    forgot_before: u64,
+    last_scan: Option<Instant>,
+}
+
+impl Index {
+    /// An empty index of `root` (canonical), priced with `prices`.
+    pub(crate) fn new(root: PathBuf, prices: Option<Arc<Prices>>) -> Index {
+        Index {
+            root,
+            prices,
+            entries: HashMap::new(),
+            version: 0,
+            removed: Vec::new(),
+            forgot_before: 0,
+            last_scan: None,
+        }
+    }
+
+    /// Walks the root (at most once per [`RESCAN`]) and summarises what changed, new bundles
+    /// first in name order, for at most `budget`.
+    pub(crate) fn refresh(&mut self, budget: Duration) -> Progress {
+        let started = Instant::now();
+        if self.last_scan.is_none_or(|at| at.elapsed() >= RESCAN) {
+            self.rescan();
+        }
+        let mut work: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.needs_work())
+            .map(|(k, _)| k.clone())
+            .collect();
+        work.sort();
+        let mut summarised = 0;
+        let mut pending = 0;
+        for key in work {
+            if started.elapsed() >= budget {
+                pending += 1;
+                continue;
+            }
+            self.summarise(&key);
+            summarised += 1;
+        }
+        Progress {
+            bundles: self.entries.len(),
+            pending,
+            summarised,
+        }
+    }
+
+    fn rescan(&mut self) {
+        self.last_scan = Some(Instant::now());
+        let walk = Walk {
+            max_depth: MAX_DEPTH,
+            max_bundles: MAX_BUNDLES,
+        };
+        let found = find_bundles(&self.root, walk);
+        let mut present = std::collections::HashSet::with_capacity(found.len());
+        for (key, dir) in found {
+            let seen = stamp(&dir);
+            present.insert(key.clone());
+            self.entries
+                .entry(key)
+                .and_modify(|e| e.seen = seen)
+                .or_insert_with(|| Entry {
+                    dir,
+                    summarised: None,
+                    seen,
+                    live: None,
+                    last_growth: Instant::now(),
+                    row: None,
+                });
+        }
+        let gone: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|k| !present.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.entries.remove(&key);
+            self.version += 1;
+            self.removed.push((self.version, key));
+        }
+        if self.removed.len() > MAX_REMOVED {
+            let extra = self.removed.len() - MAX_REMOVED;
+            self.forgot_before = self.removed[extra - 1].0;
+            self.removed.drain(..extra);
+        }
+    }
+
+    /// Brings one bundle's row up to date.
+    fn summarise(&mut self, key: &str) {
+        let prices = self.prices.clone();
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        let row = match update(entry) {
+            Ok(Some((state, live))) => IndexRow::of(key, &state, prices.as_deref(), live),
+            Ok(None) => return,
+            Err(e) => {
+                entry.live = None;
+                IndexRow::failed(key, &e)
+            }
+        };
+        entry.summarised = Some(entry.seen);
+        let json: Arc<str> = serde_json::to_string(&row).unwrap_or_default().into();
+        if entry.row.as_ref().is_none_or(|(old, _)| *old != json) {
+            self.version += 1;
+            entry.row = Some((json, self.version));
+        }
+    }
+
+    /// The index as JSON for a page that has `since` (0: nothing): the rows that changed
+    /// after it and the bundles removed after it, with the version to ask from next.
+    pub(crate) fn json(&self, since: u64, progress: Progress) -> String {
+        // The page may have missed a removal no longer remembered: it must start over.
+        let since = if since < self.forgot_before { 0 } else { since };
+        let mut out = String::with_capacity(256 + self.entries.len() * 64);
+        let currency = self
+            .prices
+            .as_ref()
+            .map(|p| serde_json::to_string(&p.currency).unwrap_or_default());
+        let _ = write!(
+            out,
+            "{{\"version\":{},\"full\":{},\"bundles\":{},\"pending\":{},\"currency\":{},\"rows\":[",
+            self.version,
+            since == 0,
+            progress.bundles,
+            progress.pending,
+            currency.as_deref().unwrap_or("null")
+        );
+        let mut first = true;
+        let mut keys: Vec<&String> = self.entries.keys().collect();
+        keys.sort();
+        for key in keys {
+            if let Some((json, version)) = self.entries.get(key).and_then(|e| e.row.as_ref()) {
+                if *version > since {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    out.push_str(json);
+                }
+            }
+        }
+        out.push_str("],\"removed\":");
+        let removed: Vec<&str> = self
+            .removed
+            .iter()
+            .filter(|(v, _)| *v > since && since != 0)
+            .map(|(_, k)| k.as_str())
+            .collect();
+        out.push_str(&serde_json::to_string(&removed).unwrap_or_else(|_| "[]".to_owned()));
+        out.push('}');
+        out
+    }
+}
+
+/// The graph of a bundle as it now is, and whether it is still being written; `None` when a
+/// live bundle has nothing new.
+fn update(entry: &mut Entry) -> Result<Option<(RolloutState, bool)>, ReduceError> {
+    let changed = entry.summarised != Some(entry.seen);
+    if entry.live.is_none() {
+        if !changed {
+            return Ok(None);
+        }
+        entry.live = Some(LiveBundle::open(&entry.dir)?);
+        entry.last_growth = Instant::now();
+    }
+    let Some(live) = entry.live.as_mut() else {
+        return Ok(None);
+    };
+    let grew = live.poll()?;
+    if grew {
+        entry.last_growth = Instant::now();
+    }
+    if live.replay().is_ended() {
+        let Some(live) = entry.live.take() else {
+            return Ok(None);
+        };
+        return Ok(Some((live.finish()?, false)));
+    }
+    if entry.last_growth.elapsed() >= IDLE {
+        // Never ended and quiet: what the batch reducer says of it now, until it grows again.
+        entry.live = None;
+        return Ok(Some((reduce::reduce_bundle(&entry.dir)?, false)));
+    }
+    if grew || changed || entry.row.is_none() {
+        return Ok(Some((live.replay().state().clone(), true)));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+#[path = "index_tests.rs"]
+mod tests;
