@@ -97,7 +97,9 @@ pub mod field {
     pub const PREVIOUS_RESPONSE_ID: &str = "previous_response_id";
     /// `rollout.inference`: the transport request id.
     pub const UPSTREAM_REQUEST_ID: &str = "upstream_request_id";
-    /// `rollout.inference`: why the model stopped (alias `gen_ai.response.finish_reasons`).
+    /// `rollout.inference`: why the model stopped, in the provider's words (alias
+    /// `gen_ai.response.finish_reasons`): one reason, a JSON array of them as text, or a
+    /// comma-separated list.
     pub const FINISH_REASONS: &str = "finish_reasons";
     /// `rollout.inference`: input tokens, cached ones included (alias
     /// `gen_ai.usage.input_tokens`).
@@ -109,11 +111,15 @@ pub mod field {
     /// `gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cached_input_tokens`).
     pub const CACHED_INPUT_TOKENS: &str = "cached_input_tokens";
     /// `rollout.inference`: input tokens written to a cache (alias
-    /// `gen_ai.usage.cache_creation.input_tokens`); recorded, not part of the graph's usage.
+    /// `gen_ai.usage.cache_creation.input_tokens`), part of `input_tokens`; the graph's
+    /// `cache_write_input_tokens`.
     pub const CACHE_CREATION_INPUT_TOKENS: &str = "cache_creation_input_tokens";
     /// `rollout.inference`: reasoning tokens (aliases `gen_ai.usage.reasoning.output_tokens`,
     /// `gen_ai.usage.reasoning_tokens`).
     pub const REASONING_TOKENS: &str = "reasoning_tokens";
+    /// `rollout.inference`: seconds from the request to the first chunk of a streamed
+    /// response (alias `gen_ai.response.time_to_first_chunk`).
+    pub const TIME_TO_FIRST_CHUNK: &str = "time_to_first_chunk";
     /// `rollout.tool`: the tool's name (alias `gen_ai.tool.name`).
     pub const TOOL: &str = "tool";
     /// `rollout.tool`, `rollout.code_cell`: the model-visible call id (alias
@@ -178,9 +184,11 @@ pub mod role {
     pub const PROMPT: &str = "prompt";
     /// An agent span's final text (the deprecated `gen_ai.completion`), kept as evidence.
     pub const COMPLETION: &str = "completion";
+    /// `rollout.inference`: the tools offered to the model (alias `gen_ai.tool.definitions`).
+    pub const TOOL_DEFINITIONS: &str = "tool_definitions";
 
     /// Every role the crate writes or reads.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         REQUEST,
         SYSTEM_INSTRUCTIONS,
         RESPONSE,
@@ -192,6 +200,7 @@ pub mod role {
         METADATA,
         PROMPT,
         COMPLETION,
+        TOOL_DEFINITIONS,
     ];
 }
 
@@ -276,6 +285,56 @@ pub mod genai {
     /// Operation: a tool execution (recorded as a tool call).
     pub const EXECUTE_TOOL: &str = "execute_tool";
 
+    // Added for issue 24: the other words instrumentations use for one model call.
+    /// Operation: a streamed chat completion (older rig, other producers).
+    pub const CHAT_STREAMING: &str = "chat_streaming";
+    /// Operation: a Gemini Interactions API call.
+    pub const INTERACTIONS: &str = "interactions";
+    /// Operation: a streamed Gemini Interactions API call.
+    pub const INTERACTIONS_STREAMING: &str = "interactions_streaming";
+    /// Operation: a completion (Langfuse's word for a model call).
+    pub const COMPLETION_OPERATION: &str = "completion";
+    /// Operation: a generation (Langfuse's word for a model call).
+    pub const GENERATE: &str = "generate";
+    /// Every operation recorded as an inference call.
+    pub const INFERENCE_OPERATIONS: [&str; 8] = [
+        CHAT,
+        TEXT_COMPLETION,
+        GENERATE_CONTENT,
+        CHAT_STREAMING,
+        INTERACTIONS,
+        INTERACTIONS_STREAMING,
+        COMPLETION_OPERATION,
+        GENERATE,
+    ];
+
+    /// The `tracing-opentelemetry` bridge field for a span's status: `error` (any case) makes
+    /// the entity failed, `ok` completed.
+    pub const OTEL_STATUS_CODE: &str = "otel.status_code";
+    /// The bridge field for the status's message: the error text of a failed entity that
+    /// recorded no `error` (`error.type`) of its own.
+    pub const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
+
+    /// Event name: one inference's details (the conventions' event form of the span's
+    /// attributes, content included): its content attributes are payloads of the span the
+    /// event is in.
+    pub const INFERENCE_DETAILS_EVENT: &str = "gen_ai.client.inference.operation.details";
+    /// Event names of the per-message events older instrumentations emit (before the
+    /// conventions' 1.37): each is kept as a payload of the span it is in, role
+    /// [`PROMPT`](super::role::PROMPT) for a message the model was sent and
+    /// [`COMPLETION`](super::role::COMPLETION) for `gen_ai.choice`.
+    pub const MESSAGE_EVENTS: [&str; 5] = [
+        "gen_ai.system.message",
+        "gen_ai.user.message",
+        "gen_ai.assistant.message",
+        "gen_ai.tool.message",
+        CHOICE_EVENT,
+    ];
+    /// Event name: a model's answer, in the per-message events.
+    pub const CHOICE_EVENT: &str = "gen_ai.choice";
+    /// Every recorded GenAI event's name starts with this.
+    pub const EVENT_PREFIX: &str = "gen_ai.";
+
     /// Content attribute: the input messages (payload role `request`).
     pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
     /// Content attribute: system instructions (payload role `system_instructions`).
@@ -290,9 +349,11 @@ pub mod genai {
     pub const PROMPT: &str = "gen_ai.prompt";
     /// Deprecated content attribute: an agent's final text (payload role `completion`).
     pub const COMPLETION: &str = "gen_ai.completion";
+    /// Content attribute: the tools offered to the model (payload role `tool_definitions`).
+    pub const TOOL_DEFINITIONS: &str = "gen_ai.tool.definitions";
 
     /// Every GenAI field alias and the field of ours it is written as.
-    pub const ALIASES: [(&str, &str); 21] = [
+    pub const ALIASES: [(&str, &str); 22] = [
         ("gen_ai.conversation.id", super::field::THREAD_ID),
         ("gen_ai.agent.id", super::field::AGENT_ID),
         ("gen_ai.agent.name", super::field::NICKNAME),
@@ -304,6 +365,10 @@ pub mod genai {
         (
             "gen_ai.response.finish_reasons",
             super::field::FINISH_REASONS,
+        ),
+        (
+            "gen_ai.response.time_to_first_chunk",
+            super::field::TIME_TO_FIRST_CHUNK,
         ),
         ("gen_ai.usage.input_tokens", super::field::INPUT_TOKENS),
         ("gen_ai.usage.output_tokens", super::field::OUTPUT_TOKENS),
@@ -335,7 +400,7 @@ pub mod genai {
     ];
 
     /// Every content attribute and the payload role it is recorded with.
-    pub const CONTENT: [(&str, &str); 7] = [
+    pub const CONTENT: [(&str, &str); 8] = [
         (INPUT_MESSAGES, super::role::REQUEST),
         (SYSTEM_INSTRUCTIONS, super::role::SYSTEM_INSTRUCTIONS),
         (OUTPUT_MESSAGES, super::role::RESPONSE),
@@ -343,6 +408,7 @@ pub mod genai {
         (TOOL_CALL_RESULT, super::role::RESULT),
         (PROMPT, super::role::PROMPT),
         (COMPLETION, super::role::COMPLETION),
+        (TOOL_DEFINITIONS, super::role::TOOL_DEFINITIONS),
     ];
 
     /// Maps an accepted field alias (one of [`ALIASES`]) to the field of ours it is written

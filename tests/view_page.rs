@@ -280,3 +280,46 @@ fn search_finds_text_and_the_keyboard_steps_through_turns_and_agents() -> anyhow
     )?;
     browser.no_js_errors()
 }
+
+#[test]
+fn an_inference_shows_the_providers_finish_reasons_first_chunk_and_tool_definitions(
+) -> anyhow::Result<()> {
+    let Some(mut browser) = browser_or_skip("an_inference_shows_the_providers_finish_reasons")?
+    else {
+        return Ok(());
+    };
+    let bundle = support::layer::record(|| {
+        let _agent =
+            tracing::info_span!("invoke_agent", gen_ai.operation.name = "invoke_agent").entered();
+        let chat = tracing::info_span!(
+            "chat",
+            gen_ai.operation.name = "chat",
+            gen_ai.response.finish_reasons = r#"["tool_calls"]"#,
+            gen_ai.response.time_to_first_chunk = 0.25,
+            gen_ai.tool.definitions = tracing::field::Empty,
+        );
+        chat.record(
+            "gen_ai.tool.definitions",
+            r#"[{"type":"function","name":"get_weather"}]"#,
+        );
+    })?;
+    let state = bundle.reduce()?;
+    let id = state
+        .inference_calls
+        .keys()
+        .next()
+        .context("no call")?
+        .clone();
+    let _page = show(&mut browser, &bundle.path, &format!("#{id}"))?;
+    let shown = browser.eval("document.getElementById('inspector').textContent")?;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(shown.contains("finish reasons"), "{shown}");
+    assert!(
+        shown.contains("tool_calls") && shown.contains("250.0 ms"),
+        "{shown}"
+    );
+    assert!(shown.contains("Tool definitions"), "{shown}");
+    let definitions = inspector_body(&mut browser)?;
+    assert!(definitions.contains("get_weather"), "{definitions}");
+    browser.no_js_errors()
+}

@@ -73,6 +73,17 @@ enum Command {
         /// Address to listen on (loopback by default; port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8040")]
         addr: String,
+        /// Allow an address that is not loopback: every request must then carry the token
+        /// printed in the URL, and `Host` must still name this server (or an IP address).
+        #[arg(long)]
+        allow_remote: bool,
+        /// Also accept this name as the request's `Host` (repeatable): the name others
+        /// reach this machine by.
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
+        /// Show cost in the index and the viewers from this prices file.
+        #[arg(long)]
+        prices: Option<PathBuf>,
     },
     /// Print the whole body of one payload record (JSON text), whatever the bundle format.
     Payload {
@@ -213,7 +224,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { root, addr } => serve(&root, &addr, out),
+        Command::Serve {
+            root,
+            addr,
+            allow_remote,
+            allow_hosts,
+            prices,
+        } => {
+            let mut options = allow_hosts
+                .into_iter()
+                .fold(view::ServeOptions::new(addr), |o, name| o.allow_host(name))
+                .allow_remote(allow_remote);
+            if let Some(prices) = load_prices(prices)? {
+                options = options.prices(prices);
+            }
+            serve(&root, &options, out)
+        }
         Command::Payload { bundle, seq } => {
             let body = reduce::payload_body(&bundle, seq)
                 .with_context(|| format!("read {}", bundle.display()))?;
@@ -386,20 +412,24 @@ fn print_tables_report(report: &tables::TablesReport, out: &mut StdoutLock) -> a
 
 /// `serve`: binds, says where (and warns off loopback), then answers until killed; standard
 /// output is released first so the line is not held back.
-fn serve(root: &Path, addr: &str, mut out: StdoutLock) -> anyhow::Result<ExitCode> {
-    let server = view::serve(root, addr)?;
+fn serve(
+    root: &Path,
+    options: &view::ServeOptions,
+    mut out: StdoutLock,
+) -> anyhow::Result<ExitCode> {
+    let server = view::serve_with(root, options)?;
     if !server.addr().ip().is_loopback() {
-        eprintln!("warning: serving on {}, which is not loopback: anyone who can reach it can read every bundle under {}", server.addr(), root.display());
+        eprintln!("warning: serving on {}, which is not loopback: anyone who has the URL with its token can read every bundle under {}", server.addr(), root.display());
     }
     writeln!(
         out,
-        "serving {} at http://{}/",
+        "serving {} at {}",
         server.root().display(),
-        server.addr()
+        server.url()
     )?;
     out.flush()?;
     drop(out);
-    server.run();
+    server.run()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,12 +13,12 @@ use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::open::open_regular;
 use super::store::MIN_BODY;
 use super::{Record, RecordBody};
 
@@ -131,6 +131,16 @@ impl Expander {
             order: VecDeque::new(),
             cached_bytes: 0,
             cache_limit,
+        }
+    }
+
+    /// Re-reads earlier lines from `file` (a handle on the file being read) instead of
+    /// opening the path again: a path swapped for something else after it was opened is
+    /// never read.
+    pub(crate) fn read_from(&mut self, file: Option<File>) {
+        // Elsewhere than unix a re-read moves the shared position: keep opening the path.
+        if cfg!(unix) && file.is_some() {
+            self.file = file;
         }
     }
 
@@ -338,16 +348,30 @@ impl Expander {
         let path = self.path.display().to_string();
         let io = |e: std::io::Error| format!("re-read {path}: {e}");
         if self.file.is_none() {
-            self.file = Some(File::open(&self.path).map_err(io)?);
+            self.file = Some(open_regular(&self.path, None).map_err(io)?);
         }
         let Some(file) = self.file.as_mut() else {
             return Err(format!("re-read {}", self.path.display()));
         };
         let mut buf = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
-        file.seek(SeekFrom::Start(offset))
-            .and_then(|_| file.read_exact(&mut buf))
-            .map_err(io)?;
+        read_at(file, offset, &mut buf).map_err(io)?;
         String::from_utf8(buf).map_err(|e| format!("re-read payload {seq}: {e}"))
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset` without moving the file's position where the platform
+/// allows (the handle may be shared with the line reader).
+fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
     }
 }
 

@@ -162,10 +162,12 @@
 pub(crate) mod discover;
 mod encode;
 mod expand;
+mod open;
 mod parse;
 mod read;
 mod store;
 
+pub use open::MAX_MANIFEST_BYTES;
 pub use parse::{PayloadHead, Record, RecordBody, RecordError};
 pub use read::{expand_bundle, payload_body, BundleReader, ExpandedRecord, ReadError};
 
@@ -175,6 +177,9 @@ pub(crate) use encode::{
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
 pub(crate) use expand::Expander;
+pub(crate) use open::{open_regular, read_limited};
+#[cfg(feature = "cli")]
+pub(crate) use read::payload_body_within;
 pub(crate) use read::{visit_records, Next, TraceReader};
 pub(crate) use store::{Index as PayloadIndex, Keys as PayloadKeys};
 

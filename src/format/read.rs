@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use super::open::open_regular;
 use super::{encode, Expander, PayloadHead, Record, RecordBody, RecordError};
 
 /// Why a bundle could not be read.
@@ -96,8 +97,10 @@ pub(crate) struct TraceReader {
 }
 
 impl TraceReader {
-    pub(crate) fn open(path: &Path) -> Result<TraceReader, ReadError> {
-        let file = File::open(path).map_err(|source| ReadError::Io {
+    /// Opens `path`, which must be a regular file (and, with `within`, one inside that
+    /// canonical directory; see `open`).
+    pub(crate) fn open(path: &Path, within: Option<&Path>) -> Result<TraceReader, ReadError> {
+        let file = open_regular(path, within).map_err(|source| ReadError::Io {
             action: "open",
             path: path.to_path_buf(),
             source,
@@ -113,6 +116,12 @@ impl TraceReader {
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Another handle on the file being read (for positioned re-reads of earlier lines, which
+    /// must read this file, not whatever the path names by then).
+    pub(crate) fn file_handle(&self) -> Option<File> {
+        self.inner.get_ref().try_clone().ok()
     }
 
     /// Reads the next line.
@@ -204,8 +213,18 @@ pub struct BundleReader {
 impl BundleReader {
     /// Opens `<dir>/trace.jsonl`.
     pub fn open(dir: impl AsRef<Path>) -> Result<BundleReader, ReadError> {
-        let lines = TraceReader::open(&dir.as_ref().join("trace.jsonl"))?;
-        let expander = Expander::new(lines.path());
+        BundleReader::open_within(dir.as_ref(), None)
+    }
+
+    /// Opens `<dir>/trace.jsonl` if it is a regular file inside `within` (a canonical
+    /// directory), when given.
+    pub(crate) fn open_within(
+        dir: &Path,
+        within: Option<&Path>,
+    ) -> Result<BundleReader, ReadError> {
+        let lines = TraceReader::open(&dir.join("trace.jsonl"), within)?;
+        let mut expander = Expander::new(lines.path());
+        expander.read_from(lines.file_handle());
         Ok(BundleReader {
             lines,
             stores_parts: false,
@@ -293,9 +312,18 @@ fn whole_payload_line(record: &Record<'_>, head: &PayloadHead<'_>, body: &str) -
 /// until it breaks: the one loop of every reader that looks for records or bodies.
 pub(crate) fn visit_records(
     dir: &Path,
+    visit: impl FnMut(Record<'_>) -> ControlFlow<()>,
+) -> Result<(), ReadError> {
+    visit_records_within(dir, None, visit)
+}
+
+/// [`visit_records`] of a bundle whose `trace.jsonl` must lie inside `within`, when given.
+fn visit_records_within(
+    dir: &Path,
+    within: Option<&Path>,
     mut visit: impl FnMut(Record<'_>) -> ControlFlow<()>,
 ) -> Result<(), ReadError> {
-    let mut reader = BundleReader::open(dir)?;
+    let mut reader = BundleReader::open_within(dir, within)?;
     while let Some(expanded) = reader.next_record()? {
         let record = expanded.record().map_err(|e| ReadError::Parse {
             path: reader.path(),
@@ -347,10 +375,18 @@ pub fn expand_bundle(dir: impl AsRef<Path>, mut out: impl Write) -> Result<u64, 
 /// # Ok::<(), tracing_rollout::format::ReadError>(())
 /// ```
 pub fn payload_body(dir: impl AsRef<Path>, seq: u64) -> Result<String, ReadError> {
-    let dir = dir.as_ref();
+    payload_body_within(dir.as_ref(), seq, None)
+}
+
+/// [`payload_body`] of a bundle whose `trace.jsonl` must lie inside `within`, when given.
+pub(crate) fn payload_body_within(
+    dir: &Path,
+    seq: u64,
+    within: Option<&Path>,
+) -> Result<String, ReadError> {
     // The body, or the type of the record that stands at `seq` instead.
     let mut found: Option<Result<String, String>> = None;
-    visit_records(dir, |record| {
+    visit_records_within(dir, within, |record| {
         if record.seq != seq {
             return ControlFlow::Continue(());
         }

@@ -18,12 +18,16 @@
 //!   other fields, so redaction, `capture_payloads(false)` and `max_payload_bytes` apply to it
 //!   exactly as to a `rollout.payload` event.
 //! - The structure the conventions leave implicit is recorded as ordinary records with keys
-//!   minted like any span's: a turn per agent invocation ([`AgentTurn`]), a child thread for
-//!   model calls made inside a tool call ([`SubAgent`]), and a `link` from a tool call to the
-//!   agent nested in it, so the reducer needs no knowledge of the dialect to build the graph.
+//!   minted like any span's (`implicit.rs`): a turn per agent invocation, a child thread for
+//!   model calls made inside a tool call, and a `link` from a tool call to the agent nested in
+//!   it, so the reducer needs no knowledge of the dialect to build the graph.
+//! - A GenAI event (`gen_ai.client.inference.operation.details`, the older per-message
+//!   events) is evidence of the span it is in: its content attributes become that span's
+//!   payloads exactly as they would on the span, and a per-message event is kept whole as one
+//!   payload. An event costs one more prefix test before it is known not to be one.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::Attributes;
@@ -32,7 +36,7 @@ use tracing::Metadata;
 use super::fields::FieldWriter;
 use super::payload::{self, PayloadOptions};
 use super::Bufs;
-use crate::format::{self, SpanKind};
+use crate::format::SpanKind;
 use crate::vocab::{self, genai};
 use crate::writer::{BundleHandle, Header, Op, Writer};
 
@@ -52,7 +56,8 @@ pub(super) enum Operation {
     Invoke,
     /// `create_agent`: a thread without a turn.
     Create,
-    /// `chat`, `text_completion`, `generate_content`: an inference call.
+    /// `chat`, `text_completion`, `generate_content`, and the other words instrumentations
+    /// use for one model call ([`genai::INFERENCE_OPERATIONS`]): an inference call.
     Inference,
     /// `execute_tool`: a tool call.
     Tool,
@@ -67,8 +72,8 @@ impl Operation {
         Some(match name {
             genai::INVOKE_AGENT | genai::INVOKE_WORKFLOW => Operation::Invoke,
             genai::CREATE_AGENT => Operation::Create,
-            genai::CHAT | genai::TEXT_COMPLETION | genai::GENERATE_CONTENT => Operation::Inference,
             genai::EXECUTE_TOOL => Operation::Tool,
+            _ if genai::INFERENCE_OPERATIONS.contains(&name) => Operation::Inference,
             _ => return None,
         })
     }
@@ -143,143 +148,6 @@ impl Visit for OperationName {
             let text = format!("{value:?}");
             self.0 = Operation::from_name(text.trim_matches('"'));
         }
-    }
-}
-
-/// The turn the layer records for a GenAI agent invocation: the conventions have no turn span,
-/// so each `invoke_agent` span is also one turn of its thread (key minted like any span's,
-/// named like the agent span, no fields of its own). It ends just before the agent span, with
-/// the agent span's `status` / `error`.
-#[derive(Debug)]
-pub(super) struct AgentTurn {
-    pub(super) key: u64,
-    status: Option<String>,
-    error: bool,
-}
-
-impl AgentTurn {
-    /// A turn with a freshly minted key.
-    pub(super) fn new(keys: &AtomicU64) -> AgentTurn {
-        AgentTurn {
-            key: keys.fetch_add(1, Ordering::Relaxed),
-            status: None,
-            error: false,
-        }
-    }
-
-    /// The body of the turn's `span_started`, inside the thread span `thread`.
-    pub(super) fn encode_started(&self, rec: &mut Vec<u8>, thread: u64, name: &str) {
-        let key = Some(self.key);
-        format::begin_span_started(
-            rec,
-            self.key,
-            Some(thread),
-            Some(thread),
-            key,
-            SpanKind::Turn,
-            name,
-        );
-        format::end_fields(rec);
-    }
-
-    /// The agent span recorded a `status` or an `error`.
-    pub(super) fn noted(&mut self, status: Option<String>, error: bool) {
-        self.status = status.or(self.status.take());
-        self.error |= error;
-    }
-
-    /// Sends the turn's end: its status first when the agent span had one.
-    pub(super) fn end(
-        &self,
-        bufs: &mut Bufs,
-        panicking: bool,
-        writer: &Writer,
-        bundle: &BundleHandle,
-    ) {
-        if self.status.is_some() || self.error {
-            bundle.begin(&mut bufs.rec, Op::Record);
-            format::begin_span_recorded(&mut bufs.rec, self.key);
-            match &self.status {
-                Some(status) => {
-                    format::push_json_str(&mut bufs.rec, vocab::field::STATUS);
-                    bufs.rec.push(b':');
-                    format::push_json_str(&mut bufs.rec, status);
-                }
-                None => {
-                    format::push_json_str(&mut bufs.rec, vocab::field::ERROR);
-                    bufs.rec.extend_from_slice(b":true");
-                }
-            }
-            format::end_fields(&mut bufs.rec);
-            writer.send_record(&mut bufs.rec, bundle);
-        }
-        bundle.begin(&mut bufs.rec, Op::Record);
-        format::encode_span_ended(&mut bufs.rec, self.key, panicking);
-        writer.send_record(&mut bufs.rec, bundle);
-    }
-}
-
-/// The thread (and its one turn) the layer records for model calls made inside a tool call,
-/// when no agent span of their own encloses them: a child thread spawned by the tool (a
-/// `link` from it, as `follows_from` would make), started with the first such call and ended
-/// just before the tool span.
-#[derive(Debug)]
-pub(super) struct SubAgent {
-    pub(super) thread: u64,
-    pub(super) turn: AgentTurn,
-}
-
-impl SubAgent {
-    /// A thread and turn with freshly minted keys.
-    pub(super) fn new(keys: &AtomicU64) -> SubAgent {
-        SubAgent {
-            thread: keys.fetch_add(1, Ordering::Relaxed),
-            turn: AgentTurn::new(keys),
-        }
-    }
-
-    /// Sends the thread's start, its link to the tool span `tool`, and its turn's start.
-    pub(super) fn send_started(
-        &self,
-        bufs: &mut Bufs,
-        tool: u64,
-        name: &str,
-        writer: &Writer,
-        bundle: &BundleHandle,
-    ) {
-        let thread = self.thread;
-        bundle.begin(&mut bufs.rec, Op::Record);
-        format::begin_span_started(
-            &mut bufs.rec,
-            thread,
-            Some(tool),
-            Some(thread),
-            None,
-            SpanKind::Thread,
-            name,
-        );
-        format::end_fields(&mut bufs.rec);
-        writer.send_record(&mut bufs.rec, bundle);
-        bundle.begin(&mut bufs.rec, Op::Record);
-        format::encode_link(&mut bufs.rec, thread, tool);
-        writer.send_record(&mut bufs.rec, bundle);
-        bundle.begin(&mut bufs.rec, Op::Record);
-        self.turn.encode_started(&mut bufs.rec, thread, name);
-        writer.send_record(&mut bufs.rec, bundle);
-    }
-
-    /// Sends the end of the turn and of the thread.
-    pub(super) fn end(
-        &self,
-        bufs: &mut Bufs,
-        panicking: bool,
-        writer: &Writer,
-        bundle: &BundleHandle,
-    ) {
-        self.turn.end(bufs, panicking, writer, bundle);
-        bundle.begin(&mut bufs.rec, Op::Record);
-        format::encode_span_ended(&mut bufs.rec, self.thread, panicking);
-        writer.send_record(&mut bufs.rec, bundle);
     }
 }
 
@@ -487,6 +355,81 @@ impl Visit for ContentPayloads<'_> {
         self.send(|rec, scratch| {
             payload::write_valuable_payload(rec, scratch, span, role, value, options)
         });
+    }
+}
+
+// ---- GenAI events ----
+
+/// What a GenAI event is evidence of, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GenAiEvent {
+    /// `gen_ai.client.inference.operation.details`: its content attributes are payloads.
+    Details,
+    /// One of the older per-message events: kept whole as a payload of this role.
+    Message(&'static str),
+}
+
+impl GenAiEvent {
+    /// The GenAI event an event name selects (`None` for every other event).
+    pub(super) fn from_name(name: &str) -> Option<GenAiEvent> {
+        if !name.starts_with(genai::EVENT_PREFIX) {
+            return None;
+        }
+        if name == genai::INFERENCE_DETAILS_EVENT {
+            return Some(GenAiEvent::Details);
+        }
+        genai::MESSAGE_EVENTS.contains(&name).then(|| {
+            GenAiEvent::Message(if name == genai::CHOICE_EVENT {
+                vocab::role::COMPLETION
+            } else {
+                vocab::role::PROMPT
+            })
+        })
+    }
+
+    /// Sends the payloads the event carries, as evidence of the span `span` it is in.
+    pub(super) fn send_payloads(
+        self,
+        event: &tracing::Event<'_>,
+        bufs: &mut Bufs,
+        span: u64,
+        options: PayloadOptions,
+        writer: &Writer,
+        bundle: &BundleHandle,
+    ) {
+        match self {
+            GenAiEvent::Details => event.record(&mut ContentPayloads {
+                rec: &mut bufs.rec,
+                scratch: &mut bufs.scratch,
+                span,
+                options,
+                writer,
+                bundle,
+            }),
+            GenAiEvent::Message(role) => {
+                // The event's fields as one JSON object: what the field writer appends is
+                // valid JSON, so the body needs no check on the writer thread.
+                bufs.scratch.clear();
+                bufs.scratch.push(b'{');
+                event.record(&mut FieldWriter::new(&mut bufs.scratch));
+                bufs.scratch.push(b'}');
+                bundle.begin(&mut bufs.rec, Op::Record);
+                let (text, total) = (&bufs.scratch, bufs.scratch.len() as u64);
+                let unchecked = payload::write_payload_record(
+                    &mut bufs.rec,
+                    span,
+                    role,
+                    text,
+                    total,
+                    /*trusted*/ true,
+                    options,
+                );
+                if let Some(start) = unchecked {
+                    Header::set_check(&mut bufs.rec, start);
+                }
+                writer.send_record(&mut bufs.rec, bundle);
+            }
+        }
     }
 }
 

@@ -6,14 +6,17 @@
 //! `on_close` after the registry lookup that yields the name — and returns; a recorded
 //! callback serialises into a reused thread-local buffer, holds no lock while it does, emits
 //! no `tracing` events, and hands the writer one message per record (one, except when a span's
-//! GenAI content attributes, spawn link or agent turn follow its own record).
+//! GenAI content attributes, spawn link, agent turn or implicit thread (`implicit.rs`) go with
+//! its own record). An event outside `rollout.*` costs one more prefix check (`gen_ai.`).
 //! A span's own state (its minted key, bundle, thread and turn keys) lives in its span
 //! extensions, so `span_started` is always sent before anything that refers to the span.
 
 mod builder;
 mod fields;
 mod genai;
+mod implicit;
 pub(crate) mod payload;
+mod placement;
 mod threads;
 
 pub use builder::{InitError, RolloutLayerBuilder};
@@ -27,14 +30,15 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::format::{self, SpanKind};
 use crate::vocab::PAYLOAD_EVENT;
 use crate::writer::{unix_ms, BundleHandle, Op, RolloutGuard, Writer};
 use fields::{FieldWriter, PayloadWriter, Role, Routing};
 use payload::PayloadOptions;
-use threads::{LiveThreads, ParentThread};
+use placement::{nearest_recorded, Placement};
+use threads::LiveThreads;
 
 /// Environment variable read by [`RolloutLayer::from_env`]: the root directory of bundles.
 const ROOT_ENV: &str = "ROLLOUT_TRACE_ROOT";
@@ -70,6 +74,9 @@ static NEXT_ROLLOUT: AtomicU64 = AtomicU64::new(1);
 ///   into one: it starts a bundle of its own, counted in
 ///   [`FinishStats::ambiguous_threads`](crate::FinishStats::ambiguous_threads) and reported
 ///   once on stderr;
+/// - an inference or tool span with no recorded ancestor (a model called directly, outside
+///   any agent) starts a bundle of its own, in a thread and a turn the layer records around
+///   it (named like the span), which end with it and with its status;
 /// - any other rollout span joins the bundle of its nearest recorded ancestor, and is
 ///   ignored without one.
 ///
@@ -134,34 +141,17 @@ struct SpanState {
     /// Present on the span that started the bundle: what its final status will be.
     root: Option<RootStatus>,
     /// Present on a GenAI agent invocation: the turn the layer records for it.
-    agent_turn: Option<genai::AgentTurn>,
+    agent_turn: Option<implicit::AgentTurn>,
     /// Present on a tool call that GenAI model calls were made in: their thread.
-    sub_agent: Option<genai::SubAgent>,
+    sub_agent: Option<implicit::ImplicitThread>,
+    /// Present on a root model or tool call: the thread and turn recorded around it.
+    implicit_root: Option<implicit::ImplicitThread>,
 }
 
 #[derive(Default)]
 struct RootStatus {
     status: Option<String>,
     error: bool,
-}
-
-/// The nearest recorded ancestor of a new span.
-struct Ancestor {
-    key: u64,
-    kind: SpanKind,
-    bundle: Arc<BundleHandle>,
-    thread: Option<u64>,
-    turn: Option<u64>,
-}
-
-/// Where a new span is recorded: its bundle, the keys of its parent, thread and turn, and
-/// whether it is the root of its bundle (its close ends the bundle).
-struct Placement {
-    bundle: Arc<BundleHandle>,
-    parent: Option<u64>,
-    thread: Option<u64>,
-    turn: Option<u64>,
-    is_root: bool,
 }
 
 /// A `rollout` span callsite at `info` that no code ever hits: [`RolloutLayer`] asks the
@@ -318,132 +308,6 @@ impl Inner {
         self.writer.open_bundle(&rollout_id, trace_id)
     }
 
-    /// Where a new span of `kind`, minted `key`, is recorded (see [`RolloutLayer`]), opening
-    /// a bundle when it starts one; `None` when it is not part of any rollout.
-    fn place<S>(
-        &self,
-        kind: SpanKind,
-        key: u64,
-        ancestor: Option<Ancestor>,
-        routing: &mut Routing,
-        ctx: &Context<'_, S>,
-    ) -> Option<Placement>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let under = |a: Ancestor, thread: Option<u64>, turn: Option<u64>| Placement {
-            bundle: a.bundle,
-            parent: Some(a.key),
-            thread,
-            turn,
-            is_root: false,
-        };
-        Some(match (kind, ancestor) {
-            (SpanKind::Rollout, _) => {
-                let trace_id = routing.trace_id.as_deref();
-                let bundle = self.open_bundle(routing.rollout_id.take(), trace_id);
-                Placement {
-                    bundle,
-                    parent: None,
-                    thread: None,
-                    turn: None,
-                    is_root: true,
-                }
-            }
-            (SpanKind::Thread, Some(a)) => under(a, Some(key), None),
-            (SpanKind::Thread, None) => self.place_unattached_thread(key, routing, ctx),
-            (SpanKind::Turn, Some(a)) => {
-                let thread = a.thread;
-                under(a, thread, Some(key))
-            }
-            (_, Some(a)) => {
-                let (thread, turn) = (a.thread, a.turn);
-                under(a, thread, turn)
-            }
-            // A rollout span kind with nothing to attach to: not part of any rollout.
-            (_, None) => return None,
-        })
-    }
-
-    /// Where a thread span with no recorded ancestor goes. A child thread made by
-    /// `child_thread_span` joins the rollout of its spawning tool span; only a thread with no
-    /// such tie is routed by its bare `parent_thread_id`, and only when exactly one rollout has
-    /// that thread live. Otherwise it starts a bundle of its own.
-    fn place_unattached_thread<S>(
-        &self,
-        key: u64,
-        routing: &Routing,
-        ctx: &Context<'_, S>,
-    ) -> Placement
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let spawner =
-            crate::spawn::take_spawner().and_then(|spawner| spawner_ancestor(spawner, ctx));
-        let joined = match (spawner, routing.parent_thread_id.as_deref()) {
-            (Some(a), _) => Some(a.bundle),
-            (None, Some(parent)) => match self.live_threads.resolve(parent) {
-                ParentThread::One(bundle) => Some(bundle),
-                ParentThread::None => None,
-                ParentThread::Ambiguous(n) => {
-                    self.writer.ambiguous_thread(
-                        routing.thread_id.as_deref().unwrap_or(""),
-                        parent,
-                        n,
-                    );
-                    None
-                }
-            },
-            (None, None) => None,
-        };
-        let (bundle, is_root) = match joined {
-            Some(bundle) => (bundle, false),
-            None => {
-                let trace_id = routing.trace_id.as_deref();
-                (self.open_bundle(routing.thread_id.clone(), trace_id), true)
-            }
-        };
-        Placement {
-            bundle,
-            parent: None,
-            thread: Some(key),
-            turn: None,
-            is_root,
-        }
-    }
-
-    /// The ancestor a GenAI model call inside the tool call `tool` attaches to: the tool's
-    /// sub-agent thread, opened with the first such call (see `genai::SubAgent`).
-    fn sub_agent<'a, R>(&self, span: &SpanRef<'a, R>, tool: Ancestor) -> Option<Ancestor>
-    where
-        R: LookupSpan<'a>,
-    {
-        let tool_span = span.scope().skip(1).find(|s| {
-            s.extensions()
-                .get::<SpanState>()
-                .is_some_and(|state| state.key == tool.key)
-        })?;
-        // The lock is held while the thread's records are sent, so a model call starting in
-        // the same tool on another thread cannot refer to the thread before it exists.
-        let mut extensions = tool_span.extensions_mut();
-        let state = extensions.get_mut::<SpanState>()?;
-        if state.sub_agent.is_none() {
-            let sub_agent = genai::SubAgent::new(&NEXT_SPAN_KEY);
-            with_bufs(|bufs| {
-                let name = tool_span.name();
-                sub_agent.send_started(bufs, state.key, name, &self.writer, &tool.bundle);
-            });
-            state.thread = Some(sub_agent.thread);
-            state.turn = Some(sub_agent.turn.key);
-            state.sub_agent = Some(sub_agent);
-        }
-        Some(Ancestor {
-            thread: state.thread,
-            turn: state.turn,
-            ..tool
-        })
-    }
-
     /// The visitor that sends a span's content attributes as payloads.
     fn content_payloads<'a>(
         &'a self,
@@ -460,37 +324,6 @@ impl Inner {
             bundle,
         }
     }
-}
-
-/// The recorded span that `spawner` names, as an ancestor (see `spawn::take_spawner`).
-fn spawner_ancestor<S>(spawner: crate::spawn::Spawner, ctx: &Context<'_, S>) -> Option<Ancestor>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let span = ctx.span(&spawner.span_id())?;
-    if !std::ptr::eq(span.metadata(), spawner.metadata) {
-        return None;
-    }
-    nearest_recorded(span.scope())
-}
-
-/// The key and bundle of the nearest span in `scope` that this layer records.
-fn nearest_recorded<'a, R>(scope: impl Iterator<Item = SpanRef<'a, R>>) -> Option<Ancestor>
-where
-    R: LookupSpan<'a> + 'a,
-{
-    for span in scope {
-        if let Some(state) = span.extensions().get::<SpanState>() {
-            return Some(Ancestor {
-                key: state.key,
-                kind: state.kind,
-                bundle: Arc::clone(&state.bundle),
-                thread: state.thread,
-                turn: state.turn,
-            });
-        }
-    }
-    None
 }
 
 impl<S> Layer<S> for RolloutLayer
@@ -562,7 +395,8 @@ where
             thread,
             turn,
             is_root,
-        }) = inner.place(kind, key, ancestor, &mut routing, &ctx)
+            implicit,
+        }) = inner.place(kind, name, key, ancestor, &mut routing, &ctx)
         else {
             return;
         };
@@ -576,9 +410,10 @@ where
         };
 
         let mut root = is_root.then(RootStatus::default);
+        let mut implicit = implicit;
         let agent_turn = dialect
             .opens_turn()
-            .then(|| genai::AgentTurn::new(&NEXT_SPAN_KEY));
+            .then(|| implicit::AgentTurn::new(&NEXT_SPAN_KEY));
         let turn = agent_turn.as_ref().map_or(turn, |t| Some(t.key));
         with_bufs(|bufs| {
             bundle.begin(&mut bufs.rec, Op::Record);
@@ -590,6 +425,9 @@ where
             if let Some(root) = root.as_mut() {
                 root.status = fields.fields.status.take();
                 root.error = fields.fields.error;
+                if let Some(implicit) = implicit.as_mut() {
+                    implicit.noted(root.status.clone(), root.error);
+                }
             }
             format::end_fields(&mut bufs.rec);
             inner.writer.send_record(&mut bufs.rec, &bundle);
@@ -618,6 +456,7 @@ where
             root,
             agent_turn,
             sub_agent: None,
+            implicit_root: implicit,
         });
     }
 
@@ -634,7 +473,7 @@ where
             let Some(state) = extensions.get::<SpanState>() else {
                 return;
             };
-            let has_turn = state.agent_turn.is_some();
+            let has_turn = state.agent_turn.is_some() || state.implicit_root.is_some();
             (
                 state.key,
                 Arc::clone(&state.bundle),
@@ -668,6 +507,9 @@ where
                 if let Some(root) = state.root.as_mut() {
                     root.status = status.clone().or(root.status.take());
                     root.error |= error;
+                }
+                if let Some(implicit) = state.implicit_root.as_mut() {
+                    implicit.noted(status.clone(), error);
                 }
                 if let Some(turn) = state.agent_turn.as_mut() {
                     turn.noted(status, error);
@@ -720,7 +562,15 @@ where
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let Some(inner) = &self.inner else { return };
         let name = event.metadata().name();
-        if !name.starts_with(crate::vocab::EVENT_PREFIX) || inner.writer.is_finished() {
+        // Ours, or else a GenAI event (one more prefix test), or else nothing to record.
+        let genai_event = match name.starts_with(crate::vocab::EVENT_PREFIX) {
+            true => None,
+            false => match genai::GenAiEvent::from_name(name) {
+                Some(genai_event) => Some(genai_event),
+                None => return,
+            },
+        };
+        if inner.writer.is_finished() {
             return;
         }
         let Some(scope) = ctx.event_scope(event) else {
@@ -730,7 +580,12 @@ where
             return;
         };
         let bundle = owner.bundle;
-        if name == PAYLOAD_EVENT {
+        if let Some(genai_event) = genai_event {
+            with_bufs(|bufs| {
+                let (writer, options) = (&inner.writer, inner.payload);
+                genai_event.send_payloads(event, bufs, owner.key, options, writer, &bundle);
+            });
+        } else if name == PAYLOAD_EVENT {
             let mut role = Role::default();
             event.record(&mut role);
             let role = role.0.unwrap_or_default();
@@ -777,8 +632,8 @@ where
         let panicking = std::thread::panicking();
         let bundle = state.bundle;
         with_bufs(|bufs| {
-            if let Some(sub_agent) = &state.sub_agent {
-                sub_agent.end(bufs, panicking, &inner.writer, &bundle);
+            for span in state.sub_agent.iter().flat_map(|s| s.ends()) {
+                span.end(bufs, panicking, &inner.writer, &bundle);
             }
             if let Some(turn) = &state.agent_turn {
                 turn.end(bufs, panicking, &inner.writer, &bundle);
@@ -786,6 +641,9 @@ where
             bundle.begin(&mut bufs.rec, Op::Record);
             format::encode_span_ended(&mut bufs.rec, state.key, panicking);
             inner.writer.send_record(&mut bufs.rec, &bundle);
+            for span in state.implicit_root.iter().flat_map(|s| s.ends()) {
+                span.end(bufs, panicking, &inner.writer, &bundle);
+            }
         });
         if let Some(root) = state.root {
             let status = match root.status {

@@ -73,6 +73,7 @@ fn new_tool_call(
         mcp_server: None,
         target_thread_id: None,
         requester,
+        requester_inferred: false,
         runtime: None,
         execution,
         call_items: Vec::new(),
@@ -619,6 +620,51 @@ impl Reducer {
         }
     }
 
+    /// Tool calls the model asked for (they carry a call id) that no response item tied to an
+    /// inference call — GenAI spans recorded without content, where the call id is on the tool
+    /// span but in no payload — are attributed to the inference call that started last before
+    /// them in the same turn: an agent runs the tools a response asked for right after it.
+    /// The link is marked `requester_inferred`, since no call id proves it.
+    fn infer_requesters(&mut self) {
+        let mut open: Vec<(u64, String, String)> = self
+            .state
+            .tool_calls
+            .values()
+            .filter(|t| {
+                t.requester
+                    == Requester::Model {
+                        inference_call_id: None,
+                    }
+            })
+            .filter_map(|t| {
+                let turn = t.turn_id.clone()?;
+                Some((t.execution.started_seq, t.tool_call_id.clone(), turn))
+            })
+            .collect();
+        open.sort();
+        for (started, tool, turn) in open {
+            let Some(turn) = self.state.turns.get(&turn) else {
+                continue;
+            };
+            let before = turn.inference_calls.iter().rev().find(|id| {
+                self.state
+                    .inference_calls
+                    .get(*id)
+                    .is_some_and(|c| c.execution.started_seq < started)
+            });
+            let Some(inference) = before.cloned() else {
+                continue;
+            };
+            if let Some(t) = self.state.tool_calls.get_mut(&tool) {
+                t.requester = Requester::Model {
+                    inference_call_id: Some(inference.clone()),
+                };
+                t.requester_inferred = true;
+            }
+            self.inference_started_tool(&inference, &tool);
+        }
+    }
+
     /// Code cell `cell`'s slot holds `call_item` (its source) and `output_item`.
     fn link_code_cell(&mut self, cell: &str, call_item: Option<String>, output_item: Option<&str>) {
         let Some(c) = self.state.code_cells.get_mut(cell) else {
@@ -634,8 +680,12 @@ impl Reducer {
         }
     }
 
-    /// End of log: code cells whose source item never appeared.
+    /// End of log: the calls whose links are still open. A tool call the model asked for
+    /// whose inference no item proved is attributed to the inference that started last before
+    /// it in its turn, and marked inferred (see [`Reducer::infer_requesters`]); code cells
+    /// whose source item never appeared are said.
     pub(super) fn unresolved_calls_at_end(&mut self) {
+        self.infer_requesters();
         let missing: Vec<String> = self
             .state
             .code_cells

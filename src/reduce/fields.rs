@@ -14,7 +14,7 @@ use super::error::ReduceError;
 use super::reducer::Reducer;
 use super::state::Status;
 use crate::format::SpanKind;
-use crate::vocab::{field, status};
+use crate::vocab::{field, genai, status};
 
 /// A field as text: strings as they are, numbers and booleans printed.
 pub(super) fn field_str(fields: &Map<String, Value>, name: &str) -> Option<String> {
@@ -46,8 +46,74 @@ pub(super) fn field_i64(fields: &Map<String, Value>, name: &str) -> Option<i64> 
     }
 }
 
-/// How a span ended, from its fields: an explicit `status`, else `failed` for an `error` or a
-/// panic, else `completed`. The flag says whether the status was evidenced.
+/// A field as seconds, converted to nanoseconds (numbers or numeric strings, not negative).
+pub(super) fn field_seconds_ns(fields: &Map<String, Value>, name: &str) -> Option<u64> {
+    let seconds = match fields.get(name)? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1e9).round() as u64)
+}
+
+/// A field as a list of words: an array of strings, a JSON array of them as text (how
+/// `tracing` carries an OpenTelemetry array, e.g. `["stop"]`), or a comma-separated text.
+pub(super) fn field_words(fields: &Map<String, Value>, name: &str) -> Option<Vec<String>> {
+    let words = |list: &[Value]| -> Vec<String> {
+        list.iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+                Value::Null | Value::Array(_) | Value::Object(_) => None,
+            })
+            .collect()
+    };
+    let words = match fields.get(name)? {
+        Value::Array(list) => words(list),
+        Value::String(text) if text.trim_start().starts_with('[') => {
+            match serde_json::from_str::<Vec<Value>>(text) {
+                Ok(list) => words(&list),
+                Err(_) => vec![text.clone()],
+            }
+        }
+        Value::String(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|word| !word.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::Number(_) | Value::Bool(_) | Value::Null | Value::Object(_) => return None,
+    };
+    (!words.is_empty()).then_some(words)
+}
+
+/// Whether the span's `otel.status_code` (the `tracing-opentelemetry` bridge field) says
+/// `error`: `Some(true)`, `ok`: `Some(false)`, anything else or nothing: `None`.
+fn otel_error(fields: &Map<String, Value>) -> Option<bool> {
+    let code = field_str(fields, genai::OTEL_STATUS_CODE)?;
+    if code.eq_ignore_ascii_case("error") {
+        Some(true)
+    } else if code.eq_ignore_ascii_case("ok") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The error text a span recorded: its `error` (alias `error.type`), else, when its
+/// `otel.status_code` says `error`, its `otel.status_description` (or `error`).
+pub(super) fn error_text(fields: &Map<String, Value>) -> Option<String> {
+    field_str(fields, field::ERROR).or_else(|| {
+        otel_error(fields).filter(|error| *error).map(|_| {
+            field_str(fields, genai::OTEL_STATUS_DESCRIPTION)
+                .unwrap_or_else(|| status::FAILED.to_owned())
+        })
+    })
+}
+
+/// How a span ended, from its fields: an explicit `status`, else `failed` for an `error`, an
+/// `otel.status_code` of `error` or a panic, else `completed` (evidenced when
+/// `otel.status_code` says `ok`). The flag says whether the status was evidenced.
 pub(super) fn end_status(fields: &Map<String, Value>, panicking: bool) -> (Status, bool) {
     if let Some(status) = field_str(fields, field::STATUS)
         .as_deref()
@@ -62,10 +128,11 @@ pub(super) fn end_status(fields: &Map<String, Value>, panicking: bool) -> (Statu
         return (status, true);
     }
     let has_error = fields.get(field::ERROR).is_some_and(|v| !v.is_null());
-    if has_error || panicking {
-        (Status::Failed, true)
-    } else {
-        (Status::Completed, false)
+    match otel_error(fields) {
+        _ if has_error || panicking => (Status::Failed, true),
+        Some(true) => (Status::Failed, true),
+        Some(false) => (Status::Completed, true),
+        None => (Status::Completed, false),
     }
 }
 
@@ -91,8 +158,12 @@ pub(super) struct InferenceFields {
     pub(super) previous_response_id: Option<String>,
     pub(super) upstream_request_id: Option<String>,
     pub(super) response_id: Option<String>,
-    /// Input, output, cached input and reasoning tokens.
-    pub(super) tokens: [Option<u64>; 4],
+    /// Input, output, cached input, reasoning and cache-creation input tokens.
+    pub(super) tokens: [Option<u64>; 5],
+    /// The provider's finish reasons.
+    pub(super) finish_reasons: Option<Vec<String>>,
+    /// Time to the first chunk of a streamed response, nanoseconds.
+    pub(super) time_to_first_chunk_ns: Option<u64>,
 }
 
 /// What a `rollout.tool` span's fields say about its call.
@@ -165,7 +236,10 @@ fn project(kind: SpanKind, fields: &Map<String, Value>) -> Projection {
                 field_u64(fields, field::OUTPUT_TOKENS),
                 field_u64(fields, field::CACHED_INPUT_TOKENS),
                 field_u64(fields, field::REASONING_TOKENS),
+                field_u64(fields, field::CACHE_CREATION_INPUT_TOKENS),
             ],
+            finish_reasons: field_words(fields, field::FINISH_REASONS),
+            time_to_first_chunk_ns: field_seconds_ns(fields, field::TIME_TO_FIRST_CHUNK),
         }),
         SpanKind::Tool => Projection::Tool(ToolFields {
             tool: s(field::TOOL),
@@ -205,7 +279,7 @@ impl Reducer {
         };
         let (kind, id) = (entry.kind, entry.id.clone());
         let (thread, start_seq) = (entry.thread_id.clone(), entry.start_seq);
-        let error = field_str(&entry.fields, field::ERROR);
+        let error = error_text(&entry.fields);
         let projection = project(kind, &entry.fields);
         if let Some(error) = error {
             self.span_error(kind, &id, error);

@@ -21,6 +21,20 @@ impl Reducer {
             .map(|c| &mut c.execution)
     }
 
+    /// Whether inference call `id` sent a request the reducer saw (a request payload), and
+    /// whether anything says it was answered: a response payload, or the span's response id,
+    /// usage, finish reasons or time to first chunk (all a provider's answer carries, content
+    /// captured or not).
+    pub(super) fn inference_outcome(&self, id: &str) -> Option<(bool, bool)> {
+        let c = self.state.inference_calls.get(id)?;
+        let answered = c.response_payload.is_some()
+            || c.response_id.is_some()
+            || c.usage.is_some()
+            || !c.finish_reasons.is_empty()
+            || c.time_to_first_chunk_ns.is_some();
+        Some((c.request_payload.is_some(), answered))
+    }
+
     /// A `rollout.inference` span started: a call of the turn it runs in.
     pub(super) fn inference_started(&mut self, entry: &SpanEntry) {
         self.turn_lists(entry.turn_id.as_deref(), SpanKind::Inference, &entry.id);
@@ -42,6 +56,9 @@ impl Reducer {
             tool_calls: Vec::new(),
             request_payload: None,
             response_payload: None,
+            finish_reasons: Vec::new(),
+            time_to_first_chunk_ns: None,
+            tool_definitions_payload: None,
         };
         self.state.inference_calls.insert(entry.id.clone(), call);
     }
@@ -59,14 +76,21 @@ impl Reducer {
         c.provider = f.provider.or(c.provider.take());
         c.previous_response_id = f.previous_response_id.or(c.previous_response_id.take());
         c.upstream_request_id = f.upstream_request_id.or(c.upstream_request_id.take());
+        // Each count is the span's latest value of it: usage recorded twice on one span (rig
+        // records it as the agent and as the provider) counts once.
         if f.tokens.iter().any(Option::is_some) {
             let usage = c.usage.get_or_insert_with(Usage::default);
-            let [i, o, ci, r] = f.tokens;
+            let [i, o, ci, r, cw] = f.tokens;
             usage.input_tokens = i.unwrap_or(usage.input_tokens);
             usage.output_tokens = o.unwrap_or(usage.output_tokens);
             usage.cached_input_tokens = ci.unwrap_or(usage.cached_input_tokens);
             usage.reasoning_tokens = r.unwrap_or(usage.reasoning_tokens);
+            usage.cache_write_input_tokens = cw.unwrap_or(usage.cache_write_input_tokens);
         }
+        if let Some(reasons) = f.finish_reasons {
+            c.finish_reasons = reasons;
+        }
+        c.time_to_first_chunk_ns = f.time_to_first_chunk_ns.or(c.time_to_first_chunk_ns);
         if let Some(response_id) = f.response_id {
             c.response_id = Some(response_id.clone());
             if let Some(thread) = thread {
@@ -82,6 +106,13 @@ impl Reducer {
     pub(super) fn inference_request_payload(&mut self, id: &str, seq: u64) {
         if let Some(c) = self.state.inference_calls.get_mut(id) {
             c.request_payload = Some(seq);
+        }
+    }
+
+    /// Payload `seq` lists the tools offered to inference call `id`.
+    pub(super) fn inference_tool_definitions_payload(&mut self, id: &str, seq: u64) {
+        if let Some(c) = self.state.inference_calls.get_mut(id) {
+            c.tool_definitions_payload = Some(seq);
         }
     }
 

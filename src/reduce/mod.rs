@@ -72,9 +72,18 @@ use reader::{Next, TraceReader};
 /// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
 /// ```
 pub fn reduce_bundle(dir: impl AsRef<Path>) -> Result<RolloutState, ReduceError> {
-    let dir = dir.as_ref();
-    let mut reader = TraceReader::open(&dir.join("trace.jsonl"))?;
+    reduce_bundle_within(dir.as_ref(), None)
+}
+
+/// [`reduce_bundle`] reading only files that lie inside `within` (a canonical directory),
+/// when given: what the server uses.
+pub(crate) fn reduce_bundle_within(
+    dir: &Path,
+    within: Option<&Path>,
+) -> Result<RolloutState, ReduceError> {
+    let mut reader = TraceReader::open(&dir.join("trace.jsonl"), within)?;
     let mut replay = Replay::new(dir);
+    replay.confine(within, reader.file_handle());
     loop {
         match reader.next_line()? {
             Next::End => break,

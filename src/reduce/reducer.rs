@@ -236,6 +236,11 @@ impl Reducer {
         }
     }
 
+    /// Re-reads earlier lines from `file` (the handle `trace.jsonl` is read through).
+    pub(super) fn read_from(&mut self, file: Option<std::fs::File>) {
+        self.expander.read_from(file);
+    }
+
     /// The thread `id` with its number, numbered on first use.
     pub(super) fn thread<'a>(&mut self, id: &'a str) -> ThreadRef<'a> {
         let no = match self.thread_numbers.get(id) {

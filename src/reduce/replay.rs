@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::format::{Manifest, Record};
+use crate::format::{open_regular, read_limited, Manifest, Record, MAX_MANIFEST_BYTES};
 
 use super::error::ReduceError;
 use super::reducer::Reducer;
@@ -47,6 +47,8 @@ pub struct Replay {
     pending: Vec<u8>,
     /// A torn line was met: nothing after it is applied.
     torn: bool,
+    /// Files are read only inside this canonical directory (the server's root), when set.
+    within: Option<PathBuf>,
 }
 
 impl Replay {
@@ -61,7 +63,15 @@ impl Replay {
             offset: 0,
             pending: Vec::new(),
             torn: false,
+            within: None,
         }
+    }
+
+    /// Reads `manifest.json` only if it lies inside `within`, and re-reads earlier lines of
+    /// `trace.jsonl` from `file` (the handle being fed from) rather than by path.
+    pub(super) fn confine(&mut self, within: Option<&Path>, file: Option<File>) {
+        self.within = within.map(Path::to_path_buf);
+        self.reducer.read_from(file);
     }
 
     /// Feeds the next bytes of `trace.jsonl` (any chunking): every line they complete is
@@ -175,21 +185,21 @@ impl Replay {
                 Err(_) => self.torn_tail(number, pending.len()),
             }
         }
-        let manifest = read_manifest(&self.dir);
+        let manifest = read_manifest(&self.dir, self.within.as_deref());
         Ok(self.reducer.finish(manifest))
     }
 }
 
 /// The bundle's manifest: `Ok(None)` when there is none (the reducer does not depend on it),
 /// `Err` with what is wrong when it exists but cannot be read or parsed.
-fn read_manifest(dir: &Path) -> Result<Option<Manifest>, String> {
+fn read_manifest(dir: &Path, within: Option<&Path>) -> Result<Option<Manifest>, String> {
     let path = dir.join("manifest.json");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_limited(&path, MAX_MANIFEST_BYTES, within) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read {}: {e}; ignored", path.display())),
     };
-    serde_json::from_str(&text)
+    serde_json::from_slice(&text)
         .map(Some)
         .map_err(|e| format!("cannot parse {}: {e}; ignored", path.display()))
 }
@@ -215,6 +225,8 @@ const CHUNK: usize = 1 << 20;
 #[derive(Debug)]
 pub struct LiveBundle {
     path: PathBuf,
+    /// Files are read only inside this canonical directory, when set.
+    within: Option<PathBuf>,
     file: Option<File>,
     /// Bytes of `trace.jsonl` read so far.
     read: u64,
@@ -225,9 +237,18 @@ impl LiveBundle {
     /// Starts tailing the bundle in `dir` and applies what is already there. A bundle whose
     /// `trace.jsonl` does not exist yet is waited for (the first polls find nothing).
     pub fn open(dir: impl AsRef<Path>) -> Result<LiveBundle, ReduceError> {
-        let dir = dir.as_ref();
+        LiveBundle::open_within(dir.as_ref(), None)
+    }
+
+    /// [`LiveBundle::open`] reading only files that lie inside `within` (a canonical
+    /// directory), when given: what the server uses.
+    pub(crate) fn open_within(
+        dir: &Path,
+        within: Option<&Path>,
+    ) -> Result<LiveBundle, ReduceError> {
         let mut live = LiveBundle {
             path: dir.join("trace.jsonl"),
+            within: within.map(Path::to_path_buf),
             file: None,
             read: 0,
             replay: Replay::new(dir),
@@ -245,8 +266,12 @@ impl LiveBundle {
             source,
         };
         if self.file.is_none() {
-            match File::open(&self.path) {
-                Ok(file) => self.file = Some(file),
+            match open_regular(&self.path, self.within.as_deref()) {
+                Ok(file) => {
+                    self.replay
+                        .confine(self.within.as_deref(), file.try_clone().ok());
+                    self.file = Some(file);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
                 Err(e) => return Err(io("open", e)),
             }

@@ -99,6 +99,9 @@ impl Reducer {
                 self.inference_request_payload(id, seq);
                 self.request_payload(&target, body)?;
             }
+            (SpanKind::Inference, role::TOOL_DEFINITIONS) => {
+                self.inference_tool_definitions_payload(id, seq);
+            }
             (SpanKind::Inference, role::RESPONSE) => {
                 self.inference_response_payload(id, seq);
                 self.response_payload(&target, body)?;

@@ -5,8 +5,11 @@
 //!
 //! Invariant: a span's entity starts with its `span_started` and only its own `span_ended`
 //! (or the end of the log) ends it. An end status is *evidenced* (an explicit `status`, an
-//! `error`, a panic) or defaulted, and a defaulted one never overrides what other evidence
-//! already decided: a response that failed or stopped early, a turn that was cancelled.
+//! `error`, an `otel.status_code`, a panic) or defaulted, and a defaulted one never overrides
+//! what other evidence already decided: a response that failed or stopped early, a turn that
+//! was cancelled. A span that closed is `completed` by default whether or not content was
+//! captured: only an inference whose request was seen and which nothing says was answered
+//! (no response, response id, usage, finish reason) ends `incomplete`.
 
 use serde_json::{Map, Value};
 
@@ -224,10 +227,10 @@ impl Reducer {
             // Another attachment of the same thread is still open.
             return Ok(());
         }
-        let no_response = self.end_execution(kind, &id, status, evidenced, start_ns);
+        let unanswered = self.end_execution(kind, &id, status, evidenced, start_ns);
         match kind {
             SpanKind::Inference => {
-                if !evidenced && no_response {
+                if !evidenced && unanswered {
                     self.defaulted_inferences.insert(id);
                 }
             }
@@ -243,7 +246,7 @@ impl Reducer {
     }
 
     /// Ends the lifetime of entity `id` (of `kind`, its span started at `start_ns`) at the
-    /// record being applied; true if it is an inference call that got no response.
+    /// record being applied; true if it is an inference call that nothing says was answered.
     fn end_execution(
         &mut self,
         kind: SpanKind,
@@ -252,12 +255,10 @@ impl Reducer {
         evidenced: bool,
         start_ns: u64,
     ) -> bool {
-        let no_response = kind == SpanKind::Inference
-            && self
-                .state
-                .inference_calls
-                .get(id)
-                .is_some_and(|c| c.response_payload.is_none());
+        let (asked, answered) = match kind {
+            SpanKind::Inference => self.inference_outcome(id).unwrap_or((false, true)),
+            _ => (false, true),
+        };
         let (t, seq, ns) = (self.t, self.seq, self.ns);
         if let Some(execution) = self.execution_mut(kind, id) {
             execution.status = match status {
@@ -270,16 +271,17 @@ impl Reducer {
                 {
                     execution.status
                 }
-                // A request went out and the span closed with no response and no status:
-                // how it ended is unknown, not `completed`.
-                _ if !evidenced && no_response => Status::Incomplete,
+                // A request went out and the span closed with no answer and no status: how it
+                // ended is unknown, not `completed`. (Without a captured request — content
+                // capture off — a span that closed is a call that returned.)
+                _ if !evidenced && asked && !answered => Status::Incomplete,
                 status => status,
             };
             execution.ended_at_unix_ms = Some(t);
             execution.ended_seq = Some(seq);
             execution.duration_ns = Some(ns.saturating_sub(start_ns));
         }
-        no_response
+        !answered
     }
 
     /// The attempt of compaction `id` whose span started at `start_seq` ended.

@@ -247,7 +247,8 @@ pub struct Usage {
     /// Reasoning tokens (part of the output).
     pub reasoning_tokens: u64,
     /// Prompt tokens written to the provider's cache (Anthropic `cache_creation_input_tokens`,
-    /// part of `input_tokens`); absent when 0.
+    /// the span field `cache_creation_input_tokens`, alias
+    /// `gen_ai.usage.cache_creation.input_tokens`; part of `input_tokens`); absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_input_tokens: u64,
 }
@@ -291,7 +292,8 @@ pub struct InferenceCall {
     /// holds `type: message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
-    /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`.
+    /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`,
+    /// `otel_genai`.
     pub payload_format: Option<String>,
     /// Lifetime.
     #[serde(flatten)]
@@ -308,6 +310,19 @@ pub struct InferenceCall {
     pub request_payload: Option<u64>,
     /// Seq of the response payload.
     pub response_payload: Option<u64>,
+    /// Why the model stopped, in the provider's words as the span recorded them
+    /// (`finish_reasons`, alias `gen_ai.response.finish_reasons`: `stop`, `tool_calls`,
+    /// `end_turn`, …), one per choice; empty when none was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finish_reasons: Vec<String>,
+    /// Nanoseconds from the request to the first chunk of a streamed response (the span's
+    /// `time_to_first_chunk`, alias `gen_ai.response.time_to_first_chunk`, in seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_chunk_ns: Option<u64>,
+    /// Seq of the payload listing the tools offered to the model (role `tool_definitions`,
+    /// alias `gen_ai.tool.definitions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_definitions_payload: Option<u64>,
 }
 
 /// Who asked for a tool call.
@@ -349,6 +364,11 @@ pub struct ToolCall {
     pub target_thread_id: Option<String>,
     /// Who asked for it.
     pub requester: Requester,
+    /// The requester's inference call was inferred from order, not proven by a call id: no
+    /// content was captured that carries the call (GenAI spans without content), so the call
+    /// is attributed to the inference that started last before it in its turn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requester_inferred: bool,
     /// Who ran it when not the program: `provider` for a hosted tool the provider ran
     /// inside the inference (web search, file search, code interpreter, image generation,
     /// MCP, Anthropic server tools). Such a call has no span: it is made from the response

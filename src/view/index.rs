@@ -3,16 +3,16 @@
 //! undelivered edges, diagnostics, and what the page filters on (models, tools, agent names) —
 //! kept between requests and brought up to date a little at a time.
 //!
-//! Invariant: a bundle is summarised again only when it changed: the walk of the root stamps
-//! each bundle (size and modification time of `trace.jsonl` and `manifest.json`) and only a
-//! new stamp, or a bundle still being written, costs a reduction; a bundle still being written
-//! is tailed by one [`LiveBundle`] (only its appended lines are applied). Work per request is
+//! Invariant: a bundle is summarised again only when it changed: each refresh stamps the
+//! bundles the server's index names (size and modification time of `trace.jsonl` and
+//! `manifest.json`, at most once per [`RESTAMP`]) and only a new stamp costs a reduction, of
+//! the whole bundle, read only inside the root. A bundle being written is therefore reduced
+//! again at most once per [`RESTAMP`] while it grows (the viewer's incremental reducers live
+//! on the server's worker threads; the index keeps no graph, so it can be shared between
+//! request threads). Only the rows are kept, so 10 000 bundles cost a few megabytes. Work per request is
 //! bounded by a time budget, so a root of 10 000 new bundles fills in over a few requests
 //! instead of holding one; every row carries the version at which it last changed, so a page
 //! asks only for what changed since the version it has.
-
-// Wired into `serve` once the server's rewrite (issue 26) has landed.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -23,18 +23,10 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::cost::Prices;
-use crate::format::discover::{find_bundles, Walk};
-use crate::reduce::{self, LiveBundle, ReduceError, RolloutState, Status};
+use crate::reduce::{reduce_bundle_within, ReduceError, RolloutState, Status};
 
-/// Directories below the root searched for bundles, at most.
-const MAX_DEPTH: usize = 8;
-/// Bundles listed, at most.
-pub(crate) const MAX_BUNDLES: usize = 100_000;
-/// The root is walked again at most this often.
-const RESCAN: Duration = Duration::from_secs(1);
-/// A bundle that has not grown for this long and never ended is summarised as the batch
-/// reducer sees it (status `incomplete`) instead of `running`.
-const IDLE: Duration = Duration::from_secs(15);
+/// Bundles are stamped again at most this often.
+const RESTAMP: Duration = Duration::from_secs(1);
 /// Distinct tool names, models and agent names a row lists for filtering, at most.
 const MAX_NAMES: usize = 64;
 /// Removed bundles remembered for pages that ask what changed.
@@ -93,12 +85,7 @@ fn names<'a>(all: impl Iterator<Item = &'a str>) -> Vec<String> {
 
 impl IndexRow {
     /// The row of a graph.
-    pub(crate) fn of(
-        path: &str,
-        state: &RolloutState,
-        prices: Option<&Prices>,
-        live: bool,
-    ) -> IndexRow {
+    pub(crate) fn of(path: &str, state: &RolloutState, prices: Option<&Prices>) -> IndexRow {
         let usage = state.total_usage();
         let totals = prices.map(|p| p.rollout_cost(state));
         let threads = state.threads.values();
@@ -107,7 +94,7 @@ impl IndexRow {
             rollout_id: state.rollout_id.clone(),
             status: state.status,
             complete: state.complete,
-            live,
+            live: state.status == Status::Running,
             started_at_unix_ms: state.started_at_unix_ms,
             duration_ms: state
                 .started_at_unix_ms
@@ -206,16 +193,13 @@ struct Entry {
     summarised: Option<Stamp>,
     /// The stamp the last walk saw.
     seen: Stamp,
-    /// Tailing a bundle still being written.
-    live: Option<LiveBundle>,
-    last_growth: Instant,
     /// The row as JSON, and the version at which it last changed.
     row: Option<(Arc<str>, u64)>,
 }
 
 impl Entry {
     fn needs_work(&self) -> bool {
-        self.live.is_some() || self.summarised != Some(self.seen)
+        self.summarised != Some(self.seen)
     }
 }
 
@@ -259,12 +243,16 @@ impl Index {
         }
     }
 
-    /// Walks the root (at most once per [`RESCAN`]) and summarises what changed, new bundles
-    /// first in name order, for at most `budget`.
-    pub(crate) fn refresh(&mut self, budget: Duration) -> Progress {
+    /// Takes the bundles `found` (name, directory; stamped at most once per [`RESTAMP`]) and
+    /// summarises what changed, in name order, for at most `budget`.
+    pub(crate) fn refresh(
+        &mut self,
+        found: impl Iterator<Item = (String, PathBuf)>,
+        budget: Duration,
+    ) -> Progress {
         let started = Instant::now();
-        if self.last_scan.is_none_or(|at| at.elapsed() >= RESCAN) {
-            self.rescan();
+        if self.last_scan.is_none_or(|at| at.elapsed() >= RESTAMP) {
+            self.restamp(found);
         }
         let mut work: Vec<String> = self
             .entries
@@ -290,14 +278,9 @@ impl Index {
         }
     }
 
-    fn rescan(&mut self) {
+    fn restamp(&mut self, found: impl Iterator<Item = (String, PathBuf)>) {
         self.last_scan = Some(Instant::now());
-        let walk = Walk {
-            max_depth: MAX_DEPTH,
-            max_bundles: MAX_BUNDLES,
-        };
-        let found = find_bundles(&self.root, walk);
-        let mut present = std::collections::HashSet::with_capacity(found.len());
+        let mut present = std::collections::HashSet::new();
         for (key, dir) in found {
             let seen = stamp(&dir);
             present.insert(key.clone());
@@ -308,8 +291,6 @@ impl Index {
                     dir,
                     summarised: None,
                     seen,
-                    live: None,
-                    last_growth: Instant::now(),
                     row: None,
                 });
         }
@@ -337,13 +318,12 @@ impl Index {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
-        let row = match update(entry) {
-            Ok(Some((state, live))) => IndexRow::of(key, &state, prices.as_deref(), live),
-            Ok(None) => return,
-            Err(e) => {
-                entry.live = None;
-                IndexRow::failed(key, &e)
-            }
+        if entry.summarised == Some(entry.seen) {
+            return;
+        }
+        let row = match reduce_bundle_within(&entry.dir, Some(&self.root)) {
+            Ok(state) => IndexRow::of(key, &state, prices.as_deref()),
+            Err(e) => IndexRow::failed(key, &e),
         };
         entry.summarised = Some(entry.seen);
         let json: Arc<str> = serde_json::to_string(&row).unwrap_or_default().into();
@@ -397,41 +377,6 @@ impl Index {
         out.push('}');
         out
     }
-}
-
-/// The graph of a bundle as it now is, and whether it is still being written; `None` when a
-/// live bundle has nothing new.
-fn update(entry: &mut Entry) -> Result<Option<(RolloutState, bool)>, ReduceError> {
-    let changed = entry.summarised != Some(entry.seen);
-    if entry.live.is_none() {
-        if !changed {
-            return Ok(None);
-        }
-        entry.live = Some(LiveBundle::open(&entry.dir)?);
-        entry.last_growth = Instant::now();
-    }
-    let Some(live) = entry.live.as_mut() else {
-        return Ok(None);
-    };
-    let grew = live.poll()?;
-    if grew {
-        entry.last_growth = Instant::now();
-    }
-    if live.replay().is_ended() {
-        let Some(live) = entry.live.take() else {
-            return Ok(None);
-        };
-        return Ok(Some((live.finish()?, false)));
-    }
-    if entry.last_growth.elapsed() >= IDLE {
-        // Never ended and quiet: what the batch reducer says of it now, until it grows again.
-        entry.live = None;
-        return Ok(Some((reduce::reduce_bundle(&entry.dir)?, false)));
-    }
-    if grew || changed || entry.row.is_none() {
-        return Ok(Some((live.replay().state().clone(), true)));
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -37,15 +37,29 @@ fn field(json: &str, key: &str) -> Value {
 }
 
 fn index_of(root: &Path) -> Index {
-    let mut index = Index::new(root.to_path_buf(), None);
-    // Rescan on every refresh.
-    index.last_scan = None;
-    index
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    Index::new(root, None)
 }
 
+/// The bundles directly under the index's root, as the server's index would name them.
+fn found(index: &Index) -> Vec<(String, std::path::PathBuf)> {
+    let mut list: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&index.root)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                .collect()
+        })
+        .unwrap_or_default();
+    list.sort();
+    list
+}
+
+/// A refresh that stamps every bundle again and has all the time it needs.
 fn refresh(index: &mut Index) -> Progress {
     index.last_scan = None;
-    index.refresh(Duration::from_secs(60))
+    let list = found(index);
+    index.refresh(list.into_iter(), Duration::from_secs(60))
 }
 
 #[test]
@@ -91,8 +105,8 @@ fn work_beyond_the_time_budget_is_left_pending_for_the_next_request() -> std::io
         copy_demo(root.path(), name)?;
     }
     let mut index = index_of(root.path());
-    index.last_scan = None;
-    let none = index.refresh(Duration::ZERO);
+    let list = found(&index);
+    let none = index.refresh(list.into_iter(), Duration::ZERO);
     assert_eq!((none.bundles, none.summarised, none.pending), (2, 0, 2));
     assert_eq!(field(&index.json(0, none), "pending"), 2);
     let rest = refresh(&mut index);
@@ -102,10 +116,10 @@ fn work_beyond_the_time_budget_is_left_pending_for_the_next_request() -> std::io
 
 #[test]
 fn a_row_carries_what_the_page_shows_and_filters_on() -> Result<(), ReduceError> {
-    let state = reduce::reduce_bundle(DEMO)?;
+    let state = crate::reduce::reduce_bundle(DEMO)?;
     let prices = Prices::from_json(r#"{"models": {"gpt-5*": {"input": 1, "cached_input": 0.25, "output": 4, "reasoning": 4}}}"#)
         .ok();
-    let row = IndexRow::of("demo", &state, prices.as_ref(), false);
+    let row = IndexRow::of("demo", &state, prices.as_ref());
     assert_eq!(row.rollout_id, state.rollout_id);
     assert_eq!(row.agents, state.threads.len());
     assert_eq!(row.inference_calls, state.inference_calls.len());

@@ -29,11 +29,35 @@ use crate::format::RecordBody;
 use crate::reduce::{self, ReduceError, RolloutState};
 
 #[cfg(feature = "cli")]
-pub use serve::{serve, ServeError, Server};
+pub use serve::{serve, serve_with, ServeError, ServeOptions, Server};
 
 const TEMPLATE: &str = include_str!("assets/viewer.html");
 const STYLE: &str = include_str!("assets/viewer.css");
 const SCRIPT: &str = include_str!("assets/viewer.js");
+
+/// The policy of a served page: scripts and styles from the server only, nothing inline
+/// runs. The page carries it in a `<meta>` element; every response of the server carries it
+/// as a header, with `frame-ancestors 'none'` added (which a `<meta>` policy cannot hold).
+macro_rules! served_policy {
+    () => {
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'"
+    };
+}
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+const SERVED_POLICY: &str = served_policy!();
+/// [`SERVED_POLICY`] as the server's header: no page of another site may frame it.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+const SERVED_POLICY_HEADER: &str = concat!(served_policy!(), "; frame-ancestors 'none'");
+
+/// Where a page's script and styles are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageForm {
+    /// Inline, allowed by their hashes (a static page is one self-contained file).
+    Static,
+    /// Loaded from the server's `/assets/`.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    Served,
+}
 
 /// Payload bodies embedded in a static page, at most, by default (64 MiB): a bigger bundle's
 /// later bodies are left out, and the page says so where one is asked for.
@@ -118,7 +142,14 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
         omitted_bodies: omitted,
     };
     let prices = options.prices.as_deref();
-    Ok(page_priced(&name, &config, Some(&state), &bodies, prices))
+    Ok(page_priced(
+        &name,
+        &config,
+        Some(&state),
+        &bodies,
+        PageForm::Static,
+        prices,
+    ))
 }
 
 /// Renders the viewer of `dir` to `out` (default `<dir>/view.html`); returns the path written.
@@ -157,8 +188,9 @@ fn page(
     config: &PageConfig<'_>,
     state: Option<&RolloutState>,
     bodies: &str,
+    form: PageForm,
 ) -> String {
-    page_priced(title, config, state, bodies, None)
+    page_priced(title, config, state, bodies, form, None)
 }
 
 /// [`page`], with each inference call's cost when there are prices.
@@ -167,6 +199,7 @@ fn page_priced(
     config: &PageConfig<'_>,
     state: Option<&RolloutState>,
     bodies: &str,
+    form: PageForm,
     prices: Option<&Prices>,
 ) -> String {
     let mut data = String::new();
@@ -196,8 +229,29 @@ fn page_priced(
         }
     }
     shards.push_str(bodies);
+    let (policy, style, script) = match form {
+        PageForm::Static => {
+            let style = format!("\n{STYLE}\n");
+            let script = format!("\n{SCRIPT}\n");
+            let policy = format!(
+                "default-src 'none'; script-src '{}'; style-src '{}'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
+                csp_hash(&script),
+                csp_hash(&style)
+            );
+            (
+                policy,
+                format!("<style>{style}</style>"),
+                format!("<script>{script}</script>"),
+            )
+        }
+        PageForm::Served => (
+            SERVED_POLICY.to_owned(),
+            "<link rel=\"stylesheet\" href=\"/assets/viewer.css\">".to_owned(),
+            "<script src=\"/assets/viewer.js\"></script>".to_owned(),
+        ),
+    };
     let mut out = String::with_capacity(
-        TEMPLATE.len() + STYLE.len() + SCRIPT.len() + data.len() + shards.len(),
+        TEMPLATE.len() + style.len() + script.len() + data.len() + shards.len(),
     );
     let mut rest = TEMPLATE;
     while let Some(start) = rest.find("{{") {
@@ -207,8 +261,9 @@ fn page_priced(
         };
         match &rest[start + 2..start + len] {
             "TITLE" => push_html_text(&mut out, title),
-            "STYLE" => out.push_str(STYLE),
-            "SCRIPT" => out.push_str(SCRIPT),
+            "POLICY" => push_html_text(&mut out, &policy),
+            "STYLE" => out.push_str(&style),
+            "SCRIPT" => out.push_str(&script),
             "DATA" => out.push_str(&data),
             "SHARDS" => out.push_str(&shards),
             other => {
@@ -221,6 +276,17 @@ fn page_priced(
     }
     out.push_str(rest);
     out
+}
+
+/// A CSP source allowing exactly the inline element whose text is `text`: `sha256-…`.
+fn csp_hash(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// JSON text made safe inside `<script>`: a `<` occurs only inside strings, where `\u003c`

@@ -3,7 +3,8 @@
 //! readers every bundle must satisfy), `spans` (the rollout, thread, turn and spawn scaffolds
 //! scenarios run in), `payloads` and `responses` (provider bodies), `graph` (readers of the
 //! reduced graph, shared with `tests/rig`), `fixtures` (the demo bundle), `files`, `tasks`
-//! (rollouts on a tokio runtime), `cli` (the binary), `receiver` (a one-shot OTLP/HTTP
+//! (rollouts on a tokio runtime), `cli` (the binary), `serve` (the binary's server and a raw
+//! HTTP client for it), `receiver` (a one-shot OTLP/HTTP
 //! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
 //! the viewer page), `synthetic` (bundles written directly, for scale) and `fleet` (many
 //! rollouts of fixed shapes through the layer, for the tables and the index). Helpers set up and
@@ -27,6 +28,8 @@ pub mod layer;
 pub mod payloads;
 pub mod receiver;
 pub mod responses;
+#[cfg(feature = "cli")]
+pub mod serve;
 pub mod skip;
 pub mod spans;
 pub mod synthetic;

@@ -18,8 +18,8 @@ pub(super) fn output_messages(response: &[&ConversationItem], finish: &str) -> V
 }
 
 /// The finish reason of one response, from the graph: `error` for a failed call, `tool_call`
-/// when the response called a tool, `length` for a call that never ended, else `stop`. (The
-/// provider's own word is not in `state.json`.)
+/// when the response called a tool, `length` for a call that never ended, else `stop`. Used
+/// when the call recorded no finish reasons of the provider's (`InferenceCall::finish_reasons`).
 pub(super) fn finish_reason(
     status: Status,
     response: &[&ConversationItem],

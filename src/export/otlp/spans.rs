@@ -336,12 +336,26 @@ impl Builder<'_, '_> {
             .iter()
             .filter_map(|i| state.conversation_items.get(i))
             .collect();
-        let finish = finish_reason(
-            call.execution.status,
-            &response,
-            call.execution.ended_at_unix_ms.is_some(),
-        );
-        a.strings("gen_ai.response.finish_reasons", &[finish]);
+        // The provider's own words when the span recorded them, else read from the graph.
+        let finish = match call.finish_reasons.first() {
+            Some(first) => first.as_str(),
+            None => finish_reason(
+                call.execution.status,
+                &response,
+                call.execution.ended_at_unix_ms.is_some(),
+            ),
+        };
+        let reasons: Vec<&str> = match call.finish_reasons.is_empty() {
+            true => vec![finish],
+            false => call.finish_reasons.iter().map(String::as_str).collect(),
+        };
+        a.strings("gen_ai.response.finish_reasons", &reasons);
+        if let Some(ns) = call.time_to_first_chunk_ns {
+            a.put(
+                "gen_ai.response.time_to_first_chunk",
+                any_value::Value::DoubleValue(ns as f64 / 1e9),
+            );
+        }
         if self.content.include {
             self.inference_messages(call, &response, finish, a);
         }
@@ -667,6 +681,12 @@ fn usage_attrs(u: &Usage, a: &mut Attrs) {
         u.cached_input_tokens,
     );
     a.u("gen_ai.usage.reasoning.output_tokens", u.reasoning_tokens);
+    if u.cache_write_input_tokens > 0 {
+        a.u(
+            "gen_ai.usage.cache_creation.input_tokens",
+            u.cache_write_input_tokens,
+        );
+    }
     a.u("llm.token_count.prompt", u.input_tokens);
     a.u("llm.token_count.completion", u.output_tokens);
     a.u("llm.token_count.total", u.input_tokens + u.output_tokens);

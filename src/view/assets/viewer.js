@@ -717,7 +717,9 @@
         ['model', c.model], ['provider', c.provider], ['format', c.payload_format], ['response id', c.response_id],
         ['previous response', c.previous_response_id], ['upstream request', c.upstream_request_id]
       ].concat(execFacts(c)).concat([
-        ['usage', u ? 'in ' + u.input_tokens + ' (cached ' + u.cached_input_tokens + ') · out ' + u.output_tokens + ' (reasoning ' + u.reasoning_tokens + ')' : null],
+        ['usage', u ? 'in ' + u.input_tokens + ' (cached ' + u.cached_input_tokens + (u.cache_write_input_tokens ? ', cache write ' + u.cache_write_input_tokens : '') + ') · out ' + u.output_tokens + ' (reasoning ' + u.reasoning_tokens + ')' : null],
+        ['finish reasons', c.finish_reasons && c.finish_reasons.length ? c.finish_reasons.join(', ') : null],
+        ['first chunk after', c.time_to_first_chunk_ns != null ? (c.time_to_first_chunk_ns / 1e6).toFixed(1) + ' ms' : null],
         ['context', c.request_items.length + ' items' + (u ? ' · ' + u.input_tokens + ' input tokens' : '')],
         ['cost', callCost(id)],
         ['previous request', prevId ? link(prevId) : 'none (first request of the thread)', true]
@@ -728,12 +730,13 @@
       h += '<h3>Response: ' + c.response_items.length + ' items</h3>';
       h += transcript(c.response_items, function () { return false; }, 'response');
       if (c.tool_calls.length) h += '<h3>Tool calls it started</h3><div>' + c.tool_calls.map(function (t) { return link(t, (E.tool(t) && E.tool(t).tool || t) + ' (' + t + ')'); }).join(' · ') + '</div>';
+      h += bodyBlock(c.tool_definitions_payload, 'Tool definitions');
       h += '<h3>Raw JSON</h3>' + rawButton(c.request_payload, 'request') + rawButton(c.response_payload, 'response');
       return h;
     },
     tool: function (id, c) {
       var req = c.requester || {};
-      var requester = req.type === 'model' ? (req.inference_call_id ? 'model, through ' + link(req.inference_call_id) : 'model (response not seen)') :
+      var requester = req.type === 'model' ? (req.inference_call_id ? 'model, through ' + link(req.inference_call_id) + (c.requester_inferred ? ' (inferred from order: no content names the call)' : '') : 'model (response not seen)') :
         req.type === 'code_cell' ? 'code cell ' + link(req.code_cell_id) : 'runtime';
       var h = '<h2>Tool ' + esc(c.tool || id) + ' ' + badge(c.status) + '</h2>' + facts([
         ['id', id], ['requested by', requester, true], ['thread', c.thread_id && link('thread/' + c.thread_id, c.thread_id), true],

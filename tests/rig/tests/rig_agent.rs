@@ -9,187 +9,17 @@
 #[path = "../../support/graph.rs"]
 mod graph;
 
-use std::sync::{Arc, Mutex};
-
 use anyhow::{bail, ensure, Context as _, Result};
 use graph::{conversation, model_of, no_warnings, only_turn, other_thread, texts, turn_calls};
 use rig_agent::prelude::*;
-use rig_agent::tool::{Tool, ToolContext};
 use rig_core::providers::openai::OpenAIConfig;
+use rig_rollout_test::{
+    record, weather_agent, Weather, ANSWER, CALL_ID, FIRST_USAGE, LEAD_ANSWER, LEAD_CALL_ID,
+    LEAD_TOOL, MODEL, SECOND_USAGE, TOOL_RESULT,
+};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
-use tracing_rollout::reduce::{reduce_bundle, Anchor, EdgeKind, InferenceCall, RolloutState, Turn};
-use tracing_rollout::RolloutLayer;
-use tracing_subscriber::prelude::*;
-
-const MODEL: &str = "gpt-mock";
-const CALL_ID: &str = "call_mock_weather_1";
-const FIRST_USAGE: (u64, u64) = (31, 7);
-const SECOND_USAGE: (u64, u64) = (52, 9);
-const ANSWER: &str = "It is rainy in Paris, 14°C.";
-const TOOL_RESULT: &str = "rainy, 14°C";
-/// The lead agent's one tool: the weather agent.
-const LEAD_TOOL: &str = "forecaster";
-const LEAD_CALL_ID: &str = "call_mock_lead_1";
-const LEAD_ANSWER: &str = "Take an umbrella.";
-
-/// The one tool.
-#[derive(Debug)]
-struct Weather;
-
-#[derive(Debug, serde::Deserialize)]
-struct WeatherArgs {
-    city: String,
-}
-
-impl Tool for Weather {
-    const NAME: &'static str = "get_weather";
-    type Args = WeatherArgs;
-    type Output = String;
-    type Error = std::io::Error;
-
-    fn description(&self) -> String {
-        "The current weather in a city".to_owned()
-    }
-
-    fn parameters(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "The city"}},
-            "required": ["city"],
-        })
-    }
-
-    async fn call(&self, _context: &mut ToolContext, args: WeatherArgs) -> std::io::Result<String> {
-        if args.city != "Paris" {
-            return Err(std::io::Error::other(format!(
-                "no weather for {}",
-                args.city
-            )));
-        }
-        Ok(TOOL_RESULT.to_owned())
-    }
-}
-
-/// The mock's reply to a request: a tool call until the request carries the tool's output,
-/// then the answer.
-fn reply(request: &Value) -> Value {
-    let offers = |name: &str| {
-        request["tools"]
-            .as_array()
-            .is_some_and(|tools| tools.iter().any(|tool| tool["name"] == name))
-    };
-    let answered = request["input"].as_array().is_some_and(|items| {
-        items
-            .iter()
-            .any(|item| item["type"] == "function_call_output")
-    });
-    let usage = |(input, output): (u64, u64)| {
-        json!({
-            "input_tokens": input,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": output,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": input + output,
-        })
-    };
-    let (id, output, usage) = if offers(LEAD_TOOL) {
-        if answered {
-            let message = json!({
-                "type": "message", "id": "msg_lead_2", "status": "completed", "role": "assistant",
-                "content": [{"type": "output_text", "text": LEAD_ANSWER, "annotations": []}],
-            });
-            ("resp_lead_2", message, usage((70, 5)))
-        } else {
-            let arguments = json!({"prompt": "What is the weather in Paris?"}).to_string();
-            let call = json!({
-                "type": "function_call", "id": "fc_lead_1", "status": "completed",
-                "call_id": LEAD_CALL_ID, "name": LEAD_TOOL, "arguments": arguments,
-            });
-            ("resp_lead_1", call, usage((40, 8)))
-        }
-    } else if answered {
-        let message = json!({
-            "type": "message", "id": "msg_mock_2", "status": "completed", "role": "assistant",
-            "content": [{"type": "output_text", "text": ANSWER, "annotations": []}],
-        });
-        ("resp_mock_2", message, usage(SECOND_USAGE))
-    } else {
-        let call = json!({
-            "type": "function_call", "id": "fc_mock_1", "status": "completed",
-            "call_id": CALL_ID, "name": "get_weather", "arguments": "{\"city\":\"Paris\"}",
-        });
-        ("resp_mock_1", call, usage(FIRST_USAGE))
-    };
-    json!({
-        "id": id, "object": "response", "created_at": 1_760_000_000, "status": "completed",
-        "model": MODEL, "output": [output], "usage": usage,
-        "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
-    })
-}
-
-/// Serves one HTTP/1.1 request per connection: reads it whole, answers with [`reply`].
-async fn serve(stream: &mut TcpStream, seen: &Mutex<Vec<Value>>) -> Result<()> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let (head_end, body_len) = loop {
-        let n = stream.read(&mut chunk).await?;
-        ensure!(n > 0, "connection closed before the request ended");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .map(|v| v.trim().parse::<usize>())
-                .transpose()?
-                .unwrap_or(0);
-            break (end + 4, len);
-        }
-    };
-    while buf.len() < head_end + body_len {
-        let n = stream.read(&mut chunk).await?;
-        ensure!(n > 0, "connection closed inside the request body");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let (status, body) = if head.starts_with("POST ") && head.contains("/responses ") {
-        let request: Value = serde_json::from_slice(&buf[head_end..head_end + body_len])?;
-        let body = reply(&request);
-        seen.lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .push(request);
-        ("200 OK", body.to_string())
-    } else {
-        (
-            "404 Not Found",
-            json!({"error": {"message": head}}).to_string(),
-        )
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await?;
-    Ok(())
-}
-
-/// Starts the mock on a free loopback port; it lives as long as the runtime.
-async fn mock_responses_api(seen: Arc<Mutex<Vec<Value>>>) -> Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            if let Err(e) = serve(&mut stream, &seen).await {
-                eprintln!("mock responses api: {e:#}");
-            }
-        }
-    });
-    Ok(format!("http://{address}/v1"))
-}
+use tracing_rollout::reduce::{Anchor, EdgeKind, InferenceCall, RolloutState, Turn};
 
 /// How the agent is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,80 +34,61 @@ enum Around {
 }
 
 /// Runs the agent once, recorded; returns the bundle's graph, its trace and what the mock saw.
-fn record(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
-    let root = tempfile::tempdir()?;
-    let (layer, guard) = RolloutLayer::builder().root_dir(root.path()).build()?;
-    let subscriber = tracing_subscriber::registry().with(layer);
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let answer = tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async {
-            let base_url = mock_responses_api(Arc::clone(&seen)).await?;
-            let client = OpenAIConfig::new("sk-test")
-                .with_base_url(base_url)
-                .client();
-            let agent = AgentBuilder::new(client.responses(MODEL))
-                .name("weather-bot")
-                .preamble("Answer in one short sentence.")
-                .tool(Weather)
-                .record_content_telemetry(true)
-                .build();
-            let run = agent
-                .clone()
-                .prompt("What is the weather in Paris?")
-                .max_turns(4);
-            let response = match around {
-                Around::Nothing => run.await?,
-                Around::ToolOfALead => {
-                    drop(run);
-                    let forecaster = AgentBuilder::new(client.responses(MODEL))
-                        .name(LEAD_TOOL)
-                        .preamble("Answer in one short sentence.")
-                        .tool(Weather)
-                        .record_content_telemetry(true)
-                        .default_max_turns(4)
-                        .build();
-                    let lead = AgentBuilder::new(client.responses(MODEL))
-                        .name("lead")
-                        .preamble("Delegate weather questions.")
-                        .dynamic_tool(forecaster.into_tool()?)
-                        .record_content_telemetry(true)
-                        .build();
-                    lead.prompt("Do I need an umbrella in Paris?")
-                        .max_turns(4)
-                        .await?
-                }
-                Around::OurThreadAndTurn => {
-                    let thread = tracing::info_span!("rollout.thread", thread_id = "main");
-                    let turn =
-                        thread.in_scope(|| tracing::info_span!("rollout.turn", turn_id = "t1"));
-                    async move { run.await }
-                        .instrument(turn)
-                        .instrument(thread)
-                        .await?
-                }
-            };
-            anyhow::Ok(response.output().to_owned())
-        })
+fn record_agent(around: Around) -> Result<(RolloutState, String, Vec<Value>)> {
+    let mut recorded = record(|base_url| async move {
+        let agent = weather_agent(base_url.clone());
+        let run = agent
+            .clone()
+            .prompt("What is the weather in Paris?")
+            .max_turns(4);
+        let response = match around {
+            Around::Nothing => run.await?,
+            Around::ToolOfALead => {
+                drop(run);
+                let client = OpenAIConfig::new("sk-test")
+                    .with_base_url(base_url)
+                    .client();
+                let forecaster = AgentBuilder::new(client.responses(MODEL))
+                    .name(LEAD_TOOL)
+                    .preamble("Answer in one short sentence.")
+                    .tool(Weather)
+                    .record_content_telemetry(true)
+                    .default_max_turns(4)
+                    .build();
+                let lead = AgentBuilder::new(client.responses(MODEL))
+                    .name("lead")
+                    .preamble("Delegate weather questions.")
+                    .dynamic_tool(forecaster.into_tool()?)
+                    .record_content_telemetry(true)
+                    .build();
+                lead.prompt("Do I need an umbrella in Paris?")
+                    .max_turns(4)
+                    .await?
+            }
+            Around::OurThreadAndTurn => {
+                let thread = tracing::info_span!("rollout.thread", thread_id = "main");
+                let turn = thread.in_scope(|| tracing::info_span!("rollout.turn", turn_id = "t1"));
+                async move { run.await }
+                    .instrument(turn)
+                    .instrument(thread)
+                    .await?
+            }
+        };
+        anyhow::Ok(response.output().to_owned())
     })?;
     let expected = if around == Around::ToolOfALead {
         LEAD_ANSWER
     } else {
         ANSWER
     };
-    assert_eq!(answer, expected);
-    let stats = guard.finish()?;
-    ensure!(stats.bundles.len() == 1, "bundles: {:?}", stats.bundles);
-    let bundle = &stats.bundles[0];
-    let state = reduce_bundle(bundle)?;
-    let trace = std::fs::read_to_string(bundle.join("trace.jsonl"))?;
-    let seen = seen
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
-    Ok((state, trace, seen))
+    assert_eq!(recorded.answer, expected);
+    ensure!(
+        recorded.states.len() == 1,
+        "bundles: {}",
+        recorded.states.len()
+    );
+    let (state, trace) = (recorded.states.remove(0), recorded.traces.remove(0));
+    Ok((state, trace, recorded.seen))
 }
 
 /// The graph the run must reduce to, whichever spans were around it.
@@ -397,7 +208,7 @@ fn record_and_check(
     around: Around,
     check: impl FnOnce(&RolloutState, &[Value]) -> Result<()>,
 ) -> Result<()> {
-    let (state, trace, seen) = record(around)?;
+    let (state, trace, seen) = record_agent(around)?;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&state, &seen))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("{e:#}\n--- trace.jsonl ---\n{trace}"),
