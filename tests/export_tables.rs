@@ -101,7 +101,7 @@ fn queries() -> BTreeMap<&'static str, &'static str> {
             WHERE rollout_id NOT LIKE 'lossy-%' GROUP BY ALL ORDER BY ALL"),
         ("rollout_cost", "SELECT round(sum(cost), 6), sum(priced_calls)::BIGINT, sum(unpriced_calls)::BIGINT
             FROM rollouts WHERE rollout_id NOT LIKE 'lossy-%'"),
-        ("sessions", "SELECT count(*) FROM (SELECT root_thread_id FROM rollouts GROUP BY 1 HAVING count(*) > 1)"),
+        ("sessions", "SELECT count(*) FROM (SELECT root_thread_id FROM rollouts WHERE root_thread_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1)"),
         ("lossy", "SELECT count(*), sum((NOT complete)::INT)::BIGINT FROM rollouts WHERE rollout_id LIKE 'lossy-%'"),
     ])
 }

@@ -8,8 +8,9 @@
 //! `manifest.json`, at most once per [`RESTAMP`]) and only a new stamp costs a reduction, of
 //! the whole bundle, read only inside the root. A bundle being written is therefore reduced
 //! again at most once per [`RESTAMP`] while it grows (the viewer's incremental reducers live
-//! on the server's worker threads; the index keeps no graph, so it can be shared between
-//! request threads). Only the rows are kept, so 10 000 bundles cost a few megabytes. Work per request is
+//! on the server's worker threads and cannot leave them; the index keeps no reducer and no
+//! graph, so it can be shared between request threads), and once more when it has been
+//! quiet for [`IDLE`]. Only the rows are kept, so 10 000 bundles cost a few megabytes. Work per request is
 //! bounded by a time budget, so a root of 10 000 new bundles fills in over a few requests
 //! instead of holding one; every row carries the version at which it last changed, so a page
 //! asks only for what changed since the version it has.
@@ -23,10 +24,13 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::cost::Prices;
-use crate::reduce::{reduce_bundle_within, ReduceError, RolloutState, Status};
+use crate::reduce::{LiveBundle, ReduceError, RolloutState, Status};
 
 /// Bundles are stamped again at most this often.
 const RESTAMP: Duration = Duration::from_secs(1);
+/// A bundle that has not grown for this long and never ended is summarised as the batch
+/// reducer sees it (status `incomplete`) instead of `running`, as its viewer shows it.
+const IDLE: Duration = Duration::from_secs(15);
 /// Distinct tool names, models and agent names a row lists for filtering, at most.
 const MAX_NAMES: usize = 64;
 /// Removed bundles remembered for pages that ask what changed.
@@ -84,8 +88,13 @@ fn names<'a>(all: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 impl IndexRow {
-    /// The row of a graph.
-    pub(crate) fn of(path: &str, state: &RolloutState, prices: Option<&Prices>) -> IndexRow {
+    /// The row of a graph (`live`: the bundle is still being written).
+    pub(crate) fn of(
+        path: &str,
+        state: &RolloutState,
+        prices: Option<&Prices>,
+        live: bool,
+    ) -> IndexRow {
         let usage = state.total_usage();
         let totals = prices.map(|p| p.rollout_cost(state));
         let threads = state.threads.values();
@@ -94,7 +103,7 @@ impl IndexRow {
             rollout_id: state.rollout_id.clone(),
             status: state.status,
             complete: state.complete,
-            live: state.status == Status::Running,
+            live,
             started_at_unix_ms: state.started_at_unix_ms,
             duration_ms: state
                 .started_at_unix_ms
@@ -193,13 +202,22 @@ struct Entry {
     summarised: Option<Stamp>,
     /// The stamp the last walk saw.
     seen: Stamp,
+    /// When `seen` last changed.
+    changed_at: Instant,
+    /// The row is of a bundle still being written (not ended, not idle).
+    live: bool,
     /// The row as JSON, and the version at which it last changed.
     row: Option<(Arc<str>, u64)>,
 }
 
 impl Entry {
+    /// Not ended, and unchanged for [`IDLE`]: summarised once more as the batch reducer sees it.
+    fn idle(&self) -> bool {
+        self.live && self.changed_at.elapsed() >= IDLE
+    }
+
     fn needs_work(&self) -> bool {
-        self.summarised != Some(self.seen)
+        self.summarised != Some(self.seen) || self.idle()
     }
 }
 
@@ -286,11 +304,18 @@ impl Index {
             present.insert(key.clone());
             self.entries
                 .entry(key)
-                .and_modify(|e| e.seen = seen)
+                .and_modify(|e| {
+                    if e.seen != seen {
+                        e.seen = seen;
+                        e.changed_at = Instant::now();
+                    }
+                })
                 .or_insert_with(|| Entry {
                     dir,
                     summarised: None,
                     seen,
+                    changed_at: Instant::now(),
+                    live: false,
                     row: None,
                 });
         }
@@ -318,12 +343,28 @@ impl Index {
         let Some(entry) = self.entries.get_mut(key) else {
             return;
         };
-        if entry.summarised == Some(entry.seen) {
+        if !entry.needs_work() {
             return;
         }
-        let row = match reduce_bundle_within(&entry.dir, Some(&self.root)) {
-            Ok(state) => IndexRow::of(key, &state, prices.as_deref()),
-            Err(e) => IndexRow::failed(key, &e),
+        let idle = entry.idle();
+        // The replay's graph while the bundle is written (status `running`), the finished one
+        // once it ended or went quiet (unended spans then `incomplete`).
+        let outcome = LiveBundle::open_within(&entry.dir, Some(&self.root)).and_then(|live| {
+            if live.replay().is_ended() || idle {
+                Ok((live.finish()?, false))
+            } else {
+                Ok((live.replay().state().clone(), true))
+            }
+        });
+        let row = match outcome {
+            Ok((state, live)) => {
+                entry.live = live;
+                IndexRow::of(key, &state, prices.as_deref(), live)
+            }
+            Err(e) => {
+                entry.live = false;
+                IndexRow::failed(key, &e)
+            }
         };
         entry.summarised = Some(entry.seen);
         let json: Arc<str> = serde_json::to_string(&row).unwrap_or_default().into();

@@ -119,7 +119,7 @@ fn a_row_carries_what_the_page_shows_and_filters_on() -> Result<(), ReduceError>
     let state = crate::reduce::reduce_bundle(DEMO)?;
     let prices = Prices::from_json(r#"{"models": {"gpt-5*": {"input": 1, "cached_input": 0.25, "output": 4, "reasoning": 4}}}"#)
         .ok();
-    let row = IndexRow::of("demo", &state, prices.as_ref());
+    let row = IndexRow::of("demo", &state, prices.as_ref(), false);
     assert_eq!(row.rollout_id, state.rollout_id);
     assert_eq!(row.agents, state.threads.len());
     assert_eq!(row.inference_calls, state.inference_calls.len());
