@@ -55,14 +55,13 @@ pub const WORKER_MODEL: &str = "gpt-5-mini";
 /// The delegated task.
 pub const TASK: &str = "Count the lines of main.rs.";
 
-/// Per shape: (agent path, model, input, cached input, output, reasoning) of each inference
-/// call that reports usage, and the tools called with whether each fails.
-pub fn usage_plan(
-    kind: &str,
-) -> (
-    Vec<(&'static str, &'static str, u64, u64, u64, u64)>,
-    Vec<(&'static str, bool)>,
-) {
+/// One inference call that reports usage: agent path, model, input, cached input, output,
+/// reasoning tokens.
+pub type PlannedCall = (&'static str, &'static str, u64, u64, u64, u64);
+
+/// Per shape: the inference calls that report usage, and the tools called with whether each
+/// fails.
+pub fn usage_plan(kind: &str) -> (Vec<PlannedCall>, Vec<(&'static str, bool)>) {
     let solo = vec![
         ("/root", MODEL, 1000, 200, 50, 10),
         ("/root", MODEL, 1200, 1000, 30, 0),
@@ -157,7 +156,7 @@ fn solo(i: usize, failing: bool) {
     }
     inference(
         MODEL,
-        &[ask.clone()],
+        std::slice::from_ref(&ask),
         Some(("resp-1", &calls, [1000, 200, 50, 10])),
     );
     tool("read_file", "c1", None);
