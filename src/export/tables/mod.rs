@@ -29,7 +29,7 @@
 //!
 //! Every row carries `rollout_id` and its entity's id, and the ids of its parents (thread, turn,
 //! requesting inference call or code cell, spawning tool call), so joins need nothing else.
-//! Bundles read through the library only ([`reduce_bundle`](crate::reduce::reduce_bundle) and
+//! Bundles read through the library only ([`reduce_bundle`] and
 //! the format's reader for bodies).
 //!
 //! # Schema
