@@ -138,17 +138,23 @@ fn tool(name: &str, call_id: &str, error: Option<&str>) {
     }
 }
 
-/// A solo agent: read a file, (failing: run the tests, which fail), answer.
-fn solo(i: usize, failing: bool) {
+/// Runs `f` in turn `t1` of rollout `i`'s root thread (agent `/root`).
+fn in_root_turn(i: usize, f: impl FnOnce()) {
     let thread = info_span!(
         "rollout.thread",
         thread_id = root_thread(i).as_str(),
         agent_path = "/root",
         model = MODEL
     );
-    let _t = thread.enter();
-    let turn = info_span!("rollout.turn", turn_id = "t1");
-    let _u = turn.enter();
+    thread.in_scope(|| info_span!("rollout.turn", turn_id = "t1").in_scope(f));
+}
+
+/// A solo agent: read a file, (failing: run the tests, which fail), answer.
+fn solo(i: usize, failing: bool) {
+    in_root_turn(i, || solo_turn(failing));
+}
+
+fn solo_turn(failing: bool) {
     let ask = msg("user", "How long is main.rs?");
     let mut calls = vec![call("c1", "read_file")];
     if failing {
@@ -228,16 +234,9 @@ fn delegated(i: usize, delivered: bool) {
 
 /// An inference cut off before any response.
 fn incomplete(i: usize) {
-    let thread = info_span!(
-        "rollout.thread",
-        thread_id = root_thread(i).as_str(),
-        agent_path = "/root",
-        model = MODEL
-    );
-    let _t = thread.enter();
-    let turn = info_span!("rollout.turn", turn_id = "t1");
-    let _u = turn.enter();
-    inference(MODEL, &[msg("user", "Are you there?")], None);
+    in_root_turn(i, || {
+        inference(MODEL, &[msg("user", "Are you there?")], None);
+    });
 }
 
 /// Emits rollout `i` (any kind but `lossy`) in the current dispatch.
