@@ -18,7 +18,8 @@
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
 //! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
-//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed).
+//! - [`cost`]: inference calls priced from a prices file the user gives (never guessed);
+//! - [`import`]: other systems' recordings (OpenAI Codex rollout traces) → bundles of ours.
 //!
 //! The README follows.
 //!
@@ -28,6 +29,7 @@
 pub mod cost;
 pub mod export;
 pub mod format;
+pub mod import;
 pub mod reduce;
 pub mod view;
 pub mod vocab;

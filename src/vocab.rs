@@ -59,6 +59,10 @@ pub const COMPACTION: &str = "rollout.compaction";
 pub const PAYLOAD_EVENT: &str = "rollout.payload";
 /// Event name: a child thread's result was delivered to its parent.
 pub const AGENT_RESULT_EVENT: &str = "rollout.agent_result";
+/// Event name: something the producer could not record as it was (an importer met an event
+/// it does not know, a payload file it could not read); fields `level` (`warning`, the
+/// default, or `info`) and `message`. The reducer lists it among the graph's diagnostics.
+pub const DIAGNOSTIC_EVENT: &str = "rollout.diagnostic";
 /// Every recorded event's name starts with this.
 pub const EVENT_PREFIX: &str = "rollout.";
 
@@ -133,6 +137,9 @@ pub mod field {
     pub const MESSAGE: &str = "message";
     /// `rollout.tool`: the MCP server a tool belongs to.
     pub const MCP_SERVER: &str = "mcp_server";
+    /// `rollout.tool`: the id the call carried to its MCP server (Codex puts it in the
+    /// request's `_meta`), to join the call with the server's logs.
+    pub const MCP_CALL_ID: &str = "mcp_call_id";
     /// `rollout.code_cell`: the runtime's cell id.
     pub const CELL_ID: &str = "cell_id";
     /// `rollout.code_cell`: the cell's language.
@@ -476,7 +483,9 @@ mod tests {
             assert_eq!(Status::parse(word).map(Status::as_str), Some(word));
         }
         assert!(
-            PAYLOAD_EVENT.starts_with(EVENT_PREFIX) && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
+            PAYLOAD_EVENT.starts_with(EVENT_PREFIX)
+                && AGENT_RESULT_EVENT.starts_with(EVENT_PREFIX)
+                && DIAGNOSTIC_EVENT.starts_with(EVENT_PREFIX)
         );
     }
 

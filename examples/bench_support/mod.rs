@@ -89,6 +89,12 @@ pub fn thread_cpu() -> Duration {
     rusage(libc::RUSAGE_THREAD)
 }
 
+/// User + system CPU time of the child processes waited for so far
+/// (`getrusage(RUSAGE_CHILDREN)`).
+pub fn children_cpu() -> Duration {
+    rusage(libc::RUSAGE_CHILDREN)
+}
+
 fn rusage(who: libc::c_int) -> Duration {
     // SAFETY: `rusage` is plain data; getrusage fills it and cannot fail for these `who`.
     let usage = unsafe {

@@ -1,8 +1,11 @@
 //! `tracing-rollout`: reduce, validate, summarise and read rollout bundles from the command
-//! line.
+//! line, and import other systems' recordings (Codex rollout traces) as bundles.
 //!
 //! Thin by design: every command is one call into the library; this file only parses
-//! arguments, prints, and maps outcomes to exit codes (0 ok, 1 invalid bundle, 2 usage or I/O
+//! arguments, prints, and maps outcomes to exit codes. Every command that takes a bundle
+//! takes a Codex rollout-trace bundle too: `import::resolve_bundle` gives the bundle of ours
+//! to read (an import made on the fly, in the import cache), so outputs that default to a
+//! file in the bundle land beside the import, never in Codex's directory (0 ok, 1 invalid bundle, 2 usage or I/O
 //! error, 3 OTLP endpoint unreachable or refusing). A closed stdout (`| head`) ends the program quietly with 0.
 
 use std::io::{StdoutLock, Write};
@@ -13,6 +16,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_rollout::cost::{self, Prices};
 use tracing_rollout::export::{chrome, otlp, tables, ExportError};
+use tracing_rollout::import::{self, LiveImport};
 use tracing_rollout::reduce::{self, ReduceError};
 use tracing_rollout::view;
 
@@ -102,6 +106,23 @@ enum Command {
     /// as tables.
     #[command(subcommand)]
     Export(Export),
+    /// Turn another system's recordings into bundles (every command also takes them as they
+    /// are, importing on the fly).
+    #[command(subcommand)]
+    Import(Import),
+}
+
+#[derive(Debug, Subcommand)]
+enum Import {
+    /// OpenAI Codex rollout-trace bundles (`trace-<trace_id>-<thread_id>/` under
+    /// `CODEX_ROLLOUT_TRACE_ROOT`): one bundle of ours per Codex bundle, paths printed.
+    Codex {
+        /// A Codex bundle, or a directory holding them.
+        src: PathBuf,
+        /// The directory to write the bundles into (created if missing).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,12 +220,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The bundle of ours a command reads for the path it was given (a Codex bundle: its import).
+fn resolve(bundle: &Path) -> anyhow::Result<PathBuf> {
+    let resolved =
+        import::resolve_bundle(bundle).with_context(|| format!("import {}", bundle.display()))?;
+    Ok(resolved.bundle)
+}
+
 /// Runs one command: an error is reported by `main` with its chain, exit 2.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Reduce { bundle, output } => reduce(&bundle, output, &mut out),
-        Command::Validate { bundle } => validate(&bundle, &mut out),
+        Command::Reduce { bundle, output } => reduce(&resolve(&bundle)?, output, &mut out),
+        Command::Validate { bundle } => validate(&resolve(&bundle)?, &mut out),
         Command::Summary {
             bundle,
             follow,
@@ -219,7 +247,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut options = view::ViewOptions::default();
             options.max_body_bytes = max_body_bytes;
             options.prices = load_prices(prices)?.map(std::sync::Arc::new);
-            let path = view::write_html(&bundle, output.as_deref(), &options)
+            let path = view::write_html(resolve(&bundle)?, output.as_deref(), &options)
                 .with_context(|| format!("view {}", bundle.display()))?;
             writeln!(out, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
@@ -241,29 +269,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(&root, &options, out)
         }
         Command::Payload { bundle, seq } => {
-            let body = reduce::payload_body(&bundle, seq)
+            let body = reduce::payload_body(resolve(&bundle)?, seq)
                 .with_context(|| format!("read {}", bundle.display()))?;
             writeln!(out, "{body}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Expand { bundle } => {
-            reduce::expand_bundle(&bundle, std::io::BufWriter::new(&mut out))
+            reduce::expand_bundle(resolve(&bundle)?, std::io::BufWriter::new(&mut out))
                 .with_context(|| format!("expand {}", bundle.display()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export(Export::Otlp {
+        Command::Export(export) => run_export(export, &mut out),
+        Command::Import(Import::Codex { src, output }) => import_codex(&src, &output, &mut out),
+    }
+}
+
+/// `export otlp` and `export chrome`.
+fn run_export(export: Export, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    match export {
+        Export::Otlp {
             bundle,
             output,
             endpoint,
             no_content,
             project,
-        }) => {
+        } => {
+            let bundle = resolve(&bundle)?;
             let mut options = otlp::OtlpOptions::new().content(!no_content);
             if let Some(project) = project {
                 options = options.project_name(project);
             }
             match endpoint {
-                Some(url) => export_otlp_endpoint(&bundle, &url, &options, &mut out),
+                Some(url) => export_otlp_endpoint(&bundle, &url, &options, out),
                 None => {
                     let path = output.unwrap_or_else(|| bundle.join("otlp.jsonl"));
                     let spans = otlp::export_otlp_file(&bundle, &path, &options)
@@ -273,13 +310,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Export(Export::Tables {
+        Export::Tables {
             inputs,
             output,
             format,
             bodies,
             prices,
-        }) => {
+        } => {
             let format = match format {
                 TablesFormat::Parquet => tables::TableFormat::Parquet,
                 TablesFormat::Jsonl => tables::TableFormat::Jsonl,
@@ -290,10 +327,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let report = tables::export_tables(&inputs, &output, &options)
                 .with_context(|| format!("export tables to {}", output.display()))?;
-            print_tables_report(&report, &mut out)?;
+            print_tables_report(&report, out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export(Export::Chrome { bundle, output }) => {
+        Export::Chrome { bundle, output } => {
+            let bundle = resolve(&bundle)?;
             let path = output.unwrap_or_else(|| bundle.join("trace.chrome.json"));
             let slices = chrome::export_chrome_file(&bundle, &path)
                 .with_context(|| format!("export {}", bundle.display()))?;
@@ -301,6 +339,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `import codex`: the path of each bundle written; what could not be mapped on stderr.
+fn import_codex(src: &Path, output: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    let imported = import::codex::import(src, output)?;
+    for bundle in imported {
+        writeln!(out, "{}", bundle.bundle.display())?;
+        for diagnostic in &bundle.ledger.diagnostics {
+            eprintln!("warning: {}: {diagnostic}", bundle.source.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `reduce`: the graph to a file (default `<bundle>/state.json`, its path printed) or, with
@@ -357,23 +407,35 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
 }
 
 /// `summary`: the tree once (and its cost with prices), or with `--follow` again on new
-/// records until the bundle ends.
+/// records until the bundle ends (a Codex bundle is imported as Codex writes it).
 fn summary(
     bundle: &Path,
     follow: bool,
     prices: Option<&Prices>,
     out: &mut StdoutLock,
 ) -> anyhow::Result<ExitCode> {
-    if follow {
-        reduce::follow_summary(bundle, out, std::time::Duration::from_millis(250))
-            .with_context(|| format!("follow {}", bundle.display()))?;
-    } else {
-        let state = reduce::reduce_bundle(bundle)
+    let every = std::time::Duration::from_millis(250);
+    if !follow {
+        let state = reduce::reduce_bundle(resolve(bundle)?)
             .with_context(|| format!("reduce {}", bundle.display()))?;
         out.write_all(reduce::render_summary(&state).as_bytes())?;
         if let Some(prices) = prices {
             out.write_all(cost::render_cost(&state, prices).as_bytes())?;
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let live = LiveImport::open(bundle).with_context(|| format!("import {}", bundle.display()))?;
+    let (ours, importing) = match live {
+        Some(live) => {
+            let (dir, handle) = live.follow(every);
+            (dir, Some(handle))
+        }
+        None => (bundle.to_path_buf(), None),
+    };
+    reduce::follow_summary(&ours, out, every)
+        .with_context(|| format!("follow {}", bundle.display()))?;
+    if let Some(handle) = importing {
+        handle.stop();
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,6 +71,7 @@ fn new_tool_call(
         kind: None,
         call_id: None,
         mcp_server: None,
+        mcp_call_id: None,
         target_thread_id: None,
         requester,
         requester_inferred: false,
@@ -188,6 +189,7 @@ impl Reducer {
         t.tool = f.tool.or(t.tool.take());
         t.kind = f.kind.or(t.kind.take());
         t.mcp_server = f.mcp_server.or(t.mcp_server.take());
+        t.mcp_call_id = f.mcp_call_id.or(t.mcp_call_id.take());
         t.target_thread_id = f.target_thread_id.or(t.target_thread_id.take());
         if t.call_id.is_none() && f.call_id.is_some() {
             t.call_id = f.call_id;
@@ -255,6 +257,7 @@ impl Reducer {
         };
         op.terminal_id = Some(terminal_id.clone());
         let thread_id = op.thread_id.clone();
+        let started = op.execution.started_at_unix_ms;
         self.state
             .terminals
             .entry(terminal_id.clone())
@@ -262,9 +265,55 @@ impl Reducer {
                 terminal_id,
                 thread_id,
                 operations: Vec::new(),
+                status: Status::Running,
+                started_at_unix_ms: Some(started),
+                ended_at_unix_ms: None,
+                exit_code: None,
             })
             .operations
             .push(id.to_owned());
+    }
+
+    /// Terminal operation `id` ended: if it reported its process's exit code, its session
+    /// ended then, with that code.
+    pub(super) fn terminal_op_ended(&mut self, id: &str) {
+        let Some(op) = self.state.terminal_operations.get(id) else {
+            return;
+        };
+        let (Some(terminal), Some(code)) = (op.terminal_id.as_ref(), op.exit_code) else {
+            return;
+        };
+        let ended = op.execution.ended_at_unix_ms;
+        if let Some(session) = self.state.terminals.get_mut(terminal) {
+            session.status = if code == 0 {
+                Status::Completed
+            } else {
+                Status::Failed
+            };
+            session.exit_code = Some(code);
+            session.ended_at_unix_ms = ended;
+        }
+    }
+
+    /// End of log: a session whose process never reported an exit ended with its thread
+    /// (the agent's processes die with it), or with the rollout when that ended.
+    pub(super) fn terminals_at_end(&mut self) {
+        let rollout_end = self.state.ended_at_unix_ms.filter(|_| self.ended);
+        for session in self.state.terminals.values_mut() {
+            if session.status != Status::Running {
+                continue;
+            }
+            let thread_end = session
+                .thread_id
+                .as_ref()
+                .and_then(|t| self.state.threads.get(t))
+                .filter(|t| t.execution.status != Status::Running)
+                .and_then(|t| t.execution.ended_at_unix_ms);
+            if let Some(end) = thread_end.or(rollout_end) {
+                session.status = Status::Aborted;
+                session.ended_at_unix_ms = Some(end);
+            }
+        }
     }
 
     /// Payload `seq` is evidence `which` of the tool call, code cell or terminal operation
@@ -307,7 +356,8 @@ impl Reducer {
     }
 
     /// A call or output item whose `(thread, call_id)` already has one: the same content
-    /// reuses it (adding `producer`), different content contradicts it.
+    /// reuses it (adding `producer`); a call with different content contradicts it, an
+    /// output with different content is another output of the call (`None`: a new item).
     pub(super) fn call_item_lookup(
         &mut self,
         thread: ThreadRef<'_>,
@@ -320,22 +370,28 @@ impl Reducer {
         let Some(slot) = self.replays[thread.no].calls.get(call_id) else {
             return Ok(None);
         };
-        let existing = if is_call_output(item.kind) {
-            &slot.output_item
+        let same = |&&(_, kind, hash): &&(u64, ItemKind, u128)| {
+            hash == item.content_hash && kind == item.kind
+        };
+        let id = if is_call_output(item.kind) {
+            match slot.output_item.iter().chain(&slot.more_outputs).find(same) {
+                Some(&(id, ..)) => id,
+                None => return Ok(None),
+            }
         } else {
-            &slot.call_item
+            match slot.call_item {
+                Some(call) if same(&&call) => call.0,
+                Some((id, ..)) => {
+                    return Err(self.contradiction(format!(
+                        "call id `{call_id}` in thread `{}` is reused with different content \
+                         (this call differs from {})",
+                        thread.id,
+                        item_id(id)
+                    )))
+                }
+                None => return Ok(None),
+            }
         };
-        let Some(&(id, kind, hash)) = existing.as_ref() else {
-            return Ok(None);
-        };
-        if hash != item.content_hash || kind != item.kind {
-            return Err(self.contradiction(format!(
-                "call id `{call_id}` in thread `{}` is reused with different content ({} differs from {})",
-                thread.id,
-                if is_call_output(item.kind) { "this output" } else { "this call" },
-                item_id(id)
-            )));
-        }
         if let Some(producer) = producer {
             self.item_produced_by(&item_id(id), producer);
             if let (Producer::Inference(inference), false) = (producer, is_call_output(item.kind)) {
@@ -347,7 +403,8 @@ impl Reducer {
         Ok(Some(id))
     }
 
-    /// A new call or output item with a call id.
+    /// A new call or output item with a call id (an output after the first is another output
+    /// of the same call).
     pub(super) fn call_item_created(
         &mut self,
         thread: ThreadRef<'_>,
@@ -357,11 +414,14 @@ impl Reducer {
         producer: Option<&Producer>,
     ) {
         let slot = slot_mut(&mut self.replays[thread.no].calls, call_id);
-        let entry = Some((id, item.kind, item.content_hash));
+        let entry = (id, item.kind, item.content_hash);
         if is_call_output(item.kind) {
-            slot.output_item = entry;
+            match slot.output_item {
+                Some(_) => slot.more_outputs.push(entry),
+                None => slot.output_item = Some(entry),
+            }
         } else {
-            slot.call_item = entry;
+            slot.call_item = Some(entry);
             if let Some(Producer::Inference(inference)) = producer {
                 slot.inference = Some(inference.clone());
             }
@@ -557,31 +617,35 @@ impl Reducer {
             return;
         };
         let call_item = slot.call_item.map(|(n, ..)| item_id(n));
-        let output_item = slot.output_item.map(|(n, ..)| item_id(n));
+        let outputs: Vec<String> = slot
+            .output_item
+            .iter()
+            .chain(&slot.more_outputs)
+            .map(|&(n, ..)| item_id(n))
+            .collect();
         let (tools, cell, inference) = (
             slot.tools.clone(),
             slot.code_cell.clone(),
             slot.inference.clone(),
         );
         for tool in &tools {
-            let (call, output) = (call_item.as_deref(), output_item.as_deref());
-            self.link_tool(tool, call, output, inference.as_deref());
+            self.link_tool(tool, call_item.as_deref(), &outputs, inference.as_deref());
         }
         for tool in &tools {
             self.wait_changed(tool, None);
         }
         if let Some(cell) = cell {
-            self.link_code_cell(&cell, call_item, output_item.as_deref());
+            self.link_code_cell(&cell, call_item, &outputs);
         }
     }
 
-    /// Tool call `tool`'s slot holds `call_item`, `output_item` and the `inference` whose
+    /// Tool call `tool`'s slot holds `call_item`, `outputs` and the `inference` whose
     /// response carried the call.
     fn link_tool(
         &mut self,
         tool: &str,
         call_item: Option<&str>,
-        output_item: Option<&str>,
+        outputs: &[String],
         inference: Option<&str>,
     ) {
         let Some(t) = self.state.tool_calls.get_mut(tool) else {
@@ -590,7 +654,7 @@ impl Reducer {
         if let Some(item) = call_item {
             push_unique(&mut t.call_items, item);
         }
-        if let Some(item) = output_item {
+        for item in outputs {
             push_unique(&mut t.output_items, item);
             // A wait's output is more output of the cell it waits on.
             if let Some(c) = t
@@ -615,7 +679,7 @@ impl Reducer {
         if let Some(inference) = started_by {
             self.inference_started_tool(&inference, tool);
         }
-        if let Some(item) = output_item {
+        for item in outputs {
             self.item_produced_by(item, &Producer::ToolCall(tool.to_owned()));
         }
     }
@@ -665,17 +729,19 @@ impl Reducer {
         }
     }
 
-    /// Code cell `cell`'s slot holds `call_item` (its source) and `output_item`.
-    fn link_code_cell(&mut self, cell: &str, call_item: Option<String>, output_item: Option<&str>) {
+    /// Code cell `cell`'s slot holds `call_item` (its source) and `outputs`.
+    fn link_code_cell(&mut self, cell: &str, call_item: Option<String>, outputs: &[String]) {
         let Some(c) = self.state.code_cells.get_mut(cell) else {
             return;
         };
         if c.source_item.is_none() {
             c.source_item = call_item;
         }
-        if let Some(item) = output_item {
+        let producer = Producer::CodeCell(c.code_cell_id.clone());
+        for item in outputs {
             push_unique(&mut c.output_items, item);
-            let producer = Producer::CodeCell(c.code_cell_id.clone());
+        }
+        for item in outputs {
             self.item_produced_by(item, &producer);
         }
     }

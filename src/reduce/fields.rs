@@ -172,6 +172,7 @@ pub(super) struct ToolFields {
     pub(super) tool: Option<String>,
     pub(super) kind: Option<String>,
     pub(super) mcp_server: Option<String>,
+    pub(super) mcp_call_id: Option<String>,
     pub(super) target_thread_id: Option<String>,
     pub(super) call_id: Option<String>,
     /// The text a collab tool delivers.
@@ -245,6 +246,7 @@ fn project(kind: SpanKind, fields: &Map<String, Value>) -> Projection {
             tool: s(field::TOOL),
             kind: s(field::KIND),
             mcp_server: s(field::MCP_SERVER),
+            mcp_call_id: s(field::MCP_CALL_ID),
             target_thread_id: s(field::TARGET_THREAD_ID),
             call_id: s(field::CALL_ID),
             message: s(field::MESSAGE),

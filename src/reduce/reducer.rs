@@ -26,7 +26,7 @@
 //!
 //! | `Reducer` | written by |
 //! |---|---|
-//! | `spans` (every span's entry and fields), `defaulted_inferences` | `spans.rs` |
+//! | `spans` (every span's entry and fields), `defaulted_inferences`, `ended_with_container` | `spans.rs` |
 //! | `live_threads`, `thread_turns` | `threads.rs` |
 //! | a thread's `responses` | `inference.rs` |
 //! | a thread's `calls` (call slots) and `cells` | `calls.rs` |
@@ -140,6 +140,9 @@ pub(super) struct CallSlot {
     pub(super) call_item: Option<(u64, ItemKind, u128)>,
     /// The item carrying the call's output (by number), its kind and content hash.
     pub(super) output_item: Option<(u64, ItemKind, u128)>,
+    /// Further outputs of the call with other content (a code cell's `notify()` before its
+    /// result), in first-seen order.
+    pub(super) more_outputs: Vec<(u64, ItemKind, u128)>,
     /// Tool calls carrying this call id (one, unless the program retried under the same id).
     pub(super) tools: Vec<String>,
     /// The code cell the call carried.
@@ -172,6 +175,9 @@ pub(super) struct Reducer {
     /// Inference calls that ended with no explicit status and no response: a cancelled or
     /// failed turn turns them cancelled or failed.
     pub(super) defaulted_inferences: HashSet<String>,
+    /// Entities (inference calls, code cells, tool calls) whose end their turn's or cell's end
+    /// decided while their span was still open: not missing an end if their span never ends.
+    pub(super) ended_with_container: HashSet<String>,
     /// Open `rollout.thread` spans per thread id (a resume may overlap the first attachment).
     pub(super) live_threads: HashMap<String, u32>,
     /// `(thread, turn)` pairs already in the thread's `turns` (a turn may start again).
@@ -225,6 +231,7 @@ impl Reducer {
             replays: Vec::new(),
             thread_numbers: HashMap::new(),
             defaulted_inferences: HashSet::new(),
+            ended_with_container: HashSet::new(),
             live_threads: HashMap::new(),
             thread_turns: HashSet::new(),
             delivered_items: U64Set::default(),
@@ -455,6 +462,19 @@ impl Reducer {
         }
         if name == vocab::AGENT_RESULT_EVENT {
             self.agent_result(span, fields);
+        } else if name == vocab::DIAGNOSTIC_EVENT {
+            // What the producer could not record is the graph's to say.
+            let level = match fields.get("level").and_then(Value::as_str) {
+                Some("info") => DiagnosticLevel::Info,
+                _ => DiagnosticLevel::Warning,
+            };
+            let message = match fields.get(vocab::field::MESSAGE) {
+                Some(Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => format!("a `{name}` event without a message"),
+            };
+            let seq = Some(self.seq);
+            self.diagnose(level, message, seq);
         }
         Ok(())
     }
@@ -530,6 +550,7 @@ impl Reducer {
         });
         self.spans_never_ended();
         self.unresolved_calls_at_end();
+        self.terminals_at_end();
         self.edges_at_end();
         if !self.ended {
             self.state.status = Status::Incomplete;

@@ -236,11 +236,9 @@ impl Reducer {
             }
             SpanKind::Turn => self.turn_ended(&id, status),
             SpanKind::Compaction => self.attempt_ended(&id, start_seq, status, start_ns),
-            SpanKind::Rollout
-            | SpanKind::Thread
-            | SpanKind::Tool
-            | SpanKind::CodeCell
-            | SpanKind::Terminal => {}
+            SpanKind::CodeCell => self.cell_ended(&id),
+            SpanKind::Terminal => self.terminal_op_ended(&id),
+            SpanKind::Rollout | SpanKind::Thread | SpanKind::Tool => {}
         }
         Ok(())
     }
@@ -266,7 +264,10 @@ impl Reducer {
                 // cancelled) or the turn's end already decided (a cell still running when its
                 // turn was cancelled: cancelled) stands, unless the program says otherwise.
                 _ if !evidenced
-                    && matches!(kind, SpanKind::Inference | SpanKind::CodeCell)
+                    && matches!(
+                        kind,
+                        SpanKind::Inference | SpanKind::CodeCell | SpanKind::Tool
+                    )
                     && execution.status != Status::Running =>
                 {
                     execution.status
@@ -295,9 +296,11 @@ impl Reducer {
         }
     }
 
-    /// A turn that ended cancelled, failed or aborted takes down what it left running, and
-    /// an inference call that ended with neither a status nor a response inside it (a dropped
-    /// future) gets the turn's status, as the reference design closes them at turn end.
+    /// A turn that ended cancelled, failed or aborted takes down what it left running — its
+    /// inference calls, code cells and tool calls (a command killed with an interrupted turn
+    /// ends with it, not `running` forever) — and an inference call that ended with neither a
+    /// status nor a response inside it (a dropped future) gets the turn's status, as the
+    /// reference design closes them at turn end.
     fn turn_ended(&mut self, turn_id: &str, status: Status) {
         let inference_status = match status {
             Status::Cancelled | Status::Completed => Status::Cancelled,
@@ -309,39 +312,62 @@ impl Reducer {
             return;
         };
         let (inferences, cells) = (turn.inference_calls.clone(), turn.code_cells.clone());
-        let (t, seq) = (self.t, self.seq);
+        let tools = turn.tool_calls.clone();
         for id in inferences {
             let defaulted = status != Status::Completed && self.defaulted_inferences.remove(&id);
-            if let Some(call) = self.execution_mut(SpanKind::Inference, &id) {
-                if call.status == Status::Running || defaulted {
-                    call.status = inference_status;
-                    call.ended_at_unix_ms.get_or_insert(t);
-                    call.ended_seq.get_or_insert(seq);
-                }
-            }
+            self.end_with_container(SpanKind::Inference, &id, inference_status, defaulted);
         }
-        let cell_status = match status {
-            Status::Failed => Status::Failed,
-            Status::Cancelled | Status::Aborted => Status::Cancelled,
-            _ => return,
+        let Some(status) = taken_down(status) else {
+            return;
         };
         for id in cells {
-            if let Some(cell) = self.execution_mut(SpanKind::CodeCell, &id) {
-                if cell.status == Status::Running {
-                    cell.status = cell_status;
-                    cell.ended_at_unix_ms = Some(t);
-                    cell.ended_seq = Some(seq);
-                }
-            }
+            self.end_with_container(SpanKind::CodeCell, &id, status, false);
+        }
+        for id in tools {
+            self.end_with_container(SpanKind::Tool, &id, status, false);
+        }
+    }
+
+    /// A code cell that ended cancelled or failed takes down the tool calls it asked for and
+    /// left running, as its turn would.
+    fn cell_ended(&mut self, cell_id: &str) {
+        let Some(cell) = self.state.code_cells.get(cell_id) else {
+            return;
+        };
+        let Some(status) = taken_down(cell.execution.status) else {
+            return;
+        };
+        for id in cell.tool_calls.clone() {
+            self.end_with_container(SpanKind::Tool, &id, status, false);
+        }
+    }
+
+    /// Entity `id` (of `kind`) still running (or, with `anyway`, whatever its status) ends
+    /// now with `status`, because what it ran in ended.
+    fn end_with_container(&mut self, kind: SpanKind, id: &str, status: Status, anyway: bool) {
+        let (t, seq) = (self.t, self.seq);
+        let Some(execution) = self.execution_mut(kind, id) else {
+            return;
+        };
+        if execution.status != Status::Running && !anyway {
+            return;
+        }
+        let open = execution.ended_seq.is_none();
+        execution.status = status;
+        execution.ended_at_unix_ms.get_or_insert(t);
+        execution.ended_seq.get_or_insert(seq);
+        if open {
+            self.ended_with_container.insert(id.to_owned());
         }
     }
 
     /// End of log: spans that never ended are `incomplete`.
     pub(super) fn spans_never_ended(&mut self) {
+        // A span whose entity ended with its turn or cell is not missing its end.
         let mut open: Vec<(u64, SpanKind, String)> = self
             .spans
             .iter()
-            .filter(|(_, e)| !e.ended)
+            .filter(|(_, e)| !e.ended && !self.ended_with_container.contains(&e.id))
             .map(|(k, e)| (*k, e.kind, e.id.clone()))
             .collect();
         if open.is_empty() {
@@ -374,5 +400,16 @@ impl Reducer {
     /// Inference call `id` got a response: how it ended is no longer a default.
     pub(super) fn inference_answered(&mut self, id: &str) {
         self.defaulted_inferences.remove(id);
+    }
+}
+
+/// The status a turn's or cell's end gives what it left running: a failed one fails it, a
+/// cancelled or aborted one cancels it; a completed one leaves it running (a yielded cell may
+/// outlive its turn).
+fn taken_down(status: Status) -> Option<Status> {
+    match status {
+        Status::Failed => Some(Status::Failed),
+        Status::Cancelled | Status::Aborted => Some(Status::Cancelled),
+        Status::Running | Status::Completed | Status::Incomplete => None,
     }
 }

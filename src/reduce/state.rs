@@ -360,6 +360,9 @@ pub struct ToolCall {
     pub call_id: Option<String>,
     /// MCP server, if any.
     pub mcp_server: Option<String>,
+    /// The id the call carried to its MCP server, to join it with the server's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_call_id: Option<String>,
     /// Collab target thread.
     pub target_thread_id: Option<String>,
     /// Who asked for it.
@@ -439,7 +442,8 @@ pub struct CodeCell {
     pub output_payload: Option<u64>,
 }
 
-/// One terminal session (all operations with one `terminal_id`).
+/// One terminal session (all operations with one `terminal_id`): a process the agent started
+/// and wrote to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Terminal {
     /// Runtime terminal id.
@@ -448,6 +452,21 @@ pub struct Terminal {
     pub thread_id: Option<String>,
     /// Operation ids in start order.
     pub operations: Vec<String>,
+    /// `completed` when an operation reported its process's exit code 0, `failed` another
+    /// code, `aborted` when its thread (or the rollout) ended first, else `running`.
+    #[serde(default = "running")]
+    pub status: Status,
+    /// When its first operation started (absent in graphs written before sessions ended).
+    pub started_at_unix_ms: Option<u64>,
+    /// When its process exited (the end of the operation that said so), or its thread ended.
+    pub ended_at_unix_ms: Option<u64>,
+    /// The process's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+fn running() -> Status {
+    Status::Running
 }
 
 /// One terminal operation.

@@ -96,15 +96,26 @@ pub(crate) fn reopen_for_append(path: &Path) -> io::Result<File> {
 /// over the old manifest and the directory synced, so a reader sees the old or the new
 /// manifest, never a torn one, and the new one survives a power loss once this returns.
 pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> io::Result<()> {
+    replace_manifest(dir, manifest, /*durable*/ true)
+}
+
+/// Writes `manifest.json` atomically (temporary file, then rename), synced first when
+/// `durable` (an importer, which can import again, skips the syncs).
+pub(crate) fn replace_manifest(dir: &Path, manifest: &Manifest, durable: bool) -> io::Result<()> {
     let tmp = dir.join(MANIFEST_TMP);
     let mut text = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
     text.push(b'\n');
     let mut file = create_file(&tmp)?;
     file.write_all(&text)?;
-    file.sync_all()?;
+    if durable {
+        file.sync_all()?;
+    }
     drop(file);
     fs::rename(&tmp, dir.join(MANIFEST_FILE))?;
-    sync_dir(dir)
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Makes a rename inside `dir` durable: without this a power loss can bring back the old

@@ -4,11 +4,13 @@
 //! scenarios run in), `payloads` and `responses` (provider bodies), `graph` (readers of the
 //! reduced graph, shared with `tests/rig`), `fixtures` (the demo bundle), `files`, `tasks`
 //! (rollouts on a tokio runtime), `cli` (the binary), `serve` (the binary's server and a raw
-//! HTTP client for it), `receiver` (a one-shot OTLP/HTTP
-//! receiver), `skip` (what a machine may lack), `browser` and `viewer` (headless Chromium and
-//! the viewer page), `synthetic` (bundles written directly, for scale) and `fleet` (many
-//! rollouts of fixed shapes through the layer, for the tables and the index). Helpers set up and
-//! read; the assertions stay in the tests.
+//! HTTP client for it), `receiver` (a one-shot OTLP/HTTP receiver), `skip` (what a machine may
+//! lack), `browser` and `viewer` (headless Chromium and the viewer page), `synthetic` (bundles
+//! written directly, for scale), `records` (bundles written record by record, for what the
+//! layer never writes), `codex` (Codex rollout-trace bundles: the corpus, hand-written ones,
+//! and the agreement with Codex's own reducer) and `fleet` (many rollouts of fixed shapes
+//! through the layer, for the tables and the index). Helpers set up and read; the assertions
+//! stay in the tests.
 //!
 //! Each test binary compiles the whole module and uses only the part it needs, so items
 //! unused in one binary are expected: that is what the `allow` below is for (and `pub` here
@@ -20,6 +22,7 @@
 pub mod browser;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod codex;
 pub mod files;
 pub mod fixtures;
 pub mod fleet;
@@ -27,6 +30,7 @@ pub mod graph;
 pub mod layer;
 pub mod payloads;
 pub mod receiver;
+pub mod records;
 pub mod responses;
 #[cfg(feature = "cli")]
 pub mod serve;

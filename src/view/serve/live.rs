@@ -29,7 +29,8 @@ pub(crate) type Current = (u64, Arc<String>, Row);
 /// One bundle the server found, with its reducer.
 #[derive(Debug)]
 pub(crate) struct Watched {
-    dir: PathBuf,
+    /// The directory found, and the bundle of ours read for it (a Codex bundle's import).
+    source: crate::import::LiveSource,
     /// The served root: files are read only inside it.
     within: PathBuf,
     live: Option<LiveBundle>,
@@ -115,7 +116,7 @@ impl Watched {
     /// The bundle in `dir`, read only inside `within` (the canonical root).
     pub(crate) fn new(dir: PathBuf, within: &Path, prices: Option<Arc<Prices>>) -> Watched {
         Watched {
-            dir,
+            source: crate::import::LiveSource::new(dir),
             within: within.to_path_buf(),
             live: None,
             current: None,
@@ -130,16 +131,26 @@ impl Watched {
         self.page.clone()
     }
 
+    /// The bundle of ours to read and the directory its files must lie in: the bundle found
+    /// and the served root, or (a Codex bundle) its import, brought up to date, and the
+    /// import's own directory.
+    pub(crate) fn reading(&mut self) -> Result<(PathBuf, PathBuf), ReduceError> {
+        let dir = self.source.refresh()?.to_path_buf();
+        let within = self.source.within(&self.within);
+        Ok((dir, within))
+    }
+
     /// Feeds what was appended and returns the graph's version, JSON and index row.
     pub(crate) fn state(&mut self, name: &str) -> Result<Current, ReduceError> {
+        let (dir, within) = self.reading()?;
         if self.live.is_none() && self.current.is_none() {
-            self.live = Some(LiveBundle::open_within(&self.dir, Some(&self.within))?);
+            self.live = Some(LiveBundle::open_within(&dir, Some(&within))?);
         }
         let Some(live) = self.live.as_mut() else {
             // Ended and finished: the graph no longer changes.
             return self.current.clone().ok_or_else(|| ReduceError::Io {
                 action: "reduce",
-                path: self.dir.clone(),
+                path: dir,
                 source: std::io::Error::other("no graph"),
             });
         };
@@ -159,11 +170,11 @@ impl Watched {
         let state = if ended {
             match self.live.take() {
                 Some(live) => live.finish()?,
-                None => reduce_bundle_within(&self.dir, Some(&self.within))?,
+                None => reduce_bundle_within(&dir, Some(&within))?,
             }
         } else if idle {
             // Never ended and quiet: what the batch reducer says about it now.
-            reduce_bundle_within(&self.dir, Some(&self.within))?
+            reduce_bundle_within(&dir, Some(&within))?
         } else {
             live.replay().state().clone()
         };

@@ -109,7 +109,13 @@ pub(crate) fn payload(bundles: &Bundles, _: &Request, rest: &str) -> Response {
         Ok(found) => found,
         Err(response) => return response,
     };
-    match payload_body_within(&found.dir, seq, Some(bundles.root())) {
+    // A Codex bundle's payloads are its import's (the worker holding it brings it up to date).
+    let reading = bundles.with(&found, |_, watched| watched.reading().ok());
+    let (dir, within) = match reading.flatten() {
+        Some(target) => target,
+        None => (found.dir.clone(), bundles.root().to_path_buf()),
+    };
+    match payload_body_within(&dir, seq, Some(&within)) {
         Ok(text) => Response::new(200, JSON, text.into_bytes()),
         Err(ReadError::NotAPayload { .. }) => Response::not_found("no such payload"),
         Err(e) => Response::text(500, &e.to_string()),
