@@ -2,7 +2,8 @@
 //! the layer (solo agents, failing tools, delegated sub-agents whose task arrives or not,
 //! inferences cut off, resumed sessions, lossy bundles), exported by the real binary as
 //! Parquet and as JSONL, and queried with DuckDB from the virtual environment `.ci/run`
-//! installs under `target/duckdb-venv` (or `$DUCKDB_VENV`).
+//! installs under `target/duckdb-venv` (or `$DUCKDB_VENV`); and a Codex rollout-trace bundle
+//! beside bundles of ours, exported through its import and again once Codex wrote more.
 //!
 //! Without the venv the DuckDB checks print `SKIPPED` and pass — except under CI (`CI` set),
 //! where a missing DuckDB fails them.
@@ -330,5 +331,113 @@ fn a_fleet_exported_as_parquet_and_jsonl_answers_duckdb_as_summary_and_the_plan_
     }
     let lossy = &parquet["lossy"][0];
     eprintln!("lossy bundles: {lossy} (count, incomplete)");
+    Ok(())
+}
+
+/// The rows of one JSONL table.
+fn jsonl_rows(dir: &Path, table: &str) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(dir.join(format!("{table}.jsonl")))?;
+    text.lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("{table}: {l}")))
+        .collect()
+}
+
+#[test]
+fn a_codex_bundle_under_the_root_is_exported_through_its_import_and_again_when_it_grows(
+) -> Result<()> {
+    let root = tempfile::tempdir()?;
+    let ours = fleet::write(&root.path().join("ours"), 0, 3, /*lossy*/ false)?;
+    let codex_dir = root.path().join("codex/trace-x");
+    let codex = support::codex::synth::web_search_rollout(&codex_dir, 2);
+    // Half of the Codex recording first, as if Codex were still writing it.
+    codex.write(Some(codex.lines() / 2));
+    let work = tempfile::tempdir()?;
+    let (cache, out_dir) = (work.path().join("cache"), work.path().join("tables"));
+    let export = || -> Result<String> {
+        let out = cli()
+            .env("TRACING_ROLLOUT_CACHE", &cache)
+            .args(["export", "tables"])
+            .arg(root.path())
+            .arg("-o")
+            .arg(&out_dir)
+            .args(["--format", "jsonl"])
+            .output()?;
+        succeeded(&out)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let bundles = ours + 1;
+    let first = export()?;
+    ensure!(
+        first.contains(&format!(
+            "{bundles} bundles ({bundles} reduced, 0 unchanged)"
+        )),
+        "{first}"
+    );
+    codex.write(None);
+    let before = support::files::all_bytes(&codex_dir)?;
+    let second = export()?;
+    ensure!(
+        second.contains(&format!("{bundles} bundles (1 reduced, {ours} unchanged)")),
+        "{second}"
+    );
+    assert_eq!(
+        support::files::all_bytes(&codex_dir)?,
+        before,
+        "the Codex bundle is never written to"
+    );
+
+    // The Codex rollout's rows: its id as `summary` gives it, its usage split as Codex's.
+    let out = cli()
+        .env("TRACING_ROLLOUT_CACHE", &cache)
+        .arg("summary")
+        .arg(&codex_dir)
+        .output()?;
+    succeeded(&out)?;
+    let summary = String::from_utf8(out.stdout)?;
+    let id = summary
+        .split_whitespace()
+        .nth(1)
+        .context("summary's rollout id")?;
+    let rollouts = jsonl_rows(&out_dir, "rollouts")?;
+    assert_eq!(rollouts.len(), bundles);
+    let row = rollouts
+        .iter()
+        .find(|r| r["bundle"] == "codex/trace-x")
+        .context("the Codex bundle's rollouts row")?;
+    assert_eq!(row["rollout_id"], id);
+    assert_eq!(row["error"], Value::Null);
+    assert_eq!(row["complete"], true, "{row}");
+    let of_codex = |table: &str| -> Result<Vec<Value>> {
+        Ok(jsonl_rows(&out_dir, table)?
+            .into_iter()
+            .filter(|r| r["rollout_id"] == id)
+            .collect())
+    };
+    let tools: Vec<Value> = of_codex("tool_calls")?
+        .iter()
+        .map(|r| json!([r["tool"], r["status"]]))
+        .collect();
+    ensure!(
+        tools.contains(&json!(["exec_command", "completed"])),
+        "{tools:?}"
+    );
+    let first_call = of_codex("inference_calls")?
+        .into_iter()
+        .find(|r| r["response_id"] == "resp_1")
+        .context("the first inference call")?;
+    let usage: Vec<&Value> = [
+        "input_tokens",
+        "cached_input_tokens",
+        "cache_write_input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+    ]
+    .iter()
+    .map(|c| &first_call[*c])
+    .collect();
+    assert_eq!(
+        usage,
+        [&json!(10), &json!(2), &json!(3), &json!(5), &json!(1)]
+    );
     Ok(())
 }

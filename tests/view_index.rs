@@ -1,7 +1,8 @@
 //! `serve`'s index of many rollouts in headless Chromium, through the real binary: one row per
 //! rollout with its figures and cost, sorting by a column, filtering by tool, model, status and
 //! text, rollouts that resume one root thread grouped as a session with its totals, and the
-//! page under the server's CSP with no script error.
+//! page under the server's CSP with no script error; a Codex rollout-trace bundle's row (through
+//! its import) running while Codex writes it, then completed.
 #![cfg(feature = "cli")]
 
 mod support;
@@ -209,4 +210,63 @@ fn the_index_shows_a_rollout_as_it_is_written_and_updates_it() -> anyhow::Result
         "newest first"
     );
     browser.no_js_errors()
+}
+
+/// The index's row of `path`, once the server has summarised every bundle and `done` holds
+/// for it (asked again until then, at most [`WAIT`]).
+fn index_row(serve: &Serve, path: &str, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    let start = std::time::Instant::now();
+    loop {
+        let (status, body) = serve.get("/api/index?since=0", &serve.host())?;
+        ensure!(status == 200, "{status}: {body}");
+        let index: Value = serde_json::from_str(&body)?;
+        let row = index["rows"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["path"] == path))
+            .cloned();
+        match row {
+            Some(row) if index["pending"] == 0 && done(&row) => return Ok(row),
+            _ if start.elapsed() > WAIT => anyhow::bail!("no such row of {path} in {index:#}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn a_codex_bundle_has_its_row_through_its_import_running_while_codex_writes_it(
+) -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let cache = tempfile::tempdir()?;
+    fleet::write(&root.path().join("ours"), 0, 2, /*lossy*/ false)?;
+    let codex = support::codex::synth::web_search_rollout(&root.path().join("codex/trace-x"), 2);
+    codex.write(Some(7));
+    let serve = Serve::start_with_env(
+        root.path(),
+        &["--addr", "127.0.0.1:0"],
+        &[("TRACING_ROLLOUT_CACHE", cache.path())],
+    )?;
+    let running = index_row(&serve, "codex/trace-x", |_| true)?;
+    assert_eq!(
+        (&running["rollout_id"], &running["status"], &running["live"]),
+        (
+            &json!(support::codex::synth::ROOT),
+            &json!("running"),
+            &json!(true)
+        ),
+        "{running:#}"
+    );
+    assert_eq!(running["error"], Value::Null);
+    assert_eq!(running["inference_calls"], 1);
+    // Codex writes the rest; the row follows.
+    codex.write(None);
+    let done = index_row(&serve, "codex/trace-x", |r| r["status"] != "running")?;
+    assert_eq!(
+        (&done["status"], &done["live"], &done["complete"]),
+        (&json!("completed"), &json!(false), &json!(true)),
+        "{done:#}"
+    );
+    assert_eq!(done["inference_calls"], 2);
+    ensure!(done["tool_calls"].as_u64() >= Some(1), "{done:#}");
+    ensure!(done["input_tokens"].as_u64() >= Some(10), "{done:#}");
+    Ok(())
 }

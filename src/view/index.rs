@@ -3,17 +3,18 @@
 //! undelivered edges, diagnostics, and what the page filters on (models, tools, agent names) —
 //! kept between requests and brought up to date a little at a time.
 //!
-//! Invariant: a bundle is summarised again only when it changed: each refresh stamps the
-//! bundles the server's index names (size and modification time of `trace.jsonl` and
-//! `manifest.json`, at most once per [`RESTAMP`]) and only a new stamp costs a reduction, of
-//! the whole bundle, read only inside the root. A bundle being written is therefore reduced
-//! again at most once per [`RESTAMP`] while it grows (the viewer's incremental reducers live
-//! on the server's worker threads and cannot leave them; the index keeps no reducer and no
-//! graph, so it can be shared between request threads), and once more when it has been
-//! quiet for [`IDLE`]. Only the rows are kept, so 10 000 bundles cost a few megabytes. Work per request is
-//! bounded by a time budget, so a root of 10 000 new bundles fills in over a few requests
-//! instead of holding one; every row carries the version at which it last changed, so a page
-//! asks only for what changed since the version it has.
+//! Invariant: a bundle is summarised again only when it changed: each refresh stamps the bundles
+//! the server's index names (size and modification time of `trace.jsonl` and `manifest.json`, at
+//! most once per [`RESTAMP`]) and only a new stamp costs a reduction, of the whole bundle, read
+//! only inside the root (a Codex rollout-trace bundle through its import, as every command reads
+//! it: stamped by the Codex bundle's files, read inside the import). A bundle being written is
+//! therefore reduced again at most once per [`RESTAMP`] while it grows (the viewer's incremental
+//! reducers live on the server's worker threads and cannot leave them; the index keeps no reducer
+//! and no graph, so it can be shared between request threads), and once more when it has been quiet
+//! for [`IDLE`]. Only the rows are kept, so 10 000 bundles cost a few megabytes. Work per request
+//! is bounded by a time budget, so a root of 10 000 new bundles fills in over a few requests
+//! instead of holding one; every row carries the version at which it last changed, so a page asks
+//! only for what changed since the version it has.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -146,7 +147,7 @@ impl IndexRow {
     }
 
     /// The row of a bundle that could not be summarised.
-    fn failed(path: &str, error: &ReduceError) -> IndexRow {
+    fn failed(path: &str, error: &str) -> IndexRow {
         IndexRow {
             path: path.to_owned(),
             rollout_id: String::new(),
@@ -172,7 +173,7 @@ impl IndexRow {
             agent_names: Vec::new(),
             models: Vec::new(),
             tools: Vec::new(),
-            error: Some(error.to_string()),
+            error: Some(error.to_owned()),
         }
     }
 }
@@ -349,13 +350,7 @@ impl Index {
         let idle = entry.idle();
         // The replay's graph while the bundle is written (status `running`), the finished one
         // once it ended or went quiet (unended spans then `incomplete`).
-        let outcome = LiveBundle::open_within(&entry.dir, Some(&self.root)).and_then(|live| {
-            if live.replay().is_ended() || idle {
-                Ok((live.finish()?, false))
-            } else {
-                Ok((live.replay().state().clone(), true))
-            }
-        });
+        let outcome = graph(&entry.dir, &self.root, idle);
         let row = match outcome {
             Ok((state, live)) => {
                 entry.live = live;
@@ -417,6 +412,25 @@ impl Index {
         out.push_str(&serde_json::to_string(&removed).unwrap_or_else(|_| "[]".to_owned()));
         out.push('}');
         out
+    }
+}
+
+/// The graph of the bundle in `dir` (a Codex bundle through its import, as every command reads
+/// it), and whether it is still being written: the replay's graph while it is (status
+/// `running`), the finished one once it ended or went quiet (`idle`; unended spans are then
+/// `incomplete`). Files are read only inside `root` (a Codex import: inside the import).
+fn graph(dir: &Path, root: &Path, idle: bool) -> Result<(RolloutState, bool), String> {
+    let resolved = crate::import::resolve_bundle(dir).map_err(|e| e.to_string())?;
+    let within = match resolved.codex {
+        Some(_) => std::fs::canonicalize(&resolved.bundle).map_err(|e| e.to_string())?,
+        None => root.to_path_buf(),
+    };
+    let read = |e: ReduceError| e.to_string();
+    let live = LiveBundle::open_within(&resolved.bundle, Some(&within)).map_err(read)?;
+    if live.replay().is_ended() || idle {
+        Ok((live.finish().map_err(read)?, false))
+    } else {
+        Ok((live.replay().state().clone(), true))
     }
 }
 

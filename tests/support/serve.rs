@@ -51,7 +51,17 @@ impl Serve {
 
     /// `serve ROOT ARGS…`; waits for the line that says where it listens.
     pub fn start_with(root: &Path, args: &[&str]) -> anyhow::Result<Serve> {
+        Serve::start_with_env(root, args, &[])
+    }
+
+    /// `serve ROOT ARGS…` with `env` added to its environment.
+    pub fn start_with_env(
+        root: &Path,
+        args: &[&str],
+        env: &[(&str, &Path)],
+    ) -> anyhow::Result<Serve> {
         let mut child = cli()
+            .envs(env.iter().copied())
             .arg("serve")
             .arg(root)
             .args(args)

@@ -29,8 +29,10 @@
 //!
 //! Every row carries `rollout_id` and its entity's id, and the ids of its parents (thread, turn,
 //! requesting inference call or code cell, spawning tool call), so joins need nothing else.
-//! Bundles read through the library only ([`reduce_bundle`] and
-//! the format's reader for bodies).
+//! Bundles read through the library only ([`reduce_bundle`] and the format's reader for
+//! bodies); a Codex rollout-trace bundle under the root is read through its import
+//! ([`crate::import::resolve_bundle`], as every command reads it), its stamp taken from the
+//! Codex bundle's own files, which are never written to.
 //!
 //! # Schema
 //!
@@ -493,8 +495,8 @@ fn copy_reused(
     Ok(entries)
 }
 
-/// Reduces one bundle and writes its rows; a bundle that does not reduce gets a `rollouts`
-/// row with its error.
+/// Reduces one bundle (a Codex bundle through its import) and writes its rows; a bundle that
+/// does not reduce gets a `rollouts` row with its error.
 fn write_bundle(
     files: &mut Files,
     found: &Found,
@@ -502,8 +504,15 @@ fn write_bundle(
     options: &TablesOptions,
 ) -> Result<BundleEntry, ExportError> {
     let start: Vec<Position> = files.files.iter().map(|f| f.position()).collect();
-    let (rollout_id, error) = match reduce_bundle(&found.path) {
-        Ok(state) => {
+    // A Codex bundle is read through its import, as every command reads it.
+    let reduced = match crate::import::resolve_bundle(&found.path) {
+        Ok(resolved) => reduce_bundle(&resolved.bundle)
+            .map(|state| (state, resolved.bundle))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (rollout_id, error) = match reduced {
+        Ok((state, ours)) => {
             let rollout = Rollout {
                 state: &state,
                 bundle: &found.bundle,
@@ -511,11 +520,10 @@ fn write_bundle(
                 bodies: options.bodies,
             };
             rollout.write(files)?;
-            write_payloads(&rollout, &found.path, options.bodies, files)?;
+            write_payloads(&rollout, &ours, options.bodies, files)?;
             (state.rollout_id.clone(), None)
         }
-        Err(e) => {
-            let error = e.to_string();
+        Err(error) => {
             let rollout_id = manifest_rollout_id(&found.path).unwrap_or_else(|| {
                 found
                     .path
