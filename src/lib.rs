@@ -17,6 +17,8 @@
 //! - [`reduce`]: a bundle → the rollout graph (`state.json`), the summary tree, and the
 //!   incremental reducer ([`reduce::Replay`]);
 //! - [`view`]: the HTML viewer (`assets/`) and, with `cli`, the local server;
+//! - [`diff`](mod@diff): where two rollouts diverge — threads and steps aligned, the first
+//!   divergence with what the model saw differently, totals side by side;
 //! - [`export`]: the graph → OTLP traces (feature `otlp`) and Chrome Trace Event JSON;
 //! - [`cost`]: inference calls priced from a prices file the user gives (never guessed);
 //! - [`import`]: other systems' recordings (OpenAI Codex rollout traces) → bundles of ours.
@@ -27,6 +29,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cost;
+pub mod diff;
 pub mod export;
 pub mod format;
 pub mod import;

@@ -240,11 +240,7 @@ fn a_codex_bundle_has_its_row_through_its_import_running_while_codex_writes_it(
     fleet::write(&root.path().join("ours"), 0, 2, /*lossy*/ false)?;
     let codex = support::codex::synth::web_search_rollout(&root.path().join("codex/trace-x"), 2);
     codex.write(Some(7));
-    let serve = Serve::start_with_env(
-        root.path(),
-        &["--addr", "127.0.0.1:0"],
-        &[("TRACING_ROLLOUT_CACHE", cache.path())],
-    )?;
+    let serve = Serve::start_cached(root.path(), cache.path())?;
     let running = index_row(&serve, "codex/trace-x", |_| true)?;
     assert_eq!(
         (&running["rollout_id"], &running["status"], &running["live"]),

@@ -8,29 +8,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context;
 use serde_json::Value;
-use support::browser::{file_url, Browser};
+use support::browser::Browser;
 use support::fixtures::{demo, demo_trace, DEMO};
-use support::viewer::{browser_or_skip, inspector_body, open, WAIT};
+use support::viewer::{browser_or_skip, inspector_body, show, WAIT};
 use tracing_rollout::reduce::{reduce_bundle, Requester};
-use tracing_rollout::view::{render_html, ViewOptions};
-
-/// Writes the viewer of `bundle` into a temp dir and opens it at `fragment` (`""`, or `#` and
-/// an entity id); returns the dir (the page lives as long as it) and the page's path.
-fn show(
-    browser: &mut Browser,
-    bundle: &Path,
-    fragment: &str,
-) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("view.html");
-    std::fs::write(&path, render_html(bundle, &ViewOptions::default())?)?;
-    open(browser, &format!("{}{fragment}", file_url(&path)))?;
-    Ok((dir, path))
-}
 
 /// Clicks the entity `id` where the timeline drew it.
 fn click_entity(browser: &mut Browser, id: &str) -> anyhow::Result<()> {
@@ -54,20 +37,7 @@ fn the_demo_page_is_self_contained_and_draws_three_lanes_and_eleven_edges() -> a
         return Ok(());
     };
     let (_dir, page) = show(&mut browser, demo(), "")?;
-    let html = std::fs::read_to_string(&page)?;
-    for external in [
-        "<script src",
-        "<link",
-        "http://",
-        "https://",
-        "@import",
-        "url(",
-    ] {
-        anyhow::ensure!(
-            !html.contains(external),
-            "the page refers outside itself: {external}"
-        );
-    }
+    support::viewer::self_contained(&std::fs::read_to_string(&page)?)?;
     let stats = browser.eval("window.rolloutView.stats()")?;
     assert_eq!(stats["lanes"], 3, "{stats}");
     assert_eq!(stats["edges"], 11, "{stats}");

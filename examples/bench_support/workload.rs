@@ -505,6 +505,38 @@ impl Workload {
             .sum::<usize>() as u64
     }
 
+    /// Every payload's JSON text, in the order `emit` records them (children after the
+    /// spawning tool's arguments).
+    pub fn payload_texts(&self) -> Vec<&str> {
+        fn tool<'a>(out: &mut Vec<&'a str>, t: &'a ToolCall) {
+            out.push(t.args.text.as_str());
+            out.push(t.result.text.as_str());
+        }
+        let mut out = Vec::new();
+        for turn in &self.turns {
+            out.extend(turn.compaction.as_ref().map(|c| c.text.as_str()));
+            out.push(turn.request_text.as_str());
+            out.push(turn.response.text.as_str());
+            for (i, t) in turn.tools.iter().enumerate() {
+                if let (0, Some(child)) = (i, &turn.child) {
+                    out.push(t.args.text.as_str());
+                    out.push(child.request.text.as_str());
+                    out.push(child.response.text.as_str());
+                    tool(&mut out, &child.tool);
+                    out.push(t.result.text.as_str());
+                } else {
+                    tool(&mut out, t);
+                }
+            }
+            out.push(turn.cell_source.text.as_str());
+            for t in &turn.nested {
+                tool(&mut out, t);
+            }
+            out.push(turn.cell_output.text.as_str());
+        }
+        out
+    }
+
     /// Rollout spans: the rollout and its thread, per turn 8 (turn, inference, 3 tools, cell,
     /// 2 nested tools), per child 4 (thread, turn, inference, tool), per compaction 1.
     pub fn spans(&self) -> u64 {

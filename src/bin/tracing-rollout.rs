@@ -5,8 +5,9 @@
 //! arguments, prints, and maps outcomes to exit codes. Every command that takes a bundle
 //! takes a Codex rollout-trace bundle too: `import::resolve_bundle` gives the bundle of ours
 //! to read (an import made on the fly, in the import cache), so outputs that default to a
-//! file in the bundle land beside the import, never in Codex's directory (0 ok, 1 invalid bundle, 2 usage or I/O
-//! error, 3 OTLP endpoint unreachable or refusing). A closed stdout (`| head`) ends the program quietly with 0.
+//! file in the bundle land beside the import, never in Codex's directory (0 ok, 1 invalid
+//! bundle or, for `diff`, rollouts that diverge, 2 usage or I/O error, 3 OTLP endpoint
+//! unreachable or refusing). A closed stdout (`| head`) ends the program quietly with 0.
 
 use std::io::{StdoutLock, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_rollout::cost::{self, Prices};
+use tracing_rollout::diff::DiffOptions;
 use tracing_rollout::export::{chrome, otlp, tables, ExportError};
 use tracing_rollout::import::{self, LiveImport};
 use tracing_rollout::reduce::{self, ReduceError};
@@ -66,8 +68,13 @@ enum Command {
         /// Payload bodies to embed, at most, in bytes (later ones are left out; 0: none).
         #[arg(long, default_value_t = tracing_rollout::view::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: u64,
-        /// Show each inference call's cost and the total from this prices file.
-        #[arg(long)]
+        /// Compare with this bundle instead: both rollouts' threads as lanes of aligned steps,
+        /// the first divergence selected (default output `<bundle>/compare.html`).
+        #[arg(long, value_name = "BUNDLE", conflicts_with = "max_body_bytes")]
+        compare: Option<PathBuf>,
+        /// Show each inference call's cost and the total from this prices file (with
+        /// `--compare`: cost both rollouts).
+        #[arg(long, value_name = "FILE")]
         prices: Option<PathBuf>,
     },
     /// Serve an index of every bundle under a root and each one's viewer, live while written.
@@ -101,6 +108,21 @@ enum Command {
     Expand {
         /// The bundle directory.
         bundle: PathBuf,
+    },
+    /// Compare two rollouts: where B stops doing what A did, and what its model saw
+    /// differently. Exit 0 when every aligned step agrees, 1 when they diverge, 2 on errors.
+    Diff {
+        /// The first bundle.
+        a: PathBuf,
+        /// The second bundle.
+        b: PathBuf,
+        /// Print the report as JSON (schema: the rustdoc of `tracing_rollout::diff`).
+        #[arg(long)]
+        json: bool,
+        /// A prices file to cost both rollouts with (schema: the rustdoc of
+        /// `tracing_rollout::cost`; cost is never guessed).
+        #[arg(long, value_name = "FILE")]
+        prices: Option<PathBuf>,
     },
     /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto), or many
     /// as tables.
@@ -242,13 +264,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bundle,
             output,
             max_body_bytes,
+            compare,
             prices,
         } => {
-            let mut options = view::ViewOptions::default();
-            options.max_body_bytes = max_body_bytes;
-            options.prices = load_prices(prices)?.map(std::sync::Arc::new);
-            let path = view::write_html(resolve(&bundle)?, output.as_deref(), &options)
-                .with_context(|| format!("view {}", bundle.display()))?;
+            let path = match compare {
+                Some(other) => {
+                    let diff_options = diff_options(prices.as_deref())?;
+                    let (a, b) = (resolve(&bundle)?, resolve(&other)?);
+                    view::write_compare_html(&a, &b, output.as_deref(), &diff_options)
+                        .with_context(|| {
+                            format!("compare {} with {}", bundle.display(), other.display())
+                        })?
+                }
+                None => {
+                    let mut options = view::ViewOptions::default();
+                    options.max_body_bytes = max_body_bytes;
+                    options.prices = load_prices(prices)?.map(std::sync::Arc::new);
+                    view::write_html(resolve(&bundle)?, output.as_deref(), &options)
+                        .with_context(|| format!("view {}", bundle.display()))?
+                }
+            };
             writeln!(out, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -278,6 +313,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reduce::expand_bundle(resolve(&bundle)?, std::io::BufWriter::new(&mut out))
                 .with_context(|| format!("expand {}", bundle.display()))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { a, b, json, prices } => {
+            diff(&a, &b, json, &diff_options(prices.as_deref())?, &mut out)
         }
         Command::Export(export) => run_export(export, &mut out),
         Command::Import(Import::Codex { src, output }) => import_codex(&src, &output, &mut out),
@@ -470,6 +508,41 @@ fn print_tables_report(report: &tables::TablesReport, out: &mut StdoutLock) -> a
         );
     }
     Ok(())
+}
+
+/// What `diff` and `view --compare` are given: the prices, if any.
+fn diff_options(prices: Option<&Path>) -> anyhow::Result<DiffOptions> {
+    let options = DiffOptions::default();
+    Ok(match prices {
+        Some(path) => options.prices(Prices::load(path)?),
+        None => options,
+    })
+}
+
+/// `diff`: the report as text or JSON; exit 1 when the rollouts diverge.
+fn diff(
+    a: &Path,
+    b: &Path,
+    json: bool,
+    options: &DiffOptions,
+    out: &mut StdoutLock,
+) -> anyhow::Result<ExitCode> {
+    let state_a =
+        reduce::reduce_bundle(resolve(a)?).with_context(|| format!("reduce {}", a.display()))?;
+    let state_b =
+        reduce::reduce_bundle(resolve(b)?).with_context(|| format!("reduce {}", b.display()))?;
+    let report = tracing_rollout::diff::diff(&state_a, &state_b, options);
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(tracing_rollout::diff::render_text(&report).as_bytes())?;
+    }
+    Ok(if report.first_divergence.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `serve`: binds, says where (and warns off loopback), then answers until killed; standard

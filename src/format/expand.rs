@@ -379,12 +379,12 @@ fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::format::{encode_envelope, PayloadIndex, PayloadKeys};
+    use crate::format::{encode_envelope, PayloadStore};
 
-    /// Writes `bodies` as payload records 1, 2, … (encoded by the writer's index when
+    /// Writes `bodies` as payload records 1, 2, … (encoded by the writer's store when
     /// `dedup`), returns the file's lines.
     fn write_log(path: &Path, bodies: &[String]) -> Vec<String> {
-        let mut index = PayloadIndex::new(PayloadKeys::default());
+        let mut store = PayloadStore::default();
         let mut file = Vec::new();
         let mut lines = Vec::new();
         for (i, body) in bodies.iter().enumerate() {
@@ -394,7 +394,7 @@ mod tests {
                 body.len()
             );
             let mut encoded = Vec::new();
-            if !index.encode(seq, record.as_bytes(), &mut encoded) {
+            if !store.encode_and_keep(seq, record.as_bytes(), &mut encoded) {
                 encoded = record.into_bytes();
             }
             let mut line = Vec::new();

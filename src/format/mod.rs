@@ -132,15 +132,19 @@
 //! `payload_dedup(false)` writes `format_version` 1 and every body whole.
 //!
 //! How the writer finds shared bytes is not part of the format (readers only follow
-//! references). This writer first compares each body with the last few bodies of the same
-//! role it wrote (one `memcmp` each): a request that repeats the previous one shares its
-//! longest common prefix and suffix, and a window that slid (oldest items dropped) is found
-//! with one anchor search. What is left is cut into content-defined chunks (a gear rolling
-//! hash; 128 B to 4 KiB, ~192 B on average, cut on UTF-8 character boundaries), each looked
-//! up by its keyed 128-bit digest in an index of where it was last written; neighbouring
-//! hits merge, and references grow byte by byte against the bodies written last. The index
-//! holds at most 8 MiB per open bundle and the recent bodies 4 MiB; what they forget is
-//! written again, so memory is bounded and dedup, never correctness, is what is lost.
+//! references). This writer refers only to bodies it still holds in memory (at most 8 MiB
+//! of them, and of its validator's marks on them, per open bundle), and only to bytes it
+//! compared equal, byte for byte: no digest stands in for them. It first compares each body
+//! with the last few bodies of the same role it kept (one `memcmp` each): a request that
+//! repeats the previous one shares its longest common prefix and suffix. What is left is
+//! searched for with anchors (a few bytes where a JSON value starts): first in that body
+//! after the shared prefix (a window that slid, items removed), then in the bodies kept
+//! since the role's previous body (a request repeats the previous response's items, a
+//! checkpoint the history), after a trial only in bodies of the roles where such searches
+//! found something; every hit grows byte by byte as far as the bytes agree. Bodies of a role
+//! nothing ever refers to (tool results, typically) are kept, and searched for, only
+//! rarely. What the writer forgot is written again: memory is bounded, and dedup, never
+//! correctness, is what is lost.
 //! Readers keep at most 16 MiB of recent bodies and re-read older records with a
 //! positioned read of their line.
 //!
@@ -181,7 +185,7 @@ pub(crate) use open::{open_regular, read_limited};
 #[cfg(feature = "cli")]
 pub(crate) use read::payload_body_within;
 pub(crate) use read::{visit_records, Next, TraceReader};
-pub(crate) use store::{Index as PayloadIndex, Keys as PayloadKeys};
+pub(crate) use store::{Plan as PayloadPlan, Store as PayloadStore};
 
 use std::fmt;
 

@@ -3,163 +3,68 @@
 //! specified in the [format docs](super#payload-bodies-in-format_version-2)).
 //!
 //! Invariant: a reference produced here names only a payload record this bundle already
-//! wrote (a smaller `seq`), and only a range whose bytes equal the bytes it stands for, up to
-//! a collision of a 128-bit keyed SipHash (keys drawn per process, so no input can choose a
-//! collision). The index behind it is bounded in bytes; when it forgets a chunk, that chunk
-//! is simply written again — dedup is lost, never correctness. Runs on the writer thread only,
-//! after redaction, so an index entry can only ever point at redacted bytes that are on disk.
+//! wrote (a smaller `seq`) whose body the store still holds, and only a range whose bytes were
+//! compared equal, byte for byte, to the bytes it stands for: no digest stands in for the
+//! bytes, so no collision can make a reference lie. What the store holds is bounded in bytes
+//! ([`KEPT_BYTES`]); a body it forgot cannot be referred to, so its bytes are simply written
+//! again — dedup is lost, never correctness. Runs on the writer thread only, on bodies as they
+//! are written (after the check of their text and after redaction).
+//!
+//! How shared bytes are found: each body is compared with the last few bodies of its role
+//! (one `memcmp` each: a request shares everything with the previous one up to its new
+//! items), then what is left is searched for with anchors — a few bytes at a place where a
+//! JSON value starts — first in the previous body of the role (a window that slid), then in
+//! the bodies written since it (a request repeats the previous response's items, a
+//! checkpoint the history) — after a trial, only in bodies of the roles such searches found
+//! something in; each hit grows byte by byte as far as the bytes agree. Roles whose bodies
+//! nothing ever repeats (tool results, typically) soon cost only the `memcmp`: their bodies
+//! are then kept only one in [`KEEP_RETRY`] and searched for one in [`SEARCH_RETRY`]. The marks the validator
+//! left on a kept body let the writer skip validating the bytes a later body shares with it
+//! ([`Store::jumps`]).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use memchr::memmem;
 
 use super::{push_escaped, push_u64};
+use crate::json_check::{Jump, Mark};
 
-/// Bodies shorter than this are written whole: one chunk could not be shared profitably.
+/// Bodies shorter than this are written whole, and not kept: sharing could not pay.
 pub(crate) const MIN_BODY: usize = 256;
-/// Chunks are at least this long (except a body's last) ...
-const MIN_CHUNK: usize = 128;
-/// ... at most this long ...
-const MAX_CHUNK: usize = 4096;
-/// ... and a cut is taken where the gear hash's top 6 bits are zero: chunks average
-/// `MIN_CHUNK` + 64 bytes.
-const CUT_MASK: u64 = 0x3f << 58;
+/// Runs of shared bytes shorter than this are written as new bytes: a reference costs ~20
+/// bytes and its search more.
+const MIN_RUN: usize = 128;
+/// Bytes of bodies (their buffers' capacity) and of their marks one bundle's store holds.
+pub(crate) const KEPT_BYTES: usize = 8 << 20;
+/// Bodies of one role compared whole with each new body of the role.
+const CANDIDATES: usize = 4;
+/// Roles tracked; past this many, the store forgets every role (bodies stay until evicted).
+const MAX_ROLES: usize = 64;
+/// Bodies of a role kept and searched whatever happens, before its record counts.
+const TRIAL: u32 = 16;
+/// A role whose bodies were of no use for this many of its bodies (or never were, after the
+/// trial) is kept only one body in [`KEEP_RETRY`], and searched for only one in
+/// [`SEARCH_RETRY`] (so a role that starts being repeated is found again).
+const IDLE: u32 = 64;
+const KEEP_RETRY: u32 = 16;
+const SEARCH_RETRY: u32 = 64;
+/// Bytes of an anchor, and how many anchors in a row one body may try in vain (what is left
+/// after the shared bytes of a body is usually all new).
+const ANCHOR: usize = 32;
+const ANCHOR_MISSES: u32 = 3;
+/// Occurrences of an anchor tried in one body (a short anchor may also occur where the bytes
+/// soon differ).
+const OCCURRENCES: usize = 8;
+/// Bytes of bodies written since the role's previous one that one anchor is searched in.
+const SEARCH_BYTES: usize = 1 << 20;
 
-/// Bytes the index of one bundle may hold: two generations of at most half this each (see
-/// [`Index::insert`]).
-pub(crate) const INDEX_BYTES: usize = 8 << 20;
-/// Bytes of recent bodies kept whole, so a reference can be extended byte by byte past the
-/// chunk it matched (a request that appends to the previous one shares everything up to the
-/// new bytes, not up to the last chunk boundary before them).
-pub(crate) const RECENT_BYTES: usize = 4 << 20;
-/// What one index entry may cost at worst: a table slot is 41 bytes (key 16, value 24,
-/// control byte 1) and a table grown to a power of two is, just after growing, not much more
-/// than half full.
-const ENTRY_BYTES: usize = 96;
-/// Bytes of one table slot.
-#[cfg(test)]
-const SLOT_BYTES: usize = 16 + 24 + 1;
-
-/// The gear table: one pseudo-random word per byte value (splitmix64, fixed seed, so chunk
-/// boundaries are the same in every process and every version).
-const GEAR: [u64; 256] = {
-    let mut table = [0u64; 256];
-    let mut state: u64 = 0x7261_6365_726f_6c6c;
-    let mut i = 0;
-    while i < 256 {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        table[i] = z ^ (z >> 31);
-        i += 1;
-    }
-    table
-};
-
-/// The end of the chunk that starts at `start`: a content-defined cut (gear rolling hash),
-/// moved forward to a UTF-8 character boundary so every chunk — and so every run of new
-/// bytes — is valid UTF-8 on its own.
-fn chunk_end(data: &[u8], start: usize) -> usize {
-    let end = data.len().min(start + MAX_CHUNK);
-    if end - start <= MIN_CHUNK {
-        return end;
-    }
-    // The hash's top bits depend on the last 64 bytes only: roll the 64 bytes before the
-    // first place a cut is allowed without testing, then test every byte.
-    let first = start + MIN_CHUNK;
-    let mut hash = 0u64;
-    for &b in &data[first.saturating_sub(64).max(start)..first] {
-        hash = (hash << 1).wrapping_add(GEAR[usize::from(b)]);
-    }
-    let mut cut = end;
-    for (i, &b) in data[first..end].iter().enumerate() {
-        hash = (hash << 1).wrapping_add(GEAR[usize::from(b)]);
-        if hash & CUT_MASK == 0 {
-            cut = first + i;
-            break;
-        }
-    }
-    while cut < data.len() && (data[cut] & 0xc0) == 0x80 {
-        cut += 1;
-    }
-    cut
-}
-
-/// Where the bytes of a chunk were last written: payload record `seq`, bytes
-/// `offset..offset + len` of its (decoded) body.
+/// Bytes `offset..offset + len` of the body of payload record `seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Loc {
     seq: u64,
-    offset: u64,
-    len: u64,
-    /// Id of the role of the body written there (see [`RoleBodies::id`]); only the
-    /// heuristic of which roles are worth chunking reads it.
-    role: u32,
-}
-
-/// The keys of the chunk digests, drawn once per writer.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Keys {
-    a: RandomState,
-    b: RandomState,
-}
-
-impl Keys {
-    fn digest(&self, chunk: &[u8]) -> u128 {
-        let one = |state: &RandomState| {
-            let mut h = state.build_hasher();
-            h.write(chunk);
-            h.write_usize(chunk.len());
-            h.finish()
-        };
-        u128::from(one(&self.a)) << 64 | u128::from(one(&self.b))
-    }
-}
-
-/// Digests are keyed SipHash already: the table uses their low bits as they are.
-#[derive(Debug, Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type DigestMap = HashMap<u128, Loc, BuildHasherDefault<DigestHasher>>;
-
-/// Chunk digest → where those bytes were last written, for one bundle, bounded in bytes.
-///
-/// Two generations: inserts go to `young`; when it is full, `old` is dropped and `young`
-/// becomes `old`. A hit in `old` is re-inserted into `young`, so chunks still in use survive
-/// (an LRU approximation at one hash-table operation per chunk).
-#[derive(Debug)]
-pub(crate) struct Index {
-    keys: Keys,
-    young: DigestMap,
-    old: DigestMap,
-    /// Entries one generation may hold.
-    generation: usize,
-    /// Chunks of the body being encoded, inserted once it is encoded (a record refers only
-    /// to earlier records, never to itself).
-    pending: Vec<(u128, Loc)>,
-    /// The last bodies encoded, newest last, at most [`RECENT_BYTES`] in all.
-    recent: std::collections::VecDeque<(u64, Vec<u8>)>,
-    recent_bytes: usize,
-    /// Role (as written, escaped) → the last [`CANDIDATES`] bodies of that role.
-    by_role: HashMap<Vec<u8>, RoleBodies>,
-    /// By role id: whether a later body ever referred to bytes of a body of that role.
-    referenced: Vec<bool>,
+    offset: usize,
+    len: usize,
 }
 
 /// One piece of an encoded body.
@@ -171,262 +76,611 @@ enum Part {
     Ref(Loc),
 }
 
-impl Index {
-    pub(crate) fn new(keys: Keys) -> Index {
-        Index::with_bytes(keys, INDEX_BYTES)
+/// A body the store holds: in a buffer of its own (the message it arrived in, or a copy).
+#[derive(Debug)]
+struct Kept {
+    seq: u64,
+    role: u32,
+    buf: Vec<u8>,
+    body: Range<usize>,
+    /// The validator's marks on the body (empty: it was not validated here).
+    marks: Vec<Mark>,
+}
+
+impl Kept {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.body.clone()]
     }
 
-    fn with_bytes(keys: Keys, bytes: usize) -> Index {
-        Index {
-            keys,
-            young: DigestMap::default(),
-            old: DigestMap::default(),
-            generation: (bytes / 2 / ENTRY_BYTES).max(1),
-            pending: Vec::new(),
-            recent: std::collections::VecDeque::new(),
-            recent_bytes: 0,
-            by_role: HashMap::new(),
-            referenced: Vec::new(),
+    fn cost(&self) -> usize {
+        self.buf.capacity() + self.marks.capacity() * std::mem::size_of::<Mark>()
+    }
+}
+
+/// What the store knows of one role.
+#[derive(Debug, Default)]
+struct Role {
+    name: Vec<u8>,
+    /// Seqs of the last kept bodies of this role, oldest first.
+    candidates: Vec<u64>,
+    /// Seq of the last body of this role (kept or not).
+    last_seq: u64,
+    /// Bodies of this role seen.
+    seen: u32,
+    /// `seen` when a kept body of this role was last referred to.
+    last_source: u32,
+    /// `seen` when an anchor search of this role's body last found something.
+    last_found: u32,
+    /// The roles (bit = role id) whose bodies anchor searches of this role's bodies found
+    /// runs in: after the trial, only those are searched (except one body in
+    /// [`SEARCH_RETRY`]).
+    sources: u64,
+}
+
+impl Role {
+    /// In the trial, or a retry: everything is tried.
+    fn trying(&self, retry: u32) -> bool {
+        self.seen <= TRIAL || self.seen.is_multiple_of(retry)
+    }
+
+    /// Whether a body of this role is worth the effort, given when the effort last paid
+    /// (`last_useful`, 0: never).
+    fn due(&self, last_useful: u32, retry: u32) -> bool {
+        self.trying(retry) || (last_useful > 0 && self.seen - last_useful <= IDLE)
+    }
+}
+
+/// The plan for one payload body: which role it has, what it shares, whether to keep it.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    role: u32,
+    /// Where the record's head ends and its body is (see [`split_payload`]).
+    head: usize,
+    body: Range<usize>,
+    parts: Vec<Part>,
+    /// Keep the body for later ones (and so record its validator marks).
+    pub(crate) keep: bool,
+}
+
+/// Where an anchor is searched: in `prev` (the role's best candidate, from the given byte on:
+/// the prefix it shares with the body is not searched again), then in the bodies kept after
+/// `since` whose role is one of `sources` (bits), newest first, up to [`SEARCH_BYTES`].
+#[derive(Debug, Clone, Copy)]
+struct Scope {
+    prev: Option<(u64, usize)>,
+    since: u64,
+    sources: u64,
+}
+
+/// One bundle's payload store (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Store {
+    kept: VecDeque<Kept>,
+    kept_bytes: usize,
+    limit: usize,
+    roles: Vec<Role>,
+    /// Buffers of bodies forgotten, for the writer to recycle.
+    freed: Vec<Vec<u8>>,
+}
+
+impl Default for Store {
+    fn default() -> Store {
+        Store::with_limit(KEPT_BYTES)
+    }
+}
+
+impl Store {
+    fn with_limit(limit: usize) -> Store {
+        Store {
+            kept: VecDeque::new(),
+            kept_bytes: 0,
+            limit,
+            roles: Vec::new(),
+            freed: Vec::new(),
         }
     }
 
-    /// Bytes the index's tables hold now (their slots, used or not).
-    #[cfg(test)]
-    fn held_bytes(&self) -> usize {
-        // A table of capacity c has c * 8 / 7 slots (at least c + 1).
-        let slots = |c: usize| if c == 0 { 0 } else { (c * 8 / 7).max(c + 1) };
-        (slots(self.young.capacity()) + slots(self.old.capacity())) * SLOT_BYTES
-    }
-
-    fn get(&mut self, digest: u128) -> Option<Loc> {
-        if let Some(loc) = self.young.get(&digest) {
-            return Some(*loc);
-        }
-        let loc = self.old.remove(&digest)?;
-        self.insert(digest, loc);
-        Some(loc)
-    }
-
-    fn insert(&mut self, digest: u128, loc: Loc) {
-        if self.young.len() >= self.generation && !self.young.contains_key(&digest) {
-            self.old = std::mem::take(&mut self.young);
-            self.young.reserve(self.generation.min(1 << 12));
-        }
-        self.young.insert(digest, loc);
-    }
-
-    /// Encodes `record`, the body of a `payload` record (from `"type":"payload"` to its
-    /// closing `}`, body last), that will be written as record `seq`, into `out` in the v2
-    /// form, and remembers its chunks. Returns `false` (and leaves `out` untouched) when the
-    /// record is better written as it is: not a payload, a short body, nothing shared.
-    pub(crate) fn encode(&mut self, seq: u64, record: &[u8], out: &mut Vec<u8>) -> bool {
-        let Some((head, body)) = split_payload(record) else {
-            return false;
-        };
+    /// Plans the body of a `payload` record (`record`: from `"type":"payload"` to its closing
+    /// `}`): the range of its body in `record` and what it shares with kept bodies. `None`
+    /// for a record written as it is (not a payload, or a short body) and not kept.
+    pub(crate) fn plan(&mut self, record: &[u8], plan: &mut Plan) -> Option<Range<usize>> {
+        let (head, range) = split_payload(record)?;
+        let body = &record[range.clone()];
         if body.len() < MIN_BODY {
-            return false;
+            return None;
         }
-        let mut plan = Plan {
-            parts: Vec::new(),
-            shared: 0,
-            start: 0,
-            middle_end: body.len(),
-            suffix: None,
+        plan.head = head.len();
+        plan.body = range.clone();
+        plan.parts.clear();
+        plan.role = self.role_id(role_of(head));
+        let role = &mut self.roles[plan.role as usize];
+        role.seen = role.seen.saturating_add(1);
+        let since = role.last_seq;
+        let search = role.due(role.last_found, SEARCH_RETRY);
+        let sources = if role.trying(SEARCH_RETRY) {
+            u64::MAX
+        } else {
+            role.sources
         };
-        self.pending.clear();
-        let role = role_of(head);
-        let role_id = self.role_id(role);
-        let referenced = self
-            .referenced
-            .get(role_id as usize)
-            .copied()
-            .unwrap_or(true);
-        let (anchor_due, chunk_due) = match self.by_role.get_mut(role) {
-            Some(entry) => (entry.try_anchor(), entry.try_chunks(referenced)),
-            None => (true, true),
-        };
-        let anchor_hit = self.share_with_previous(role, role_id, body, anchor_due, &mut plan);
-        if let (Some(hit), Some(r)) = (anchor_hit, self.by_role.get_mut(role)) {
-            r.misses = if hit { 0 } else { r.misses.saturating_add(1) };
+        plan.keep = role.due(role.last_source, KEEP_RETRY);
+        let mut pos = 0;
+        let mut end = body.len();
+        let mut suffix = None;
+        let prev = self.best_overlap(plan.role, body);
+        // The first anchor is where the body and the best candidate first differ.
+        let anchor = prev.map_or(0, |p| p.1);
+        if let Some((seq, lcp, lcs)) = prev {
+            if lcp >= MIN_RUN {
+                plan.parts.push(Part::Ref(Loc {
+                    seq,
+                    offset: 0,
+                    len: lcp,
+                }));
+                pos = lcp;
+            }
+            if lcs >= MIN_RUN {
+                let prev_len = self.kept_body(seq).map_or(0, <[u8]>::len);
+                end -= lcs;
+                suffix = Some(Loc {
+                    seq,
+                    offset: prev_len - lcs,
+                    len: lcs,
+                });
+            }
         }
-        // Bodies of a role chunked many times whose bytes nothing ever referred to get only
-        // the fast path: what it leaves is written as new bytes, unchunked.
-        if !chunk_due && plan.start < plan.middle_end {
-            plan.parts.push(Part::New {
-                start: plan.start,
-                end: plan.middle_end,
-            });
-            plan.start = plan.middle_end;
+        if search {
+            let from = (pos, anchor.min(end));
+            let scope = Scope {
+                prev: prev.map(|p| (p.0, p.1)),
+                since,
+                sources,
+            };
+            if let Some(found) = self.search(body, from, end, scope, plan) {
+                let role = &mut self.roles[plan.role as usize];
+                role.last_found = role.seen;
+                role.sources |= found;
+            }
+        } else if end > pos {
+            plan.parts.push(Part::New { start: pos, end });
         }
-        self.share_chunks(seq, role_id, body, &mut plan);
-        if let Some(loc) = plan.suffix {
-            plan.shared += loc.len as usize;
+        plan.parts.extend(suffix.map(Part::Ref));
+        Some(range)
+    }
+
+    /// Fills `body[pos..end]` with runs found by anchor searches and new bytes
+    /// (`(pos, anchor)`: the first anchor is at `anchor`, at or after `pos`), in `scope`:
+    /// every anchor is searched in `prev` after its last run there, then in the rest of the
+    /// scope. After [`ANCHOR_MISSES`] anchors in a row found nothing, anchors are tried at
+    /// doubling distances and only in `prev` (a new item inserted in the middle of a request
+    /// is followed by bytes the previous request had, such as its tool definitions), so a
+    /// body that is new to its end costs a few more searches of one body. A run found is
+    /// extended backwards over equal bytes. Returns the roles (bits) of the bodies runs were
+    /// found in, if any.
+    fn search(
+        &self,
+        body: &[u8],
+        (pos, anchor): (usize, usize),
+        end: usize,
+        mut scope: Scope,
+        plan: &mut Plan,
+    ) -> Option<u64> {
+        let mut new_from = pos;
+        let mut anchor = anchor.max(pos);
+        let mut misses = 0;
+        let mut stride = 0;
+        let mut found = None;
+        while end.saturating_sub(anchor) >= MIN_RUN {
+            let wide = misses < ANCHOR_MISSES;
+            if !wide && scope.prev.is_none() {
+                break;
+            }
+            let Some(mut loc) = self.find_run(&body[..end], anchor, &scope, wide) else {
+                misses += 1;
+                if misses >= ANCHOR_MISSES {
+                    stride = (stride * 2).max(MIN_RUN);
+                }
+                anchor = next_anchor(body, anchor + 1 + stride, end);
+                continue;
+            };
+            misses = 0;
+            stride = 0;
+            let Some(kept) = self.kept(loc.seq) else {
+                break;
+            };
+            let hay = kept.bytes();
+            while anchor > new_from && loc.offset > 0 && body[anchor - 1] == hay[loc.offset - 1] {
+                anchor -= 1;
+                loc.offset -= 1;
+                loc.len += 1;
+            }
+            while is_continuation(body[anchor]) {
+                anchor += 1;
+                loc.offset += 1;
+                loc.len -= 1;
+            }
+            if let Some((seq, from)) = &mut scope.prev {
+                if *seq == loc.seq {
+                    *from = (*from).max(loc.offset + loc.len);
+                }
+            }
+            found = Some(found.unwrap_or(0) | 1u64 << (kept.role % 64));
+            if anchor > new_from {
+                plan.parts.push(Part::New {
+                    start: new_from,
+                    end: anchor,
+                });
+            }
             plan.parts.push(Part::Ref(loc));
+            new_from = anchor + loc.len;
+            // A run ends where the bodies differ, usually on a separator: the next anchor is
+            // the next value.
+            anchor = next_anchor(body, new_from, end);
         }
-        let pending = std::mem::take(&mut self.pending);
-        for &(digest, loc) in &pending {
-            self.insert(digest, loc);
+        if end > new_from {
+            plan.parts.push(Part::New {
+                start: new_from,
+                end,
+            });
         }
-        self.pending = pending;
-        plan.shared += self.extend_refs(body, &mut plan.parts);
-        self.remember(seq, role, body);
-        // A reference costs ~20 bytes and escaping new bytes a few percent: sharing less than
-        // this is not worth leaving the whole-body form.
-        if plan.shared < MIN_CHUNK {
+        found
+    }
+
+    /// The longest run (at least [`MIN_RUN`] bytes, ending on a character boundary) of
+    /// `body` from `at` whose first [`ANCHOR`] bytes occur in a kept body of `scope` (`wide`:
+    /// the whole scope, else only its `prev`).
+    fn find_run(&self, body: &[u8], at: usize, scope: &Scope, wide: bool) -> Option<Loc> {
+        let finder = memmem::Finder::new(&body[at..at + ANCHOR]);
+        let want = &body[at..];
+        let best_in = |kept: &Kept, from: usize| -> Option<Loc> {
+            let hay = kept.bytes();
+            let mut best: Option<Loc> = None;
+            let found = finder.find_iter(hay.get(from..).unwrap_or_default());
+            for offset in found.take(OCCURRENCES).map(|o| o + from) {
+                let mut run = common_prefix(want, &hay[offset..]);
+                while run > 0 && run < want.len() && is_continuation(want[run]) {
+                    run -= 1;
+                }
+                if run >= MIN_RUN && best.is_none_or(|b| run > b.len) {
+                    best = Some(Loc {
+                        seq: kept.seq,
+                        offset,
+                        len: run,
+                    });
+                }
+                // A later occurrence cannot give a longer run than one that reached the end
+                // of the body looked for or of the body looked in.
+                if run == want.len() || offset + run == hay.len() {
+                    break;
+                }
+            }
+            best
+        };
+        if let Some((seq, from)) = scope.prev {
+            if let Some(hit) = self.kept(seq).and_then(|k| best_in(k, from)) {
+                return Some(hit);
+            }
+        }
+        if !wide {
+            return None;
+        }
+        let mut searched = 0;
+        for kept in self.kept.iter().rev() {
+            if kept.seq <= scope.since || searched > SEARCH_BYTES {
+                break;
+            }
+            if scope.sources >> (kept.role % 64) & 1 == 0 {
+                continue;
+            }
+            searched += kept.body.len();
+            if let Some(hit) = best_in(kept, 0) {
+                return Some(hit);
+            }
+        }
+        None
+    }
+
+    /// Jumps for the validator over the bytes `plan` shares with kept bodies that were
+    /// validated: where a shared run starts from byte 0 (`start`: the marks to resume
+    /// after) and over every other run (`jumps`), each from the first mark inside the run to
+    /// the last mark before its last byte (see `json_check::resume` for why not on it).
+    pub(crate) fn jumps<'s>(
+        &'s self,
+        plan: &Plan,
+        start: &mut Option<&'s [Mark]>,
+        jumps: &mut Vec<Jump<'s>>,
+    ) {
+        let mut at = 0;
+        for part in &plan.parts {
+            let (s, loc) = match *part {
+                Part::New { end, .. } => {
+                    at = at.max(end);
+                    continue;
+                }
+                Part::Ref(loc) => (at, loc),
+            };
+            at = s + loc.len;
+            let Some(kept) = self.kept(loc.seq) else {
+                continue;
+            };
+            let marks = &kept.marks;
+            let first = marks.partition_point(|m| m.at < loc.offset);
+            let last = marks.partition_point(|m| m.at < loc.offset + loc.len);
+            if s == 0 && loc.offset == 0 {
+                if last > 0 {
+                    *start = Some(&marks[..last]);
+                }
+            } else if last > first + 1 {
+                jumps.push(Jump {
+                    marks: &marks[first..last],
+                    shift: s as isize - loc.offset as isize,
+                });
+            }
+        }
+    }
+
+    /// Grows the plan's runs into the new bytes around them as far as the bytes agree (the
+    /// body may have changed since it was planned: its line breaks replaced, nothing moved),
+    /// and writes the record in the v2 form into `out` when it shares enough; otherwise
+    /// returns `false` and leaves `out` untouched (the record is written as it is).
+    pub(crate) fn encode(&mut self, record: &[u8], plan: &mut Plan, out: &mut Vec<u8>) -> bool {
+        let (Some(head), Some(body)) = (record.get(..plan.head), record.get(plan.body.clone()))
+        else {
             return false;
+        };
+        let shared = self.extend_refs(body, &mut plan.parts);
+        if shared < MIN_RUN {
+            return false;
+        }
+        for part in &plan.parts {
+            if let Part::Ref(loc) = part {
+                let role = self.kept(loc.seq).map(|k| k.role);
+                if let Some(role) = role.and_then(|r| self.roles.get_mut(r as usize)) {
+                    role.last_source = role.seen;
+                }
+            }
         }
         write_parts(head, body, &plan.parts, out)
     }
 
-    /// The fast path: a request usually repeats an earlier body of its role (the thread's
-    /// previous request) up to the bytes that are new; comparing costs a memcmp, where
-    /// chunking costs a hash per byte. Shares the longest prefix and suffix with the best of
-    /// the last bodies of `role`, and, when the prefix left most of the body unshared, one
-    /// run found by an anchor search (a window that slid). Only the rest is chunked. Returns
-    /// whether the anchor search found a run, if it ran.
-    fn share_with_previous(
-        &self,
-        role: &[u8],
-        role_id: u32,
-        body: &[u8],
-        anchor_due: bool,
-        plan: &mut Plan,
-    ) -> Option<bool> {
-        let (prev_seq, lcp, lcs) = self.best_overlap(role, body)?;
-        let prev = self.recent_body(prev_seq).unwrap_or_default();
-        let reference = |offset: usize, len: usize| {
-            Part::Ref(Loc {
-                seq: prev_seq,
-                offset: offset as u64,
-                len: len as u64,
-                role: role_id,
-            })
-        };
-        if lcp >= MIN_CHUNK {
-            plan.shared += lcp;
-            plan.start = lcp;
-            plan.parts.push(reference(0, lcp));
+    /// Notes that the planned body was written as record `seq`, and keeps it if the plan
+    /// says so, taking `buf` (leaving it empty), whose bytes `body` are the body. `marks`:
+    /// the validator's marks on it.
+    pub(crate) fn keep_buffer(
+        &mut self,
+        seq: u64,
+        plan: &Plan,
+        buf: &mut Vec<u8>,
+        body: Range<usize>,
+        marks: Vec<Mark>,
+    ) {
+        if self.written(seq, plan, body.len()) {
+            let buf = std::mem::take(buf);
+            self.push(seq, plan, buf, body, marks);
         }
-        if lcs >= MIN_CHUNK {
-            plan.middle_end -= lcs;
-            plan.suffix = Some(Loc {
-                seq: prev_seq,
-                offset: (prev.len() - lcs) as u64,
-                len: lcs as u64,
-                role: role_id,
-            });
-        }
-        // The anchor starts where the bodies differ (`lcp` is on a character boundary).
-        let from = lcp;
-        if !(anchor_due && lcp < body.len() / 2 && plan.middle_end >= from + ANCHOR + MIN_CHUNK) {
-            return None;
-        }
-        let Some((at, run)) = slid_run(prev, body, from, plan.middle_end) else {
-            return Some(false);
-        };
-        if run < MIN_CHUNK {
-            return Some(false);
-        }
-        if from > plan.start {
-            plan.parts.push(Part::New {
-                start: plan.start,
-                end: from,
-            });
-        }
-        plan.shared += run;
-        plan.parts.push(reference(at, run));
-        plan.start = from + run;
-        Some(true)
     }
 
-    /// Cuts what is left of the body (`plan.start..plan.middle_end`) into content-defined
-    /// chunks and refers to where each was last written, if the index still knows; every
-    /// chunk is noted as pending, to be indexed once the body is encoded.
-    fn share_chunks(&mut self, seq: u64, role_id: u32, body: &[u8], plan: &mut Plan) {
-        while plan.start < plan.middle_end {
-            let start = plan.start;
-            let end = chunk_end(&body[..plan.middle_end], start);
-            let chunk = &body[start..end];
-            let digest = self.keys.digest(chunk);
-            let len = chunk.len() as u64;
-            match self
-                .get(digest)
-                .filter(|loc| loc.len == len && loc.seq < seq)
-            {
-                Some(loc) => {
-                    plan.shared += chunk.len();
-                    if let Some(referenced) = self.referenced.get_mut(loc.role as usize) {
-                        *referenced = true;
-                    }
-                    match plan.parts.last_mut() {
-                        Some(Part::Ref(last))
-                            if last.seq == loc.seq && last.offset + last.len == loc.offset =>
-                        {
-                            last.len += len;
-                        }
-                        _ => plan.parts.push(Part::Ref(loc)),
-                    }
-                }
-                None => match plan.parts.last_mut() {
-                    Some(Part::New { end: last_end, .. }) => *last_end = end,
-                    _ => plan.parts.push(Part::New { start, end }),
-                },
+    /// [`Store::keep_buffer`] for a body the store copies.
+    pub(crate) fn keep_copy(&mut self, seq: u64, plan: &Plan, body: &[u8], marks: Vec<Mark>) {
+        if self.written(seq, plan, body.len()) {
+            let mut copy = self.take_buffer(body.len());
+            copy.extend_from_slice(body);
+            let range = 0..copy.len();
+            self.push(seq, plan, copy, range, marks);
+        }
+    }
+
+    /// Notes that a body of `plan`'s role was written as `seq`; whether to keep it.
+    fn written(&mut self, seq: u64, plan: &Plan, len: usize) -> bool {
+        if let Some(role) = self.roles.get_mut(plan.role as usize) {
+            role.last_seq = seq;
+        }
+        plan.keep && len <= self.limit
+    }
+
+    fn push(&mut self, seq: u64, plan: &Plan, buf: Vec<u8>, body: Range<usize>, marks: Vec<Mark>) {
+        let kept = Kept {
+            seq,
+            role: plan.role,
+            buf,
+            body,
+            marks,
+        };
+        self.make_room(kept.cost());
+        self.kept_bytes += kept.cost();
+        self.kept.push_back(kept);
+        if let Some(role) = self.roles.get_mut(plan.role as usize) {
+            if role.candidates.len() >= CANDIDATES {
+                role.candidates.remove(0);
             }
-            self.pending.push((
-                digest,
-                Loc {
-                    seq,
-                    offset: start as u64,
-                    len,
-                    role: role_id,
-                },
-            ));
-            plan.start = end;
+            role.candidates.push(seq);
         }
     }
-}
 
-/// A body's encoding in progress: its pieces so far, how many of its bytes they share, and
-/// what is left to encode (`start..middle_end`, then `suffix`).
-struct Plan {
-    parts: Vec<Part>,
-    shared: usize,
-    start: usize,
-    middle_end: usize,
-    suffix: Option<Loc>,
-}
-
-/// Where in `prev` the bytes of `body` from `from` (up to `middle_end`) continue longest:
-/// the anchor, `body`'s next [`ANCHOR`] bytes (to a character boundary), is looked for at its
-/// first [`ANCHOR_TRIES`] occurrences in `prev` (a short anchor may also occur where the
-/// bytes soon differ). Returns where (`at`) and how long the run is (on a character
-/// boundary), or `None` if the anchor does not occur.
-fn slid_run(prev: &[u8], body: &[u8], from: usize, middle_end: usize) -> Option<(usize, usize)> {
-    let mut anchor_end = from + ANCHOR;
-    while anchor_end < body.len() && (body[anchor_end] & 0xc0) == 0x80 {
-        anchor_end += 1;
+    /// Buffers of forgotten bodies (to recycle).
+    pub(crate) fn freed(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
+        self.freed.drain(..)
     }
-    let anchor = &body[from..anchor_end];
-    let mut best: Option<(usize, usize)> = None;
-    let mut search = 0;
-    for _ in 0..ANCHOR_TRIES {
-        let Some(at) = find(prev.get(search..).unwrap_or_default(), anchor) else {
-            break;
+
+    fn take_buffer(&mut self, len: usize) -> Vec<u8> {
+        match self.freed.iter().position(|b| b.capacity() >= len) {
+            Some(i) => {
+                let mut buf = self.freed.swap_remove(i);
+                buf.clear();
+                buf
+            }
+            None => Vec::with_capacity(len),
+        }
+    }
+
+    fn make_room(&mut self, cost: usize) {
+        while self.kept_bytes + cost > self.limit {
+            let Some(old) = self.kept.pop_front() else {
+                break;
+            };
+            self.kept_bytes -= old.cost();
+            if self.freed.len() < 4 {
+                self.freed.push(old.buf);
+            }
+        }
+    }
+
+    /// The id of `role`, made on first use; past [`MAX_ROLES`] roles every role is
+    /// forgotten.
+    fn role_id(&mut self, role: &[u8]) -> u32 {
+        if let Some(i) = self.roles.iter().position(|r| r.name == role) {
+            return i as u32;
+        }
+        if self.roles.len() >= MAX_ROLES {
+            self.roles.clear();
+        }
+        self.roles.push(Role {
+            name: role.to_vec(),
+            ..Role::default()
+        });
+        (self.roles.len() - 1) as u32
+    }
+
+    fn kept(&self, seq: u64) -> Option<&Kept> {
+        let i = self.kept.binary_search_by_key(&seq, |k| k.seq).ok()?;
+        self.kept.get(i)
+    }
+
+    fn kept_body(&self, seq: u64) -> Option<&[u8]> {
+        self.kept(seq).map(Kept::bytes)
+    }
+
+    /// Of the kept bodies of `role`, the one sharing the longest prefix plus suffix with
+    /// `body` (newest first, stopping at one that shares half the body): its seq, the
+    /// prefix and the suffix length (on character boundaries, not overlapping).
+    fn best_overlap(&self, role: u32, body: &[u8]) -> Option<(u64, usize, usize)> {
+        let candidates = &self.roles.get(role as usize)?.candidates;
+        let mut best: Option<(u64, usize, usize)> = None;
+        for &seq in candidates.iter().rev() {
+            let Some(prev) = self.kept_body(seq) else {
+                continue;
+            };
+            let mut lcp = common_prefix(body, prev);
+            while lcp > 0 && lcp < body.len() && is_continuation(body[lcp]) {
+                lcp -= 1;
+            }
+            let room = body.len().min(prev.len()) - lcp;
+            let mut lcs = common_suffix(body, prev).min(room);
+            while lcs > 0 && is_continuation(body[body.len() - lcs]) {
+                lcs -= 1;
+            }
+            // Only runs long enough to be referred to count; on a tie the newest wins (the
+            // anchor search then starts in it).
+            let score =
+                |p: usize, s: usize| [p, s].into_iter().filter(|&n| n >= MIN_RUN).sum::<usize>();
+            if best.is_none_or(|(_, p, s)| score(lcp, lcs) > score(p, s)) {
+                best = Some((seq, lcp, lcs));
+            }
+            // The newest body of the role usually shares the most: comparing older ones
+            // (each a `memcmp` as long as the body) pays only when it shared little.
+            if score(lcp, lcs) >= body.len() / 2 {
+                break;
+            }
+        }
+        best
+    }
+
+    /// Grows every reference into the new bytes around it while the bytes equal those
+    /// around its target, keeping new-byte runs on character boundaries, and merges
+    /// references that then touch. Returns the bytes the references cover.
+    fn extend_refs(&self, body: &[u8], parts: &mut Vec<Part>) -> usize {
+        for i in 0..parts.len() {
+            let Part::Ref(mut loc) = parts[i] else {
+                continue;
+            };
+            let Some(target) = self.kept_body(loc.seq) else {
+                continue;
+            };
+            if let Some(Part::New { start, end }) = parts.get(i + 1).copied() {
+                let from = loc.offset + loc.len;
+                let mut n =
+                    common_prefix(&body[start..end], target.get(from..).unwrap_or_default());
+                while n > 0 && start + n < end && is_continuation(body[start + n]) {
+                    n -= 1;
+                }
+                loc.len += n;
+                parts[i + 1] = Part::New {
+                    start: start + n,
+                    end,
+                };
+            }
+            if let Some(Part::New { start, end }) = i.checked_sub(1).map(|j| parts[j]) {
+                let mut n = common_suffix(&body[start..end], &target[..loc.offset]);
+                while n > 0 && end - n > start && is_continuation(body[end - n]) {
+                    n -= 1;
+                }
+                loc.offset -= n;
+                loc.len += n;
+                parts[i - 1] = Part::New {
+                    start,
+                    end: end - n,
+                };
+            }
+            parts[i] = Part::Ref(loc);
+        }
+        parts.retain(|p| !matches!(p, Part::New { start, end } if start == end));
+        let mut merged: Vec<Part> = Vec::with_capacity(parts.len());
+        for part in parts.drain(..) {
+            match (merged.last_mut(), part) {
+                (Some(Part::Ref(a)), Part::Ref(b))
+                    if a.seq == b.seq && a.offset + a.len == b.offset =>
+                {
+                    a.len += b.len;
+                }
+                _ => merged.push(part),
+            }
+        }
+        *parts = merged;
+        parts
+            .iter()
+            .map(|p| match p {
+                Part::Ref(loc) => loc.len,
+                Part::New { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// What the writer does with a record whose text needs no check, to be written as
+    /// `seq`: plans it, writes its v2 form into `out` if it chose that form (returned), and
+    /// keeps its body. The importer's path (its bodies are compact JSON it serialized), and
+    /// tests' of readers.
+    pub(crate) fn encode_and_keep(&mut self, seq: u64, record: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut plan = Plan::default();
+        let Some(range) = self.plan(record, &mut plan) else {
+            return false;
         };
-        let at = search + at;
-        let mut run = common_prefix(&body[from..middle_end], &prev[at..]);
-        while run > 0 && from + run < body.len() && (body[from + run] & 0xc0) == 0x80 {
-            run -= 1;
-        }
-        if best.is_none_or(|(_, r)| run > r) {
-            best = Some((at, run));
-        }
-        if from + run == middle_end {
-            break;
-        }
-        search = at + 1;
+        let encoded = self.encode(record, &mut plan, out);
+        self.keep_copy(seq, &plan, &record[range], Vec::new());
+        encoded
     }
-    best
+
+    /// Bytes the store holds now (bodies' buffers and marks).
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+}
+
+/// Where the next anchor is tried from `from`: the next place a JSON value (an object, an
+/// array, a string after a colon) starts, or `end`.
+fn next_anchor(body: &[u8], from: usize, end: usize) -> usize {
+    let mut i = from;
+    while i < end {
+        match body[i] {
+            b'{' | b'[' => return i,
+            b'"' if i > 0 && body[i - 1] == b':' => return i,
+            _ => i += 1,
+        }
+    }
+    end
+}
+
+fn is_continuation(b: u8) -> bool {
+    (b & 0xc0) == 0x80
 }
 
 /// Appends the v2 form of a payload record: its `head` (up to, not including, `,"body":`),
@@ -456,9 +710,9 @@ fn write_parts(head: &[u8], body: &[u8], parts: &[Part], out: &mut Vec<u8>) -> b
                 out.push(b'[');
                 push_u64(out, loc.seq);
                 out.push(b',');
-                push_u64(out, loc.offset);
+                push_u64(out, loc.offset as u64);
                 out.push(b',');
-                push_u64(out, loc.len);
+                push_u64(out, loc.len as u64);
                 out.push(b']');
             }
         }
@@ -466,228 +720,6 @@ fn write_parts(head: &[u8], body: &[u8], parts: &[Part], out: &mut Vec<u8>) -> b
     out.extend_from_slice(b"]}");
     true
 }
-
-impl Index {
-    /// Keeps `body` among the recent bodies, dropping the oldest beyond [`RECENT_BYTES`],
-    /// and as one of the last [`CANDIDATES`] bodies of its role.
-    fn remember(&mut self, seq: u64, role: &[u8], body: &[u8]) {
-        if body.len() > RECENT_BYTES {
-            return;
-        }
-        let mut spare = Vec::new();
-        while self.recent_bytes + body.len() > RECENT_BYTES {
-            match self.recent.pop_front() {
-                Some((_, old)) => {
-                    self.recent_bytes -= old.len();
-                    spare = old;
-                }
-                None => break,
-            }
-        }
-        spare.clear();
-        spare.extend_from_slice(body);
-        self.recent_bytes += body.len();
-        self.recent.push_back((seq, spare));
-        if let Some(entry) = self.by_role.get_mut(role) {
-            if entry.seqs.len() >= CANDIDATES {
-                entry.seqs.remove(0);
-            }
-            entry.seqs.push(seq);
-        }
-    }
-
-    /// The id of `role`'s entry, made on first use; past [`MAX_ROLES`] roles every entry is
-    /// forgotten.
-    fn role_id(&mut self, role: &[u8]) -> u32 {
-        if let Some(entry) = self.by_role.get(role) {
-            return entry.id;
-        }
-        {
-            if self.by_role.len() >= MAX_ROLES {
-                self.by_role.clear();
-                self.referenced.clear();
-            }
-            let id = self.referenced.len() as u32;
-            self.referenced.push(false);
-            self.by_role.insert(
-                role.to_vec(),
-                RoleBodies {
-                    id,
-                    ..RoleBodies::default()
-                },
-            );
-            id
-        }
-    }
-
-    /// Of the last bodies of `body`'s role still kept, the one sharing the longest prefix
-    /// plus suffix with it: its seq, the prefix and the suffix length (on character
-    /// boundaries, not overlapping).
-    fn best_overlap(&self, role: &[u8], body: &[u8]) -> Option<(u64, usize, usize)> {
-        let candidates = &self.by_role.get(role)?.seqs;
-        let mut best: Option<(u64, usize, usize)> = None;
-        for &seq in candidates.iter().rev() {
-            let Some(prev) = self.recent_body(seq) else {
-                continue;
-            };
-            let mut lcp = common_prefix(body, prev);
-            while lcp > 0 && lcp < body.len() && (body[lcp] & 0xc0) == 0x80 {
-                lcp -= 1;
-            }
-            let room = body.len().min(prev.len()) - lcp;
-            let mut lcs = common_suffix(body, prev).min(room);
-            while lcs > 0 && (body[body.len() - lcs] & 0xc0) == 0x80 {
-                lcs -= 1;
-            }
-            if best.is_none_or(|(_, p, s)| lcp + lcs > p + s) {
-                best = Some((seq, lcp, lcs));
-            }
-        }
-        best
-    }
-
-    /// A recent body by seq (they are kept in seq order: a binary search).
-    fn recent_body(&self, seq: u64) -> Option<&[u8]> {
-        let i = self.recent.binary_search_by_key(&seq, |(s, _)| *s).ok()?;
-        self.recent.get(i).map(|(_, b)| b.as_slice())
-    }
-
-    /// Grows every reference into the new bytes around it while the bytes equal those
-    /// around its target (when the target is a recent body), keeping new-byte runs on
-    /// character boundaries. Returns the bytes moved from new to shared.
-    fn extend_refs(&self, body: &[u8], parts: &mut Vec<Part>) -> usize {
-        let mut moved = 0;
-        for i in 0..parts.len() {
-            let Part::Ref(loc) = parts[i] else { continue };
-            let Some(target) = self.recent_body(loc.seq) else {
-                continue;
-            };
-            let mut loc = loc;
-            // Forward, into the new run that follows.
-            if let Some(Part::New { start, end }) = parts.get(i + 1).copied() {
-                let from = (loc.offset + loc.len) as usize;
-                let mut n = body[start..end]
-                    .iter()
-                    .zip(target.get(from..).unwrap_or_default())
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                while n > 0 && start + n < end && (body[start + n] & 0xc0) == 0x80 {
-                    n -= 1;
-                }
-                if n > 0 {
-                    loc.len += n as u64;
-                    moved += n;
-                    parts[i + 1] = Part::New {
-                        start: start + n,
-                        end,
-                    };
-                }
-            }
-            // Backward, into the new run before.
-            if let Some(Part::New { start, end }) = i.checked_sub(1).map(|j| parts[j]) {
-                let before = &target[..loc.offset as usize];
-                let mut n = body[start..end]
-                    .iter()
-                    .rev()
-                    .zip(before.iter().rev())
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                while n > 0 && end - n > start && (body[end - n] & 0xc0) == 0x80 {
-                    n -= 1;
-                }
-                if n > 0 {
-                    loc.offset -= n as u64;
-                    loc.len += n as u64;
-                    moved += n;
-                    parts[i - 1] = Part::New {
-                        start,
-                        end: end - n,
-                    };
-                }
-            }
-            parts[i] = Part::Ref(loc);
-        }
-        parts.retain(|p| !matches!(p, Part::New { start, end } if start == end));
-        // Neighbours that now touch in the same target become one.
-        let mut merged: Vec<Part> = Vec::with_capacity(parts.len());
-        for part in parts.drain(..) {
-            match (merged.last_mut(), part) {
-                (Some(Part::Ref(a)), Part::Ref(b))
-                    if a.seq == b.seq && a.offset + a.len == b.offset =>
-                {
-                    a.len += b.len;
-                }
-                _ => merged.push(part),
-            }
-        }
-        *parts = merged;
-        moved
-    }
-}
-
-/// The last bodies of one role, and how the anchor search fared on them.
-#[derive(Debug, Default)]
-struct RoleBodies {
-    /// Index into `Index::referenced`.
-    id: u32,
-    seqs: Vec<u64>,
-    /// Bodies of this role chunked.
-    chunked: u32,
-    /// Anchor searches in a row that found nothing (bodies of this role do not slide).
-    misses: u32,
-    /// Bodies of this role seen.
-    count: u32,
-}
-
-impl RoleBodies {
-    /// Whether to try the anchor search on this role's next body: always while it pays,
-    /// then on one body in [`ANCHOR_RETRY`] after [`ANCHOR_MISSES`] misses in a row.
-    fn try_anchor(&mut self) -> bool {
-        self.count = self.count.wrapping_add(1);
-        self.misses < ANCHOR_MISSES || self.count.is_multiple_of(ANCHOR_RETRY)
-    }
-
-    /// Whether to chunk this role's next body (and index its chunks): always while its
-    /// bytes were ever referred to or it has been chunked fewer than [`CHUNK_TRIAL`] times,
-    /// then one body in [`CHUNK_RETRY`], so a role that starts being repeated is found again.
-    fn try_chunks(&mut self, referenced: bool) -> bool {
-        let due =
-            referenced || self.chunked < CHUNK_TRIAL || self.count.is_multiple_of(CHUNK_RETRY);
-        if due {
-            self.chunked = self.chunked.saturating_add(1);
-        }
-        due
-    }
-}
-
-const CHUNK_TRIAL: u32 = 32;
-const CHUNK_RETRY: u32 = 8;
-
-const ANCHOR_MISSES: u32 = 4;
-const ANCHOR_RETRY: u32 = 16;
-
-/// Bytes of the anchor searched for when a window slid, and how many of its occurrences
-/// are tried.
-const ANCHOR: usize = 32;
-const ANCHOR_TRIES: usize = 16;
-
-/// Where `needle` (not empty) first occurs in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut i = 0;
-    while let Some(p) = hay.get(i..)?.iter().position(|&b| b == first) {
-        let at = i + p;
-        if hay[at..].starts_with(needle) {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
-}
-
-/// Bodies of one role kept as fast-path candidates, and roles tracked.
-const CANDIDATES: usize = 4;
-const MAX_ROLES: usize = 64;
 
 /// How many leading bytes `a` and `b` share: compared 16 KiB at a time (one `memcmp`
 /// each), then 64 bytes, then bytewise.
@@ -716,10 +748,10 @@ fn common_suffix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// The raw (escaped) role of a payload head: the bytes between `"role":"` and the next `"`
-/// that is not escaped (a key for the fast path only, never decoded).
+/// that is not escaped (a key for the store only, never decoded).
 fn role_of(head: &[u8]) -> &[u8] {
     const ROLE: &[u8] = b",\"role\":\"";
-    let Some(at) = head.windows(ROLE.len()).position(|w| w == ROLE) else {
+    let Some(at) = memchr::memchr_iter(b',', head).find(|&i| head[i..].starts_with(ROLE)) else {
         return b"";
     };
     let rest = &head[at + ROLE.len()..];
@@ -731,20 +763,28 @@ fn role_of(head: &[u8]) -> &[u8] {
 }
 
 /// Splits a `payload` record body into its head (from `"type":"payload"` up to, not
-/// including, `,"body":`) and its body (the JSON value before the closing `}`).
-fn split_payload(record: &[u8]) -> Option<(&[u8], &[u8])> {
+/// including, `,"body":`) and the range of its body (the JSON value before the closing `}`,
+/// without the whitespace around it).
+fn split_payload(record: &[u8]) -> Option<(&[u8], Range<usize>)> {
     const TYPE: &[u8] = b"\"type\":\"payload\"";
     const BODY: &[u8] = b",\"body\":";
     if !record.starts_with(TYPE) || record.last() != Some(&b'}') {
         return None;
     }
     // Before `body` come only numbers and escaped strings, in which `,"` cannot occur: the
-    // first `,"body":` is the key.
-    let at = record.windows(BODY.len()).position(|w| w == BODY)?;
+    // first `,"body":` is the key (a few commas in, so no searcher is built for it).
+    let at = memchr::memchr_iter(b',', record).find(|&i| record[i..].starts_with(BODY))?;
     // A `&str` payload is copied as given, whitespace around the value included; readers see
     // the value without it (`RawValue`), so offsets and lengths are of the trimmed value.
-    let body = record[at + BODY.len()..record.len() - 1].trim_ascii();
-    Some((&record[..at], body))
+    let mut start = at + BODY.len();
+    let mut end = record.len() - 1;
+    while start < end && record[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && record[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    Some((&record[..at], start..end))
 }
 
 #[cfg(test)]

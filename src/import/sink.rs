@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::format::{self, Manifest, PayloadHead, PayloadIndex, PayloadKeys, SpanKind};
+use crate::format::{self, Manifest, PayloadHead, PayloadStore, SpanKind};
 use crate::writer::bundle_dir;
 
 /// Field values of one span or event record, in the order given.
@@ -61,7 +61,7 @@ pub(crate) struct Sink {
     /// Wall clock of the bundle's start, and of the record being written (never decreasing).
     t0: u64,
     t: u64,
-    index: PayloadIndex,
+    store: PayloadStore,
     body: Vec<u8>,
     encoded: Vec<u8>,
     line: Vec<u8>,
@@ -98,7 +98,7 @@ impl Sink {
             seq: 0,
             t0: started_at_unix_ms,
             t: started_at_unix_ms,
-            index: PayloadIndex::new(PayloadKeys::default()),
+            store: PayloadStore::default(),
             body: Vec::with_capacity(256),
             encoded: Vec::new(),
             line: Vec::with_capacity(256),
@@ -234,7 +234,10 @@ impl Sink {
         body.push(b'}');
         let mut encoded = std::mem::take(&mut self.encoded);
         encoded.clear();
-        let done = if self.index.encode(self.seq + 1, &body, &mut encoded) {
+        let done = if self
+            .store
+            .encode_and_keep(self.seq + 1, &body, &mut encoded)
+        {
             self.append(&encoded)
         } else {
             self.append(&body)

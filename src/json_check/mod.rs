@@ -28,11 +28,13 @@
 //! search is shared with the string encoder.
 
 mod masks;
+pub(crate) mod resume;
 pub(crate) mod scan;
 #[cfg(test)]
 mod tests;
 
 use masks::BLOCK;
+pub(crate) use resume::{valid_json_resuming, Jump, Mark};
 
 /// Whether `text` is one JSON value, optionally surrounded by whitespace: exactly
 /// `serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()`, only faster.
@@ -49,42 +51,61 @@ pub(crate) fn is_valid_json(text: &[u8]) -> bool {
 /// holds a raw `\n` or `\r` (in valid JSON these can only be whitespace between tokens), so
 /// a caller replacing them need not pass over the text again when there are none.
 pub(crate) fn valid_json_has_line_breaks(text: &[u8]) -> Option<bool> {
-    let b = text;
+    walk(text, None, &mut resume::Plain)
+}
+
+/// The validator itself, with `hooks` told of every value end at or after the position they
+/// watch (see [`resume`]); `start` begins after a value instead of at byte 0.
+fn walk<H: resume::Hooks>(b: &[u8], start: Option<Mark>, hooks: &mut H) -> Option<bool> {
     // Open containers, innermost last: `[` or `{`. Nesting lives here, not on the call stack.
     let mut open: Vec<u8> = Vec::new();
     let mut breaks = false;
-    let mut i = skip_ws(b, 0, &mut breaks);
-    'value: loop {
-        // A value starts at `i` (whitespace before it already skipped).
-        match *b.get(i)? {
-            b'"' => i = skip_str(b, i + 1)?,
-            b'{' => {
-                i = skip_ws(b, i + 1, &mut breaks);
-                if b.get(i) == Some(&b'}') {
-                    i += 1;
-                } else {
-                    open.push(b'{');
-                    i = skip_key(b, i, &mut breaks)?;
-                    continue 'value;
-                }
-            }
-            b'[' => {
-                i = skip_ws(b, i + 1, &mut breaks);
-                if b.get(i) == Some(&b']') {
-                    i += 1;
-                } else {
-                    open.push(b'[');
-                    continue 'value;
-                }
-            }
-            b't' => i = skip_literal(b, i, b"true")?,
-            b'f' => i = skip_literal(b, i, b"false")?,
-            b'n' => i = skip_literal(b, i, b"null")?,
-            b'-' | b'0'..=b'9' => i = skip_number(b, i)?,
-            _ => return None,
+    let (mut i, mut after_value) = match start {
+        Some(mark) => {
+            mark.restore(&mut open);
+            (mark.at, true)
         }
+        None => (skip_ws(b, 0, &mut breaks), false),
+    };
+    let mut watch = hooks.watch();
+    'value: loop {
+        if !after_value {
+            // A value starts at `i` (whitespace before it already skipped).
+            match *b.get(i)? {
+                b'"' => i = skip_str(b, i + 1)?,
+                b'{' => {
+                    i = skip_ws(b, i + 1, &mut breaks);
+                    if b.get(i) == Some(&b'}') {
+                        i += 1;
+                    } else {
+                        open.push(b'{');
+                        i = skip_key(b, i, &mut breaks)?;
+                        continue 'value;
+                    }
+                }
+                b'[' => {
+                    i = skip_ws(b, i + 1, &mut breaks);
+                    if b.get(i) == Some(&b']') {
+                        i += 1;
+                    } else {
+                        open.push(b'[');
+                        continue 'value;
+                    }
+                }
+                b't' => i = skip_literal(b, i, b"true")?,
+                b'f' => i = skip_literal(b, i, b"false")?,
+                b'n' => i = skip_literal(b, i, b"null")?,
+                b'-' | b'0'..=b'9' => i = skip_number(b, i)?,
+                _ => return None,
+            }
+        }
+        after_value = false;
         // A value ends before `i`: the next token continues or closes its container.
         loop {
+            if i >= watch {
+                hooks.after_value(&mut i, &mut open);
+                watch = hooks.watch();
+            }
             i = skip_ws(b, i, &mut breaks);
             let Some(&frame) = open.last() else {
                 return (i == b.len()).then_some(breaks);

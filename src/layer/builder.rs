@@ -206,8 +206,9 @@ impl RolloutLayerBuilder {
     /// as references to bytes this bundle already holds plus the bytes that are new, so a
     /// conversation that re-sends its history in every request grows the bundle linearly.
     /// The encoding runs on the writer thread, after redaction; its state holds at most
-    /// 12 MiB per open bundle (an 8 MiB index of where chunks were written and the last
-    /// bodies, 4 MiB; what it forgets is written again).
+    /// 8 MiB per open bundle (the last bodies it may refer to; what it forgets is written
+    /// again), and payload text given as `&str` is validated only where it does not repeat
+    /// a body already validated.
     /// `false` writes every body whole (format v1), as readers of the raw file may expect.
     ///
     /// Readers never see the difference: [`BundleReader`](crate::format::BundleReader) and

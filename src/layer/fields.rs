@@ -15,7 +15,7 @@ use super::payload::{self, json_state, set_json_state, JsonState, PayloadOptions
 use crate::format::{push_escaped, push_json_str, push_u64};
 use crate::vocab::field;
 use crate::vocab::genai::canonical_field_name;
-use crate::writer::Header;
+use crate::writer::{Header, Writer};
 
 /// Writes every visited field as a `"name":value` pair (names mapped by
 /// [`canonical_field_name`]) into an open JSON object, and notes `status` / `error`.
@@ -286,6 +286,8 @@ impl Visit for Role {
 /// `payload` field. If the event has none, [`PayloadWriter::finish`] writes a `null` body.
 pub(crate) struct PayloadWriter<'a> {
     pub(crate) rec: &'a mut Vec<u8>,
+    /// Where a long record finds a buffer its size (see `Parcels::reserve`).
+    pub(crate) writer: &'a Writer,
     pub(crate) scratch: &'a mut Vec<u8>,
     pub(crate) span: u64,
     pub(crate) role: &'a str,
@@ -335,9 +337,11 @@ impl PayloadWriter<'_> {
 
 impl Visit for PayloadWriter<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        let writer = self.writer;
         self.write(field, |rec, _, span, role, options| {
             let total = value.len() as u64;
             let bytes = value.as_bytes();
+            writer.reserve(rec, payload::record_room(bytes.len(), options));
             payload::write_payload_record(
                 rec, span, role, bytes, total, /*trusted*/ false, options,
             )

@@ -593,6 +593,7 @@ where
                 bundle.begin(&mut bufs.rec, Op::Record);
                 let mut payload = PayloadWriter {
                     rec: &mut bufs.rec,
+                    writer: &inner.writer,
                     scratch: &mut bufs.scratch,
                     span: owner.key,
                     role: &role,

@@ -275,6 +275,12 @@ impl io::Write for Capture<'_> {
 /// Room for a `payload` record's keys before its body, and its closing `}`.
 const PAYLOAD_HEAD_BYTES: usize = 128;
 
+/// The bytes [`write_payload_record`] appends at most for a payload of `len` bytes stored
+/// whole (a truncated or omitted one takes less), to reserve them at once.
+pub(crate) fn record_room(len: usize, options: PayloadOptions) -> usize {
+    PAYLOAD_HEAD_BYTES + len.min(options.store_limit())
+}
+
 /// Appends the `payload` record from `"type":` to its closing `}` for a payload whose text
 /// (up to `max_bytes` of it) is `text`, `total` bytes in all. `trusted`: the text is JSON
 /// produced by `serde_json` and is written as is.

@@ -54,6 +54,8 @@ pub use state::*;
 pub use summary::render_summary;
 // The payload memo keys its caches by hashes it computes.
 pub(crate) use u64_map::U64Map;
+// The word `state.json` uses for an item kind, for the diff's summaries.
+pub(crate) use payloads::kind_tag;
 
 use reader::{Next, TraceReader};
 

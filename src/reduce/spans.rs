@@ -39,6 +39,7 @@ impl Reducer {
             started_seq: self.seq,
             ended_seq: None,
             error: None,
+            started_ns: Some(self.ns),
         }
     }
 

@@ -185,6 +185,9 @@ pub struct Execution {
     /// The `error` field, if one was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Monotonic ns since the bundle started, at the start record (`duration_ns`'s clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ns: Option<u64>,
 }
 
 /// One agent thread (one conversation history).
@@ -292,8 +295,7 @@ pub struct InferenceCall {
     /// holds `type: message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
-    /// Payload shape understood: `openai_responses`, `openai_chat`, `anthropic_messages`,
-    /// `otel_genai`.
+    /// Payload shape: `openai_responses`, `openai_chat`, `anthropic_messages`, `otel_genai`.
     pub payload_format: Option<String>,
     /// Lifetime.
     #[serde(flatten)]
@@ -620,8 +622,7 @@ pub struct ConversationItem {
     /// Tool name on call items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// The status the provider gave a hosted tool item (`completed`, `searching`, `failed`,
-    /// …), as first seen.
+    /// The status the provider gave a hosted tool item (`completed`, `failed`, …), first seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// For the reference agent's `agent_message` items (a message between agents, kind

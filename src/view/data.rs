@@ -3,7 +3,7 @@
 //! when an inspector or a search needs one.
 //!
 //! Invariant: an entity's shard is a pure function of its map and its id ([`shard_key`]),
-//! computed identically by `assets/viewer.js`, so the page finds any entity by parsing one
+//! computed identically by `assets/model.js`, so the page finds any entity by parsing one
 //! shard; numbered ids (`item:123`) fall in shards of consecutive numbers, so a transcript's
 //! items share a few shards.
 
@@ -69,7 +69,9 @@ pub(super) struct Skeleton<'a> {
     /// One row per timed entity: kind, viewer id, thread, start and end (wall clock, ms: one
     /// clock for both ends, so rows never overlap by clock skew), status,
     /// label, extra (`cell` for a tool a code cell asked for; an inference call's previous
-    /// request in its thread).
+    /// request in its thread), then the seqs of its start and end records (what happened
+    /// before what, exactly, even within one millisecond), its start in ns since the bundle
+    /// started and its duration in ns (where the graph has them).
     timeline: Vec<Row<'a>>,
 }
 
@@ -82,6 +84,10 @@ type Row<'a> = (
     Status,
     Option<&'a str>,
     Option<&'a str>,
+    u64,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
 );
 
 /// What a page shows of cost: the currency, the totals, and each inference call's cost (`null`
@@ -231,6 +237,10 @@ impl<'a> Timeline<'a> {
             e.status,
             label,
             extra,
+            e.started_seq,
+            e.ended_seq,
+            e.started_ns,
+            e.duration_ns,
         );
         self.rows.push(row);
     }
@@ -429,7 +439,7 @@ mod tests {
         assert_eq!(shard_key("item:511"), "n0");
         assert_eq!(shard_key("item:512"), "n1");
         assert_eq!(shard_key("tool:1025"), "n2");
-        // Same values as viewer.js computes (FNV-1a over UTF-16 code units, mod 64).
+        // Same values as model.js computes (FNV-1a over UTF-16 code units, mod 64).
         assert_eq!(shard_key("lead-turn-1"), shard_key("lead-turn-1"));
         assert!(shard_key("lead-turn-1").starts_with('h'));
         assert!(shard_key("edge:spawn:tool:17").starts_with('h'));

@@ -10,9 +10,11 @@
 //!
 //! This file owns the page (the template filled with styles, script and data, escaped for
 //! `<script>` and HTML) and the static page's embedded bodies; `data` owns what the page is
-//! given of the graph (skeleton and shards); `serve` owns the server and the forms of the page
-//! it serves.
+//! given of the graph (skeleton and shards); `compare` owns the page comparing two rollouts
+//! (`view A --compare B`), drawn from the library's diff; `serve` owns the server and the
+//! forms of the page it serves.
 
+mod compare;
 mod data;
 #[cfg(feature = "cli")]
 mod index;
@@ -28,12 +30,24 @@ use crate::cost::Prices;
 use crate::format::RecordBody;
 use crate::reduce::{self, ReduceError, RolloutState};
 
+pub use compare::{render_compare_html, write_compare_html};
 #[cfg(feature = "cli")]
 pub use serve::{serve, serve_with, ServeError, ServeOptions, Server};
 
 const TEMPLATE: &str = include_str!("assets/viewer.html");
 const STYLE: &str = include_str!("assets/viewer.css");
-const SCRIPT: &str = include_str!("assets/viewer.js");
+/// The viewer's script: the files of `assets/` by concern, in one function scope (declarations
+/// shared, nothing global but `window.rolloutView`), `viewer.js` last because it starts the
+/// page. `scriptAt` is the moment the script starts running.
+const SCRIPT: &str = concat!(
+    "(function () {\n'use strict';\nvar scriptAt = performance.now();\n",
+    include_str!("assets/common.js"),
+    include_str!("assets/model.js"),
+    include_str!("assets/timeline.js"),
+    include_str!("assets/inspector.js"),
+    include_str!("assets/viewer.js"),
+    "})();\n"
+);
 
 /// The policy of a served page: scripts and styles from the server only, nothing inline
 /// runs. The page carries it in a `<meta>` element; every response of the server carries it
@@ -160,7 +174,14 @@ pub fn write_html(
 ) -> Result<PathBuf, ReduceError> {
     let dir = dir.as_ref();
     let html = render_html(dir, options)?;
-    let path = out.map_or_else(|| dir.join("view.html"), Path::to_path_buf);
+    write_page(
+        out.map_or_else(|| dir.join("view.html"), Path::to_path_buf),
+        &html,
+    )
+}
+
+/// Writes a page to `path`; returns the path.
+fn write_page(path: PathBuf, html: &str) -> Result<PathBuf, ReduceError> {
     std::fs::write(&path, html).map_err(|source| ReduceError::Io {
         action: "write",
         path: path.clone(),
@@ -229,10 +250,31 @@ fn page_priced(
         }
     }
     shards.push_str(bodies);
-    let (policy, style, script) = match form {
+    let (policy, style, script) = page_assets(form, "viewer", STYLE, SCRIPT);
+    let (mut escaped_title, mut escaped_policy) = (String::new(), String::new());
+    push_html_text(&mut escaped_title, title);
+    push_html_text(&mut escaped_policy, &policy);
+    fill(
+        TEMPLATE,
+        &[
+            ("TITLE", &escaped_title),
+            ("POLICY", &escaped_policy),
+            ("STYLE", &style),
+            ("SCRIPT", &script),
+            ("DATA", &data),
+            ("SHARDS", &shards),
+        ],
+    )
+}
+
+/// A page's policy and its style and script elements: inline and allowed by their hashes (a
+/// static page), or loaded from the server's `/assets/<name>.css` and `<name>.js` (a served
+/// page, under [`SERVED_POLICY`]).
+fn page_assets(form: PageForm, name: &str, style: &str, script: &str) -> (String, String, String) {
+    match form {
         PageForm::Static => {
-            let style = format!("\n{STYLE}\n");
-            let script = format!("\n{SCRIPT}\n");
+            let style = format!("\n{style}\n");
+            let script = format!("\n{script}\n");
             let policy = format!(
                 "default-src 'none'; script-src '{}'; style-src '{}'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
                 csp_hash(&script),
@@ -246,29 +288,30 @@ fn page_priced(
         }
         PageForm::Served => (
             SERVED_POLICY.to_owned(),
-            "<link rel=\"stylesheet\" href=\"/assets/viewer.css\">".to_owned(),
-            "<script src=\"/assets/viewer.js\"></script>".to_owned(),
+            format!("<link rel=\"stylesheet\" href=\"/assets/{name}.css\">"),
+            format!("<script src=\"/assets/{name}.js\"></script>"),
         ),
-    };
-    let mut out = String::with_capacity(
-        TEMPLATE.len() + style.len() + script.len() + data.len() + shards.len(),
-    );
-    let mut rest = TEMPLATE;
+    }
+}
+
+/// `template` with each `{{NAME}}` replaced by the value `parts` gives NAME (an unknown name
+/// is left as it is).
+fn fill(template: &str, parts: &[(&str, &str)]) -> String {
+    let size: usize = parts.iter().map(|(_, v)| v.len()).sum();
+    let mut out = String::with_capacity(template.len() + size);
+    let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let Some(len) = rest[start..].find("}}") else {
+            rest = &rest[start..];
             break;
         };
-        match &rest[start + 2..start + len] {
-            "TITLE" => push_html_text(&mut out, title),
-            "POLICY" => push_html_text(&mut out, &policy),
-            "STYLE" => out.push_str(&style),
-            "SCRIPT" => out.push_str(&script),
-            "DATA" => out.push_str(&data),
-            "SHARDS" => out.push_str(&shards),
-            other => {
+        let name = &rest[start + 2..start + len];
+        match parts.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => out.push_str(value),
+            None => {
                 out.push_str("{{");
-                out.push_str(other);
+                out.push_str(name);
                 out.push_str("}}");
             }
         }

@@ -107,6 +107,12 @@ impl Budget {
         admitted
     }
 
+    /// Bytes the budget could admit now (what is not in flight).
+    pub(crate) fn room(&self) -> usize {
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        usize::try_from(self.max_bytes.saturating_sub(in_flight)).unwrap_or(usize::MAX)
+    }
+
     /// Returns `n` bytes (one message) admitted earlier.
     pub(crate) fn release(&self, n: usize) {
         self.in_flight.fetch_sub(self.counted(n), Ordering::SeqCst);

@@ -169,11 +169,16 @@ pub(crate) fn admitted_bytes(msg: &Vec<u8>) -> usize {
     }
 }
 
-/// Spare buffers of long messages kept for reuse, the largest capacity worth keeping, and
-/// spare batches kept (idle memory is at most ~4.5 MiB in all).
-const POOL_BUFFERS: usize = 16;
-const POOL_BUFFER_MAX_BYTES: usize = 256 * 1024;
+/// Spare buffers of long messages kept for reuse, and spare batches kept. Long buffers of any
+/// size are kept, as long as the spares and the bytes in flight fit the byte budget together
+/// (the `room` callers pass): a request of a long conversation is hundreds of KiB, a fresh
+/// allocation that large costs the instrumented thread a page fault per 4 KiB written into
+/// it, and the writer thread hands buffers back in bursts (when it catches up), so the pool
+/// must hold what a burst returns for the next requests to find.
+const POOL_BUFFERS: usize = 64;
 const POOL_BATCHES: usize = 8;
+/// A fresh long buffer gets `1 / SLACK` more room than its message needs.
+const SLACK: usize = 4;
 
 /// The queue of messages on their way to the writer thread, and spare buffers.
 ///
@@ -195,6 +200,8 @@ struct ParcelsInner {
     /// A wake-up was sent and the writer thread has not drained the queue since.
     wake_pending: bool,
     spare: Vec<Vec<u8>>,
+    /// Capacity of the `spare` buffers, in all.
+    spare_bytes: usize,
     spare_batches: Vec<Vec<u8>>,
 }
 
@@ -281,6 +288,57 @@ impl ParcelsInner {
     fn needs_wake(&mut self) -> bool {
         !std::mem::replace(&mut self.wake_pending, true)
     }
+
+    /// The smallest spare long buffer of at least `min` bytes and at most `max`.
+    fn take_spare(&mut self, min: usize, max: usize) -> Option<Vec<u8>> {
+        let (i, _) = self
+            .spare
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| (min..=max).contains(&b.capacity()))
+            .min_by_key(|(_, b)| b.capacity())?;
+        let buf = self.spare.swap_remove(i);
+        self.spare_bytes -= buf.capacity();
+        Some(buf)
+    }
+
+    /// The largest spare long buffer of at least `min` bytes and less than `below`.
+    fn take_largest(&mut self, min: usize, below: usize) -> Option<Vec<u8>> {
+        let (i, _) = self
+            .spare
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| (min..below).contains(&b.capacity()))
+            .max_by_key(|(_, b)| b.capacity())?;
+        let buf = self.spare.swap_remove(i);
+        self.spare_bytes -= buf.capacity();
+        Some(buf)
+    }
+
+    /// Keeps `buf` (empty) as a spare long buffer if the spares then hold at most `room`
+    /// bytes, making room by dropping smaller ones; drops it when it cannot fit.
+    fn keep_spare(&mut self, buf: Vec<u8>, room: usize) {
+        let cap = buf.capacity();
+        if !(PARCEL_MIN_BYTES..=room).contains(&cap) {
+            return;
+        }
+        while self.spare.len() >= POOL_BUFFERS || self.spare_bytes + cap > room {
+            let Some((i, _)) = self
+                .spare
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, b)| b.capacity())
+            else {
+                break;
+            };
+            if self.spare[i].capacity() >= cap {
+                return;
+            }
+            self.spare_bytes -= self.spare.swap_remove(i).capacity();
+        }
+        self.spare_bytes += cap;
+        self.spare.push(buf);
+    }
 }
 
 impl Parcels {
@@ -295,8 +353,8 @@ impl Parcels {
         inner.needs_wake()
     }
 
-    /// Queues a long message by ownership; returns a spare (empty) buffer to continue with
-    /// and whether the caller must send a wake-up.
+    /// Queues a long message by ownership; returns an empty buffer to continue with and
+    /// whether the caller must send a wake-up.
     pub(crate) fn push_whole(&self, msg: Vec<u8>) -> (Vec<u8>, bool) {
         let mut inner = lock(&self.inner);
         let inner = &mut *inner;
@@ -304,8 +362,46 @@ impl Parcels {
             .queued
             .push_frame(&mut inner.spare_batches, WHOLE_MARK, &[]);
         inner.queued.wholes.push_back(msg);
-        let spare = inner.spare.pop().unwrap_or_default();
-        (spare, inner.needs_wake())
+        // No spare: the next message is usually short (copied into a batch) and needs a few
+        // hundred bytes; a long one gets a spare of its size from `reserve`.
+        (Vec::new(), inner.needs_wake())
+    }
+
+    /// Makes room for `additional` more bytes in `buf`, the message being built: a message
+    /// that will be long continues in the smallest spare buffer that holds it (at most
+    /// twice its size), or else in the largest spare of at least half its size (or a new
+    /// one) grown to a quarter more than it needs, so that later, longer messages of the
+    /// kind (a conversation's requests grow) still fit when it comes back; `buf`'s old
+    /// buffer becomes a spare. `room`: the bytes the spares may hold (see
+    /// [`Parcels::recycle`]).
+    pub(crate) fn reserve(&self, buf: &mut Vec<u8>, additional: usize, room: usize) {
+        let needed = buf.len().saturating_add(additional);
+        if buf.capacity() >= needed {
+            return;
+        }
+        if needed < PARCEL_MIN_BYTES {
+            buf.reserve(additional);
+            return;
+        }
+        let spare = {
+            let mut inner = lock(&self.inner);
+            // The smallest that holds it, or else the largest of at least half its size:
+            // growing a large allocation (`realloc`, which moves its pages) writes only the
+            // new part into fresh memory.
+            inner
+                .take_spare(needed, needed.saturating_mul(2))
+                .or_else(|| inner.take_largest(needed / 2, needed))
+        };
+        let mut fresh = spare.unwrap_or_default();
+        fresh.clear();
+        if fresh.capacity() < needed {
+            fresh.reserve_exact(needed.saturating_add(needed / SLACK));
+        }
+        fresh.extend_from_slice(buf);
+        let old = std::mem::replace(buf, fresh);
+        if old.capacity() >= PARCEL_MIN_BYTES {
+            self.recycle(old, room);
+        }
     }
 
     /// Takes every queued message into `into` (writer thread; `into` is empty).
@@ -315,17 +411,18 @@ impl Parcels {
         inner.wake_pending = false;
     }
 
-    /// Returns a handled batch or long message's buffer for reuse.
-    pub(crate) fn recycle(&self, mut buf: Vec<u8>) {
+    /// Returns a handled batch or long message's buffer for reuse; a long one is kept only
+    /// while the spares hold at most `room` bytes (what the byte budget does not hold in
+    /// flight: spares and messages then fit the budget together).
+    pub(crate) fn recycle(&self, mut buf: Vec<u8>, room: usize) {
+        buf.clear();
         let mut inner = lock(&self.inner);
         if buf.capacity() == BATCH_BYTES {
             if inner.spare_batches.len() < POOL_BATCHES {
-                buf.clear();
                 inner.spare_batches.push(buf);
             }
-        } else if inner.spare.len() < POOL_BUFFERS && buf.capacity() <= POOL_BUFFER_MAX_BYTES {
-            buf.clear();
-            inner.spare.push(buf);
+        } else {
+            inner.keep_spare(buf, room);
         }
     }
 }
@@ -386,6 +483,43 @@ mod tests {
             drained(&parcels),
             vec![b"after".to_vec(), b"again".to_vec()]
         );
+    }
+
+    /// A long message being built continues in the smallest spare buffer that holds it
+    /// (not one more than twice its size), or in a fresh one with room to grow; its old
+    /// buffer becomes a spare; the spares never hold more than their bound.
+    #[test]
+    fn a_long_message_continues_in_a_spare_buffer_of_its_size() {
+        let parcels = Parcels::default();
+        let room = 8 << 20;
+        for cap in [64 << 10, 300 << 10, 600 << 10, 2 << 20] {
+            parcels.recycle(Vec::with_capacity(cap + 1), room);
+        }
+        let mut buf = Vec::with_capacity(512);
+        buf.extend_from_slice(b"header");
+        parcels.reserve(&mut buf, 280 << 10, room);
+        assert_eq!(buf.capacity(), (300 << 10) + 1);
+        assert_eq!(buf, b"header");
+        let mut big = b"h".to_vec();
+        parcels.reserve(&mut big, 3 << 20, room);
+        assert!(
+            big.capacity() >= (3 << 20) + (3 << 20) / SLACK,
+            "grown, with room"
+        );
+        assert!(!lock(&parcels.inner)
+            .spare
+            .iter()
+            .any(|b| b.capacity() == (2 << 20) + 1));
+        let mut short = Vec::new();
+        parcels.reserve(&mut short, 100, room);
+        assert!(short.capacity() >= 100 && short.capacity() < PARCEL_MIN_BYTES);
+        for _ in 0..40 {
+            parcels.recycle(Vec::with_capacity(1 << 20), room);
+        }
+        let inner = lock(&parcels.inner);
+        assert!(inner.spare.len() <= POOL_BUFFERS && inner.spare_bytes <= room);
+        let held: usize = inner.spare.iter().map(Vec::capacity).sum();
+        assert_eq!(held, inner.spare_bytes);
     }
 
     /// The budget's count of a queued message is what the writer thread releases for it.

@@ -13,6 +13,7 @@ pub(crate) mod appender;
 mod budget;
 pub(crate) mod bundle_dir;
 pub(crate) mod check;
+mod dedup;
 mod guard;
 mod message;
 pub(crate) mod redact;
@@ -228,6 +229,15 @@ impl Shared {
         });
     }
 
+    /// Returns a handled message's (or a batch's) buffer to the spares.
+    pub(crate) fn recycle(&self, buf: Vec<u8>) {
+        self.parcels.recycle(buf, self.budget.room());
+    }
+
+    fn reserve(&self, buf: &mut Vec<u8>, additional: usize) {
+        self.parcels.reserve(buf, additional, self.budget.room());
+    }
+
     /// Called by the writer thread once the barrier is handled.
     pub(crate) fn signal_barrier(&self) {
         *lock(&self.barrier_done) = true;
@@ -278,6 +288,12 @@ impl Writer {
             lossy,
             next_bundle: AtomicU64::new(1),
         }
+    }
+
+    /// Makes room for `additional` more bytes in `buf`, a message being built: a long one
+    /// continues in a spare buffer its size (see `Parcels::reserve`).
+    pub(crate) fn reserve(&self, buf: &mut Vec<u8>, additional: usize) {
+        self.shared.reserve(buf, additional);
     }
 
     pub(crate) fn is_finished(&self) -> bool {

@@ -15,11 +15,12 @@ use std::sync::Arc;
 
 use super::bundle_dir::{self, MANIFEST_FILE, TRACE_FILE};
 use super::check::check_text_body;
+use super::dedup::{Buf, Dedup};
 use super::message::OpenBody;
 use super::redact::{self, Redact, Redacted};
-use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning};
+use super::{lock, unix_ms, Header, Message, Op, Queued, Shared, Warning, HEADER_LEN};
 use crate::format::{
-    self, Manifest, PayloadIndex, PayloadKeys, FORMAT, FORMAT_VERSION, FORMAT_VERSION_WHOLE_BODIES,
+    self, Manifest, PayloadStore, FORMAT, FORMAT_VERSION, FORMAT_VERSION_WHOLE_BODIES,
 };
 
 /// Largest buffer of an open `trace.jsonl`; payloads larger than its buffer bypass it. Large
@@ -100,7 +101,8 @@ impl OpenFiles {
 pub(crate) struct Sink {
     out: Out,
     root: PathBuf,
-    bundles: HashMap<u64, OpenBundle>,
+    /// By the ids the layer mints (so no input chooses them: a fast hasher).
+    bundles: HashMap<u64, OpenBundle, rustc_hash::FxBuildHasher>,
     /// A copy of a short message whose payload body must be checked before it is written.
     scratch: Vec<u8>,
     /// Set by the barrier: everything after it is ignored.
@@ -108,11 +110,11 @@ pub(crate) struct Sink {
     /// Applied to every record body before it is written (`None`: bodies are written as
     /// the layer encoded them).
     redact: Option<Redact>,
-    /// Payload dedup (format v2): the digest keys every bundle's index uses; `None` writes
-    /// every body whole (format v1).
-    dedup: Option<PayloadKeys>,
-    /// A payload record in the v2 form, as the dedup index encoded it (reused buffer).
-    encoded: Vec<u8>,
+    /// Payload dedup (format v2): each bundle gets a payload store; `false` writes every
+    /// body whole (format v1).
+    dedup: bool,
+    /// The dedup path's reused buffers.
+    payloads: Dedup,
     /// Messages handled since the last flush: the size of the batch the flush ends.
     batch: usize,
     /// The queue taken from `Parcels` on a wake-up (kept to reuse its allocation).
@@ -163,9 +165,9 @@ struct OpenBundle {
     /// Seq of the last record written.
     seq: u64,
     manifest: Manifest,
-    /// Where this bundle's payload bytes were written, for the v2 encoding (`None`: dedup
-    /// off).
-    index: Option<PayloadIndex>,
+    /// The bodies this bundle's later payloads may refer to, for the v2 encoding (`None`:
+    /// dedup off).
+    store: Option<PayloadStore>,
 }
 
 impl Sink {
@@ -177,12 +179,12 @@ impl Sink {
                 on_end: None,
             },
             root,
-            bundles: HashMap::new(),
+            bundles: HashMap::default(),
             scratch: Vec::new(),
             finished: false,
             redact: None,
-            dedup: Some(PayloadKeys::default()),
-            encoded: Vec::new(),
+            dedup: true,
+            payloads: Dedup::default(),
             batch: 0,
             queued: Queued::default(),
             files: OpenFiles {
@@ -303,34 +305,45 @@ impl Sink {
     /// Stores payload bodies as references to bytes already written (format v2) when
     /// `dedup` is true, or every body whole (format v1).
     pub(crate) fn with_dedup(mut self, dedup: bool) -> Sink {
-        self.dedup = dedup.then(PayloadKeys::default);
+        self.dedup = dedup;
         self
     }
 
+    /// Handles a message read in place (nothing in it is left to check).
     fn handle(&mut self, msg: &[u8]) {
-        let Some((header, body)) = Header::parse(msg) else {
+        self.dispatch(Buf::Borrowed(msg));
+    }
+
+    /// Handles a message this thread owns (`whole`: its own buffer, which a payload store
+    /// may keep), checking its payload body if the layer left that to the writer thread
+    /// (JSON text given as `&str`: see [`check_text_body`]).
+    fn handle_owned(&mut self, msg: &mut Vec<u8>, whole: bool) {
+        self.dispatch(Buf::Owned(msg, whole));
+    }
+
+    fn dispatch(&mut self, mut buf: Buf<'_>) {
+        let Some((header, _)) = Header::parse(buf.bytes()) else {
             return;
         };
         if self.finished {
             return;
         }
         match header.op {
-            Op::Open => self.open(header, body),
-            Op::Record => self.record(header, body),
-            Op::Close => self.close(header, body),
+            Op::Open => self.open(header, &buf.bytes()[HEADER_LEN..]),
+            Op::Record => {
+                let mut check = header.check as usize;
+                // With a store and no redaction the check waits for the store's plan (it
+                // resumes over bytes shared with kept bodies); otherwise it comes first.
+                let deferred = self.dedup && self.redact.is_none();
+                if let (Buf::Owned(msg, _), false, true) = (&mut buf, deferred, check != 0) {
+                    check_text_body(msg, check);
+                    check = 0;
+                }
+                self.record(header, buf, check);
+            }
+            Op::Close => self.close(header, &buf.bytes()[HEADER_LEN..]),
             Op::Barrier => self.barrier(),
         }
-    }
-
-    /// Handles a message this thread owns, first checking its payload body if the layer left
-    /// that to the writer thread (JSON text given as `&str`: see [`check_text_body`]).
-    fn handle_owned(&mut self, msg: &mut Vec<u8>) {
-        if let Some((header, _)) = Header::parse(msg) {
-            if header.check != 0 && !self.finished {
-                check_text_body(msg, header.check as usize);
-            }
-        }
-        self.handle(msg);
     }
 
     fn open(&mut self, header: Header, body: &[u8]) {
@@ -338,9 +351,10 @@ impl Sink {
             Some(b) => (b.rollout_id, b.trace_id),
             None => (format!("rollout-{}", header.bundle), None),
         };
-        let format_version = match self.dedup {
-            Some(_) => FORMAT_VERSION,
-            None => FORMAT_VERSION_WHOLE_BODIES,
+        let format_version = if self.dedup {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_WHOLE_BODIES
         };
         let manifest = Manifest {
             format: FORMAT.to_owned(),
@@ -367,7 +381,7 @@ impl Sink {
                     last_used: 0,
                     seq: 0,
                     manifest,
-                    index: None,
+                    store: None,
                 };
                 self.bundles.insert(header.bundle, bundle);
                 return;
@@ -398,7 +412,7 @@ impl Sink {
             last_used,
             seq: 0,
             manifest,
-            index: self.dedup.clone().map(PayloadIndex::new),
+            store: self.dedup.then(PayloadStore::default),
         };
         let mut line = Vec::with_capacity(256);
         format::encode_bundle_started(&mut line, format_version, &rollout_id, trace_id.as_deref());
@@ -406,7 +420,9 @@ impl Sink {
         self.bundles.insert(header.bundle, bundle);
     }
 
-    fn record(&mut self, header: Header, body: &[u8]) {
+    /// Writes one record; `check`: where payload text left unchecked starts in `buf` (0:
+    /// none), for the store's path to check.
+    fn record(&mut self, header: Header, buf: Buf<'_>, check: usize) {
         self.writable(header.bundle);
         let Some(bundle) = self.bundles.get_mut(&header.bundle) else {
             // The bundle already ended (a thread that joined it outlived its root span).
@@ -425,39 +441,58 @@ impl Sink {
         };
         self.out
             .append_dropped(bundle, header, header.dropped_records, header.dropped_bytes);
+        let body_len = buf.bytes().len().saturating_sub(HEADER_LEN);
         let redacted = match &self.redact {
-            Some(r) => redact::redact_body(r, body),
+            Some(r) => redact::redact_body(r, &buf.bytes()[HEADER_LEN..]),
             None => Redacted::Unchanged,
         };
-        let mut body = match &redacted {
-            Redacted::Unchanged => body,
+        let buf = match &redacted {
+            Redacted::Unchanged => buf,
             Redacted::Rewritten { body, unscannable } => {
                 if *unscannable > 0 {
                     self.out
                         .redaction_failed(*unscannable, "a value was replaced by a marker");
                 }
-                body.as_slice()
+                Buf::Borrowed(body.as_slice())
             }
             Redacted::Unscannable => {
                 // Fail closed: a record that cannot be scanned is not written; its place
                 // holds a `dropped` record, so the loss is visible where it happened.
                 self.out
                     .redaction_failed(1, "a record was dropped in its place");
-                self.out
-                    .append_dropped(bundle, header, 1, body.len() as u64);
+                self.out.append_dropped(bundle, header, 1, body_len as u64);
                 return;
             }
         };
-        // Format v2, after redaction: the index only ever sees (and points at) bytes that are
-        // written. The record will be `seq + 1` if the append succeeds; if it fails nothing
-        // more is written to this bundle, so no reference can name it.
-        self.encoded.clear();
-        if let Some(index) = bundle.index.as_mut() {
-            if index.encode(bundle.seq + 1, body, &mut self.encoded) {
-                body = &self.encoded;
+        let at = match &redacted {
+            Redacted::Rewritten { .. } => 0,
+            _ => HEADER_LEN,
+        };
+        // Format v2, after redaction: the store only ever sees (and points at) bytes that
+        // are written.
+        // The store is taken out of the bundle while a record is written to the bundle.
+        match bundle.store.take() {
+            Some(mut store) => {
+                let out = &mut self.out;
+                self.payloads.write(&mut store, buf, (at, check), |line| {
+                    let before = bundle.seq;
+                    out.append(bundle, header.t, header.ns, line);
+                    (bundle.seq != before).then_some(bundle.seq)
+                });
+                for freed in store.freed() {
+                    self.out.shared.recycle(freed);
+                }
+                bundle.store = Some(store);
+            }
+            None => {
+                let mut buf = buf;
+                if let (Buf::Owned(msg, _), true) = (&mut buf, check != 0) {
+                    check_text_body(msg, check);
+                }
+                self.out
+                    .append(bundle, header.t, header.ns, &buf.bytes()[at..]);
             }
         }
-        self.out.append(bundle, header.t, header.ns, body);
     }
 
     fn close(&mut self, header: Header, body: &[u8]) {
@@ -647,20 +682,23 @@ impl Write for Sink {
                             let mut owned = std::mem::take(&mut self.scratch);
                             owned.clear();
                             owned.extend_from_slice(msg);
-                            self.handle_owned(&mut owned);
+                            self.handle_owned(&mut owned, false);
                             self.scratch = owned;
                         } else {
                             self.handle(msg);
                         }
                     }
                     Message::Whole(mut msg) => {
-                        self.handle_owned(&mut msg);
-                        shared.parcels.recycle(msg);
+                        self.handle_owned(&mut msg, true);
+                        // Empty when a payload store kept the buffer.
+                        if msg.capacity() > 0 {
+                            shared.recycle(msg);
+                        }
                     }
                 }
                 shared.budget.release(admitted);
             },
-            |batch| shared.parcels.recycle(batch),
+            |batch| shared.recycle(batch),
         );
         self.queued = queued;
         Ok(wake.len())

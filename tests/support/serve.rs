@@ -51,20 +51,25 @@ impl Serve {
 
     /// `serve ROOT ARGS…`; waits for the line that says where it listens.
     pub fn start_with(root: &Path, args: &[&str]) -> anyhow::Result<Serve> {
-        Serve::start_with_env(root, args, &[])
+        let mut command = cli();
+        command.arg("serve").arg(root).args(args);
+        Serve::spawn(command)
     }
 
-    /// `serve ROOT ARGS…` with `env` added to its environment.
-    pub fn start_with_env(
-        root: &Path,
-        args: &[&str],
-        env: &[(&str, &Path)],
-    ) -> anyhow::Result<Serve> {
-        let mut child = cli()
-            .envs(env.iter().copied())
+    /// `serve ROOT --addr 127.0.0.1:0` with its import cache (for Codex bundles) in `cache`.
+    pub fn start_cached(root: &Path, cache: &Path) -> anyhow::Result<Serve> {
+        let mut command = cli();
+        command.env("TRACING_ROLLOUT_CACHE", cache);
+        command
             .arg("serve")
             .arg(root)
-            .args(args)
+            .args(["--addr", "127.0.0.1:0"]);
+        Serve::spawn(command)
+    }
+
+    /// Runs `command` (a `serve`); waits for the line that says where it listens.
+    fn spawn(mut command: std::process::Command) -> anyhow::Result<Serve> {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;

@@ -2,9 +2,10 @@
 //! skip without Chromium), wait for the page's first frame, read the body its inspector
 //! loads. Every wait is bounded by [`WAIT`].
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::browser::{chromium_path, Browser};
+use super::browser::{chromium_path, file_url, Browser};
 use super::skip::skipped;
 
 /// How long any one thing the page does may take.
@@ -39,4 +40,48 @@ pub fn inspector_body(browser: &mut Browser) -> anyhow::Result<String> {
         WAIT,
     )?;
     Ok(body.as_str().unwrap_or_default().to_owned())
+}
+
+/// Writes the viewer of `bundle` into a temp dir and opens it at `fragment` (`""`, or `#` and
+/// an entity id); returns the dir (the page lives as long as it) and the page's path.
+pub fn show(
+    browser: &mut Browser,
+    bundle: &Path,
+    fragment: &str,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let html = tracing_rollout::view::render_html(bundle, &Default::default())?;
+    show_html(browser, &html, fragment)
+}
+
+/// Writes `html` into a temp dir as a page and opens it at `fragment`; returns the dir and
+/// the page's path.
+pub fn show_html(
+    browser: &mut Browser,
+    html: &str,
+    fragment: &str,
+) -> anyhow::Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("view.html");
+    std::fs::write(&path, html)?;
+    open(browser, &format!("{}{fragment}", file_url(&path)))?;
+    Ok((dir, path))
+}
+
+/// An error unless `html` refers to nothing outside itself (no script or style source, no
+/// link, no URL).
+pub fn self_contained(html: &str) -> anyhow::Result<()> {
+    for external in [
+        "<script src",
+        "<link",
+        "http://",
+        "https://",
+        "@import",
+        "url(",
+    ] {
+        anyhow::ensure!(
+            !html.contains(external),
+            "the page refers outside itself: {external}"
+        );
+    }
+    Ok(())
 }

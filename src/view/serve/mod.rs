@@ -20,6 +20,7 @@
 
 mod access;
 mod bundles;
+mod compare;
 mod http;
 mod live;
 mod message;

@@ -6,6 +6,7 @@
 //! line here and a handler in a file of its own (see `pages` for the server's own).
 
 use super::bundles::Bundles;
+use super::compare;
 use super::message::{Request, Response};
 use super::{pages, rollouts};
 
@@ -48,6 +49,22 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         at: At::Exact("/api/index"),
         handler: rollouts::index_json,
+    },
+    Route {
+        at: At::Exact("/compare"),
+        handler: compare::page,
+    },
+    Route {
+        at: At::Exact("/api/compare"),
+        handler: compare::data,
+    },
+    Route {
+        at: At::Exact("/assets/compare.js"),
+        handler: compare::script,
+    },
+    Route {
+        at: At::Exact("/assets/compare.css"),
+        handler: compare::style,
     },
     Route {
         at: At::Prefix("/assets/"),
