@@ -155,11 +155,23 @@ fn a_root_made_read_only_mid_run_fails_new_bundles_only_and_the_host_carries_on(
         return Ok(());
     };
     let root = fs.mount.join("root");
-    let (dispatch, guard) = dispatch(RolloutLayer::builder().root_dir(&root))?;
+    // The first bundle must be on disk, ended, before the root turns read-only: the writer
+    // thread says so through the hook.
+    let (ended_tx, ended_rx) = std::sync::mpsc::channel();
+    let ended_tx = std::sync::Mutex::new(ended_tx);
+    let builder = RolloutLayer::builder()
+        .root_dir(&root)
+        .on_bundle_end(move |dir| {
+            if let Ok(tx) = ended_tx.lock() {
+                let _ = tx.send(dir.to_path_buf());
+            }
+        });
+    let (dispatch, guard) = dispatch(builder)?;
     let remounted = tracing::dispatcher::with_default(&dispatch, || -> Result<bool> {
         let before = info_span!("rollout", rollout_id = "before");
         before.in_scope(|| turn(0, 100));
         drop(before);
+        ended_rx.recv_timeout(std::time::Duration::from_secs(60))?;
         // A read-only bind mount over the root: new bundles cannot be created below it.
         let bound = Command::new("mount")
             .arg("--bind")

@@ -3,24 +3,15 @@
 #![no_main]
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tracing_rollout::reduce::{reduce_bundle, ReduceError};
 
-/// One bundle directory per fuzzing process, in memory when `/dev/shm` exists.
+#[path = "common.rs"]
+mod common;
+
 fn bundle_dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = if std::path::Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let dir = base.join(format!("tracing-rollout-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the fuzz bundle directory");
-        dir
-    })
+    common::bundle_dir("reduce")
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 use tracing_rollout::cost::{self, Prices};
 use tracing_rollout::diff::DiffOptions;
 use tracing_rollout::export::{chrome, otlp, tables, ExportError};
+use tracing_rollout::format;
 use tracing_rollout::import::{self, LiveImport};
 use tracing_rollout::reduce::{self, ReduceError};
 use tracing_rollout::view;
@@ -40,7 +41,8 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Check that a bundle reduces; exit 0 if valid, 1 if invalid, 2 on usage or I/O errors.
+    /// Check that a bundle reduces; exit 0 if valid, 1 if invalid (or empty: no record), 2 on
+    /// usage or I/O errors.
     Validate {
         /// The bundle directory.
         bundle: PathBuf,
@@ -57,6 +59,9 @@ enum Command {
         /// and print the cost after the tree.
         #[arg(long, conflicts_with = "follow")]
         prices: Option<PathBuf>,
+        /// With `--follow`: how long to wait for `trace.jsonl` to appear before giving up.
+        #[arg(long, value_name = "SECONDS", default_value_t = reduce::FOLLOW_WAIT.as_secs_f64())]
+        wait: f64,
     },
     /// Write the bundle's viewer: one self-contained HTML file (default `<bundle>/view.html`).
     View {
@@ -222,7 +227,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", reduce::printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -259,7 +264,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bundle,
             follow,
             prices,
-        } => summary(&bundle, follow, load_prices(prices)?.as_ref(), &mut out),
+            wait,
+        } => {
+            let wait = std::time::Duration::try_from_secs_f64(wait)
+                .context("--wait takes a number of seconds")?;
+            let prices = load_prices(prices)?;
+            summary(&bundle, follow.then_some(wait), prices.as_ref(), &mut out)
+        }
         Command::View {
             bundle,
             output,
@@ -309,11 +320,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(out, "{body}")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Expand { bundle } => {
-            reduce::expand_bundle(resolve(&bundle)?, std::io::BufWriter::new(&mut out))
-                .with_context(|| format!("expand {}", bundle.display()))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Expand { bundle } => expand(&bundle, &mut out),
         Command::Diff { a, b, json, prices } => {
             diff(&a, &b, json, &diff_options(prices.as_deref())?, &mut out)
         }
@@ -414,19 +421,45 @@ fn reduce(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `expand`: every record in the v1 layout; what a reader's limits left out is said on
+/// standard error, once the records are out.
+fn expand(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
+    let context = || format!("expand {}", bundle.display());
+    let mut reader = format::BundleReader::open(resolve(bundle)?).with_context(context)?;
+    let mut out = std::io::BufWriter::new(out);
+    while let Some(record) = reader.next_record().with_context(context)? {
+        out.write_all(record.text.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    for left_out in reader.diagnostics() {
+        let message = reduce::printable(&left_out.message);
+        eprintln!("warning: line {}: {message}", left_out.line);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `validate`: exit 0 and the figures and diagnostics of a bundle that reduces, exit 1 and
 /// why for one that does not parse or contradicts itself; other errors are errors (exit 2).
 fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     let state = match reduce::reduce_bundle(bundle) {
         Ok(state) => state,
         Err(e @ (ReduceError::Parse { .. } | ReduceError::Contradiction { .. })) => {
-            writeln!(out, "invalid: {e}")?;
+            writeln!(out, "invalid: {}", reduce::printable(&e.to_string()))?;
             return Ok(ExitCode::from(1));
         }
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!("validate {}", bundle.display())))
         }
     };
+    if state.started_at_unix_ms.is_none() && state.threads.is_empty() {
+        writeln!(
+            out,
+            "empty: {} holds no record (the bundle was created but nothing reached its log)",
+            reduce::printable(&bundle.join("trace.jsonl").display().to_string())
+        )?;
+        return Ok(ExitCode::from(1));
+    }
     let warnings = state.warning_count();
     writeln!(
         out,
@@ -439,21 +472,27 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     )?;
     for d in &state.diagnostics {
         let at = d.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
-        writeln!(out, "  {:?}{at}: {}", d.level, d.message)?;
+        writeln!(
+            out,
+            "  {:?}{at}: {}",
+            d.level,
+            reduce::printable(&d.message)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `summary`: the tree once (and its cost with prices), or with `--follow` again on new
-/// records until the bundle ends (a Codex bundle is imported as Codex writes it).
+/// `summary`: the tree once (and its cost with prices), or with `--follow` (waiting up to
+/// `follow` for the trace to appear) again on new records until the bundle ends (a Codex
+/// bundle is imported as Codex writes it).
 fn summary(
     bundle: &Path,
-    follow: bool,
+    follow: Option<std::time::Duration>,
     prices: Option<&Prices>,
     out: &mut StdoutLock,
 ) -> anyhow::Result<ExitCode> {
     let every = std::time::Duration::from_millis(250);
-    if !follow {
+    let Some(wait) = follow else {
         let state = reduce::reduce_bundle(resolve(bundle)?)
             .with_context(|| format!("reduce {}", bundle.display()))?;
         out.write_all(reduce::render_summary(&state).as_bytes())?;
@@ -461,7 +500,7 @@ fn summary(
             out.write_all(cost::render_cost(&state, prices).as_bytes())?;
         }
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     let live = LiveImport::open(bundle).with_context(|| format!("import {}", bundle.display()))?;
     let (ours, importing) = match live {
         Some(live) => {
@@ -470,11 +509,19 @@ fn summary(
         }
         None => (bundle.to_path_buf(), None),
     };
-    reduce::follow_summary(&ours, out, every)
-        .with_context(|| format!("follow {}", bundle.display()))?;
+    if !ours.join("trace.jsonl").exists() && ours.is_dir() {
+        eprintln!(
+            "waiting up to {} s for {}",
+            wait.as_secs_f64(),
+            ours.join("trace.jsonl").display()
+        );
+    }
+    let followed = reduce::follow_summary_waiting(&ours, out, every, wait)
+        .with_context(|| format!("follow {}", bundle.display()));
     if let Some(handle) = importing {
         handle.stop();
     }
+    followed?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -581,7 +628,7 @@ fn export_otlp_endpoint(
             let message = if report.message.is_empty() {
                 String::new()
             } else {
-                format!(": {}", report.message)
+                format!(": {}", reduce::printable(&report.message))
             };
             writeln!(
                 out,
@@ -591,6 +638,7 @@ fn export_otlp_endpoint(
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ (ExportError::Unreachable { .. } | ExportError::Refused { .. })) => {
+            let e = reduce::printable(&e.to_string()).into_owned();
             eprintln!("error: export {}: {e}", bundle.display());
             Ok(ExitCode::from(3))
         }

@@ -116,7 +116,7 @@ pub(crate) fn write_json(value: &impl serde::Serialize, path: &Path) -> Result<(
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::create(path).map_err(io)?;
+    let file = crate::format::create_private(path).map_err(io)?;
     let mut out = std::io::BufWriter::new(file);
     serde_json::to_writer(&mut out, value).map_err(|e| match e.io_error_kind() {
         Some(kind) => io(std::io::Error::new(kind, e)),

@@ -7,7 +7,11 @@
 //! range with an explicit stack — never recursion, never the whole file. A reference must
 //! name an earlier payload record, so resolution always terminates; anything that does not
 //! add up (a range outside its body, a length that does not match `len`) is an error, never
-//! a guess.
+//! a guess. Time is bounded too: a body is at most [`MAX_BODY_BYTES`], its expansion at most
+//! [`MAX_EXPAND_WORK_PER_BODY`] of work, and a bundle's at most [`EXPAND_WORK_ALLOWANCE`] +
+//! [`EXPAND_WORK_PER_BYTE_READ`] per byte read; past a limit the body is left out
+//! ([`ExpandError::Limit`]), never half expanded, and earlier lines are re-read from the file
+//! handle being read, never from whatever the path names by then.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
@@ -18,13 +22,89 @@ use std::path::{Path, PathBuf};
 use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::deep::with_record;
 use super::open::open_regular;
 use super::store::MIN_BODY;
-use super::{Record, RecordBody};
+use super::RecordBody;
 
 /// Bytes of decoded bodies kept for later references (the writer refers to where bytes were
 /// last written, so in practice only the last few bodies are ever asked for).
 pub(crate) const CACHE_BYTES: usize = 16 << 20;
+
+/// The largest body a reader expands from `parts` (bytes): a record whose `len` says more is
+/// left out, with a [`ReadDiagnostic`](super::ReadDiagnostic). The same as the longest line a
+/// reader reads.
+pub const MAX_BODY_BYTES: u64 = super::MAX_LINE_BYTES;
+/// Work one body may cost a reader, at most: bytes copied into it, bytes of earlier lines
+/// read again to resolve its references, and [`REFERENCE_WORK`] per reference followed.
+/// 1 GiB (8 MiB for the fuzzer, as every limit here is scaled down for it).
+pub const MAX_EXPAND_WORK_PER_BODY: u64 = if cfg!(fuzzing) { 8 << 20 } else { 1 << 30 };
+/// Work all the bodies of a bundle may cost a reader together, at most: this allowance
+/// (256 MiB; 2 MiB for the fuzzer) ...
+pub const EXPAND_WORK_ALLOWANCE: u64 = if cfg!(fuzzing) { 2 << 20 } else { 256 << 20 };
+/// ... plus this many bytes of work per byte of `trace.jsonl` read so far (real bundles
+/// expand to a few dozen times their size).
+pub const EXPAND_WORK_PER_BYTE_READ: u64 = 1024;
+/// The work counted for following one reference, whatever it copies (a chain of references
+/// that copy nothing still costs its steps).
+pub const REFERENCE_WORK: u64 = 64;
+
+/// Why a body stored as `parts` was not expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExpandError {
+    /// The record does not add up (a reference forward or outside its body, a length that
+    /// does not match): the bundle is damaged, and that is an error.
+    Invalid(String),
+    /// Expanding it would pass a reader's limit ([`MAX_BODY_BYTES`], the work limits): the
+    /// body is left out with a diagnostic naming the record, and the rest is read.
+    Limit(String),
+}
+
+#[cfg(test)]
+impl ExpandError {
+    /// What went wrong, naming the record.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            ExpandError::Invalid(m) | ExpandError::Limit(m) => m,
+        }
+    }
+}
+
+impl From<String> for ExpandError {
+    fn from(message: String) -> ExpandError {
+        ExpandError::Invalid(message)
+    }
+}
+
+/// Work done on one body, against its limit.
+#[derive(Debug)]
+struct Meter {
+    seq: u64,
+    work: u64,
+    limit: u64,
+    /// The limit is the bundle's remaining allowance, not the per-body one.
+    bundle_bound: bool,
+}
+
+impl Meter {
+    fn add(&mut self, work: u64) -> Result<(), ExpandError> {
+        self.work = self.work.saturating_add(work);
+        if self.work <= self.limit {
+            return Ok(());
+        }
+        let what = if self.bundle_bound {
+            format!(
+                "the bundle's bodies have cost the {EXPAND_WORK_ALLOWANCE} bytes + {EXPAND_WORK_PER_BYTE_READ} per byte read that a reader spends expanding them"
+            )
+        } else {
+            format!("expanding it costs more than the {MAX_EXPAND_WORK_PER_BODY} bytes of work a reader spends on one body")
+        };
+        Err(ExpandError::Limit(format!(
+            "payload {} left out: {what}",
+            self.seq
+        )))
+    }
+}
 
 /// One element of `parts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +181,16 @@ pub(crate) struct Expander {
     order: VecDeque<u64>,
     cached_bytes: usize,
     cache_limit: usize,
+    /// Bytes of `trace.jsonl` seen so far (the end of the last line remembered).
+    seen_bytes: u64,
+    /// Work spent on all bodies so far.
+    work: u64,
+    /// A line was skipped (too long): a reference to a record no line gave is to that one,
+    /// and leaves its body out rather than failing the bundle.
+    skipped: bool,
+    /// The last whole body read again during one expansion (too big for the cache: its
+    /// references would otherwise read it again each).
+    reread: Option<(u64, String)>,
 }
 
 /// A piece of the body being assembled, on the resolution stack.
@@ -131,7 +221,23 @@ impl Expander {
             order: VecDeque::new(),
             cached_bytes: 0,
             cache_limit,
+            seen_bytes: 0,
+            work: 0,
+            reread: None,
+            skipped: false,
         }
+    }
+
+    /// Notes that the reader skipped a line (see [`ExpandError::Limit`]).
+    pub(crate) fn skipped_a_line(&mut self) {
+        self.skipped = true;
+    }
+
+    /// Notes that payload record `seq` is the line at `offset`, `len` bytes long, without
+    /// keeping its body (one left out): references to it read it again, within the limits.
+    pub(crate) fn note_line(&mut self, seq: u64, offset: u64, len: u64) {
+        self.lines.insert(seq, (offset, len));
+        self.seen_bytes = self.seen_bytes.max(offset + len + 1);
     }
 
     /// Re-reads earlier lines from `file` (a handle on the file being read) instead of
@@ -147,14 +253,14 @@ impl Expander {
     /// Notes that payload record `seq` is the line at `offset`, `len` bytes long (without
     /// its newline), and keeps its decoded `body` for references that follow.
     pub(crate) fn remember(&mut self, seq: u64, offset: u64, len: u64, body: &str) {
-        self.lines.insert(seq, (offset, len));
+        self.note_line(seq, offset, len);
         self.cache_body(seq, body);
     }
 
     /// Like [`Expander::remember`] for a body [`Expander::expand`] returned: it moves into
     /// the cache instead of being copied.
     pub(crate) fn remember_decoded(&mut self, seq: u64, offset: u64, len: u64, body: String) {
-        self.lines.insert(seq, (offset, len));
+        self.note_line(seq, offset, len);
         if body.len() < MIN_BODY || body.len() > self.cache_limit {
             self.spare.push(body);
             return;
@@ -192,13 +298,41 @@ impl Expander {
         }
     }
 
-    /// The whole body of payload record `seq`, stored as `parts` with decoded length `len`.
+    /// The whole body of payload record `seq`, stored as `parts` with decoded length `len`,
+    /// within the limits ([`MAX_BODY_BYTES`], the work limits).
     pub(crate) fn expand(
         &mut self,
         seq: u64,
         len: u64,
         parts: &RawValue,
-    ) -> Result<String, String> {
+    ) -> Result<String, ExpandError> {
+        if len > MAX_BODY_BYTES {
+            return Err(ExpandError::Limit(format!(
+                "payload {seq} left out: its body would be {len} bytes, more than the {MAX_BODY_BYTES} a reader expands"
+            )));
+        }
+        let allowed = EXPAND_WORK_ALLOWANCE
+            .saturating_add(EXPAND_WORK_PER_BYTE_READ.saturating_mul(self.seen_bytes))
+            .saturating_sub(self.work);
+        let mut meter = Meter {
+            seq,
+            work: 0,
+            limit: allowed.min(MAX_EXPAND_WORK_PER_BODY),
+            bundle_bound: allowed < MAX_EXPAND_WORK_PER_BODY,
+        };
+        let result = self.assemble(seq, len, parts, &mut meter);
+        self.work = self.work.saturating_add(meter.work);
+        self.reread = None;
+        result
+    }
+
+    fn assemble(
+        &mut self,
+        seq: u64,
+        len: u64,
+        parts: &RawValue,
+        meter: &mut Meter,
+    ) -> Result<String, ExpandError> {
         let parts = parse_parts(parts)?;
         let mut out = self.spare.pop().unwrap_or_default();
         out.clear();
@@ -224,26 +358,32 @@ impl Expander {
         }
         while let Some(task) = stack.pop() {
             match task {
-                Task::Bytes(text) => out.push_str(&text),
+                Task::Bytes(text) => {
+                    meter.add(text.len() as u64)?;
+                    out.push_str(&text);
+                }
                 Task::Range {
                     seq: s,
                     offset,
                     len,
-                } => self.resolve(s, offset, len, &mut out, &mut stack)?,
+                } => {
+                    meter.add(REFERENCE_WORK)?;
+                    self.resolve(s, offset, len, &mut out, &mut stack, meter)?;
+                }
             }
             // Stop as soon as the body outgrows what `len` says (a damaged file could
             // otherwise ask for far more than any body holds).
             if out.len() as u64 > len {
-                return Err(format!(
+                return Err(ExpandError::Invalid(format!(
                     "payload {seq} decodes to more than the {len} bytes `len` says"
-                ));
+                )));
             }
         }
         if out.len() as u64 != len {
-            return Err(format!(
+            return Err(ExpandError::Invalid(format!(
                 "payload {seq} decodes to {} bytes, but `len` says {len}",
                 out.len()
-            ));
+            )));
         }
         Ok(out)
     }
@@ -257,7 +397,8 @@ impl Expander {
         len: u64,
         out: &mut String,
         stack: &mut Vec<Task<'_>>,
-    ) -> Result<(), String> {
+        meter: &mut Meter,
+    ) -> Result<(), ExpandError> {
         let range = |body_len: usize| -> Result<std::ops::Range<usize>, String> {
             let end = offset.checked_add(len).filter(|&e| e <= body_len as u64);
             match end {
@@ -268,24 +409,34 @@ impl Expander {
                 )),
             }
         };
-        if let Some(body) = self.cache.get(&seq) {
+        let cached = match &self.reread {
+            Some((s, body)) if *s == seq => Some(body),
+            _ => self.cache.get(&seq),
+        };
+        if let Some(body) = cached {
             let r = range(body.len())?;
             let piece = body
                 .get(r)
                 .ok_or_else(|| format!("a reference into payload {seq} splits a character"))?;
+            meter.add(piece.len() as u64)?;
             out.push_str(piece);
             return Ok(());
         }
-        let text = self.read_line(seq)?;
-        let record = Record::parse(&text).map_err(|e| format!("re-read payload {seq}: {e}"))?;
-        match record.body {
-            RecordBody::Payload { body, .. } => {
-                let body = body.get();
+        let text = self.read_line(seq, meter)?;
+        let resolved = with_record(&text, false, |record, exact_body| match record.body {
+            RecordBody::Payload { .. } => {
+                let body = exact_body.unwrap_or("null");
                 let piece = body
                     .get(range(body.len())?)
                     .ok_or_else(|| format!("a reference into payload {seq} splits a character"))?;
+                meter.add(piece.len() as u64)?;
                 out.push_str(piece);
-                self.cache_body(seq, body);
+                if body.len() > self.cache_limit {
+                    self.reread = Some((seq, body.to_owned()));
+                } else {
+                    self.cache_body(seq, body);
+                }
+                Ok(())
             }
             RecordBody::PayloadParts {
                 len: body_len,
@@ -302,7 +453,12 @@ impl Expander {
                         WirePart::New(text) => text.len() as u64,
                         WirePart::Ref { len, .. } => *len,
                     };
-                    let (start, end) = (at, at + part_len);
+                    let Some(end) = at.checked_add(part_len) else {
+                        return Err(ExpandError::Invalid(format!(
+                            "the parts of payload {seq} add up to more bytes than can be counted"
+                        )));
+                    };
+                    let start = at;
                     at = end;
                     if end <= want_start || start >= want_end {
                         continue;
@@ -321,41 +477,55 @@ impl Expander {
                             earlier(seq, s)?;
                             Task::Range {
                                 seq: s,
-                                offset: o + from,
+                                offset: o.checked_add(from).ok_or_else(|| {
+                                    format!("a reference in payload {seq} points past any body")
+                                })?,
                                 len: to - from,
                             }
                         }
                     });
                 }
                 stack.extend(pieces.into_iter().rev());
+                Ok(())
             }
-            _ => {
-                return Err(format!(
-                    "a reference names seq {seq}, which is not a payload"
-                ))
-            }
+            _ => Err(ExpandError::Invalid(format!(
+                "a reference names seq {seq}, which is not a payload"
+            ))),
+        });
+        match resolved {
+            Ok(Some(done)) => done,
+            Ok(None) => Err(ExpandError::Invalid(format!("re-read payload {seq}: torn"))),
+            Err(e) => Err(ExpandError::Invalid(format!("re-read payload {seq}: {e}"))),
         }
-        Ok(())
     }
 
     /// Reads the line of payload record `seq` again.
-    fn read_line(&mut self, seq: u64) -> Result<String, String> {
+    fn read_line(&mut self, seq: u64, meter: &mut Meter) -> Result<String, ExpandError> {
         let Some(&(offset, len)) = self.lines.get(&seq) else {
-            return Err(format!(
-                "a reference names seq {seq}, which is not an earlier payload record"
-            ));
+            let message =
+                format!("a reference names seq {seq}, which is not an earlier payload record");
+            return Err(if self.skipped {
+                ExpandError::Limit(format!("{message} (a line was skipped)"))
+            } else {
+                ExpandError::Invalid(message)
+            });
         };
+        meter.add(len)?;
         let path = self.path.display().to_string();
         let io = |e: std::io::Error| format!("re-read {path}: {e}");
         if self.file.is_none() {
             self.file = Some(open_regular(&self.path, None).map_err(io)?);
         }
         let Some(file) = self.file.as_mut() else {
-            return Err(format!("re-read {}", self.path.display()));
+            return Err(ExpandError::Invalid(format!(
+                "re-read {}",
+                self.path.display()
+            )));
         };
         let mut buf = vec![0u8; usize::try_from(len).map_err(|e| e.to_string())?];
         read_at(file, offset, &mut buf).map_err(io)?;
-        String::from_utf8(buf).map_err(|e| format!("re-read payload {seq}: {e}"))
+        String::from_utf8(buf)
+            .map_err(|e| ExpandError::Invalid(format!("re-read payload {seq}: {e}")))
     }
 }
 
@@ -379,6 +549,7 @@ fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<()> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::format::Record;
     use crate::format::{encode_envelope, PayloadStore};
 
     /// Writes `bodies` as payload records 1, 2, … (encoded by the writer's store when
@@ -488,6 +659,26 @@ mod tests {
         );
     }
 
+    /// Found by the fuzzer: a stored record whose parts' lengths add up past `u64::MAX`,
+    /// read again to resolve a later reference, was an arithmetic overflow (a panic in a
+    /// debug build); it is an error naming the record.
+    #[test]
+    fn parts_whose_lengths_overflow_are_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let body = "x".repeat(300);
+        let whole = format!("{{\"seq\":1,\"t\":0,\"ns\":0,\"type\":\"payload\",\"span\":1,\"role\":\"r\",\"bytes\":302,\"body\":\"{body}\"}}");
+        let huge = u64::MAX / 2 + 1;
+        let parts = format!("{{\"seq\":2,\"t\":0,\"ns\":0,\"type\":\"payload\",\"span\":1,\"role\":\"r\",\"bytes\":10,\"len\":10,\"parts\":[[1,0,{huge}],[1,0,{huge}],[1,{huge},5]]}}");
+        std::fs::write(&path, format!("{whole}\n{parts}\n")).unwrap();
+        let mut expander = Expander::new(&path);
+        expander.remember(1, 0, whole.len() as u64, &format!("\"{body}\""));
+        expander.note_line(2, whole.len() as u64 + 1, parts.len() as u64);
+        let raw = serde_json::from_str::<Box<RawValue>>("[[2,0,10]]").unwrap();
+        let e = expander.expand(3, 10, &raw).unwrap_err();
+        assert!(matches!(e, ExpandError::Invalid(_)), "{e:?}");
+    }
+
     #[test]
     fn a_reference_forward_or_outside_its_body_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -499,14 +690,18 @@ mod tests {
         expander.remember(1, 0, line.len() as u64, &format!("\"{body}\""));
         let parts = |s: &str| serde_json::from_str::<Box<RawValue>>(s).unwrap();
         let e = expander.expand(2, 10, &parts("[[2,0,10]]")).unwrap_err();
+        let e = e.message();
         assert!(e.contains("not an earlier record"), "{e}");
         let e = expander.expand(2, 10, &parts("[[1,295,10]]")).unwrap_err();
+        let e = e.message();
         assert!(e.contains("outside"), "{e}");
         let e = expander.expand(2, 11, &parts("[[1,0,10]]")).unwrap_err();
+        let e = e.message();
         assert!(e.contains("`len` says 11"), "{e}");
         // A damaged record asking for far more than its `len` stops at the first excess.
         let many = format!("[{}]", vec!["[1,0,300]"; 100_000].join(","));
         let e = expander.expand(2, 5, &parts(&many)).unwrap_err();
+        let e = e.message();
         assert!(e.contains("more than the 5 bytes"), "{e}");
         assert_eq!(
             expander.expand(2, 12, &parts("[[1,0,10],\"ab\"]")).unwrap(),

@@ -162,7 +162,29 @@
 //!
 //! See [`Manifest`]. Written when the bundle is created (status `running`) and rewritten
 //! atomically (temp file + rename) when it ends or the guard finishes.
+//!
+//! # What a reader reads: limits
+//!
+//! A bundle may come from a stranger, so every reader (the reducer, [`BundleReader`],
+//! [`payload_body`], [`expand_bundle`], and through them the viewer, the exporters and the
+//! server) bounds what it reads and expands, and reads the rest when something passes a
+//! bound:
+//!
+//! | what | limit | past it |
+//! |---|---|---|
+//! | `trace.jsonl`, `manifest.json` | regular files only (checked on the opened file; a FIFO is not waited on) | an error saying what it is (`not a regular file (a FIFO)`) |
+//! | `manifest.json` | [`MAX_MANIFEST_BYTES`] (1 MiB) | ignored, with a diagnostic |
+//! | one line of `trace.jsonl` | [`MAX_LINE_BYTES`] (128 MiB) | skipped without being held; a diagnostic naming the line; the graph is `complete: false` and later records may name what it held |
+//! | one body stored as `parts` | [`MAX_BODY_BYTES`] (128 MiB) expanded, [`MAX_EXPAND_WORK_PER_BODY`] (1 GiB) of work (bytes copied, bytes re-read, [`REFERENCE_WORK`] per reference) | the body is left out (`"omitted":true,"body":null` in the v1 layout, [`ReadError::LeftOut`] for [`payload_body`]), with a diagnostic naming the record |
+//! | all bodies of one bundle | [`EXPAND_WORK_ALLOWANCE`] (256 MiB) + [`EXPAND_WORK_PER_BYTE_READ`] (1 024) × the bytes of `trace.jsonl` read so far | the same, for each body past it |
+//! | nesting | none: values nested deeper than the JSON parser goes are read exactly (and flattened for the reducer, with a diagnostic) | — |
+//!
+//! So a reader's memory is bounded by a small multiple of [`MAX_LINE_BYTES`] whatever the
+//! file, and its time by the file's size: a format 2 "decompression bomb" (bodies that
+//! reference earlier bodies twice over) costs at most the work limits. The layer never writes
+//! past them (its payload cap is at most 16 MiB).
 
+mod deep;
 pub(crate) mod discover;
 mod encode;
 mod expand;
@@ -171,17 +193,25 @@ mod parse;
 mod read;
 mod store;
 
+pub use expand::{
+    EXPAND_WORK_ALLOWANCE, EXPAND_WORK_PER_BYTE_READ, MAX_BODY_BYTES, MAX_EXPAND_WORK_PER_BODY,
+    REFERENCE_WORK,
+};
 pub use open::MAX_MANIFEST_BYTES;
 pub use parse::{PayloadHead, Record, RecordBody, RecordError};
-pub use read::{expand_bundle, payload_body, BundleReader, ExpandedRecord, ReadError};
+pub use read::{
+    expand_bundle, payload_body, BundleReader, ExpandedRecord, ReadDiagnostic, ReadError,
+    MAX_LINE_BYTES,
+};
 
+pub(crate) use deep::{flatten, is_too_deep, KEEP_DEPTH};
 pub(crate) use encode::{
     begin_event, begin_payload, begin_span_recorded, begin_span_started, encode_bundle_ended,
     encode_bundle_started, encode_dropped, encode_envelope, encode_link, encode_span_ended,
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
-pub(crate) use expand::Expander;
-pub(crate) use open::{open_regular, read_limited};
+pub(crate) use expand::{ExpandError, Expander};
+pub(crate) use open::{create_private, create_temp_beside, open_regular, read_limited};
 #[cfg(feature = "cli")]
 pub(crate) use read::payload_body_within;
 pub(crate) use read::{visit_records, Next, TraceReader};

@@ -1,11 +1,14 @@
 //! Opening a bundle's files for reading: regular files only, and — for the server — only files
-//! that really lie inside the root it serves.
+//! that really lie inside the root it serves; and creating what readers write beside them
+//! (graphs, pages, exports), owner-only like the bundle.
 //!
 //! Invariant: every check is made on the file as opened (`fstat` of the descriptor, and the
 //! path the kernel resolved for it), never on a path before opening it, so a `trace.jsonl`
 //! swapped for a symlink, a FIFO or a device between an index and an open is still caught.
 //! Opening never blocks (a FIFO is opened non-blocking and then refused), and what is read
-//! whole (`manifest.json`) is read up to a limit, never to the end of an endless file.
+//! whole (`manifest.json`) is read up to a limit, never to the end of an endless file. What
+//! a reader writes holds every prompt, so it is created `0600`, and a temporary file is
+//! created exclusively under a random name (never an existing file, never a planted link).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -57,6 +60,73 @@ pub(crate) fn read_limited(path: &Path, limit: u64, within: Option<&Path>) -> io
         ));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for writing, created or truncated, owner-only (`0600`; an existing regular
+/// file is made so too). What is not a regular file (`/dev/stdout`, a FIFO) keeps its mode.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.is_file() {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
+}
+
+/// A new owner-only file beside `path` (same directory) named `.<name>.tmp-<random>`,
+/// created exclusively: an existing file or link of that name makes it pick another name.
+pub(crate) fn create_temp_beside(path: &Path) -> io::Result<(File, PathBuf)> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".to_owned());
+    let mut last = None;
+    for _ in 0..16 {
+        let tmp = path.with_file_name(format!(".{name}.tmp-{:016x}", random_u64()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&tmp) {
+            Ok(file) => return Ok((file, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+}
+
+/// 64 random bits: the system's random source, else the standard library's per-process
+/// hash keys mixed with the time.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok()
+    {
+        return u64::from_le_bytes(bytes);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
 }
 
 /// What kind of file `meta` describes, for errors.
@@ -138,6 +208,25 @@ mod tests {
             assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
             let e = open_regular(Path::new("/dev/zero"), None).unwrap_err();
             assert!(e.to_string().contains("character device"), "{e}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let out = root.join("out.html");
+            std::fs::write(&out, "old").unwrap();
+            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+            drop(create_private(&out).unwrap());
+            let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            // A link planted where a predictable name would be is never written through.
+            let (_, tmp) = create_temp_beside(&out).unwrap();
+            assert!(tmp
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".out.html.tmp-"));
+            let mode = std::fs::metadata(&tmp).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
         let big = root.join("big.json");
         std::fs::write(&big, vec![b' '; 100]).unwrap();

@@ -16,6 +16,10 @@ use crate::writer::{Budget, RolloutGuard, Shared, Writer};
 const DEFAULT_ROOT: &str = "traces";
 const DEFAULT_MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 const DEFAULT_MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
+/// The most `max_payload_bytes` may be: a body escaped as JSON text (up to six bytes per
+/// byte), and again inside format v2's `parts`, must fit the longest line a reader reads
+/// ([`format::MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES), 128 MiB).
+const MAX_PAYLOAD_BYTES_CAP: usize = 16 * 1024 * 1024;
 const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_OPEN_FILES: usize = 64;
 
@@ -114,11 +118,14 @@ impl RolloutLayerBuilder {
     /// Largest payload body recorded in full, in bytes of its JSON (or text) form. A larger
     /// payload is stored as a JSON string holding its first `bytes` bytes (cut at a character
     /// boundary) followed by `…[truncated N bytes]`, with `"truncated": true`; its `bytes`
-    /// key still gives the full size.
+    /// key still gives the full size. At most 16 MiB (a larger value is lowered to it), so
+    /// that every line the layer writes fits the longest line a reader reads
+    /// ([`format::MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES)) even when every byte of
+    /// the body needs escaping.
     ///
     /// Default: 8 MiB.
     pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
-        self.max_payload_bytes = bytes;
+        self.max_payload_bytes = bytes.min(MAX_PAYLOAD_BYTES_CAP);
         self
     }
 
@@ -286,5 +293,21 @@ impl RolloutLayerBuilder {
         }
         builder.create(&self.root_dir)?;
         self.root_dir.canonicalize()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worst a capped body can become on one line: every byte escaped as `\u0001` (6
+    /// bytes), that text escaped again inside format v2's `parts` (7 bytes), its marker and
+    /// the record's keys — still shorter than the longest line a reader reads.
+    #[test]
+    fn the_largest_body_the_layer_writes_fits_a_readers_line() {
+        let worst = (MAX_PAYLOAD_BYTES_CAP as u64) * 7 + 64 * 1024;
+        assert!(worst < crate::format::MAX_LINE_BYTES, "{worst}");
+        let builder = RolloutLayerBuilder::default().max_payload_bytes(usize::MAX);
+        assert_eq!(builder.max_payload_bytes, MAX_PAYLOAD_BYTES_CAP);
     }
 }

@@ -42,6 +42,20 @@ pub enum ReduceError {
         /// What contradicts what.
         message: String,
     },
+    /// The payload record was left out: its body is past a reader's limit (see
+    /// [`format::MAX_BODY_BYTES`](crate::format::MAX_BODY_BYTES) and the work limits), or its
+    /// line is longer than [`format::MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES).
+    #[error("read payload {seq} at line {line} of {}: {message}", path.display())]
+    LeftOut {
+        /// `trace.jsonl`.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// The seq asked for.
+        seq: u64,
+        /// Why it was left out.
+        message: String,
+    },
     /// No payload record has the asked-for seq.
     #[error("read payload {seq} of {}: the record with that seq is {found}", path.display())]
     NotAPayload {

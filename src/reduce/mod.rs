@@ -25,7 +25,6 @@
 mod calls;
 mod compactions;
 mod conversation;
-mod deep;
 mod deliveries;
 mod edges;
 mod error;
@@ -49,9 +48,9 @@ use std::path::{Path, PathBuf};
 
 pub use error::ReduceError;
 pub use reader::{expand_bundle, payload_body, BundleReader, ExpandedRecord};
-pub use replay::{follow_summary, LiveBundle, Replay};
+pub use replay::{follow_summary, follow_summary_waiting, LiveBundle, Replay, FOLLOW_WAIT};
 pub use state::*;
-pub use summary::render_summary;
+pub use summary::{printable, render_summary};
 // The payload memo keys its caches by hashes it computes.
 pub(crate) use u64_map::U64Map;
 // The word `state.json` uses for an item kind, for the diff's summaries.
@@ -93,6 +92,11 @@ pub(crate) fn reduce_bundle_within(
                 replay.torn_tail(number, len);
                 break;
             }
+            Next::TooLong {
+                number,
+                offset,
+                len,
+            } => replay.too_long(number, offset, len),
             Next::Line(line) => {
                 replay.apply_line(line.number, line.offset, line.text, line.unterminated)?
             }
@@ -123,8 +127,9 @@ pub fn write_state(dir: impl AsRef<Path>) -> Result<PathBuf, ReduceError> {
 /// Writes `state` as pretty JSON to `path`.
 ///
 /// A regular file (or a path that does not exist yet) is replaced atomically: the JSON goes
-/// to a temp file beside it, which is then renamed over it, so a reader never sees half a
-/// graph. A symlink is followed and its target replaced that way (the link stays a link).
+/// to a temp file beside it (owner-only, created exclusively under a random name, so no link
+/// planted beside it can redirect the write), which is then renamed over it, so a reader
+/// never sees half a graph. A symlink is followed and its target replaced that way (the link stays a link).
 /// Anything else that exists — `/dev/null`, `/dev/stdout`, a FIFO — is written in place:
 /// renaming over it would replace the device or pipe with a regular file (as root, for the
 /// whole system).
@@ -153,19 +158,9 @@ pub fn write_state_to(state: &RolloutState, path: &Path) -> Result<(), ReduceErr
         Some(_) => std::fs::canonicalize(path).map_err(|e| io("resolve", e))?,
         None => path.to_path_buf(),
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "state.json".to_owned());
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(&tmp).map_err(|e| io("create", e))?;
+    // A random name, created exclusively: a link planted at a predictable name cannot
+    // redirect the write.
+    let (file, tmp) = crate::format::create_temp_beside(&path).map_err(|e| io("create", e))?;
     if let Err(e) = write(file) {
         let _ = std::fs::remove_file(&tmp);
         return Err(io("write", e));

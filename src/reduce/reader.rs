@@ -38,6 +38,17 @@ impl From<ReadError> for ReduceError {
                 line,
                 message,
             },
+            ReadError::LeftOut {
+                path,
+                line,
+                seq,
+                message,
+            } => ReduceError::LeftOut {
+                path,
+                line,
+                seq,
+                message,
+            },
             ReadError::NotAPayload { path, seq, found } => {
                 ReduceError::NotAPayload { path, seq, found }
             }

@@ -54,7 +54,8 @@ use super::state::{
 };
 use super::u64_map::{U64Map, U64Set};
 use crate::format::{
-    Expander, Manifest, PayloadHead, Record, RecordBody, RecordError, SpanKind, FORMAT_VERSION,
+    ExpandError, Expander, Manifest, PayloadHead, Record, RecordBody, RecordError, SpanKind,
+    FORMAT_VERSION,
 };
 use crate::vocab;
 
@@ -311,6 +312,19 @@ impl Reducer {
         self.state.trace_id.get_or_insert(trace_id);
     }
 
+    /// A line too long to read was skipped: the graph is not complete, and records after it
+    /// may name what it held, which is then tolerated as in a lossy bundle.
+    pub(super) fn too_long(&mut self, line: u64, offset: u64, len: u64) {
+        self.lossy = true;
+        self.expander.skipped_a_line();
+        self.state.complete = false;
+        self.warn_at_end(format!(
+            "line {line} is {len} bytes (bytes {offset}..{} of the file), longer than the {} a reader reads; skipped",
+            offset + len,
+            crate::format::MAX_LINE_BYTES
+        ));
+    }
+
     pub(super) fn torn_tail(&mut self, line: u64, len: usize) {
         self.missing_at_end(format!(
             "line {line} is torn ({len} bytes without a newline); ignored"
@@ -437,14 +451,21 @@ impl Reducer {
         body_len: u64,
         parts: &RawValue,
     ) -> Result<(), ReduceError> {
-        let body = self
-            .expander
-            .expand(self.seq, body_len, parts)
-            .map_err(|message| ReduceError::Parse {
-                path: self.path.clone(),
-                line: self.line,
-                message,
-            })?;
+        let body = match self.expander.expand(self.seq, body_len, parts) {
+            Ok(body) => body,
+            Err(ExpandError::Limit(why)) => {
+                let (seq, offset, len) = (self.seq, self.offset, self.line_len);
+                self.expander.note_line(seq, offset, len);
+                return self.payload_left_out(head, why);
+            }
+            Err(ExpandError::Invalid(message)) => {
+                return Err(ReduceError::Parse {
+                    path: self.path.clone(),
+                    line: self.line,
+                    message,
+                })
+            }
+        };
         let done = self.payload_record(head, &body);
         let (seq, offset, len) = (self.seq, self.offset, self.line_len);
         self.expander.remember_decoded(seq, offset, len, body);
@@ -519,14 +540,14 @@ impl Reducer {
     ) -> Result<(), ReduceError> {
         let marker = format!(
             "[nested deeper than {} levels: see line {number} of trace.jsonl]",
-            super::deep::KEEP_DEPTH
+            crate::format::KEEP_DEPTH
         );
         let parse_error = |message: String| ReduceError::Parse {
             path: self.path.clone(),
             line: number,
             message,
         };
-        let Some((flat, replaced)) = super::deep::flatten(text, &marker) else {
+        let Some((flat, replaced)) = crate::format::flatten(text, &marker) else {
             return Err(parse_error(error.to_string()));
         };
         let record = Record::parse(&flat).map_err(|e| parse_error(e.to_string()))?;
@@ -535,7 +556,7 @@ impl Reducer {
             "line {number} nests deeper than {} levels: {replaced} value(s) below that \
                  depth are kept only in trace.jsonl (bytes {offset}..{} of the file), \
                  replaced in the graph by a marker",
-            super::deep::KEEP_DEPTH,
+            crate::format::KEEP_DEPTH,
             offset + text.len() as u64
         ));
         Ok(())
@@ -548,6 +569,12 @@ impl Reducer {
             self.warn_at_end(why);
             None
         });
+        if self.line == 0 {
+            self.missing_at_end(
+                "trace.jsonl holds no record: the bundle was created but nothing reached its log \
+                 (a writer that stopped at once, or not a bundle)",
+            );
+        }
         self.spans_never_ended();
         self.unresolved_calls_at_end();
         self.terminals_at_end();

@@ -47,6 +47,8 @@ pub struct Replay {
     pending: Vec<u8>,
     /// A torn line was met: nothing after it is applied.
     torn: bool,
+    /// Bytes of a line longer than a reader reads, being skipped (none kept).
+    skipping: Option<u64>,
     /// Files are read only inside this canonical directory (the server's root), when set.
     within: Option<PathBuf>,
 }
@@ -63,6 +65,7 @@ impl Replay {
             offset: 0,
             pending: Vec::new(),
             torn: false,
+            skipping: None,
             within: None,
         }
     }
@@ -81,7 +84,13 @@ impl Replay {
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let (line, tail) = rest.split_at(end + 1);
             rest = tail;
-            if self.pending.is_empty() {
+            if let Some(skipped) = self.skipping.take() {
+                self.skip_line(skipped + line.len() as u64);
+            } else if self.pending.len() + line.len() > LINE_CAP {
+                let len = (self.pending.len() + line.len()) as u64;
+                self.pending = Vec::new();
+                self.skip_line(len);
+            } else if self.pending.is_empty() {
                 self.feed_line_bytes(line)?;
             } else {
                 let mut whole = std::mem::take(&mut self.pending);
@@ -89,8 +98,32 @@ impl Replay {
                 self.feed_line_bytes(&whole)?;
             }
         }
-        self.pending.extend_from_slice(rest);
+        if let Some(skipped) = self.skipping.as_mut() {
+            *skipped += rest.len() as u64;
+        } else if self.pending.len() + rest.len() > LINE_CAP {
+            // Too long already: stop keeping it.
+            self.skipping = Some((self.pending.len() + rest.len()) as u64);
+            self.pending = Vec::new();
+        } else {
+            self.pending.extend_from_slice(rest);
+        }
         Ok(())
+    }
+
+    /// A whole line of `len` bytes (with its newline) longer than a reader reads: skipped, as
+    /// [`reduce_bundle`](super::reduce_bundle) skips it.
+    fn skip_line(&mut self, len: u64) {
+        let offset = self.offset;
+        self.offset += len;
+        self.lines += 1;
+        self.too_long(self.lines, offset, len);
+    }
+
+    /// Line `number`, at `offset` and `len` bytes long, was too long to read.
+    pub(super) fn too_long(&mut self, number: u64, offset: u64, len: u64) {
+        if !self.torn {
+            self.reducer.too_long(number, offset, len);
+        }
     }
 
     /// Feeds one complete line (without its newline).
@@ -133,7 +166,7 @@ impl Replay {
         }
         match Record::parse(text) {
             Ok(record) => self.reducer.apply(&record, number, offset, text),
-            Err(e) if super::deep::is_too_deep(&e) && !unterminated => {
+            Err(e) if crate::format::is_too_deep(&e) && !unterminated => {
                 self.reducer.apply_too_deep(number, offset, text, &e)
             }
             Err(_) if unterminated => {
@@ -177,6 +210,9 @@ impl Replay {
     /// Ends the replay: judges an unfinished last line, runs the end-of-log checks and
     /// returns the graph, as [`reduce_bundle`](super::reduce_bundle) would for the bytes fed.
     pub fn finish(mut self) -> Result<RolloutState, ReduceError> {
+        if let Some(len) = self.skipping.take() {
+            self.skip_line(len);
+        }
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
             let number = self.lines + 1;
@@ -203,6 +239,9 @@ fn read_manifest(dir: &Path, within: Option<&Path>) -> Result<Option<Manifest>, 
         .map(Some)
         .map_err(|e| format!("cannot parse {}: {e}; ignored", path.display()))
 }
+
+/// A line with its newline (`\r\n`) longer than this is skipped, as the line reader does.
+const LINE_CAP: usize = crate::format::MAX_LINE_BYTES as usize + 2;
 
 /// Bytes read from `trace.jsonl` at a time by [`LiveBundle::poll`].
 const CHUNK: usize = 1 << 20;
@@ -311,16 +350,33 @@ impl LiveBundle {
     }
 }
 
+/// How long [`follow_summary`] waits for a bundle's `trace.jsonl` to appear.
+pub const FOLLOW_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Prints the summary tree of the bundle in `dir` to `out`, then again each time new lines
 /// land (checking every `every`), until `bundle_ended` is applied; returns the final graph.
-/// Each print after the first is preceded by a `--- after line N ---` rule. Runs until the
-/// bundle ends: a caller that wants to stop earlier interrupts the process.
+/// Each print after the first is preceded by a `--- after line N ---` rule. A `trace.jsonl`
+/// that does not exist yet is waited for up to [`FOLLOW_WAIT`], then it is an error (a
+/// directory that does not exist is one at once); once it exists, runs until the bundle ends:
+/// a caller that wants to stop earlier interrupts the process.
 pub fn follow_summary(
     dir: impl AsRef<Path>,
     out: &mut dyn std::io::Write,
     every: std::time::Duration,
 ) -> Result<RolloutState, ReduceError> {
+    follow_summary_waiting(dir, out, every, FOLLOW_WAIT)
+}
+
+/// [`follow_summary`], waiting up to `wait` (not [`FOLLOW_WAIT`]) for `trace.jsonl` to
+/// appear.
+pub fn follow_summary_waiting(
+    dir: impl AsRef<Path>,
+    out: &mut dyn std::io::Write,
+    every: std::time::Duration,
+    wait: std::time::Duration,
+) -> Result<RolloutState, ReduceError> {
     let dir = dir.as_ref();
+    wait_for_trace(dir, every, wait)?;
     let write = |out: &mut dyn std::io::Write, text: &str| {
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -352,4 +408,53 @@ pub fn follow_summary(
     write(out, "--- bundle ended ---\n")?;
     write(out, &render_summary(&state))?;
     Ok(state)
+}
+
+/// Returns once `<dir>/trace.jsonl` exists; an error if `dir` is not a directory, or if it
+/// has not appeared within `wait` (checking every `every`).
+fn wait_for_trace(
+    dir: &Path,
+    every: std::time::Duration,
+    wait: std::time::Duration,
+) -> Result<(), ReduceError> {
+    let trace = dir.join("trace.jsonl");
+    let started = std::time::Instant::now();
+    loop {
+        match std::fs::symlink_metadata(&trace) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ReduceError::Io {
+                    action: "open",
+                    path: trace,
+                    source: e,
+                })
+            }
+            Err(_) => {}
+        }
+        if let Err(source) = std::fs::metadata(dir).and_then(|m| {
+            if m.is_dir() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("not a directory"))
+            }
+        }) {
+            return Err(ReduceError::Io {
+                action: "follow",
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+        let waited = started.elapsed();
+        if waited >= wait {
+            return Err(ReduceError::Io {
+                action: "follow",
+                path: trace,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no trace.jsonl appeared in {} s", wait.as_secs_f64()),
+                ),
+            });
+        }
+        std::thread::sleep(every.min(wait - waited));
+    }
 }

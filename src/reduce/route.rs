@@ -74,6 +74,30 @@ impl Reducer {
         self.route_payload(span, role, body)
     }
 
+    /// A payload record whose body a reader's limit left out (`why` names the record): kept
+    /// in the graph as not whole, not interpreted, reported.
+    pub(super) fn payload_left_out(
+        &mut self,
+        head: &PayloadHead<'_>,
+        why: String,
+    ) -> Result<(), ReduceError> {
+        self.state.complete = false;
+        self.warn(why);
+        let Some(owner) = self.span_ref(head.span, "payload")? else {
+            return Ok(());
+        };
+        let payload = PayloadRef {
+            role: head.role.to_string(),
+            owner: owner.anchor(head.span),
+            bytes: head.bytes,
+            offset: self.offset,
+            len: self.line_len,
+            truncated: true,
+        };
+        self.state.payloads.insert(self.seq, payload);
+        Ok(())
+    }
+
     /// Which payload role on which span kind goes where: attached to its entity, and
     /// interpreted when it is model-facing.
     fn route_payload(&mut self, key: u64, role: &str, body: &str) -> Result<(), ReduceError> {

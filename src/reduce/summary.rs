@@ -3,12 +3,56 @@
 //! token totals and edge counts.
 //!
 //! Invariant: the text is a pure function of the [`RolloutState`] (no clock, no paths), so
-//! the same bundle always renders the same summary and it can be golden-tested.
+//! the same bundle always renders the same summary and it can be golden-tested. Every value
+//! that comes from the bundle (ids, names, models, errors) goes through [`printable`], so a
+//! bundle cannot put terminal escape sequences, line breaks or bidirectional overrides on
+//! the screen of whoever reads its summary.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 
 use super::{Execution, Requester, RolloutState, Status, Usage};
+
+/// `text` with every control character (C0 — line breaks and ESC included —, DEL, C1) and
+/// every invisible direction or line-separator mark escaped as `\n`, `\t`, `\r` or
+/// `\u{…}`: what any text output prints of a bundle's strings.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_rollout::reduce::printable;
+///
+/// assert_eq!(printable("call\u{1b}[2Jid\n"), "call\\u{1b}[2Jid\\n");
+/// assert_eq!(printable("plain"), "plain");
+/// ```
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+            )
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if hidden(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 fn duration(execution: &Execution) -> String {
     match execution.duration_ns {
@@ -49,7 +93,7 @@ pub fn render_summary(state: &RolloutState) -> String {
     let _ = writeln!(
         out,
         "rollout {}  {}  {}{}",
-        state.rollout_id,
+        printable(&state.rollout_id),
         state.status.as_str(),
         wall,
         if state.complete {
@@ -138,11 +182,11 @@ fn render_thread(
     let _ = writeln!(
         out,
         "{pad}thread {}{}  {}  {}  {} turns, {} items{}  tokens {}",
-        thread.thread_id,
+        printable(&thread.thread_id),
         thread
             .agent_path
             .as_ref()
-            .map(|p| format!(" {p}"))
+            .map(|p| format!(" {}", printable(p)))
             .unwrap_or_default(),
         status(&thread.execution),
         duration(&thread.execution),
@@ -162,7 +206,7 @@ fn render_thread(
         let _ = writeln!(
             out,
             "{pad}  turn {}  {}  {}",
-            turn.turn_id,
+            printable(&turn.turn_id),
             status(&turn.execution),
             duration(&turn.execution)
         );
@@ -174,8 +218,8 @@ fn render_thread(
             let _ = writeln!(
                 out,
                 "{pad}    inference {}  {}  {}  {}  {} → {} items{}",
-                call.inference_call_id,
-                call.model.as_deref().unwrap_or("?"),
+                printable(&call.inference_call_id),
+                printable(call.model.as_deref().unwrap_or("?")),
                 status(&call.execution),
                 duration(&call.execution),
                 state.request_items(call).len(),
@@ -196,7 +240,7 @@ fn render_thread(
             let _ = writeln!(
                 out,
                 "{pad}    code cell {}  {}  {}  {} nested tool calls",
-                cell.cell_id.as_deref().unwrap_or(&cell.code_cell_id),
+                printable(cell.cell_id.as_deref().unwrap_or(&cell.code_cell_id)),
                 status(&cell.execution),
                 duration(&cell.execution),
                 cell.tool_calls.len()
@@ -235,31 +279,31 @@ fn render_tool(
     };
     let mut extra = String::new();
     if let Some(target) = &tool.target_thread_id {
-        let _ = write!(extra, "  → {target}");
+        let _ = write!(extra, "  → {}", printable(target));
     }
     if !tool.terminal_operations.is_empty() {
         let _ = write!(extra, "  {} terminal ops", tool.terminal_operations.len());
     }
     if let Some(runtime) = &tool.runtime {
-        let _ = write!(extra, "  run by the {runtime}");
+        let _ = write!(extra, "  run by the {}", printable(runtime));
     }
     if let Some(cell) = &tool.waited_cell {
-        let _ = write!(extra, "  waits on {cell}");
+        let _ = write!(extra, "  waits on {}", printable(cell));
     }
     if tool.execution.status == Status::Failed {
         if let Some(error) = &tool.execution.error {
-            let _ = write!(extra, "  error: {error}");
+            let _ = write!(extra, "  error: {}", printable(error));
         }
     }
     let _ = writeln!(
         out,
         "{pad}tool {} {}{}  {}  {}  by {}{}",
-        tool.tool.as_deref().unwrap_or("?"),
+        printable(tool.tool.as_deref().unwrap_or("?")),
         tool.kind
             .as_deref()
-            .map(|k| format!("[{k}] "))
+            .map(|k| format!("[{}] ", printable(k)))
             .unwrap_or_default(),
-        tool.call_id.as_deref().unwrap_or("-"),
+        printable(tool.call_id.as_deref().unwrap_or("-")),
         status(&tool.execution),
         duration(&tool.execution),
         requester,

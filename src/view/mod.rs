@@ -27,7 +27,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cost::Prices;
-use crate::format::RecordBody;
 use crate::reduce::{self, ReduceError, RolloutState};
 
 pub use compare::{render_compare_html, write_compare_html};
@@ -131,8 +130,10 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
     let mut embedded = 0u64;
     let mut omitted = 0u64;
     crate::format::visit_records(dir, |record| {
-        if let RecordBody::Payload { body, .. } = record.body {
-            let body = body.get();
+        if record.left_out.is_some() {
+            omitted += 1;
+        }
+        if let Some(body) = record.body {
             if embedded + body.len() as u64 > options.max_body_bytes {
                 omitted += 1;
                 return ControlFlow::Continue(());
@@ -180,13 +181,15 @@ pub fn write_html(
     )
 }
 
-/// Writes a page to `path`; returns the path.
+/// Writes a page to `path`, owner-only (it holds every prompt); returns the path.
 fn write_page(path: PathBuf, html: &str) -> Result<PathBuf, ReduceError> {
-    std::fs::write(&path, html).map_err(|source| ReduceError::Io {
-        action: "write",
-        path: path.clone(),
-        source,
-    })?;
+    crate::format::create_private(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, html.as_bytes()))
+        .map_err(|source| ReduceError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
     Ok(path)
 }
 

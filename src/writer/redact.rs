@@ -60,6 +60,8 @@ pub struct Redact {
 enum Matcher {
     /// Lowercased key names, compared ASCII-case-insensitively.
     Keys(Arc<[String]>),
+    /// [`Redact::common`]: keys compared by their [`normalized`] spelling.
+    Common,
     Predicate(Arc<dyn Fn(&str) -> bool + Send + Sync>),
 }
 
@@ -67,9 +69,78 @@ impl fmt::Debug for Redact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.matcher {
             Matcher::Keys(keys) => f.debug_tuple("Redact::keys").field(keys).finish(),
+            Matcher::Common => f.write_str("Redact::common()"),
             Matcher::Predicate(_) => f.write_str("Redact::with(..)"),
         }
     }
+}
+
+/// [`Redact::common`]'s names, [`normalized`]: a key matches one exactly ...
+const COMMON_KEYS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "setcookie",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "apitoken",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
+    "authtoken",
+    "sessiontoken",
+    "sessionid",
+    "bearertoken",
+    "clientsecret",
+    "privatekey",
+    "secretkey",
+    "accesskey",
+    "credentials",
+    "xamzsecuritytoken",
+];
+
+/// ... or ends with one of these (`x-api-key`, `openai_api_key`, `Proxy-Authorization`,
+/// `http.request.header.authorization`, `client_secret`, `db_password`, …).
+const COMMON_SUFFIXES: &[&str] = &[
+    "authorization",
+    "apikey",
+    "apitoken",
+    "accesstoken",
+    "refreshtoken",
+    "authtoken",
+    "sessiontoken",
+    "secret",
+    "secretkey",
+    "privatekey",
+    "accesskey",
+    "password",
+    "passwd",
+    "cookie",
+];
+
+/// Fragments one of which every [`Redact::common`] key holds (case aside): a record with none
+/// of them (nor a `\u` escape) has nothing to redact.
+const COMMON_FRAGMENTS: &[&str] = &[
+    "auth",
+    "key",
+    "token",
+    "secret",
+    "pass",
+    "cookie",
+    "session",
+    "credential",
+];
+
+/// A key's spelling with case and separators taken out: `X-Api-Key`, `x_api_key`,
+/// `x.api.key` and `XApiKey` are all `xapikey`.
+fn normalized(key: &str) -> String {
+    key.chars()
+        .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 impl Redact {
@@ -102,6 +173,40 @@ impl Redact {
         }
     }
 
+    /// The keys people actually leak, however they are spelled: names are compared with case,
+    /// `-`, `_`, `.` and spaces taken out, and match a list of names (`authorization`,
+    /// `api_key`, `token`, `password`, `secret`, `cookie`, …) or end with a secret's name
+    /// (`…api_key`, `…authorization`, `…secret`, `…password`, `…access_token`, …). So
+    /// `x-api-key` (Anthropic's header), `api-key`, `apikey`, `x_api_key`, `openai_api_key`,
+    /// `Proxy-Authorization`, `http.request.header.authorization` and `client_secret` are
+    /// all redacted, and so is a header block given as text (`Authorization: Bearer …` on a
+    /// line of its own: a `key: value` pair). Token counts (`input_tokens`, `max_tokens`)
+    /// are not secrets and are kept.
+    ///
+    /// To add keys of your own, combine it with [`Redact::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_rollout::Redact;
+    ///
+    /// let redact = Redact::common();
+    /// for key in ["x-api-key", "X_API_KEY", "Proxy-Authorization", "http.request.header.authorization"] {
+    ///     assert!(redact.matches(key), "{key}");
+    /// }
+    /// assert!(!redact.matches("input_tokens"));
+    ///
+    /// // Plus keys of your own:
+    /// let common = Redact::common();
+    /// let mine = Redact::with(move |key| common.matches(key) || key == "ssn");
+    /// assert!(mine.matches("ssn") && mine.matches("apiKey"));
+    /// ```
+    pub fn common() -> Redact {
+        Redact {
+            matcher: Matcher::Common,
+        }
+    }
+
     /// Redacts the value of every key for which `matches` returns true. It is called on the
     /// writer thread for every key of every record, so keep it cheap, and it must not panic
     /// (a panic would stop the writer thread).
@@ -125,6 +230,11 @@ impl Redact {
     pub fn matches(&self, key: &str) -> bool {
         match &self.matcher {
             Matcher::Keys(keys) => keys.iter().any(|k| k.eq_ignore_ascii_case(key)),
+            Matcher::Common => {
+                let key = normalized(key);
+                COMMON_KEYS.contains(&key.as_str())
+                    || COMMON_SUFFIXES.iter().any(|s| key.ends_with(s))
+            }
             Matcher::Predicate(f) => f(key),
         }
     }
@@ -135,6 +245,12 @@ impl Redact {
         match &self.matcher {
             Matcher::Keys(keys) => {
                 keys.iter()
+                    .any(|k| contains_ignore_ascii_case(bytes, k.as_bytes()))
+                    || bytes.windows(2).any(|w| w == b"\\u")
+            }
+            Matcher::Common => {
+                COMMON_FRAGMENTS
+                    .iter()
                     .any(|k| contains_ignore_ascii_case(bytes, k.as_bytes()))
                     || bytes.windows(2).any(|w| w == b"\\u")
             }
@@ -597,6 +713,51 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn the_common_preset_matches_secret_keys_however_they_are_spelled() {
+        let r = Redact::common();
+        for key in [
+            "x-api-key",
+            "api-key",
+            "apikey",
+            "x_api_key",
+            "X-API-KEY",
+            "apiKey",
+            "openai_api_key",
+            "Proxy-Authorization",
+            "http.request.header.authorization",
+            "http.request.header.x-api-key",
+            "client_secret",
+            "db_password",
+            "Set-Cookie",
+            "access_token",
+            "token",
+        ] {
+            assert!(r.matches(key), "{key}");
+            assert!(r.may_match(key.as_bytes()), "{key}");
+        }
+        for key in [
+            "input_tokens",
+            "max_tokens",
+            "model",
+            "keyboard_layout",
+            "author",
+            "path",
+        ] {
+            assert!(!r.matches(key), "{key}");
+        }
+        assert_eq!(
+            scrub_pairs(
+                &r,
+                "GET / HTTP/1.1\nAuthorization: Bearer sk-1\nX-Api-Key: sk-2\nAccept: */*"
+            ),
+            Some(
+                "GET / HTTP/1.1\nAuthorization: [REDACTED]\nX-Api-Key: [REDACTED]\nAccept: */*"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

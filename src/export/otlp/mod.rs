@@ -37,7 +37,6 @@ pub use spans::span_count;
 
 use super::graph::ExportGraph;
 use super::{write_json, ExportError};
-use crate::format::RecordBody;
 use crate::reduce::{reduce_bundle, ReduceError, RolloutState};
 use spans::{Attrs, Content};
 
@@ -202,11 +201,13 @@ pub fn write_otlp_protobuf(
     path: impl AsRef<Path>,
 ) -> Result<(), ExportError> {
     let path = path.as_ref();
-    std::fs::write(path, to_otlp_protobuf(request)).map_err(|source| ExportError::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::format::create_private(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &to_otlp_protobuf(request)))
+        .map_err(|source| ExportError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Exports the bundle in `dir` to a file: protobuf when `path` ends in `.pb` or `.binpb`
@@ -248,8 +249,8 @@ fn collect_bodies(dir: &Path, seqs: &BTreeSet<u64>) -> Result<BTreeMap<u64, Stri
         if !seqs.contains(&record.seq) {
             return ControlFlow::Continue(());
         }
-        if let RecordBody::Payload { body, .. } = record.body {
-            bodies.insert(record.seq, body.get().to_owned());
+        if let Some(body) = record.body {
+            bodies.insert(record.seq, body.to_owned());
         }
         if bodies.len() == seqs.len() {
             return ControlFlow::Break(());

@@ -56,7 +56,6 @@ pub use schema::{
 use super::ExportError;
 use crate::cost::Prices;
 use crate::format::discover::{find_bundles, is_bundle, Walk};
-use crate::format::RecordBody;
 use crate::reduce::reduce_bundle;
 use manifest::{BundleEntry, BundleStamp, Manifest, Stamp};
 use rows::{failed_rollout, Cell, Rollout, Sink};
@@ -572,9 +571,9 @@ fn write_payloads(
         // A torn or unreadable tail ends the walk: the graph's remaining payloads are written
         // below, without bodies.
         let _ = crate::format::visit_records(dir, |record| {
-            if let RecordBody::Payload { head, body } = &record.body {
-                let head = Some((head.role.as_ref(), head.bytes, head.truncated));
-                if let Err(e) = rollout.payload_row(record.seq, head, Some(body.get()), sink) {
+            if record.record_type == "payload" {
+                // Role, size and truncation from the graph; a body left out stays null.
+                if let Err(e) = rollout.payload_row(record.seq, None, record.body, sink) {
                     failure = Some(e);
                     return ControlFlow::Break(());
                 }

@@ -14,6 +14,8 @@ fn demo() -> &'static Path {
 #[derive(Debug, Default)]
 struct Collect {
     rows: Vec<(usize, usize)>,
+    /// `payloads` rows with a body.
+    bodies: usize,
 }
 
 impl Sink for Collect {
@@ -30,6 +32,9 @@ impl Sink for Collect {
                     | (ColumnType::Bool, Cell::Bool(_))
             );
             assert!(fits, "{}.{}: {cell:?}", spec.name, column.name);
+        }
+        if table == id::PAYLOADS && matches!(cells.last(), Some(Cell::Text(_))) {
+            self.bodies += 1;
         }
         self.rows.push((table, cells.len()));
         Ok(())
@@ -91,6 +96,7 @@ fn every_row_of_the_demo_fits_the_schema_in_every_table() -> Result<(), Box<dyn 
         };
         assert_eq!(rows, expected, "{}", table.name);
     }
+    assert_eq!(sink.bodies, state.payloads.len(), "every body read back");
     Ok(())
 }
 

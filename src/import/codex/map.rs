@@ -183,6 +183,17 @@ impl Mapper {
             .event(self.rollout, crate::vocab::DIAGNOSTIC_EVENT, &fields)
     }
 
+    /// Line `number` of Codex's `trace.jsonl`, `len` bytes long, was skipped: longer than a
+    /// reader reads.
+    pub(crate) fn skip_line(&mut self, number: u64, len: u64) -> io::Result<()> {
+        self.line = number;
+        self.ledger.event("line", Fate::Diagnosed);
+        self.diagnose(format!(
+            "{len} bytes long, more than the {} a reader reads; skipped",
+            crate::format::MAX_LINE_BYTES
+        ))
+    }
+
     /// Applies line `number` of Codex's `trace.jsonl`.
     pub(crate) fn apply_line(&mut self, number: u64, text: &str) -> io::Result<()> {
         self.line = number;

@@ -5,7 +5,10 @@
 //! Invariant: an import is a pure function of the Codex bundle as it is on disk, applied in
 //! Codex's line order; it writes one bundle of ours per Codex bundle and never fails on what
 //! Codex wrote — only on I/O. What it cannot map is kept as evidence and named by a
-//! diagnostic ([`Ledger`]), so nothing Codex recorded is lost silently.
+//! diagnostic ([`Ledger`]), so nothing Codex recorded is lost silently. A bundle may come
+//! from a stranger: files are read only inside it and only if regular, its log a chunk at a
+//! time (a line past [`MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES) skipped without being
+//! held) and a payload file only up to 16 MiB, each with a diagnostic naming what was left.
 //!
 //! # The mapping
 //!
@@ -219,6 +222,9 @@ pub fn import(
         .collect()
 }
 
+/// Bytes of Codex's log read at a time.
+const POLL_CHUNK: usize = 1 << 20;
+
 /// An import that can continue as Codex appends to its log: [`poll`](Importer::poll)
 /// applies the lines written since the last poll, [`finish`](Importer::finish) ends it.
 #[derive(Debug)]
@@ -226,8 +232,12 @@ pub struct Importer {
     source: PathBuf,
     file: File,
     offset: u64,
-    /// Bytes after the last newline read so far (a line Codex is still writing).
+    /// Bytes after the last newline read so far (a line Codex is still writing), at most
+    /// [`MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES).
     partial: Vec<u8>,
+    /// Bytes of a line longer than a reader reads, skipped so far without being held (0
+    /// when none is being skipped).
+    skipped: u64,
     line: u64,
     mapper: map::Mapper,
 }
@@ -281,6 +291,7 @@ impl Importer {
             file,
             offset: 0,
             partial: Vec::new(),
+            skipped: 0,
             line: 0,
             mapper,
         })
@@ -297,7 +308,10 @@ impl Importer {
         self.mapper.recording_done()
     }
 
-    /// Applies every whole line Codex appended since the last poll; returns how many.
+    /// Applies every whole line Codex appended since the last poll; returns how many. The
+    /// log is read 1 MiB at a time, and a line longer than
+    /// [`MAX_LINE_BYTES`](crate::format::MAX_LINE_BYTES) is skipped without being held (with
+    /// a diagnostic), so memory is bounded whatever Codex's log holds.
     ///
     /// # Errors
     ///
@@ -307,31 +321,58 @@ impl Importer {
         self.file
             .seek(io::SeekFrom::Start(self.offset))
             .map_err(io("read", &trace))?;
-        let mut bytes = Vec::new();
-        let read = self
-            .file
-            .read_to_end(&mut bytes)
-            .map_err(io("read", &trace))?;
-        self.offset += read as u64;
-        self.partial.extend_from_slice(&bytes);
-        let Some(last) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return Ok(0);
-        };
-        let rest = self.partial.split_off(last + 1);
-        let whole = std::mem::replace(&mut self.partial, rest);
+        let mut chunk = vec![0u8; POLL_CHUNK];
         let mut applied = 0;
-        for line in whole[..last].split(|&b| b == b'\n') {
-            self.line += 1;
-            applied += 1;
-            let text = String::from_utf8_lossy(line);
-            self.mapper
-                .apply_line(self.line, &text)
+        loop {
+            let n = match self.file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io("read", &trace)(e)),
+            };
+            self.offset += n as u64;
+            applied += self
+                .take(&chunk[..n])
                 .map_err(io("write", self.mapper.sink.dir()))?;
         }
         self.mapper
             .flush()
             .map_err(io("write", self.mapper.sink.dir()))?;
         Ok(applied)
+    }
+
+    /// Applies the whole lines `bytes` ends (after what [`Importer::partial`] holds), keeps
+    /// its unfinished tail; returns how many lines ended.
+    fn take(&mut self, mut bytes: &[u8]) -> io::Result<u64> {
+        let limit = crate::format::MAX_LINE_BYTES;
+        let mut ended = 0;
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            let (head, rest) = (&bytes[..end], &bytes[end + 1..]);
+            bytes = rest;
+            self.line += 1;
+            ended += 1;
+            let len = self.skipped + (self.partial.len() + head.len()) as u64;
+            if len > limit {
+                self.skipped = 0;
+                self.partial.clear();
+                self.mapper.skip_line(self.line, len)?;
+            } else if self.partial.is_empty() {
+                self.mapper
+                    .apply_line(self.line, &String::from_utf8_lossy(head))?;
+            } else {
+                self.partial.extend_from_slice(head);
+                let line = std::mem::take(&mut self.partial);
+                self.mapper
+                    .apply_line(self.line, &String::from_utf8_lossy(&line))?;
+            }
+        }
+        if self.skipped > 0 || (self.partial.len() + bytes.len()) as u64 > limit {
+            self.skipped += (self.partial.len() + bytes.len()) as u64;
+            self.partial = Vec::new();
+        } else {
+            self.partial.extend_from_slice(bytes);
+        }
+        Ok(ended)
     }
 
     /// Ends the import: a last line without its newline is applied if it is whole, payload
@@ -344,7 +385,12 @@ impl Importer {
     pub fn finish(mut self) -> Result<Imported, ImportError> {
         self.poll()?;
         let dir = self.mapper.sink.dir().to_path_buf();
-        if !self.partial.is_empty() {
+        if self.skipped > 0 {
+            self.line += 1;
+            self.mapper
+                .skip_line(self.line, self.skipped)
+                .map_err(io("write", &dir))?;
+        } else if !self.partial.is_empty() {
             self.line += 1;
             let text = String::from_utf8_lossy(&self.partial).into_owned();
             if serde_json::from_str::<raw::Envelope>(&text).is_ok() {

@@ -388,10 +388,15 @@ pub(crate) struct PayloadText {
     pub(crate) not_json: Option<String>,
 }
 
+/// The largest payload file the importer reads (bytes): the layer's largest payload, so
+/// every line an import writes fits a reader's line limit. A longer file is not read (a
+/// diagnostic names it).
+pub(crate) const MAX_PAYLOAD_FILE_BYTES: u64 = 16 << 20;
+
 /// The payload file `reference` names in the bundle `bundle` (a canonical path), or why it
 /// cannot be read. A path leaving the bundle is refused, and so is a file that lies outside
-/// it through a link, or is no regular file; a file that is not JSON is kept as a JSON
-/// string (never lost).
+/// it through a link, is no regular file, or is longer than [`MAX_PAYLOAD_FILE_BYTES`]; a
+/// file that is not JSON is kept as a JSON string (never lost).
 pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<PayloadText, String> {
     let rel = Path::new(&reference.path);
     if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -404,10 +409,18 @@ pub(crate) fn read_payload(bundle: &Path, reference: &PayloadRef) -> Result<Payl
     // Only a regular file inside the bundle (`bundle` is canonical): a link out is refused.
     let read = || -> std::io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        crate::format::open_regular(&path, Some(bundle))?.read_to_end(&mut bytes)?;
+        crate::format::open_regular(&path, Some(bundle))?
+            .take(MAX_PAYLOAD_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)?;
         Ok(bytes)
     };
     let bytes = read().map_err(|e| format!("read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_PAYLOAD_FILE_BYTES {
+        return Err(format!(
+            "{} is longer than the {MAX_PAYLOAD_FILE_BYTES} bytes the importer reads; not read",
+            path.display()
+        ));
+    }
     let (text, why) = match String::from_utf8(bytes) {
         Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
             Ok(_) => {
