@@ -191,7 +191,7 @@ fn a_genai_agent_reduces_to_one_thread_one_turn_two_inferences_and_a_linked_tool
         .first()
         .context("tool has no output item")?;
     assert!(
-        calls[1].request_items.contains(output),
+        state.request_items(calls[1]).contains(&output.as_str()),
         "the second request carries the output"
     );
 

@@ -181,7 +181,10 @@ fn a_hosted_web_search_is_a_tool_call_the_inference_requested_and_the_provider_r
         )
     );
     // The replay reuses the items and makes no second tool call.
-    assert_eq!(calls[1].request_items[1..3], first.response_items[..]);
+    assert_eq!(
+        state.request_items(calls[1])[1..3],
+        first.response_items[..]
+    );
     assert_eq!(state.tool_calls.len(), 1);
     assert_eq!(state.diagnostics, vec![]);
     Ok(())

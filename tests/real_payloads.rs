@@ -314,7 +314,7 @@ fn check(pairs: &[Pair], state: &RolloutState) -> anyhow::Result<Vec<String>> {
         let at = format!("{}/{}", pair.provider, pair.name);
         let body = pair.response_json()?;
         let is_error = body.get("error").is_some_and(Value::is_object);
-        if call.request_items.is_empty() {
+        if state.request_items(call).is_empty() {
             problems.push(format!("{at}: no request items"));
         }
         if is_error {

@@ -8,7 +8,9 @@ mod support;
 
 use pretty_assertions::assert_eq;
 use support::fixtures::DEMO;
-use tracing_rollout::reduce::{reduce_bundle, render_summary, write_state_to, RolloutState};
+use tracing_rollout::reduce::{
+    reduce_bundle, render_summary, write_state_to, RequestItems, RolloutState,
+};
 
 #[test]
 fn the_demo_bundle_renders_the_golden_summary() -> anyhow::Result<()> {
@@ -28,7 +30,28 @@ fn state_json_round_trips_to_the_same_graph() -> anyhow::Result<()> {
     assert_eq!(back, state);
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     assert_eq!(value["format"], "tracing-rollout/state");
-    assert_eq!(value["format_version"], 1);
+    assert_eq!(value["format_version"], 2);
+    Ok(())
+}
+
+/// A `state.json` of format version 1 (every request list whole) still reads: the same graph
+/// but for the stored form of the lists, and the same request items through the accessor.
+#[test]
+fn a_version_1_state_json_reads_the_same_request_items() -> anyhow::Result<()> {
+    let state = reduce_bundle(DEMO)?;
+    let mut value = serde_json::to_value(&state)?;
+    value["format_version"] = 1.into();
+    for (id, call) in &state.inference_calls {
+        value["inference_calls"][id]["request_items"] =
+            serde_json::to_value(state.request_items(call))?;
+    }
+    let old: RolloutState = serde_json::from_value(value)?;
+    assert_eq!(old.format_version, 1);
+    for (id, call) in &state.inference_calls {
+        let old_call = &old.inference_calls[id];
+        assert!(matches!(old_call.request_items, RequestItems::List(_)));
+        assert_eq!(old.request_items(old_call), state.request_items(call));
+    }
     Ok(())
 }
 

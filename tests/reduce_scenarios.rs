@@ -35,9 +35,9 @@ fn usage(input: u64, output: u64, cached: u64) -> Option<Usage> {
     })
 }
 
-fn texts(state: &RolloutState, ids: &[String]) -> Vec<String> {
+fn texts(state: &RolloutState, ids: &[&str]) -> Vec<String> {
     ids.iter()
-        .map(|id| state.conversation_items[id].text.clone())
+        .map(|id| state.conversation_items[*id].text.clone())
         .collect()
 }
 
@@ -49,11 +49,8 @@ fn a_repeated_snapshot_reuses_items_but_a_new_identical_item_is_new() -> anyhow:
         infer(&request(&[msg("user", "hi"), msg("user", "hi")]), None);
     })?;
     let calls: Vec<_> = state.inference_calls.values().collect();
-    assert_eq!(calls[0].request_items, vec!["item:1".to_owned()]);
-    assert_eq!(
-        calls[1].request_items,
-        vec!["item:1".to_owned(), "item:2".to_owned()]
-    );
+    assert_eq!(state.request_items(calls[0]), vec!["item:1"]);
+    assert_eq!(state.request_items(calls[1]), vec!["item:1", "item:2"]);
     assert_eq!(state.threads["main"].conversation, vec!["item:1", "item:2"]);
     Ok(())
 }
@@ -76,7 +73,10 @@ fn response_items_join_the_thread_and_the_next_request_reuses_them() -> anyhow::
     })?;
     let calls: Vec<_> = state.inference_calls.values().collect();
     assert_eq!(calls[0].response_items, vec!["item:2".to_owned()]);
-    assert_eq!(calls[1].request_items, vec!["item:1", "item:2", "item:3"]);
+    assert_eq!(
+        state.request_items(calls[1]),
+        vec!["item:1", "item:2", "item:3"]
+    );
     assert_eq!(
         state.conversation_items["item:2"].produced_by,
         vec![Producer::Inference(calls[0].inference_call_id.clone())]
@@ -97,7 +97,7 @@ fn an_incremental_request_rebuilds_the_omitted_prefix() -> anyhow::Result<()> {
     let calls: Vec<_> = state.inference_calls.values().collect();
     assert_eq!(calls[1].previous_response_id.as_deref(), Some("resp_1"));
     assert_eq!(
-        texts(&state, &calls[1].request_items),
+        texts(&state, &state.request_items(calls[1])),
         vec!["hi", "hello", "more"]
     );
     assert!(state.diagnostics.is_empty(), "{:?}", state.diagnostics);
@@ -117,8 +117,14 @@ fn a_reordered_snapshot_reuses_each_item_once() -> anyhow::Result<()> {
         );
     })?;
     let calls: Vec<_> = state.inference_calls.values().collect();
-    assert_eq!(calls[0].request_items, vec!["item:1", "item:2", "item:3"]);
-    assert_eq!(calls[1].request_items, vec!["item:3", "item:1", "item:2"]);
+    assert_eq!(
+        state.request_items(calls[0]),
+        vec!["item:1", "item:2", "item:3"]
+    );
+    assert_eq!(
+        state.request_items(calls[1]),
+        vec!["item:3", "item:1", "item:2"]
+    );
     assert_eq!(state.conversation_items.len(), 3);
     Ok(())
 }
@@ -159,7 +165,7 @@ fn an_unknown_payload_shape_is_a_diagnostic_not_a_crash() -> anyhow::Result<()> 
         );
     })?;
     let call = state.inference_calls.values().next().expect("one call");
-    assert!(call.request_items.is_empty());
+    assert!(state.request_items(call).is_empty());
     assert_eq!(call.request_payload.is_some(), true);
     let messages = messages(&state);
     assert_eq!(messages.len(), 2, "{messages:?}");
@@ -203,7 +209,10 @@ fn a_compaction_replaces_the_baseline_of_the_next_request() -> anyhow::Result<()
     assert_eq!(compaction.replacement_items, vec!["item:5"]);
     let last = state.inference_calls.values().last().expect("call");
     // The developer prefix is new after the boundary; the summary is reused.
-    assert_eq!(last.request_items, vec!["item:6", "item:5", "item:7"]);
+    assert_eq!(
+        state.request_items(last),
+        vec!["item:6", "item:5", "item:7"]
+    );
     assert_eq!(
         state.conversation_items["item:5"].produced_by,
         vec![Producer::Compaction("cmp1".into())]
@@ -394,8 +403,8 @@ fn chat_completions_payloads_link_tools_and_usage() -> anyhow::Result<()> {
     assert_eq!(tool.requester, model_of(calls[0]));
     assert_eq!(tool.call_items, calls[0].response_items);
     assert_eq!(tool.output_items.len(), 1);
-    assert_eq!(calls[1].request_items.len(), 4);
-    assert_eq!(calls[1].request_items[2], calls[0].response_items[0]);
+    assert_eq!(state.request_items(calls[1]).len(), 4);
+    assert_eq!(state.request_items(calls[1])[2], calls[0].response_items[0]);
     Ok(())
 }
 
@@ -446,8 +455,11 @@ fn anthropic_messages_payloads_link_tools_and_usage() -> anyhow::Result<()> {
     assert_eq!(tool.requester, model_of(calls[0]));
     assert_eq!(tool.output_items.len(), 1);
     // system, user, assistant text, tool_use, tool_result: the first four are reused.
-    assert_eq!(calls[1].request_items.len(), 5);
-    assert_eq!(calls[1].request_items[2..4], calls[0].response_items[..]);
+    assert_eq!(state.request_items(calls[1]).len(), 5);
+    assert_eq!(
+        state.request_items(calls[1])[2..4],
+        calls[0].response_items[..]
+    );
     Ok(())
 }
 
@@ -542,7 +554,7 @@ fn a_torn_log_reduces_to_an_incomplete_graph() -> anyhow::Result<()> {
     assert_eq!(state.status, Status::Incomplete);
     let call = state.inference_calls.values().next().expect("call");
     assert_eq!(call.execution.status, Status::Incomplete);
-    assert_eq!(call.request_items.len(), 1);
+    assert_eq!(state.request_items(call).len(), 1);
     assert!(
         state.diagnostics.iter().any(|d| d.message.contains("torn")),
         "{:?}",

@@ -133,8 +133,11 @@ fn internal_metadata_and_additional_tools_do_not_change_or_add_items() -> anyhow
         })
     })?;
     let calls = inferences(&state);
-    assert_eq!(calls[0].request_items.len(), 2);
-    assert_eq!(calls[1].request_items[..2], calls[0].request_items[..]);
+    assert_eq!(state.request_items(calls[0]).len(), 2);
+    assert_eq!(
+        state.request_items(calls[1])[..2],
+        state.request_items(calls[0])[..]
+    );
     assert_eq!(state.threads["main"].conversation.len(), 3);
     Ok(())
 }
@@ -258,9 +261,9 @@ fn reasoning_is_identified_by_its_encrypted_content_and_keeps_the_richest_text(
         })
     })?;
     let calls = inferences(&state);
-    let reasoning = &calls[0].request_items[1];
-    assert_eq!(calls[1].request_items[1], *reasoning);
-    assert_eq!(calls[2].request_items[1], *reasoning);
+    let reasoning = state.request_items(calls[0])[1];
+    assert_eq!(state.request_items(calls[1])[1], reasoning);
+    assert_eq!(state.request_items(calls[2])[1], reasoning);
     assert_eq!(
         state.conversation_items[reasoning].text,
         "**Planning the lookup**"
@@ -499,11 +502,11 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
             });
         })
     })?;
-    let items = &inferences(&state)[0].request_items[1..];
+    let items = &state.request_items(inferences(&state)[0])[1..];
     let meta: Vec<_> = items
         .iter()
         .map(|id| {
-            let i = &state.conversation_items[id];
+            let i = &state.conversation_items[*id];
             let m = i.agent_message.as_deref().cloned().unwrap_or(
                 tracing_rollout::reduce::AgentMessage {
                     author: None,
@@ -526,8 +529,8 @@ fn agent_messages_carry_author_and_recipient_and_take_deliveries_by_exact_cipher
         targets,
         vec![
             (false, Anchor::Thread("worker".into())),
-            (true, Anchor::ConversationItem(items[0].clone())),
-            (true, Anchor::ConversationItem(items[1].clone()))
+            (true, Anchor::ConversationItem(items[0].to_owned())),
+            (true, Anchor::ConversationItem(items[1].to_owned()))
         ]
     );
     let diagnostics = messages(&state);

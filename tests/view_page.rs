@@ -57,10 +57,11 @@ fn selecting_an_inference_shows_its_request_with_the_new_items_marked_and_its_re
     let state = reduce_bundle(DEMO)?;
     let call = &state.inference_calls["inference:10"];
     let previous = &state.inference_calls["inference:6"];
-    let new: Vec<&String> = call
-        .request_items
-        .iter()
-        .filter(|i| !previous.request_items.contains(i))
+    let before = state.request_items(previous);
+    let new: Vec<&str> = state
+        .request_items(call)
+        .into_iter()
+        .filter(|i| !before.contains(i))
         .collect();
     assert!(!new.is_empty());
     let _page = show(&mut browser, demo(), "")?;

@@ -157,6 +157,44 @@ pub(crate) fn parse_parts(parts: &RawValue) -> Result<Vec<WirePart<'_>>, String>
     serde_json::from_str(parts.get()).map_err(|e| format!("invalid `parts`: {e}"))
 }
 
+/// A stretch of a v2 body that its `parts` store as a reference: bytes `at..at + len` of the
+/// body are bytes `offset..offset + len` of payload record `seq`'s body. A reader that
+/// already read that body can reuse what it found there (the reducer's item memo does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shared {
+    /// Where the stretch starts in the body being decoded.
+    pub(crate) at: u64,
+    /// The earlier payload record it is taken from.
+    pub(crate) seq: u64,
+    /// Where it starts in that record's body.
+    pub(crate) offset: u64,
+    /// Its length in bytes.
+    pub(crate) len: u64,
+}
+
+/// The references of a `parts` array, each with where it lands in the decoded body (the
+/// references themselves, not what they resolve to). Checks nothing [`Expander::expand`]
+/// does not: call it on parts that expanded.
+pub(crate) fn shared_ranges(parts: &RawValue) -> Result<Vec<Shared>, String> {
+    let mut at = 0u64;
+    let mut shared = Vec::new();
+    for part in parse_parts(parts)? {
+        match part {
+            WirePart::New(text) => at = at.saturating_add(text.len() as u64),
+            WirePart::Ref { seq, offset, len } => {
+                shared.push(Shared {
+                    at,
+                    seq,
+                    offset,
+                    len,
+                });
+                at = at.saturating_add(len);
+            }
+        }
+    }
+    Ok(shared)
+}
+
 /// Checks that payload `seq` refers to `target`, an earlier record (which is what makes
 /// resolution terminate).
 fn earlier(seq: u64, target: u64) -> Result<(), String> {

@@ -210,7 +210,7 @@ pub(crate) use encode::{
     encode_bundle_started, encode_dropped, encode_envelope, encode_link, encode_span_ended,
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
-pub(crate) use expand::{ExpandError, Expander};
+pub(crate) use expand::{shared_ranges, ExpandError, Expander, Shared};
 pub(crate) use open::{create_private, create_temp_beside, open_regular, read_limited};
 #[cfg(feature = "cli")]
 pub(crate) use read::payload_body_within;

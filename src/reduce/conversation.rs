@@ -9,7 +9,6 @@
 //! response arrives; a compaction's replacement history becomes the baseline of the next full
 //! request.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::error::ReduceError;
@@ -19,9 +18,15 @@ use super::state::{
     is_call_kind, item_id, item_number, preview, ConversationItem, ItemKind, Producer,
     PREVIEW_BYTES,
 };
+use super::u64_map::U64Map;
 
 /// End of a chain of baseline positions in `reconcile_against`.
 const NO_POSITION: usize = usize::MAX;
+
+/// A content hash folded to 64 bits, to key a [`U64Map`].
+fn fold(hash: u128) -> u64 {
+    (hash as u64) ^ ((hash >> 64) as u64)
+}
 
 /// The ids of item numbers, for the graph.
 fn item_ids(numbers: &[u64]) -> Vec<String> {
@@ -72,10 +77,11 @@ impl Reducer {
                     .get(&previous)
                     .and_then(|id| self.state.inference_calls.get(id))
                     .map(|c| {
-                        c.request_items
-                            .iter()
-                            .chain(&c.response_items)
-                            .filter_map(|id| item_number(id))
+                        self.state
+                            .request_items(c)
+                            .into_iter()
+                            .chain(c.response_items.iter().map(String::as_str))
+                            .filter_map(item_number)
                             .collect::<Vec<_>>()
                     });
                 if found.is_none() {
@@ -95,7 +101,7 @@ impl Reducer {
             }
             None => self.reconcile_full(thread, &turn, &request.items)?,
         };
-        self.inference_request_items(inference, item_ids(&ids));
+        self.inference_request_items(inference, thread, ids.clone());
         let conversation = &mut self.replays[thread.no].conversation;
         conversation.snapshot = ids;
         conversation.baseline_override = None;
@@ -200,9 +206,11 @@ impl Reducer {
     ) -> Result<Vec<u64>, ReduceError> {
         let mut used = vec![false; baseline.len()];
         // Built only when an item is not at its old position (reordering, insertions): the
-        // first baseline position of each hash, and for each position the next one with its
-        // hash ([`NO_POSITION`] at the end), all ascending.
-        let mut by_hash: Option<(HashMap<u128, usize>, Vec<usize>)> = None;
+        // first baseline position of each folded hash, and for each position the next one
+        // with its folded hash ([`NO_POSITION`] at the end), all ascending. Folding to 64
+        // bits keys a map that does not pay for SipHash; a chain is walked to the first
+        // unused position whose whole hash is equal, so folded collisions only lengthen it.
+        let mut by_hash: Option<(U64Map<usize>, Vec<usize>)> = None;
         let mut ids = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let hashes = &self.replays[thread.no].conversation.hashes;
@@ -219,24 +227,31 @@ impl Reducer {
             }
             if reuse.is_none() {
                 let (first, next) = by_hash.get_or_insert_with(|| {
-                    let mut first = HashMap::new();
+                    let mut first = U64Map::default();
+                    first.reserve(baseline.len());
                     let mut next = vec![NO_POSITION; baseline.len()];
                     for (pos, n) in baseline.iter().enumerate().rev() {
                         if let Some(&h) = hashes.get(n) {
-                            if let Some(later) = first.insert(h, pos) {
+                            if let Some(later) = first.insert(fold(h), pos) {
                                 next[pos] = later;
                             }
                         }
                     }
                     (first, next)
                 });
-                if let Some(head) = first.get_mut(&item.content_hash) {
-                    // Skip the used positions for good as we go.
+                if let Some(head) = first.get_mut(&fold(item.content_hash)) {
+                    // Skip the used positions at the head for good as we go.
                     while *head != NO_POSITION && used[*head] {
                         *head = next[*head];
                     }
-                    if *head != NO_POSITION {
-                        reuse = Some(*head);
+                    let mut at = *head;
+                    while at != NO_POSITION
+                        && (used[at] || hashes.get(&baseline[at]) != Some(&item.content_hash))
+                    {
+                        at = next[at];
+                    }
+                    if at != NO_POSITION {
+                        reuse = Some(at);
                     }
                 }
             }
@@ -355,7 +370,9 @@ impl Reducer {
 
     /// Appends items the thread has not listed yet to its `conversation`.
     fn list_in_thread(&mut self, thread: ThreadRef<'_>, ids: &[u64]) {
-        if !self.state.threads.contains_key(thread.id) {
+        let listed = &mut self.replays[thread.no].conversation.listed;
+        // Mostly items seen before: done without looking the thread up.
+        if ids.iter().all(|n| listed.contains(n)) || !self.state.threads.contains_key(thread.id) {
             return;
         }
         let listed = &mut self.replays[thread.no].conversation.listed;

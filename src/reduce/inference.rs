@@ -4,12 +4,24 @@
 //!
 //! Invariant: a thread's response ids (its replay state's `responses`) name the inference call
 //! that produced each, so an incremental request (`previous_response_id`) finds the history
-//! it continues with one lookup; the first response id a call is given stands.
+//! it continues with one lookup; the first response id a call is given stands. A call's
+//! request items are stored against its thread's previous request list (`requests.rs`), and a
+//! list others are stored against never changes under them: asked again, its dependents are
+//! stored whole first.
 
 use super::fields::InferenceFields;
 use super::payloads::{ModelRequest, ModelResponse};
-use super::reducer::{Reducer, SpanEntry, ThreadRef};
-use super::state::{Execution, InferenceCall, Status, Usage};
+use super::reducer::{Reducer, RequestChain, SpanEntry, ThreadRef};
+use super::requests::delta_parts;
+use super::state::{item_id, Execution, InferenceCall, RequestDelta, RequestItems, Status, Usage};
+
+/// What one step of a request chain costs to walk, beyond its parts (a lookup of its base).
+const CHAIN_STEP_COST: usize = 4;
+
+/// A request list is stored whole once walking back to the last whole one would cost more
+/// than this many steps per item it holds: resolving a call stays within a few times its
+/// length, and the whole lists stored add at most about as much as the changes do.
+const CHAIN_COST_PER_ITEM: usize = 4;
 use crate::format::SpanKind;
 
 impl Reducer {
@@ -51,7 +63,7 @@ impl Reducer {
             payload_format: None,
             execution: self.execution(),
             usage: None,
-            request_items: Vec::new(),
+            request_items: RequestItems::default(),
             response_items: Vec::new(),
             tool_calls: Vec::new(),
             request_payload: None,
@@ -171,11 +183,64 @@ impl Reducer {
         }
     }
 
-    /// The items of inference call `id`'s request.
-    pub(super) fn inference_request_items(&mut self, id: &str, items: Vec<String>) {
-        if let Some(call) = self.state.inference_calls.get_mut(id) {
-            call.request_items = items;
+    /// The items of inference call `id`'s request in `thread` (by number): stored against
+    /// the thread's previous request list when that is smaller (see `requests.rs`). A list
+    /// stored whole starts the chain again once walking the chain back to the last one
+    /// would cost more than [`CHAIN_COST_PER_ITEM`] steps per item of the list.
+    pub(super) fn inference_request_items(
+        &mut self,
+        id: &str,
+        thread: ThreadRef<'_>,
+        items: Vec<u64>,
+    ) {
+        if !self.state.inference_calls.contains_key(id) {
+            return;
         }
+        // A call asked again after others were stored against its list: they keep the list
+        // they had, stored whole.
+        for dependent in self.request_dependents.remove(id).unwrap_or_default() {
+            let whole: Vec<String> = match self.state.inference_calls.get(&dependent) {
+                Some(call) => self
+                    .state
+                    .request_items(call)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                None => continue,
+            };
+            if let Some(call) = self.state.inference_calls.get_mut(&dependent) {
+                call.request_items = RequestItems::List(whole);
+            }
+        }
+        let chain = self.replays[thread.no].requests.take();
+        let stored = chain.filter(|chain| chain.call != id).and_then(|chain| {
+            let parts = delta_parts(&chain.items, &items, item_id);
+            let cost = chain.cost + CHAIN_STEP_COST + parts.len();
+            let cheaper = parts.len() < items.len();
+            let walkable = cost <= CHAIN_COST_PER_ITEM * items.len() + CHAIN_STEP_COST;
+            (cheaper && walkable).then_some((chain.call, parts, cost))
+        });
+        let (request_items, cost) = match stored {
+            Some((base, parts, cost)) => {
+                self.request_dependents
+                    .entry(base.clone())
+                    .or_default()
+                    .push(id.to_owned());
+                (RequestItems::Delta(RequestDelta { base, parts }), cost)
+            }
+            None => (
+                RequestItems::List(items.iter().map(|&n| item_id(n)).collect()),
+                0,
+            ),
+        };
+        if let Some(call) = self.state.inference_calls.get_mut(id) {
+            call.request_items = request_items;
+        }
+        self.replays[thread.no].requests = Some(RequestChain {
+            call: id.to_owned(),
+            items,
+            cost,
+        });
     }
 
     /// The items of inference call `id`'s response.

@@ -28,12 +28,12 @@
 //! |---|---|
 //! | `spans` (every span's entry and fields), `defaulted_inferences`, `ended_with_container` | `spans.rs` |
 //! | `live_threads`, `thread_turns` | `threads.rs` |
-//! | a thread's `responses` | `inference.rs` |
+//! | a thread's `responses` and `requests` (its latest request list), `request_dependents` | `inference.rs` |
 //! | a thread's `calls` (call slots) and `cells` | `calls.rs` |
 //! | a thread's `conversation`, `next_item` | `conversation.rs` |
 //! | a thread's `deliveries`, `delivered_items` | `edges.rs` (through [`Deliveries`]' methods) |
 //! | `memo` | `route.rs` |
-//! | the record being applied (`line`, `offset`, `line_len`, `seq`, `t`, `ns`), `lossy`, `ended`, `stores_parts`, `expander`, the thread numbering (`replays`, `thread_numbers`) | `reducer.rs` |
+//! | the record being applied (`line`, `offset`, `line_len`, `seq`, `t`, `ns`, `shared`), `lossy`, `ended`, `stores_parts`, `expander`, the thread numbering (`replays`, `thread_numbers`) | `reducer.rs` |
 //!
 //! The other files write no state of their own: `fields.rs` reads span fields for the owners,
 //! `deliveries.rs` is the matching the edges use, `replay.rs` feeds lines to
@@ -54,8 +54,8 @@ use super::state::{
 };
 use super::u64_map::{U64Map, U64Set};
 use crate::format::{
-    ExpandError, Expander, Manifest, PayloadHead, Record, RecordBody, RecordError, SpanKind,
-    FORMAT_VERSION,
+    shared_ranges, ExpandError, Expander, Manifest, PayloadHead, Record, RecordBody, RecordError,
+    Shared, SpanKind, FORMAT_VERSION,
 };
 use crate::vocab;
 
@@ -114,6 +114,19 @@ pub(super) struct ThreadReplay {
     pub(super) deliveries: Deliveries,
     /// Runtime cell id → the latest code cell with it in this thread (waits name cells by it).
     pub(super) cells: HashMap<String, String>,
+    /// The thread's latest request list: the base of the next one's stored form.
+    pub(super) requests: Option<RequestChain>,
+}
+
+/// A thread's latest request list as `inference.rs` stores the next one against it.
+#[derive(Debug)]
+pub(super) struct RequestChain {
+    /// The inference call it belongs to.
+    pub(super) call: String,
+    /// Its items, by number.
+    pub(super) items: Vec<u64>,
+    /// What walking from it back to the last list stored whole costs (`inference.rs`).
+    pub(super) cost: usize,
 }
 
 /// Replay state of one thread's conversation (written by `conversation.rs`). Items are held
@@ -188,8 +201,13 @@ pub(super) struct Reducer {
     pub(super) next_item: u64,
     /// Parsed payload items by their JSON text (snapshots repeat them).
     pub(super) memo: ItemMemo,
+    /// Inference call → the calls whose request items are stored against its own.
+    pub(super) request_dependents: HashMap<String, Vec<String>>,
     /// The bundle is format v2: payload bodies may be stored as references to earlier ones.
-    stores_parts: bool,
+    pub(super) stores_parts: bool,
+    /// The payload record being applied, when stored as parts: the stretches of its body
+    /// that are references to earlier bodies (the item memo reuses what it read there).
+    pub(super) shared: Vec<Shared>,
     /// Decodes v2 bodies (and keeps recent bodies for the references that follow).
     expander: Expander,
 }
@@ -238,7 +256,9 @@ impl Reducer {
             delivered_items: U64Set::default(),
             next_item: 0,
             memo: ItemMemo::default(),
+            request_dependents: HashMap::new(),
             stores_parts: false,
+            shared: Vec::new(),
             expander: Expander::new(&path),
             path,
         }
@@ -466,7 +486,9 @@ impl Reducer {
                 })
             }
         };
+        self.shared = shared_ranges(parts).unwrap_or_default();
         let done = self.payload_record(head, &body);
+        self.shared.clear();
         let (seq, offset, len) = (self.seq, self.offset, self.line_len);
         self.expander.remember_decoded(seq, offset, len, body);
         done

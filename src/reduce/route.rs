@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::calls::CallPayload;
 use super::error::ReduceError;
 use super::fields::field_str;
-use super::payloads::prepend_instructions;
+use super::payloads::{prepend_instructions, Origin};
 use super::reducer::Reducer;
 use super::state::PayloadRef;
 use crate::format::PayloadHead;
@@ -174,9 +174,13 @@ impl Reducer {
     /// recorded apart before it.
     fn request_payload(&mut self, target: &Target, body: &str) -> Result<(), ReduceError> {
         let instructions = self.span_field_take(target.key, genai::SYSTEM_INSTRUCTIONS);
+        let origin = self.stores_parts.then_some(Origin {
+            seq: self.seq,
+            shared: &self.shared,
+        });
         let request = self
             .memo
-            .request(body, target.hint.as_deref())
+            .request(body, target.hint.as_deref(), origin)
             .and_then(
                 |mut request| match instructions.as_ref().and_then(Value::as_str) {
                     Some(text) => prepend_instructions(&mut request, text).map(|()| request),
@@ -188,7 +192,11 @@ impl Reducer {
 
     /// A model response: its items join the conversation.
     fn response_payload(&mut self, target: &Target, body: &str) -> Result<(), ReduceError> {
-        let response = self.memo.response(body, target.hint.as_deref());
+        let origin = self.stores_parts.then_some(Origin {
+            seq: self.seq,
+            shared: &self.shared,
+        });
+        let response = self.memo.response(body, target.hint.as_deref(), origin);
         self.interpret(role::RESPONSE, target, response, Reducer::model_response)
     }
 
@@ -217,8 +225,12 @@ impl Reducer {
     /// A compaction checkpoint: the history the compaction replaced, and what replaced it.
     fn checkpoint_payload(&mut self, target: &Target, body: &str) -> Result<(), ReduceError> {
         let id = &target.id;
+        let origin = self.stores_parts.then_some(Origin {
+            seq: self.seq,
+            shared: &self.shared,
+        });
         match (
-            self.memo.checkpoint(body, target.hint.as_deref()),
+            self.memo.checkpoint(body, target.hint.as_deref(), origin),
             &target.thread,
         ) {
             (Some((Ok(input), Ok(replacement))), Some(thread)) => {

@@ -9,6 +9,10 @@
 //! bundle. A tool call's model-visible id is its `call_id` field, not its key (call ids repeat
 //! across threads and rollouts).
 //!
+//! One list is stored in a linear form: an inference call's request items, which a
+//! full-snapshot request repeats from the call before (`requests.rs`, [`RequestItems`]);
+//! [`RolloutState::request_items`] gives the whole list.
+//!
 //! The item id scheme (`item:N`) and the item predicates the reducer's files share
 //! (`item_id`, `is_call_kind`, …) live here too, beside the types they read, so no two of
 //! those files import each other for them.
@@ -17,12 +21,20 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::status;
+pub use super::requests::{RequestDelta, RequestItems, RequestPart};
+pub use super::status::Status;
 
 /// Value of `format` in `state.json`.
 pub const STATE_FORMAT: &str = "tracing-rollout/state";
 /// Version of the `state.json` schema.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+///
+/// - 1: every inference call lists its whole request (`request_items`: an array of item ids),
+///   which grows quadratically with a thread whose requests re-send their history.
+/// - 2 (this version): `request_items` is that array, or the request items of an earlier call
+///   of the thread, changed (`{"base": …, "parts": …}`, see [`RequestItems`]), so the file is
+///   linear in the conversation. Read it through [`RolloutState::request_items`]. A version 1
+///   file still deserialises (an array is one of the two forms) and reads the same.
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
 /// The rollout graph rebuilt from one bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,10 +85,29 @@ pub struct RolloutState {
 
 impl RolloutState {
     /// The ids of the conversation items an inference call's request carried, in order: what
-    /// the model saw. Readers go through this accessor rather than the field, so that the
-    /// schema may store each call's list as a change against an earlier call's.
+    /// the model saw. Readers go through this accessor rather than the field, which may hold
+    /// the list as a change against an earlier call's ([`RequestItems`]); resolving it costs
+    /// about the length of the list.
+    ///
+    /// `call` is one of this graph's calls: a change is read against the calls of `self`
+    /// (what cannot be found there, in a graph edited by hand, is left out, never a panic).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let state = tracing_rollout::reduce::reduce_bundle("traces/demo")?;
+    /// for call in state.inference_calls.values() {
+    ///     println!("{}: {} items", call.inference_call_id, state.request_items(call).len());
+    /// }
+    /// # Ok::<(), tracing_rollout::reduce::ReduceError>(())
+    /// ```
     pub fn request_items<'a>(&'a self, call: &'a InferenceCall) -> Vec<&'a str> {
-        call.request_items.iter().map(String::as_str).collect()
+        let calls = &self.inference_calls;
+        super::requests::resolve(
+            &call.request_items,
+            |id| calls.get(id).map(|c| &c.request_items),
+            calls.len(),
+        )
     }
 
     /// The tokens of every inference call, summed.
@@ -96,53 +127,6 @@ impl RolloutState {
             .iter()
             .filter(|d| d.level == DiagnosticLevel::Warning)
             .count()
-    }
-}
-
-/// How an entity (or the whole rollout) ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Started and not ended yet (the bundle is still being written).
-    Running,
-    /// Ended normally.
-    Completed,
-    /// Ended with an error, or while panicking.
-    Failed,
-    /// Stopped on purpose before it finished (for example an interrupted turn).
-    Cancelled,
-    /// Stopped because something around it stopped.
-    Aborted,
-    /// Never ended: the log stops before its end (crash, torn file, guard finished early);
-    /// or an inference whose span closed with a request but neither a response nor a status,
-    /// so how it ended is unknown.
-    Incomplete,
-}
-
-impl Status {
-    /// Parses a program-given `status` field; unknown words are `None`.
-    pub fn parse(word: &str) -> Option<Status> {
-        Some(match word {
-            "running" => Status::Running,
-            status::COMPLETED | "complete" | "ok" | "success" | "succeeded" => Status::Completed,
-            status::FAILED | "error" | "failure" => Status::Failed,
-            status::CANCELLED | "canceled" | "interrupted" => Status::Cancelled,
-            status::ABORTED => Status::Aborted,
-            "incomplete" => Status::Incomplete,
-            _ => return None,
-        })
-    }
-
-    /// The word used in `state.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Running => "running",
-            Status::Completed => status::COMPLETED,
-            Status::Failed => status::FAILED,
-            Status::Cancelled => status::CANCELLED,
-            Status::Aborted => status::ABORTED,
-            Status::Incomplete => "incomplete",
-        }
     }
 }
 
@@ -302,8 +286,9 @@ pub struct InferenceCall {
     pub execution: Execution,
     /// Token counts: the response payload's usage, overridden by span fields.
     pub usage: Option<Usage>,
-    /// The complete input the model saw, in order.
-    pub request_items: Vec<String>,
+    /// The complete input the model saw, in order: the list, or an earlier call's list
+    /// changed. Read it with [`RolloutState::request_items`].
+    pub request_items: RequestItems,
     /// What the model produced, in order.
     pub response_items: Vec<String>,
     /// Tool calls started by this response.

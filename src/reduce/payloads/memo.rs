@@ -18,14 +18,18 @@
 //!   Elements sit two levels below the root (`{"input": [element]}`), and an element is
 //!   accepted only within the nesting depth serde_json allows there, so a hit also vouches
 //!   that the full parse accepts the element.
+//! - A format-v2 body's elements copied whole from a recent body by reference are taken from
+//!   that body's table instead of being read again (`reuse.rs`, which says why that gives the
+//!   same result); tables are kept only for bodies whose memoised parse succeeded.
 //! - Memory is bounded by the recent past, not the log: entries live in two generations; a
 //!   hit moves an entry to the young one, and when the young one holds more than the budget
 //!   (element text plus [`ENTRY_OVERHEAD`] per entry; at least [`MIN_GENERATION_BYTES`], and
 //!   twice what the largest body seen costs in the same measure, so the items of consecutive
 //!   snapshots meet) it becomes the old one and the old one is dropped.
 //!
-//! Sits beside `mod.rs`: imports its dispatch (`request`, `response`, `checkpoint`) and the
-//! bottom (`object.rs`, `model.rs`); nothing imports it but `mod.rs`, to re-export [`ItemMemo`].
+//! Sits beside `mod.rs`: imports its dispatch (`request`, `response`, `checkpoint`), `reuse.rs`
+//! and the bottom (`object.rs`, `model.rs`); nothing imports it but `mod.rs`, to re-export
+//! [`ItemMemo`].
 
 use std::borrow::Cow;
 use std::collections::hash_map;
@@ -37,7 +41,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::model::{ModelRequest, ModelResponse, ShapeError};
-use super::object::{ElementCache, Keys, ListKind, Object, Parsed};
+use super::object::{Element, ElementCache, Keys, ListKind, Object, Parsed};
+use super::reuse::{Compressed, Found, Origin, Tables};
 use super::{
     checkpoint, parse_checkpoint, parse_request, parse_response, request, response, Histories,
     CHECKPOINT_KEYS, REQUEST_KEYS, RESPONSE_KEYS,
@@ -72,11 +77,26 @@ pub(crate) struct ItemMemo {
     /// is more (many small elements), so that a generation holds two snapshots whatever their
     /// elements' size.
     largest_body: usize,
+    /// Where the elements of recent bodies stand, for the bodies that copy them.
+    tables: Tables,
+    /// The number the next entry gets (entries are told apart by it).
+    next_entry: u64,
+    /// The body being parsed: each element that went through the memo (by the address of its
+    /// text) and the entry it found or made.
+    body_entries: Vec<(usize, u64)>,
+    /// The body being parsed: each element copied from a recent body (by the address of its
+    /// text) and the entry that body's element had, which holds this very text.
+    known: Vec<(usize, u64)>,
+    /// Where in `known` the next element is looked for first.
+    known_next: usize,
 }
 
 /// One memoised element.
 #[derive(Debug)]
 struct Entry {
+    /// Its number, never reused: an element copied from a body that found this entry has
+    /// this text without comparing it.
+    id: u64,
     /// The element's JSON text.
     text: Box<str>,
     /// The parser it went through.
@@ -86,58 +106,152 @@ struct Entry {
 }
 
 impl ItemMemo {
-    /// [`parse_request`], memoised.
+    /// [`parse_request`], memoised. `origin` (format v2 bodies) says where the body's
+    /// bytes came from, so that elements copied from a recent body are not read again.
     pub(crate) fn request(
         &mut self,
         body: &str,
         provider_hint: Option<&str>,
+        origin: Option<Origin<'_>>,
     ) -> Result<ModelRequest, ShapeError> {
-        self.shallow(body, &REQUEST_KEYS, |obj, memo| {
+        self.shallow(body, &REQUEST_KEYS, origin, |obj, memo| {
             request(obj, provider_hint, memo)
         })
         .or_else(|_| parse_request(body, provider_hint))
     }
 
-    /// [`parse_response`], memoised.
+    /// [`parse_response`], memoised (`origin` as for [`ItemMemo::request`]).
     pub(crate) fn response(
         &mut self,
         body: &str,
         provider_hint: Option<&str>,
+        origin: Option<Origin<'_>>,
     ) -> Result<ModelResponse, ShapeError> {
-        self.shallow(body, &RESPONSE_KEYS, |obj, memo| {
+        self.shallow(body, &RESPONSE_KEYS, origin, |obj, memo| {
             response(obj, provider_hint, memo)
         })
         .or_else(|_| parse_response(body, provider_hint))
     }
 
-    /// [`parse_checkpoint`], memoised.
+    /// [`parse_checkpoint`], memoised (`origin` as for [`ItemMemo::request`]).
     pub(crate) fn checkpoint(
         &mut self,
         body: &str,
         provider_hint: Option<&str>,
+        origin: Option<Origin<'_>>,
     ) -> Option<Histories> {
-        match self.shallow(body, &CHECKPOINT_KEYS, checkpoint) {
+        match self.shallow(body, &CHECKPOINT_KEYS, origin, checkpoint) {
             Ok((input, replacement)) => Some((Ok(input), Ok(replacement))),
             Err(_) => parse_checkpoint(body, provider_hint),
         }
     }
 
     /// Reads `body` with `read` through a shallow parse of `keys` and this memo; any error
-    /// means "use the full parse".
+    /// means "use the full parse". With an `origin`, elements copied from a recent body are
+    /// taken from its table, and the body's own table is kept when the read succeeds.
     fn shallow<T>(
         &mut self,
         body: &str,
         keys: &'static Keys,
+        origin: Option<Origin<'_>>,
         read: impl FnOnce(Object<'_, '_>, &mut dyn ElementCache) -> Result<T, ShapeError>,
     ) -> Result<T, ShapeError> {
         self.begin_body(body);
-        Shallow::parse(body, keys).and_then(|shallow| read(shallow.object(), self))
+        let reused = origin.and_then(|origin| self.reusing(body, keys, origin));
+        let shallow = match reused {
+            Some((shallow, known)) => {
+                self.known = known;
+                shallow
+            }
+            None => Shallow::parse(body, keys)?,
+        };
+        let read = read(shallow.object(), self);
+        if let (Ok(_), Some(origin)) = (&read, origin) {
+            self.body_entries.sort_unstable();
+            let entries = &self.body_entries;
+            let mut next = 0;
+            let elements = shallow
+                .lists
+                .iter()
+                .flat_map(|(_, list)| list)
+                .map(|element| {
+                    let entry = find_entry(entries, element.text.as_ptr() as usize, &mut next);
+                    (element, entry)
+                });
+            self.tables.remember(origin.seq, body, elements);
+        }
+        read
+    }
+
+    /// The shallow parse of `body` with the elements it copies whole from recent bodies
+    /// (`origin`) taken from their tables, and the entries known to hold the copied texts
+    /// (by the address of each in `body`); `None` when no element is copied, or when the
+    /// placeholders standing for them were not all met as list elements (see `reuse.rs`).
+    #[allow(clippy::type_complexity)]
+    fn reusing<'b>(
+        &self,
+        body: &'b str,
+        keys: &'static Keys,
+        origin: Origin<'_>,
+    ) -> Option<(Shallow<'b>, Vec<(usize, u64)>)> {
+        let copied = self.tables.copied(origin.shared);
+        if copied.is_empty() {
+            return None;
+        }
+        let compressed = Compressed::new(body, &copied)?;
+        let raw = RawShallow::parse(&compressed.text, keys).ok()?;
+        let base = compressed.text.as_ptr() as usize;
+        let mut met = 0;
+        let mut cursor = (0, 0);
+        let mut known = Vec::new();
+        let mut lists = Vec::with_capacity(raw.lists.len());
+        for (name, elements) in raw.lists {
+            let mut list = Vec::with_capacity(elements.len());
+            for element in elements {
+                let text = element.get();
+                list.push(
+                    match compressed.find(text.as_ptr() as usize - base, &mut cursor) {
+                        Found::Placeholder(i) if text == "0" && i == met => {
+                            met += 1;
+                            let element = copied[i].element(body)?;
+                            if let Some(entry) = copied[i].entry() {
+                                known.push((element.text.as_ptr() as usize, entry));
+                            }
+                            element
+                        }
+                        Found::Placeholder(_) => return None,
+                        Found::Body(at) => {
+                            let text = body.get(at..at + text.len())?;
+                            Element {
+                                text,
+                                hash: text_hash(text.as_bytes()),
+                            }
+                        }
+                    },
+                );
+            }
+            lists.push((name, list));
+        }
+        let shallow = Shallow {
+            fields: raw.fields,
+            lists,
+            keys,
+        };
+        (met == compressed.placeholders()).then_some((shallow, known))
     }
 
     /// Starts counting the cost of `body`'s elements.
     fn begin_body(&mut self, body: &str) {
         self.body_cost = 0;
         self.largest_body = self.largest_body.max(body.len());
+        self.body_entries.clear();
+        self.known.clear();
+        self.known_next = 0;
+    }
+
+    /// The entry known to hold the text at address `text` of the body being parsed.
+    fn known_entry(&mut self, text: usize) -> Option<u64> {
+        find_entry(&self.known, text, &mut self.known_next)
     }
 }
 
@@ -145,13 +259,15 @@ impl ElementCache for ItemMemo {
     /// The memoised result, or `parse` of the element's value, remembered when it succeeds.
     fn element(
         &mut self,
-        element: &RawValue,
+        element: &Element<'_>,
         kind: ListKind,
         parse: &dyn Fn(&Value) -> Result<Parsed, ShapeError>,
     ) -> Result<&Parsed, ShapeError> {
-        let text = element.get();
-        let hash = text_hash(text.as_bytes());
-        let is_it = |entry: &Entry| entry.kind == kind && *entry.text == *text;
+        let (text, hash) = (element.text, element.hash);
+        let address = text.as_ptr() as usize;
+        let known = self.known_entry(address);
+        let is_it =
+            |entry: &Entry| entry.kind == kind && (known == Some(entry.id) || *entry.text == *text);
         let cost = text.len() + ENTRY_OVERHEAD;
         self.body_cost += cost;
         self.largest_body = self.largest_body.max(self.body_cost);
@@ -161,18 +277,25 @@ impl ElementCache for ItemMemo {
         }
         let slot = match self.young.entry(hash) {
             hash_map::Entry::Occupied(slot) if is_it(slot.get()) => {
-                return Ok(&slot.into_mut().parsed)
+                let entry = slot.into_mut();
+                self.body_entries.push((address, entry.id));
+                return Ok(&entry.parsed);
             }
             slot => slot,
         };
         let entry = match self.old.remove(&hash) {
             Some(entry) if is_it(&entry) => entry,
-            _ => Entry {
-                text: text.into(),
-                kind,
-                parsed: parse(&element_value(text)?)?,
-            },
+            _ => {
+                self.next_entry += 1;
+                Entry {
+                    id: self.next_entry,
+                    text: text.into(),
+                    kind,
+                    parsed: parse(&element_value(text)?)?,
+                }
+            }
         };
+        self.body_entries.push((address, entry.id));
         self.young_bytes += cost;
         let entry = match slot {
             hash_map::Entry::Occupied(mut slot) => {
@@ -183,6 +306,18 @@ impl ElementCache for ItemMemo {
         };
         Ok(&entry.parsed)
     }
+}
+
+/// The entry paired with `address` in `entries` (sorted by address). Elements are asked for
+/// in the order of their addresses, so `next` (where the last one was found, plus one) is
+/// tried first; a binary search finds the others.
+fn find_entry(entries: &[(usize, u64)], address: usize, next: &mut usize) -> Option<u64> {
+    let i = match entries.get(*next) {
+        Some(&(at, _)) if at == address => *next,
+        _ => entries.binary_search_by_key(&address, |&(at, _)| at).ok()?,
+    };
+    *next = i + 1;
+    Some(entries[i].1)
 }
 
 /// An element's value, if the full parse would accept it two levels below the root.
@@ -239,7 +374,7 @@ struct Shallow<'a> {
     /// The [`Keys::fields`] present.
     fields: Map<String, Value>,
     /// The [`Keys::lists`] present, as raw elements.
-    lists: Vec<(&'static str, Vec<&'a RawValue>)>,
+    lists: Vec<(&'static str, Vec<Element<'a>>)>,
     /// The payload kind's keys.
     keys: &'static Keys,
 }
@@ -247,13 +382,26 @@ struct Shallow<'a> {
 impl<'a> Shallow<'a> {
     /// Parses `body` shallowly; any error means "use the full parse".
     fn parse(body: &'a str, keys: &'static Keys) -> Result<Shallow<'a>, ShapeError> {
-        let error = |e: serde_json::Error| ShapeError(e.to_string());
-        let mut deserializer = serde_json::Deserializer::from_str(body);
-        let shallow = deserializer
-            .deserialize_map(ShallowVisitor { keys })
-            .map_err(error)?;
-        deserializer.end().map_err(error)?;
-        Ok(shallow)
+        let raw = RawShallow::parse(body, keys)?;
+        let lists = raw
+            .lists
+            .into_iter()
+            .map(|(name, elements)| {
+                let elements = elements
+                    .into_iter()
+                    .map(|element| Element {
+                        text: element.get(),
+                        hash: text_hash(element.get().as_bytes()),
+                    })
+                    .collect();
+                (name, elements)
+            })
+            .collect();
+        Ok(Shallow {
+            fields: raw.fields,
+            lists,
+            keys,
+        })
     }
 
     /// The object the shape logic reads.
@@ -262,24 +410,44 @@ impl<'a> Shallow<'a> {
     }
 }
 
-/// Reads the top-level object into a [`Shallow`].
+/// What one pass of serde_json over a text gives: the fields, and the lists as raw values
+/// of that text.
+#[derive(Debug)]
+struct RawShallow<'a> {
+    fields: Map<String, Value>,
+    lists: Vec<(&'static str, Vec<&'a RawValue>)>,
+}
+
+impl<'a> RawShallow<'a> {
+    /// Parses `text` shallowly; any error means "use the full parse".
+    fn parse(text: &'a str, keys: &'static Keys) -> Result<RawShallow<'a>, ShapeError> {
+        let error = |e: serde_json::Error| ShapeError(e.to_string());
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let shallow = deserializer
+            .deserialize_map(ShallowVisitor { keys })
+            .map_err(error)?;
+        deserializer.end().map_err(error)?;
+        Ok(shallow)
+    }
+}
+
+/// Reads the top-level object into a [`RawShallow`].
 #[derive(Debug)]
 struct ShallowVisitor {
     keys: &'static Keys,
 }
 
 impl<'de> Visitor<'de> for ShallowVisitor {
-    type Value = Shallow<'de>;
+    type Value = RawShallow<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a payload object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shallow<'de>, A::Error> {
-        let mut shallow = Shallow {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawShallow<'de>, A::Error> {
+        let mut shallow = RawShallow {
             fields: Map::new(),
             lists: Vec::new(),
-            keys: self.keys,
         };
         while let Some(Key(key)) = map.next_key()? {
             if let Some(list) = self.keys.lists.iter().find(|list| **list == key) {

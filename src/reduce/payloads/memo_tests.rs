@@ -2,6 +2,7 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::*;
+use crate::format::{shared_ranges, Shared};
 use crate::reduce::payloads::model::PayloadFormat;
 use crate::reduce::payloads::{parse_checkpoint, parse_request, parse_response};
 use crate::reduce::ItemKind;
@@ -14,20 +15,20 @@ fn entries(memo: &ItemMemo) -> usize {
 /// Asserts that the memoised parse of `body` equals the full parse, cold and then warm.
 fn same_request(memo: &mut ItemMemo, body: &str, hint: Option<&str>) {
     let full = parse_request(body, hint);
-    assert_eq!(memo.request(body, hint), full, "cold: {body}");
-    assert_eq!(memo.request(body, hint), full, "warm: {body}");
+    assert_eq!(memo.request(body, hint, None), full, "cold: {body}");
+    assert_eq!(memo.request(body, hint, None), full, "warm: {body}");
 }
 
 fn same_response(memo: &mut ItemMemo, body: &str, hint: Option<&str>) {
     let full = parse_response(body, hint);
-    assert_eq!(memo.response(body, hint), full, "cold: {body}");
-    assert_eq!(memo.response(body, hint), full, "warm: {body}");
+    assert_eq!(memo.response(body, hint, None), full, "cold: {body}");
+    assert_eq!(memo.response(body, hint, None), full, "warm: {body}");
 }
 
 fn same_checkpoint(memo: &mut ItemMemo, body: &str) {
     let full = parse_checkpoint(body, None);
-    assert_eq!(memo.checkpoint(body, None), full, "cold: {body}");
-    assert_eq!(memo.checkpoint(body, None), full, "warm: {body}");
+    assert_eq!(memo.checkpoint(body, None, None), full, "cold: {body}");
+    assert_eq!(memo.checkpoint(body, None, None), full, "warm: {body}");
 }
 
 #[test]
@@ -60,7 +61,7 @@ fn the_same_text_in_an_item_list_and_a_messages_list_parses_by_its_list() {
     }
     let kinds: Vec<_> = [&as_messages, &as_items]
         .iter()
-        .map(|body| memo.request(body, None).map(|r| r.items[0].kind))
+        .map(|body| memo.request(body, None, None).map(|r| r.items[0].kind))
         .collect();
     assert_eq!(
         kinds,
@@ -82,7 +83,7 @@ fn the_format_follows_the_hint_and_the_evidence_of_memoised_messages() {
     }
     let formats: Vec<_> = [Some("openai"), Some("Anthropic")]
         .into_iter()
-        .map(|hint| memo.request(&plain, hint).map(|r| r.format))
+        .map(|hint| memo.request(&plain, hint, None).map(|r| r.format))
         .collect();
     assert_eq!(
         formats,
@@ -92,7 +93,8 @@ fn the_format_follows_the_hint_and_the_evidence_of_memoised_messages() {
         ]
     );
     assert_eq!(
-        memo.request(&tool, Some("anthropic")).map(|r| r.format),
+        memo.request(&tool, Some("anthropic"), None)
+            .map(|r| r.format),
         Ok(PayloadFormat::OpenAiChat)
     );
 }
@@ -274,4 +276,130 @@ fn text_hash_depends_on_every_byte_and_the_length() {
     hashes.sort_unstable();
     hashes.dedup();
     assert_eq!(hashes.len(), texts.len());
+}
+
+/// The references each of `bodies` holds when the writer stores them as payload records
+/// 1, 2, … (none for a body it writes whole).
+fn references(bodies: &[String]) -> Vec<Vec<Shared>> {
+    use crate::format::{PayloadStore, Record, RecordBody};
+    let mut store = PayloadStore::default();
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let record = format!(
+                "\"type\":\"payload\",\"span\":1,\"role\":\"request\",\"bytes\":{},\"body\":{body}}}",
+                body.len()
+            );
+            let mut encoded = b"{\"seq\":1,\"t\":0,\"ns\":0,".to_vec();
+            if !store.encode_and_keep(i as u64 + 1, record.as_bytes(), &mut encoded) {
+                return Vec::new();
+            }
+            let line = String::from_utf8(encoded).unwrap();
+            match Record::parse(&line).unwrap().body {
+                RecordBody::PayloadParts { parts, .. } => shared_ranges(parts).unwrap(),
+                _ => Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// Parses `bodies` in order with origins, each as the full parse does; returns how many took
+/// elements from an earlier body's table.
+fn same_requests_reusing(memo: &mut ItemMemo, bodies: &[String], shared: &[Vec<Shared>]) -> usize {
+    let mut reused = 0;
+    for (i, (body, shared)) in bodies.iter().zip(shared).enumerate() {
+        let origin = Origin {
+            seq: i as u64 + 1,
+            shared,
+        };
+        reused += usize::from(memo.reusing(body, &REQUEST_KEYS, origin).is_some());
+        let full = parse_request(body, None);
+        assert_eq!(
+            memo.request(body, None, Some(origin)),
+            full,
+            "body {i}: {body}"
+        );
+    }
+    reused
+}
+
+/// A growing history stored by the writer: each request copies the last one's elements by
+/// reference, the memo takes them from its table, and every body still parses as the full
+/// parse does — through edits in the middle, escapes, non-ASCII text and a dropped prefix.
+#[test]
+fn elements_copied_by_reference_are_reused_and_parse_as_the_full_parse_does() {
+    let mut items: Vec<serde_json::Value> = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..60 {
+        let text = format!(
+            "turn {i}: {}",
+            "lorem \"ipsum\" é dolor\n sit ".repeat(8 + i % 5)
+        );
+        items.push(json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": text}));
+        if i % 7 == 3 {
+            items[i / 2] = json!({"type": "function_call_output", "call_id": format!("c{i}"), "output": format!("edited {i}")});
+        }
+        if i == 40 {
+            items.drain(..10);
+        }
+        bodies.push(
+            json!({"model": "m", "input": items, "tools": [{"type": "function", "name": "f"}]})
+                .to_string(),
+        );
+    }
+    let shared = references(&bodies);
+    let stored = shared.iter().filter(|s| !s.is_empty()).count();
+    assert!(stored > 50, "{stored} bodies stored as parts");
+    let reused = same_requests_reusing(&mut ItemMemo::default(), &bodies, &shared);
+    assert!(reused > 50, "{reused} bodies reused elements");
+}
+
+/// References that put an earlier element's text where no list element stands — in a field
+/// the shape logic ignores, nested in another element, or followed by what would continue a
+/// number standing in its place — are not taken as elements: the body is read whole and
+/// parses as the full parse does. Where an element does stand, it is taken.
+#[test]
+fn an_element_copied_where_no_element_stands_is_read_whole() {
+    let element = r#"{"role": "user", "content": "a"}"#;
+    let first = format!(r#"{{"input": [{element}]}}"#);
+    let cases = [
+        (format!(r#"{{"input": [{element}, {element}]}}"#), true),
+        (format!(r#"{{"tools": [{element}], "input": []}}"#), false),
+        (
+            format!(r#"{{"input": [{{"role": "user", "content": [{element}]}}]}}"#),
+            false,
+        ),
+        (format!(r#"{{"input": [{element}e5]}}"#), false),
+        (format!(r#"{{"input": [{element}.5]}}"#), false),
+        (format!(r#"{{"input": [{element}1]}}"#), false),
+    ];
+    for (body, reusable) in &cases {
+        let mut memo = ItemMemo::default();
+        let origin = Origin {
+            seq: 1,
+            shared: &[],
+        };
+        assert_eq!(
+            memo.request(&first, None, Some(origin)),
+            parse_request(&first, None)
+        );
+        let shared = [Shared {
+            at: body.rfind(element).unwrap() as u64,
+            seq: 1,
+            offset: first.find(element).unwrap() as u64,
+            len: element.len() as u64,
+        }];
+        let origin = Origin {
+            seq: 2,
+            shared: &shared,
+        };
+        let reused = memo.reusing(body, &REQUEST_KEYS, origin).is_some();
+        assert_eq!(reused, *reusable, "{body}");
+        assert_eq!(
+            memo.request(body, None, Some(origin)),
+            parse_request(body, None),
+            "{body}"
+        );
+    }
 }

@@ -16,6 +16,9 @@
 //!                every file below; no file imports it but memo.rs.
 //! memo.rs        ItemMemo: the reducer's memoised, shallow parse. Beside mod.rs: it calls the
 //!                dispatch there; the shapes only see the `ElementCache` trait it implements.
+//! reuse.rs       The element tables of recent bodies, and the shorter text a v2 body's
+//!                elements copied from them are left out of (memo.rs drives it; it imports
+//!                only object.rs and the format's `Shared`).
 //! ── shapes: each imports only what is below it (genai.rs also responses.rs)
 //! genai.rs       The GenAI message JSON, rewritten as Responses items (imports responses.rs).
 //! responses.rs   OpenAI Responses: `input`, `output` / `output_items`, typed items, and the
@@ -74,6 +77,7 @@ mod message;
 mod model;
 mod object;
 mod responses;
+mod reuse;
 mod stream;
 
 use serde_json::Value;
@@ -84,6 +88,7 @@ pub(crate) use item::{kind_tag, ModelItem, SharedItems};
 pub(crate) use memo::ItemMemo;
 pub(crate) use model::{ModelRequest, ModelResponse, ShapeError};
 pub(crate) use responses::parse_items;
+pub(crate) use reuse::Origin;
 
 use crate::vocab::{checkpoint as history, role};
 use object::{parse_body, parse_list, ElementCache, Keys, Object, Uncached};

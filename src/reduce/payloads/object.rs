@@ -11,11 +11,20 @@
 use std::fmt;
 use std::rc::Rc;
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::item::{ModelItem, SharedItems};
 use super::model::{ApiError, ShapeError};
+
+/// One raw element of an item list in a shallow parse: its JSON text, and the memo's hash of
+/// that text (computed once, or known from the earlier body it was copied from).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Element<'a> {
+    /// The element's JSON text, a complete value.
+    pub(crate) text: &'a str,
+    /// The memo's hash of `text`.
+    pub(crate) hash: u64,
+}
 
 /// Where the raw elements of a shallow parse's item lists are parsed: the reducer's memo,
 /// or [`Uncached`].
@@ -24,7 +33,7 @@ pub(crate) trait ElementCache {
     /// the same text and kind, or `parse` of its value.
     fn element(
         &mut self,
-        element: &RawValue,
+        element: &Element<'_>,
         kind: ListKind,
         parse: &dyn Fn(&Value) -> Result<Parsed, ShapeError>,
     ) -> Result<&Parsed, ShapeError>;
@@ -37,12 +46,12 @@ pub(super) struct Uncached(Option<Parsed>);
 impl ElementCache for Uncached {
     fn element(
         &mut self,
-        element: &RawValue,
+        element: &Element<'_>,
         _kind: ListKind,
         parse: &dyn Fn(&Value) -> Result<Parsed, ShapeError>,
     ) -> Result<&Parsed, ShapeError> {
         let value: Value =
-            serde_json::from_str(element.get()).map_err(|e| ShapeError(e.to_string()))?;
+            serde_json::from_str(element.text).map_err(|e| ShapeError(e.to_string()))?;
         Ok(self.0.insert(parse(&value)?))
     }
 }
@@ -64,7 +73,7 @@ pub(crate) struct Object<'v, 'a> {
     /// Fields held as values.
     pub(super) fields: &'v Map<String, Value>,
     /// Item lists held as raw elements (shallow parses only).
-    lists: &'v [(&'static str, Vec<&'a RawValue>)],
+    lists: &'v [(&'static str, Vec<Element<'a>>)],
     /// The keys a shallow parse kept; `None` for a full parse, which kept them all.
     keys: Option<&'static Keys>,
 }
@@ -75,7 +84,7 @@ pub(crate) enum Field<'v, 'a> {
     /// A field held as a value.
     Value(&'v Value),
     /// An item list held as raw elements.
-    Raw(&'v [&'a RawValue]),
+    Raw(&'v [Element<'a>]),
 }
 
 impl<'v, 'a> Object<'v, 'a> {
@@ -103,7 +112,7 @@ impl<'v, 'a> Object<'v, 'a> {
     /// A shallow parse's object.
     pub(crate) fn shallow(
         fields: &'v Map<String, Value>,
-        lists: &'v [(&'static str, Vec<&'a RawValue>)],
+        lists: &'v [(&'static str, Vec<Element<'a>>)],
         keys: &'static Keys,
     ) -> Object<'v, 'a> {
         Object {

@@ -86,9 +86,9 @@ function transcript(ids, isNew, cls) {
 var renderers = {
   inference: function (id, c) {
     var prevId = M.prevRequest[id], prev = prevId && E.inference(prevId);
-    var before = new Set(prev ? prev.request_items : []);
+    var before = new Set(prev ? requestItems(prev) : []), request = requestItems(c);
     var isNew = function (i) { return !before.has(i); };
-    var fresh = c.request_items.filter(isNew).length;
+    var fresh = request.filter(isNew).length;
     var u = c.usage;
     var h = '<h2>Inference ' + esc(id) + ' ' + badge(c.status) + '</h2>' + facts([
       ['thread', c.thread_id && link('thread/' + c.thread_id, c.thread_id), true], ['turn', c.turn_id && link('turn/' + c.turn_id, c.turn_id), true],
@@ -98,13 +98,13 @@ var renderers = {
       ['usage', u ? 'in ' + u.input_tokens + ' (cached ' + u.cached_input_tokens + (u.cache_write_input_tokens ? ', cache write ' + u.cache_write_input_tokens : '') + ') · out ' + u.output_tokens + ' (reasoning ' + u.reasoning_tokens + ')' : null],
       ['finish reasons', c.finish_reasons && c.finish_reasons.length ? c.finish_reasons.join(', ') : null],
       ['first chunk after', c.time_to_first_chunk_ns != null ? (c.time_to_first_chunk_ns / 1e6).toFixed(1) + ' ms' : null],
-      ['context', c.request_items.length + ' items' + (u ? ' · ' + u.input_tokens + ' input tokens' : '')],
+      ['context', request.length + ' items' + (u ? ' · ' + u.input_tokens + ' input tokens' : '')],
       ['cost', callCost(id)],
       ['previous request', prevId ? link(prevId) : 'none (first request of the thread)', true]
     ]));
     h += diagsHtml(id);
-    h += '<h3>Request: ' + c.request_items.length + ' items, <span class="new-count">' + fresh + '</span> new since ' + (prevId ? esc(prevId) : 'the start') + '</h3>';
-    h += transcript(c.request_items, isNew, 'request');
+    h += '<h3>Request: ' + request.length + ' items, <span class="new-count">' + fresh + '</span> new since ' + (prevId ? esc(prevId) : 'the start') + '</h3>';
+    h += transcript(request, isNew, 'request');
     h += '<h3>Response: ' + c.response_items.length + ' items</h3>';
     h += transcript(c.response_items, function () { return false; }, 'response');
     if (c.tool_calls.length) h += '<h3>Tool calls it started</h3><div>' + c.tool_calls.map(function (t) { return link(t, (E.tool(t) && E.tool(t).tool || t) + ' (' + t + ')'); }).join(' · ') + '</div>';
@@ -270,8 +270,8 @@ inspector.addEventListener('click', function (ev) {
   if (unfold) {
     var l = lookup(inspector.dataset.id);
     if (l && l[0] === 'inference') {
-      var n = +unfold.dataset.unfold, ids = l[1].request_items.slice(0, n), html = '';
-      var prevId = M.prevRequest[l[1].inference_call_id], before = new Set(prevId ? E.inference(prevId).request_items : []);
+      var n = +unfold.dataset.unfold, ids = requestItems(l[1]).slice(0, n), html = '';
+      var prevId = M.prevRequest[l[1].inference_call_id], before = new Set(prevId ? requestItems(E.inference(prevId)) : []);
       ids.slice(Math.max(0, n - 400)).forEach(function (i) { html += itemHtml(i, before.has(i) ? '' : 'is-new'); });
       unfold.outerHTML = (n > 400 ? '<a class="more">… ' + (n - 400) + ' earlier items not shown</a>' : '') + html;
     }

@@ -51,6 +51,32 @@ var E = {
   edge: function (id) { return K.edges[id]; }
 };
 
+// An inference call's request items, whole. State format 2 stores most lists as an earlier
+// call's list changed, {base, parts} with parts [start, length] (a range of the base's list)
+// or an item id; resolved with an explicit stack, as RolloutState::request_items does
+// (src/reduce/requests.rs). A chain is followed at most as many steps as there are calls.
+function requestItems(c) {
+  var out = [], stack = [[c && c.request_items, 0, Infinity, 0]];
+  var maxDepth = K && K.counts ? K.counts.inference_calls : 0;
+  while (stack.length) {
+    var t = stack.pop(), r = t[0], from = t[1], to = t[2], depth = t[3];
+    if (typeof r === 'string') { out.push(r); continue; }
+    if (!r) continue;
+    if (Array.isArray(r)) { for (var i = from, n = Math.min(to, r.length); i < n; i++) out.push(r[i]); continue; }
+    var base = depth < maxDepth ? E.inference(r.base) : null, parts = r.parts || [], end = 0, j;
+    for (j = 0; j < parts.length; j++) end += typeof parts[j] === 'string' ? 1 : parts[j][1];
+    // The parts overlapping from..to, pushed last first so they pop in order.
+    for (j = parts.length - 1; j >= 0; j--) {
+      var p = parts[j], start = end - (typeof p === 'string' ? 1 : p[1]), stop = end;
+      end = start;
+      if (start >= to || stop <= from) continue;
+      if (typeof p === 'string') stack.push([p]);
+      else if (base) stack.push([base.request_items, p[0] + Math.max(0, from - start), p[0] + Math.min(to, stop) - start, depth + 1]);
+    }
+  }
+  return out;
+}
+
 // Finds what a viewer id names: [kind, entity].
 function lookup(id) {
   if (!K || !id) return null;

@@ -191,7 +191,9 @@ fn check_tool(state: &RolloutState, turn: &Turn, calls: &[&InferenceCall]) -> Re
         tool.output_items
     );
     ensure!(
-        calls[1].request_items.contains(&tool.output_items[0]),
+        state
+            .request_items(calls[1])
+            .contains(&tool.output_items[0].as_str()),
         "the second request does not carry the tool's output"
     );
     let output = &state.conversation_items[&tool.output_items[0]];

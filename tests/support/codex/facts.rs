@@ -422,7 +422,12 @@ fn our_turns(f: &mut Facts, state: &RolloutState, tool_keys: &BTreeMap<String, S
             put(f, &e, "model", opt(&c.model));
             put(f, &e, "status", c.execution.status.as_str());
             put(f, &e, "usage", our_usage(&c.usage));
-            put(f, &e, "request_items", c.request_items.len().to_string());
+            put(
+                f,
+                &e,
+                "request_items",
+                state.request_items(c).len().to_string(),
+            );
             put(f, &e, "response_items", c.response_items.len().to_string());
             let mut started: Vec<String> = c
                 .tool_calls
