@@ -430,6 +430,96 @@ impl Prices {
     }
 }
 
+/// An amount as the CLI prints it: 4 decimals, 6 below a cent.
+pub fn format_amount(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        format!("{amount:.6}")
+    } else {
+        format!("{amount:.4}")
+    }
+}
+
+/// The cost of a rollout as text (what `tracing-rollout summary --prices` appends): the total,
+/// how many calls were priced and why the others were not, and the cost by model and by
+/// thread.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tracing_rollout::cost::{render_cost, Prices};
+///
+/// let prices = Prices::load("examples/prices.json")?;
+/// let state = tracing_rollout::reduce::reduce_bundle("traces/demo").unwrap();
+/// print!("{}", render_cost(&state, &prices));
+/// # Ok::<(), tracing_rollout::cost::PricesError>(())
+/// ```
+pub fn render_cost(state: &RolloutState, prices: &Prices) -> String {
+    use std::fmt::Write as _;
+    let mut totals = CostTotals::default();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_model: BTreeMap<&str, (f64, u64)> = BTreeMap::new();
+    let mut by_thread: BTreeMap<&str, f64> = BTreeMap::new();
+    for call in state.inference_calls.values() {
+        let outcome = prices.call_cost(call);
+        totals.add_call(&outcome);
+        match &outcome {
+            Ok(cost) => {
+                let model = by_model
+                    .entry(call.model.as_deref().unwrap_or("?"))
+                    .or_default();
+                model.0 += cost.total;
+                model.1 += 1;
+                let thread = call
+                    .thread_id
+                    .as_deref()
+                    .and_then(|t| state.threads.get(t))
+                    .map(|t| t.agent_path.as_deref().unwrap_or(&t.thread_id))
+                    .unwrap_or("?");
+                *by_thread.entry(thread).or_default() += cost.total;
+            }
+            Err(why) => *reasons.entry(why.to_string()).or_default() += 1,
+        }
+    }
+    let mut out = String::new();
+    let as_of = prices
+        .as_of
+        .as_deref()
+        .map(|d| format!("; prices as of {d}"))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "cost ({}{as_of}): {} for {} of {} inference calls",
+        prices.currency,
+        format_amount(totals.cost.total),
+        totals.priced_calls,
+        totals.priced_calls + totals.unpriced_calls
+    );
+    if totals.unpriced_calls > 0 {
+        let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        let _ = write!(
+            out,
+            "; {} unpriced ({})",
+            totals.unpriced_calls,
+            why.join(", ")
+        );
+    }
+    out.push('\n');
+    let list = |items: Vec<String>| items.join(", ");
+    if !by_model.is_empty() {
+        let models = by_model
+            .iter()
+            .map(|(m, (c, n))| format!("{m} {} ({n} calls)", format_amount(*c)))
+            .collect();
+        let _ = writeln!(out, "  by model: {}", list(models));
+        let threads = by_thread
+            .iter()
+            .map(|(t, c)| format!("{t} {}", format_amount(*c)))
+            .collect();
+        let _ = writeln!(out, "  by thread: {}", list(threads));
+    }
+    out
+}
+
 fn per_million(tokens: u64, rate: f64) -> f64 {
     tokens as f64 * rate / 1_000_000.0
 }

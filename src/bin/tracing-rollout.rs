@@ -15,9 +15,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tracing_rollout::cost::Prices;
+use tracing_rollout::cost::{self, Prices};
 use tracing_rollout::diff::DiffOptions;
-use tracing_rollout::export::{chrome, otlp, ExportError};
+use tracing_rollout::export::{chrome, otlp, tables, ExportError};
 use tracing_rollout::format;
 use tracing_rollout::import::{self, LiveImport};
 use tracing_rollout::reduce::{self, ReduceError};
@@ -55,6 +55,10 @@ enum Command {
         /// bundle ends (or Ctrl-C).
         #[arg(long)]
         follow: bool,
+        /// Price the inference calls with this prices file (JSON; see `examples/prices.json`)
+        /// and print the cost after the tree.
+        #[arg(long, conflicts_with = "follow")]
+        prices: Option<PathBuf>,
         /// With `--follow`: how long to wait for `trace.jsonl` to appear before giving up.
         #[arg(long, value_name = "SECONDS", default_value_t = reduce::FOLLOW_WAIT.as_secs_f64())]
         wait: f64,
@@ -73,8 +77,9 @@ enum Command {
         /// the first divergence selected (default output `<bundle>/compare.html`).
         #[arg(long, value_name = "BUNDLE", conflicts_with = "max_body_bytes")]
         compare: Option<PathBuf>,
-        /// With `--compare`: a prices file to cost both rollouts with.
-        #[arg(long, value_name = "FILE", requires = "compare")]
+        /// Show each inference call's cost and the total from this prices file (with
+        /// `--compare`: cost both rollouts).
+        #[arg(long, value_name = "FILE")]
         prices: Option<PathBuf>,
     },
     /// Serve an index of every bundle under a root and each one's viewer, live while written.
@@ -92,6 +97,9 @@ enum Command {
         /// reach this machine by.
         #[arg(long = "allow-host", value_name = "NAME")]
         allow_hosts: Vec<String>,
+        /// Show cost in the index and the viewers from this prices file.
+        #[arg(long)]
+        prices: Option<PathBuf>,
     },
     /// Print the whole body of one payload record (JSON text), whatever the bundle format.
     Payload {
@@ -121,7 +129,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         prices: Option<PathBuf>,
     },
-    /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto).
+    /// Export a bundle to OpenTelemetry (OTLP) or Chrome Trace Event JSON (Perfetto), or many
+    /// as tables.
     #[command(subcommand)]
     Export(Export),
     /// Turn another system's recordings into bundles (every command also takes them as they
@@ -164,6 +173,25 @@ enum Export {
         #[arg(long)]
         project: Option<String>,
     },
+    /// One table per entity (rollouts, threads, turns, inference and tool calls, edges, …) for
+    /// DuckDB, Spark or ClickHouse; a re-run reduces only new or changed bundles.
+    Tables {
+        /// Bundles, or roots searched for bundles (symlinks not followed).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The directory to write `<table>.parquet` or `<table>.jsonl` and `_manifest.json` to.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// File format of the tables.
+        #[arg(long, value_enum, default_value_t = TablesFormat::Parquet)]
+        format: TablesFormat,
+        /// Add every payload's whole body (`payloads.body`) and whole edge messages.
+        #[arg(long)]
+        bodies: bool,
+        /// Fill the cost columns from this prices file.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+    },
     /// Chrome Trace Event JSON for ui.perfetto.dev (default `<bundle>/trace.chrome.json`).
     Chrome {
         /// The bundle directory.
@@ -172,6 +200,15 @@ enum Export {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+/// `--format` of `export tables`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TablesFormat {
+    /// Apache Parquet (Snappy).
+    Parquet,
+    /// JSON Lines.
+    Jsonl,
 }
 
 fn main() -> ExitCode {
@@ -226,11 +263,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Summary {
             bundle,
             follow,
+            prices,
             wait,
         } => {
             let wait = std::time::Duration::try_from_secs_f64(wait)
                 .context("--wait takes a number of seconds")?;
-            summary(&bundle, follow.then_some(wait), &mut out)
+            let prices = load_prices(prices)?;
+            summary(&bundle, follow.then_some(wait), prices.as_ref(), &mut out)
         }
         Command::View {
             bundle,
@@ -239,7 +278,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             compare,
             prices,
         } => {
-            let options = view::ViewOptions { max_body_bytes };
             let path = match compare {
                 Some(other) => {
                     let diff_options = diff_options(prices.as_deref())?;
@@ -249,8 +287,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             format!("compare {} with {}", bundle.display(), other.display())
                         })?
                 }
-                None => view::write_html(resolve(&bundle)?, output.as_deref(), &options)
-                    .with_context(|| format!("view {}", bundle.display()))?,
+                None => {
+                    let mut options = view::ViewOptions::default();
+                    options.max_body_bytes = max_body_bytes;
+                    options.prices = load_prices(prices)?.map(std::sync::Arc::new);
+                    view::write_html(resolve(&bundle)?, output.as_deref(), &options)
+                        .with_context(|| format!("view {}", bundle.display()))?
+                }
             };
             writeln!(out, "{}", path.display())?;
             Ok(ExitCode::SUCCESS)
@@ -260,11 +303,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             addr,
             allow_remote,
             allow_hosts,
+            prices,
         } => {
-            let options = allow_hosts
+            let mut options = allow_hosts
                 .into_iter()
                 .fold(view::ServeOptions::new(addr), |o, name| o.allow_host(name))
                 .allow_remote(allow_remote);
+            if let Some(prices) = load_prices(prices)? {
+                options = options.prices(prices);
+            }
             serve(&root, &options, out)
         }
         Command::Payload { bundle, seq } => {
@@ -307,6 +354,26 @@ fn run_export(export: Export, out: &mut StdoutLock) -> anyhow::Result<ExitCode> 
                     Ok(ExitCode::SUCCESS)
                 }
             }
+        }
+        Export::Tables {
+            inputs,
+            output,
+            format,
+            bodies,
+            prices,
+        } => {
+            let format = match format {
+                TablesFormat::Parquet => tables::TableFormat::Parquet,
+                TablesFormat::Jsonl => tables::TableFormat::Jsonl,
+            };
+            let mut options = tables::TablesOptions::new(format).bodies(bodies);
+            if let Some(prices) = load_prices(prices)? {
+                options = options.prices(prices);
+            }
+            let report = tables::export_tables(&inputs, &output, &options)
+                .with_context(|| format!("export tables to {}", output.display()))?;
+            print_tables_report(&report, out)?;
+            Ok(ExitCode::SUCCESS)
         }
         Export::Chrome { bundle, output } => {
             let bundle = resolve(&bundle)?;
@@ -415,12 +482,13 @@ fn validate(bundle: &Path, out: &mut StdoutLock) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `summary`: the tree once, or with `--follow` (waiting up to `follow` for the trace to
-/// appear) again on new records until the bundle ends (a Codex bundle is imported as Codex
-/// writes it).
+/// `summary`: the tree once (and its cost with prices), or with `--follow` (waiting up to
+/// `follow` for the trace to appear) again on new records until the bundle ends (a Codex
+/// bundle is imported as Codex writes it).
 fn summary(
     bundle: &Path,
     follow: Option<std::time::Duration>,
+    prices: Option<&Prices>,
     out: &mut StdoutLock,
 ) -> anyhow::Result<ExitCode> {
     let every = std::time::Duration::from_millis(250);
@@ -428,6 +496,9 @@ fn summary(
         let state = reduce::reduce_bundle(resolve(bundle)?)
             .with_context(|| format!("reduce {}", bundle.display()))?;
         out.write_all(reduce::render_summary(&state).as_bytes())?;
+        if let Some(prices) = prices {
+            out.write_all(cost::render_cost(&state, prices).as_bytes())?;
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let live = LiveImport::open(bundle).with_context(|| format!("import {}", bundle.display()))?;
@@ -452,6 +523,38 @@ fn summary(
     }
     followed?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The prices file of `--prices`, if given.
+fn load_prices(path: Option<PathBuf>) -> anyhow::Result<Option<Prices>> {
+    path.map(|p| Prices::load(&p).map_err(anyhow::Error::new))
+        .transpose()
+}
+
+/// `export tables`: the tables written, with rows and bytes; bundles that could not be
+/// reduced and rollout ids carried by several bundles are warned about on stderr.
+fn print_tables_report(report: &tables::TablesReport, out: &mut StdoutLock) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}: {} bundles ({} reduced, {} unchanged)",
+        report.dir.display(),
+        report.bundles,
+        report.reduced,
+        report.reused
+    )?;
+    for (name, rows, bytes) in &report.tables {
+        writeln!(out, "  {name:<28} {rows:>9} rows {bytes:>12} bytes")?;
+    }
+    for (bundle, error) in &report.failed {
+        eprintln!("warning: {bundle} could not be reduced (its rollouts row says why): {error}");
+    }
+    if !report.duplicate_rollout_ids.is_empty() {
+        eprintln!(
+            "warning: several bundles carry the rollout ids {}: join on rollouts.bundle as well",
+            report.duplicate_rollout_ids.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What `diff` and `view --compare` are given: the prices, if any.

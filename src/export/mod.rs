@@ -38,6 +38,7 @@ mod graph;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod otlp;
+pub mod tables;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,28 @@ pub enum ExportError {
         url: String,
         /// What went wrong.
         message: String,
+    },
+    /// The tables' Parquet writer or reader failed.
+    #[error("parquet {}: {message}", path.display())]
+    Parquet {
+        /// The table file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A table's rows or previous file do not fit its schema.
+    #[error("table {table}: {message}")]
+    Schema {
+        /// The table.
+        table: &'static str,
+        /// What does not fit.
+        message: String,
+    },
+    /// This build cannot do what was asked.
+    #[error("{what}")]
+    Unsupported {
+        /// What is missing.
+        what: &'static str,
     },
     /// The OTLP endpoint answered with a non-2xx status.
     #[error("send to OTLP endpoint {url}: refused with HTTP {status}: {body}")]

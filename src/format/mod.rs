@@ -185,6 +185,7 @@
 //! past them (its payload cap is at most 16 MiB).
 
 mod deep;
+pub(crate) mod discover;
 mod encode;
 mod expand;
 mod open;

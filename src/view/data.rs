@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::cost::{CostTotals, Prices};
 use crate::reduce::{
     Anchor, Diagnostic, Edge, Execution, InferenceCall, Requester, RolloutState, Status, Thread,
     Usage,
@@ -62,6 +63,9 @@ pub(super) struct Skeleton<'a> {
     edge_items: BTreeMap<&'a str, (&'a str, u64)>,
     /// Role of the payloads edges and terminal operations carry (by seq).
     payload_roles: BTreeMap<u64, &'a str>,
+    /// With prices: each inference call's cost and the totals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) cost: Option<CostView<'a>>,
     /// One row per timed entity: kind, viewer id, thread, start and end (wall clock, ms: one
     /// clock for both ends, so rows never overlap by clock skew), status,
     /// label, extra (`cell` for a tool a code cell asked for; an inference call's previous
@@ -85,6 +89,36 @@ type Row<'a> = (
     Option<u64>,
     Option<u64>,
 );
+
+/// What a page shows of cost: the currency, the totals, and each inference call's cost (`null`
+/// when unpriced, with why).
+#[derive(Debug, Serialize)]
+pub(super) struct CostView<'a> {
+    currency: &'a str,
+    as_of: Option<&'a str>,
+    totals: CostTotals,
+    calls: BTreeMap<&'a str, Result<f64, String>>,
+}
+
+/// The cost view of `state` under `prices`.
+pub(super) fn cost_view<'a>(state: &'a RolloutState, prices: &'a Prices) -> CostView<'a> {
+    let mut totals = CostTotals::default();
+    let mut calls = BTreeMap::new();
+    for (id, call) in &state.inference_calls {
+        let outcome = prices.call_cost(call);
+        totals.add_call(&outcome);
+        calls.insert(
+            id.as_str(),
+            outcome.map(|c| c.total).map_err(|why| why.to_string()),
+        );
+    }
+    CostView {
+        currency: &prices.currency,
+        as_of: prices.as_of.as_deref(),
+        totals,
+        calls,
+    }
+}
 
 /// Totals for the header and the index.
 #[derive(Debug, Serialize)]
@@ -167,6 +201,7 @@ pub(super) fn skeleton(state: &RolloutState) -> Skeleton<'_> {
         edges: &state.edges,
         edge_items: edge_items(state),
         payload_roles: payload_roles(state),
+        cost: None,
         timeline: rows,
     }
 }

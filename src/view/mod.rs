@@ -17,12 +17,16 @@
 mod compare;
 mod data;
 #[cfg(feature = "cli")]
+mod index;
+#[cfg(feature = "cli")]
 mod serve;
 
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::cost::Prices;
 use crate::reduce::{self, ReduceError, RolloutState};
 
 pub use compare::{render_compare_html, write_compare_html};
@@ -73,17 +77,22 @@ enum PageForm {
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 << 20;
 
 /// What [`render_html`] embeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ViewOptions {
     /// Payload bodies embedded, at most, in bytes, in seq order; the rest are listed as left
     /// out. `0` embeds none.
     pub max_body_bytes: u64,
+    /// Prices: the page shows each inference call's cost and the total (unpriced calls say
+    /// why). Default: none.
+    pub prices: Option<Arc<Prices>>,
 }
 
 impl Default for ViewOptions {
     fn default() -> Self {
         ViewOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            prices: None,
         }
     }
 }
@@ -147,12 +156,14 @@ pub fn render_html(dir: impl AsRef<Path>, options: &ViewOptions) -> Result<Strin
         payload_url: None,
         omitted_bodies: omitted,
     };
-    Ok(page(
+    let prices = options.prices.as_deref();
+    Ok(page_priced(
         &name,
         &config,
         Some(&state),
         &bodies,
         PageForm::Static,
+        prices,
     ))
 }
 
@@ -195,12 +206,25 @@ fn bundle_name(dir: &Path) -> String {
 /// The template with its styles, script and data put in: the config and (static page) the
 /// skeleton before the script, every shard and embedded body after it, each in its own inert
 /// script element.
+#[cfg(feature = "cli")]
 fn page(
     title: &str,
     config: &PageConfig<'_>,
     state: Option<&RolloutState>,
     bodies: &str,
     form: PageForm,
+) -> String {
+    page_priced(title, config, state, bodies, form, None)
+}
+
+/// [`page`], with each inference call's cost when there are prices.
+fn page_priced(
+    title: &str,
+    config: &PageConfig<'_>,
+    state: Option<&RolloutState>,
+    bodies: &str,
+    form: PageForm,
+    prices: Option<&Prices>,
 ) -> String {
     let mut data = String::new();
     data.push_str("<script type=\"application/json\" id=\"config\">");
@@ -211,7 +235,9 @@ fn page(
     data.push_str("</script>\n");
     if let Some(state) = state {
         data.push_str("<script type=\"application/json\" id=\"skeleton\">");
-        let skeleton = serde_json::to_string(&data::skeleton(state)).unwrap_or_default();
+        let mut skeleton = data::skeleton(state);
+        skeleton.cost = prices.map(|p| data::cost_view(state, p));
+        let skeleton = serde_json::to_string(&skeleton).unwrap_or_default();
         push_script_json(&mut data, &skeleton);
         data.push_str("</script>\n");
     }

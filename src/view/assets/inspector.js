@@ -99,6 +99,7 @@ var renderers = {
       ['finish reasons', c.finish_reasons && c.finish_reasons.length ? c.finish_reasons.join(', ') : null],
       ['first chunk after', c.time_to_first_chunk_ns != null ? (c.time_to_first_chunk_ns / 1e6).toFixed(1) + ' ms' : null],
       ['context', request.length + ' items' + (u ? ' · ' + u.input_tokens + ' input tokens' : '')],
+      ['cost', callCost(id)],
       ['previous request', prevId ? link(prevId) : 'none (first request of the thread)', true]
     ]));
     h += diagsHtml(id);

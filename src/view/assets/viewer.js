@@ -131,6 +131,20 @@ $('show-help').addEventListener('click', function () { $('help').hidden = !$('he
 
 // ---------------------------------------------------------------- data in
 
+// Cost, from the prices the page was made with (`--prices`): absent without them.
+function fmtCost(x) { return x === 0 || Math.abs(x) >= 0.01 ? x.toFixed(4) : x.toFixed(6); }
+function callCost(id) {
+  var cost = K.cost, c = cost && cost.calls[id];
+  if (!c) return null;
+  return c.Ok != null ? fmtCost(c.Ok) + ' ' + cost.currency : 'unpriced: ' + c.Err;
+}
+function costFacts() {
+  var cost = K.cost;
+  if (!cost) return '';
+  var t = cost.totals;
+  return ' · cost ' + fmtCost(t.cost.total) + ' ' + cost.currency + (t.unpriced_calls ? ' (' + t.unpriced_calls + ' calls unpriced)' : '');
+}
+
 function header() {
   var c = K.counts, u = { i: c.usage.input_tokens, o: c.usage.output_tokens };
   $('rollout-id').textContent = K.rollout_id || config.bundle;
@@ -139,7 +153,7 @@ function header() {
   st.className = 'badge ' + K.status;
   var dur = K.ended_at_unix_ms != null && K.started_at_unix_ms != null ? fmtMs(K.ended_at_unix_ms - K.started_at_unix_ms) : 'running';
   $('rollout-facts').textContent = dur + ' · ' + Object.keys(K.threads).length + ' agents · ' + c.turns + ' turns · ' +
-    c.inference_calls + ' inference · ' + c.tool_calls + ' tools · tokens in ' + u.i + ' out ' + u.o;
+    c.inference_calls + ' inference · ' + c.tool_calls + ' tools · tokens in ' + u.i + ' out ' + u.o + costFacts();
   var warn = K.diagnostics.filter(function (d) { return d.level === 'warning'; }).length;
   $('diag-count').textContent = K.diagnostics.length + (warn ? ' (' + warn + ' ⚠)' : '');
   document.title = (K.rollout_id || config.bundle) + ' · tracing-rollout';

@@ -14,13 +14,15 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use super::live::Watched;
 use super::message::Response;
 use super::names::{decode_path, is_plain_relative};
 use super::workers::Workers;
+use crate::cost::Prices;
+use crate::view::index::Index as RolloutIndex;
 
 /// How often the background refresh walks the root, at most.
 pub(crate) const REFRESH: Duration = Duration::from_secs(2);
@@ -52,6 +54,10 @@ pub(crate) struct Bundles {
     root: PathBuf,
     index: Mutex<Index>,
     workers: Workers,
+    /// Prices for the cost the pages show (`serve --prices`).
+    prices: Option<Arc<Prices>>,
+    /// The rollouts page's summary rows (`view::index`), kept between requests.
+    rollouts: Mutex<RolloutIndex>,
 }
 
 /// What the last walk found.
@@ -76,11 +82,13 @@ struct Listing {
 impl Bundles {
     /// The bundles under `root` (canonical), found by a first walk, with the worker threads
     /// that will reduce them.
-    pub(crate) fn new(root: PathBuf) -> std::io::Result<Bundles> {
+    pub(crate) fn new(root: PathBuf, prices: Option<Arc<Prices>>) -> std::io::Result<Bundles> {
         let bundles = Bundles {
+            rollouts: Mutex::new(RolloutIndex::new(root.clone(), prices.clone())),
             root,
             index: Mutex::new(Index::default()),
             workers: Workers::start(WORKERS)?,
+            prices,
         };
         bundles.refresh();
         Ok(bundles)
@@ -89,6 +97,12 @@ impl Bundles {
     /// The canonical root served.
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The rollouts page's summary rows, locked.
+    pub(crate) fn rollouts(&self) -> MutexGuard<'_, RolloutIndex> {
+        // A refresh that panicked leaves usable rows: take them as they are.
+        self.rollouts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -170,10 +184,11 @@ impl Bundles {
         job: impl FnOnce(&str, &mut Watched) -> R + Send + 'static,
     ) -> Option<R> {
         let (name, dir, root) = (found.name.clone(), found.dir.clone(), self.root.clone());
+        let prices = self.prices.clone();
         self.workers.run(self.workers.of(&name), move |shelf| {
             let watched = shelf
                 .entry(name.clone())
-                .or_insert_with(|| Watched::new(dir, &root));
+                .or_insert_with(|| Watched::new(dir, &root, prices));
             job(&name, watched)
         })
     }
@@ -192,11 +207,12 @@ impl Bundles {
         let (tx, rx) = std::sync::mpsc::channel();
         for (worker, list) in per_worker.into_iter().enumerate() {
             let (tx, root) = (tx.clone(), self.root.clone());
+            let prices = self.prices.clone();
             self.workers.post(worker, move |shelf| {
                 for Found { name, dir } in list {
                     let watched = shelf
                         .entry(name.clone())
-                        .or_insert_with(|| Watched::new(dir, &root));
+                        .or_insert_with(|| Watched::new(dir, &root, prices.clone()));
                     let _ = tx.send(job(&name, watched));
                 }
             });
@@ -303,7 +319,7 @@ mod tests {
             std::fs::create_dir_all(root.join(name)).unwrap();
             std::fs::write(root.join(name).join("trace.jsonl"), "").unwrap();
         }
-        let bundles = Bundles::new(root.clone()).unwrap();
+        let bundles = Bundles::new(root.clone(), None).unwrap();
         let mut names: Vec<String> = bundles.all().into_iter().map(|f| f.name).collect();
         names.sort();
         assert_eq!(names, ["a", "b/c"]);

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::super::{data, page, PageConfig, PageForm};
+use super::super::{data, page, page_priced, PageConfig, PageForm};
 use super::names::url_name;
+use crate::cost::Prices;
 use crate::reduce::{reduce_bundle_within, LiveBundle, ReduceError, RolloutState, Status};
 
 /// A bundle that has not grown for this long and never ended is shown as its final
@@ -37,6 +38,8 @@ pub(crate) struct Watched {
     /// Once the graph is final: its static page, which opens faster than polling the JSON.
     page: Option<Arc<String>>,
     last_growth: Instant,
+    /// Prices for the cost the pages show.
+    prices: Option<Arc<Prices>>,
 }
 
 /// One line of the index.
@@ -111,7 +114,7 @@ impl Row {
 
 impl Watched {
     /// The bundle in `dir`, read only inside `within` (the canonical root).
-    pub(crate) fn new(dir: PathBuf, within: &Path) -> Watched {
+    pub(crate) fn new(dir: PathBuf, within: &Path, prices: Option<Arc<Prices>>) -> Watched {
         Watched {
             source: crate::import::LiveSource::new(dir),
             within: within.to_path_buf(),
@@ -119,6 +122,7 @@ impl Watched {
             current: None,
             page: None,
             last_growth: Instant::now(),
+            prices,
         }
     }
 
@@ -174,10 +178,11 @@ impl Watched {
         } else {
             live.replay().state().clone()
         };
-        let json = live_json(version, &state);
+        let prices = self.prices.as_deref();
+        let json = live_json(version, &state, prices);
         self.page = (ended || idle).then(|| {
             let payload_url = format!("/api/payload/{}/", url_name(name));
-            Arc::new(final_page(name, &payload_url, &state))
+            Arc::new(final_page(name, &payload_url, &state, prices))
         });
         let current = (version, Arc::new(json), Row::of(name, &state));
         self.current = Some(current.clone());
@@ -199,20 +204,27 @@ pub(crate) fn live_page(name: &str, state_url: &str, payload_url: &str) -> Strin
 
 /// A served page of a graph that no longer changes: the static page (skeleton and shards
 /// inline, parsed as it loads), its bodies fetched from `payload_url` + seq.
-fn final_page(name: &str, payload_url: &str, state: &RolloutState) -> String {
+fn final_page(
+    name: &str,
+    payload_url: &str,
+    state: &RolloutState,
+    prices: Option<&Prices>,
+) -> String {
     let config = PageConfig {
         bundle: name,
         state_url: None,
         payload_url: Some(payload_url),
         omitted_bodies: 0,
     };
-    page(name, &config, Some(state), "", PageForm::Served)
+    page_priced(name, &config, Some(state), "", PageForm::Served, prices)
 }
 
 /// What a served page polls: `{"version", "skeleton", "shards": {"map:key": {...}}}`.
-fn live_json(version: u64, state: &RolloutState) -> String {
+fn live_json(version: u64, state: &RolloutState, prices: Option<&Prices>) -> String {
     let mut out = format!("{{\"version\":{version},\"skeleton\":");
-    out.push_str(&serde_json::to_string(&data::skeleton(state)).unwrap_or_default());
+    let mut skeleton = data::skeleton(state);
+    skeleton.cost = prices.map(|p| data::cost_view(state, p));
+    out.push_str(&serde_json::to_string(&skeleton).unwrap_or_default());
     out.push_str(",\"shards\":{");
     for (i, (map, key, json)) in data::shards(state).into_iter().enumerate() {
         if i > 0 {

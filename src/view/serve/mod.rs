@@ -14,7 +14,8 @@
 //! headers); `access` the Host and token rules; `routes` the path → handler table; `message`
 //! the request and response handlers see; `pages` the server's own handlers; `bundles` the
 //! index; `names` bundle names in URLs; `workers` the threads that own the reducers; `live`
-//! one bundle's reducer, graph and page. A new page is a handler in a file of its own and one
+//! one bundle's reducer, graph and page; `rollouts` the index's rows (`/api/index`, from
+//! `view::index`). A new page is a handler in a file of its own and one
 //! line in `routes`.
 
 mod access;
@@ -25,6 +26,7 @@ mod live;
 mod message;
 mod names;
 mod pages;
+mod rollouts;
 mod routes;
 mod workers;
 
@@ -35,6 +37,7 @@ use std::sync::Arc;
 use self::access::Access;
 use self::bundles::{Bundles, REFRESH};
 use self::http::{Engine, LIMITS};
+use crate::cost::Prices;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +71,13 @@ pub enum ServeError {
     Start(#[source] std::io::Error),
 }
 
-/// How [`serve_with`] listens and whom it admits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How [`serve_with`] listens, whom it admits, and what it shows.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServeOptions {
     addr: String,
     allow_remote: bool,
     allowed_hosts: Vec<String>,
+    prices: Option<Arc<Prices>>,
 }
 
 impl ServeOptions {
@@ -93,7 +97,15 @@ impl ServeOptions {
             addr: addr.into(),
             allow_remote: false,
             allowed_hosts: Vec::new(),
+            prices: None,
         }
+    }
+
+    /// Show cost (the index's cost column and totals, each viewer's per-call cost) from
+    /// these prices. Default: none (no cost shown).
+    pub fn prices(mut self, prices: Prices) -> ServeOptions {
+        self.prices = Some(Arc::new(prices));
+        self
     }
 
     /// Allow listening on an address that is not loopback. Every request must then carry
@@ -188,7 +200,9 @@ pub fn serve_with(root: impl AsRef<Path>, options: &ServeOptions) -> Result<Serv
     Ok(Server {
         listener,
         addr,
-        bundles: Arc::new(Bundles::new(canonical).map_err(ServeError::Start)?),
+        bundles: Arc::new(
+            Bundles::new(canonical, options.prices.clone()).map_err(ServeError::Start)?,
+        ),
         access,
     })
 }

@@ -8,7 +8,7 @@
 use super::bundles::Bundles;
 use super::compare;
 use super::message::{Request, Response};
-use super::pages;
+use super::{pages, rollouts};
 
 /// A page handler: the bundles, the request, and the path after the route's prefix (empty
 /// for an exact route).
@@ -45,6 +45,10 @@ pub(crate) const ROUTES: &[Route] = &[
     Route {
         at: At::Exact("/api/bundles"),
         handler: pages::bundles_json,
+    },
+    Route {
+        at: At::Exact("/api/index"),
+        handler: rollouts::index_json,
     },
     Route {
         at: At::Exact("/compare"),
