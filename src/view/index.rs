@@ -370,8 +370,9 @@ impl Index {
     }
 
     /// The index as JSON for a page that has `since` (0: nothing): the rows that changed
-    /// after it and the bundles removed after it, with the version to ask from next.
-    pub(crate) fn json(&self, since: u64, progress: Progress) -> String {
+    /// after it and the bundles removed after it, with the version to ask from next; `cut`:
+    /// the limit that kept the bundles found from being all there are, if one did.
+    pub(crate) fn json(&self, since: u64, progress: Progress, cut: Option<&str>) -> String {
         // The page may have missed a removal no longer remembered: it must start over.
         let since = if since < self.forgot_before { 0 } else { since };
         let mut out = String::with_capacity(256 + self.entries.len() * 64);
@@ -381,12 +382,13 @@ impl Index {
             .map(|p| serde_json::to_string(&p.currency).unwrap_or_default());
         let _ = write!(
             out,
-            "{{\"version\":{},\"full\":{},\"bundles\":{},\"pending\":{},\"currency\":{},\"rows\":[",
+            "{{\"version\":{},\"full\":{},\"bundles\":{},\"pending\":{},\"currency\":{},\"cut\":{},\"rows\":[",
             self.version,
             since == 0,
             progress.bundles,
             progress.pending,
-            currency.as_deref().unwrap_or("null")
+            currency.as_deref().unwrap_or("null"),
+            cut.map_or_else(|| "null".to_owned(), |c| serde_json::Value::from(c).to_string())
         );
         let mut first = true;
         let mut keys: Vec<&String> = self.entries.keys().collect();

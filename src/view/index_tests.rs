@@ -71,13 +71,16 @@ fn only_new_and_changed_bundles_are_summarised_again() -> std::io::Result<()> {
     let mut index = index_of(root.path());
     let first = refresh(&mut index);
     assert_eq!((first.bundles, first.summarised, first.pending), (3, 3, 0));
-    let all = index.json(0, first);
+    let all = index.json(0, first, None);
     assert_eq!(paths(&all), ["a", "b", "c"]);
     let version = field(&all, "version").as_u64().unwrap_or(0);
 
     let quiet = refresh(&mut index);
     assert_eq!(quiet.summarised, 0);
-    assert_eq!(paths(&index.json(version, quiet)), Vec::<String>::new());
+    assert_eq!(
+        paths(&index.json(version, quiet, None)),
+        Vec::<String>::new()
+    );
 
     // b grows by one torn line: only b is reduced again, and only b is sent.
     let mut text = std::fs::read_to_string(root.path().join("b/trace.jsonl"))?;
@@ -85,14 +88,14 @@ fn only_new_and_changed_bundles_are_summarised_again() -> std::io::Result<()> {
     std::fs::write(root.path().join("b/trace.jsonl"), text)?;
     let grown = refresh(&mut index);
     assert_eq!(grown.summarised, 1);
-    let changed = index.json(version, grown);
+    let changed = index.json(version, grown, None);
     assert_eq!(paths(&changed), ["b"]);
     let version = field(&changed, "version").as_u64().unwrap_or(0);
 
     // c goes away: the page is told.
     std::fs::remove_dir_all(root.path().join("c"))?;
     let gone = refresh(&mut index);
-    let after = index.json(version, gone);
+    let after = index.json(version, gone, None);
     assert_eq!(field(&after, "removed"), serde_json::json!(["c"]));
     assert_eq!(gone.bundles, 2);
     Ok(())
@@ -108,7 +111,10 @@ fn work_beyond_the_time_budget_is_left_pending_for_the_next_request() -> std::io
     let list = found(&index);
     let none = index.refresh(list.into_iter(), Duration::ZERO);
     assert_eq!((none.bundles, none.summarised, none.pending), (2, 0, 2));
-    assert_eq!(field(&index.json(0, none), "pending"), 2);
+    assert_eq!(field(&index.json(0, none, None), "pending"), 2);
+    assert_eq!(field(&index.json(0, none, None), "cut"), Value::Null);
+    let cut = index.json(0, none, Some("at most 10000 bundles are listed"));
+    assert_eq!(field(&cut, "cut"), "at most 10000 bundles are listed");
     let rest = refresh(&mut index);
     assert_eq!((rest.summarised, rest.pending), (2, 0));
     Ok(())

@@ -5,7 +5,7 @@
 (function () {
   'use strict';
   var rows = new Map();
-  var version = 0, currency = null, pending = 0;
+  var version = 0, currency = null, pending = 0, cut = null;
   var sortKey = 'started_at_unix_ms', sortDir = -1;
   var limit = 1000;
   var open = new Set();
@@ -168,7 +168,8 @@
       if (r.cost != null) { cost += r.cost; priced = true; }
       unpriced += r.unpriced_calls || 0;
     });
-    $('count').textContent = '(' + n + (n !== rows.size ? ' of ' + rows.size : '') + ')' + (pending ? ' · summarising, ' + pending + ' to go' : '');
+    $('count').textContent = '(' + n + (n !== rows.size ? ' of ' + rows.size : '') + ')' + (pending ? ' · summarising, ' + pending + ' to go' : '') +
+      (cut ? ' · not every bundle under the root is listed: ' + cut : '');
     $('totals').textContent = 'tokens in ' + num(tin) + ' · out ' + num(tout) +
       (priced ? ' · cost ' + money(cost) + ' ' + (currency || '') + (unpriced ? ' (' + unpriced + ' calls unpriced)' : '') : '');
   }
@@ -203,8 +204,8 @@
       if (d.full) rows.clear();
       d.rows.forEach(function (r) { rows.set(r.path, r); });
       d.removed.forEach(function (p) { rows.delete(p); });
-      var changed = d.full || d.rows.length || d.removed.length || d.pending !== pending;
-      version = d.version; currency = d.currency; pending = d.pending;
+      var changed = d.full || d.rows.length || d.removed.length || d.pending !== pending || d.cut !== cut;
+      version = d.version; currency = d.currency; pending = d.pending; cut = d.cut;
       if (changed || !document.body.dataset.ready) { updateOptions(); render(); }
       if (!pending) document.body.dataset.ready = '1';
       setTimeout(poll, pending ? 30 : 2000);

@@ -67,6 +67,8 @@ struct Index {
     by_name: HashMap<String, PathBuf>,
     /// Every directory walked, with what it held then.
     dirs: HashMap<PathBuf, Listing>,
+    /// Which limit stopped the last walk, if one did (so what it names is not all there is).
+    cut: Option<&'static str>,
 }
 
 /// One directory as last listed.
@@ -119,9 +121,12 @@ impl Bundles {
             old: old_dirs,
             new: HashMap::new(),
             found: Vec::new(),
+            cut: None,
         };
         walk.dir(&self.root, 0);
-        let Walk { new, found, .. } = walk;
+        let Walk {
+            new, found, cut, ..
+        } = walk;
         let by_name: HashMap<String, PathBuf> = found.into_iter().collect();
         let mut index = self.index();
         for name in index.by_name.keys().filter(|n| !by_name.contains_key(*n)) {
@@ -132,6 +137,13 @@ impl Bundles {
         }
         index.by_name = by_name;
         index.dirs = new;
+        index.cut = cut;
+    }
+
+    /// Which limit stopped the last walk (the bundles listed are not all under the root),
+    /// in words; `None` when it saw everything.
+    pub(crate) fn cut(&self) -> Option<&'static str> {
+        self.index().cut
     }
 
     /// Every bundle the index names.
@@ -228,11 +240,23 @@ struct Walk<'a> {
     old: HashMap<PathBuf, Listing>,
     new: HashMap<PathBuf, Listing>,
     found: Vec<(String, PathBuf)>,
+    /// The limit that stopped the walk somewhere, if one did.
+    cut: Option<&'static str>,
 }
 
 impl Walk<'_> {
     fn dir(&mut self, dir: &Path, depth: usize) {
-        if depth > MAX_DEPTH || self.found.len() >= MAX_BUNDLES || self.new.len() >= MAX_DIRS {
+        let limit = if depth > MAX_DEPTH {
+            Some("directories more than 8 levels below the root are not searched")
+        } else if self.found.len() >= MAX_BUNDLES {
+            Some("at most 10000 bundles are listed")
+        } else if self.new.len() >= MAX_DIRS {
+            Some("at most 100000 directories are searched")
+        } else {
+            None
+        };
+        if limit.is_some() {
+            self.cut = self.cut.or(limit);
             return;
         }
         let Some(listing) = self.listing(dir) else {
@@ -333,5 +357,26 @@ mod tests {
         assert_eq!(names, ["b/c", "b/d/e"]);
         assert!(bundles.find("b%2Fd/e").is_ok());
         assert_eq!(bundles.find("..").unwrap_err().status, 403);
+    }
+
+    /// A bundle deeper than the walk goes is not listed, and the index says it stopped.
+    #[test]
+    fn a_walk_stopped_by_a_limit_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a/trace.jsonl"), "").unwrap();
+        let bundles = Bundles::new(root.clone(), None).unwrap();
+        assert_eq!(bundles.cut(), None);
+        let deep = root.join("1/2/3/4/5/6/7/8/9/10");
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("trace.jsonl"), "").unwrap();
+        bundles.refresh();
+        let names: Vec<String> = bundles.all().into_iter().map(|f| f.name).collect();
+        assert_eq!(names, ["a"]);
+        assert_eq!(
+            bundles.cut(),
+            Some("directories more than 8 levels below the root are not searched")
+        );
     }
 }

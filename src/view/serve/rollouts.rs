@@ -14,7 +14,8 @@ use super::message::{Request, Response, JSON};
 const BUDGET: Duration = Duration::from_millis(250);
 
 /// `/api/index?since=<version>`: `{"version", "full", "bundles", "pending", "currency",
-/// "rows", "removed"}` (see `view::index`).
+/// "cut", "rows", "removed"}` (see `view::index`; `cut`: the limit that kept the server's walk
+/// from listing every bundle under the root, or null).
 pub(crate) fn index_json(bundles: &Bundles, request: &Request, _: &str) -> Response {
     let since: u64 = request
         .query_param("since")
@@ -23,5 +24,9 @@ pub(crate) fn index_json(bundles: &Bundles, request: &Request, _: &str) -> Respo
     let found = bundles.all().into_iter().map(|f| (f.name, f.dir));
     let mut rollouts = bundles.rollouts();
     let progress = rollouts.refresh(found, BUDGET);
-    Response::new(200, JSON, rollouts.json(since, progress).into_bytes())
+    Response::new(
+        200,
+        JSON,
+        rollouts.json(since, progress, bundles.cut()).into_bytes(),
+    )
 }
