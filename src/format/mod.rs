@@ -211,7 +211,9 @@ pub(crate) use encode::{
     end_fields, push_escaped, push_json_str, push_u64, WRITER,
 };
 pub(crate) use expand::{shared_ranges, ExpandError, Expander, Shared};
-pub(crate) use open::{create_private, create_temp_beside, open_regular, read_limited};
+pub(crate) use open::{
+    create_dir_private, create_private, create_temp_beside, open_regular, read_limited,
+};
 #[cfg(feature = "cli")]
 pub(crate) use read::payload_body_within;
 pub(crate) use read::{visit_records, Next, TraceReader};

@@ -83,6 +83,19 @@ pub(crate) fn create_private(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Creates `dir` and its missing parents, owner-only (`0700`; directories that exist keep
+/// their mode).
+pub(crate) fn create_dir_private(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// A new owner-only file beside `path` (same directory) named `.<name>.tmp-<random>`,
 /// created exclusively: an existing file or link of that name makes it pick another name.
 pub(crate) fn create_temp_beside(path: &Path) -> io::Result<(File, PathBuf)> {

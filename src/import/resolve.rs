@@ -70,14 +70,7 @@ pub fn cache_dir() -> PathBuf {
 
 /// Creates `dir` and its parents, owner-only.
 fn create_private_dir(dir: &Path) -> Result<(), ImportError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(io("create", dir))
+    crate::format::create_dir_private(dir).map_err(io("create", dir))
 }
 
 /// `codex/<name>-<hash>` under `root` for the Codex bundle `source` (canonical).

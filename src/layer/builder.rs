@@ -284,14 +284,7 @@ impl RolloutLayerBuilder {
     }
 
     fn create_root(&self) -> std::io::Result<PathBuf> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            builder.mode(0o700);
-        }
-        builder.create(&self.root_dir)?;
+        crate::format::create_dir_private(&self.root_dir)?;
         self.root_dir.canonicalize()
     }
 }

@@ -193,14 +193,7 @@ impl Part {
 
 /// Creates (truncating) a file readable by its owner only: tables hold conversation text.
 fn create_private(path: &Path) -> Result<std::fs::File, ExportError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map_err(|source| ExportError::Io {
+    crate::format::create_private(path).map_err(|source| ExportError::Io {
         action: "create",
         path: path.to_path_buf(),
         source,
@@ -316,14 +309,7 @@ pub fn export_tables(
 }
 
 fn create_dir_private(dir: &Path) -> Result<(), ExportError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| ExportError::Io {
+    crate::format::create_dir_private(dir).map_err(|source| ExportError::Io {
         action: "create",
         path: dir.to_path_buf(),
         source,
